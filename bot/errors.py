@@ -1,0 +1,129 @@
+"""Every error minpcode raises, under one root.
+
+    MinpcodeError                    bilingual text: ``zh``, ``en``
+    ├── InputError                   the person can fix it (exit code 2)
+    │   ├── FieldError               one field, named in ``field``
+    │   ├── InvalidRequest           several FieldErrors at once (a form shows each beside its field)
+    │   ├── UsageError               a text command that does not parse; carries the usage line
+    │   ├── NotFound                 no such code / campaign / channel
+    │   └── PermissionDenied         only the creator or an admin may do this
+    ├── QuotaExhausted               our own ledger refuses a new A/C code
+    └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
+        ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
+        ├── ConfigError              wrong appid, secret, IP whitelist, token, client id
+        ├── RateLimited              45009 / 45011 / 429; ``retry_after`` seconds when known
+        ├── UpstreamQuotaExhausted   45029 (A+C lifetime cap), 85400 (permanent short links)
+        ├── UpstreamBusy             -1, 5xx, timeouts, connection errors: retryable
+        └── UpstreamRejected         the request itself was refused (page, scene, name, id ...)
+
+Front-ends render ``str(error)`` (Chinese, then English) or pick ``zh``/``en`` themselves.
+"""
+
+from __future__ import annotations
+
+
+class MinpcodeError(Exception):
+    """Root of every minpcode error: a Chinese and an English sentence a person can act on."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh}\n{en}")
+        self.zh = zh
+        self.en = en
+
+    def text(self, lang: str = "zh") -> str:
+        """Both languages, the requested one first."""
+        return f"{self.en}\n{self.zh}" if lang == "en" else f"{self.zh}\n{self.en}"
+
+
+class InputError(MinpcodeError):
+    """Bad input: nothing was sent upstream."""
+
+
+class FieldError(InputError):
+    """One field breaks one rule."""
+
+    def __init__(self, field: str, zh: str, en: str) -> None:
+        super().__init__(zh, en)
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"FieldError(field={self.field!r}, en={self.en!r})"
+
+
+class InvalidRequest(InputError):
+    """Several field errors found together, so a form can show all of them at once."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        zh = "；".join(f"{e.field}: {e.zh}" for e in errors)
+        en = "; ".join(f"{e.field}: {e.en}" for e in errors)
+        super().__init__(zh, en)
+
+    def by_field(self) -> dict[str, FieldError]:
+        return {e.field: e for e in self.errors}
+
+
+class UsageError(InputError):
+    """A text command that does not parse; ``usage`` is that command's usage line."""
+
+    def __init__(self, usage: str, zh: str = "命令格式不对。", en: str = "That command is not well formed.") -> None:
+        super().__init__(f"{zh} 用法：{usage}", f"{en} Usage: {usage}")
+        self.usage = usage
+
+
+class NotFound(InputError):
+    """No such code, campaign, channel or product."""
+
+
+class PermissionDenied(InputError):
+    """The requester may not change this code."""
+
+
+class QuotaExhausted(MinpcodeError):
+    """Our ledger says the A+C lifetime cap of this mini program is reached."""
+
+
+class UpstreamError(MinpcodeError):
+    """WeChat or GrowingIO refused or failed. ``provider`` is ``wechat`` or ``gio``."""
+
+    retryable = False
+
+    def __init__(self, provider: str, code: int | str | None, zh: str, en: str, raw: str = "") -> None:
+        super().__init__(zh, en)
+        self.provider = provider
+        self.code = code
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, code={self.code!r})"
+
+
+class TokenInvalid(UpstreamError):
+    """The access token was superseded, malformed or expired."""
+
+
+class ConfigError(UpstreamError):
+    """Credentials or whitelist are wrong: an operator must fix the settings."""
+
+
+class RateLimited(UpstreamError):
+    """Too many calls; never retried blindly."""
+
+    def __init__(self, provider: str, code: int | str | None, zh: str, en: str, raw: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(provider, code, zh, en, raw)
+        self.retry_after = retry_after
+
+
+class UpstreamQuotaExhausted(UpstreamError):
+    """A lifetime cap upstream is reached (A+C codes, permanent short links)."""
+
+
+class UpstreamBusy(UpstreamError):
+    """A passing failure: busy, 5xx, timeout, connection refused. Safe to retry with backoff."""
+
+    retryable = True
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused this request as given (bad page, scene, name, unknown id...)."""
