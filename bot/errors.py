@@ -72,7 +72,11 @@ class UsageError(InputError):
 
 
 class NotFound(InputError):
-    """No such code, campaign, channel or product."""
+    """No such code, campaign, channel or product; ``field`` names the form field when there is one."""
+
+    def __init__(self, zh: str, en: str, field: str | None = None) -> None:
+        super().__init__(zh, en)
+        self.field = field
 
 
 class PermissionDenied(InputError):

@@ -1,0 +1,41 @@
+"""Everything minpcode keeps, in one SQLite file; the only package that speaks SQL.
+
+    store = Storage.open(data_dir)
+    store.history   # codes: save_pending, mark_done, find_by_key, recent, search ...
+    store.images    # content-addressed image bytes
+    store.audit     # who did what
+    store.ledger    # A+C quota per mini program
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from storage.audit import AuditLog
+from storage.db import open_database
+from storage.history import History
+from storage.images import ImageStore
+from storage.ledger import QuotaLedger
+
+
+@dataclass
+class Storage:
+    db: sqlite_utils.Database
+    history: History
+    images: ImageStore
+    audit: AuditLog
+    ledger: QuotaLedger
+
+    @classmethod
+    def open(cls, data_dir: Path | str) -> Storage:
+        db = open_database(data_dir)
+        return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db))
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+
+__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "Storage"]

@@ -1,0 +1,136 @@
+"""Bilingual text for upstream failures: one catalogue, so every front-end says the same thing.
+
+Each WeChat errcode maps to the error class that tells callers what to do with it (refresh, back
+off, fix config, fix the request) and a sentence in Chinese and English that a person can act on.
+"""
+
+from __future__ import annotations
+
+from bot import errors as e
+
+_Entry = tuple[type[e.UpstreamError], str, str]
+
+WECHAT: dict[int, _Entry] = {
+    -1: (e.UpstreamBusy, "微信系统繁忙，请稍后再试。", "WeChat is busy; try again in a moment."),
+    40001: (e.TokenInvalid, "微信 access_token 已失效。", "The WeChat access token is no longer valid."),
+    40014: (e.TokenInvalid, "微信 access_token 不合法。", "The WeChat access token is malformed."),
+    42001: (e.TokenInvalid, "微信 access_token 已过期。", "The WeChat access token has expired."),
+    40002: (e.ConfigError, "grant_type 不对（应为 client_credential）。", "grant_type must be client_credential."),
+    40013: (e.ConfigError, "WECHAT_APPID 不是有效的小程序 AppID，请检查设置。",
+            "WECHAT_APPID is not a valid mini-program AppID; check the settings."),
+    40125: (e.ConfigError, "WECHAT_SECRET 不对，请在微信公众平台核对 AppSecret。",
+            "WECHAT_SECRET is wrong; check the AppSecret in the WeChat admin console."),
+    40164: (e.ConfigError, "服务器 IP 不在微信的 IP 白名单里，请在公众平台「开发管理」中添加。",
+            "This server's IP is not on WeChat's whitelist; add it under Development settings."),
+    40243: (e.ConfigError, "AppSecret 已被冻结，请在公众平台解冻。", "The AppSecret is frozen; unfreeze it in the console."),
+    41001: (e.TokenInvalid, "请求缺少 access_token。", "The request had no access token."),
+    41002: (e.ConfigError, "缺少 AppID，请设置 WECHAT_APPID。", "The AppID is missing; set WECHAT_APPID."),
+    41004: (e.ConfigError, "缺少 AppSecret，请设置 WECHAT_SECRET。", "The AppSecret is missing; set WECHAT_SECRET."),
+    43002: (e.UpstreamRejected, "该接口需要 POST 请求。", "That API needs a POST request."),
+    45009: (e.RateLimited, "微信调用频率或当日额度已达上限，请稍后（B 码下一分钟，A/C 码明天）再试。",
+            "WeChat's rate or daily limit is reached; try again later (B codes: next minute; A/C: tomorrow)."),
+    45011: (e.RateLimited, "微信每分钟调用次数已达上限，请下一分钟再试。",
+            "WeChat's per-minute limit is reached; try again next minute."),
+    45029: (e.UpstreamQuotaExhausted, "这个小程序的 A 码和 C 码已达 10 万个的终身上限，请改用 B 码（不限数量）。",
+            "This mini program has used its lifetime cap of 100,000 A and C codes; use a B code (unlimited)."),
+    45063: (e.ConfigError, "这个小程序没有生成小程序码的权限。", "This mini program may not generate codes."),
+    47001: (e.UpstreamRejected, "请求格式不对（字段类型或名称有误）。", "The request was not in the format WeChat expects."),
+    48001: (e.ConfigError, "没有接口权限：请确认使用的是小程序的 AppID 和 Secret。",
+            "API not authorised: check that the AppID and secret belong to a mini program."),
+    40097: (e.UpstreamRejected, "env_version 只能是 release、trial 或 develop。", "env_version must be release, trial or develop."),
+    40129: (e.UpstreamRejected, "scene 含有微信不接受的字符，请只用数字、字母和 !#$&'()*+,/:;=?@-._~。",
+            "The scene has characters WeChat refuses; use digits, letters and !#$&'()*+,/:;=?@-._~ only."),
+    40159: (e.UpstreamRejected, "路径为空或超过 128 字节，请缩短。", "The path is empty or longer than 128 bytes; shorten it."),
+    40169: (e.UpstreamRejected, "scene 为空或超过 32 个字符。", "The scene is empty or longer than 32 characters."),
+    40189: (e.UpstreamRejected, "宽度须在 280 到 1280 之间。", "Width must be between 280 and 1280."),
+    41030: (e.UpstreamRejected, "页面不存在于已发布的小程序中（或以 / 开头、带了参数），请检查页面路径，或选择体验版/开发版。",
+            "The page is not in the released mini program (or starts with '/' or has a query); check the "
+            "path, or target the trial/develop version."),
+    85096: (e.UpstreamRejected, "路径里不能有 scancode_time。", "The path cannot contain scancode_time."),
+    40066: (e.UpstreamRejected, "已发布的小程序里没有这个页面，请检查短链的页面路径。",
+            "The released mini program has no such page; check the Short Link page."),
+    40225: (e.UpstreamRejected, "短链标题不合规，请换一个标题。", "WeChat refused the Short Link title; choose another."),
+    43104: (e.ConfigError, "这个小程序没有短链权限（只开放给电商类目）。",
+            "This mini program may not create Short Links (e-commerce categories only)."),
+    85400: (e.UpstreamQuotaExhausted, "永久短链已达 10 万条上限，请改用短期短链。",
+            "Permanent Short Links have reached the 100,000 cap; make a short-term one instead."),
+    89503: (e.ConfigError, "本次调用需要管理员在公众平台确认服务器 IP。",
+            "An admin must confirm this server's IP in the WeChat console."),
+}
+
+SHORTLINK_RATE = (
+    "今日生成的短链数量已达上限，请明天再试。",
+    "Today's Short Link limit is reached; try again tomorrow.",
+)
+
+
+def wechat_error(errcode: int, errmsg: str, *, api: str = "") -> e.UpstreamError:
+    """The typed error for a WeChat errcode; unknown codes keep WeChat's own text."""
+    cls, zh, en = WECHAT.get(
+        errcode,
+        (e.UpstreamRejected, f"微信返回错误 {errcode}：{errmsg}", f"WeChat answered error {errcode}: {errmsg}"),
+    )
+    if errcode == 45009 and api == "shortlink":
+        zh, en = SHORTLINK_RATE
+    return cls("wechat", errcode, zh, en, raw=errmsg)
+
+
+GIO: dict[str, _Entry] = {
+    "duplicate_name": (e.UpstreamRejected, "GrowingIO 里已有同名的条目，请换一个名称。",
+                       "GrowingIO already has one with that name; choose another name."),
+    "invalid_name": (e.UpstreamRejected, "名称只能包含中文、英文字母、数字和 - / _。",
+                     "Names may contain only Chinese, English letters, digits and - / _."),
+    "name_too_long": (e.UpstreamRejected, "名称最多 50 个字符。", "Names may have at most 50 characters."),
+    "required": (e.UpstreamRejected, "GrowingIO 缺少必填字段。", "GrowingIO is missing a required field."),
+    "unknown_product": (e.ConfigError, "GIO_PRODUCT_ID 不是这个项目的小程序应用，请检查设置。",
+                        "GIO_PRODUCT_ID is not a mini program of this project; check the settings."),
+    "unknown_campaign": (e.UpstreamRejected, "GrowingIO 找不到这个推广活动。", "GrowingIO has no such campaign."),
+    "unknown_channel": (e.UpstreamRejected, "GrowingIO 找不到这个推广渠道。", "GrowingIO has no such channel."),
+    "invalid_redirect_url": (e.UpstreamRejected, "跳转页面路径不合法。", "The landing page path is not valid."),
+    "url_too_long": (e.UpstreamRejected, "监测链接超过 128 字节，请缩短页面路径。",
+                     "The tracking link is longer than 128 bytes; shorten the page path."),
+    "quota_exceeded": (e.UpstreamQuotaExhausted, "这个小程序的 A 码和 C 码已达 10 万个的终身上限，请改用 B 码。",
+                       "This mini program has used its 100,000 A and C codes; use a B code."),
+}
+
+
+def gio_error(status: int, body: object, retry_after: float | None = None) -> e.UpstreamError:
+    """The typed error for a GrowingIO error response (401/403 auth, 429 rate, 400 validation, 5xx)."""
+    message, code, detail = "", "", ""
+    if isinstance(body, dict):
+        message = str(body.get("message") or body.get("status") or "")
+        items = body.get("errors") or []
+        if items and isinstance(items[0], dict):
+            code = str(items[0].get("code") or "")
+            detail = str(items[0].get("message") or "")
+    raw = f"{status} {message} {code} {detail}".strip()
+    if status == 401:
+        return e.ConfigError("gio", 401, "GrowingIO 拒绝了 GIO_TOKEN，请在「API Token 管理」中检查或新建。",
+                             "GrowingIO refused GIO_TOKEN; check it or create one under API Token management.", raw)
+    if status == 403:
+        return e.ConfigError("gio", 403, "GrowingIO 拒绝了 GIO_CLIENT_ID（项目公钥），请检查设置。",
+                             "GrowingIO refused GIO_CLIENT_ID (the project public key); check the settings.", raw)
+    if status == 404:
+        return e.ConfigError("gio", 404, "GrowingIO 找不到这个项目，请检查 GIO_PROJECT_UID。",
+                             "GrowingIO has no such project; check GIO_PROJECT_UID.", raw)
+    if status == 429:
+        return e.RateLimited("gio", 429, "GrowingIO 请求太频繁（每秒最多 10 次），请稍后再试。",
+                             "Too many GrowingIO requests (10 per second at most); try again shortly.", raw,
+                             retry_after=retry_after)
+    if status >= 500:
+        return e.UpstreamBusy("gio", status, "GrowingIO 暂时不可用，请稍后再试。",
+                              "GrowingIO is unavailable for now; try again shortly.", raw)
+    if code in GIO:
+        cls, zh, en = GIO[code]
+        if detail:
+            zh = f"{zh}（{detail}）"
+        return cls("gio", code, zh, en + (f" ({message})" if message else ""), raw)
+    return e.UpstreamRejected("gio", code or status, f"GrowingIO 拒绝了请求：{detail or message}",
+                              f"GrowingIO refused the request: {message or detail}", raw)
+
+
+def unreachable(provider: str, what: str) -> e.UpstreamBusy:
+    name = "微信" if provider == "wechat" else "GrowingIO"
+    eng = "WeChat" if provider == "wechat" else "GrowingIO"
+    return e.UpstreamBusy(provider, "network", f"连不上{name}（{what}），请稍后再试。",
+                          f"Could not reach {eng} ({what}); try again shortly.")

@@ -1,0 +1,392 @@
+"""The request and result models every front-end and the core share, with every field rule.
+
+Rules come from the seeds and shared/docs/wechat-and-growingio.md §2, §3.1 and §6. They are
+checked here, before any upstream call, and every violation is a :class:`FieldError` naming the
+field and saying, in Chinese and English, what to change. :meth:`CodeRequest.parse` gathers them
+all into one :class:`InvalidRequest` so a form can show each error beside its field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.errors import FieldError, InvalidRequest
+
+
+class CodeType(StrEnum):
+    A = "A"  # getwxacode: round code, path with query, shares the 100k A+C cap
+    B = "B"  # getwxacodeunlimit: page + scene, unlimited
+    C = "C"  # createwxaqrcode: square QR, shares the 100k A+C cap
+    SHORTLINK = "shortlink"  # genwxashortlink: a "#小程序://" link, no image
+
+    @property
+    def counts_against_cap(self) -> bool:
+        return self in (CodeType.A, CodeType.C)
+
+
+class Provider(StrEnum):
+    GIO = "gio"
+    WECHAT = "wechat"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+# GrowingIO: "仅支持中英文数字-/_" and at most 50 characters (seed 001, doc §6).
+GIO_NAME_MAX = 50
+GIO_NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z0-9/_-]+$")
+# WeChat B scene: 1-32 visible characters from this set (doc §2.1).
+SCENE_MAX = 32
+SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+# Tencent caps the code parameter at 128 bytes; GrowingIO appends "?aid=" + an 8-character id.
+PATH_MAX_BYTES = 128
+GIO_AID_SUFFIX_BYTES = len("?aid=") + 8
+WIDTH_MIN, WIDTH_MAX = 280, 1280
+SHORTLINK_URL_MAX = 1024
+SHORTLINK_TITLE_MAX = 20
+FREE_TEXT_MAX = 255
+RESERVED_QUERY_KEY = "scancode_time"
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def name_errors(field: str, value: str | None, *, required: bool, label_zh: str, label_en: str) -> list[FieldError]:
+    """GrowingIO's rule for campaign, channel and link names."""
+    if not value:
+        if required:
+            return [FieldError(field, f"请填写{label_zh}。", f"Please give the {label_en}.")]
+        return []
+    if len(value) > GIO_NAME_MAX:
+        return [FieldError(
+            field,
+            f"{label_zh}最多 {GIO_NAME_MAX} 个字符，现在是 {len(value)} 个，请缩短。",
+            f"The {label_en} may have at most {GIO_NAME_MAX} characters; it has {len(value)}. Shorten it.",
+        )]
+    if not GIO_NAME_RE.match(value):
+        bad = "".join(sorted({ch for ch in value if not GIO_NAME_RE.match(ch)}))
+        return [FieldError(
+            field,
+            f"{label_zh}只能包含中文、英文字母、数字和 - / _，请去掉：{bad!r}（空格也不行）。",
+            f"The {label_en} may contain only Chinese, English letters, digits and - / _; "
+            f"remove {bad!r} (spaces are not allowed either).",
+        )]
+    return []
+
+
+def check_name(value: str, field: str = "name", label_zh: str = "名称", label_en: str = "name") -> str:
+    """Raise the first name rule ``value`` breaks; return it unchanged otherwise."""
+    errors = name_errors(field, value, required=True, label_zh=label_zh, label_en=label_en)
+    if errors:
+        raise errors[0]
+    return value
+
+
+def truncate_title(title: str) -> str:
+    """WeChat cuts a Short Link title past 20 characters with '...'; show people what they will get."""
+    return title if len(title) <= SHORTLINK_TITLE_MAX else title[:SHORTLINK_TITLE_MAX] + "..."
+
+
+class LineColor(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    r: int = Field(0, ge=0, le=255)
+    g: int = Field(0, ge=0, le=255)
+    b: int = Field(0, ge=0, le=255)
+
+
+class Requester(BaseModel):
+    """Who asked, from where. Chat ids are opaque strings: the core knows no chat platform."""
+
+    model_config = ConfigDict(frozen=True)
+    chat: str = "cli"  # slack | wecom | console | cli | api
+    user_id: str = "local"
+    user_name: str | None = None
+    channel_id: str | None = None
+    lang: Literal["zh", "en"] = "zh"
+
+    @property
+    def label(self) -> str:
+        return self.user_name or self.user_id
+
+
+_FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "type": ("码类型", "code type"),
+    "via": ("生成方式", "provider"),
+    "page": ("页面路径", "page path"),
+    "scene": ("scene 参数", "scene"),
+    "width": ("宽度", "width"),
+    "name": ("名称", "name"),
+    "env_version": ("版本", "env_version"),
+}
+
+
+class CodeRequest(BaseModel):
+    """One code to make. ``page`` is the A/C path (query allowed), the B page, or the Short Link URL.
+
+    ``via`` is None until the service decides the provider from the settings; GrowingIO-only rules
+    (name, campaign, channel required; room for ``?aid=``) apply once it is ``gio``.
+    """
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    type: CodeType = CodeType.A
+    via: Provider | None = None
+    app: str | None = None
+    page: str = ""
+    scene: str | None = None
+    name: str | None = None
+    campaign: str | None = None
+    channel: str | None = None
+    create_missing: bool = False
+    medium: str | None = None
+    content: str | None = None
+    term: str | None = None
+    comments: str | None = None
+    width: int = 430
+    auto_color: bool = False
+    line_color: LineColor | None = None
+    transparent: bool = False
+    env_version: Literal["release", "trial", "develop"] = "release"
+    check_path: bool = True
+    title: str | None = None
+    permanent: bool = False
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> CodeRequest:
+        """Build from loose input (a form, a text command); every problem becomes one InvalidRequest."""
+        cleaned = {k: (None if isinstance(v, str) and not v.strip() and k != "page" else v) for k, v in data.items()}
+        try:
+            return cls.model_validate(cleaned)
+        except ValidationError as exc:
+            raise _as_invalid_request(exc) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if isinstance(data.get("type"), str):
+                raw = data["type"].strip()
+                data["type"] = "shortlink" if raw.lower() in {"shortlink", "short", "短链"} else raw.upper()
+            if isinstance(data.get("via"), str):
+                data["via"] = data["via"].strip().lower()
+            if isinstance(data.get("title"), str) and data["title"].strip():
+                data["title"] = truncate_title(data["title"].strip())
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> CodeRequest:
+        errors = self.rule_errors()
+        if errors:
+            raise InvalidRequest(errors)
+        return self
+
+    @property
+    def provider(self) -> Provider:
+        """B codes and Short Links always come from WeChat; A/C follow ``via`` (WeChat if unset)."""
+        if self.type in (CodeType.B, CodeType.SHORTLINK):
+            return Provider.WECHAT
+        return self.via or Provider.WECHAT
+
+    def rule_errors(self) -> list[FieldError]:
+        errors: list[FieldError] = []
+        errors += self._page_errors()
+        errors += self._scene_errors()
+        if not WIDTH_MIN <= self.width <= WIDTH_MAX:
+            errors.append(FieldError(
+                "width",
+                f"宽度须在 {WIDTH_MIN} 到 {WIDTH_MAX} 像素之间，现在是 {self.width}。",
+                f"Width must be between {WIDTH_MIN} and {WIDTH_MAX} pixels; it is {self.width}.",
+            ))
+        gio = self.type.counts_against_cap and self.via is Provider.GIO
+        errors += name_errors("name", self.name, required=False, label_zh="名称", label_en="name")
+        if gio:
+            for field, zh, en in (("campaign", "推广活动", "campaign"), ("channel", "推广渠道", "channel")):
+                value = getattr(self, field)
+                if self.create_missing:
+                    errors += name_errors(field, value, required=True, label_zh=zh, label_en=en)
+                elif not value:
+                    errors.append(FieldError(
+                        field, f"GrowingIO 监测链接需要{zh}，请选择或填写。",
+                        f"A GrowingIO tracking link needs a {en}; choose or type one.",
+                    ))
+        for field in ("medium", "content", "term", "comments"):
+            value = getattr(self, field)
+            if value and len(value) > FREE_TEXT_MAX:
+                errors.append(FieldError(
+                    field, f"{field} 最多 {FREE_TEXT_MAX} 个字符。", f"{field} may have at most {FREE_TEXT_MAX} characters.",
+                ))
+        if self.scene is not None and self.type is not CodeType.B:
+            errors.append(FieldError(
+                "scene", "只有 B 码使用 scene 参数；A/C 码请把参数写进路径的 ?query。",
+                "Only B codes take a scene; for A/C codes put parameters in the path's ?query.",
+            ))
+        return errors
+
+    def _page_errors(self) -> list[FieldError]:
+        page = self.page
+        if self.type is CodeType.B:
+            if not page:
+                return []  # WeChat opens the home page
+            if page.startswith("/"):
+                return [FieldError("page", "B 码的页面路径不能以 / 开头，例如 pages/index/index。",
+                                   "A B code's page must not start with '/', e.g. pages/index/index.")]
+            if "?" in page:
+                return [FieldError("page", "B 码的页面路径不能带 ?参数，请把参数放进 scene。",
+                                   "A B code's page cannot carry a ?query; put parameters in the scene.")]
+        elif not page:
+            return [FieldError("page", "请填写页面路径，例如 pages/index/index。",
+                               "Please give the page path, e.g. pages/index/index.")]
+        if any(ch.isspace() for ch in page):
+            return [FieldError("page", "页面路径不能包含空格。", "The page path cannot contain spaces.")]
+        if RESERVED_QUERY_KEY in page:
+            return [FieldError("page", "路径里不能有保留参数 scancode_time。",
+                               "The path cannot contain the reserved key scancode_time.")]
+        if self.type is CodeType.SHORTLINK:
+            if len(page) > SHORTLINK_URL_MAX:
+                return [FieldError("page", f"短链页面最多 {SHORTLINK_URL_MAX} 个字符，现在是 {len(page)} 个。",
+                                   f"A Short Link page may have at most {SHORTLINK_URL_MAX} characters; it has {len(page)}.")]
+            return []
+        if self.type.counts_against_cap:
+            limit = PATH_MAX_BYTES - (GIO_AID_SUFFIX_BYTES if self.via is Provider.GIO else 0)
+            size = _utf8_len(page)
+            if size > limit:
+                why_zh = "（GrowingIO 还会追加 ?aid=8位ID，占 13 字节）" if self.via is Provider.GIO else ""
+                why_en = " (GrowingIO appends ?aid=<8-char id>, 13 bytes)" if self.via is Provider.GIO else ""
+                return [FieldError(
+                    "page",
+                    f"路径最多 {limit} 字节{why_zh}，现在是 {size} 字节（中文每字 3 字节），请缩短参数或改用 B 码。",
+                    f"The path may be at most {limit} bytes{why_en}; it is {size} (a Chinese character is 3 bytes). "
+                    "Shorten the query or use a B code.",
+                )]
+        return []
+
+    def _scene_errors(self) -> list[FieldError]:
+        if self.type is not CodeType.B:
+            return []
+        scene = self.scene or ""
+        if not 1 <= len(scene) <= SCENE_MAX:
+            return [FieldError(
+                "scene", f"B 码需要 1 到 {SCENE_MAX} 个字符的 scene，现在是 {len(scene)} 个。",
+                f"A B code needs a scene of 1 to {SCENE_MAX} characters; it has {len(scene)}.",
+            )]
+        if not SCENE_RE.match(scene):
+            bad = "".join(sorted({ch for ch in scene if not SCENE_RE.match(ch)}))
+            return [FieldError(
+                "scene",
+                f"scene 只能用数字、英文字母和 !#$&'()*+,/:;=?@-._~，请去掉：{bad!r}（中文和 % 不行，长参数请用短 ID）。",
+                f"The scene may use only digits, letters and !#$&'()*+,/:;=?@-._~; remove {bad!r} "
+                "(no Chinese, no %: map long parameters to a short id).",
+            )]
+        return []
+
+    def reuse_key(self) -> str:
+        """Same app, type, provider, page, scene, campaign, channel, UTM values, size and colours → same key.
+
+        The name, comments and who asked are not part of it: the same code under another name is a reuse.
+        """
+        fields = self.model_dump(
+            mode="json",
+            include={"type", "app", "page", "scene", "campaign", "channel", "medium", "content", "term",
+                     "width", "auto_color", "line_color", "transparent", "env_version", "check_path",
+                     "title", "permanent"},
+        )
+        fields["provider"] = self.provider.value
+        blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def suggested_name(self) -> str:
+        """A GrowingIO-safe name from campaign, channel and page (the person may change it)."""
+        parts = [self.campaign, self.channel, self.page.split("?")[0].strip("/").replace("/", "_") or "home"]
+        if self.scene:
+            parts.append(self.scene)
+        raw = "-".join(p for p in parts if p)
+        safe = "".join(ch if GIO_NAME_RE.match(ch) else "_" for ch in raw).strip("_-") or "code"
+        return safe[:GIO_NAME_MAX]
+
+
+def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
+    errors: list[FieldError] = []
+    for item in exc.errors():
+        loc = item.get("loc") or ("request",)
+        field = str(loc[0])
+        if field == "line_color":
+            field = "line_color"
+        if item.get("type") == "extra_forbidden":
+            errors.append(FieldError(field, f"不认识的字段 {field}。", f"Unknown field {field}."))
+            continue
+        zh, en = _FIELD_LABELS.get(field, (field, field))
+        errors.append(FieldError(field, f"{zh}的值不对：{item.get('msg', '')}",
+                                 f"The {en} is not valid: {item.get('msg', '')}"))
+    return InvalidRequest(errors)
+
+
+class UpstreamResult(BaseModel):
+    """What the shared client brings back for one request."""
+
+    provider: Provider
+    image: bytes | None = None
+    mime: str | None = None
+    link: str | None = None  # Short Link
+    tracking_url: str | None = None
+    link_id: str | None = None
+    campaign_id: str | None = None
+    campaign_name: str | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    num_used: int | None = None  # WeChat's Num-Used header on A codes
+
+
+class CodeRecord(BaseModel):
+    """One row of history as every front-end sees it."""
+
+    id: str
+    type: CodeType
+    provider: Provider
+    status: Status
+    page: str
+    scene: str | None = None
+    name: str | None = None
+    app: str | None = None
+    campaign: str | None = None
+    campaign_id: str | None = None
+    channel: str | None = None
+    channel_id: str | None = None
+    medium: str | None = None
+    content: str | None = None
+    term: str | None = None
+    comments: str | None = None
+    width: int = 430
+    transparent: bool = False
+    title: str | None = None
+    link: str | None = None
+    tracking_url: str | None = None
+    link_id: str | None = None
+    image_sha256: str | None = None
+    image_mime: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    requested_by: str
+    requested_by_name: str | None = None
+    chat: str | None = None
+    chat_channel: str | None = None
+    sandbox: bool = False
+    request_key: str
+    created_at: datetime
+    updated_at: datetime
+    request: dict[str, Any] = Field(default_factory=dict)
+
+    def code_request(self) -> CodeRequest:
+        return CodeRequest.model_validate(self.request)

@@ -1,0 +1,241 @@
+"""GrowingIO's Open API for mini-program tracking links (监测链接) and their A/C codes.
+
+Every request passes one shared rate limiter (GrowingIO allows 10 requests/second for this API
+family). Creating a link is not idempotent, so it is never blindly retried: after a timeout the
+client looks the link up by its (project-unique) name before anyone tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import time
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from bot.errors import NotFound, RateLimited, UpstreamBusy, UpstreamRejected
+from bot.messages import gio_error
+from bot.models import CodeRequest, Provider, UpstreamResult
+from bot.upstream.ratelimit import RateLimiter
+from bot.upstream.wire import json_body, send, sniff_image
+
+log = logging.getLogger("minpcode.upstream.gio")
+
+GIO_RATE_PER_SECOND = 9  # one under GrowingIO's 10/s, so clocks that disagree a little stay safe
+LIST_TTL = 60.0
+MAX_RETRY_AFTER = 5.0
+
+
+class _GioModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Product(_GioModel):
+    id: str
+    name: str = ""
+    spn: str | None = None
+    platform: str | None = None
+    activated: bool = True
+
+
+class Campaign(_GioModel):
+    id: str
+    name: str
+    productId: str | None = None
+
+
+class Channel(_GioModel):
+    id: str
+    name: str
+
+
+class MinpLinkCreate(_GioModel):
+    name: str
+    productId: str
+    redirectUrl: str
+    campaignId: str
+    channelId: str
+    buildQrCode: bool = True
+    codeType: str = "A"
+    utmMedium: str | None = None
+    utmContent: str | None = None
+    utmTerm: str | None = None
+    comments: str | None = None
+
+
+class MinpLink(_GioModel):
+    id: str
+    linkId: str | None = None
+    name: str
+    trackingUrl: str | None = None
+    redirectUrl: str | None = None
+    campaignId: str | None = None
+    campaignName: str | None = None
+    channelId: str | None = None
+    channelName: str | None = None
+    qrCode: str | None = None
+    status: str | None = None
+
+
+class GrowingIOClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, project_uid: str, client_id: str,
+                 token: SecretStr, *, limiter: RateLimiter | None = None) -> None:
+        self._http = http
+        self._base = f"{base_url.rstrip('/')}/api/v1/projects/{project_uid}/meta/"
+        self._client_id = client_id
+        self._token = token
+        self.limiter = limiter or RateLimiter(GIO_RATE_PER_SECOND)
+        self._lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    # -- the Open API, one method per endpoint ------------------------------------------------
+    async def products(self) -> list[Product]:
+        return [Product.model_validate(p) for p in await self._list("products")]
+
+    async def campaigns(self, *, fresh: bool = False) -> list[Campaign]:
+        return [Campaign.model_validate(c) for c in await self._list("campaigns", fresh=fresh)]
+
+    async def channels(self, *, fresh: bool = False) -> list[Channel]:
+        return [Channel.model_validate(c) for c in await self._list("channels", fresh=fresh)]
+
+    async def minplinks(self) -> list[MinpLink]:
+        return [MinpLink.model_validate(m) for m in await self._list("minplinks", fresh=True)]
+
+    async def create_campaign(self, name: str, product_id: str | None = None) -> Campaign:
+        body: dict[str, Any] = {"name": name}
+        if product_id:
+            body["productId"] = product_id
+        created = Campaign.model_validate(await self._call("POST", "campaigns", json=body))
+        self._lists.pop("campaigns", None)
+        return created
+
+    async def create_channel(self, name: str) -> Channel:
+        created = Channel.model_validate(await self._call("POST", "channels", json={"name": name}))
+        self._lists.pop("channels", None)
+        return created
+
+    async def create_minplink(self, link: MinpLinkCreate) -> tuple[MinpLink, bytes | None]:
+        """Create the link and download its code at once: the ``qrCode`` URL expires in minutes."""
+        try:
+            data = await self._call("POST", "minplinks", json=link.model_dump(exclude_none=True))
+        except UpstreamBusy:
+            existing = await self.find_minplink(link.name)
+            if existing is None:
+                raise
+            log.info("gio link %s was created before the failure; using it", existing.id)
+            data = existing.model_dump()
+        created = MinpLink.model_validate(data)
+        image = await self.download(created.qrCode) if link.buildQrCode and created.qrCode else None
+        return created, image
+
+    async def find_minplink(self, name: str) -> MinpLink | None:
+        return next((m for m in await self.minplinks() if m.name == name), None)
+
+    async def download(self, url: str) -> bytes:
+        async with self.limiter:
+            response = await send(self._http, "gio", "GET", url)
+        if response.status_code != 200 or sniff_image(response.content) is None:
+            raise UpstreamBusy("gio", response.status_code, "GrowingIO 的二维码图片下载失败（链接可能已过期）。",
+                               "Could not download GrowingIO's code image (its link may have expired).")
+        return response.content
+
+    # -- what the core asks for -----------------------------------------------------------------
+    async def resolve_campaign(self, value: str, *, create: bool, product_id: str | None) -> Campaign:
+        found = _match(await self.campaigns(), value) or _match(await self.campaigns(fresh=True), value)
+        if found:
+            return found
+        if create:
+            return await self.create_campaign(value, product_id)
+        raise _not_found("推广活动", "campaign", value, [c.name for c in await self.campaigns()])
+
+    async def resolve_channel(self, value: str, *, create: bool) -> Channel:
+        found = _match(await self.channels(), value) or _match(await self.channels(fresh=True), value)
+        if found:
+            return found
+        if create:
+            return await self.create_channel(value)
+        raise _not_found("推广渠道", "channel", value, [c.name for c in await self.channels()])
+
+    async def make(self, request: CodeRequest, product_id: str) -> UpstreamResult:
+        campaign = await self.resolve_campaign(request.campaign or "", create=request.create_missing,
+                                               product_id=product_id)
+        channel = await self.resolve_channel(request.channel or "", create=request.create_missing)
+        link, image = await self.create_minplink(MinpLinkCreate(
+            name=request.name or request.suggested_name(), productId=product_id, redirectUrl=request.page,
+            campaignId=campaign.id, channelId=channel.id, buildQrCode=True, codeType=request.type.value,
+            utmMedium=request.medium, utmContent=request.content, utmTerm=request.term,
+            comments=request.comments,
+        ))
+        if image is None:
+            raise UpstreamRejected("gio", "no-image", "GrowingIO 创建了监测链接，但没有返回二维码。",
+                                   "GrowingIO created the tracking link but returned no code image.")
+        return UpstreamResult(
+            provider=Provider.GIO, image=image, mime=sniff_image(image), tracking_url=link.trackingUrl,
+            link_id=link.linkId or link.id, campaign_id=campaign.id, campaign_name=campaign.name,
+            channel_id=channel.id, channel_name=channel.name,
+        )
+
+    # -- the wire ---------------------------------------------------------------------------------
+    async def _list(self, path: str, *, fresh: bool = False) -> list[dict[str, Any]]:
+        cached = self._lists.get(path)
+        if cached and not fresh and time.monotonic() - cached[0] < LIST_TTL:
+            return cached[1]
+        data = await self._call("GET", path)
+        items = data if isinstance(data, list) else []
+        self._lists[path] = (time.monotonic(), items)
+        return items
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"X-Client-Id": self._client_id, "Authorization": self._token.get_secret_value()}
+        for attempt in (1, 2):
+            async with self.limiter:
+                response = await send(self._http, "gio", method, self._base + path, headers=headers, **kwargs)
+            if response.status_code == 200:
+                try:
+                    return response.json()
+                except ValueError as exc:
+                    raise UpstreamBusy("gio", "bad-body", "GrowingIO 返回了无法识别的内容。",
+                                       "GrowingIO answered something unreadable.") from exc
+            error = gio_error(response.status_code, json_body(response.content),
+                              _retry_after(response.headers.get("Retry-After")))
+            # A 429 means the request was not processed, so one wait-and-retry cannot duplicate anything.
+            if isinstance(error, RateLimited) and attempt == 1 and (error.retry_after or 1) <= MAX_RETRY_AFTER:
+                await asyncio.sleep(error.retry_after or 1)
+                continue
+            raise error
+        raise AssertionError("unreachable")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _match(items: list[Campaign] | list[Channel], value: str) -> Campaign | Channel | None:
+    """By id first, then by exact name, then by case-insensitive name."""
+    for item in items:
+        if item.id == value:
+            return item
+    for item in items:
+        if item.name == value:
+            return item
+    lowered = value.casefold()
+    return next((item for item in items if item.name.casefold() == lowered), None)
+
+
+def _not_found(label_zh: str, label_en: str, value: str, names: list[str]) -> NotFound:
+    close = difflib.get_close_matches(value, names, n=3, cutoff=0.3)
+    hint_zh = f"相近的有：{'、'.join(close)}。" if close else ""
+    hint_en = f" Closest: {', '.join(close)}." if close else ""
+    return NotFound(
+        f"GrowingIO 里没有叫「{value}」的{label_zh}。{hint_zh}如需新建，请加上 create=yes（命令行 --create）。",
+        f"GrowingIO has no {label_en} named '{value}'.{hint_en} To create it, add create=yes (CLI: --create).",
+        field=label_en,
+    )
+
+
+__all__ = ["Campaign", "Channel", "GrowingIOClient", "MinpLink", "MinpLinkCreate", "Product"]

@@ -1,0 +1,72 @@
+"""The one boundary where httpx failures and upstream answers become our error tree."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from bot.errors import RateLimited, UpstreamBusy
+from bot.messages import unreachable
+
+log = logging.getLogger("minpcode.upstream")
+T = TypeVar("T")
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def sniff_image(content: bytes) -> str | None:
+    """The image type told by the bytes themselves; Content-Type headers are not trusted."""
+    if content.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    if content.startswith(PNG_MAGIC):
+        return "image/png"
+    return None
+
+
+def json_body(content: bytes) -> dict[str, Any] | None:
+    """The JSON object in a body, or None when the body is not a JSON object."""
+    try:
+        value = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def send(http: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send one request; transport failures and 5xx become :class:`UpstreamBusy` (chained)."""
+    try:
+        response = await http.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise unreachable(provider, "timeout") from exc
+    except httpx.TransportError as exc:
+        raise unreachable(provider, type(exc).__name__) from exc
+    if response.status_code >= 500 and provider == "wechat":
+        raise unreachable(provider, f"HTTP {response.status_code}")
+    return response
+
+
+async def with_backoff(call: Callable[[], Awaitable[T]], *, attempts: int = 3, base: float = 0.2,
+                       cap: float = 2.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
+    """Retry only passing failures (busy, timeout), a bounded number of times with jittered backoff.
+
+    Rate limits are not passing failures: retrying them blindly spends the next window too.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except RateLimited:
+            raise
+        except UpstreamBusy as exc:
+            if attempt == attempts:
+                raise
+            delay = min(cap, base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            log.info("upstream busy (%s %s), retry %d in %.2fs", exc.provider, exc.code, attempt, delay)
+            await sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,32 @@
+"""Opening the database: a 0600 file under the data dir, WAL mode, migrations applied in order."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from storage.migrations import migrate
+
+DB_NAME = "minpcode.db"
+
+
+def open_database(data_dir: Path | str) -> sqlite_utils.Database:
+    """The migrated database in ``data_dir`` (created with owner-only permissions)."""
+    directory = Path(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / DB_NAME
+    if not path.exists():
+        # Create it ourselves so the file is never, even briefly, readable by others.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=30000")
+    migrate(db)
+    return db

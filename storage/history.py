@@ -1,0 +1,170 @@
+"""The history of code requests: one row per request, from ``pending`` to ``done``/``failed``/``deleted``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from typing import Any
+
+import sqlite_utils
+
+from bot.models import CodeRecord, CodeRequest, Requester, Status, UpstreamResult
+from storage.clock import from_text, now_text
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_LENGTH = 12  # 36^12 ≈ 4.7e18: ids in image links cannot be guessed or enumerated
+
+_COLUMNS = (
+    "id, request_key, type, provider, status, app, page, scene, name, campaign, campaign_id, channel, "
+    "channel_id, medium, content, term, comments, width, transparent, title, link, tracking_url, link_id, "
+    "image_sha256, image_mime, error_code, error, requested_by, requested_by_name, chat, chat_channel, "
+    "sandbox, attempts, request_json, created_at, updated_at"
+)
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+class History:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    # -- writing ------------------------------------------------------------------------------
+    def save_pending(self, request: CodeRequest, requester: Requester, *, key: str, app: str | None,
+                     sandbox: bool) -> CodeRecord:
+        """Record the request before any upstream call, so nothing is lost if the process dies."""
+        code_id = new_id()
+        now = now_text()
+        self._db.execute(
+            f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * 36)})",
+            [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
+             request.scene, request.name, request.campaign, None, request.channel, None, request.medium,
+             request.content, request.term, request.comments, request.width, int(request.transparent),
+             request.title, None, None, None, None, None, None, None, requester.user_id, requester.user_name,
+             requester.chat, requester.channel_id, int(sandbox), 0,
+             request.model_dump_json(exclude_none=True), now, now],
+        )
+        record = self.get(code_id)
+        assert record is not None
+        return record
+
+    def start_attempt(self, code_id: str) -> int:
+        self._db.execute("UPDATE codes SET attempts = attempts + 1, updated_at = ? WHERE id = ?", [now_text(), code_id])
+        return int(self._db.execute("SELECT attempts FROM codes WHERE id = ?", [code_id]).fetchone()[0])
+
+    def mark_done(self, code_id: str, result: UpstreamResult, image_sha256: str | None) -> None:
+        self._db.execute(
+            "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
+            "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
+            "channel_id = ?, error_code = NULL, error = NULL, updated_at = ? WHERE id = ?",
+            [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
+             result.campaign_id, result.channel_name, result.channel_id, now_text(), code_id],
+        )
+
+    def mark_failed(self, code_id: str, code: str | None, message: str) -> None:
+        self._db.execute(
+            "UPDATE codes SET status = 'failed', error_code = ?, error = ?, updated_at = ? WHERE id = ?",
+            [code, message, now_text(), code_id],
+        )
+
+    def rename(self, code_id: str, name: str) -> None:
+        self._db.execute("UPDATE codes SET name = ?, updated_at = ? WHERE id = ?", [name, now_text(), code_id])
+
+    def mark_deleted(self, code_id: str) -> None:
+        now = now_text()
+        self._db.execute(
+            "UPDATE codes SET status = 'deleted', deleted_at = ?, updated_at = ? WHERE id = ?", [now, now, code_id]
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+    def get(self, code_id: str) -> CodeRecord | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE id = ?", [code_id]).fetchone()
+        return _record(row) if row else None
+
+    def find_by_key(self, key: str) -> CodeRecord | None:
+        """The live code (done, or still pending) made from the same normalised request."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM codes WHERE request_key = ? AND status IN ('done', 'pending') "
+            "ORDER BY status = 'done' DESC, created_at LIMIT 1", [key]
+        ).fetchone()
+        return _record(row) if row else None
+
+    def name_taken(self, name: str, provider: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM codes WHERE name = ? AND provider = ? AND status IN ('done', 'pending') LIMIT 1",
+            [name, provider],
+        ).fetchone() is not None
+
+    def pending(self) -> list[CodeRecord]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE status = 'pending' ORDER BY created_at").fetchall()
+        return [_record(r) for r in rows]
+
+    def recent(self, *, requested_by: str | None = None, limit: int = 20, offset: int = 0,
+               include_deleted: bool = False) -> list[CodeRecord]:
+        where, params = [], []
+        if requested_by:
+            where.append("requested_by = ?")
+            params.append(requested_by)
+        if not include_deleted:
+            where.append("status != 'deleted'")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM codes {clause} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def search(self, query: str, *, requested_by: str | None = None, limit: int = 20,
+               offset: int = 0) -> list[CodeRecord]:
+        """Full-text search over names, pages, scenes, campaigns, channels, comments and tracking URLs."""
+        query = query.strip()
+        if not query:
+            return self.recent(requested_by=requested_by, limit=limit, offset=offset)
+        extra, params = "", []
+        if requested_by:
+            extra = " AND c.requested_by = ?"
+            params.append(requested_by)
+        if len(query) >= 3:
+            # trigram FTS matches any substring of 3+ characters; quoting makes it a literal phrase
+            phrase = '"' + query.replace('"', '""') + '"'
+            sql = (f"SELECT {_prefixed('c')} FROM codes_fts JOIN codes c ON c.rowid = codes_fts.rowid "
+                   f"WHERE codes_fts MATCH ? AND c.status != 'deleted'{extra} "
+                   "ORDER BY c.created_at DESC LIMIT ? OFFSET ?")
+            rows = self._db.execute(sql, [phrase, *params, limit, offset]).fetchall()
+        else:
+            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = ("name", "page", "scene", "campaign", "channel", "comments")
+            cond = " OR ".join(f"c.{f} LIKE ? ESCAPE '\\'" for f in fields)
+            sql = (f"SELECT {_prefixed('c')} FROM codes c WHERE ({cond}) AND c.status != 'deleted'{extra} "
+                   "ORDER BY c.created_at DESC LIMIT ? OFFSET ?")
+            rows = self._db.execute(sql, [*([like] * len(fields)), *params, limit, offset]).fetchall()
+        return [_record(r) for r in rows]
+
+    def between(self, since: str, until: str) -> list[CodeRecord]:
+        """Every request created in [since, until), deleted ones included (summaries count them)."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM codes WHERE created_at >= ? AND created_at < ? ORDER BY created_at",
+            [since, until],
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM codes").fetchone()[0])
+
+
+def _prefixed(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def _record(row: tuple[Any, ...]) -> CodeRecord:
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    data = dict(zip(names, row, strict=True))
+    data["transparent"] = bool(data["transparent"])
+    data["sandbox"] = bool(data["sandbox"])
+    data["request"] = json.loads(data.pop("request_json"))
+    data.pop("attempts")
+    data["created_at"] = from_text(data["created_at"])
+    data["updated_at"] = from_text(data["updated_at"])
+    return CodeRecord.model_validate(data)

@@ -1,0 +1,37 @@
+"""The A+C quota ledger: distinct parameter sets WeChat counted against a mini program's lifetime cap."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from storage.clock import now_text
+
+
+class QuotaLedger:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def spend(self, app: str, request_key: str, code_id: str) -> bool:
+        """Count ``request_key`` once; False when it was already counted (an identical repeat is free)."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)",
+            [app, request_key, code_id, now_text()],
+        )
+        return cursor.rowcount == 1
+
+    def counted(self, app: str, request_key: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM quota_keys WHERE app = ? AND request_key = ?", [app, request_key]
+        ).fetchone() is not None
+
+    def used(self, app: str) -> int:
+        return int(self._db.execute("SELECT count(*) FROM quota_keys WHERE app = ?", [app]).fetchone()[0])
+
+    def apps(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT app, count(*) FROM quota_keys GROUP BY app").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def used_between(self, app: str, since: str, until: str) -> int:
+        return int(self._db.execute(
+            "SELECT count(*) FROM quota_keys WHERE app = ? AND at >= ? AND at < ?", [app, since, until]
+        ).fetchone()[0])

@@ -1,0 +1,111 @@
+"""Schema migrations, applied once each, in order, each in its own transaction.
+
+Add a new function to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+
+def _v1_codes(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE codes (
+            id TEXT PRIMARY KEY,
+            request_key TEXT NOT NULL,
+            type TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'deleted')),
+            app TEXT,
+            page TEXT NOT NULL,
+            scene TEXT,
+            name TEXT,
+            campaign TEXT, campaign_id TEXT,
+            channel TEXT, channel_id TEXT,
+            medium TEXT, content TEXT, term TEXT, comments TEXT,
+            width INTEGER NOT NULL DEFAULT 430,
+            transparent INTEGER NOT NULL DEFAULT 0,
+            title TEXT,
+            link TEXT, tracking_url TEXT, link_id TEXT,
+            image_sha256 TEXT,
+            image_mime TEXT,
+            error_code TEXT, error TEXT,
+            requested_by TEXT NOT NULL, requested_by_name TEXT,
+            chat TEXT, chat_channel TEXT,
+            sandbox INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            request_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted_at TEXT
+        )""")
+    db.execute("CREATE INDEX codes_created ON codes (created_at)")
+    db.execute("CREATE INDEX codes_requester ON codes (requested_by, created_at)")
+    db.execute("CREATE INDEX codes_key ON codes (request_key, status)")
+    db.execute("CREATE INDEX codes_status ON codes (status)")
+    db.execute("CREATE INDEX codes_name ON codes (name)")
+    db.execute("""
+        CREATE TABLE images (
+            sha256 TEXT PRIMARY KEY,
+            mime TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            bytes BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            code_id TEXT,
+            detail TEXT
+        )""")
+    db.execute("CREATE INDEX audit_code ON audit (code_id)")
+    db.execute("CREATE INDEX audit_at ON audit (at)")
+    # The A+C ledger: one row per distinct parameter set that WeChat counted against the cap.
+    db.execute("""
+        CREATE TABLE quota_keys (
+            app TEXT NOT NULL,
+            request_key TEXT NOT NULL,
+            code_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (app, request_key)
+        )""")
+
+
+def _v1_fts(db: sqlite_utils.Database) -> None:
+    db["codes"].enable_fts(
+        ["name", "page", "scene", "campaign", "channel", "comments", "tracking_url"],
+        create_triggers=True, tokenize="trigram",
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_codes_images_audit_ledger", _v1_codes),
+    ("002_codes_fts_trigram", _v1_fts),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply what has not been applied yet; return the names applied now."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                       [name, datetime.now(UTC).isoformat()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
