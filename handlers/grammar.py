@@ -1,0 +1,413 @@
+"""The text-command grammar shared by every chat front-end (Slack ``/minpcode …``, WeCom, ``minpcode chat``).
+
+One table (:data:`COMMANDS`) describes the commands; :func:`parse` turns a line of text into a
+:class:`Command`, :func:`render` turns a ``Command`` back into text that parses to the same thing, and
+:func:`help_text` / :func:`usage` are generated from the table, so nothing is written twice.
+
+Tokens are split on whitespace (any Unicode space, including the full-width ``U+3000``). Quoting is
+shell-like: ``"…"``, ``'…'``, ``“…”``, ``‘…’``, ``「…」`` and ``『…』`` group text, and a backslash before a
+quote character or another backslash takes it literally (any other backslash is kept as is). A token
+``key=value`` (or ``key＝value``) is an option when the text before the first unquoted ``=`` is a bare
+word; so ``name="spring sale"`` is an option while ``pages/item?id=3`` and ``"a=b"`` are plain words.
+
+Only syntax is checked here, plus the few closed value sets (``type``, ``via``, yes/no flags) and
+``summary`` days; the models check field rules later. :func:`parse` raises nothing but
+:class:`~bot.errors.UsageError`, which carries the usage line of the command concerned.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.errors import UsageError
+
+__all__ = ["COMMANDS", "Command", "help_text", "parse", "render", "usage"]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One row of the command table.
+
+    Args:
+        verb: the canonical English verb.
+        alias: the Chinese alias, resolved to ``verb`` at parse time.
+        params: positional placeholders, ``<required>`` or ``[optional]``, in order.
+        en: one-line English summary.
+        zh: one-line Chinese summary.
+        keys: the ``key=value`` options the command accepts (canonical English keys).
+        rest: the last positional takes the rest of the words, joined by single spaces.
+    """
+
+    verb: str
+    alias: str
+    params: tuple[str, ...]
+    en: str
+    zh: str
+    keys: tuple[str, ...] = ()
+    rest: bool = False
+
+    @property
+    def min_args(self) -> int:
+        return sum(1 for p in self.params if p.startswith("<"))
+
+    @property
+    def max_args(self) -> int:
+        return len(self.params)
+
+    @property
+    def usage(self) -> str:
+        """The usage line, e.g. ``rename <id> <name>``."""
+        parts = [self.verb, *self.params]
+        parts += [f"[{_FIELDS[k].hint}]" for k in self.keys if k != "page"]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    """One ``key=value`` option: its aliases, how it reads in a usage line, what it means."""
+
+    key: str
+    aliases: tuple[str, ...]
+    zh: str
+    en: str
+    choices: dict[str, str] | None = None  # accepted spelling (casefolded) -> canonical value
+    shown: str = "…"  # the value placeholder in usage lines
+
+    @property
+    def hint(self) -> str:
+        return f"{self.key}={self.shown}"
+
+
+_YES_NO = {"yes": "yes", "true": "yes", "是": "yes", "no": "no", "false": "no", "否": "no"}
+_TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink"}
+_VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"}
+
+_FIELDS: dict[str, _FieldSpec] = {
+    f.key: f
+    for f in (
+        _FieldSpec("page", ("页面",), "小程序页面路径（也可直接写在 new 后面）",
+                   "mini-program page path (may also follow `new` directly)"),
+        _FieldSpec("type", ("类型",), "码的类型：A、B、C 或 shortlink（短链）",
+                   "code type: A, B, C or shortlink", _TYPES, "A|B|C|shortlink"),
+        _FieldSpec("via", (), "由谁生成：gio（GrowingIO 追踪链接）或 wechat（微信原生码）",
+                   "who makes it: gio (GrowingIO tracking link) or wechat (plain WeChat code)",
+                   _VIA, "gio|wechat"),
+        _FieldSpec("scene", ("场景",), "scene 参数", "scene value handed to the page"),
+        _FieldSpec("name", ("名称",), "名称", "display name"),
+        _FieldSpec("campaign", ("活动", "utm_campaign"), "GrowingIO 活动（名称或 id）",
+                   "GrowingIO campaign (name or id)"),
+        _FieldSpec("channel", ("渠道", "utm_source"), "GrowingIO 渠道（名称或 id）",
+                   "GrowingIO channel (name or id)"),
+        _FieldSpec("medium", ("媒介", "utm_medium"), "utm 媒介", "utm medium"),
+        _FieldSpec("content", ("内容", "utm_content"), "utm 内容", "utm content"),
+        _FieldSpec("term", ("关键词", "utm_term"), "utm 关键词", "utm term"),
+        _FieldSpec("comments", ("备注",), "备注", "comments"),
+        _FieldSpec("create", ("创建",), "活动或渠道不存在时按 GrowingIO 规则新建",
+                   "create a missing campaign or channel under GrowingIO's rules", _YES_NO, "yes"),
+        _FieldSpec("width", ("宽度",), "图片宽度（像素）", "image width in pixels"),
+        _FieldSpec("title", ("标题",), "短链的页面标题", "page title of a short link"),
+        _FieldSpec("permanent", ("永久",), "永久短链", "permanent short link", _YES_NO, "yes"),
+        _FieldSpec("transparent", ("透明",), "透明背景", "transparent background", _YES_NO, "yes"),
+    )
+}
+
+_HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA = _SPECS = (
+    CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
+                "查看帮助，或某个命令的详细说明"),
+    CommandSpec("new", "新建", ("<page>",), "make a mini-program code or short link",
+                "生成一个小程序码或短链", keys=tuple(_FIELDS)),
+    CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query",
+                "列出已生成的码，可按关键词筛选", rest=True),
+    CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
+    CommandSpec("rename", "改名", ("<id>", "<name>"), "rename a code", "给码改名", rest=True),
+    CommandSpec("delete", "删除", ("<id>",), "delete a code", "删除一个码"),
+    CommandSpec("summary", "汇总", ("[days]",), "report on the last N days (N from 1 to 365)",
+                "最近 N 天的汇总（N 为 1 到 365）"),
+    CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
+)
+
+COMMANDS: dict[str, CommandSpec] = {spec.verb: spec for spec in _SPECS}
+"""The command table, in help order, keyed by canonical English verb."""
+
+_BY_NAME: dict[str, CommandSpec] = {**COMMANDS, **{spec.alias: spec for spec in _SPECS}}
+_KEY_NAMES: dict[str, str] = {
+    name: f.key for f in _FIELDS.values() for name in (f.key, *f.aliases)
+}
+
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』"}
+_ESCAPABLE = frozenset(_QUOTES) | frozenset(_QUOTES.values()) | {"\\"}
+_EQUALS = "=＝"
+_KEY_RE = re.compile(r"[^\W\d][\w-]*")
+_PREFIXES = ("/minpcode", "minpcode")
+_MAX_DAYS = 365
+
+
+class Command(BaseModel):
+    """A parsed text command: canonical verb, positional arguments and canonical options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verb: str
+    args: list[str] = []
+    fields: dict[str, str] = {}
+
+
+# ---------------------------------------------------------------------------------------------- public
+
+
+def parse(text: str) -> Command:
+    """Parse one line of chat text. Raises only :class:`UsageError`."""
+    tokens = _tokenize(text)
+    tokens = _strip_prefix(tokens)
+    if not tokens:
+        raise UsageError(usage(), zh="请输入命令。", en="Please type a command.")
+    head, *rest = tokens
+    spec = _BY_NAME.get(_norm(head.text)) if head.key is None else None
+    if spec is None:
+        raise _unknown_verb(head.raw)
+    args = [t.text for t in rest if t.key is None]
+    fields = _fields(spec, [t for t in rest if t.key is not None])
+    if spec is _NEW and "page" in fields:
+        page = fields.pop("page")
+        if args:
+            raise _error(spec, "页面路径写了两次（page= 和位置参数）。",
+                         "The page is given twice (as page= and as a word).")
+        args = [page]
+    args = _arity(spec, args)
+    if spec is _HELP and args:
+        target = _BY_NAME.get(_norm(args[0]))
+        if target is None:
+            raise _unknown_verb(args[0], spec)
+        args = [target.verb]
+    if spec is _SUMMARY and args:
+        args = [_days(args[0])]
+    return Command(verb=spec.verb, args=args, fields=fields)
+
+
+def render(command: Command) -> str:
+    """Text that :func:`parse` reads back as ``command`` (canonical verb, every value quoted as needed)."""
+    parts = [command.verb, *(_quote(a) for a in command.args)]
+    parts += [f"{key}={_quote(value)}" for key, value in command.fields.items()]
+    return " ".join(parts)
+
+
+def usage(verb: str | None = None) -> str:
+    """The usage line of ``verb`` (English or Chinese), or the general usage listing every command."""
+    if verb is None:
+        lines = " · ".join(" ".join((s.verb, *s.params)) for s in _SPECS)
+        aliases = " ".join(s.alias for s in _SPECS)
+        return f"{lines}（中文：{aliases}）"
+    spec = _BY_NAME.get(_norm(verb))
+    if spec is None:
+        raise _unknown_verb(verb)
+    return spec.usage
+
+
+def help_text(lang: str = "zh", command: str | None = None) -> str:
+    """Bilingual help, the requested language first: every command, or one command in detail."""
+    en_first = lang.lower().startswith("en")
+
+    def pair(zh: str, en: str, sep: str = "\n") -> str:
+        return f"{en}{sep}{zh}" if en_first else f"{zh}{sep}{en}"
+
+    if command is not None:
+        spec = _BY_NAME.get(_norm(command))
+        if spec is None:
+            raise _unknown_verb(command, _HELP)
+        lines = [
+            f"{spec.verb}（{spec.alias}）",
+            pair(spec.zh, spec.en),
+            pair(f"用法：{spec.usage}", f"Usage: {spec.usage}"),
+        ]
+        if spec.keys:
+            lines.append(pair("参数：", "Options:", " / "))
+            for key in spec.keys:
+                f = _FIELDS[key]
+                names = "、".join((f.key, *f.aliases))
+                lines.append(f"  {names}：{pair(f.zh, f.en, ' / ')}")
+        return "\n".join(lines)
+
+    lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
+    for spec in _SPECS:
+        lines.append(f"• {spec.alias}｜{spec.usage}")
+        lines.append(f"  {pair(spec.zh, spec.en, ' / ')}")
+    lines.append(pair('含空格的值请加引号，如 name="春季 活动" 或 名称=“春季 活动”。',
+                      'Quote values that contain spaces, e.g. name="spring sale".'))
+    lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Token:
+    raw: str  # the source text, for error messages
+    text: str  # the value after quoting and escapes
+    key: str | None  # the option name as typed, when the token is ``key=value``
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    buf: list[str] = []
+    key: str | None = None
+    plain = True  # no quote or escape seen yet in this token
+    start: int | None = None
+    closer: str | None = None
+    opened_at = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        escaped = c == "\\" and i + 1 < n and text[i + 1] in _ESCAPABLE
+        if closer is not None:
+            if escaped:
+                buf.append(text[i + 1])
+                i += 2
+                continue
+            if c == closer:
+                closer = None
+            else:
+                buf.append(c)
+            i += 1
+            continue
+        if c.isspace():
+            if start is not None:
+                tokens.append(_Token(text[start:i], "".join(buf), key))
+                buf, key, plain, start = [], None, True, None
+            i += 1
+            continue
+        if start is None:
+            start = i
+        if escaped:
+            buf.append(text[i + 1])
+            plain = False
+            i += 2
+            continue
+        if c in _QUOTES:
+            closer, opened_at, plain = _QUOTES[c], i, False
+        elif c in _EQUALS and key is None and plain and _KEY_RE.fullmatch("".join(buf)):
+            key, buf = "".join(buf), []
+        else:
+            buf.append(c)
+        i += 1
+    if closer is not None:
+        opener = text[opened_at]
+        raise UsageError(_usage_for(tokens), zh=f"引号 {opener} 没有配对的 {closer}。",
+                         en=f"The quote {opener} is never closed with {closer}.")
+    if start is not None:
+        tokens.append(_Token(text[start:], "".join(buf), key))
+    return tokens
+
+
+def _usage_for(tokens: list[_Token]) -> str:
+    """The usage line of the command the tokens seem to start, else the general usage."""
+    for token in _strip_prefix(tokens)[:1]:
+        spec = _BY_NAME.get(_norm(token.text))
+        if spec is not None:
+            return spec.usage
+    return usage()
+
+
+def _strip_prefix(tokens: list[_Token]) -> list[_Token]:
+    if tokens and tokens[0].key is None and _norm(tokens[0].text) in _PREFIXES:
+        tokens = tokens[1:]
+    if tokens and tokens[0].key is None:
+        head = _norm(tokens[0].text)
+        if head.startswith("/"):
+            head = head[1:]
+            tokens = ([_Token(tokens[0].raw, head, None)] if head else []) + tokens[1:]
+    return tokens
+
+
+def _norm(word: str) -> str:
+    """Verbs, keys and closed values compare after NFKC (full-width letters) and case folding."""
+    return unicodedata.normalize("NFKC", word).casefold()
+
+
+def _fields(spec: CommandSpec, tokens: list[_Token]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for token in tokens:
+        typed = token.key or ""
+        key = _KEY_NAMES.get(_norm(typed))
+        if key is None or key not in spec.keys:
+            raise _unknown_key(spec, typed)
+        if key in fields:
+            raise _error(spec, f"参数 {key} 写了两次。", f"The option {key} is given twice.")
+        choices = _FIELDS[key].choices
+        value = token.text
+        if choices is not None:
+            canonical = choices.get(_norm(value.strip()))
+            if canonical is None:
+                allowed = _FIELDS[key].shown.replace("|", ", ")
+                raise _error(spec, f"{key} 的值「{value}」不对，可选：{allowed}。",
+                             f"{key}={value!r} is not allowed; use one of: {allowed}.")
+            value = canonical
+        fields[key] = value
+    return fields
+
+
+def _arity(spec: CommandSpec, args: list[str]) -> list[str]:
+    if spec.rest and len(args) > spec.max_args:
+        keep = spec.max_args - 1
+        args = [*args[:keep], " ".join(args[keep:])]
+    if spec is _LIST and args == [""]:
+        args = []
+    if len(args) < spec.min_args:
+        missing = spec.params[len(args)]
+        raise _error(spec, f"缺少参数 {missing}。", f"Missing {missing}.")
+    if len(args) > spec.max_args:
+        extra = " ".join(args[spec.max_args:])
+        raise _error(spec, f"多余的参数：{extra}", f"Too many arguments: {extra}")
+    return args
+
+
+def _days(word: str) -> str:
+    digits = unicodedata.normalize("NFKC", word).strip().casefold().removesuffix("天").removesuffix("d")
+    if digits.isascii() and digits.isdecimal() and 1 <= int(digits) <= _MAX_DAYS:
+        return str(int(digits))
+    raise _error(_SUMMARY, f"天数须是 1 到 {_MAX_DAYS} 之间的整数，收到「{word}」。",
+                 f"days must be a whole number from 1 to {_MAX_DAYS}, not {word!r}.")
+
+
+def _quote(value: str) -> str:
+    """``value`` as one token: bare when safe, otherwise in double quotes with ``\\`` and ``"`` escaped."""
+    if value and not any(c.isspace() or c in _ESCAPABLE or c in _EQUALS for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _error(spec: CommandSpec, zh: str, en: str) -> UsageError:
+    return UsageError(spec.usage, zh=zh, en=en)
+
+
+def _suggest(word: str, names: list[str]) -> str | None:
+    close = difflib.get_close_matches(_norm(word), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_verb(word: str, within: CommandSpec | None = None) -> UsageError:
+    zh, en = f"没有「{word}」这个命令。", f"There is no command {word!r}."
+    guess = _suggest(word, list(_BY_NAME))
+    if guess is not None:
+        spec = _BY_NAME[guess]
+        zh += f"你是不是想输入 {spec.verb}（{spec.alias}）？"
+        en += f" Did you mean {spec.verb} ({spec.alias})?"
+    return UsageError(within.usage if within is not None else usage(), zh=zh, en=en)
+
+
+def _unknown_key(spec: CommandSpec, key: str) -> UsageError:
+    if not spec.keys:
+        return _error(spec, f"{spec.verb} 不接受 {key}= 这样的参数；值里要有等号请加引号。",
+                      f"{spec.verb} takes no {key}= option; quote text that contains '='.")
+    zh, en = f"{spec.verb} 没有参数 {key}。", f"{spec.verb} has no option {key!r}."
+    names = [n for n, k in _KEY_NAMES.items() if k in spec.keys]
+    guess = _suggest(key, names)
+    if guess is not None:
+        zh += f"你是不是想写 {_KEY_NAMES[guess]}？"
+        en += f" Did you mean {_KEY_NAMES[guess]}?"
+    return _error(spec, zh, en)
