@@ -53,10 +53,9 @@ class Upstream:
     @classmethod
     def sandboxed(cls) -> Upstream:
         """Both upstreams answered in-process by the emulators, through ``httpx.ASGITransport``."""
+        from bot import sandbox
         from bot.sandbox.growingio import GrowingIOEmulator
         from bot.sandbox.wechat import WeChatEmulator
-
-        from bot import sandbox
 
         wx = WeChatEmulator()
         gio_emulator = GrowingIOEmulator(wechat=wx)
@@ -74,12 +73,13 @@ class Upstream:
         for client in self._clients:
             await client.aclose()
 
-    async def make(self, request: CodeRequest) -> UpstreamResult:
+    async def make(self, request: CodeRequest, *, resume: bool = False) -> UpstreamResult:
+        """Make the code; ``resume`` says an earlier attempt may have got as far as GrowingIO."""
         if request.provider is Provider.GIO:
             if self.gio is None:
                 raise FieldError("via", "没有配置 GrowingIO，请改用 via=wechat。",
                                  "GrowingIO is not configured; use via=wechat.")
-            return await self.gio.make(request, await self.product_id(request.app))
+            return await self.gio.make(request, await self.product_id(request.app), resume=resume)
         if self.wechat is None:
             raise FieldError("via", "没有配置微信小程序（WECHAT_APPID/WECHAT_SECRET），请改用 GrowingIO。",
                              "No mini program is configured (WECHAT_APPID/WECHAT_SECRET); use GrowingIO.")

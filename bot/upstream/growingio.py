@@ -158,16 +158,23 @@ class GrowingIOClient:
             return await self.create_channel(value)
         raise _not_found("推广渠道", "channel", value, [c.name for c in await self.channels()])
 
-    async def make(self, request: CodeRequest, product_id: str) -> UpstreamResult:
+    async def make(self, request: CodeRequest, product_id: str, *, resume: bool = False) -> UpstreamResult:
+        """Create the tracking link with its code. ``resume``: an earlier attempt may have created it."""
         campaign = await self.resolve_campaign(request.campaign or "", create=request.create_missing,
                                                product_id=product_id)
         channel = await self.resolve_channel(request.channel or "", create=request.create_missing)
-        link, image = await self.create_minplink(MinpLinkCreate(
-            name=request.name or request.suggested_name(), productId=product_id, redirectUrl=request.page,
-            campaignId=campaign.id, channelId=channel.id, buildQrCode=True, codeType=request.type.value,
-            utmMedium=request.medium, utmContent=request.content, utmTerm=request.term,
-            comments=request.comments,
-        ))
+        name = request.name or request.suggested_name()
+        existing = await self.find_minplink(name) if resume else None
+        if existing is not None:
+            log.info("gio link %s already exists from an earlier attempt; not creating another", existing.id)
+            link, image = existing, (await self.download(existing.qrCode) if existing.qrCode else None)
+        else:
+            link, image = await self.create_minplink(MinpLinkCreate(
+                name=name, productId=product_id, redirectUrl=request.page,
+                campaignId=campaign.id, channelId=channel.id, buildQrCode=True, codeType=request.type.value,
+                utmMedium=request.medium, utmContent=request.content, utmTerm=request.term,
+                comments=request.comments,
+            ))
         if image is None:
             raise UpstreamRejected("gio", "no-image", "GrowingIO 创建了监测链接，但没有返回二维码。",
                                    "GrowingIO created the tracking link but returned no code image.")

@@ -1,0 +1,149 @@
+"""Text commands → one call of the core → a neutral :class:`Reply` that each chat renders its own way.
+
+Slack's ``/minpcode …``, WeCom text messages and ``minpcode chat`` all come through here, so a
+command means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.errors import InvalidRequest, MinpcodeError
+from bot.models import CodeRecord, Requester, Status
+from bot.service import Notice, Service
+from handlers import grammar
+from handlers.render import bilingual, detail_lines, one_line
+
+log = logging.getLogger("minpcode.commands")
+
+LIST_LIMIT = 10
+_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent"}
+
+
+class Reply(BaseModel):
+    """What the bot answers. ``public`` answers (a new code) go to the channel; the rest to the asker."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ok: bool = True
+    zh: str
+    en: str
+    record: CodeRecord | None = None
+    records: list[CodeRecord] = []
+    image: bytes | None = None
+    image_mime: str | None = None
+    public: bool = False
+    reused: bool = False
+    notices: list[Notice] = []
+    data: dict[str, Any] = {}
+
+    def text(self, lang: str = "zh") -> str:
+        body = bilingual(self.zh, self.en, lang) if self.zh != self.en else self.zh
+        for notice in self.notices:
+            body += "\n\n" + notice.text(lang)
+        return body
+
+    @property
+    def filename(self) -> str:
+        ext = "png" if self.image_mime == "image/png" else "jpg"
+        return f"minpcode-{self.record.id if self.record else 'code'}.{ext}"
+
+
+def request_fields(command: grammar.Command) -> dict[str, Any]:
+    """The ``new`` command's words as CodeRequest input (the models check the rules)."""
+    data: dict[str, Any] = {"page": command.args[0] if command.args else ""}
+    for key, value in command.fields.items():
+        if key == "page":
+            continue
+        target = _FIELD_MAP.get(key, key)
+        data[target] = (value == "yes") if key in _FIELD_MAP else value
+    return data
+
+
+async def run(service: Service, text: str, requester: Requester) -> Reply:
+    """Parse ``text`` and run it; every failure becomes a Reply with ``ok=False``, never an exception."""
+    try:
+        command = grammar.parse(text)
+        return await dispatch(service, command, requester)
+    except InvalidRequest as exc:
+        return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
+                     en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
+    except MinpcodeError as exc:
+        return Reply(ok=False, zh=exc.zh, en=exc.en)
+
+
+async def dispatch(service: Service, command: grammar.Command, requester: Requester) -> Reply:
+    verb = command.verb
+    lang = requester.lang
+    if verb == "help":
+        topic = command.args[0] if command.args else None
+        text = grammar.help_text(lang, topic)
+        return Reply(zh=text, en=text)
+    if verb == "new":
+        return await new_code(service, request_fields(command), requester)
+    if verb == "list":
+        query = command.args[0] if command.args else None
+        records = service.list(requester, query=query, limit=LIST_LIMIT)
+        if not records:
+            return Reply(zh="没有找到码。用 new <页面> 生成一个。", en="No codes found. Make one with new <page>.")
+        return Reply(zh="\n".join(one_line(r, "zh") for r in records),
+                     en="\n".join(one_line(r, "en") for r in records), records=records)
+    if verb == "show":
+        return show(service, command.args[0])
+    if verb == "rename":
+        record = service.rename(command.args[0], command.args[1], requester)
+        return Reply(zh=f"已改名为「{record.name}」。", en=f"Renamed to '{record.name}'.", record=record)
+    if verb == "delete":
+        record = service.delete(command.args[0], requester)
+        return Reply(zh=f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。",
+                     en=f"Deleted {record.id}. Codes already printed or shared keep working, and GrowingIO "
+                        "keeps counting their scans.", record=record)
+    if verb == "quota":
+        return quota(service)
+    if verb == "summary":
+        from bot.summary import summary_reply
+
+        return await summary_reply(service, int(command.args[0]) if command.args else None, requester)
+    raise AssertionError(f"unhandled verb {verb}")
+
+
+async def new_code(service: Service, fields: dict[str, Any], requester: Requester) -> Reply:
+    submission = await service.submit(fields, requester)
+    record = submission.record
+    image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
+    if record.status is Status.DONE:
+        head_zh = (f"这个码之前已由 {submission.original_by} 生成，直接复用（不占额度）。" if submission.reused
+                   else "码已生成。")
+        head_en = (f"{submission.original_by} already made this code; reusing it (no quota spent)." if submission.reused
+                   else "Your code is ready.")
+    elif record.status is Status.PENDING:
+        head_zh, head_en = "还在生成中，稍后用 show 查看。", "Still working on it; check again with show."
+    else:
+        return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh")),
+                     en="Could not make the code.\n" + "\n".join(detail_lines(record, "en")), record=record)
+    return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh")),
+                 en=head_en + "\n" + "\n".join(detail_lines(record, "en")),
+                 record=record, image=image, image_mime=mime, public=record.status is Status.DONE,
+                 reused=submission.reused, notices=submission.notices)
+
+
+def show(service: Service, code_id: str) -> Reply:
+    record = service.get(code_id)
+    image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
+    return Reply(zh="\n".join(detail_lines(record, "zh")), en="\n".join(detail_lines(record, "en")),
+                 record=record, image=image, image_mime=mime)
+
+
+def quota(service: Service) -> Reply:
+    rows = service.quota()
+    if not rows:
+        return Reply(zh="还没有生成过 A/C 码。", en="No A/C codes made yet.")
+    zh = [f"{q.app}: 已用 {q.used} / {q.cap}，剩余 {q.left}（{q.ratio:.1%}）" for q in rows]
+    en = [f"{q.app}: {q.used} of {q.cap} used, {q.left} left ({q.ratio:.1%})" for q in rows]
+    notices = [n for q in rows if (n := q.notice())]
+    return Reply(zh="A+C 码终身额度（每个小程序 10 万）：\n" + "\n".join(zh),
+                 en="A+C lifetime quota (100,000 per mini program):\n" + "\n".join(en),
+                 notices=notices, data={"quota": [q.model_dump() for q in rows]})
