@@ -129,6 +129,11 @@ class Service:
             data["via"] = Provider.GIO if (self.settings.use_gio and self.upstream.gio) else Provider.WECHAT
         data["app"] = await self._appid(request.app, data.get("via"))
         prepared = CodeRequest.parse(data)
+        gio = self.upstream.gio
+        if prepared.provider is Provider.GIO and gio is not None and not prepared.create_missing:
+            # Names are checked now (a cached read, no quota) so the form can show the error beside the field.
+            await gio.resolve_campaign(prepared.campaign or "", create=False, product_id=None)
+            await gio.resolve_channel(prepared.channel or "", create=False)
         if not prepared.name:
             prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
         elif prepared.provider is Provider.GIO and self.storage.history.name_taken(prepared.name, "gio"):

@@ -1,0 +1,227 @@
+"""The core service over the WeChat and GrowingIO emulators on real loopback ports and a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot import sandbox
+from bot.config import Settings
+from bot.errors import InputError, InvalidRequest, NotFound, PermissionDenied, QuotaExhausted
+from bot.models import Requester, Status
+from bot.sandbox.growingio import GrowingIOEmulator
+from bot.sandbox.server import ServerThread
+from bot.sandbox.wechat import WeChatEmulator
+from bot.service import Service
+
+ALICE = Requester(chat="slack", user_id="U_ALICE", user_name="alice")
+BOB = Requester(chat="wecom", user_id="U_BOB", user_name="bob")
+ADMIN = Requester(chat="slack", user_id="U_ADMIN", user_name="admin")
+
+
+class Upstreams:
+    def __init__(self) -> None:
+        self.wechat = WeChatEmulator()
+        self.gio = GrowingIOEmulator(wechat=self.wechat)
+        self._servers = [ServerThread(self.wechat.app), ServerThread(self.gio.app)]
+
+    def __enter__(self) -> Upstreams:
+        for server in self._servers:
+            server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self._servers:
+            server.stop()
+
+    def settings(self, data_dir: Path, **extra: object) -> Settings:
+        values: dict[str, object] = dict(
+            minpcode_data_dir=data_dir, minpcode_sandbox=False, minpcode_admins=[ADMIN.user_id],
+            wechat_appid=sandbox.SANDBOX_APPID, wechat_secret=SecretStr(sandbox.SANDBOX_SECRET),
+            wechat_api_url=self._servers[0].url,
+            gio_project_uid=sandbox.GIO_PROJECT_UID, gio_client_id=sandbox.GIO_CLIENT_ID,
+            gio_token=SecretStr(sandbox.GIO_TOKEN), gio_product_id=sandbox.GIO_PRODUCT_ID,
+            gio_api_url=self._servers[1].url,
+        )
+        values.update(extra)
+        return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[Upstreams]:
+    with Upstreams() as running:
+        yield running
+
+
+@pytest.fixture
+async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
+    upstreams.wechat.reset_counts()
+    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+        yield svc
+
+
+B_CODE = {"type": "B", "page": "pages/index/index", "scene": "id=42"}
+
+
+async def test_b_code_is_made_recorded_and_stored(service: Service) -> None:
+    submission = await service.submit(B_CODE, ALICE)
+    record = submission.record
+    assert record.status is Status.DONE and not submission.reused
+    assert record.provider.value == "wechat" and record.requested_by == "U_ALICE"
+    data, mime = service.image(record.id)
+    assert mime == "image/jpeg" and data.startswith(b"\xff\xd8\xff")
+    assert service.storage.images.count() == 1
+    assert [a["action"] for a in service.storage.audit.for_code(record.id)] == ["requested"]
+
+
+async def test_identical_request_is_reused_without_an_upstream_call(service: Service, upstreams: Upstreams) -> None:
+    first = await service.submit(B_CODE, ALICE)
+    calls = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]
+    again = await service.submit({**B_CODE, "name": "another-name"}, BOB)
+    assert again.reused and again.record.id == first.record.id
+    assert again.original_by == "alice"
+    assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == calls
+    other_scene = await service.submit({**B_CODE, "scene": "id=43"}, BOB)
+    assert not other_scene.reused and other_scene.record.id != first.record.id
+    assert "reused" in [a["action"] for a in service.storage.audit.for_code(first.record.id)]
+
+
+async def test_gio_tracking_link_with_campaign_and_channel(service: Service, upstreams: Upstreams) -> None:
+    result = await service.submit({"type": "A", "page": "pages/list/list", "campaign": "双十一推广",
+                                   "channel": "今日头条", "medium": "海报"}, ALICE)
+    record = result.record
+    assert record.status is Status.DONE and record.provider.value == "gio"
+    assert record.tracking_url and record.tracking_url.startswith("pages/list/list?aid=")
+    assert record.campaign_id and record.channel_id == "jinritoutiao"
+    assert service.storage.ledger.used(sandbox.SANDBOX_APPID) == 1
+
+
+async def test_unknown_campaign_names_the_closest_and_create_makes_it(service: Service) -> None:
+    with pytest.raises(NotFound) as info:
+        await service.submit({"type": "C", "page": "pages/a/a", "campaign": "双十一", "channel": "今日头条"}, ALICE)
+    assert info.value.field == "campaign" and "双十一推广" in info.value.zh and "create=yes" in info.value.en
+    assert service.storage.history.count() == 0
+    created = await service.submit({"type": "C", "page": "pages/a/a", "campaign": "冬季促销", "channel": "今日头条",
+                                    "create_missing": True}, ALICE)
+    assert created.record.status is Status.DONE and created.record.campaign == "冬季促销"
+
+
+async def test_field_rules_are_enforced_before_any_upstream_call(service: Service, upstreams: Upstreams) -> None:
+    before = sum(upstreams.wechat.calls.values())
+    with pytest.raises(InvalidRequest) as info:
+        await service.submit({"type": "B", "page": "/pages/x", "scene": "x" * 33, "width": 100}, ALICE)
+    assert set(info.value.by_field()) == {"page", "scene", "width"}
+    with pytest.raises(InvalidRequest) as info:
+        await service.submit({"type": "A", "page": "pages/a", "campaign": "a", "channel": "b", "name": "has space"}, ALICE)
+    assert "name" in info.value.by_field()
+    assert sum(upstreams.wechat.calls.values()) == before
+    assert service.storage.history.count() == 0
+
+
+async def test_upstream_failure_is_recorded_with_its_code_and_a_message(service: Service, upstreams: Upstreams) -> None:
+    upstreams.wechat.inject(41030, path="/wxa/getwxacodeunlimit")
+    result = await service.submit({**B_CODE, "page": "pages/missing/missing"}, ALICE)
+    record = result.record
+    assert record.status is Status.FAILED and record.error_code == "41030"
+    assert "页面" in (record.error or "") and "page" in (record.error or "")
+    # A failed row is not reused: the next identical request tries again.
+    retry = await service.submit({**B_CODE, "page": "pages/missing/missing"}, ALICE)
+    assert not retry.reused and retry.record.status is Status.DONE
+
+
+async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path) -> None:
+    async with Service.from_settings(upstreams.settings(tmp_path, minpcode_ac_cap=5)) as svc:
+        notices = []
+        for n in range(5):
+            result = await svc.submit({"type": "A", "via": "wechat", "page": f"pages/p{n}/p{n}"}, ALICE)
+            assert result.record.status is Status.DONE
+            notices.append([x.en for x in result.notices])
+        assert notices[2] == [] and "80%" in notices[3][0] and "100%" in notices[4][0]
+        with pytest.raises(QuotaExhausted) as info:
+            await svc.submit({"type": "C", "via": "wechat", "page": "pages/new/new"}, ALICE)
+        assert "B code" in info.value.en
+        # identical repeats and B codes still work at the cap
+        assert (await svc.submit({"type": "A", "via": "wechat", "page": "pages/p0/p0"}, BOB)).reused
+        assert (await svc.submit(B_CODE, BOB)).record.status is Status.DONE
+        quota = svc.quota()[0]
+        assert (quota.used, quota.left) == (5, 0)
+
+
+async def test_rename_and_delete_permissions(service: Service) -> None:
+    record = (await service.submit(B_CODE, ALICE)).record
+    with pytest.raises(PermissionDenied):
+        service.rename(record.id, "bobs-name", BOB)
+    with pytest.raises(InputError):  # names follow GrowingIO's rules
+        service.rename(record.id, "bad name!", ALICE)
+    assert service.rename(record.id, "春季-海报", ALICE).name == "春季-海报"
+    assert service.rename(record.id, "admin-fixed", ADMIN).name == "admin-fixed"
+    with pytest.raises(PermissionDenied):
+        service.delete(record.id, BOB)
+    assert service.delete(record.id, ALICE).status is Status.DELETED
+    with pytest.raises(NotFound):
+        service.rename(record.id, "again", ALICE)
+    assert record.id not in [r.id for r in service.list()]
+    actions = [a["action"] for a in service.storage.audit.for_code(record.id)]
+    assert actions == ["requested", "renamed", "renamed", "deleted"]
+
+
+async def test_list_search_and_mine(service: Service) -> None:
+    await service.submit({**B_CODE, "name": "春节海报"}, ALICE)
+    await service.submit({**B_CODE, "scene": "id=7", "name": "summer-poster"}, BOB)
+    assert [r.name for r in service.list(query="春节")] == ["春节海报"]
+    assert [r.name for r in service.list(query="poster")] == ["summer-poster"]
+    assert [r.name for r in service.list(BOB, everyone=False)] == ["summer-poster"]
+    assert len(service.list(ADMIN, everyone=False)) == 2
+
+
+SCRIPT = textwrap.dedent("""
+    import asyncio, os, signal, sys
+    from pydantic import SecretStr
+    from bot.config import Settings
+    from bot.service import Service
+    from bot.models import Requester
+
+    async def main():
+        settings = Settings(_env_file=None, minpcode_data_dir=sys.argv[1], minpcode_sandbox=False,
+                            wechat_appid=sys.argv[2], wechat_secret=SecretStr(sys.argv[3]), wechat_api_url=sys.argv[4])
+        service = Service.from_settings(settings)
+        # recorded, but the worker never started: the process dies before any upstream call
+        submission = await service.submit({"type": "B", "page": "pages/index/index", "scene": "crash=1"},
+                                          Requester(user_id="U_ALICE"), wait=False)
+        print(submission.record.id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main())
+""")
+
+
+async def test_pending_row_survives_a_killed_process_and_is_resumed(upstreams: Upstreams, tmp_path: Path) -> None:
+    settings = upstreams.settings(tmp_path)
+    before = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path), sandbox.SANDBOX_APPID, sandbox.SANDBOX_SECRET,
+         settings.wechat_api_url], capture_output=True, text=True, timeout=60, env={**os.environ},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    code_id = proc.stdout.strip()
+    assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before
+    async with Service.from_settings(settings) as svc:
+        record = await svc.wait(code_id, timeout=20)
+        assert record.status is Status.DONE
+        assert svc.storage.history.pending() == []
+    assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before + 1
+
+
+async def test_sandbox_answers_say_so(tmp_path: Path) -> None:
+    async with Service.from_settings(Settings(_env_file=None, minpcode_data_dir=tmp_path)) as svc:
+        assert svc.sandbox
+        result = await svc.submit(B_CODE, ALICE)
+        assert result.record.sandbox and any("sandbox" in n.en for n in result.notices)
