@@ -1,0 +1,61 @@
+"""WeChat errcodes the emulator answers, their errmsg texts, and the JSON error response."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+from bot.sandbox.faults import request_id
+
+# Doc §0.1 / §2.3 / §3.1 texts. Live servers append " rid: ..." so clients must match on errcode.
+ERRMSG: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest, could get access_token by "
+    "getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r",
+    40002: "invalid grant_type",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40066: "invalid url",
+    40097: "invalid args",
+    40125: "invalid appsecret",
+    40129: "invalid scene",
+    40159: "invalid length for path, or the data is not json string",
+    40169: "invalid length for scene, or the data is not json string",
+    40189: "width invalid",
+    40225: "invalid page title",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41030: "invalid page",
+    42001: "access_token expired",
+    43002: "require POST method",
+    43104: "this appid does not have permission",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+    45029: "qrcode count out of limit",
+    47001: "data format error",
+    48001: "api unauthorized",
+    85096: "not allow include scancode_time field",
+    85400: "reach max long time quota limit",
+}
+
+JSON_CONTENT_TYPE = "application/json; encoding=utf-8"  # sic: "encoding=", as observed live
+
+
+class WeChatError(Exception):
+    """An errcode answer. Raised anywhere inside the emulator, turned into JSON at the edge."""
+
+    def __init__(self, errcode: int, errmsg: str | None = None) -> None:
+        self.errcode = errcode
+        self.errmsg = errmsg if errmsg is not None else ERRMSG.get(errcode, "unknown error")
+        super().__init__(f"{errcode} {self.errmsg}")
+
+
+def json_response(body: dict[str, object]) -> Response:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(data, status_code=200, media_type=JSON_CONTENT_TYPE)
+
+
+def error_response(error: WeChatError) -> Response:
+    return json_response({"errcode": error.errcode, "errmsg": f"{error.errmsg} rid: {request_id()}"})
