@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Iterable
 from typing import Any
 
 import sqlite_utils
@@ -152,6 +153,38 @@ class History:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM codes").fetchone()[0])
+
+    def import_rows(self, rows: Iterable[dict[str, Any]], batch: int = 50_000) -> int:
+        """Load many history rows at once (imports, benchmarks); the full-text index is rebuilt once after."""
+        names = [c.strip() for c in _COLUMNS.split(",")]
+        sql = f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(names))})"
+        total = 0
+        self._db.execute("DROP TRIGGER IF EXISTS codes_ai")
+        try:
+            chunk: list[list[Any]] = []
+            for row in rows:
+                chunk.append([row.get(n) for n in names])
+                if len(chunk) >= batch:
+                    total += self._insert_many(sql, chunk)
+                    chunk = []
+            total += self._insert_many(sql, chunk)
+        finally:
+            self._db["codes"].rebuild_fts()
+            self._db.execute(
+                "CREATE TRIGGER IF NOT EXISTS codes_ai AFTER INSERT ON codes BEGIN "
+                "INSERT INTO codes_fts (rowid, name, page, scene, campaign, channel, comments, tracking_url) "
+                "VALUES (new.rowid, new.name, new.page, new.scene, new.campaign, new.channel, new.comments, "
+                "new.tracking_url); END"
+            )
+        return total
+
+    def _insert_many(self, sql: str, chunk: list[list[Any]]) -> int:
+        if not chunk:
+            return 0
+        self._db.execute("BEGIN")
+        self._db.conn.executemany(sql, chunk)
+        self._db.execute("COMMIT")
+        return len(chunk)
 
 
 def _prefixed(alias: str) -> str:

@@ -19,6 +19,14 @@ class QuotaLedger:
         )
         return cursor.rowcount == 1
 
+    def import_keys(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Load (app, request_key, code_id, at) rows at once (imports, benchmarks)."""
+        self._db.execute("BEGIN")
+        self._db.conn.executemany(
+            "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)", rows
+        )
+        self._db.execute("COMMIT")
+
     def counted(self, app: str, request_key: str) -> bool:
         return self._db.execute(
             "SELECT 1 FROM quota_keys WHERE app = ? AND request_key = ?", [app, request_key]
