@@ -63,6 +63,13 @@ def core_routes(service: Service) -> list[BaseRoute]:
 def front_ends(service: Service) -> FrontEnds:
     """Every front-end, each one adding its routes and hooks (see the modules named here)."""
     mounted = FrontEnds()
+    # WeCom self-built app (handlers/wecom/callback.py): GET, POST /wecom/callback; off without WECOM_* settings
+    from handlers.wecom.callback import wecom_front_end
+
+    if (wecom := wecom_front_end(service)) is not None:
+        mounted.routes += wecom.routes
+        mounted.on_start.append(wecom.start)
+        mounted.on_stop.append(wecom.stop)
     return mounted
 
 

@@ -1,0 +1,277 @@
+"""``GET, POST /wecom/callback``: WeCom's URL check and its encrypted messages (docs/wecom.md §2.2–2.3).
+
+* **GET** (URL verification, answered within WeCom's 1 s): check the signature over the URL-decoded
+  ``echostr``, decrypt it and answer **200 with the bare plaintext** (no quotes, newline or BOM).
+* **POST** (a message or an event): read at most :data:`MAX_BODY` bytes, check the signature, decrypt,
+  check the receive id (our CorpID), parse; then acknowledge at once with an **empty 200** and do the
+  work after, in an asyncio task. WeCom re-sends when it has no 200 within 5 s; a re-sent message is
+  recognised by its ``MsgId`` (events by sender + time) and acknowledged without doing anything twice.
+
+Rejections, none of which does anything else:
+
+============================================  ======
+body over :data:`MAX_BODY`                     413
+missing query parameters, broken XML/base64    400
+bad signature, stale timestamp, wrong corp     403
+============================================  ======
+
+Log lines name the reason and the client address only: never the body, the signature or a key.
+The dedupe memory is in-process (:class:`Seen`, :data:`DEDUPE_TTL`); the core's reuse of identical
+requests is the second line of defence, so even a retry after a restart spends no second code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.service import Service
+
+from .client import WeComClient
+from .conversation import Conversation
+from .crypto import InvalidAESKey, InvalidSignature, ReceiveIdMismatch, WeComCrypto, WeComCryptoError
+from .deliver import Deliverer
+from .xml import InboundMessage, parse_message
+
+__all__ = ["DEDUPE_TTL", "MAX_BODY", "MAX_SKEW", "PATH", "Seen", "WeComCallback", "WeComFrontEnd", "wecom_front_end"]
+
+log = logging.getLogger("minpcode.wecom.callback")
+
+PATH = "/wecom/callback"
+MAX_BODY = 64 * 1024
+"""WeCom's envelopes are a few KB (a 2 KB text is ~3.5 KB encrypted); anything far bigger is not WeCom."""
+MAX_SKEW = 300.0
+"""Seconds a signed timestamp may be off our clock (replay protection; WeCom retries within ~20 s)."""
+DEDUPE_TTL = 3 * MAX_SKEW
+"""How long a MsgId is remembered: longer than a replay can pass the timestamp check."""
+
+Work = Callable[[InboundMessage], Awaitable[None]]
+
+
+class Seen:
+    """Keys seen within ``ttl`` seconds (bounded): ``first(key)`` is True only the first time."""
+
+    def __init__(self, ttl: float = DEDUPE_TTL, capacity: int = 200_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self._keys: OrderedDict[str, float] = OrderedDict()
+
+    def first(self, key: str) -> bool:
+        now = self.clock()
+        while self._keys:
+            oldest, at = next(iter(self._keys.items()))
+            if now - at < self.ttl and len(self._keys) < self.capacity:
+                break
+            self._keys.popitem(last=False)
+        if key in self._keys:
+            return False
+        self._keys[key] = now
+        return True
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+@dataclass
+class Counters:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: dict[int, int] = field(default_factory=dict)
+
+
+class WeComCallback:
+    """The callback endpoint: verification, decryption, dedupe, fast ack; ``work`` runs after the ack."""
+
+    def __init__(self, crypto: WeComCrypto, work: Work, *, agent_id: int | None = None,
+                 max_body: int = MAX_BODY, seen: Seen | None = None) -> None:
+        self.crypto = crypto
+        self.work = work
+        self.agent_id = agent_id
+        self.max_body = max_body
+        self.seen = seen or Seen()
+        self.counters = Counters()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return [Route(PATH, self.endpoint, methods=["GET", "POST"])]
+
+    async def endpoint(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.verify(request)
+        return await self.receive(request)
+
+    # -- GET: URL verification ------------------------------------------------------------------------------
+
+    def verify(self, request: Request) -> Response:
+        query = request.query_params
+        signature, timestamp, nonce = (query.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+        # A '+' that arrived unencoded was turned into a space by the query parser; base64 has no spaces.
+        echostr = query.get("echostr", "").replace(" ", "+")
+        if not (signature and timestamp and nonce and echostr):
+            return self._reject(request, 400, "missing msg_signature, timestamp, nonce or echostr")
+        try:
+            echo = self.crypto.verify_url(signature, timestamp, nonce, echostr)
+        except WeComCryptoError as exc:
+            return self._reject(request, _status(exc), f"{type(exc).__name__} ({exc.code})")
+        log.info("wecom callback URL verified")
+        return PlainTextResponse(echo)
+
+    # -- POST: messages and events --------------------------------------------------------------------------
+
+    async def receive(self, request: Request) -> Response:
+        query = request.query_params
+        signature, timestamp, nonce = (query.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+        if not (signature and timestamp and nonce):
+            return self._reject(request, 400, "missing msg_signature, timestamp or nonce")
+        body = await self._body(request)
+        if body is None:
+            return self._reject(request, 413, f"body over {self.max_body} bytes")
+        try:
+            plaintext = self.crypto.decrypt_body(signature, timestamp, nonce, body)
+            message = parse_message(plaintext)
+        except WeComCryptoError as exc:
+            return self._reject(request, _status(exc), f"{type(exc).__name__} ({exc.code})")
+        if self.agent_id is not None and message.agent_id is not None and message.agent_id != self.agent_id:
+            log.info("wecom callback for AgentID %s ignored (ours is %s)", message.agent_id, self.agent_id)
+            return Response(status_code=200)
+        if not self.seen.first(message.dedupe_key):
+            self.counters.duplicates += 1
+            log.info("wecom %s re-sent (%s): acknowledged, not handled again", message.msg_type, message.dedupe_key)
+            return Response(status_code=200)
+        self.counters.accepted += 1
+        task = asyncio.create_task(self._run(message), name=f"wecom-{message.dedupe_key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return Response(status_code=200)
+
+    async def _body(self, request: Request) -> bytes | None:
+        """The body, or None as soon as it is known to exceed the limit (Content-Length or streamed)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    return None
+                chunks.append(chunk)
+        except ClientDisconnect:
+            return b""
+        return b"".join(chunks)
+
+    async def _run(self, message: InboundMessage) -> None:
+        try:
+            await self.work(message)
+        except Exception:
+            log.exception("wecom: work for a %s failed", message.msg_type)
+
+    def _reject(self, request: Request, status: int, reason: str) -> Response:
+        self.counters.rejected[status] = self.counters.rejected.get(status, 0) + 1
+        peer = request.client.host if request.client else "?"
+        log.warning("wecom callback %s rejected with %d from %s: %s", request.method, status, peer, reason)
+        return Response(status_code=status)
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for in-flight work (up to ``timeout``), then cancel what is left."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("wecom: %d unfinished message(s) cancelled at shutdown", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _status(exc: WeComCryptoError) -> int:
+    return 403 if isinstance(exc, InvalidSignature | ReceiveIdMismatch) else 400
+
+
+# ------------------------------------------------------------------------------------------------ wiring
+
+
+@dataclass
+class WeComFrontEnd:
+    """What ``minpcode serve`` mounts for WeCom: routes, and hooks for start and stop."""
+
+    routes: list[BaseRoute]
+    callback: WeComCallback
+    conversation: Conversation
+    client: WeComClient
+    http: httpx.AsyncClient
+
+    async def start(self) -> None:
+        log.info("WeCom: callback at %s (corp %s, AgentId %s)", PATH, self.client.corp_id, self.client.agent_id)
+
+    async def stop(self) -> None:
+        await self.callback.drain()
+        await self.http.aclose()
+
+
+_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+
+
+def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> WeComFrontEnd | None:
+    """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured."""
+    s = service.settings
+    values = {
+        "WECOM_CORP_ID": s.wecom_corp_id,
+        "WECOM_AGENT_ID": s.wecom_agent_id,
+        "WECOM_SECRET": s.wecom_secret.get_secret_value() if s.wecom_secret else None,
+        "WECOM_TOKEN": s.wecom_token.get_secret_value() if s.wecom_token else None,
+        "WECOM_AES_KEY": s.wecom_aes_key.get_secret_value() if s.wecom_aes_key else None,
+    }
+    missing = [name for name in _SETTINGS if not values[name]]
+    if len(missing) == len(_SETTINGS):
+        log.info("WeCom is off: set %s to enable /wecom/callback", ", ".join(_SETTINGS))
+        return None
+    if missing:
+        log.warning("WeCom is off: %s not set (all of %s are needed)", ", ".join(missing), ", ".join(_SETTINGS))
+        return None
+    agent = str(values["WECOM_AGENT_ID"]).strip()
+    if not agent.isdigit():
+        log.warning("WeCom is off: WECOM_AGENT_ID must be the app's numeric AgentId")
+        return None
+    try:
+        crypto = WeComCrypto(str(values["WECOM_TOKEN"]), str(values["WECOM_AES_KEY"]), str(values["WECOM_CORP_ID"]),
+                             max_skew=max_skew)
+    except (InvalidAESKey, ValueError):
+        log.warning("WeCom is off: WECOM_AES_KEY must be the 43-character EncodingAESKey of the callback settings")
+        return None
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not _loopback(s.wecom_api_url))
+    client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
+    conversation = Conversation(service, Deliverer(client, s.minpcode_public_url))
+    callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent))
+    return WeComFrontEnd(callback.routes, callback, conversation, client, http)
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

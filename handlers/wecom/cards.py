@@ -1,0 +1,174 @@
+"""Template cards for the WeCom form (docs/wecom.md §5.3): builders that keep WeCom's limits.
+
+The form is one ``multiple_interaction`` card: at most **3** dropdowns of at most **10** options each,
+with no text inputs. The dropdowns are *code type*, *campaign* and *channel* (the last two only when
+GrowingIO is configured). A list longer than 10 shows 9 entries and a tenth ``更多…`` option; choosing it
+makes the bot send a follow-up card with the next page (:func:`more_card`). Campaigns and channels are
+ranked with the ones used recently first (:func:`rank`), so the common choices are on the first page.
+
+Option ids are the GrowingIO ids (opaque, ≤128 bytes); ``task_id`` values are unique forever
+(:func:`new_task_id`), as WeCom requires (42014 otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "KINDS",
+    "MORE_PREFIX",
+    "SUBMIT_KEY",
+    "Choice",
+    "Kind",
+    "find_choice",
+    "form_card",
+    "kinds",
+    "more_card",
+    "new_task_id",
+    "options_page",
+    "rank",
+]
+
+SUBMIT_KEY = "submit"
+MORE_PREFIX = "more:"
+MAX_SELECTS = 3
+MAX_OPTIONS = 10
+OPTION_TEXT_MAX = 16
+OPTION_ID_MAX = 128
+TITLE_MAX = 36
+DESC_MAX = 44
+Q_KIND, Q_CAMPAIGN, Q_CHANNEL = "kind", "campaign", "channel"
+
+_TASK_ID_RE = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One entry of the code-type dropdown."""
+
+    id: str
+    type: str
+    via: str | None
+    label: str
+
+    @property
+    def gio(self) -> bool:
+        return self.via == "gio"
+
+
+KINDS: dict[str, Kind] = {k.id: k for k in (
+    Kind("gio-A", "A", "gio", "监测链接·A码"),
+    Kind("gio-C", "C", "gio", "监测链接·C码"),
+    Kind("wx-B", "B", None, "B码（scene，不限量）"),
+    Kind("wx-A", "A", "wechat", "微信A码"),
+    Kind("wx-C", "C", "wechat", "微信C码（二维码）"),
+    Kind("wx-shortlink", "shortlink", None, "小程序短链"),
+)}
+
+
+def kinds(gio: bool) -> list[Kind]:
+    """The code types the form offers: GrowingIO tracking links first when GrowingIO is there."""
+    return [k for k in KINDS.values() if gio or not k.gio]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A campaign or channel as an option: ``id`` goes on the card, ``name`` into the request."""
+
+    id: str
+    name: str
+
+
+def new_task_id(prefix: str = "mp") -> str:
+    """A ``task_id`` WeCom accepts (``[0-9A-Za-z_-@]``, ≤128 bytes) and that never repeats."""
+    task_id = f"{prefix}-{time.time_ns() // 1_000_000:x}-{secrets.token_hex(6)}"
+    assert _TASK_ID_RE.fullmatch(task_id)
+    return task_id
+
+
+def rank(items: Iterable[Choice], recent: Iterable[str | None]) -> list[Choice]:
+    """Most used first (how often a name or id appears in ``recent``), then the rest in their own order."""
+    counts = Counter(value for value in recent if value)
+    listed = list(items)
+    return [c for _, c in sorted(enumerate(listed), key=lambda p: (-(counts[p[1].name] + counts[p[1].id]), p[0]))]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def options_page(choices: list[Choice], page: int) -> tuple[list[dict[str, str]], bool]:
+    """The options of one page: all of them when ≤10 remain, else 9 and a ``更多…`` option."""
+    rest = choices[page * (MAX_OPTIONS - 1):]
+    more = len(rest) > MAX_OPTIONS
+    shown = rest[: MAX_OPTIONS - 1] if more else rest
+    options = [{"id": _option_id(c, i + page * (MAX_OPTIONS - 1)), "text": _cut(c.name, OPTION_TEXT_MAX)}
+               for i, c in enumerate(shown)]
+    if more:
+        options.append({"id": f"{MORE_PREFIX}{page + 1}", "text": f"更多…（第{page + 2}页）"})
+    return options, more
+
+
+def _option_id(choice: Choice, index: int) -> str:
+    ok = choice.id and len(choice.id.encode("utf-8")) <= OPTION_ID_MAX and not choice.id.startswith(MORE_PREFIX)
+    return choice.id if ok else f"#{index}"
+
+
+def find_choice(choices: list[Choice], option_id: str) -> Choice | None:
+    """The choice an option id names (the inverse of the ids :func:`options_page` writes)."""
+    if option_id.startswith("#") and option_id[1:].isdigit():
+        index = int(option_id[1:])
+        return choices[index] if index < len(choices) else None
+    return next((c for c in choices if c.id == option_id), None)
+
+
+def _select(key: str, title: str, options: list[dict[str, str]], selected: str | None = None) -> dict[str, Any]:
+    select: dict[str, Any] = {"question_key": key, "title": title, "option_list": options}
+    if selected and any(o["id"] == selected for o in options):
+        select["selected_id"] = selected
+    return select
+
+
+def form_card(task_id: str, offered: list[Kind], campaigns: list[Choice] | None,
+              channels: list[Choice] | None) -> dict[str, Any]:
+    """The new-code form: type, campaign and channel dropdowns and a submit button."""
+    selects = [_select(Q_KIND, "码类型 Type", [{"id": k.id, "text": _cut(k.label, OPTION_TEXT_MAX)} for k in offered])]
+    if campaigns:
+        selects.append(_select(Q_CAMPAIGN, "推广活动 Campaign", options_page(campaigns, 0)[0]))
+    if channels:
+        selects.append(_select(Q_CHANNEL, "推广渠道 Channel", options_page(channels, 0)[0]))
+    desc = "选好后点提交，再发送页面路径" + ("（活动和渠道只用于监测链接）" if campaigns else "")
+    return _card(task_id, "新建小程序码 New code", desc, selects[:MAX_SELECTS])
+
+
+def more_card(task_id: str, campaigns: tuple[list[Choice], int] | None,
+              channels: tuple[list[Choice], int] | None) -> dict[str, Any]:
+    """The follow-up card with the next page of campaigns and/or channels (``(choices, page)``)."""
+    selects = []
+    pages = []
+    if campaigns is not None:
+        selects.append(_select(Q_CAMPAIGN, "推广活动 Campaign", options_page(*campaigns)[0]))
+        pages.append(f"活动第{campaigns[1] + 1}页")
+    if channels is not None:
+        selects.append(_select(Q_CHANNEL, "推广渠道 Channel", options_page(*channels)[0]))
+        pages.append(f"渠道第{channels[1] + 1}页")
+    if not selects:
+        raise ValueError("nothing to page")
+    return _card(task_id, "继续选择 More choices", "、".join(pages) + "，选好后点提交", selects)
+
+
+def _card(task_id: str, title: str, desc: str, selects: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "card_type": "multiple_interaction",
+        "source": {"desc": "minpcode", "desc_color": 1},
+        "main_title": {"title": _cut(title, TITLE_MAX), "desc": _cut(desc, DESC_MAX)},
+        "task_id": task_id,
+        "select_list": selects,
+        "submit_button": {"text": "提交 Submit", "key": SUBMIT_KEY},
+    }

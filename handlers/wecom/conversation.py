@@ -1,0 +1,421 @@
+"""The WeCom conversation: text commands, and the new-code form as card → page path (→ scene) → code.
+
+WeCom cards have dropdowns but no text inputs (docs/wecom.md §9), so ``新建`` / ``new`` with no fields
+runs a short wizard per member:
+
+1. ``card``  — a ``multiple_interaction`` card (:mod:`.cards`) with code type, campaign and channel. On
+   submit the card is greyed out through ``update_template_card`` (so it cannot be submitted twice);
+   choosing ``更多…`` in a dropdown sends a follow-up card with the next page of choices.
+2. ``page``  — the next text message is the page path (checked at once; a bad one is asked again).
+3. ``scene`` — B codes only: the next text message is the scene.
+
+Then the code is made through the shared core and sent back (:mod:`.deliver`). ``取消`` / ``cancel``
+drops the form; any text command still works in the middle of it (only ``新建`` starts a new form).
+
+**State lives in memory**, one draft per member, dropped after :data:`FORM_TTL` of silence and lost on
+restart (the member just sends ``新建`` again; nothing is spent before the last step). Messages of one
+member are handled one at a time, in order; different members run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
+from bot.models import CodeRequest, Requester
+from bot.service import UNEXPECTED, Service
+from handlers import commands, grammar
+
+from .cards import (
+    KINDS,
+    MORE_PREFIX,
+    Q_CAMPAIGN,
+    Q_CHANNEL,
+    Q_KIND,
+    SUBMIT_KEY,
+    Choice,
+    Kind,
+    find_choice,
+    form_card,
+    kinds,
+    more_card,
+    new_task_id,
+    options_page,
+    rank,
+)
+from .client import Target
+from .deliver import Deliverer
+from .xml import (
+    EnterAgentEvent,
+    EventMessage,
+    InboundMessage,
+    MenuClickEvent,
+    TemplateCardEvent,
+    TextMessage,
+)
+
+__all__ = ["FORM_TTL", "Conversation", "Draft"]
+
+log = logging.getLogger("minpcode.wecom.conversation")
+
+FORM_TTL = 30 * 60.0
+WELCOME_EVERY = 24 * 3600.0
+SUBMITTED = "已提交 ✓"
+STALE = "已失效"
+_CANCEL = {"取消", "cancel", "退出", "quit"}
+_NEW = {"new", "新建"}
+_HOME = {"-", "首页", "home"}
+_PREFIXES = {"minpcode", "/minpcode"}
+_VERBS = {unicodedata.normalize("NFKC", w).casefold()
+          for spec in grammar.COMMANDS.values() for w in (spec.verb, spec.alias)}
+
+
+@dataclass
+class Draft:
+    """One member's form in progress."""
+
+    target: Target
+    requester: Requester
+    task_id: str
+    expires_at: float
+    step: str = "card"  # card → page → scene
+    kind: Kind | None = None
+    campaign: Choice | None = None
+    channel: Choice | None = None
+    campaigns: list[Choice] = field(default_factory=list)
+    channels: list[Choice] = field(default_factory=list)
+    pages: dict[str, int] = field(default_factory=dict)
+    page: str | None = None
+    scene: str | None = None
+
+    @property
+    def user(self) -> str:
+        return self.target.user
+
+    def fields(self) -> dict[str, Any]:
+        """The CodeRequest input so far (names, not ids: the same request typed as text reuses the code)."""
+        kind = self.kind or KINDS["wx-B"]
+        data: dict[str, Any] = {"type": kind.type, "page": self.page or ""}
+        if kind.via:
+            data["via"] = kind.via
+        if kind.gio:
+            data["campaign"] = self.campaign.name if self.campaign else None
+            data["channel"] = self.channel.name if self.channel else None
+        if self.scene is not None:
+            data["scene"] = self.scene
+        return data
+
+    def summary(self) -> tuple[str, str]:
+        kind = self.kind or KINDS["wx-B"]
+        zh, en = f"已选择：{kind.label}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
+        if kind.gio and self.campaign and self.channel:
+            zh += f" · 活动 {self.campaign.name} · 渠道 {self.channel.name}"
+            en += f" · campaign {self.campaign.name} · channel {self.channel.name}"
+        return zh, en
+
+
+def words(text: str) -> list[str]:
+    """The words of a message, normalised, without a leading @mention, ``minpcode`` prefix or ``/``."""
+    items = [unicodedata.normalize("NFKC", w).casefold() for w in text.split()]
+    while items and items[0].startswith("@"):
+        items.pop(0)
+    if items and items[0] in _PREFIXES:
+        items.pop(0)
+    if items and items[0].startswith("/"):
+        items[0] = items[0][1:]
+        if not items[0]:
+            items.pop(0)
+    return items
+
+
+class Conversation:
+    """Turns each inbound message into core calls and answers. ``handle`` is the callback's work function."""
+
+    def __init__(self, service: Service, deliver: Deliverer, *, ttl: float = FORM_TTL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = service
+        self.deliver = deliver
+        self.ttl = ttl
+        self.clock = clock
+        self.drafts: dict[str, Draft] = {}
+        self._finished: dict[str, float] = {}  # task ids already submitted or replaced → when
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._welcomed: dict[str, float] = {}
+        self._last_sweep = 0.0
+
+    # -- entry point ------------------------------------------------------------------------------------------
+
+    async def handle(self, message: InboundMessage) -> None:
+        """Handle one message; never raises (failures are told to the member when possible, and logged)."""
+        user = message.from_user_name
+        if not user:
+            return
+        target = Target(user, (message.fields.get("ChatId") or "").strip() or None)
+        lock = self._acquire(user)
+        try:
+            async with lock:
+                self._sweep()
+                await self._dispatch(message, target)
+        except MinpcodeError as exc:
+            log.info("wecom: %s from %s ended with %s", message.msg_type, user, type(exc).__name__)
+            await self._tell(target, exc.zh, exc.en)
+        except Exception:
+            log.exception("wecom: handling a %s from %s failed", message.msg_type, user)
+            await self._tell(target, *UNEXPECTED)
+        finally:
+            self._release(user)
+
+    async def _dispatch(self, message: InboundMessage, target: Target) -> None:
+        requester = Requester(chat="wecom", user_id=target.user, channel_id=target.chat_id, lang="zh")
+        if isinstance(message, TemplateCardEvent):
+            await self.on_card(message)
+        elif isinstance(message, TextMessage):
+            await self.on_text(message.content, target, requester)
+        elif isinstance(message, MenuClickEvent):
+            key = message.event_key
+            if key.startswith("cmd:") and key[4:].strip():
+                await self.on_text(key[4:], target, requester)
+        elif isinstance(message, EnterAgentEvent):
+            await self.welcome(target)
+        elif isinstance(message, EventMessage):
+            log.debug("wecom: event %s ignored", message.event)
+        else:
+            await self.deliver.say(target, "我只看得懂文字命令。发送「帮助」查看命令，或「新建」打开表单。",
+                                   "I only understand text commands. Send help for the list, or new for the form.")
+
+    # -- text -------------------------------------------------------------------------------------------------
+
+    async def on_text(self, text: str, target: Target, requester: Requester) -> None:
+        said = words(text)
+        draft = self._draft(target.user)
+        if said and said[0] in _CANCEL and len(said) == 1:
+            if draft is None:
+                await self.deliver.say(target, "现在没有进行中的表单。", "There is no form in progress.")
+            else:
+                self._drop(draft)
+                await self.deliver.say(target, "已取消新建。", "The new-code form is cancelled.")
+            return
+        if len(said) == 1 and said[0] in _NEW:
+            await self.start(target, requester)
+            return
+        if draft is not None and draft.step in ("page", "scene") and not (said and said[0] in _VERBS):
+            draft.target = target
+            await self._answer(draft, text.strip())
+            return
+        reply = await commands.run(self.service, text, requester)
+        await self.deliver.reply(target, reply)
+
+    async def welcome(self, target: Target) -> None:
+        now = self.clock()
+        if now - self._welcomed.get(target.user, -WELCOME_EVERY) < WELCOME_EVERY:
+            return
+        self._welcomed[target.user] = now
+        await self.deliver.text(target, "你好！发送「新建」打开表单，或直接发送命令。\nHello! Send new for the form, "
+                                "or type a command.\n\n" + grammar.help_text("zh"))
+
+    # -- the form ---------------------------------------------------------------------------------------------
+
+    async def start(self, target: Target, requester: Requester) -> None:
+        """Send the form card and remember the draft (replacing any earlier one)."""
+        campaigns, channels = await self._choices()
+        task_id = new_task_id()
+        old = self.drafts.get(target.user)
+        if old is not None:
+            self._drop(old)
+        draft = Draft(target=target, requester=requester, task_id=task_id, expires_at=self.clock() + self.ttl,
+                      campaigns=campaigns, channels=channels)
+        self.drafts[target.user] = draft
+        try:
+            await self.deliver.card(target.user, form_card(task_id, kinds(bool(campaigns)), campaigns or None,
+                                                           channels or None))
+        except BaseException:
+            self._drop(draft)
+            raise
+
+    async def _choices(self) -> tuple[list[Choice], list[Choice]]:
+        """Campaigns and channels from GrowingIO (cached by the core), most used first; empty without GIO."""
+        gio = self.service.upstream.gio
+        if gio is None:
+            return [], []
+        try:
+            found_campaigns = await gio.campaigns()
+            found_channels = await gio.channels()
+        except MinpcodeError as exc:
+            log.warning("wecom form: GrowingIO lists unavailable (%s); offering WeChat codes only", type(exc).__name__)
+            return [], []
+        recent = self.service.list(limit=200)
+        campaigns = rank([Choice(c.id, c.name) for c in found_campaigns],
+                         [v for r in recent for v in (r.campaign, r.campaign_id)])
+        channels = rank([Choice(c.id, c.name) for c in found_channels],
+                        [v for r in recent for v in (r.channel, r.channel_id)])
+        if not campaigns or not channels:
+            return [], []
+        return campaigns, channels
+
+    async def on_card(self, event: TemplateCardEvent) -> None:
+        user = event.from_user_name
+        target = Target(user)
+        if event.event_key != SUBMIT_KEY:
+            log.info("wecom: card event key %r ignored", event.event_key)
+            return
+        draft = self._draft(user)
+        if draft is None or draft.task_id != event.task_id or draft.step != "card":
+            await self._close_card(event, STALE)
+            if event.task_id in self._finished:
+                await self.deliver.say(target, "这张卡片已经提交过了。", "That card was already submitted.")
+            else:
+                await self.deliver.say(target, "这张表单已过期，请重新发送「新建」。",
+                                       "That form has expired; send new to start again.")
+            return
+        self._finished[event.task_id] = self.clock()
+        await self._close_card(event, SUBMITTED)
+        draft.expires_at = self.clock() + self.ttl
+        selected = event.selected()
+        if draft.kind is None:
+            chosen = (selected.get(Q_KIND) or [""])[0]
+            draft.kind = KINDS.get(chosen) or kinds(bool(draft.campaigns))[0]
+        paging: dict[str, tuple[list[Choice], int]] = {}
+        if draft.kind.gio:
+            for key, choices in ((Q_CAMPAIGN, draft.campaigns), (Q_CHANNEL, draft.channels)):
+                if getattr(draft, key) is not None:
+                    continue
+                option = (selected.get(key) or [""])[0]
+                if option.startswith(MORE_PREFIX) and option[len(MORE_PREFIX):].isdigit():
+                    draft.pages[key] = int(option[len(MORE_PREFIX):])
+                    paging[key] = (choices, draft.pages[key])
+                    continue
+                choice = find_choice(choices, option) if option else None
+                if choice is None:  # WeCom preselects the first option; fall back to it
+                    first = options_page(choices, draft.pages.get(key, 0))[0][0]["id"]
+                    choice = find_choice(choices, first)
+                setattr(draft, key, choice)
+        if paging:
+            draft.task_id = new_task_id()
+            await self.deliver.card(user, more_card(draft.task_id, paging.get(Q_CAMPAIGN), paging.get(Q_CHANNEL)))
+            return
+        draft.step = "page"
+        await self._ask(draft)
+
+    async def _close_card(self, event: TemplateCardEvent, label: str) -> None:
+        """Grey the clicked card out for this member (one use of the event's response code)."""
+        if not event.response_code:
+            return
+        try:
+            await self.deliver.client.update_card(event.response_code, [event.from_user_name], replace_name=label)
+        except UpstreamError as exc:
+            log.warning("wecom: card %s not updated: %s %s", event.task_id, type(exc).__name__, exc.code)
+
+    async def _ask(self, draft: Draft, problems: list[FieldError] | None = None) -> None:
+        zh, en = [], []
+        if problems:
+            zh.append("请修改后重新发送：\n" + "\n".join(f"• {p.zh}" for p in problems))
+            en.append("Please fix and send again:\n" + "\n".join(f"• {p.en}" for p in problems))
+        else:
+            head_zh, head_en = draft.summary()
+            zh.append(head_zh)
+            en.append(head_en)
+        kind = draft.kind or KINDS["wx-B"]
+        if draft.step == "scene":
+            zh.append("请发送 scene：1 到 32 个字符，只用数字、英文字母和 !#$&'()*+,/:;=?@-._~，例如 id=42。回复「取消」退出。")
+            en.append("Send the scene: 1 to 32 characters, digits, letters and !#$&'()*+,/:;=?@-._~ only, "
+                      "e.g. id=42. Reply cancel to stop.")
+        elif kind.type == "B":
+            zh.append("请发送页面路径，例如 pages/index/index（不能带 ?参数，参数稍后放进 scene；发送 - 表示首页）。"
+                      "回复「取消」退出。")
+            en.append("Send the page path, e.g. pages/index/index (no ?query: parameters go in the scene next; "
+                      "send - for the home page). Reply cancel to stop.")
+        else:
+            zh.append("请发送页面路径，例如 pages/index/index?id=42（可以带 ?参数）。回复「取消」退出。")
+            en.append("Send the page path, e.g. pages/index/index?id=42 (a ?query is fine). Reply cancel to stop.")
+        await self.deliver.say(draft.target, "\n".join(zh), "\n".join(en))
+
+    async def _answer(self, draft: Draft, value: str) -> None:
+        draft.expires_at = self.clock() + self.ttl
+        kind = draft.kind or KINDS["wx-B"]
+        if draft.step == "page":
+            draft.page = "" if kind.type == "B" and value.casefold() in _HOME else value
+            if kind.type == "B":
+                problems = _field_problems({**draft.fields(), "scene": "x"}, {"page"})
+                if problems:
+                    await self._ask(draft, problems)
+                    return
+                draft.step = "scene"
+                await self._ask(draft)
+                return
+        else:
+            draft.scene = value
+        await self._submit(draft)
+
+    async def _submit(self, draft: Draft) -> None:
+        try:
+            reply = await commands.new_code(self.service, draft.fields(), draft.requester)
+        except InvalidRequest as exc:
+            fixable = [err for err in exc.errors if err.field in ("page", "scene")]
+            if fixable and len(fixable) == len(exc.errors):
+                draft.step = "page" if any(err.field == "page" for err in fixable) else "scene"
+                await self._ask(draft, fixable)
+                return
+            self._drop(draft)
+            raise
+        except BaseException:
+            self._drop(draft)
+            raise
+        self._drop(draft)
+        await self.deliver.reply(draft.target, reply)
+
+    # -- bookkeeping ------------------------------------------------------------------------------------------
+
+    def _draft(self, user: str) -> Draft | None:
+        draft = self.drafts.get(user)
+        if draft is not None and draft.expires_at <= self.clock():
+            self._drop(draft)
+            return None
+        return draft
+
+    def _drop(self, draft: Draft) -> None:
+        self._finished.setdefault(draft.task_id, self.clock())
+        if self.drafts.get(draft.user) is draft:
+            del self.drafts[draft.user]
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        for draft in [d for d in self.drafts.values() if d.expires_at <= now]:
+            self._drop(draft)
+        keep = 3 * self.ttl
+        self._finished = {k: t for k, t in self._finished.items() if now - t < keep}
+        self._welcomed = {k: t for k, t in self._welcomed.items() if now - t < WELCOME_EVERY}
+
+    def _acquire(self, user: str) -> asyncio.Lock:
+        lock, users = self._locks.get(user) or (asyncio.Lock(), 0)
+        self._locks[user] = (lock, users + 1)
+        return lock
+
+    def _release(self, user: str) -> None:
+        lock, users = self._locks[user]
+        if users <= 1:
+            del self._locks[user]
+        else:
+            self._locks[user] = (lock, users - 1)
+
+    async def _tell(self, target: Target, zh: str, en: str) -> None:
+        try:
+            await self.deliver.say(target, zh, en)
+        except Exception as exc:  # the send itself is what failed: the log is all that is left
+            log.warning("wecom: could not tell %s about a failure: %s", target, type(exc).__name__)
+
+
+def _field_problems(data: dict[str, Any], wanted: set[str]) -> list[FieldError]:
+    try:
+        CodeRequest.parse(data)
+    except InvalidRequest as exc:
+        return [err for err in exc.errors if err.field in wanted]
+    return []

@@ -1,0 +1,101 @@
+"""Sending answers in WeCom: the code image first, then the text; errors as Chinese with English under.
+
+* An image is uploaded with ``media/upload`` (temporary media) and sent as an ``image`` message. Codes are
+  small; anything over :data:`IMAGE_MAX_BYTES` (WeCom's older 2 MB image limit, the safe one) is sent as a
+  ``file`` instead (20 MB), so the person still gets it untouched.
+* Text goes as ``text`` messages (they render everywhere, including WeChat's WeCom plugin where markdown
+  does not). WeCom cuts text beyond 2048 bytes, so a longer answer is split at line ends into several
+  messages rather than silently trimmed.
+* If the image cannot be sent, the text still goes, with the image's download link when the server has a
+  public URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.errors import MinpcodeError, UpstreamError
+from handlers.commands import Reply
+
+from .client import SendResult, Target, WeComClient
+
+__all__ = ["IMAGE_MAX_BYTES", "TEXT_MAX_BYTES", "Deliverer", "bilingual", "split_text"]
+
+log = logging.getLogger("minpcode.wecom.deliver")
+
+TEXT_MAX_BYTES = 2048
+IMAGE_MAX_BYTES = 2 * 1024 * 1024
+
+
+def bilingual(zh: str, en: str) -> str:
+    """Chinese first, English under it."""
+    return zh if zh == en else f"{zh}\n{en}"
+
+
+def split_text(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, cut at line ends where possible."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line.encode("utf-8")) > limit:  # one very long line: cut at a character boundary
+            head = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(head)
+            line = line[len(head):]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode("utf-8")) > limit:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current.strip():
+        pieces.append(current)
+    return [p for p in pieces if p.strip()] or [text[:1] or " "]
+
+
+class Deliverer:
+    """Everything the WeCom front-end sends goes through here."""
+
+    def __init__(self, client: WeComClient, public_url: str | None = None) -> None:
+        self.client = client
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    async def text(self, target: Target, text: str) -> None:
+        for piece in split_text(text):
+            await self.client.send_text(target, piece)
+
+    async def say(self, target: Target, zh: str, en: str) -> None:
+        await self.text(target, bilingual(zh, en))
+
+    async def error(self, target: Target, exc: MinpcodeError) -> None:
+        await self.text(target, exc.text("zh"))
+
+    async def card(self, user: str, card: dict[str, Any]) -> SendResult:
+        return await self.client.send_card(user, card)
+
+    async def image(self, target: Target, data: bytes, mime: str | None, filename: str) -> None:
+        mime = mime or "image/jpeg"
+        if len(data) > IMAGE_MAX_BYTES:
+            media_id = await self.client.upload_media(data, filename, mime, media_type="file")
+            await self.client.send_file(target, media_id)
+            return
+        media_id = await self.client.upload_media(data, filename, mime, media_type="image")
+        await self.client.send_image(target, media_id)
+
+    async def reply(self, target: Target, reply: Reply) -> None:
+        """A command's answer: its image (if any), then its text with any notices."""
+        note = ""
+        if reply.image:
+            try:
+                await self.image(target, reply.image, reply.image_mime, reply.filename)
+            except UpstreamError as exc:
+                log.warning("wecom: image for %s not sent: %s %s", target, type(exc).__name__, exc.code)
+                note = "\n\n" + bilingual("（图片没能发出。）", "(The image could not be sent.)")
+                if self.public_url and reply.record is not None:
+                    link = f"{self.public_url}/codes/{reply.record.id}.png"
+                    note = "\n\n" + bilingual(f"（图片没能发出，可在这里下载：{link}）",
+                                              f"(The image could not be sent; download it here: {link})")
+        await self.text(target, reply.text("zh") + note)
