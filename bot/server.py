@@ -63,6 +63,10 @@ def core_routes(service: Service) -> list[BaseRoute]:
 def front_ends(service: Service) -> FrontEnds:
     """Every front-end, each one adding its routes and hooks (see the modules named here)."""
     mounted = FrontEnds()
+    # Slack (handlers/slack): POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
+    from handlers.slack import mount as mount_slack
+
+    mount_slack(service, mounted)
     # WeCom self-built app (handlers/wecom/callback.py): GET, POST /wecom/callback; off without WECOM_* settings
     from handlers.wecom.callback import wecom_front_end
 

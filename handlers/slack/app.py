@@ -1,0 +1,627 @@
+"""Bolt wiring: an ``AsyncApp`` whose listeners ack at once and hand the work to asyncio tasks.
+
+Every listener is thin: it reads the payload, acks (with field errors, options or a "working…"
+line when that is the answer) and spawns a task for anything slow. Work never runs on Bolt's
+listener pool, so a burst of commands is acked as fast as it arrives. The Web API client is our
+own (``SLACK_API_URL``, retry handlers, proxy variables honoured with NO_PROXY and loopback).
+
+Slack retries are acked without running anything twice: requests carrying ``X-Slack-Retry-Num``
+are answered 200 by a middleware (after the signature check), and a short-lived in-memory key
+(team, user, trigger or command text) drops duplicates that arrive without the header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_internals import build_async_context
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
+from bot.models import CodeRequest, Requester, Status
+from bot.service import Service
+from handlers import commands, grammar
+from handlers.commands import Reply
+from handlers.slack import home as home_tab
+from handlers.slack import parse, views
+from handlers.slack.deliver import Delivery, fix_proxy, slack_error
+from handlers.slack.parse import Origin
+from handlers.slack.views import say
+
+log = logging.getLogger("minpcode.slack")
+
+REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "channels:join", "users:read", "im:write")
+MUTATING_VERBS = frozenset({"new", "rename", "delete"})
+DEDUPE_WINDOW = 10.0  # seconds a request key is remembered
+PREPARE_TIMEOUT = 2.0  # validation before a view_submission ack (Slack waits 3 s)
+OPTIONS_TIMEOUT = 1.5  # a cold campaign/channel list before a block_suggestion ack
+PERSON_TTL = 3600.0
+LIST_TTL = 60.0
+STOP_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class Person:
+    lang: Literal["zh", "en"] | None  # None: users.info did not say; answer in both
+    name: str | None
+    fetched: float
+
+
+class RecentRequests:
+    """Keys seen within ``window`` seconds (Slack retries and double submits)."""
+
+    def __init__(self, window: float = DEDUPE_WINDOW) -> None:
+        self.window = window
+        self._seen: dict[tuple[str, ...], float] = {}
+
+    def seen(self, key: tuple[str, ...]) -> bool:
+        at = self._seen.get(key)
+        return at is not None and time.monotonic() - at < self.window
+
+    def first(self, key: tuple[str, ...]) -> bool:
+        """True the first time ``key`` is offered within the window (and remembers it)."""
+        now = time.monotonic()
+        if len(self._seen) > 10_000:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < self.window}
+        if self.seen(key):
+            return False
+        self._seen[key] = now
+        return True
+
+
+class OptionLists:
+    """Campaign and channel names and mini programs from the upstream, served stale while refreshing."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._data: dict[str, tuple[float, list[Any]]] = {}
+        self._tasks: dict[str, asyncio.Task[list[Any]]] = {}
+
+    def now(self, kind: str) -> list[Any]:
+        entry = self._data.get(kind)
+        return entry[1] if entry else []
+
+    def fresh(self, kind: str) -> bool:
+        entry = self._data.get(kind)
+        return entry is not None and time.monotonic() - entry[0] < LIST_TTL
+
+    def invalidate(self, *kinds: str) -> None:
+        for kind in kinds:
+            self._data.pop(kind, None)
+
+    async def get(self, kind: str, timeout: float | None = None) -> list[Any]:
+        entry = self._data.get(kind)
+        if self.fresh(kind) and entry is not None:
+            return entry[1]
+        task = self._tasks.get(kind)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._fetch(kind))
+            self._tasks[kind] = task
+        if entry is not None:  # stale: answer now, the refresh lands for the next one
+            return entry[1]
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout)
+        except Exception:
+            return []
+
+    async def _fetch(self, kind: str) -> list[Any]:
+        upstream = self.service.upstream
+        items: list[Any]
+        try:
+            if kind == "apps":
+                items = [(p.spn or p.id, f"{p.name} ({p.spn or p.id})") for p in await upstream.mini_programs()]
+            elif upstream.gio is None:
+                items = []
+            elif kind == "campaign":
+                items = [c.name for c in await upstream.gio.campaigns()]
+            else:
+                items = [c.name for c in await upstream.gio.channels()]
+        except MinpcodeError as exc:
+            log.warning("could not load %s list from the upstream: %s", kind, exc.en)
+            raise
+        self._data[kind] = (time.monotonic(), items)
+        return items
+
+
+class SlackBot:
+    """The Slack front end around one running :class:`~bot.service.Service`."""
+
+    def __init__(self, service: Service, *, token: str, signing_secret: str | None, app_token: str | None,
+                 api_url: str) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.api_url = api_url
+        self.mode = "socket" if app_token else "http"
+        self.token = token
+        self.client = fix_proxy(AsyncWebClient(
+            token=token, base_url=api_url, timeout=30,
+            retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                            AsyncServerErrorRetryHandler(max_retry_count=1)],
+        ), api_url)
+        self.public_url = self.settings.minpcode_public_url
+        self.delivery = Delivery(self.client)
+        self.home = home_tab.HomeTab(service, self.client, self.public_url)
+        self.lists = OptionLists(service)
+        self.recent = RecentRequests()
+        self.people: dict[str, Person] = {}
+        self._people_tasks: dict[str, asyncio.Task[Person]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._auth: AuthorizeResult | None = None
+        self._auth_lock: asyncio.Lock | None = None
+        self.bolt = build_bolt_app(self, signing_secret)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        # One connection pool for every call (a burst of uploads would otherwise open a socket each).
+        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        where = "Socket Mode" if self.mode == "socket" else "HTTP at POST /slack/events"
+        log.info("Slack: %s; Web API %s", where, self.api_url)
+        self.spawn(self.check_connection(), "Slack connection check")
+        for kind in ("apps", "campaign", "channel"):
+            self.spawn(self.lists.get(kind), f"warm {kind} list")
+
+    async def stop(self) -> None:
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+        session = self.client.session
+        if session is not None:
+            await session.close()
+            self.client.session = None
+
+    async def check_connection(self) -> None:
+        """One clear line about the token at start; the rest of the server serves either way."""
+        try:
+            response = await asyncio.wait_for(self.client.auth_test(), 15)
+        except SlackApiError as exc:
+            log.warning("Slack: SLACK_BOT_TOKEN was refused by %s (%s); Slack requests will fail until the "
+                        "token is fixed", self.api_url, slack_error(exc))
+            return
+        except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+            log.warning("Slack: cannot reach SLACK_API_URL %s (%s); will retry on the first request",
+                        self.api_url, type(exc).__name__)
+            return
+        self._auth = self._authorize_result(response)
+        scopes = {s.strip() for s in (response.headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
+        missing = [s for s in REQUIRED_SCOPES if scopes and s not in scopes]
+        log.info("Slack: connected to %s as @%s", response.get("team"), response.get("user"))
+        if missing:
+            log.warning("Slack: the bot token lacks the scopes %s; reinstall the app from manifest.yml",
+                        ", ".join(missing))
+
+    def _authorize_result(self, response: Any) -> AuthorizeResult:
+        scopes = response.headers.get("x-oauth-scopes") if hasattr(response, "headers") else None
+        return AuthorizeResult.from_auth_test_response(bot_token=self.token, bot_scopes=scopes,
+                                                       auth_test_response=response)
+
+    async def authorize(self, enterprise_id: str | None, team_id: str | None,
+                        user_id: str | None) -> AuthorizeResult | None:
+        """Bolt's authorize step from one cached auth.test (Bolt's own would call it per burst)."""
+        if self._auth is not None:
+            return self._auth
+        if self._auth_lock is None:
+            self._auth_lock = asyncio.Lock()
+        async with self._auth_lock:
+            if self._auth is None:
+                try:
+                    self._auth = self._authorize_result(await self.client.auth_test())
+                except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+                    log.warning("Slack: auth.test failed: %s", slack_error(exc))
+                    return None
+        return self._auth
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self._guard(coro, what))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    @staticmethod
+    async def _guard(coro: Awaitable[Any], what: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Slack: %s failed", what)
+
+    # -- people --------------------------------------------------------------------------------------
+    def cached_lang(self, user_id: str) -> Literal["zh", "en"] | None:
+        person = self.people.get(user_id)
+        return person.lang if person else None
+
+    async def person(self, user_id: str) -> Person:
+        known = self.people.get(user_id)
+        if known is not None and time.monotonic() - known.fetched < PERSON_TTL:
+            return known
+        task = self._people_tasks.get(user_id)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._fetch_person(user_id))
+            self._people_tasks[user_id] = task
+        return await asyncio.shield(task)
+
+    async def _fetch_person(self, user_id: str) -> Person:
+        try:
+            response = await self.client.users_info(user=user_id, include_locale=True)
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+            log.info("users.info %s failed: %s", user_id, slack_error(exc))
+            # remember the failure briefly so a burst does not hammer users.info
+            person = Person(None, None, time.monotonic() - PERSON_TTL + 60)
+        else:
+            user = response.get("user") or {}
+            locale = str(user.get("locale") or "")
+            lang: Literal["zh", "en"] | None = ("zh" if locale.lower().startswith("zh") else "en") if locale else None
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or user.get("real_name") or user.get("name")
+            person = Person(lang, name or None, time.monotonic())
+        self.people[user_id] = person
+        return person
+
+    async def requester(self, origin: Origin) -> tuple[Requester, Literal["zh", "en"] | None]:
+        person = await self.person(origin.user_id)
+        requester = Requester(chat="slack", user_id=origin.user_id, user_name=person.name or origin.user_name,
+                              channel_id=origin.channel_id, lang=person.lang or "zh")
+        return requester, person.lang
+
+    # -- the form --------------------------------------------------------------------------------------
+    def default_kind(self) -> str:
+        return "gio:A" if self.service.upstream.gio is not None and self.settings.use_gio else "wechat:A"
+
+    def kinds(self) -> list[str]:
+        return views.kinds_for(self.service.upstream.gio is not None)
+
+    def notice(self) -> str | None:
+        if self.service.sandbox:
+            return "🧪 沙盒模式：码由内置模拟器生成，扫码不会打开真实小程序。 / Sandbox: codes come from the built-in emulator."
+        return None
+
+    def form(self, kind: str, metadata: str, suggestion: str | None = None) -> dict[str, Any]:
+        return views.code_form(kind=kind, kinds=self.kinds(), apps=self.lists.now("apps"), metadata=metadata,
+                               suggestion=suggestion, notice=self.notice())
+
+    async def open_form(self, trigger_id: str, origin: Origin) -> None:
+        """Open at once (the trigger lives 3 s), then fill in what had to be fetched."""
+        metadata = parse.dump_metadata({"c": origin.channel_id, "r": origin.response_url})
+        kind = self.default_kind()
+        had_apps = len(self.lists.now("apps"))
+        try:
+            opened = await self.client.views_open(trigger_id=trigger_id, view=self.form(kind, metadata))
+        except SlackApiError as exc:
+            _, lang = await self.requester(origin)
+            await self.delivery.tell(origin.user_id, origin.channel_id, say(
+                lang, f"表单没能打开（{slack_error(exc)}），请再输入一次 /minpcode。",
+                f"The form did not open ({slack_error(exc)}); type /minpcode again."), response_url=origin.response_url)
+            return
+        await self.person(origin.user_id)  # warms the language for field errors
+        if not self.lists.fresh("apps"):
+            apps = await self.lists.get("apps", timeout=10)
+            if (len(apps) > 1) != (had_apps > 1):
+                view = opened["view"]
+                await self._update_view(view["id"], view["hash"], self.form(kind, metadata))
+
+    async def update_form(self, view: dict[str, Any]) -> None:
+        """The kind or campaign/channel changed: show the fields of that kind, suggest a name."""
+        values = (view.get("state") or {}).get("values") or {}
+        kind = parse.form_kind(values, self.default_kind())
+        fields = parse.form_fields(values, kind)
+        suggestion = CodeRequest.model_construct(**{k: v for k, v in fields.items() if k in (
+            "page", "scene", "campaign", "channel")}).suggested_name()
+        await self._update_view(view["id"], view.get("hash"), self.form(kind, view.get("private_metadata") or "",
+                                                                         suggestion))
+
+    async def _update_view(self, view_id: str, view_hash: str | None, view: dict[str, Any]) -> None:
+        try:
+            await self.client.views_update(view_id=view_id, hash=view_hash, view=view)
+        except SlackApiError as exc:  # hash_conflict: a newer update is on its way; not_found: closed
+            log.info("views.update %s: %s", view_id, slack_error(exc))
+
+    async def check_form(self, fields: dict[str, Any], present: list[str],
+                         lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]:
+        """Field errors for the modal, or the prepared request (None when preparing took too long)."""
+        try:
+            CodeRequest.parse(fields)
+            prepared = await asyncio.wait_for(self.service.prepare(fields), PREPARE_TIMEOUT)
+        except InvalidRequest as exc:
+            return views.field_errors(exc.errors, present, lang), None
+        except FieldError as exc:
+            return views.field_errors([exc], present, lang), None
+        except NotFound as exc:
+            return views.field_errors([FieldError(exc.field or "type", exc.zh, exc.en)], present, lang), None
+        except MinpcodeError as exc:
+            return views.field_errors([FieldError("type", exc.zh, exc.en)], present, lang), None
+        except TimeoutError:
+            return None, None
+        return None, prepared
+
+    # -- making and answering ---------------------------------------------------------------------------
+    async def run_text(self, text: str, origin: Origin) -> None:
+        requester, lang = await self.requester(origin)
+        reply = await commands.run(self.service, text, requester)
+        await self.answer(reply, origin, requester, lang)
+        if reply.ok and reply.record is not None:
+            await self.home.refresh(requester)
+
+    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None:
+        requester, lang = await self.requester(origin)
+        if origin.channel_id:
+            await self.delivery.tell(origin.user_id, origin.channel_id, views.working_text(lang),
+                                     response_url=origin.response_url, dm_fallback=False)
+        try:
+            reply = await commands.new_code(self.service, fields, requester)
+        except InvalidRequest as exc:
+            reply = Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
+                          en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
+        except MinpcodeError as exc:
+            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+        if fields.get("create_missing"):
+            self.lists.invalidate("campaign", "channel")
+        await self.answer(reply, origin, requester, lang)
+        await self.home.refresh(requester)
+
+    async def post_existing(self, code_id: str, origin: Origin) -> None:
+        requester, lang = await self.requester(origin)
+        try:
+            reply = commands.show(self.service, code_id)
+        except MinpcodeError as exc:
+            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+        else:
+            reply = reply.model_copy(update={"public": reply.record is not None and reply.record.status is Status.DONE,
+                                             "reused": True})
+        await self.answer(reply, origin, requester, lang)
+
+    async def answer(self, reply: Reply, origin: Origin, requester: Requester, lang: str | None) -> None:
+        """A new code goes into the channel; every other answer only to the asker."""
+        record = reply.record
+        if reply.public and record is not None:
+            notes = [say(lang, n.zh, n.en) for n in reply.notices]
+            comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes)
+            try:
+                await self.delivery.post_code(record=record, image=reply.image, mime=reply.image_mime,
+                                              comment=comment, user_id=origin.user_id,
+                                              channel_id=origin.channel_id, lang=lang)
+                return
+            except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+                log.warning("posting code %s failed: %s", record.id, slack_error(exc))
+                url = views.image_url(self.public_url, record.id)
+                text = say(lang, f"码已生成（编号 {record.id}），但没能发到 Slack（{slack_error(exc)}）。请稍后用 "
+                                 f"`/minpcode show {record.id}` 再看，或下载：{url}",
+                           f"The code is made (id {record.id}) but could not be posted in Slack "
+                           f"({slack_error(exc)}). Try `/minpcode show {record.id}` later, or download it: {url}")
+                await self.delivery.tell(origin.user_id, origin.channel_id, text, response_url=origin.response_url)
+                return
+        text = say(lang, reply.zh, reply.en)
+        for notice in reply.notices:
+            text += "\n\n" + say(lang, notice.zh, notice.en)
+        blocks = None
+        if record is not None and reply.image is not None and len(text) <= 2900:
+            blocks = views.code_link_blocks(text, record, self.public_url)
+        await self.delivery.tell(origin.user_id, origin.channel_id, text, blocks=blocks,
+                                 response_url=origin.response_url)
+
+    async def show_home(self, origin: Origin, *, offset: int | None = None, banner: str | None = None) -> None:
+        requester, _ = await self.requester(origin)
+        await self.home.publish(requester, offset=offset, banner=banner)
+
+    async def home_rename(self, trigger_id: str, code_id: str, origin: Origin) -> None:
+        # The trigger expires in 3 s: use the cached person rather than wait for users.info.
+        person = self.people.get(origin.user_id)
+        requester = Requester(chat="slack", user_id=origin.user_id, lang=(person.lang if person else None) or "zh",
+                              user_name=person.name if person else origin.user_name)
+        await self.home.open_rename(trigger_id, code_id, requester)
+
+    async def home_delete(self, code_id: str, origin: Origin) -> None:
+        requester, _ = await self.requester(origin)
+        await self.home.delete(code_id, requester)
+
+    # -- HTTP ------------------------------------------------------------------------------------------------
+    async def endpoint(self, request: Request) -> Response:
+        """POST /slack/events through Bolt's async Starlette adapter, with the "payload" text fixed."""
+        body = await request.body()
+        bolt_request = to_async_bolt_request(request, body)
+        if not bolt_request.body:
+            fixed = parse.slash_body_from_raw(bolt_request.raw_body)
+            if fixed is not None:
+                bolt_request.body = fixed
+                bolt_request.context = build_async_context(bolt_request.context, fixed)
+        return to_starlette_response(await self.bolt.async_dispatch(bolt_request))
+
+
+# ------------------------------------------------------------------------------------------------------ Bolt
+
+
+def build_bolt_app(bot: SlackBot, signing_secret: str | None) -> AsyncApp:
+    # Bolt silently switches to OAuth when both of these are in the environment (slack.md §1.5).
+    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> Any:
+        # a plain function: Bolt passes arguments by the names it finds (a bound method shows "self")
+        return await bot.authorize(enterprise_id, team_id, user_id)
+
+    hidden = {k: os.environ.pop(k) for k in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if k in os.environ}
+    if len(hidden) == 2:
+        log.warning("Slack: SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are ignored (minpcode is a single-workspace app)")
+    try:
+        app = AsyncApp(
+            client=fix_proxy(AsyncWebClient(base_url=bot.api_url), bot.api_url),
+            signing_secret=signing_secret or "",
+            request_verification_enabled=bool(signing_secret),
+            authorize=authorize,
+            before_authorize=_skip_retries,
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+        )
+    finally:
+        os.environ.update(hidden)
+    _register(app, bot)
+    return app
+
+
+async def _skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
+                        next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+    """Runs after the signature check: a retry is acknowledged and nothing runs twice."""
+    retry = req.headers.get("x-slack-retry-num")
+    if retry:
+        reason = (req.headers.get("x-slack-retry-reason") or [""])[0]
+        log.info("Slack retry %s (%s) acknowledged without running again", retry[0], reason)
+        return BoltResponse(status=200, body="")
+    return await next()
+
+
+def _verb(text: str) -> str | None:
+    try:
+        return grammar.parse(text).verb
+    except MinpcodeError:
+        return None
+
+
+def _register(app: AsyncApp, bot: SlackBot) -> None:
+    @app.command(re.compile(r"^/"))
+    async def on_command(ack: Any, body: dict[str, Any]) -> None:
+        origin = parse.command_origin(body)
+        text = (body.get("text") or "").strip()
+        lang = bot.cached_lang(origin.user_id)
+        verb = _verb(text) if text else None
+        if verb in MUTATING_VERBS:
+            key = ("cmd", origin.team_id, origin.user_id, str(body.get("command")), text)
+        else:
+            key = ("cmd", origin.team_id, origin.user_id, str(body.get("trigger_id")), text)
+        if not bot.recent.first(key):
+            await ack(response_type="ephemeral",
+                      text=say(lang, "同样的命令刚收到过，正在处理。", "Same command just received; already on it."))
+            return
+        if not text:
+            await ack()
+            bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form")
+            return
+        if verb == "new":
+            await ack(response_type="ephemeral", text=views.working_text(lang))
+        else:
+            await ack()
+        bot.spawn(bot.run_text(text, origin), f"/minpcode {verb or '?'}")
+
+    # -- the form -----------------------------------------------------------------------------------------
+    @app.action(re.compile(r"^(type|campaign|channel)$"))
+    async def on_form_change(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        view = body.get("view") or {}
+        if view.get("callback_id") == views.FORM_CALLBACK:
+            bot.spawn(bot.update_form(view), "updating the form")
+
+    @app.options(re.compile(r"^(campaign|channel)$"))
+    async def on_options(ack: Any, body: dict[str, Any]) -> None:
+        kind = str(body.get("action_id"))
+        names = await bot.lists.get(kind, timeout=OPTIONS_TIMEOUT)
+        await ack(options=views.suggestion_options(names, str(body.get("value") or "")))
+
+    @app.view(views.FORM_CALLBACK)
+    async def on_form_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        key = ("view", origin.team_id, origin.user_id, str(view.get("id")))
+        if bot.recent.seen(key):
+            await ack()
+            return
+        meta = parse.load_metadata(view)
+        lang = bot.cached_lang(origin.user_id)
+        fields = parse.form_fields((view.get("state") or {}).get("values") or {}, bot.default_kind())
+        errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        where = Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), meta.get("r"))
+        if prepared is not None:
+            found = await bot.service.existing(prepared)
+            if found is not None:
+                metadata = parse.dump_metadata({"c": where.channel_id, "r": where.response_url, "id": found.id,
+                                                "f": fields})
+                await ack(response_action="push", view=views.reuse_view(found, metadata))
+                return
+        if not bot.recent.first(key):
+            await ack()
+            return
+        await ack()
+        bot.spawn(bot.make_code(fields, where), "making a code from the form")
+
+    @app.view(views.REUSE_CALLBACK)
+    async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        await ack(response_action="clear")
+        if not bot.recent.first(("view", origin.team_id, origin.user_id, str(view.get("id")))):
+            return
+        meta = parse.load_metadata(view)
+        where = Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), meta.get("r"))
+        if isinstance(meta.get("f"), dict):
+            bot.spawn(bot.make_code(meta["f"], where), "reusing a code")
+        elif meta.get("id"):
+            bot.spawn(bot.post_existing(str(meta["id"]), where), "reusing a code")
+
+    # -- App Home -------------------------------------------------------------------------------------------
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        if not bot.recent.first(("event", str(body.get("event_id") or event.get("event_ts")))):
+            return
+        user = str(event.get("user"))
+        bot.spawn(bot.show_home(Origin(str(body.get("team_id") or ""), user)), "publishing the Home tab")
+
+    @app.action(home_tab.NEW_ACTION)
+    async def on_home_new(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.open_form(str(body.get("trigger_id")), parse.action_origin(body)), "opening the form")
+
+    @app.action(re.compile(r"^home_page"))
+    async def on_home_page(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            offset = int(action.get("value") or 0)
+        except ValueError:
+            offset = 0
+        bot.spawn(bot.show_home(parse.action_origin(body), offset=offset), "paging the Home tab")
+
+    @app.action(home_tab.RENAME_ACTION)
+    async def on_home_rename(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.home_rename(str(body.get("trigger_id")), str(action.get("value")), parse.action_origin(body)),
+                  "opening the rename form")
+
+    @app.action(home_tab.DELETE_ACTION)
+    async def on_home_delete(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.home_delete(str(action.get("value")), parse.action_origin(body)), "deleting a code")
+
+    @app.action(re.compile(r"download$"))
+    async def on_download(ack: Any) -> None:
+        await ack()  # a link button still sends block_actions, and each must be acked
+
+    @app.view(views.RENAME_CALLBACK)
+    async def on_rename(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        person = bot.people.get(origin.user_id)
+        requester = Requester(chat="slack", user_id=origin.user_id, lang=(person.lang if person else None) or "zh",
+                              user_name=person.name if person else origin.user_name)
+        name = parse.state_values((view.get("state") or {}).get("values") or {}).get("name")
+        errors = bot.home.rename(str(view.get("private_metadata") or ""), str(name or ""), requester)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        bot.spawn(bot.home.publish(requester), "refreshing the Home tab")

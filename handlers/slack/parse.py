@@ -1,0 +1,154 @@
+"""Slack payloads → plain values: form state → CodeRequest input, metadata, who asked.
+
+Nothing here talks to Slack or the core; every function is pure so the tests can feed it payloads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from handlers.slack.views import CREATE_PREFIX, KINDS, NAME_PREFIX
+
+TEXT_FIELDS = ("app", "page", "scene", "title", "name", "comments", "medium", "content", "term")
+METADATA_MAX = 3000
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an interaction came from: the team, the person and the conversation (if any)."""
+
+    team_id: str
+    user_id: str
+    user_name: str | None = None
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+def command_origin(body: dict[str, Any]) -> Origin:
+    return Origin(
+        team_id=str(body.get("team_id") or ""),
+        user_id=str(body.get("user_id") or ""),
+        user_name=body.get("user_name") or None,
+        channel_id=body.get("channel_id") or None,
+        response_url=body.get("response_url") or None,
+    )
+
+
+def action_origin(body: dict[str, Any]) -> Origin:
+    """block_actions / view_submission / block_suggestion: ``user`` and ``team`` are objects."""
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    channel = body.get("channel") or {}
+    return Origin(
+        team_id=str(team.get("id") or user.get("team_id") or ""),
+        user_id=str(user.get("id") or ""),
+        user_name=user.get("username") or user.get("name") or None,
+        channel_id=channel.get("id") or None,
+        response_url=body.get("response_url") or None,
+    )
+
+
+def slash_body_from_raw(raw: str) -> dict[str, str] | None:
+    """Bolt reads any form body containing the substring ``payload`` as an interactivity envelope, so
+    ``/minpcode new pages/payload`` arrives empty (shared/docs/slack.md §2.4). A slash command has
+    ``command=`` and no ``payload=`` field: re-read such a body as the flat form it is."""
+    if "payload" not in raw or raw.lstrip().startswith("{"):
+        return None
+    fields = dict(parse_qsl(raw, keep_blank_values=True))
+    if "payload" in fields or "command" not in fields:
+        return None
+    return fields
+
+
+# ---------------------------------------------------------------------------------------------- view state
+
+
+def _value(entry: dict[str, Any]) -> Any:
+    kind = entry.get("type")
+    if kind in ("static_select", "external_select"):
+        selected = entry.get("selected_option")
+        return selected.get("value") if selected else None
+    if kind == "checkboxes":
+        return [o.get("value") for o in entry.get("selected_options") or []]
+    return entry.get("value")
+
+
+def state_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``view.state.values`` → {block id: value} (block id and action id are the field name)."""
+    out: dict[str, Any] = {}
+    for block_id, actions in (values or {}).items():
+        for entry in (actions or {}).values():
+            out[block_id] = _value(entry)
+    return out
+
+
+def form_kind(values: dict[str, Any], default: str) -> str:
+    kind = state_values(values).get("type")
+    return kind if kind in KINDS else default
+
+
+def read_option(value: str | None) -> tuple[str | None, bool]:
+    """An external-select value → (name, create it?)."""
+    if not value:
+        return None, False
+    if value.startswith(CREATE_PREFIX):
+        return value[len(CREATE_PREFIX):] or None, True
+    if value.startswith(NAME_PREFIX):
+        return value[len(NAME_PREFIX):] or None, False
+    return value, False
+
+
+def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[str, Any]:
+    """The form's state as CodeRequest input; the models check every rule afterwards."""
+    state = state_values(values)
+    kind = state.get("type") if state.get("type") in KINDS else default_kind
+    type_, via, _, _ = KINDS[kind]
+    fields: dict[str, Any] = {"type": type_, "via": via}
+    for name in TEXT_FIELDS:
+        value = state.get(name)
+        if isinstance(value, str) and value.strip():
+            fields[name] = value.strip()
+    if "page" not in fields:
+        fields["page"] = ""
+    create = False
+    for name in ("campaign", "channel"):
+        if name in state:
+            value, wanted = read_option(state.get(name))
+            if value:
+                fields[name] = value
+            create = create or wanted
+    if create:
+        fields["create_missing"] = True
+    width = state.get("width")
+    if isinstance(width, str) and width.strip():
+        try:
+            fields["width"] = int(float(width))
+        except ValueError:
+            fields["width"] = width  # the model reports it beside the field
+    if state.get("transparent"):
+        fields["transparent"] = "yes" in state["transparent"]
+    return fields
+
+
+# ---------------------------------------------------------------------------------------------- private_metadata
+
+
+def dump_metadata(data: dict[str, Any]) -> str:
+    """Compact JSON for ``private_metadata``; drops the optional ``f`` (fields) when it would not fit."""
+    text = json.dumps({k: v for k, v in data.items() if v is not None}, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > METADATA_MAX and "f" in data:
+        return dump_metadata({k: v for k, v in data.items() if k != "f"})
+    if len(text) > METADATA_MAX:
+        return dump_metadata({k: v for k, v in data.items() if k not in ("r",)}) if "r" in data else "{}"
+    return text
+
+
+def load_metadata(view: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        data = json.loads((view or {}).get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,350 @@
+"""Block Kit builders: the code form, the reuse offer, the rename form, message texts.
+
+Views carry bilingual labels, Chinese first ("页面路径 / Page path"); messages sent to one person
+use that person's language (``lang`` ``"zh"``/``"en"``, or ``None`` when unknown: both, Chinese
+first). Everything returned here is a plain dict that slack_sdk's Block Kit models accept (the tests
+check each one with ``View(**view).validate_json()`` / ``Block.parse_all``). Block ids of input
+blocks are the :class:`~bot.models.CodeRequest` field names, so a field error lands beside its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.errors import FieldError
+from bot.models import CodeRecord, CodeType, Status
+from handlers.render import STATUS_LABELS, type_label
+
+FORM_CALLBACK = "minpcode_form"
+REUSE_CALLBACK = "minpcode_reuse"
+RENAME_CALLBACK = "minpcode_rename"
+
+# The code kinds the form offers: value -> (type, via, Chinese label, English label).
+KINDS: dict[str, tuple[str, str, str, str]] = {
+    "gio:A": ("A", "gio", "GrowingIO 监测链接 · A 码", "tracking link · A code"),
+    "gio:C": ("C", "gio", "GrowingIO 监测链接 · C 码", "tracking link · C code"),
+    "wechat:A": ("A", "wechat", "微信小程序码 A", "WeChat code A"),
+    "wechat:B": ("B", "wechat", "微信小程序码 B（scene，不限量）", "WeChat code B (scene, unlimited)"),
+    "wechat:C": ("C", "wechat", "微信二维码 C", "WeChat QR code C"),
+    "wechat:shortlink": ("shortlink", "wechat", "小程序短链", "Short Link"),
+}
+CREATE_PREFIX = "c:"  # option value of "create '<typed>'"
+NAME_PREFIX = "n:"  # option value of an existing campaign / channel
+MAX_OPTIONS = 100  # Slack shows at most 100 options per external_select answer
+OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150
+
+
+def say(lang: str | None, zh: str, en: str) -> str:
+    """One language when known, else both (Chinese first)."""
+    if lang == "zh":
+        return zh
+    if lang == "en":
+        return en
+    return zh if zh == en else f"{zh}\n{en}"
+
+
+# ---------------------------------------------------------------------------------------------- primitives
+
+
+def plain(text: str, limit: int = 3000) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+
+
+def mrkdwn(text: str, limit: int = 3000) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _cut(text, limit)}
+
+
+def section(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn(text), **extra}
+
+
+def context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts if t][:10]}
+
+
+def button(text: str, action_id: str, *, value: str | None = None, url: str | None = None,
+           style: str | None = None, confirm: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "button", "text": plain(text, 75), "action_id": action_id}
+    if value is not None:
+        out["value"] = value[:2000]
+    if url is not None:
+        out["url"] = url
+    if style is not None:
+        out["style"] = style
+    if confirm is not None:
+        out["confirm"] = confirm
+    return out
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text, OPTION_TEXT_MAX), "value": value[:OPTION_VALUE_MAX]}
+
+
+def input_block(field: str, label: str, element: dict[str, Any], *, optional: bool = False,
+                hint: str | None = None, dispatch: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "input", "block_id": field, "label": plain(label, 2000),
+                             "element": {**element, "action_id": field}, "optional": optional}
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    if dispatch:
+        block["dispatch_action"] = True
+    return block
+
+
+def text_input(placeholder: str | None = None, *, initial: str | None = None, multiline: bool = False,
+               max_length: int | None = None) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input"}
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    if initial:
+        element["initial_value"] = initial
+    if multiline:
+        element["multiline"] = True
+    if max_length:
+        element["max_length"] = max_length
+    return element
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------- the form
+
+
+def kinds_for(gio: bool) -> list[str]:
+    """Which kinds the form offers: the GrowingIO ones only when GrowingIO is configured."""
+    return [k for k in KINDS if gio or not k.startswith("gio:")]
+
+
+def kind_of(type_: str, via: str | None) -> str:
+    for key, (t, v, _, _) in KINDS.items():
+        if t == type_ and (v == via or t in ("B", "shortlink")):
+            return key
+    return "wechat:A"
+
+
+def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metadata: str,
+              suggestion: str | None = None, notice: str | None = None) -> dict[str, Any]:
+    """The modal of a bare ``/minpcode``; fields appear and disappear with the kind (views.update)."""
+    type_, via, _, _ = KINDS[kind]
+    gio = via == "gio"
+    image = type_ in ("A", "B", "C")
+    blocks: list[dict[str, Any]] = []
+    if notice:
+        blocks.append(context(notice))
+    kind_options = [option(f"{KINDS[k][2]} / {KINDS[k][3]}", k) for k in kinds]
+    initial = next((o for o in kind_options if o["value"] == kind), kind_options[0])
+    blocks.append(input_block(
+        "type", "码类型 / Code type",
+        {"type": "static_select", "options": kind_options, "initial_option": initial},
+        hint="GrowingIO 监测链接可统计扫码来源；A、C 码共用每个小程序 10 万个的终身额度，B 码不限量。 / "
+             "Tracking links count scans by campaign and channel; A and C codes share a lifetime cap of "
+             "100,000 per mini program, B codes are unlimited.",
+        dispatch=True,
+    ))
+    if len(apps) > 1:
+        app_options = [option(label, value) for value, label in apps][:MAX_OPTIONS]
+        blocks.append(input_block("app", "小程序 / Mini program",
+                                  {"type": "static_select", "options": app_options,
+                                   "initial_option": app_options[0]}))
+    page_hint = {
+        "A": "可以带 ?参数；最多 128 字节（监测链接再少 13 字节）。 / May carry a ?query; at most 128 bytes "
+             "(13 fewer for tracking links).",
+        "C": "可以带 ?参数；最多 128 字节（监测链接再少 13 字节）。 / May carry a ?query; at most 128 bytes "
+             "(13 fewer for tracking links).",
+        "B": "不以 / 开头，不带 ?参数（参数放 scene）；留空为首页。 / No leading '/', no ?query (use the scene); "
+             "empty opens the home page.",
+        "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
+    }[type_]
+    blocks.append(input_block("page", "页面路径 / Page path", text_input("pages/index/index"),
+                              optional=type_ == "B", hint=page_hint))
+    if type_ == "B":
+        blocks.append(input_block(
+            "scene", "scene 参数 / Scene", text_input("id=42", max_length=32),
+            hint="1–32 个字符：数字、英文字母和 !#$&'()*+,/:;=?@-._~ / 1–32 characters: digits, letters "
+                 "and !#$&'()*+,/:;=?@-._~",
+        ))
+    if type_ == "shortlink":
+        blocks.append(input_block("title", "短链标题 / Short Link title", text_input(max_length=40),
+                                  optional=True, hint="超过 20 个字会被微信截断。 / WeChat cuts titles past 20 characters."))
+    if gio:
+        for field, zh, en in (("campaign", "推广活动", "Campaign"), ("channel", "推广渠道", "Channel")):
+            blocks.append(input_block(
+                field, f"{zh} / {en}",
+                {"type": "external_select", "min_query_length": 0,
+                 "placeholder": plain("选择或输入新名称 / Choose, or type a new name", 150)},
+                hint="输入新名称可新建：最多 50 个字符，仅中文、英文字母、数字和 - / _。 / Type a new name to create "
+                     "it: at most 50 characters; Chinese, letters, digits and - / _ only.",
+                dispatch=True,
+            ))
+        for field, zh, en in (("medium", "媒介", "UTM medium"), ("content", "内容", "UTM content"),
+                              ("term", "关键词", "UTM term")):
+            blocks.append(input_block(field, f"{zh} / {en}", text_input(max_length=255), optional=True))
+    name_placeholder = ("留空则用 / Leave empty for: " + suggestion) if suggestion else "留空则自动命名 / Leave empty to name it automatically"
+    blocks.append(input_block("name", "名称 / Name", text_input(name_placeholder, max_length=50), optional=True,
+                              hint="最多 50 个字符，仅中文、英文字母、数字和 - / _。 / At most 50 characters; Chinese, "
+                                   "letters, digits and - / _ only."))
+    blocks.append(input_block("comments", "备注 / Comments", text_input(multiline=True, max_length=255), optional=True))
+    if image and not gio:
+        blocks.append(input_block(
+            "width", "宽度（像素） / Width (px)",
+            {"type": "number_input", "is_decimal_allowed": False, "min_value": "280", "max_value": "1280",
+             "initial_value": "430"},
+            optional=True,
+        ))
+        blocks.append(input_block(
+            "transparent", "背景 / Background",
+            {"type": "checkboxes", "options": [option("透明背景 / Transparent background", "yes")]},
+            optional=True,
+        ))
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "title": plain("生成小程序码 / New code", 24),
+        "submit": plain("生成 / Create", 24),
+        "close": plain("取消 / Cancel", 24),
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
+
+
+def present_blocks(view: dict[str, Any]) -> list[str]:
+    """Input blocks of a submitted view (those in its state are in the view by definition)."""
+    found = [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input" and b.get("block_id")]
+    values = (view.get("state") or {}).get("values") or {}
+    return found + [k for k in values if k not in found]
+
+
+def field_errors(errors: list[FieldError], present: list[str], lang: str | None) -> dict[str, str]:
+    """``response_action: errors`` for a form: each message beside its field (else beside the type)."""
+    out: dict[str, str] = {}
+    fallback = "type" if "type" in present else (present[0] if present else "type")
+    for error in errors:
+        block = error.field if error.field in present else fallback
+        text = say(lang, error.zh, error.en)
+        if block != error.field:
+            text = f"{error.field}: {text}"
+        out[block] = (out[block] + "\n" + text) if block in out else text
+    return {k: _cut(v, 2000) for k, v in out.items()}
+
+
+def suggestion_options(names: list[str], typed: str, *, create: bool = True) -> list[dict[str, Any]]:
+    """External-select options: names containing ``typed`` (prefix matches first), then "create '…'"."""
+    needle = typed.strip()
+    low = needle.lower()
+    matches = [n for n in names if low in n.lower()] if needle else list(names)
+    matches.sort(key=lambda n: (not n.lower().startswith(low), len(n)))
+    out: list[dict[str, Any]] = []
+    exact = any(n == needle for n in names)
+    if create and needle and not exact:
+        out.append(option(f"新建「{needle}」 / create '{needle}'", CREATE_PREFIX + needle))
+    out += [option(n, NAME_PREFIX + n) for n in matches if len(NAME_PREFIX + n) <= OPTION_VALUE_MAX]
+    return out[:MAX_OPTIONS]
+
+
+# ---------------------------------------------------------------------------------------------- other modals
+
+
+def reuse_view(record: CodeRecord, metadata: str) -> dict[str, Any]:
+    """Pushed over the form when an identical code exists: says who made it and when; offers to reuse it."""
+    who = record.requested_by_name or record.requested_by
+    when = record.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    status_zh, status_en = STATUS_LABELS[record.status]
+    lines = [
+        "*已有一模一样的码* / *An identical code already exists*",
+        f"{record.name or record.id}  (`{record.id}`)",
+        f"{type_label(record, 'zh')} / {type_label(record, 'en')} · {status_zh} / {status_en}",
+        f"由 {who} 于 {when} 生成 / made by {who} at {when}",
+    ]
+    note = ("复用它不占额度，会把它发到频道里。按「返回」回到表单修改。 / Reusing it spends no quota and posts it "
+            "in the channel. Press Back to change the form.")
+    return {
+        "type": "modal",
+        "callback_id": REUSE_CALLBACK,
+        "title": plain("已有相同的码 / Exists", 24),
+        "submit": plain("复用 / Reuse", 24),
+        "close": plain("返回 / Back", 24),
+        "private_metadata": metadata,
+        "blocks": [section("\n".join(lines)), context(note)],
+    }
+
+
+def rename_view(record: CodeRecord, metadata: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": RENAME_CALLBACK,
+        "title": plain("改名 / Rename", 24),
+        "submit": plain("保存 / Save", 24),
+        "close": plain("取消 / Cancel", 24),
+        "private_metadata": metadata,
+        "blocks": [
+            section(f"`{record.id}` · {type_label(record, 'zh')} / {type_label(record, 'en')}\n{record.page or '-'}"),
+            input_block("name", "新名称 / New name", text_input(initial=record.name, max_length=50),
+                        hint="最多 50 个字符，仅中文、英文字母、数字和 - / _。 / At most 50 characters; Chinese, "
+                             "letters, digits and - / _ only."),
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+_COMMENT_LABELS = {
+    "type": ("类型", "Type"), "page": ("页面", "Page"), "scene": ("scene", "Scene"), "title": ("标题", "Title"),
+    "campaign": ("推广活动", "Campaign"), "channel": ("推广渠道", "Channel"), "tracking": ("监测链接", "Tracking URL"),
+    "link": ("短链", "Short Link"), "id": ("编号", "ID"), "asked": ("申请人", "Asked by"),
+    "home": ("（首页）", "(home page)"),
+}
+
+
+def result_comment(record: CodeRecord, user_id: str, lang: str | None, *, reused: bool = False,
+                   original_by: str | None = None, notes: list[str] | None = None) -> str:
+    """The comment that goes with a code posted in a channel (the requester's language)."""
+    pick = 0 if lang != "en" else 1
+
+    def label(key: str) -> str:
+        return _COMMENT_LABELS[key][pick]
+
+    lines = [f"*{record.name or record.id}* · {type_label(record, 'en' if pick else 'zh')}"]
+    page = record.page or label("home")
+    lines.append(f"{label('page')}: `{page}`" + (f"   {label('scene')}: `{record.scene}`" if record.scene else ""))
+    if record.title:
+        lines.append(f"{label('title')}: {record.title}")
+    if record.campaign or record.channel:
+        lines.append(f"{label('campaign')}: {record.campaign or '-'}   {label('channel')}: {record.channel or '-'}")
+    if record.tracking_url:
+        lines.append(f"{label('tracking')}: {record.tracking_url}")
+    if record.link:
+        lines.append(f"{label('link')}: {record.link}")
+    lines.append(f"{label('id')}: `{record.id}`   {label('asked')}: <@{user_id}>")
+    if reused:
+        who = original_by or record.requested_by_name or record.requested_by
+        lines.append(say(lang if lang else "zh", f"（复用 {who} 之前生成的码，不占额度）",
+                         f"(reusing the code {who} made earlier; no quota spent)"))
+    for note in notes or []:
+        lines.append(f"_{note}_")
+    return "\n".join(lines)
+
+
+def working_text(lang: str | None) -> str:
+    return say(lang, "⏳ 正在生成…", "⏳ Working on it…")
+
+
+def code_link_blocks(text: str, record: CodeRecord, public_url: str) -> list[dict[str, Any]]:
+    """An ephemeral answer about one code, with a download button when it has an image."""
+    blocks = [section(text)]
+    if record.image_sha256 and record.status is Status.DONE:
+        blocks.append({"type": "actions", "elements": [
+            button("下载 / Download", "result_download", url=image_url(public_url, record.id), value=record.id),
+        ]})
+    return blocks
+
+
+def image_url(public_url: str, code_id: str) -> str:
+    return f"{public_url.rstrip('/')}/codes/{code_id}.png"
+
+
+def is_image_type(type_: CodeType) -> bool:
+    return type_ is not CodeType.SHORTLINK
