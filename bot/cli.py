@@ -1,0 +1,777 @@
+"""``minpcode``: the command line. A thin consumer of :mod:`bot.service` (shared/docs/contract.md).
+
+Every command turns its options into one service call and renders the answer: rich tables for
+people, ``--json`` for scripts. Outcomes become exit codes in one place, :func:`exit_code`:
+0 done (or reused), 1 the upstream refused or failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from PIL import Image
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import Settings
+from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, UpstreamError
+from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
+from bot.service import Notice, Service, Submission
+
+__all__ = ["ExitCode", "app", "exit_code", "main", "record_json"]
+
+app = typer.Typer(
+    name="minpcode",
+    help="WeChat mini-program codes and GrowingIO tracking links from the terminal. "
+         "微信小程序码与 GrowingIO 监测链接。",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold settings: never print them
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+WAIT_SECONDS = 120.0
+OutDir = Annotated[Path | None, typer.Option("--out", help="Folder for the images (default DATA_DIR/out).")]
+OutFile = Annotated[Path | None, typer.Option("--out", help="Write the image here (.png, .jpg, ...).")]
+
+
+# -- exit codes: the one place ---------------------------------------------------------------------
+class ExitCode(IntEnum):
+    OK = 0
+    UPSTREAM = 1
+    INPUT = 2
+
+
+def exit_code(outcome: BaseException | CodeRecord | None = None) -> ExitCode:
+    """What an outcome means for the shell.
+
+    A record is OK when it is done (or deleted: the command did what was asked) and UPSTREAM when it
+    failed or is still waiting on the upstream. Input errors (and invalid settings) are INPUT;
+    every other minpcode error (upstream refusals, our own A/C quota ledger) is UPSTREAM.
+    """
+    if outcome is None:
+        return ExitCode.OK
+    if isinstance(outcome, CodeRecord):
+        return ExitCode.OK if outcome.status in (Status.DONE, Status.DELETED) else ExitCode.UPSTREAM
+    if isinstance(outcome, InputError | ValidationError):
+        return ExitCode.INPUT
+    if isinstance(outcome, MinpcodeError):
+        return ExitCode.UPSTREAM
+    raise TypeError(f"no exit code for {type(outcome).__name__}")
+
+
+def worst(codes: Iterable[ExitCode]) -> ExitCode:
+    """Several outcomes at once (bulk): bad input first, since retrying cannot fix it."""
+    found = set(codes)
+    for code in (ExitCode.INPUT, ExitCode.UPSTREAM):
+        if code in found:
+            return code
+    return ExitCode.OK
+
+
+# -- plumbing ----------------------------------------------------------------------------------------
+class Lang(StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+def _say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
+    (err if to_err else out).print(text, markup=False, soft_wrap=True, style=style)
+
+
+def _requester() -> Requester:
+    return Requester(chat="cli", user_id=os.environ.get("USER") or "local")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        _say("设置有误 / The settings are not valid:", style="red", to_err=True)
+        for item in exc.errors():
+            name = ".".join(str(p) for p in item.get("loc", ())).upper()
+            _say(f"  {name}: {item.get('msg', '')}", to_err=True)
+        raise typer.Exit(exit_code(exc)) from None
+
+
+def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False, as_json: bool = False,
+         settings: Settings | None = None) -> NoReturn:
+    """Run one command against a fresh service; the worker only runs for commands that make codes."""
+    settings = settings or _settings()
+
+    async def go() -> ExitCode:
+        service = Service.from_settings(settings)
+        try:
+            if worker:
+                await service.start()
+            return await body(service)
+        finally:
+            await service.close()
+
+    try:
+        code = asyncio.run(go())
+    except MinpcodeError as exc:
+        _report(exc, as_json)
+        code = exit_code(exc)
+    raise typer.Exit(int(code))
+
+
+def _option(field_name: str) -> str:
+    return {"create_missing": "--create"}.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _error_lines(exc: MinpcodeError, label: Callable[[str], str] = _option) -> list[str]:
+    """Each problem on its own lines, Chinese then English; field errors name the option."""
+    if isinstance(exc, InvalidRequest):
+        lines: list[str] = []
+        for item in exc.errors:
+            lines += [f"{label(item.field)}: {item.zh}", f"{label(item.field)}: {item.en}"]
+        return lines
+    if isinstance(exc, FieldError):
+        return [f"{label(exc.field)}: {exc.zh}", f"{label(exc.field)}: {exc.en}"]
+    if isinstance(exc, UpstreamError):
+        where = "微信 WeChat" if exc.provider == "wechat" else "GrowingIO"
+        return [f"{exc.zh}（{where} {exc.code}）", f"{exc.en} ({where} {exc.code})"]
+    return [exc.zh, exc.en]
+
+
+def _report(exc: MinpcodeError, as_json: bool) -> None:
+    heading = ("请修改后再试 / Please fix and try again:" if isinstance(exc, InputError)
+               else "没有完成 / Not done:")
+    _say(heading, style="red", to_err=True)
+    for line in _error_lines(exc):
+        _say(line, to_err=True)
+    if as_json:
+        errors = exc.errors if isinstance(exc, InvalidRequest) else [exc] if isinstance(exc, FieldError) else []
+        payload: dict[str, Any] = {"kind": type(exc).__name__, "zh": exc.zh, "en": exc.en,
+                                   "fields": [{"field": e.field, "zh": e.zh, "en": e.en} for e in errors]}
+        if isinstance(exc, UpstreamError):
+            payload |= {"provider": exc.provider, "code": exc.code}
+        _print_json({"ok": False, "exit_code": int(exit_code(exc)), "error": payload})
+
+
+def _print_json(data: Any) -> None:
+    out.file.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    out.file.flush()
+
+
+def _image_url(settings: Settings, record: CodeRecord) -> str | None:
+    if not record.image_sha256:
+        return None
+    return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
+
+
+def record_json(record: CodeRecord, settings: Settings) -> dict[str, Any]:
+    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on)."""
+    return {
+        "id": record.id, "type": record.type.value, "provider": record.provider.value,
+        "status": record.status.value, "page": record.page, "scene": record.scene, "name": record.name,
+        "app": record.app, "campaign": record.campaign, "campaign_id": record.campaign_id,
+        "channel": record.channel, "channel_id": record.channel_id, "medium": record.medium,
+        "content": record.content, "term": record.term, "comments": record.comments,
+        "width": record.width, "title": record.title, "link": record.link,
+        "tracking_url": record.tracking_url, "image_url": _image_url(settings, record),
+        "error_code": record.error_code, "error": record.error, "sandbox": record.sandbox,
+        "requested_by": record.requested_by, "requested_by_name": record.requested_by_name,
+        "chat": record.chat, "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _record_table(record: CodeRecord, settings: Settings) -> Table:
+    from handlers.render import detail_lines
+
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for zh, en in zip(detail_lines(record, "zh"), detail_lines(record, "en"), strict=True):
+        if ": " in zh and ": " in en:
+            zh_label, zh_value = zh.split(": ", 1)
+            en_label, en_value = en.split(": ", 1)
+            value = en_value if zh_value == en_value else f"{zh_value} / {en_value}"
+            table.add_row(f"{zh_label} {en_label}", value)
+        else:
+            table.add_row("", f"{zh} / {en}")
+    url = _image_url(settings, record)
+    if url:
+        table.add_row("图片 Image", url)
+    return table
+
+
+def _table(*headers: str) -> Table:
+    """A table that folds long cells instead of cutting them (ids, pages and links stay whole)."""
+    table = Table(*headers)
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
+def _print_notices(notices: Iterable[Notice]) -> None:
+    for notice in notices:
+        _say(notice.text("zh"), style="yellow")
+
+
+def _extension(mime: str | None) -> str:
+    return {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}.get(mime or "", "jpg")
+
+
+_STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
+
+
+def write_image(data: bytes, mime: str | None, path: Path) -> Path:
+    """Write the image as the file's extension says (PNG for .png, JPEG for .jpg/.jpeg, any format
+    Pillow knows); with no extension Pillow knows, write the stored bytes as they are."""
+    wanted = Image.registered_extensions().get(path.suffix.lower())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if wanted is None or wanted == _STORED_FORMAT.get(mime or ""):
+        path.write_bytes(data)
+        return path
+    image = Image.open(io.BytesIO(data))
+    if wanted == "JPEG" and image.mode != "RGB":
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, "white")
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        image.save(path, format=wanted)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FieldError("out", f"不能写成 {wanted} 格式：{exc}", f"Cannot write a {wanted} image: {exc}") from None
+    return path
+
+
+def _save_record_image(service: Service, record: CodeRecord, path: Path) -> Path:
+    data, mime = service.image(record.id)
+    return write_image(data, mime, path)
+
+
+# -- commands ------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 3000,
+) -> None:
+    """Run the bot: Slack, WeCom callback, HTTP API and scheduler in one process.
+
+    Example:
+
+        minpcode serve --host 0.0.0.0 --port 3000
+    """
+    import uvicorn
+
+    from bot.server import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    application = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    if settings.sandbox:
+        mode = "SANDBOX 沙盒模式: built-in WeChat/GrowingIO emulators, codes are not real"
+    else:
+        parts = [f"WeChat {settings.wechat_appid}" if settings.wechat_configured else "",
+                 f"GrowingIO {settings.gio_project_uid}" if settings.gio_configured else ""]
+        mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
+    _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en first.")] = Lang.zh) -> None:
+    """The bot in the terminal: the same text commands as Slack and WeCom (new, list, show, ...).
+
+    Reads commands until `exit`, `quit` or Ctrl-D; also reads a pipe. Example:
+
+        echo "new pages/index/index type=B scene=id=42" | minpcode chat
+    """
+    from handlers.console import chat as run_chat
+
+    settings = _settings()
+    try:
+        code = asyncio.run(run_chat(settings, lang=lang.value))
+    except KeyboardInterrupt:
+        _say("\n再见 / Bye.")
+        code = 130
+    raise typer.Exit(code)
+
+
+@app.command()
+def create(
+    page: Annotated[str, typer.Option("--page", help="Page path (A/C: may carry a ?query; B: no / or query).")],
+    type_: Annotated[str | None, typer.Option("--type", help="A, B, C or shortlink (default A).")] = None,
+    via: Annotated[str | None, typer.Option("--via", help="A/C: gio (tracking link) or wechat (plain).")] = None,
+    scene: Annotated[str | None, typer.Option("--scene", help="B: 1-32 characters for the page.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name (GrowingIO rules; made up if left out).")] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="GrowingIO campaign, name or id.")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="GrowingIO channel, name or id.")] = None,
+    medium: Annotated[str | None, typer.Option("--medium", help="utm medium.")] = None,
+    content: Annotated[str | None, typer.Option("--content", help="utm content.")] = None,
+    term: Annotated[str | None, typer.Option("--term", help="utm term.")] = None,
+    comments: Annotated[str | None, typer.Option("--comments", help="Comments.")] = None,
+    create_missing: Annotated[bool, typer.Option("--create", help="Create a missing campaign/channel.")] = False,
+    width: Annotated[int | None, typer.Option("--width", help="Width in pixels, 280-1280 (default 430).")] = None,
+    transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background (A/B).")] = False,
+    title: Annotated[str | None, typer.Option("--title", help="Short Link page title.")] = None,
+    permanent: Annotated[bool, typer.Option("--permanent", help="Permanent Short Link.")] = False,
+    out_file: OutFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Make one code, or reuse the identical one made before (no quota spent).
+
+    Example:
+
+        minpcode create --page pages/index/index --type B --scene id=42 --out code.png
+    """
+    fields: dict[str, Any] = {
+        "page": page, "type": type_, "via": via, "scene": scene, "name": name, "campaign": campaign,
+        "channel": channel, "medium": medium, "content": content, "term": term, "comments": comments,
+        "create_missing": create_missing, "width": width, "transparent": transparent, "title": title,
+        "permanent": permanent,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    requester = _requester()
+
+    async def body(service: Service) -> ExitCode:
+        if out_file is not None:
+            _check_has_image(fields)
+        submission = await service.submit(fields, requester, timeout=WAIT_SECONDS)
+        return _show_submission(service, submission, out_file, as_json)
+
+    _run(body, worker=True, as_json=as_json)
+
+
+def _check_has_image(fields: dict[str, Any]) -> None:
+    try:
+        kind = CodeRequest.parse(fields).type
+    except InvalidRequest:
+        return  # the service reports every field problem in one go
+    if kind is CodeType.SHORTLINK:
+        raise FieldError("out", "短链没有图片，请去掉 --out。", "A Short Link has no image; leave out --out.")
+
+
+def _show_submission(service: Service, submission: Submission, out_file: Path | None, as_json: bool) -> ExitCode:
+    record = submission.record
+    written = None
+    if out_file is not None and record.status is Status.DONE and record.image_sha256:
+        written = _save_record_image(service, record, out_file)
+    code = exit_code(record)
+    if as_json:
+        data = record_json(record, service.settings) | {
+            "reused": submission.reused, "original_by": submission.original_by,
+            "notices": [n.model_dump() for n in submission.notices],
+            "out": str(written) if written else None,
+        }
+        _print_json(data)
+        return code
+    by = submission.original_by
+    if record.status is Status.DONE and submission.reused:
+        _say(f"这个码之前已由 {by} 生成，直接复用（不占额度）。\n"
+             f"{by} already made this code; reusing it (no quota spent).", style="green")
+    elif record.status is Status.DONE:
+        _say("码已生成。\nYour code is ready.", style="green")
+    elif record.status is Status.PENDING:
+        _say("还在生成中，稍后用 minpcode show 查看。\nStill working on it; check again with minpcode show.",
+             style="yellow")
+    else:
+        _say("生成失败。\nCould not make the code.", style="red")
+    out.print(_record_table(record, service.settings))
+    _print_notices(submission.notices)
+    if written is not None:
+        _say(f"图片已保存到 Image saved to: {written}")
+    return code
+
+
+@app.command("list")
+def list_codes(
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Match names, pages, scenes, ...")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """List codes, newest first, optionally matching a query.
+
+    Example:
+
+        minpcode list --query spring --limit 5
+    """
+    from handlers.render import STATUS_LABELS
+
+    async def body(service: Service) -> ExitCode:
+        records = service.list(_requester(), query=query, limit=limit)
+        if as_json:
+            _print_json([record_json(r, service.settings) for r in records])
+            return ExitCode.OK
+        if not records:
+            _say("没有找到码。/ No codes found.")
+            return ExitCode.OK
+        marketing = any(r.campaign or r.channel for r in records)
+        table = _table("编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page")
+        if marketing:
+            table.add_column("活动·渠道 Campaign·Channel", overflow="fold")
+        table.add_column("创建 Made", overflow="fold")
+        table.columns[0].no_wrap = True
+        for r in records:
+            zh, en = STATUS_LABELS[r.status]
+            cells = [r.id, r.type.value, f"{zh} {en}", r.name or "-",
+                     (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
+            if marketing:
+                cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
+            cells.append(f"{r.requested_by_name or r.requested_by} {r.created_at:%m-%d %H:%M}")
+            table.add_row(*cells)
+        out.print(table)
+        return ExitCode.OK
+
+    _run(body, as_json=as_json)
+
+
+@app.command()
+def show(
+    code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+    out_file: OutFile = None,
+) -> None:
+    """Show one code, and write its image with --out.
+
+    Example:
+
+        minpcode show 3k9x2m7q1abc --out code.png
+    """
+
+    async def body(service: Service) -> ExitCode:
+        record = service.get(code_id)
+        written = _save_record_image(service, record, out_file) if out_file is not None else None
+        if as_json:
+            _print_json(record_json(record, service.settings) | {"out": str(written) if written else None})
+        else:
+            out.print(_record_table(record, service.settings))
+            if written is not None:
+                _say(f"图片已保存到 Image saved to: {written}")
+        return ExitCode.OK
+
+    _run(body, as_json=as_json)
+
+
+@app.command()
+def rename(
+    code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The new name (GrowingIO rules).")],
+) -> None:
+    """Rename a code (its creator or an admin).
+
+    Example:
+
+        minpcode rename 3k9x2m7q1abc 春季活动-海报
+    """
+
+    async def body(service: Service) -> ExitCode:
+        record = service.rename(code_id, name, _requester())
+        _say(f"已改名为「{record.name}」。\nRenamed to '{record.name}'.", style="green")
+        return ExitCode.OK
+
+    _run(body)
+
+
+@app.command()
+def delete(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id.")]) -> None:
+    """Delete a code from the list (its creator or an admin). Printed codes keep working.
+
+    Example:
+
+        minpcode delete 3k9x2m7q1abc
+    """
+
+    async def body(service: Service) -> ExitCode:
+        record = service.delete(code_id, _requester())
+        _say(f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。\n"
+             f"Deleted {record.id}. Codes already printed or shared keep working, and GrowingIO keeps "
+             "counting their scans.", style="green")
+        return ExitCode.OK
+
+    _run(body)
+
+
+@app.command()
+def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
+    """How much of each mini program's lifetime A+C code quota (100,000) is used.
+
+    Example:
+
+        minpcode quota --json
+    """
+
+    async def body(service: Service) -> ExitCode:
+        rows = service.quota()
+        if as_json:
+            _print_json([q.model_dump() | {"left": q.left, "ratio": q.ratio} for q in rows])
+            return ExitCode.OK
+        if not rows:
+            _say("还没有生成过 A/C 码。/ No A/C codes made yet.")
+            return ExitCode.OK
+        table = _table("小程序 App", "已用 Used", "上限 Cap", "剩余 Left", "比例 Used %")
+        for q in rows:
+            table.add_row(q.app, str(q.used), str(q.cap), str(q.left), f"{q.ratio:.1%}")
+        out.print(table)
+        _print_notices(n for q in rows if (n := q.notice()))
+        return ExitCode.OK
+
+    _run(body, as_json=as_json)
+
+
+@app.command()
+def summary(
+    days: Annotated[int, typer.Option("--days", min=1, max=365, help="Report on the last N days.")] = 7,
+    post: Annotated[bool, typer.Option("--post", help="Also post it to the Slack/WeCom channels.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Report on the codes made in the last N days; --post sends it to the chats as well.
+
+    Example:
+
+        minpcode summary --days 30 --post
+    """
+
+    async def body(service: Service) -> ExitCode:
+        try:
+            from bot.summary import cli_summary
+        except ModuleNotFoundError as exc:
+            if exc.name != "bot.summary":
+                raise
+            _say("这个版本没有汇总功能。/ This build has no summary module.", style="red", to_err=True)
+            return ExitCode.UPSTREAM
+        text, code = await cli_summary(service, days=days, post=post, as_json=as_json)
+        if as_json:
+            out.file.write(text.rstrip("\n") + "\n")
+        else:
+            _say(text)
+        return ExitCode(code)
+
+    _run(body, as_json=as_json)
+
+
+# -- bulk ----------------------------------------------------------------------------------------------
+BULK_COLUMNS = ("page", "type", "via", "scene", "name", "campaign", "channel", "medium", "content", "term",
+                "comments", "create", "width", "transparent", "title", "permanent")
+_BULK_FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent"}
+_YES = {"yes", "y", "true", "1", "是", "on"}
+_NO = {"no", "n", "false", "0", "否", "off", ""}
+
+
+@dataclass
+class _Row:
+    line: int
+    fields: dict[str, Any]
+    request: CodeRequest | None = None
+    errors: list[str] = field(default_factory=list)
+    invalid: bool = False
+    record: CodeRecord | None = None
+    reused: bool = False
+    file: Path | None = None
+
+    @property
+    def outcome(self) -> ExitCode:
+        if self.invalid:
+            return ExitCode.INPUT
+        return exit_code(self.record) if self.record is not None else ExitCode.UPSTREAM
+
+
+def _column_label(name: str) -> str:
+    return {"create_missing": "create"}.get(name, name)
+
+
+def _read_csv(path: Path) -> list[_Row]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
+        except UnicodeDecodeError:
+            raise FieldError("csv", "CSV 文件须是 UTF-8 或 GBK 编码。", "The CSV must be UTF-8 or GBK encoded.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    if not any(header):
+        raise FieldError("csv", "CSV 文件没有表头。第一行应是列名，如 page,type,scene。",
+                         "The CSV has no header; its first line names the columns, e.g. page,type,scene.")
+    unknown = [h for h in header if h not in BULK_COLUMNS]
+    if unknown:
+        raise FieldError("csv", f"不认识的列：{', '.join(unknown)}。可用的列：{', '.join(BULK_COLUMNS)}。",
+                         f"Unknown column(s): {', '.join(unknown)}. Columns: {', '.join(BULK_COLUMNS)}.")
+    reader.fieldnames = header
+    rows: list[_Row] = []
+    for cells in reader:
+        row = _Row(line=reader.line_num, fields={})
+        if None in cells:
+            row.errors += ["这一行的格子比表头多。", "This line has more cells than the header."]
+        for key, value in cells.items():
+            if key is None:
+                continue
+            value = (value or "").strip()
+            if key in _BULK_FLAGS:
+                if value.lower() not in _YES | _NO:
+                    row.errors += [f"{key}: 只能填 yes 或 no，现在是「{value}」。",
+                                   f"{key}: must be yes or no, not {value!r}."]
+                row.fields[_BULK_FLAGS[key]] = value.lower() in _YES
+            elif value:
+                row.fields[key] = value
+        if not any(v for k, v in cells.items() if k is not None and (v or "").strip()):
+            continue  # a blank line in the sheet
+        row.invalid = bool(row.errors)
+        rows.append(row)
+    return rows
+
+
+async def _validate(service: Service, rows: list[_Row]) -> None:
+    for row in rows:
+        if row.invalid:
+            continue
+        try:
+            row.request = await service.prepare(row.fields)
+        except InputError as exc:
+            row.invalid = True
+            row.errors += _error_lines(exc, _column_label)
+        except MinpcodeError as exc:
+            row.errors += _error_lines(exc, _column_label)
+
+
+def _print_row_errors(rows: list[_Row]) -> None:
+    for row in rows:
+        if row.errors:
+            _say(f"第 {row.line} 行 line {row.line}:", style="red", to_err=True)
+            for text in row.errors:
+                _say(f"  {text}", to_err=True)
+
+
+@app.command()
+def bulk(
+    csv_file: Annotated[Path, typer.Argument(metavar="FILE.csv", exists=True, dir_okay=False, readable=True,
+                                             help="CSV whose header names create's options: page,type,...")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only check every row; make nothing.")] = False,
+    out_dir: OutDir = None,
+) -> None:
+    """Make many codes from a CSV. Every row is checked first and each bad row is reported with its
+    line number; identical codes are reused. Exit 2 if any row was invalid, else 1 if any failed.
+
+    Example (codes.csv with the header `page,type,scene,name`):
+
+        minpcode bulk codes.csv --dry-run
+        minpcode bulk codes.csv --out codes/
+    """
+    settings = _settings()
+    folder = out_dir or settings.minpcode_data_dir / "out"
+    requester = _requester()
+
+    async def body(service: Service) -> ExitCode:
+        rows = _read_csv(csv_file)
+        await _validate(service, rows)
+        _print_row_errors(rows)
+        for row in rows:
+            row.errors.clear()  # shown; what follows reports only what happens while making
+        if dry_run:
+            return await _dry_run(service, rows)
+        await _make_all(service, rows, requester, folder)
+        _print_bulk(rows, folder)
+        return worst(row.outcome for row in rows)
+
+    _run(body, worker=not dry_run, settings=settings)
+
+
+async def _dry_run(service: Service, rows: list[_Row]) -> ExitCode:
+    table = _table("行 Line", "类型 Type", "方式 Via", "页面 Page", "scene", "名称 Name", "检查 Check")
+    spend = 0
+    first_line: dict[str, int] = {}  # reuse key -> the line that would make that code
+    for row in rows:
+        request = row.request
+        if request is None:
+            table.add_row(str(row.line), "", "", str(row.fields.get("page", "")), "", "",
+                          "有误 invalid" if row.invalid else "失败 failed")
+            continue
+        found = await service.existing(request)
+        earlier = first_line.setdefault(request.reuse_key(), row.line)
+        if found is not None:
+            check = f"复用 reuse {found.id}"
+        elif earlier != row.line:
+            check = f"复用第 {earlier} 行 reuse line {earlier}"
+        else:
+            check = "新建 new"
+            spend += request.type.counts_against_cap
+        table.add_row(str(row.line), request.type.value, request.provider.value, request.page or "-",
+                      request.scene or "-", request.name or "-", check)
+    out.print(table)
+    valid = sum(1 for r in rows if r.request is not None)
+    bad = len(rows) - valid
+    _say(f"试运行：{valid} 行可以生成，{bad} 行有误；将占用 A/C 额度 {spend} 个。什么都没有生成。\n"
+         f"Dry run: {valid} row(s) ready, {bad} with problems; would spend {spend} of the A/C quota. "
+         "Nothing was made.")
+    return worst(ExitCode.INPUT if r.invalid else ExitCode.UPSTREAM for r in rows if r.request is None)
+
+
+async def _make_all(service: Service, rows: list[_Row], requester: Requester, folder: Path) -> None:
+    # Queue every row first (identical rows find each other's pending record), then wait for each.
+    queued: list[_Row] = []
+    for row in rows:
+        if row.request is None:
+            continue
+        try:
+            submission = await service.submit(row.request, requester, wait=False)
+        except MinpcodeError as exc:
+            row.invalid = isinstance(exc, InputError)
+            row.errors += _error_lines(exc, _column_label)
+            continue
+        row.record, row.reused = submission.record, submission.reused
+        queued.append(row)
+    for row in queued:
+        assert row.record is not None
+        row.record = await service.wait(row.record.id, WAIT_SECONDS)
+        if row.record.status is Status.DONE and row.record.image_sha256:
+            data, mime = service.image(row.record.id)
+            row.file = write_image(data, mime, folder / f"{row.record.id}.{_extension(mime)}")
+        elif row.record.status is Status.FAILED:
+            row.errors += [(row.record.error or row.record.error_code or "failed").replace("\n", " / ")]
+
+
+def _print_bulk(rows: list[_Row], folder: Path) -> None:
+    table = _table("行 Line", "编号 ID", "类型 Type", "结果 Result", "名称 Name", "文件或链接 File / link")
+    table.columns[1].no_wrap = True
+    made = reused = failed = invalid = 0
+    for row in rows:
+        record = row.record
+        if row.invalid:
+            invalid += 1
+            table.add_row(str(row.line), "-", str(row.fields.get("type", "")), "有误 invalid", "-", "-")
+            continue
+        if record is None or record.status is not Status.DONE:
+            failed += 1
+            status = "生成中 pending" if record and record.status is Status.PENDING else "失败 failed"
+            table.add_row(str(row.line), record.id if record else "-", record.type.value if record else "",
+                          status, (record.name if record else None) or "-", "-")
+            continue
+        if row.reused:
+            reused += 1
+        else:
+            made += 1
+        where = str(row.file) if row.file else (record.link or record.tracking_url or "-")
+        table.add_row(str(row.line), record.id, record.type.value, "复用 reused" if row.reused else "新建 made",
+                      record.name or "-", where)
+    out.print(table)
+    _print_row_errors(rows)
+    _say(f"完成：新建 {made}，复用 {reused}，失败 {failed}，有误 {invalid}。图片在 {folder}\n"
+         f"Done: {made} made, {reused} reused, {failed} failed, {invalid} invalid. Images in {folder}")
+
+
+def main() -> None:
+    """The ``minpcode`` console script (also ``python -m bot``)."""
+    app(prog_name="minpcode")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
