@@ -45,10 +45,10 @@ class Status(StrEnum):
 
 # GrowingIO: "仅支持中英文数字-/_" and at most 50 characters (seed 001, doc §6).
 GIO_NAME_MAX = 50
-GIO_NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z0-9/_-]+$")
+GIO_NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z0-9/_-]+\Z")  # \Z: "$" would let a trailing newline in
 # WeChat B scene: 1-32 visible characters from this set (doc §2.1).
 SCENE_MAX = 32
-SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+\Z")
 # Tencent caps the code parameter at 128 bytes; GrowingIO appends "?aid=" + an 8-character id.
 PATH_MAX_BYTES = 128
 GIO_AID_SUFFIX_BYTES = len("?aid=") + 8

@@ -27,6 +27,9 @@ log = logging.getLogger("minpcode.upstream.gio")
 GIO_RATE_PER_SECOND = 9  # one under GrowingIO's 10/s, so clocks that disagree a little stay safe
 LIST_TTL = 60.0
 MAX_RETRY_AFTER = 5.0
+# Pauses before each look-up of a link whose create failed (timeout, 5xx): a slow GrowingIO may
+# finish creating it after we stopped waiting, and an empty first look must not mean "not created".
+LOOKUP_DELAYS = (0.0, 1.0, 3.0)
 
 
 class _GioModel(BaseModel):
@@ -121,7 +124,7 @@ class GrowingIOClient:
         try:
             data = await self._call("POST", "minplinks", json=link.model_dump(exclude_none=True))
         except UpstreamBusy:
-            existing = await self.find_minplink(link.name)
+            existing = await self._find_after_failure(link.name)
             if existing is None:
                 raise
             log.info("gio link %s was created before the failure; using it", existing.id)
@@ -132,6 +135,18 @@ class GrowingIOClient:
 
     async def find_minplink(self, name: str) -> MinpLink | None:
         return next((m for m in await self.minplinks() if m.name == name), None)
+
+    async def _find_after_failure(self, name: str) -> MinpLink | None:
+        """A create that timed out may still be under way at GrowingIO: look more than once."""
+        for pause in LOOKUP_DELAYS:
+            await asyncio.sleep(pause)
+            try:
+                found = await self.find_minplink(name)
+            except UpstreamBusy:
+                continue
+            if found is not None:
+                return found
+        return None
 
     async def download(self, url: str) -> bytes:
         async with self.limiter:

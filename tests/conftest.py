@@ -1,0 +1,213 @@
+"""Shared fixtures: emulators on real loopback ports, httpx clients, a fake clock, a QR scanner.
+
+    async def test_x(wechat: Site, wechat_client: WeChatClient, scan) -> None:
+        wechat.emu.inject(45009)                  # knobs and faults live on the emulator
+        ...
+        assert wechat.log.count("/wxa/getwxacode") == 1   # what reached the emulator, with timings
+
+Every server runs in its own thread (``ServerThread``) for one test; it is told to stop at the end
+of that test and joined at the end of the session, so stopping costs a test nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import zxingcpp
+from PIL import Image
+from pydantic import SecretStr
+
+from bot.sandbox import GIO_CLIENT_ID, GIO_PROJECT_UID, GIO_TOKEN, SANDBOX_APPID, SANDBOX_SECRET, qr
+from bot.sandbox.growingio import GrowingIOEmulator
+from bot.sandbox.server import ServerThread
+from bot.sandbox.wechat import WeChatEmulator
+from bot.upstream.growingio import GrowingIOClient
+from bot.upstream.wechat import WeChatClient
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+class FakeClock:
+    """A clock a test moves by hand: ``clock()`` is the time, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Recorded:
+    """One HTTP request as the server saw it; times are ``time.monotonic()`` in the server thread."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    started: float
+    ended: float = 0.0
+    status: int = 0
+
+
+class Recorder:
+    """ASGI wrapper that records every HTTP request reaching ``app`` (before the app sees it).
+
+    Like a buffering reverse proxy (nginx's default) it reads the whole request body before handing
+    the request on, so an app that is slow to start still sees the body of a client that timed out
+    and hung up meanwhile, and acts on it as a real server would.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        entry = Recorded(
+            method=scope["method"], path=scope["path"], query=scope.get("query_string", b"").decode("latin-1"),
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            body=b"", started=time.monotonic(),
+        )
+        with self._lock:
+            self.requests.append(entry)
+        buffered: list[dict[str, Any]] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                buffered.append(message)
+                break
+            entry.body += message.get("body", b"")
+            if not message.get("more_body", False):
+                buffered.append({"type": "http.request", "body": entry.body, "more_body": False})
+                break
+
+        async def recv() -> Any:
+            return buffered.pop(0) if buffered else await receive()
+
+        async def snd(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = int(message["status"])
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                entry.ended = time.monotonic()
+
+        await self.app(scope, recv, snd)
+
+    def to(self, path: str, method: str | None = None) -> list[Recorded]:
+        """Requests whose path is ``path`` or ends with it (``"minplinks"``)."""
+        with self._lock:
+            items = list(self.requests)
+        return [r for r in items if (r.path == path or r.path.endswith("/" + path.lstrip("/")))
+                and (method is None or r.method == method)]
+
+    def count(self, path: str, method: str | None = None) -> int:
+        return len(self.to(path, method))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+
+@dataclass
+class Site:
+    """An emulator running on a loopback port: ``emu`` (knobs), ``url``, ``log`` (what it received)."""
+
+    emu: Any
+    url: str
+    log: Recorder
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def _server_reaper() -> Iterator[list[threading.Thread]]:
+    stopping: list[threading.Thread] = []
+    yield stopping
+    for thread in stopping:
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def serve(_server_reaper: list[threading.Thread]) -> Iterator[Callable[[Any], str]]:
+    """``serve(asgi_app) -> base URL``: run the app on 127.0.0.1 until the test ends."""
+    servers: list[ServerThread] = []
+
+    def start(app: Any) -> str:
+        server = ServerThread(app).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        thread = threading.Thread(target=server.stop, daemon=True)
+        thread.start()
+        _server_reaper.append(thread)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def wechat(serve: Callable[[Any], str], clock: FakeClock) -> Site:
+    """The WeChat emulator on a port, on the fake ``clock``; change knobs on ``wechat.emu``."""
+    emu = WeChatEmulator(clock=clock)
+    log = Recorder(emu.app)
+    return Site(emu=emu, url=serve(log), log=log)
+
+
+@pytest.fixture
+def gio(serve: Callable[[Any], str], wechat: Site) -> Site:
+    """The GrowingIO emulator on a port, spending ``wechat``'s A+C quota; real clock (10/s is real)."""
+    emu = GrowingIOEmulator(wechat=wechat.emu)
+    log = Recorder(emu.app)
+    return Site(emu=emu, url=serve(log), log=log)
+
+
+def new_http(timeout: float = 10.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, trust_env=False)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with new_http() as client:
+        yield client
+
+
+@pytest.fixture
+def wechat_client(http: httpx.AsyncClient, wechat: Site) -> WeChatClient:
+    return WeChatClient(http, wechat.url, SANDBOX_APPID, SecretStr(SANDBOX_SECRET))
+
+
+@pytest.fixture
+def gio_client(http: httpx.AsyncClient, gio: Site) -> GrowingIOClient:
+    return GrowingIOClient(http, gio.url, GIO_PROJECT_UID, GIO_CLIENT_ID, SecretStr(GIO_TOKEN))
+
+
+def scan_image(image: bytes) -> qr.ScannedCode:
+    """Decode the one QR code in ``image`` with zxing-cpp and parse the sandbox URL it holds."""
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))
+    assert len(found) == 1, f"expected one code, found {len(found)}"
+    return qr.parse_code_url(found[0].text)
+
+
+@pytest.fixture
+def scan() -> Callable[[bytes], qr.ScannedCode]:
+    return scan_image
