@@ -136,7 +136,8 @@ class Service:
             await gio.resolve_channel(prepared.channel or "", create=False)
         if not prepared.name:
             prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
-        elif prepared.provider is Provider.GIO and self.storage.history.name_taken(prepared.name, "gio"):
+        elif prepared.provider is Provider.GIO and self.storage.history.name_taken(
+                prepared.name, "gio", except_key=prepared.reuse_key()):
             raise InvalidRequest([FieldError(
                 "name", f"名称「{prepared.name}」已被另一个监测链接使用（GrowingIO 要求名称唯一），请换一个。",
                 f"The name '{prepared.name}' is already used by another tracking link (GrowingIO names are "
@@ -238,7 +239,7 @@ class Service:
     def rename(self, code_id: str, name: str, requester: Requester) -> CodeRecord:
         record = self._editable(code_id, requester)
         check_name(name.strip())
-        if record.provider is Provider.GIO and self.storage.history.name_taken(name.strip(), "gio"):
+        if record.provider is Provider.GIO and self.storage.history.name_taken(name.strip(), "gio", except_id=record.id):
             raise FieldError("name", f"名称「{name}」已被使用，请换一个。", f"The name '{name}' is taken; choose another.")
         self.storage.history.rename(record.id, name.strip())
         self.storage.audit.record(requester.user_id, "renamed", record.id, old=record.name, new=name.strip())

@@ -92,10 +92,12 @@ class History:
         ).fetchone()
         return _record(row) if row else None
 
-    def name_taken(self, name: str, provider: str) -> bool:
+    def name_taken(self, name: str, provider: str, *, except_id: str = "", except_key: str = "") -> bool:
+        """Whether another live code uses ``name`` (the code itself, or an identical request, does not count)."""
         return self._db.execute(
-            "SELECT 1 FROM codes WHERE name = ? AND provider = ? AND status IN ('done', 'pending') LIMIT 1",
-            [name, provider],
+            "SELECT 1 FROM codes WHERE name = ? AND provider = ? AND status IN ('done', 'pending') "
+            "AND id != ? AND request_key != ? LIMIT 1",
+            [name, provider, except_id, except_key],
         ).fetchone() is not None
 
     def pending(self) -> list[CodeRecord]:

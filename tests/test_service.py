@@ -173,6 +173,17 @@ async def test_rename_and_delete_permissions(service: Service) -> None:
     assert actions == ["requested", "renamed", "renamed", "deleted"]
 
 
+async def test_gio_names_are_unique_but_an_identical_request_still_reuses(service: Service) -> None:
+    link = {"type": "A", "page": "pages/list/list", "campaign": "新品上市", "channel": "今日头条", "name": "海报-1"}
+    first = await service.submit(link, ALICE)
+    again = await service.submit(link, BOB)
+    assert again.reused and again.record.id == first.record.id
+    with pytest.raises(InvalidRequest) as info:
+        await service.submit({**link, "page": "pages/other/other"}, ALICE)
+    assert "name" in info.value.by_field()
+    assert service.rename(first.record.id, "海报-1", ALICE).name == "海报-1"
+
+
 async def test_list_search_and_mine(service: Service) -> None:
     await service.submit({**B_CODE, "name": "春节海报"}, ALICE)
     await service.submit({**B_CODE, "scene": "id=7", "name": "summer-poster"}, BOB)
