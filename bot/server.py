@@ -67,6 +67,10 @@ def front_ends(service: Service) -> FrontEnds:
     from handlers.slack import mount as mount_slack
 
     mount_slack(service, mounted)
+    # HTTP API for other systems (handlers/api.py): /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
+    from handlers.api import api_routes
+
+    mounted.routes += api_routes(service)
     # WeCom self-built app (handlers/wecom/callback.py): GET, POST /wecom/callback; off without WECOM_* settings
     from handlers.wecom.callback import wecom_front_end
 

@@ -5,6 +5,7 @@
     store.images    # content-addressed image bytes
     store.audit     # who did what
     store.ledger    # A+C quota per mini program
+    store.scenes    # long B-code parameters behind short scene keys
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
+from storage.scenes import SceneStore
 
 
 @dataclass
@@ -28,14 +30,16 @@ class Storage:
     images: ImageStore
     audit: AuditLog
     ledger: QuotaLedger
+    scenes: SceneStore
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
         db = open_database(data_dir)
-        return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db))
+        return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
+                   scenes=SceneStore(db))
 
     def close(self) -> None:
         self.db.conn.close()
 
 
-__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "Storage"]
+__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "SceneStore", "Storage"]

@@ -84,9 +84,21 @@ def _v1_fts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v3_scenes(db: sqlite_utils.Database) -> None:
+    # Long B-code parameters behind short scene keys (storage/scenes.py); rows are never changed.
+    db.execute("""
+        CREATE TABLE scenes (
+            key TEXT PRIMARY KEY,
+            params TEXT NOT NULL UNIQUE,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        )""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_codes_images_audit_ledger", _v1_codes),
     ("002_codes_fts_trigram", _v1_fts),
+    ("003_scenes_long_parameters", _v3_scenes),
 ]
 
 
