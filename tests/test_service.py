@@ -236,3 +236,21 @@ async def test_sandbox_answers_say_so(tmp_path: Path) -> None:
         assert svc.sandbox
         result = await svc.submit(B_CODE, ALICE)
         assert result.record.sandbox and any("sandbox" in n.en for n in result.notices)
+
+
+async def test_retry_after_a_link_landed_upstream_adopts_it(service: Service, upstreams: Upstreams) -> None:
+    """A link GrowingIO made though we never heard back: the retry finds it instead of a 'duplicate name'."""
+    fields = {"type": "C", "page": "pages/late/late", "campaign": "新品上市", "channel": "今日头条", "name": "late-link"}
+    gio = service.upstream.gio
+    assert gio is not None
+    from bot.upstream.growingio import MinpLinkCreate
+
+    campaign = await gio.resolve_campaign("新品上市", create=False, product_id=None)
+    channel = await gio.resolve_channel("今日头条", create=False)
+    await gio.create_minplink(MinpLinkCreate(name="late-link", productId=sandbox.GIO_PRODUCT_ID,
+                                             redirectUrl="pages/late/late", campaignId=campaign.id,
+                                             channelId=channel.id, codeType="C"))
+    result = await service.submit(fields, ALICE)
+    assert result.record.status is Status.DONE and result.record.name == "late-link"
+    with pytest.raises(InvalidRequest):
+        await service.submit({**fields, "page": "pages/other/other"}, ALICE)

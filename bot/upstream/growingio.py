@@ -129,6 +129,14 @@ class GrowingIOClient:
                 raise
             log.info("gio link %s was created before the failure; using it", existing.id)
             data = existing.model_dump()
+        except UpstreamRejected as exc:
+            # An earlier attempt (before a crash, or a retry after a late-landing create) may have made
+            # this very link; adopt it only when it is the same link, never someone else's namesake.
+            existing = await self.find_minplink(link.name) if exc.code == "duplicate_name" else None
+            if existing is None or not _same_link(existing, link):
+                raise
+            log.info("gio link %s already exists with these parameters; using it", existing.id)
+            data = existing.model_dump()
         created = MinpLink.model_validate(data)
         image = await self.download(created.qrCode) if link.buildQrCode and created.qrCode else None
         return created, image
@@ -228,6 +236,11 @@ class GrowingIOClient:
                 continue
             raise error
         raise AssertionError("unreachable")
+
+
+def _same_link(found: MinpLink, wanted: MinpLinkCreate) -> bool:
+    return (found.redirectUrl, found.campaignId, found.channelId) == (
+        wanted.redirectUrl, wanted.campaignId, wanted.channelId)
 
 
 def _retry_after(value: str | None) -> float | None:
