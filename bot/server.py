@@ -71,6 +71,10 @@ def front_ends(service: Service) -> FrontEnds:
     from handlers.api import api_routes
 
     mounted.routes += api_routes(service)
+    # Scheduled summaries (bot/scheduler.py): start/stop hooks, only when Slack or WeCom posting is configured
+    from bot.scheduler import install as install_summary_scheduler
+
+    install_summary_scheduler(service, mounted)
     # WeCom self-built app (handlers/wecom/callback.py): GET, POST /wecom/callback; off without WECOM_* settings
     from handlers.wecom.callback import wecom_front_end
 

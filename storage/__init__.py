@@ -6,11 +6,13 @@
     store.audit     # who did what
     store.ledger    # A+C quota per mini program
     store.scenes    # long B-code parameters behind short scene keys
+    store.reports   # aggregate reads for summaries
+    store.summary_runs  # which summary periods were posted (at most once each)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -20,7 +22,9 @@ from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
+from storage.reports import Reports
 from storage.scenes import SceneStore
+from storage.summary_runs import SummaryRuns
 
 
 @dataclass
@@ -31,6 +35,13 @@ class Storage:
     audit: AuditLog
     ledger: QuotaLedger
     scenes: SceneStore
+    # built from ``db`` (not constructor arguments), so existing ``Storage(...)`` calls keep working
+    reports: Reports = field(init=False)
+    summary_runs: SummaryRuns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reports = Reports(self.db)
+        self.summary_runs = SummaryRuns(self.db)
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -42,4 +53,4 @@ class Storage:
         self.db.conn.close()
 
 
-__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "SceneStore", "Storage"]
+__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "Reports", "SceneStore", "Storage", "SummaryRuns"]

@@ -95,10 +95,43 @@ def _v3_scenes(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v4_summary_runs(db: sqlite_utils.Database) -> None:
+    # Summary posts (storage/summary_runs.py): one scheduled row per period, so a period posts at most once.
+    db.execute("""
+        CREATE TABLE summary_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('scheduled', 'manual')),
+            period_start TEXT NOT NULL,
+            period_end TEXT NOT NULL,
+            fire_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('posting', 'retrying', 'posted', 'failed', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            steps TEXT NOT NULL DEFAULT '{}',
+            last_error TEXT,
+            next_attempt_at TEXT,
+            lease_until TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE UNIQUE INDEX summary_runs_period ON summary_runs (period_start, period_end) "
+               "WHERE kind = 'scheduled'")
+    db.execute("CREATE INDEX summary_runs_status ON summary_runs (status)")
+    db.execute("""
+        CREATE TABLE summary_attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES summary_runs (id),
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT
+        )""")
+    db.execute("CREATE INDEX summary_attempts_run ON summary_attempts (run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_codes_images_audit_ledger", _v1_codes),
     ("002_codes_fts_trigram", _v1_fts),
     ("003_scenes_long_parameters", _v3_scenes),
+    ("004_summary_runs", _v4_summary_runs),
 ]
 
 
