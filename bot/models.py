@@ -56,6 +56,7 @@ WIDTH_MIN, WIDTH_MAX = 280, 1280
 SHORTLINK_URL_MAX = 1024
 SHORTLINK_TITLE_MAX = 20
 FREE_TEXT_MAX = 255
+_BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
 
 
@@ -201,7 +202,9 @@ class CodeRequest(BaseModel):
         return self.via or Provider.WECHAT
 
     def rule_errors(self) -> list[FieldError]:
-        errors: list[FieldError] = []
+        errors: list[FieldError] = self._text_errors()
+        if errors:
+            return errors
         errors += self._page_errors()
         errors += self._scene_errors()
         if not WIDTH_MIN <= self.width <= WIDTH_MAX:
@@ -233,6 +236,16 @@ class CodeRequest(BaseModel):
                 "scene", "只有 B 码使用 scene 参数；A/C 码请把参数写进路径的 ?query。",
                 "Only B codes take a scene; for A/C codes put parameters in the path's ?query.",
             ))
+        return errors
+
+    def _text_errors(self) -> list[FieldError]:
+        """Control characters and lone surrogates: nothing upstream or in SQLite can hold them."""
+        errors = []
+        for field, value in self:
+            if isinstance(value, str) and _BAD_TEXT.search(value):
+                bad = "".join(sorted(set(_BAD_TEXT.findall(value))))
+                errors.append(FieldError(field, f"{field} 含有控制字符或无效字符，请删除：{bad!r}。",
+                                         f"{field} contains control or invalid characters; remove {bad!r}."))
         return errors
 
     def _page_errors(self) -> list[FieldError]:

@@ -87,6 +87,7 @@ class Service:
         self.upstream = upstream
         self.jobs = JobRunner(self._run, concurrency=concurrency)
         self.admins = set(settings.minpcode_admins)
+        self._key_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
@@ -153,6 +154,17 @@ class Service:
                      wait: bool = True, reuse: bool = True, timeout: float = 60.0) -> Submission:
         prepared = await self.prepare(request)
         key = prepared.reuse_key()
+        # Identical requests arriving together (a double click, a chat retry) must make one code.
+        lock = self._key_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout)
+        finally:
+            if not lock.locked() and self._key_locks.get(key) is lock:
+                del self._key_locks[key]
+
+    async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool, reuse: bool,
+                      timeout: float) -> Submission:
         history = self.storage.history
         if reuse:
             found = history.find_by_key(key)

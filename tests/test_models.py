@@ -30,6 +30,7 @@ NAME_ALPHABET = st.sampled_from(
     "abcxyzABCXYZ0123456789-/_" "推广活动渠道二维码线下地推双十一"
 ) | st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 SCENE_ALPHABET = st.sampled_from("0123456789abcXYZ!#$&'()*+,/:;=?@-._~")
+PRINTABLE = st.characters(exclude_categories=("Cs", "Cc"))
 # Path characters that can never spell the reserved "scancode_time" and contain no whitespace.
 PATH_ASCII = st.sampled_from("ab01/=&?_-")
 GIO_BASE = {"type": "A", "via": "gio", "page": "pages/list/list", "campaign": "spring-sale", "channel": "weibo"}
@@ -193,8 +194,9 @@ def test_scene_of_33_or_more_characters_is_refused(scene: str) -> None:
     assert "32" in error.en and str(len(scene)) in error.en
 
 
+# Control characters have their own rule (test_control_characters_are_refused_in_every_text_field).
 @given(st.text(SCENE_ALPHABET, min_size=0, max_size=40),
-       st.one_of(st.none(), st.characters(exclude_categories=("Cs",))))
+       st.one_of(st.none(), st.characters(exclude_categories=("Cs", "Cc"))))
 def test_the_model_and_the_emulator_agree_on_every_scene(scene: str, extra: str | None) -> None:
     if extra is not None:
         scene = scene[: len(scene) // 2] + extra + scene[len(scene) // 2:]
@@ -282,7 +284,7 @@ def test_provider_b_and_short_links_are_always_wechat() -> None:
 
 
 @settings(max_examples=60)
-@given(names(8), names(8), st.text(max_size=30), st.text(max_size=30))
+@given(names(8), names(8), st.text(PRINTABLE, max_size=30), st.text(PRINTABLE, max_size=30))
 def test_reuse_key_ignores_name_and_comments_only(name1: str, name2: str, c1: str, c2: str) -> None:
     first = CodeRequest.parse({**GIO_BASE, "name": name1 or None, "comments": c1})
     second = CodeRequest.parse({**GIO_BASE, "name": name2 or None, "comments": c2})
@@ -300,3 +302,13 @@ def test_suggested_name_always_obeys_growingio_name_rules(campaign: str, channel
                                           scene=scene)
     name = request.suggested_name()
     assert check_name(name) == name
+
+
+PRINTABLE_CONTROL = st.characters(min_codepoint=0, max_codepoint=0x1F) | st.just("\x7f")
+
+
+@given(st.sampled_from(["page", "name", "comments", "medium", "title"]), PRINTABLE_CONTROL)
+def test_control_characters_are_refused_in_every_text_field(field: str, bad: str) -> None:
+    data = {"type": "shortlink", "page": "pages/a/a", field: "ab" + bad + "cd"}
+    error = errors_of(data)[field]
+    assert repr(bad)[1:-1] in error.en or bad in error.en

@@ -254,3 +254,19 @@ async def test_retry_after_a_link_landed_upstream_adopts_it(service: Service, up
     assert result.record.status is Status.DONE and result.record.name == "late-link"
     with pytest.raises(InvalidRequest):
         await service.submit({**fields, "page": "pages/other/other"}, ALICE)
+
+
+async def test_identical_requests_at_once_make_one_code(service: Service, upstreams: Upstreams) -> None:
+    import asyncio
+
+    before = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]
+    results = await asyncio.gather(*(service.submit({**B_CODE, "scene": "burst=1"}, ALICE) for _ in range(8)))
+    assert len({r.record.id for r in results}) == 1 and sum(not r.reused for r in results) == 1
+    assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before + 1
+
+
+async def test_control_characters_and_lone_surrogates_are_refused(service: Service) -> None:
+    for bad in ("pages/a\x00", "pages/\ud800"):
+        with pytest.raises(InvalidRequest) as info:
+            await service.submit({"type": "A", "via": "wechat", "page": bad}, ALICE)
+        assert "page" in info.value.by_field()
