@@ -4,7 +4,7 @@ Campaign and channel names are often Chinese, and matplotlib's bundled DejaVu Sa
 glyphs (they would draw as empty boxes). So the chart loads a CJK font file at first use, in order:
 
 1. ``MINPCODE_CJK_FONT`` — a path to any .ttf/.otf/.ttc an operator wants to use;
-2. Noto Sans CJK SC shipped by the ``mplfonts`` package (a dependency: ``pip install mplfonts``),
+2. Noto Sans CJK shipped by the ``noto-cjk-sans-otc`` package (a dependency, SIL Open Font License),
    loaded straight from the installed package's ``fonts/`` folder;
 3. a CJK font the system already has (``fonts-noto-cjk``, WenQuanYi, Source Han, SimHei ...).
 
@@ -32,8 +32,10 @@ from matplotlib.ticker import MaxNLocator
 log = logging.getLogger("minpcode.chart")
 
 FONT_ENV = "MINPCODE_CJK_FONT"
-FONT_PACKAGE = "mplfonts"
-PACKAGE_FONT_FILES = ("NotoSansCJKsc-Regular.otf", "SourceHanMonoSC-Regular.otf", "NotoSerifCJKsc-Regular.otf")
+# Noto Sans CJK (SIL Open Font License), shipped on PyPI as one 15 MB font collection.
+FONT_PACKAGE = "noto_cjk_sans_otc"
+FONT_DISTRIBUTION = "noto-cjk-sans-otc"
+PACKAGE_FONT_FILES = ("NotoSansCJK-Regular.ttc",)
 SYSTEM_FONT_NAMES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
     "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans CJK JP", "Noto Sans CJK TC",
@@ -49,13 +51,13 @@ _font_searched = False
 
 
 def package_font_path() -> Path | None:
-    """The CJK font file the ``mplfonts`` package ships, without importing the package."""
+    """The CJK font file the ``noto-cjk-sans-otc`` package ships, without importing the package."""
     spec = importlib.util.find_spec(FONT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
     for location in spec.submodule_search_locations:
         for name in PACKAGE_FONT_FILES:
-            path = Path(location) / "fonts" / name
+            path = Path(location) / name
             if path.is_file():
                 return path
     return None
@@ -102,8 +104,8 @@ def cjk_font() -> tuple[str, Path] | None:
                 break
         else:
             log.warning("no CJK font found: Chinese campaign and channel names in summary charts will show as "
-                        "boxes. Install one with `pip install %s` (or set %s to a .ttf/.otf file).",
-                        FONT_PACKAGE, FONT_ENV)
+                        "boxes. Install one with `pip install %s` (or set %s to a .ttf/.otf/.ttc file).",
+                        FONT_DISTRIBUTION, FONT_ENV)
         _font_searched = True
         return _font
 

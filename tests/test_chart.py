@@ -43,7 +43,7 @@ def test_the_chart_is_a_png_of_the_expected_size() -> None:
 def test_chinese_names_are_drawn_with_the_shipped_cjk_font(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(chart.FONT_ENV, raising=False)
     packaged = package_font_path()
-    assert packaged is not None, "the CJK font package (mplfonts) is not installed: pip install mplfonts"
+    assert packaged is not None, "the CJK font package is not installed: pip install noto-cjk-sans-otc"
     found = cjk_font()
     assert found is not None and found[1] == packaged and "CJK" in found[0]
     with warnings.catch_warnings(record=True) as caught:
@@ -91,7 +91,7 @@ def test_without_a_cjk_font_it_warns_once_and_still_draws(monkeypatch: pytest.Mo
     assert png.startswith(b"\x89PNG")
     assert cjk_font() is None
     found = [r.getMessage() for r in caplog.records if "no CJK font found" in r.getMessage()]
-    assert len(found) == 1 and "pip install mplfonts" in found[0]
+    assert len(found) == 1 and "pip install noto-cjk-sans-otc" in found[0]
     assert any("does not exist" in r.getMessage() for r in caplog.records)
 
 
