@@ -502,10 +502,10 @@ def build_bolt_app(bot: SlackBot, signing_secret: str | None) -> AsyncApp:
 async def _skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
                         next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
     """Runs after the signature check: a retry is acknowledged and nothing runs twice."""
-    retry = req.headers.get("x-slack-retry-num")
-    if retry:
+    retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
+    if retry.strip() not in ("", "0"):  # Socket Mode says 0 on a first delivery
         reason = (req.headers.get("x-slack-retry-reason") or [""])[0]
-        log.info("Slack retry %s (%s) acknowledged without running again", retry[0], reason)
+        log.info("Slack retry %s (%s) acknowledged without running again", retry, reason)
         return BoltResponse(status=200, body="")
     return await next()
 
