@@ -44,7 +44,8 @@ from .crypto import InvalidAESKey, InvalidSignature, ReceiveIdMismatch, WeComCry
 from .deliver import Deliverer
 from .xml import InboundMessage, parse_message
 
-__all__ = ["DEDUPE_TTL", "MAX_BODY", "MAX_SKEW", "PATH", "Seen", "WeComCallback", "WeComFrontEnd", "wecom_front_end"]
+__all__ = ["DEDUPE_TTL", "MAX_BODY", "MAX_SKEW", "PATH", "WORKERS", "Seen", "WeComCallback", "WeComFrontEnd",
+           "wecom_front_end"]
 
 log = logging.getLogger("minpcode.wecom.callback")
 
@@ -55,6 +56,9 @@ MAX_SKEW = 300.0
 """Seconds a signed timestamp may be off our clock (replay protection; WeCom retries within ~20 s)."""
 DEDUPE_TTL = 3 * MAX_SKEW
 """How long a MsgId is remembered: longer than a replay can pass the timestamp check."""
+
+WORKERS = 32
+"""Messages handled at once; more wait their turn after their ack (bounds the CPU and memory of a burst)."""
 
 Work = Callable[[InboundMessage], Awaitable[None]]
 
@@ -96,7 +100,7 @@ class WeComCallback:
     """The callback endpoint: verification, decryption, dedupe, fast ack; ``work`` runs after the ack."""
 
     def __init__(self, crypto: WeComCrypto, work: Work, *, agent_id: int | None = None,
-                 max_body: int = MAX_BODY, seen: Seen | None = None) -> None:
+                 max_body: int = MAX_BODY, seen: Seen | None = None, concurrency: int = WORKERS) -> None:
         self.crypto = crypto
         self.work = work
         self.agent_id = agent_id
@@ -104,6 +108,7 @@ class WeComCallback:
         self.seen = seen or Seen()
         self.counters = Counters()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._gate = asyncio.Semaphore(concurrency)
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -177,7 +182,8 @@ class WeComCallback:
 
     async def _run(self, message: InboundMessage) -> None:
         try:
-            await self.work(message)
+            async with self._gate:
+                await self.work(message)
         except Exception:
             log.exception("wecom: work for a %s failed", message.msg_type)
 
