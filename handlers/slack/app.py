@@ -238,15 +238,18 @@ class SlackBot:
                     return None
         return self._auth
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(self._guard(coro, what))
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> asyncio.Task[Any]:
+        """Run ``coro`` after the ack; ``urgent`` work (a trigger id that expires in 3 s) does not wait
+        for a burst of requests to be acked first."""
+        task = asyncio.get_running_loop().create_task(self._guard(coro, what, urgent))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def _guard(self, coro: Awaitable[Any], what: str) -> None:
+    async def _guard(self, coro: Awaitable[Any], what: str, urgent: bool) -> None:
         try:
-            await self._acks_first()
+            if not urgent:
+                await self._acks_first()
             await coro
         except asyncio.CancelledError:
             raise
@@ -534,7 +537,7 @@ def _register(app: AsyncApp, bot: SlackBot) -> None:
             return
         if not text:
             await ack()
-            bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form")
+            bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
             return
         if verb == "new":
             await ack(response_type="ephemeral", text=views.working_text(lang))
@@ -610,7 +613,8 @@ def _register(app: AsyncApp, bot: SlackBot) -> None:
     @app.action(home_tab.NEW_ACTION)
     async def on_home_new(ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        bot.spawn(bot.open_form(str(body.get("trigger_id")), parse.action_origin(body)), "opening the form")
+        bot.spawn(bot.open_form(str(body.get("trigger_id")), parse.action_origin(body)), "opening the form",
+                  urgent=True)
 
     @app.action(re.compile(r"^home_page"))
     async def on_home_page(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -625,7 +629,7 @@ def _register(app: AsyncApp, bot: SlackBot) -> None:
     async def on_home_rename(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         bot.spawn(bot.home_rename(str(body.get("trigger_id")), str(action.get("value")), parse.action_origin(body)),
-                  "opening the rename form")
+                  "opening the rename form", urgent=True)
 
     @app.action(home_tab.DELETE_ACTION)
     async def on_home_delete(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
