@@ -281,3 +281,35 @@ def test_recipient_outside_visible_range_81013_is_logged_with_the_fix(serve: Cal
     errors = [r.getMessage() for r in caplog.records if "81013" in r.getMessage()]
     assert errors and "可见范围" in errors[0] and USER in errors[0]
     assert site.emu.sent_messages == []
+
+
+# -- wiring ----------------------------------------------------------------------------------------------------
+
+
+async def test_front_end_is_off_with_one_clear_line_when_settings_are_missing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from handlers.wecom.callback import wecom_front_end
+
+    caplog.set_level(logging.INFO, logger="minpcode.wecom.callback")
+    base: dict[str, Any] = dict(_env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True)
+    full = dict(wecom_corp_id="wwcorp", wecom_agent_id="1000002", wecom_secret=SecretStr("s3cret-value"),
+                wecom_token=SecretStr(TOKEN), wecom_aes_key=SecretStr(AES_KEY))
+    cases = [
+        ({}, "WeCom is off: set WECOM_CORP_ID"),
+        ({**full, "wecom_secret": None}, "WeCom is off: WECOM_SECRET not set"),
+        ({**full, "wecom_agent_id": "app"}, "WECOM_AGENT_ID must be the app's numeric AgentId"),
+        ({**full, "wecom_aes_key": SecretStr("too-short")}, "WECOM_AES_KEY must be the 43-character"),
+    ]
+    for extra, line in cases:
+        caplog.clear()
+        service = Service.from_settings(Settings(**base, **extra))
+        assert wecom_front_end(service) is None
+        lines = [r.getMessage() for r in caplog.records if r.name == "minpcode.wecom.callback"]
+        assert len(lines) == 1 and lines[0].startswith("WeCom is off") and line in lines[0]
+        assert "s3cret-value" not in caplog.text and AES_KEY not in caplog.text
+        await service.close()
+    service = Service.from_settings(Settings(**base, **full))
+    mounted = wecom_front_end(service)
+    assert mounted is not None and [r.path for r in mounted.routes] == ["/wecom/callback"]  # type: ignore[attr-defined]
+    await mounted.stop()
+    await service.close()
