@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import InvalidRequest, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
-from bot.service import Notice, Service
+from bot.service import UNEXPECTED, Notice, Service
 from handlers import grammar
 from handlers.render import bilingual, detail_lines, one_line
 
@@ -73,6 +73,10 @@ async def run(service: Service, text: str, requester: Requester) -> Reply:
                      en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
     except MinpcodeError as exc:
         return Reply(ok=False, zh=exc.zh, en=exc.en)
+    except Exception:
+        # A bug must still get the person an answer, never silence or a stack trace.
+        log.exception("command failed unexpectedly: %s", text.split(maxsplit=1)[0] if text.strip() else "")
+        return Reply(ok=False, zh=UNEXPECTED[0], en=UNEXPECTED[1])
 
 
 async def dispatch(service: Service, command: grammar.Command, requester: Requester) -> Reply:
