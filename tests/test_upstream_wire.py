@@ -270,3 +270,22 @@ async def test_backoff_never_retries_anything_but_busy(error: Exception) -> None
     with pytest.raises(type(error)):
         await with_backoff(fails, sleep=sleeps)
     assert calls == 1 and sleeps.delays == []
+
+
+async def test_tokens_in_request_urls_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import httpx
+
+    from bot.upstream.wire import send
+
+    async def app(scope, receive, send_):  # type: ignore[no-untyped-def]
+        await send_({"type": "http.response.start", "status": 200, "headers": []})
+        await send_({"type": "http.response.body", "body": b"{}"})
+
+    caplog.set_level(logging.DEBUG)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        await send(http, "wechat", "POST", "http://wx.test/wxa/getwxacode",
+                   params={"access_token": "TOKEN-SHOULD-NOT-LEAK"})
+    assert "HTTP Request" in caplog.text
+    assert "TOKEN-SHOULD-NOT-LEAK" not in caplog.text and "access_token=***" in caplog.text

@@ -28,6 +28,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot import errors as e
+from bot.upstream.wire import guard_logs, redact
 
 __all__ = [
     "SendResult",
@@ -70,31 +71,7 @@ ERRORS: dict[int, _Entry] = {
     42014: (e.UpstreamRejected, "卡片 task_id 重复或不合法。", "The card's task_id is duplicated or invalid."),
 }
 
-_SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret|key)=)[^&\s\"']+")
 _FROM_IP = re.compile(r"from ip: ([0-9a-fA-F.:]+)")
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of ``access_token``, ``corpsecret`` and ``key`` query parameters masked."""
-    return _SECRET_PARAMS.sub(r"\1***", text)
-
-
-class _RedactHttpxLog(logging.Filter):
-    """httpx logs every request URL at INFO; WeCom puts the secret and the token in the query string."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL | str) else a for a in record.args)
-        return True
-
-
-_HTTPX_FILTER = _RedactHttpxLog()
-
-
-def _guard_httpx_log() -> None:
-    logger = logging.getLogger("httpx")
-    if _HTTPX_FILTER not in logger.filters:
-        logger.addFilter(_HTTPX_FILTER)
 
 
 def _short(errmsg: str) -> str:
@@ -143,7 +120,7 @@ class WeComClient:
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
         self.token_fetches = 0
-        _guard_httpx_log()
+        guard_logs()
 
     def __repr__(self) -> str:
         return f"WeComClient(corp_id={self.corp_id!r}, agent_id={self.agent_id})"
