@@ -26,20 +26,10 @@ from bot.sandbox import (
 from bot.sandbox.growingio import GrowingIOEmulator
 from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator
+from tests.conftest import FakeClock
 
 META = f"/api/v1/projects/{GIO_PROJECT_UID}/meta/"
 HEADERS = {"X-Client-Id": GIO_CLIENT_ID, "Authorization": GIO_TOKEN}
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Gio:

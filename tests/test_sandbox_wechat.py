@@ -20,23 +20,13 @@ from bot.sandbox import SANDBOX_APP_NAME, SANDBOX_APPID, SANDBOX_SECRET, qr
 from bot.sandbox._wechat_codes import CodeRules, parse_code_request
 from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator, WeChatError
+from tests.conftest import FakeClock
 
 A, B, C = "/wxa/getwxacode", "/wxa/getwxacodeunlimit", "/cgi-bin/wxaapp/createwxaqrcode"
 SHORT = "/wxa/genwxashortlink"
 JSON_TYPE = "application/json; encoding=utf-8"
 RID = re.compile(r" rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$")
 CREDS = {"grant_type": "client_credential", "appid": SANDBOX_APPID, "secret": SANDBOX_SECRET}
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Sandbox:
