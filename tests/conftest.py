@@ -30,6 +30,8 @@ from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
+from tests.slack_emulator import SlackEmulator
+from tests.wecom_emulator import WeComEmulator
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -211,3 +213,21 @@ def scan_image(image: bytes) -> qr.ScannedCode:
 @pytest.fixture
 def scan() -> Callable[[bytes], qr.ScannedCode]:
     return scan_image
+
+
+# -- chat emulators shared by the summary and scheduler tests (a test file may define its own) ------------
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    """Slack's Web API emulator on a loopback port."""
+    with SlackEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def wecom() -> Iterator[tuple[WeComEmulator, str]]:
+    """The WeCom emulator on a loopback port, and its group robot's webhook URL."""
+    emu = WeComEmulator()
+    with ServerThread(emu.app) as server:
+        yield emu, server.url + "/cgi-bin/webhook/send?key=robot-key"

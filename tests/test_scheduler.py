@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sandbox.server import ServerThread
 from bot.scheduler import SummaryScheduler, install, scheduler_for
 from bot.server import FrontEnds
 from bot.service import Service
@@ -39,19 +38,6 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
     for module in ("storage.history", "storage.audit", "storage.ledger", "storage.images"):
         monkeypatch.setattr(f"{module}.now_text", clock.text)
     return clock
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def wecom() -> Iterator[tuple[WeComEmulator, str]]:
-    emu = WeComEmulator()
-    with ServerThread(emu.app) as server:
-        yield emu, server.url + WEBHOOK_PATH + "?key=robot-key"
 
 
 @pytest.fixture

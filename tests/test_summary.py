@@ -12,7 +12,7 @@ import io
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from PIL import Image
 from bot.config import Settings
 from bot.models import Requester, Status
 from bot.posting import SummaryPost, configured_destinations, fit_image, mask_webhook, post_summary
-from bot.sandbox.server import ServerThread
 from bot.service import Service
 from bot.summary import (
     WECOM_MARKDOWN_MAX,
@@ -94,20 +93,6 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     svc = Service.from_settings(sandbox_settings(tmp_path))
     async with svc:
         yield svc
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def wecom() -> Iterator[tuple[WeComEmulator, str]]:
-    """The WeCom emulator on a loopback port, and its group robot's webhook URL."""
-    emu = WeComEmulator()
-    with ServerThread(emu.app) as server:
-        yield emu, server.url + "/cgi-bin/webhook/send?key=robot-key"
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
