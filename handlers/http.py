@@ -1,0 +1,48 @@
+"""HTTP helpers every front-end's routes share: a body read that stops at a limit, loopback hosts."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from starlette.requests import ClientDisconnect, Request
+
+
+class BodyTooLarge(Exception):
+    """The body is over the route's limit (answer 413); nothing past the limit was read."""
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The request body, read only up to ``max_bytes``: a declared or streamed excess raises BodyTooLarge.
+
+    A client that disconnects mid-body gives ``b""`` (there is nobody to answer).
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return b""
+    return b"".join(chunks)
+
+
+def is_loopback(url_or_host: str) -> bool:
+    """True for localhost and loopback addresses (given as a URL or a bare host)."""
+    host = urlsplit(url_or_host).hostname if "//" in url_or_host else url_or_host
+    host = (host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["BodyTooLarge", "is_loopback", "read_limited"]
