@@ -16,31 +16,50 @@
         ├── UpstreamBusy             -1, 5xx, timeouts, connection errors: retryable
         └── UpstreamRejected         the request itself was refused (page, scene, name, id ...)
 
-Front-ends render ``str(error)`` (Chinese, then English) or pick ``zh``/``en`` themselves.
+Every error carries its bilingual ``message`` (a :class:`~bot.text.Text`) and a stable
+``error_code``: the upstream's own code for upstream errors, else a fixed name of ours (never a
+Python class name), which is what the history stores beside the message.
 """
 
 from __future__ import annotations
 
+from bot.text import Text
+
 
 class MinpcodeError(Exception):
     """Root of every minpcode error: a Chinese and an English sentence a person can act on."""
+
+    code_name = "error"
+    """The stable name stored as ``error_code`` (subclasses name themselves)."""
 
     def __init__(self, zh: str, en: str) -> None:
         super().__init__(f"{zh}\n{en}")
         self.zh = zh
         self.en = en
 
-    def text(self, lang: str = "zh") -> str:
+    @property
+    def message(self) -> Text:
+        return Text(zh=self.zh, en=self.en)
+
+    @property
+    def error_code(self) -> str:
+        return self.code_name
+
+    def text(self, lang: str | None = "zh") -> str:
         """Both languages, the requested one first."""
-        return f"{self.en}\n{self.zh}" if lang == "en" else f"{self.zh}\n{self.en}"
+        return self.message.render(lang)
 
 
 class InputError(MinpcodeError):
     """Bad input: nothing was sent upstream."""
 
+    code_name = "invalid_input"
+
 
 class FieldError(InputError):
     """One field breaks one rule."""
+
+    code_name = "invalid_field"
 
     def __init__(self, field: str, zh: str, en: str) -> None:
         super().__init__(zh, en)
@@ -52,6 +71,8 @@ class FieldError(InputError):
 
 class InvalidRequest(InputError):
     """Several field errors found together, so a form can show all of them at once."""
+
+    code_name = "invalid_request"
 
     def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
@@ -66,6 +87,8 @@ class InvalidRequest(InputError):
 class UsageError(InputError):
     """A text command that does not parse; ``usage`` is that command's usage line."""
 
+    code_name = "usage"
+
     def __init__(self, usage: str, zh: str = "命令格式不对。", en: str = "That command is not well formed.") -> None:
         super().__init__(f"{zh} 用法：{usage}", f"{en} Usage: {usage}")
         self.usage = usage
@@ -73,6 +96,8 @@ class UsageError(InputError):
 
 class NotFound(InputError):
     """No such code, campaign, channel or product; ``field`` names the form field when there is one."""
+
+    code_name = "not_found"
 
     def __init__(self, zh: str, en: str, field: str | None = None) -> None:
         super().__init__(zh, en)
@@ -82,9 +107,13 @@ class NotFound(InputError):
 class PermissionDenied(InputError):
     """The requester may not change this code."""
 
+    code_name = "permission_denied"
+
 
 class QuotaExhausted(MinpcodeError):
     """Our ledger says the A+C lifetime cap of this mini program is reached."""
+
+    code_name = "quota_exhausted"
 
 
 class UpstreamError(MinpcodeError):
@@ -98,6 +127,11 @@ class UpstreamError(MinpcodeError):
         self.code = code
         self.raw = raw
 
+    @property
+    def error_code(self) -> str:
+        """The upstream's own code (WeChat's errcode, GrowingIO's status or code) when it gave one."""
+        return str(self.code) if self.code not in (None, "") else self.code_name
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, code={self.code!r})"
 
@@ -105,13 +139,19 @@ class UpstreamError(MinpcodeError):
 class TokenInvalid(UpstreamError):
     """The access token was superseded, malformed or expired."""
 
+    code_name = "token_invalid"
+
 
 class ConfigError(UpstreamError):
     """Credentials or whitelist are wrong: an operator must fix the settings."""
 
+    code_name = "upstream_config"
+
 
 class RateLimited(UpstreamError):
     """Too many calls; never retried blindly."""
+
+    code_name = "rate_limited"
 
     def __init__(self, provider: str, code: int | str | None, zh: str, en: str, raw: str = "",
                  retry_after: float | None = None) -> None:
@@ -122,12 +162,18 @@ class RateLimited(UpstreamError):
 class UpstreamQuotaExhausted(UpstreamError):
     """A lifetime cap upstream is reached (A+C codes, permanent short links)."""
 
+    code_name = "upstream_quota_exhausted"
+
 
 class UpstreamBusy(UpstreamError):
     """A passing failure: busy, 5xx, timeout, connection refused. Safe to retry with backoff."""
+
+    code_name = "upstream_busy"
 
     retryable = True
 
 
 class UpstreamRejected(UpstreamError):
     """The upstream refused this request as given (bad page, scene, name, unknown id...)."""
+
+    code_name = "upstream_rejected"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.errors import FieldError, InvalidRequest
+from bot.text import Text
 
 
 class CodeType(StrEnum):
@@ -400,6 +401,14 @@ class CodeRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     request: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def error_message(self) -> Text | None:
+        """Why the code failed, in both languages (None unless it failed)."""
+        if not self.error:
+            return None
+        zh, _, en = self.error.partition("\n")
+        return Text(zh=zh, en=en or zh)
 
     def code_request(self) -> CodeRequest:
         return CodeRequest.model_validate(self.request)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot import scenes
 from bot.config import Settings
 from bot.errors import (
     FieldError,
@@ -25,7 +26,8 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.jobs import JobRunner
-from bot.models import CodeRecord, CodeRequest, Provider, Requester, Status, check_name
+from bot.lookups import ListKind, Lookups, Option
+from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.upstream import Upstream
 from storage import Storage
 
@@ -80,6 +82,28 @@ class Submission(BaseModel):
     notices: list[Notice] = []
 
 
+class HistoryQuery(BaseModel):
+    """One page of history as a front-end asks for it (newest first)."""
+
+    text: str | None = None
+    type: CodeType | None = None
+    status: Status | None = None
+    requested_by: str | None = None
+    mine: bool = False
+    limit: int = 20
+    offset: int = 0
+
+
+class HistoryPage(BaseModel):
+    items: list[CodeRecord]
+    limit: int
+    offset: int
+    next_offset: int | None = None
+
+
+SCAN_BATCH = 500  # rows read at a time when filtering history by type or status
+
+
 class Service:
     def __init__(self, settings: Settings, storage: Storage, upstream: Upstream, *, concurrency: int = 4) -> None:
         self.settings = settings
@@ -88,6 +112,7 @@ class Service:
         self.jobs = JobRunner(self._run, concurrency=concurrency)
         self.admins = set(settings.minpcode_admins)
         self._key_locks: dict[str, asyncio.Lock] = {}
+        self.lookups = Lookups(upstream)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
@@ -327,5 +352,69 @@ class Service:
             n += 1
         return name
 
+    # -- what front-ends ask besides codes ------------------------------------------------------------
+    @property
+    def tracking_available(self) -> bool:
+        """Whether GrowingIO tracking links can be made (GrowingIO configured and in use)."""
+        return self.upstream.gio is not None and self.settings.use_gio
 
-__all__ = ["Notice", "QuotaStatus", "Service", "Submission"]
+    async def options(self, kind: ListKind, *, timeout: float | None = None) -> list[Option]:
+        """Campaigns, channels or mini programs a form may offer (cached; see :mod:`bot.lookups`)."""
+        return await self.lookups.get(kind, timeout=timeout)
+
+    def may_manage(self, record: CodeRecord, requester: Requester) -> bool:
+        """Whether ``requester`` may rename or delete ``record``: its creator or an admin."""
+        return record.requested_by == requester.user_id or self.is_admin(requester)
+
+    def find(self, code_id: str) -> CodeRecord | None:
+        """The record with this id, or None (ids from outside are bounded before the read)."""
+        code_id = code_id.strip()
+        if not code_id or len(code_id) > 64:
+            return None
+        return self.storage.history.get(code_id)
+
+    def history(self, query: HistoryQuery, requester: Requester | None = None) -> HistoryPage:
+        """One page of history; ``mine`` means the requester's own codes."""
+        who = requester.user_id if (query.mine and requester is not None) else (query.requested_by or None)
+        records, more = self._page(query, who)
+        return HistoryPage(items=records, limit=query.limit, offset=query.offset,
+                           next_offset=query.offset + len(records) if more else None)
+
+    def _page(self, query: HistoryQuery, who: str | None) -> tuple[list[CodeRecord], bool]:
+        history = self.storage.history
+
+        def fetch(limit: int, offset: int) -> list[CodeRecord]:
+            if query.text and query.text.strip():
+                return history.search(query.text, requested_by=who, limit=limit, offset=offset)
+            return history.recent(requested_by=who, limit=limit, offset=offset,
+                                  include_deleted=query.status is Status.DELETED)
+
+        if query.type is None and query.status is None:
+            rows = fetch(query.limit + 1, query.offset)
+            return rows[: query.limit], len(rows) > query.limit
+        matched: list[CodeRecord] = []
+        skip, position = query.offset, 0
+        while len(matched) <= query.limit:
+            rows = fetch(SCAN_BATCH, position)
+            position += len(rows)
+            for record in rows:
+                if (query.type and record.type is not query.type) or (query.status and record.status is not query.status):
+                    continue
+                if skip:
+                    skip -= 1
+                else:
+                    matched.append(record)
+            if len(rows) < SCAN_BATCH:
+                break
+        return matched[: query.limit], len(matched) > query.limit
+
+    def scene_params(self, key: str) -> str | None:
+        """The parameters stored behind a long-scene key, or None."""
+        key = key.strip()
+        return scenes.resolve(self.storage, key) if 0 < len(key) <= 64 else None
+
+    def pending_count(self) -> int:
+        return len(self.storage.history.pending())
+
+
+__all__ = ["HistoryPage", "HistoryQuery", "Notice", "QuotaStatus", "Service", "Submission"]
