@@ -24,7 +24,7 @@ from PIL import Image
 from pydantic import SecretStr
 from starlette.routing import Route
 
-import handlers.api as api_module
+import handlers.api.routes as api_module
 from bot import scenes
 from bot.config import Settings
 from bot.sandbox import SANDBOX_APPID
@@ -357,9 +357,8 @@ def test_shorten_is_deterministic_and_keys_are_random(live: Live) -> None:
     other = scenes.shorten(storage, "城市=上海&门店=静安寺 ")
     assert other != one and scenes.resolve(storage, other) == "城市=上海&门店=静安寺 "
     assert scenes.resolve(storage, one) == "城市=上海&门店=静安寺"
-    fields = scenes.shorten_fields(storage, {"type": "b", "page": "pages/a", "scene": "城市=北京", "comments": "x"})
-    assert scenes.is_key(fields["scene"]) and fields["comments"].startswith("x; scene k=")
-    assert scenes.shorten_fields(storage, {"type": "A", "page": "pages/a"}) == {"type": "A", "page": "pages/a"}
+    # What shorten_fields did for the API alone, Service.prepare now does for every front-end:
+    # tests/test_service.py::test_long_scenes_go_behind_a_key_for_every_front_end.
 
 
 # -- history ----------------------------------------------------------------------------------------
