@@ -11,7 +11,7 @@ The mini program sees ``k=...`` in ``onLoad(query).scene`` (URL-encoded: decode 
 repeated request reuses the code already made; a key is random (not derived from the parameters),
 so keys can be neither guessed nor enumerated, and a key once given never changes meaning.
 
-``Service.prepare`` applies this for every front-end (``long_scene=True``): it checks the request
+``Service.prepare`` applies this for any front-end that asks (``long_scene=True``): it checks the request
 with :func:`place` (nothing stored), then stores the parameters with :func:`keep` only once the
 whole request is valid. The record keeps the key as its scene and the original parameters in its
 comments (:func:`with_note`), where people and full-text search see them.

@@ -357,8 +357,8 @@ def test_shorten_is_deterministic_and_keys_are_random(live: Live) -> None:
     other = scenes.shorten(storage, "城市=上海&门店=静安寺 ")
     assert other != one and scenes.resolve(storage, other) == "城市=上海&门店=静安寺 "
     assert scenes.resolve(storage, one) == "城市=上海&门店=静安寺"
-    # What shorten_fields did for the API alone, Service.prepare now does for every front-end:
-    # tests/test_service.py::test_long_scenes_go_behind_a_key_for_every_front_end.
+    # What shorten_fields did for the API alone, Service.prepare now does for every front-end that asks (long_scene=True):
+    # tests/test_service.py::test_long_scenes_go_behind_a_key_when_asked.
 
 
 # -- history ----------------------------------------------------------------------------------------

@@ -116,9 +116,8 @@ async def test_unknown_campaign_names_the_closest_and_create_makes_it(service: S
 
 async def test_field_rules_are_enforced_before_any_upstream_call(service: Service, upstreams: Upstreams) -> None:
     before = sum(upstreams.wechat.calls.values())
-    with pytest.raises(InvalidRequest) as info:  # WeChat's own scene rule: long scenes opted out
-        await service.submit({"type": "B", "page": "/pages/x", "scene": "x" * 33, "width": 100}, ALICE,
-                             long_scene=False)
+    with pytest.raises(InvalidRequest) as info:
+        await service.submit({"type": "B", "page": "/pages/x", "scene": "x" * 33, "width": 100}, ALICE)
     assert set(info.value.by_field()) == {"page", "scene", "width"}
     with pytest.raises(InvalidRequest) as info:
         await service.submit({"type": "A", "page": "pages/a", "campaign": "a", "channel": "b", "name": "has space"}, ALICE)
@@ -273,50 +272,52 @@ async def test_control_characters_and_lone_surrogates_are_refused(service: Servi
         assert "page" in info.value.by_field()
 
 
-# -- long scenes, for every front-end ----------------------------------------------------------------
+# -- long scenes behind keys, the same for every front-end that asks ----------------------------------------------------------------
 LONG = "城市=上海&门店=静安寺&活动=双十一"
 
 
-async def test_long_scenes_go_behind_a_key_for_every_front_end(service: Service, upstreams: Upstreams) -> None:
+async def test_long_scenes_go_behind_a_key_when_asked(service: Service, upstreams: Upstreams) -> None:
     from bot import scenes
 
-    prepared = await service.prepare({"type": "b", "page": "pages/a", "scene": "城市=北京", "comments": "x"})
+    prepared = await service.prepare({"type": "b", "page": "pages/a", "scene": "城市=北京", "comments": "x"},
+                                     long_scene=True)
     assert prepared.scene and scenes.is_key(prepared.scene)
     assert prepared.comments and prepared.comments.startswith("x; scene k=")
     assert service.scene_params(prepared.scene) == "城市=北京"
-    plain = await service.prepare({"type": "A", "via": "wechat", "page": "pages/a"})
+    plain = await service.prepare({"type": "A", "via": "wechat", "page": "pages/a"}, long_scene=True)
     assert plain.scene is None and plain.comments is None
-    fits = await service.prepare({**B_CODE, "scene": "id=7"})
+    fits = await service.prepare({**B_CODE, "scene": "id=7"}, long_scene=True)
     assert fits.scene == "id=7" and fits.comments is None
 
     # A chat's submit gets the same key the API would, and a prepared request keeps a single note.
-    first = await service.submit({**B_CODE, "scene": LONG}, ALICE)
+    first = await service.submit({**B_CODE, "scene": LONG}, ALICE, long_scene=True)
     key = first.record.scene
     assert key and scenes.is_key(key) and first.record.status is Status.DONE
     assert service.scene_params(key) == LONG and first.record.comments == scenes.note(key, LONG)
-    again = await service.submit(await service.prepare({**B_CODE, "scene": LONG}), BOB)
+    again = await service.submit(await service.prepare({**B_CODE, "scene": LONG}, long_scene=True), BOB,
+                                 long_scene=True)
     assert again.reused and again.record.id == first.record.id
-    by_key = await service.submit({**B_CODE, "scene": key}, BOB)
+    by_key = await service.submit({**B_CODE, "scene": key}, BOB, long_scene=True)
     assert by_key.reused and by_key.record.id == first.record.id
 
 
 async def test_a_refused_request_leaves_no_scene_row(service: Service) -> None:
     with pytest.raises(InvalidRequest) as info:  # a B page cannot carry a ?query
-        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "城市=广州"}, ALICE)
+        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "城市=广州"}, ALICE, long_scene=True)
     assert "page" in info.value.by_field()
     assert service.storage.scenes.key_for("城市=广州") is None
-    with pytest.raises(InvalidRequest) as info:  # opted out: WeChat's own rule applies
-        await service.submit({**B_CODE, "scene": "城市=广州"}, ALICE, long_scene=False)
+    with pytest.raises(InvalidRequest) as info:  # not asked for: WeChat's own rule applies
+        await service.submit({**B_CODE, "scene": "城市=广州"}, ALICE)
     assert "scene" in info.value.by_field()
     assert service.storage.scenes.key_for("城市=广州") is None
     with pytest.raises(InvalidRequest) as info:  # every problem at once: the scene's and the page's
-        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "x" * 2000}, ALICE)
+        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "x" * 2000}, ALICE, long_scene=True)
     assert {"scene", "page"} <= set(info.value.by_field())
 
 
 async def test_a_key_shaped_scene_must_be_a_key_we_gave(service: Service) -> None:
     with pytest.raises(InputError) as info:
-        await service.submit({**B_CODE, "scene": "k=AAAAAAAAAA"}, ALICE)
+        await service.submit({**B_CODE, "scene": "k=AAAAAAAAAA"}, ALICE, long_scene=True)
     assert "k=AAAAAAAAAA" in info.value.en
 
 
@@ -324,6 +325,6 @@ async def test_identical_long_scenes_at_once_make_one_key_and_one_code(service: 
     import asyncio
 
     before = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]
-    results = await asyncio.gather(*(service.submit({**B_CODE, "scene": "门店=徐家汇"}, ALICE) for _ in range(6)))
+    results = await asyncio.gather(*(service.submit({**B_CODE, "scene": "门店=徐家汇"}, ALICE, long_scene=True) for _ in range(6)))
     assert len({r.record.id for r in results}) == 1 and len({r.record.scene for r in results}) == 1
     assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before + 1

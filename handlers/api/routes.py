@@ -125,7 +125,7 @@ class Api:
     async def qrcode(self, request: Request, name: str) -> Response:
         body = await _json_body(request)
         requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
-        # The service stores a long scene behind a k= key (long_scene), as it does for every front-end.
+        # The API's documented behaviour: a scene WeChat would refuse goes behind a stored k= key.
         submission = await self.service.submit(self.fields(body), requester, wait=True, timeout=WAIT_SECONDS,
                                                long_scene=True)
         record = submission.record
