@@ -51,6 +51,15 @@ class Submission(BaseModel):
 
 
 class Service:
+    """What every front-end calls (they never reach storage or the upstream client themselves).
+
+    Codes: :meth:`prepare`, :meth:`existing`, :meth:`submit`, :meth:`wait`. Reading and managing:
+    :meth:`get`, :meth:`find`, :meth:`recent`, :meth:`history`, :meth:`image`, :meth:`rename`,
+    :meth:`delete`, :meth:`may_manage`, :meth:`is_admin`, :meth:`quota`. For forms and the server:
+    :attr:`tracking_available`, :meth:`options`, :meth:`scene_params`, :meth:`pending_count`,
+    :attr:`sandbox`. Lifecycle: :meth:`start`, :meth:`close` (or ``async with``).
+    """
+
     def __init__(self, settings: Settings, storage: Storage, upstream: Upstream, *, concurrency: int = 4) -> None:
         self.settings = settings
         self.storage = storage
@@ -119,21 +128,22 @@ class Service:
             # Names are checked now (a cached read, no quota) so the form can show the error beside the field.
             await gio.resolve_campaign(prepared.campaign or "", create=False, product_id=None)
             await gio.resolve_channel(prepared.channel or "", create=False)
-        if placed is not None and placed.new:
-            # Nothing is awaited from here on: the same parameters arriving together share one key.
-            kept = scenes.keep(self.storage, placed, requester.user_id if requester else None)
-            if kept.scene != placed.scene and kept.params is not None:
-                prepared = CodeRequest.parse(prepared.model_dump() | {
-                    "scene": kept.scene, "comments": scenes.with_note(given_comments, kept.scene, kept.params)})
-        if not prepared.name:
-            prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
-        elif prepared.provider is Provider.GIO and self.storage.history.name_taken(
+        if prepared.name and prepared.provider is Provider.GIO and self.storage.history.name_taken(
                 prepared.name, "gio", except_key=prepared.reuse_key()):
             raise InvalidRequest([FieldError(
                 "name", f"名称「{prepared.name}」已被另一个监测链接使用（GrowingIO 要求名称唯一），请换一个。",
                 f"The name '{prepared.name}' is already used by another tracking link (GrowingIO names are "
                 "unique); choose another.",
             )])
+        if placed is not None and placed.new:
+            # Valid in every part, so the parameters are stored now; nothing is awaited from here on,
+            # so the same parameters arriving together share one key (and so one code).
+            kept = scenes.keep(self.storage, placed, requester.user_id if requester else None)
+            if kept.scene != placed.scene and kept.params is not None:
+                prepared = CodeRequest.parse(prepared.model_dump() | {
+                    "scene": kept.scene, "comments": scenes.with_note(given_comments, kept.scene, kept.params)})
+        if not prepared.name:
+            prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
         return prepared
 
     def _place_scene(self, data: dict[str, Any]) -> scenes.Placed | None:

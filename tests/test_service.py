@@ -328,3 +328,15 @@ async def test_identical_long_scenes_at_once_make_one_key_and_one_code(service: 
     results = await asyncio.gather(*(service.submit({**B_CODE, "scene": "门店=徐家汇"}, ALICE, long_scene=True) for _ in range(6)))
     assert len({r.record.id for r in results}) == 1 and len({r.record.scene for r in results}) == 1
     assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before + 1
+
+
+async def test_a_key_drawn_while_the_same_parameters_were_stored_gives_way(service: Service) -> None:
+    from bot import scenes
+
+    placed = scenes.place(service.storage, "门店=陆家嘴")
+    assert placed.new and placed.params == "门店=陆家嘴" and service.storage.scenes.key_for("门店=陆家嘴") is None
+    meanwhile = scenes.shorten(service.storage, "门店=陆家嘴", "someone-else")
+    kept = scenes.keep(service.storage, placed, "U_ALICE")
+    assert kept == scenes.Placed(meanwhile, "门店=陆家嘴") and not kept.new
+    assert scenes.keep(service.storage, kept) == kept  # nothing new to store
+    assert scenes.place(service.storage, "门店=陆家嘴") == kept
