@@ -11,9 +11,10 @@ The mini program sees ``k=...`` in ``onLoad(query).scene`` (URL-encoded: decode 
 repeated request reuses the code already made; a key is random (not derived from the parameters),
 so keys can be neither guessed nor enumerated, and a key once given never changes meaning.
 
-Every front-end calls :func:`prepare_scene` (or :func:`shorten_fields`) before ``Service.submit``;
-the record keeps the key as its scene and the original parameters in its comments, where people
-and full-text search see them.
+``Service.prepare`` applies this for any front-end that asks (``long_scene=True``): it checks the request
+with :func:`place` (nothing stored), then stores the parameters with :func:`keep` only once the
+whole request is valid. The record keeps the key as its scene and the original parameters in its
+comments (:func:`with_note`), where people and full-text search see them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import re
 import secrets
 import string
 import unicodedata
-from typing import Any
+from typing import NamedTuple
 
 from bot.errors import FieldError
 from bot.models import FREE_TEXT_MAX, SCENE_MAX, SCENE_RE
+from bot.text import clip
 from storage import Storage
 
 KEY_PREFIX = "k="
@@ -86,12 +88,21 @@ def resolve(storage: Storage, key: str) -> str | None:
     return storage.scenes.get(key)
 
 
-def prepare_scene(storage: Storage, scene: str, created_by: str | None = None) -> tuple[str, str | None]:
-    """The scene to send WeChat and, when it is a stored key, the original parameters.
+class Placed(NamedTuple):
+    """Where a B code's scene goes: as it is, or behind a key (``new`` until the key is stored)."""
+
+    scene: str
+    params: str | None = None
+    new: bool = False
+
+
+def place(storage: Storage, scene: str) -> Placed:
+    """Check ``scene`` and choose what the code carries; nothing is stored (see :func:`keep`).
 
     A scene that fits goes as it is. One that is too long or has characters outside WeChat's set
-    (Chinese, spaces, ``%`` ...) is stored and replaced by its key. A scene shaped like a key must
-    be a key minpcode gave out: the mini program would otherwise look it up and find nothing.
+    (Chinese, spaces, ``%`` ...) goes behind its key: the one it already has, else a freshly drawn
+    one. A scene shaped like a key must be a key minpcode gave out: the mini program would
+    otherwise look it up and find nothing.
     """
     scene = scene.strip()
     check_params(scene)
@@ -103,36 +114,35 @@ def prepare_scene(storage: Storage, scene: str, created_by: str | None = None) -
                 f"Scenes shaped like '{scene}' are reserved for stored parameters and there is no such key; "
                 "send the original parameters instead.",
             )
-        return scene, params
+        return Placed(scene, params)
     if fits(scene):
-        return scene, None
-    return shorten(storage, scene, created_by), scene
+        return Placed(scene)
+    existing = storage.scenes.key_for(scene)
+    return Placed(existing, scene) if existing is not None else Placed(new_key(), scene, new=True)
+
+
+def keep(storage: Storage, placed: Placed, created_by: str | None = None) -> Placed:
+    """``placed`` with its parameters stored, once the request is known to be valid.
+
+    The key may differ from the drawn one when the same parameters were stored meanwhile.
+    """
+    if not placed.new or placed.params is None:
+        return placed
+    return Placed(shorten(storage, placed.params, created_by), placed.params)
 
 
 def note(key: str, params: str) -> str:
     """What the record's comments say about a stored scene (cut to the comments' length)."""
-    text = f"scene {key} = {params}"
-    return text if len(text) <= FREE_TEXT_MAX else text[: FREE_TEXT_MAX - 1] + "…"
+    return clip(f"scene {key} = {params}", FREE_TEXT_MAX)
 
 
-def shorten_fields(storage: Storage, fields: dict[str, Any], created_by: str | None = None) -> dict[str, Any]:
-    """``fields`` for ``Service.submit`` with a B code's long scene replaced by its key.
-
-    The original parameters go into ``comments`` (after any comments already there) so the record
-    shows them. Fields of other code types, or without a scene, come back unchanged.
-    """
-    scene = fields.get("scene")
-    kind = str(fields.get("type") or "").strip().upper()
-    if kind != "B" or not isinstance(scene, str) or not scene.strip():
-        return fields
-    sent, params = prepare_scene(storage, scene, created_by)
-    out = dict(fields, scene=sent)
-    if params is not None:
-        extra = note(sent, params)
-        comments = fields.get("comments")
-        out["comments"] = extra if not comments else (f"{comments}; {extra}")[:FREE_TEXT_MAX]
-    return out
+def with_note(comments: str | None, key: str, params: str) -> str:
+    """``comments`` followed by the note on ``key`` (once: a request prepared twice keeps one note)."""
+    if comments and f"scene {key} = " in comments:
+        return comments
+    extra = note(key, params)
+    return extra if not comments else clip(f"{comments}; {extra}", FREE_TEXT_MAX)
 
 
-__all__ = ["KEY_PREFIX", "KEY_RE", "PARAMS_MAX", "check_params", "fits", "is_key", "note", "prepare_scene",
-           "resolve", "shorten", "shorten_fields"]
+__all__ = ["KEY_PREFIX", "KEY_RE", "PARAMS_MAX", "Placed", "check_params", "fits", "is_key", "keep", "note",
+           "place", "resolve", "shorten", "with_note"]

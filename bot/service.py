@@ -1,4 +1,4 @@
-"""The one entry point every front-end calls: submit, list, show, rename, delete, quota.
+"""The one entry point every front-end calls: submit, history, show, rename, delete, quota.
 
 The life of one request (shared/docs/design.md): validate and normalise; offer an identical live
 code instead of spending upstream quota; otherwise record a ``pending`` row *before* any upstream
@@ -9,12 +9,15 @@ call; the worker then calls the shared client, stores the image and marks the ro
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from typing import Any
 
 from pydantic import BaseModel
 
+from bot import history as paging
 from bot import scenes
+from bot.concurrency import KeyedLocks
 from bot.config import Settings
 from bot.errors import (
     FieldError,
@@ -22,55 +25,20 @@ from bot.errors import (
     MinpcodeError,
     NotFound,
     PermissionDenied,
-    QuotaExhausted,
     UpstreamError,
 )
+from bot.history import HistoryPage, HistoryQuery
 from bot.jobs import JobRunner
 from bot.lookups import ListKind, Lookups, Option
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
+from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.upstream import Upstream
 from storage import Storage
 
 log = logging.getLogger("minpcode.service")
 
-QUOTA_WARN_LEVELS = (0.95, 0.80)
 UNEXPECTED = ("生成时出现意外错误，已记录，请稍后再试或联系管理员。",
               "Something unexpected went wrong; it was recorded. Try again later or tell an admin.")
-
-
-class Notice(BaseModel):
-    """A bilingual heads-up that goes with an answer (quota nearly used, sandbox, ...)."""
-
-    zh: str
-    en: str
-
-    def text(self, lang: str = "zh") -> str:
-        return f"{self.en}\n{self.zh}" if lang == "en" else f"{self.zh}\n{self.en}"
-
-
-class QuotaStatus(BaseModel):
-    app: str
-    used: int
-    cap: int
-
-    @property
-    def left(self) -> int:
-        return max(0, self.cap - self.used)
-
-    @property
-    def ratio(self) -> float:
-        return self.used / self.cap if self.cap else 1.0
-
-    def notice(self) -> Notice | None:
-        for level in QUOTA_WARN_LEVELS:
-            if self.ratio >= level:
-                return Notice(
-                    zh=f"注意：小程序 {self.app} 的 A/C 码已用 {self.used}/{self.cap}（{self.ratio:.0%}），"
-                       f"还剩 {self.left} 个。能用 B 码的地方请用 B 码（不限数量）。",
-                    en=f"Heads-up: mini program {self.app} has used {self.used} of {self.cap} A/C codes "
-                       f"({self.ratio:.0%}); {self.left} left. Prefer B codes (unlimited) where you can.",
-                )
-        return None
 
 
 class Submission(BaseModel):
@@ -82,37 +50,26 @@ class Submission(BaseModel):
     notices: list[Notice] = []
 
 
-class HistoryQuery(BaseModel):
-    """One page of history as a front-end asks for it (newest first)."""
-
-    text: str | None = None
-    type: CodeType | None = None
-    status: Status | None = None
-    requested_by: str | None = None
-    mine: bool = False
-    limit: int = 20
-    offset: int = 0
-
-
-class HistoryPage(BaseModel):
-    items: list[CodeRecord]
-    limit: int
-    offset: int
-    next_offset: int | None = None
-
-
-SCAN_BATCH = 500  # rows read at a time when filtering history by type or status
-
-
 class Service:
+    """What every front-end calls (they never reach storage or the upstream client themselves).
+
+    Codes: :meth:`prepare`, :meth:`existing`, :meth:`submit`, :meth:`wait`. Reading and managing:
+    :meth:`get`, :meth:`find`, :meth:`recent`, :meth:`history`, :meth:`image`, :meth:`rename`,
+    :meth:`delete`, :meth:`may_manage`, :meth:`is_admin`, :meth:`quota`. For forms and the server:
+    :attr:`tracking_available`, :meth:`options`, :meth:`scene_params`, :meth:`pending_count`,
+    :attr:`sandbox`. Lifecycle: :meth:`start`, :meth:`close` (or ``async with``).
+    """
+
     def __init__(self, settings: Settings, storage: Storage, upstream: Upstream, *, concurrency: int = 4) -> None:
         self.settings = settings
         self.storage = storage
         self.upstream = upstream
         self.jobs = JobRunner(self._run, concurrency=concurrency)
         self.admins = set(settings.minpcode_admins)
-        self._key_locks: dict[str, asyncio.Lock] = {}
+        # Identical requests arriving together (a double click, a chat retry) must make one code.
+        self._key_locks: KeyedLocks[str] = KeyedLocks()
         self.lookups = Lookups(upstream)
+        self.quotas = Quota(storage, lambda: self.settings.minpcode_ac_cap)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
@@ -146,47 +103,82 @@ class Service:
         await self.close()
 
     # -- making codes ---------------------------------------------------------------------------
-    async def prepare(self, request: CodeRequest | dict[str, Any]) -> CodeRequest:
-        """Validate, choose the provider, normalise the app and fill a name: no upstream code is spent."""
-        if isinstance(request, dict):
-            request = CodeRequest.parse(request)
-        data = request.model_dump()
-        if request.type.counts_against_cap and request.via is None:
+    async def prepare(self, request: CodeRequest | dict[str, Any], *, long_scene: bool = False,
+                      requester: Requester | None = None) -> CodeRequest:
+        """Validate, choose the provider, normalise the app and fill a name: no upstream code is spent.
+
+        With ``long_scene`` a B code's scene that WeChat would refuse (too long, Chinese, ``%`` ...)
+        goes behind a stored ``k=`` key (:mod:`bot.scenes`); its parameters are stored only once the
+        whole request is valid, so a refused request leaves nothing behind. Without it WeChat's own
+        scene rule applies. It is the caller's choice, the same for every front-end: today the HTTP
+        API asks for it on every B code (its documented behaviour) and the chats and the CLI do not
+        (they refuse such a scene, as their tests say); the next issue lets a person ask for it.
+        """
+        data = request.model_dump() if isinstance(request, CodeRequest) else dict(request)
+        given_comments = data.get("comments")
+        placed = self._place_scene(data) if long_scene else None
+        prepared = CodeRequest.parse(data)
+        data = prepared.model_dump()
+        if prepared.type.counts_against_cap and prepared.via is None:
             data["via"] = Provider.GIO if (self.settings.use_gio and self.upstream.gio) else Provider.WECHAT
-        data["app"] = await self._appid(request.app, data.get("via"))
+        data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
         gio = self.upstream.gio
         if prepared.provider is Provider.GIO and gio is not None and not prepared.create_missing:
             # Names are checked now (a cached read, no quota) so the form can show the error beside the field.
             await gio.resolve_campaign(prepared.campaign or "", create=False, product_id=None)
             await gio.resolve_channel(prepared.channel or "", create=False)
-        if not prepared.name:
-            prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
-        elif prepared.provider is Provider.GIO and self.storage.history.name_taken(
+        if prepared.name and prepared.provider is Provider.GIO and self.storage.history.name_taken(
                 prepared.name, "gio", except_key=prepared.reuse_key()):
             raise InvalidRequest([FieldError(
                 "name", f"名称「{prepared.name}」已被另一个监测链接使用（GrowingIO 要求名称唯一），请换一个。",
                 f"The name '{prepared.name}' is already used by another tracking link (GrowingIO names are "
                 "unique); choose another.",
             )])
+        if placed is not None and placed.new:
+            # Valid in every part, so the parameters are stored now; nothing is awaited from here on,
+            # so the same parameters arriving together share one key (and so one code).
+            kept = scenes.keep(self.storage, placed, requester.user_id if requester else None)
+            if kept.scene != placed.scene and kept.params is not None:
+                prepared = CodeRequest.parse(prepared.model_dump() | {
+                    "scene": kept.scene, "comments": scenes.with_note(given_comments, kept.scene, kept.params)})
+        if not prepared.name:
+            prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
         return prepared
+
+    def _place_scene(self, data: dict[str, Any]) -> scenes.Placed | None:
+        """Put a B code's scene in ``data`` as the code will carry it (a key for long parameters)."""
+        kind = str(getattr(data.get("type"), "value", data.get("type")) or "").strip().upper()
+        scene = data.get("scene")
+        if kind != CodeType.B.value or not isinstance(scene, str) or not scene.strip():
+            return None
+        try:
+            placed = scenes.place(self.storage, scene)
+        except FieldError as exc:
+            # A form shows every problem at once: the scene's, and whatever else the request has.
+            try:
+                CodeRequest.parse(data | {"scene": "x"})
+            except InvalidRequest as others:
+                raise InvalidRequest([exc, *(e for e in others.errors if e.field != "scene")]) from None
+            raise
+        data["scene"] = placed.scene
+        comments = data.get("comments")
+        if placed.params is not None and (comments is None or isinstance(comments, str)):
+            data["comments"] = scenes.with_note(comments, placed.scene, placed.params)
+        return placed
 
     async def existing(self, request: CodeRequest) -> CodeRecord | None:
         """The live code an identical request already made (for forms that offer to reuse it)."""
         return self.storage.history.find_by_key(request.reuse_key())
 
     async def submit(self, request: CodeRequest | dict[str, Any], requester: Requester, *,
-                     wait: bool = True, reuse: bool = True, timeout: float = 60.0) -> Submission:
-        prepared = await self.prepare(request)
+                     wait: bool = True, reuse: bool = True, timeout: float = 60.0,
+                     long_scene: bool = False) -> Submission:
+        """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`."""
+        prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
         key = prepared.reuse_key()
-        # Identical requests arriving together (a double click, a chat retry) must make one code.
-        lock = self._key_locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout)
-        finally:
-            if not lock.locked() and self._key_locks.get(key) is lock:
-                del self._key_locks[key]
+        async with self._key_locks.hold(key):
+            return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout)
 
     async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool, reuse: bool,
                       timeout: float) -> Submission:
@@ -199,7 +191,7 @@ class Service:
                     found = await self.wait(found.id, timeout)
                 return Submission(record=found, reused=True, original_by=found.requested_by_name or found.requested_by,
                                   notices=self._sandbox_notice())
-        notices = self._check_quota(prepared)
+        notices = self.quotas.check(prepared)
         record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
         self.storage.audit.record(requester.user_id, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
@@ -252,8 +244,8 @@ class Service:
             raise NotFound(f"没有编号为 {code_id} 的码。", f"There is no code with id {code_id}.")
         return record
 
-    def list(self, requester: Requester | None = None, *, query: str | None = None, limit: int = 20,
-             offset: int = 0, everyone: bool = True) -> list[CodeRecord]:
+    def recent(self, requester: Requester | None = None, *, query: str | None = None, limit: int = 20,
+               offset: int = 0, everyone: bool = True) -> builtins.list[CodeRecord]:
         """Newest first; only the requester's own codes when ``everyone`` is False and they are no admin."""
         mine = None
         if requester is not None and not everyone and not self.is_admin(requester):
@@ -288,13 +280,9 @@ class Service:
         self.storage.audit.record(requester.user_id, "deleted", record.id)
         return self.get(record.id)
 
-    def quota(self) -> list[QuotaStatus]:
+    def quota(self) -> builtins.list[QuotaStatus]:
         """A+C codes counted per mini program (the configured one listed even when unused)."""
-        counts = self.storage.ledger.apps()
-        default = self.upstream.wechat.appid if self.upstream.wechat else None
-        if default and default not in counts:
-            counts[default] = 0
-        return [QuotaStatus(app=app, used=used, cap=self.settings.minpcode_ac_cap) for app, used in sorted(counts.items())]
+        return self.quotas.statuses(self.upstream.wechat.appid if self.upstream.wechat else None)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _editable(self, code_id: str, requester: Requester) -> CodeRecord:
@@ -308,23 +296,7 @@ class Service:
             )
         return record
 
-    def _check_quota(self, request: CodeRequest) -> list[Notice]:
-        if not request.type.counts_against_cap or not request.app:
-            return []
-        ledger = self.storage.ledger
-        status = QuotaStatus(app=request.app, used=ledger.used(request.app), cap=self.settings.minpcode_ac_cap)
-        if status.used >= status.cap and not ledger.counted(request.app, request.reuse_key()):
-            raise QuotaExhausted(
-                f"小程序 {request.app} 的 A/C 码已用完 {status.cap} 个的终身额度，不能再生成新的 A/C 码。请改用 B 码"
-                "（type=B，参数放进 scene，数量不限）。",
-                f"Mini program {request.app} has used all {status.cap} A/C codes of its lifetime quota; no new "
-                "A/C code can be made. Use a B code instead (type=B, parameters in the scene; unlimited).",
-            )
-        after = QuotaStatus(app=request.app, used=status.used + 1, cap=status.cap)
-        notice = after.notice()
-        return [notice] if notice else []
-
-    def _sandbox_notice(self) -> list[Notice]:
+    def _sandbox_notice(self) -> builtins.list[Notice]:
         if not self.sandbox:
             return []
         return [Notice(zh="这是沙盒码：由内置模拟器生成，扫码不会打开真实小程序。",
@@ -358,7 +330,7 @@ class Service:
         """Whether GrowingIO tracking links can be made (GrowingIO configured and in use)."""
         return self.upstream.gio is not None and self.settings.use_gio
 
-    async def options(self, kind: ListKind, *, timeout: float | None = None) -> list[Option]:
+    async def options(self, kind: ListKind, *, timeout: float | None = None) -> builtins.list[Option]:
         """Campaigns, channels or mini programs a form may offer (cached; see :mod:`bot.lookups`)."""
         return await self.lookups.get(kind, timeout=timeout)
 
@@ -374,39 +346,9 @@ class Service:
         return self.storage.history.get(code_id)
 
     def history(self, query: HistoryQuery, requester: Requester | None = None) -> HistoryPage:
-        """One page of history; ``mine`` means the requester's own codes."""
+        """One page of history with filters; ``mine`` means the requester's own codes."""
         who = requester.user_id if (query.mine and requester is not None) else (query.requested_by or None)
-        records, more = self._page(query, who)
-        return HistoryPage(items=records, limit=query.limit, offset=query.offset,
-                           next_offset=query.offset + len(records) if more else None)
-
-    def _page(self, query: HistoryQuery, who: str | None) -> tuple[list[CodeRecord], bool]:
-        history = self.storage.history
-
-        def fetch(limit: int, offset: int) -> list[CodeRecord]:
-            if query.text and query.text.strip():
-                return history.search(query.text, requested_by=who, limit=limit, offset=offset)
-            return history.recent(requested_by=who, limit=limit, offset=offset,
-                                  include_deleted=query.status is Status.DELETED)
-
-        if query.type is None and query.status is None:
-            rows = fetch(query.limit + 1, query.offset)
-            return rows[: query.limit], len(rows) > query.limit
-        matched: list[CodeRecord] = []
-        skip, position = query.offset, 0
-        while len(matched) <= query.limit:
-            rows = fetch(SCAN_BATCH, position)
-            position += len(rows)
-            for record in rows:
-                if (query.type and record.type is not query.type) or (query.status and record.status is not query.status):
-                    continue
-                if skip:
-                    skip -= 1
-                else:
-                    matched.append(record)
-            if len(rows) < SCAN_BATCH:
-                break
-        return matched[: query.limit], len(matched) > query.limit
+        return paging.page(self.storage, query, who)
 
     def scene_params(self, key: str) -> str | None:
         """The parameters stored behind a long-scene key, or None."""
@@ -414,7 +356,12 @@ class Service:
         return scenes.resolve(self.storage, key) if 0 < len(key) <= 64 else None
 
     def pending_count(self) -> int:
+        """How many codes are waiting for the worker (the health check shows it)."""
         return len(self.storage.history.pending())
 
+    # The old name of :meth:`recent`, kept until every front-end calls ``recent`` or ``history``.
+    list = recent
 
-__all__ = ["HistoryPage", "HistoryQuery", "Notice", "QuotaStatus", "Service", "Submission"]
+
+__all__ = ["QUOTA_WARN_LEVELS", "UNEXPECTED", "HistoryPage", "HistoryQuery", "Notice", "QuotaStatus", "Service",
+           "Submission"]

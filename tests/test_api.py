@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -24,15 +25,19 @@ from PIL import Image
 from pydantic import SecretStr
 from starlette.routing import Route
 
-import handlers.api as api_module
+import handlers.api as api_module_init
+import handlers.api.errors as api_errors
+import handlers.api.routes as api_module
 from bot import scenes
 from bot.config import Settings
+from bot.errors import FieldError, InvalidRequest, NotFound, QuotaExhausted, UpstreamBusy
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import ScannedCode, parse_code_url
 from bot.sandbox.server import ServerThread, free_port
 from bot.server import create_app
 from bot.service import Service
 from handlers.api import ApiKeys, openapi_document
+from handlers.http import BodyTooLarge
 
 CMS_KEY = "cms-4f0c2b9a7e1d4c83b6a5"
 CRM_KEY = "crm-9d8e7f6a5b4c3d2e1f00"
@@ -344,6 +349,15 @@ def test_scenes_that_do_not_fit_are_shortened_and_those_that_fit_are_not(live: L
         assert (data["scene"], data["query"]) == (scene, query)
 
 
+def test_a_refused_request_stores_no_scene(live: Live) -> None:
+    # A B page cannot carry a ?query: the request is refused before the long scene is stored.
+    response = live.post({"path": "pages/refused/index?x=1", "scene": "城市=拒绝"})
+    assert response.status_code == 400 and response.json()["code"] == -1
+    assert live.service.storage.scenes.key_for("城市=拒绝") is None
+    stored = ok(live.post({"path": "pages/refused/index", "scene": "城市=拒绝"}))["scene"]
+    assert live.service.storage.scenes.key_for("城市=拒绝") == stored
+
+
 def test_unknown_scene_key_is_404(live: Live) -> None:
     for key in ("k=0000000000", "0000000000", "nonsense", "k%3D", "x" * 100):
         response = live.get(f"/api/scenes/{key}", key=None)
@@ -357,9 +371,8 @@ def test_shorten_is_deterministic_and_keys_are_random(live: Live) -> None:
     other = scenes.shorten(storage, "城市=上海&门店=静安寺 ")
     assert other != one and scenes.resolve(storage, other) == "城市=上海&门店=静安寺 "
     assert scenes.resolve(storage, one) == "城市=上海&门店=静安寺"
-    fields = scenes.shorten_fields(storage, {"type": "b", "page": "pages/a", "scene": "城市=北京", "comments": "x"})
-    assert scenes.is_key(fields["scene"]) and fields["comments"].startswith("x; scene k=")
-    assert scenes.shorten_fields(storage, {"type": "A", "page": "pages/a"}) == {"type": "A", "page": "pages/a"}
+    # What shorten_fields did for the API alone, Service.prepare now does for every front-end that asks (long_scene=True):
+    # tests/test_service.py::test_long_scenes_go_behind_a_key_when_asked.
 
 
 # -- history ----------------------------------------------------------------------------------------
@@ -487,3 +500,40 @@ def test_openapi_document_builds_without_a_server() -> None:
     assert "servers" not in doc
     body = doc["components"]["schemas"]["QRCodeRequest"]
     assert body["required"] == ["path"] and body["additionalProperties"] is False
+
+
+# -- the front-end and the error table ---------------------------------------------------------------
+async def test_the_api_is_a_front_end(live: Live) -> None:
+    front = api_module_init.api_front_end(live.service)
+    assert front.name == "api"
+    paths = {route.path for route in front.routes() if isinstance(route, Route)}
+    assert paths == {"/api/weapp/qrcode", "/api/codes", "/api/codes/{code_id:str}", "/api/scenes/{key:str}",
+                     "/openapi.json"}
+    await front.start()
+    await front.stop()
+
+
+@pytest.mark.parametrize(("error", "status", "code"), [
+    (api_errors.MissingKey("缺", "missing"), 401, 1001),
+    (api_errors.KeyRefused("拒", "refused"), 403, 1002),
+    (api_errors.EmptyPath(), 400, 3001),
+    (FieldError("scene", "场景", "scene"), 400, 3002),
+    (InvalidRequest([FieldError("page", "页", "page"), FieldError("scene", "场景", "scene")]), 400, 3002),
+    (InvalidRequest([api_errors.EmptyPath()]), 400, 3001),
+    (FieldError("width", "宽", "width"), 400, -1),
+    (NotFound("无", "none"), 404, -1),
+    (BodyTooLarge(), 413, -1),
+    (QuotaExhausted("满", "full"), 409, -1),
+    (api_errors.StillPending(), 503, -1),
+    (UpstreamBusy("wechat", -1, "忙", "busy"), 502, -1),
+    (api_errors.CodeFailed("败", "failed"), 502, -1),
+])
+def test_one_table_maps_our_errors_to_status_and_seed_code(error: Any, status: int, code: int) -> None:
+    assert api_errors.status_and_code(error)[:2] == (status, code)
+    response = api_errors.error_response(error, "en")
+    assert response.status_code == status
+    body = json.loads(bytes(response.body))
+    assert body["code"] == code and body["data"] is None and body["msg"]
+    if not isinstance(error, BodyTooLarge):
+        assert body["msg"] == f"{error.en}\n{error.zh}"
+

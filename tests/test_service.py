@@ -270,3 +270,73 @@ async def test_control_characters_and_lone_surrogates_are_refused(service: Servi
         with pytest.raises(InvalidRequest) as info:
             await service.submit({"type": "A", "via": "wechat", "page": bad}, ALICE)
         assert "page" in info.value.by_field()
+
+
+# -- long scenes behind keys, the same for every front-end that asks ----------------------------------------------------------------
+LONG = "城市=上海&门店=静安寺&活动=双十一"
+
+
+async def test_long_scenes_go_behind_a_key_when_asked(service: Service, upstreams: Upstreams) -> None:
+    from bot import scenes
+
+    prepared = await service.prepare({"type": "b", "page": "pages/a", "scene": "城市=北京", "comments": "x"},
+                                     long_scene=True)
+    assert prepared.scene and scenes.is_key(prepared.scene)
+    assert prepared.comments and prepared.comments.startswith("x; scene k=")
+    assert service.scene_params(prepared.scene) == "城市=北京"
+    plain = await service.prepare({"type": "A", "via": "wechat", "page": "pages/a"}, long_scene=True)
+    assert plain.scene is None and plain.comments is None
+    fits = await service.prepare({**B_CODE, "scene": "id=7"}, long_scene=True)
+    assert fits.scene == "id=7" and fits.comments is None
+
+    # A chat's submit gets the same key the API would, and a prepared request keeps a single note.
+    first = await service.submit({**B_CODE, "scene": LONG}, ALICE, long_scene=True)
+    key = first.record.scene
+    assert key and scenes.is_key(key) and first.record.status is Status.DONE
+    assert service.scene_params(key) == LONG and first.record.comments == scenes.note(key, LONG)
+    again = await service.submit(await service.prepare({**B_CODE, "scene": LONG}, long_scene=True), BOB,
+                                 long_scene=True)
+    assert again.reused and again.record.id == first.record.id
+    by_key = await service.submit({**B_CODE, "scene": key}, BOB, long_scene=True)
+    assert by_key.reused and by_key.record.id == first.record.id
+
+
+async def test_a_refused_request_leaves_no_scene_row(service: Service) -> None:
+    with pytest.raises(InvalidRequest) as info:  # a B page cannot carry a ?query
+        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "城市=广州"}, ALICE, long_scene=True)
+    assert "page" in info.value.by_field()
+    assert service.storage.scenes.key_for("城市=广州") is None
+    with pytest.raises(InvalidRequest) as info:  # not asked for: WeChat's own rule applies
+        await service.submit({**B_CODE, "scene": "城市=广州"}, ALICE)
+    assert "scene" in info.value.by_field()
+    assert service.storage.scenes.key_for("城市=广州") is None
+    with pytest.raises(InvalidRequest) as info:  # every problem at once: the scene's and the page's
+        await service.submit({"type": "B", "page": "pages/a?x=1", "scene": "x" * 2000}, ALICE, long_scene=True)
+    assert {"scene", "page"} <= set(info.value.by_field())
+
+
+async def test_a_key_shaped_scene_must_be_a_key_we_gave(service: Service) -> None:
+    with pytest.raises(InputError) as info:
+        await service.submit({**B_CODE, "scene": "k=AAAAAAAAAA"}, ALICE, long_scene=True)
+    assert "k=AAAAAAAAAA" in info.value.en
+
+
+async def test_identical_long_scenes_at_once_make_one_key_and_one_code(service: Service, upstreams: Upstreams) -> None:
+    import asyncio
+
+    before = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]
+    results = await asyncio.gather(*(service.submit({**B_CODE, "scene": "门店=徐家汇"}, ALICE, long_scene=True) for _ in range(6)))
+    assert len({r.record.id for r in results}) == 1 and len({r.record.scene for r in results}) == 1
+    assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before + 1
+
+
+async def test_a_key_drawn_while_the_same_parameters_were_stored_gives_way(service: Service) -> None:
+    from bot import scenes
+
+    placed = scenes.place(service.storage, "门店=陆家嘴")
+    assert placed.new and placed.params == "门店=陆家嘴" and service.storage.scenes.key_for("门店=陆家嘴") is None
+    meanwhile = scenes.shorten(service.storage, "门店=陆家嘴", "someone-else")
+    kept = scenes.keep(service.storage, placed, "U_ALICE")
+    assert kept == scenes.Placed(meanwhile, "门店=陆家嘴") and not kept.new
+    assert scenes.keep(service.storage, kept) == kept  # nothing new to store
+    assert scenes.place(service.storage, "门店=陆家嘴") == kept

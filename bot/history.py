@@ -1,0 +1,69 @@
+"""Paging through the history the way every front-end asks for it: text, type, status and requester filters.
+
+The storage filters by requester and text; type and status are filtered here, reading rows in
+batches, so a page holds exactly ``limit`` matching records and says whether more follow.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot.models import CodeRecord, CodeType, Status
+from storage import Storage
+
+SCAN_BATCH = 500  # rows read at a time when filtering history by type or status
+
+
+class HistoryQuery(BaseModel):
+    """One page of history as a front-end asks for it (newest first)."""
+
+    text: str | None = None
+    type: CodeType | None = None
+    status: Status | None = None
+    requested_by: str | None = None
+    mine: bool = False
+    limit: int = 20
+    offset: int = 0
+
+
+class HistoryPage(BaseModel):
+    items: list[CodeRecord]
+    limit: int
+    offset: int
+    next_offset: int | None = None
+
+
+def page(storage: Storage, query: HistoryQuery, who: str | None) -> HistoryPage:
+    """One page, newest first; ``who`` limits it to one requester's codes."""
+    history = storage.history
+
+    def fetch(limit: int, offset: int) -> list[CodeRecord]:
+        if query.text and query.text.strip():
+            return history.search(query.text, requested_by=who, limit=limit, offset=offset)
+        return history.recent(requested_by=who, limit=limit, offset=offset,
+                              include_deleted=query.status is Status.DELETED)
+
+    if query.type is None and query.status is None:
+        rows = fetch(query.limit + 1, query.offset)
+        records, more = rows[: query.limit], len(rows) > query.limit
+    else:
+        matched: list[CodeRecord] = []
+        skip, position = query.offset, 0
+        while len(matched) <= query.limit:
+            rows = fetch(SCAN_BATCH, position)
+            position += len(rows)
+            for record in rows:
+                if (query.type and record.type is not query.type) or (query.status and record.status is not query.status):
+                    continue
+                if skip:
+                    skip -= 1
+                else:
+                    matched.append(record)
+            if len(rows) < SCAN_BATCH:
+                break
+        records, more = matched[: query.limit], len(matched) > query.limit
+    return HistoryPage(items=records, limit=query.limit, offset=query.offset,
+                       next_offset=query.offset + len(records) if more else None)
+
+
+__all__ = ["SCAN_BATCH", "HistoryPage", "HistoryQuery", "page"]

@@ -1,0 +1,131 @@
+"""The API's wire models: what it reads and answers; they are also the OpenAPI document's schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot import scenes
+from bot.models import SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
+
+LIST_MAX = 100
+OFFSET_MAX = 1_000_000
+
+
+class QRCodeRequest(BaseModel):
+    """Seed 003's request, plus an optional width."""
+
+    model_config = ConfigDict(extra="forbid", title="QRCodeRequest")
+    path: str = Field(
+        description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
+                    "Without a scene it may carry a `?query` (A code, at most 128 bytes).",
+        examples=["/pages/product/detail"],
+    )
+    scene: str | None = Field(
+        None, max_length=scenes.PARAMS_MAX,
+        description=f"Parameters for a B code. Up to {SCENE_MAX} characters from WeChat's set go as they are; "
+                    f"longer ones or other characters (Chinese, spaces, %) are stored and the code carries "
+                    f"`k=<10 letters/digits>`, resolved by GET /api/scenes/{{key}}. Omit (or empty) for an A code.",
+        examples=["product_id=123"],
+    )
+    width: int = Field(430, ge=WIDTH_MIN, le=WIDTH_MAX, description="Image width in pixels.")
+
+
+class Envelope(BaseModel):
+    """Seed 003's answer."""
+
+    code: int = Field(description="0 ok, -1 failed (msg says why), 1001 no key, 1002 key not allowed, "
+                                  "3001 empty path, 3002 bad scene")
+    msg: str = Field(description="Why it failed, Chinese and English (empty on success)")
+
+
+class ErrorAnswer(Envelope):
+    data: None = None
+
+
+class QRCodeAnswer(Envelope):
+    data: str | None = Field(description="The image URL (code 0), else null")
+    id: str | None = Field(None, description="The code's id (for GET /api/codes/{id})")
+    scene: str | None = Field(None, description="The scene the code carries (a `k=...` key for stored parameters)")
+    reused: bool = Field(False, description="True when an identical code already existed and nothing new was made")
+    notices: list[str] = Field(default_factory=list, description="Heads-ups (quota nearly used, sandbox code)")
+
+
+class CodeView(BaseModel):
+    """One history record."""
+
+    id: str
+    type: CodeType
+    provider: str
+    status: Status
+    page: str
+    scene: str | None = None
+    scene_params: str | None = Field(None, description="The parameters behind a stored-scene key")
+    name: str | None = None
+    app: str | None = None
+    campaign: str | None = None
+    channel: str | None = None
+    width: int
+    comments: str | None = None
+    link: str | None = None
+    tracking_url: str | None = None
+    image_url: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    requested_by: str
+    chat: str | None = None
+    sandbox: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CodeAnswer(Envelope):
+    data: CodeView
+
+
+class CodePage(BaseModel):
+    items: list[CodeView]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page, null on the last one")
+
+
+class CodeListAnswer(Envelope):
+    data: CodePage
+
+
+class SceneView(BaseModel):
+    key: str = Field(examples=["k=3fZq9LmA0x"])
+    scene: str = Field(description="The original parameters, exactly as given")
+    query: dict[str, str] = Field(description="The parameters split as `a=1&b=2` (literally, no URL-decoding; "
+                                             "the last of repeated names wins)")
+
+
+class SceneAnswer(Envelope):
+    data: SceneView
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(None, max_length=200, description="Full-text search (name, page, scene, campaign, comments ...)")
+    type: CodeType | None = None
+    status: Status | None = None
+    requested_by: str | None = Field(None, max_length=200, description="Only codes this user or API key name asked for")
+    mine: bool = Field(False, description="Only codes asked for with this API key's name")
+    limit: int = Field(20, ge=1, le=LIST_MAX)
+    offset: int = Field(0, ge=0, le=OFFSET_MAX)
+
+
+class Health(BaseModel):
+    ok: bool
+    sandbox: bool
+    pending: int
+
+
+class NotFoundAnswer(BaseModel):
+    error: str
+
+
+__all__ = ["LIST_MAX", "OFFSET_MAX", "CodeAnswer", "CodeListAnswer", "CodePage", "CodeView", "Envelope", "ErrorAnswer",
+           "Health", "ListQuery", "NotFoundAnswer", "QRCodeAnswer", "QRCodeRequest", "SceneAnswer", "SceneView"]

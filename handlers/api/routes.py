@@ -1,0 +1,232 @@
+"""The API's routes: each reads its input, asks the service, and answers seed 003's envelope.
+
+Only the service is used (no storage, no upstream client, no lock of our own: the service
+serialises identical submits, so a double click reuses the first code). Refusals are our errors,
+turned into answers once, by :func:`handlers.api.errors.error_response`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot import scenes
+from bot.errors import FieldError, InputError, MinpcodeError, NotFound
+from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.service import HistoryQuery, Service
+from bot.text import Lang, Text
+from handlers.api.auth import ApiKeys
+from handlers.api.errors import MAX_BODY, OK, CodeFailed, EmptyPath, StillPending, answer, error_response
+from handlers.api.models import (
+    CodeAnswer,
+    CodeListAnswer,
+    CodePage,
+    CodeView,
+    ListQuery,
+    QRCodeAnswer,
+    QRCodeRequest,
+    SceneAnswer,
+    SceneView,
+)
+from handlers.api.openapi import openapi_document
+from handlers.http import BodyTooLarge, read_limited
+
+log = logging.getLogger("minpcode.api")
+
+WAIT_SECONDS = 30.0  # how long a request waits for the upstream before answering "still making it"
+ID_MAX = 64  # characters of an id or key read from a URL
+
+
+def request_lang(request: Request) -> Lang:
+    """The caller's language from Accept-Language (its first entry); Chinese unless it is English."""
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh"
+
+
+def _bad_text(value: str) -> bool:
+    """Control characters or lone surrogates: nothing a page or scene may hold, nor SQLite store."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
+def _split_params(params: str) -> dict[str, str]:
+    """``a=1&b=2`` as a dict, literally: no %- or +-decoding (the parameters were never URL-encoded)."""
+    out: dict[str, str] = {}
+    for part in params.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            out[name] = value
+    return out
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Api:
+    """The routes of the HTTP API around one service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.keys = ApiKeys(service.settings.minpcode_api_keys)
+        self.public_url = service.settings.minpcode_public_url.rstrip("/")
+        if not self.keys:
+            log.info("HTTP API closed: MINPCODE_API_KEYS is not set")
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/weapp/qrcode", self._guarded(self.qrcode), methods=["POST"]),
+            Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
+            Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
+            Route("/api/scenes/{key:str}", self._open(self.scene), methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+        ]
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _guarded(self, handler: Callable[[Request, str], Awaitable[Response]]) -> Handler:
+        async def with_key(request: Request) -> Response:
+            return await handler(request, self.keys.authenticate(request))
+        return self._open(with_key)
+
+    @staticmethod
+    def _open(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (MinpcodeError, BodyTooLarge) as exc:
+                return error_response(exc, request_lang(request))
+        return endpoint
+
+    def image_url(self, record: CodeRecord) -> str | None:
+        if not record.image_sha256 or record.status is not Status.DONE:
+            return None
+        return f"{self.public_url}/codes/{record.id}.png"
+
+    def view(self, record: CodeRecord) -> CodeView:
+        params = None
+        if record.type is CodeType.B and record.scene and scenes.is_key(record.scene):
+            params = self.service.scene_params(record.scene)
+        return CodeView(
+            id=record.id, type=record.type, provider=record.provider.value, status=record.status, page=record.page,
+            scene=record.scene, scene_params=params, name=record.name, app=record.app, campaign=record.campaign,
+            channel=record.channel, width=record.width, comments=record.comments, link=record.link,
+            tracking_url=record.tracking_url, image_url=self.image_url(record), error_code=record.error_code,
+            error=record.error, requested_by=record.requested_by, chat=record.chat, sandbox=record.sandbox,
+            created_at=record.created_at, updated_at=record.updated_at,
+        )
+
+    # -- POST /api/weapp/qrcode -------------------------------------------------------------------
+    async def qrcode(self, request: Request, name: str) -> Response:
+        body = await _json_body(request)
+        requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
+        # The API's documented behaviour: a scene WeChat would refuse goes behind a stored k= key.
+        submission = await self.service.submit(self.fields(body), requester, wait=True, timeout=WAIT_SECONDS,
+                                               long_scene=True)
+        record = submission.record
+        log.info("api: %s asked for %s code %s (%s)", name, record.type.value, record.id,
+                 "reused" if submission.reused else record.status.value)
+        if record.status is Status.PENDING:
+            raise StillPending()
+        if record.status is not Status.DONE or not record.image_sha256:
+            message = record.error_message or Text(zh="生成失败。", en="The code could not be made.")
+            raise CodeFailed(message.zh, message.en)
+        return answer(QRCodeAnswer(
+            code=OK, msg="", data=self.image_url(record), id=record.id, scene=record.scene, reused=submission.reused,
+            notices=[n.text(requester.lang) for n in submission.notices],
+        ))
+
+    @staticmethod
+    def fields(body: dict[str, Any]) -> dict[str, Any]:
+        """Seed 003's body as CodeRequest input: a B code with a scene, else an A code."""
+        try:
+            parsed = QRCodeRequest.model_validate(body)
+        except ValidationError as exc:
+            raise _body_error(exc, body) from None
+        page = parsed.path.strip()
+        if _bad_text(page):
+            raise FieldError("page", "path 不能包含控制字符。", "The path cannot contain control characters.")
+        if page.startswith("/"):
+            page = page[1:]
+        if not page:  # the seed's path is required, for B codes too (WeChat's "home page" default is not offered)
+            raise EmptyPath()
+        scene = (parsed.scene or "").strip()
+        if not scene:
+            # No campaign or channel here, so a plain WeChat code rather than a GrowingIO link.
+            return {"type": "A", "via": "wechat", "page": page, "width": parsed.width}
+        return {"type": "B", "page": page, "scene": scene, "width": parsed.width}
+
+    # -- GET /api/codes, /api/codes/{id} ----------------------------------------------------------
+    async def list_codes(self, request: Request, name: str) -> Response:
+        try:
+            query = ListQuery.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"查询参数不对：{problems}", f"Bad query parameters: {problems}") from None
+        if query.q is not None and _bad_text(query.q) or query.requested_by is not None and _bad_text(query.requested_by):
+            raise InputError("查询参数不能包含控制字符。", "Query parameters cannot contain control characters.")
+        requester = Requester(chat="api", user_id=name, user_name=name)
+        page = self.service.history(HistoryQuery(
+            text=query.q, type=query.type, status=query.status, requested_by=query.requested_by, mine=query.mine,
+            limit=query.limit, offset=query.offset), requester)
+        return answer(CodeListAnswer(code=OK, msg="", data=CodePage(
+            items=[self.view(r) for r in page.items], limit=page.limit, offset=page.offset,
+            next_offset=page.next_offset,
+        )))
+
+    async def get_code(self, request: Request, name: str) -> Response:
+        code_id = request.path_params["code_id"]
+        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not _bad_text(code_id) else None
+        if record is None:
+            raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
+        return answer(CodeAnswer(code=OK, msg="", data=self.view(record)))
+
+    # -- GET /api/scenes/{key} ---------------------------------------------------------------------
+    async def scene(self, request: Request) -> Response:
+        key = request.path_params["key"].strip()
+        params = self.service.scene_params(key) if len(key) <= ID_MAX else None
+        if params is None:
+            raise NotFound("没有这个场景编号。", "There is no such scene key.")
+        full = key if key.startswith(scenes.KEY_PREFIX) else scenes.KEY_PREFIX + key
+        return answer(SceneAnswer(code=OK, msg="", data=SceneView(key=full, scene=params, query=_split_params(params))),
+                      headers={"Cache-Control": "public, max-age=86400, immutable"})
+
+    # -- GET /openapi.json -------------------------------------------------------------------------
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self.public_url))
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await read_limited(request, MAX_BODY)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        raise InputError("请求体须是 JSON 对象，例如 {\"path\": \"pages/index/index\", \"scene\": \"id=1\"}。",
+                         "The body must be a JSON object, e.g. {\"path\": \"pages/index/index\", \"scene\": \"id=1\"}.")
+    return body
+
+
+def _body_error(exc: ValidationError, body: dict[str, Any]) -> MinpcodeError:
+    """Pydantic's complaint about the body as our error: no path (3001), a bad scene (3002), else -1."""
+    errors = exc.errors()
+    fields = {str(e["loc"][0]) if e.get("loc") else "body" for e in errors}
+    if "path" in fields and body.get("path") in (None, ""):
+        return EmptyPath()
+    if "scene" in fields:
+        return FieldError("scene", f"scene 须是最多 {scenes.PARAMS_MAX} 个字符的字符串。",
+                          f"The scene must be a string of at most {scenes.PARAMS_MAX} characters.")
+    problems = "; ".join(
+        f"{e['loc'][0] if e.get('loc') else 'body'}: {'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
+        for e in errors
+    )
+    return InputError(f"请求参数不对：{problems}", f"The request is not valid: {problems}")
+
+
+__all__ = ["WAIT_SECONDS", "Api", "request_lang"]
