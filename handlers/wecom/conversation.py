@@ -19,7 +19,6 @@ member are handled one at a time, in order; different members run concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import unicodedata
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
 from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
@@ -145,7 +145,7 @@ class Conversation:
         self.clock = clock
         self.drafts: dict[str, Draft] = {}
         self._finished: dict[str, float] = {}  # task ids already submitted or replaced → when
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
         self._welcomed: dict[str, float] = {}
         self._last_sweep = 0.0
 
@@ -157,9 +157,8 @@ class Conversation:
         if not user:
             return
         target = Target(user, (message.fields.get("ChatId") or "").strip() or None)
-        lock = self._acquire(user)
         try:
-            async with lock:
+            async with self._locks.hold(user):
                 self._sweep()
                 await self._dispatch(message, target)
         except MinpcodeError as exc:
@@ -168,8 +167,6 @@ class Conversation:
         except Exception:
             log.exception("wecom: handling a %s from %s failed", message.msg_type, user)
             await self._tell(target, *UNEXPECTED)
-        finally:
-            self._release(user)
 
     async def _dispatch(self, message: InboundMessage, target: Target) -> None:
         requester = Requester(chat="wecom", user_id=target.user, channel_id=target.chat_id, lang="zh")
@@ -239,20 +236,16 @@ class Conversation:
             raise
 
     async def _choices(self) -> tuple[list[Choice], list[Choice]]:
-        """Campaigns and channels from GrowingIO (cached by the core), most used first; empty without GIO."""
-        gio = self.service.upstream.gio
-        if gio is None:
-            return [], []
-        try:
-            found_campaigns = await gio.campaigns()
-            found_channels = await gio.channels()
-        except MinpcodeError as exc:
-            log.warning("wecom form: GrowingIO lists unavailable (%s); offering WeChat codes only", type(exc).__name__)
+        """Campaigns and channels from GrowingIO (cached by the core), most used first; empty without GIO
+        or when GrowingIO's lists are unavailable (the service logs why): WeChat codes are offered then."""
+        found_campaigns = await self.service.options("campaign")
+        found_channels = await self.service.options("channel")
+        if not found_campaigns or not found_channels:
             return [], []
         recent = self.service.list(limit=200)
-        campaigns = rank([Choice(c.id, c.name) for c in found_campaigns],
+        campaigns = rank([Choice(o.value, o.label) for o in found_campaigns],
                          [v for r in recent for v in (r.campaign, r.campaign_id)])
-        channels = rank([Choice(c.id, c.name) for c in found_channels],
+        channels = rank([Choice(o.value, o.label) for o in found_channels],
                         [v for r in recent for v in (r.channel, r.channel_id)])
         if not campaigns or not channels:
             return [], []
@@ -393,18 +386,6 @@ class Conversation:
         keep = 3 * self.ttl
         self._finished = {k: t for k, t in self._finished.items() if now - t < keep}
         self._welcomed = {k: t for k, t in self._welcomed.items() if now - t < WELCOME_EVERY}
-
-    def _acquire(self, user: str) -> asyncio.Lock:
-        lock, users = self._locks.get(user) or (asyncio.Lock(), 0)
-        self._locks[user] = (lock, users + 1)
-        return lock
-
-    def _release(self, user: str) -> None:
-        lock, users = self._locks[user]
-        if users <= 1:
-            del self._locks[user]
-        else:
-            self._locks[user] = (lock, users - 1)
 
     async def _tell(self, target: Target, zh: str, en: str) -> None:
         try:
