@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import MinpcodeError
+from bot.text import clip_utf8
 from handlers.wecom import (
     DecryptError,
     EncryptedEnvelope,
@@ -38,7 +39,7 @@ from handlers.wecom import (
     parse_message,
 )
 from handlers.wecom.crypto import parse_xml
-from handlers.wecom.xml import parse_callback_envelope, parse_reply_envelope, truncate_utf8
+from handlers.wecom.xml import parse_callback_envelope, parse_reply_envelope
 
 # Copied verbatim from docs/wecom.md §2.7 (groups A, B, C official; D derived and cross-checked there).
 VECTORS = json.loads(r"""
@@ -369,7 +370,7 @@ def test_reply_xml_roundtrip_through_envelope(content):
     body = encrypted_reply(c, reply, nonce="123", timestamp="456")
     env = parse_reply_envelope(body)
     root = parse_xml(c.decrypt(env.msg_signature, env.timestamp, env.nonce, env.encrypt))
-    assert (root.findtext("Content") or "") == truncate_utf8(content, 2048)
+    assert (root.findtext("Content") or "") == clip_utf8(content, 2048)
     assert root.findtext("MsgType") == "text"
 
 

@@ -48,6 +48,7 @@ from .cards import (
     new_task_id,
     options_page,
     rank,
+    short_label,
 )
 from .client import Target
 from .deliver import Deliverer
@@ -113,7 +114,7 @@ class Draft:
 
     def summary(self) -> tuple[str, str]:
         kind = self.kind or KINDS["wx-B"]
-        zh, en = f"已选择：{kind.label}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
+        zh, en = f"已选择：{short_label(kind)}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
         if kind.gio and self.campaign and self.channel:
             zh += f" · 活动 {self.campaign.name} · 渠道 {self.channel.name}"
             en += f" · campaign {self.campaign.name} · channel {self.channel.name}"
