@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot import media
 from bot.errors import InvalidRequest, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.service import UNEXPECTED, Notice, Service
+from bot.text import Text
 from handlers import grammar
-from handlers.render import bilingual, detail_lines, one_line
+from handlers.render import detail_lines, one_line
 
 log = logging.getLogger("minpcode.commands")
 
@@ -41,15 +43,14 @@ class Reply(BaseModel):
     data: dict[str, Any] = {}
 
     def text(self, lang: str = "zh") -> str:
-        body = bilingual(self.zh, self.en, lang) if self.zh != self.en else self.zh
+        body = Text(zh=self.zh, en=self.en).render(lang)
         for notice in self.notices:
             body += "\n\n" + notice.text(lang)
         return body
 
     @property
     def filename(self) -> str:
-        ext = "png" if self.image_mime == "image/png" else "jpg"
-        return f"minpcode-{self.record.id if self.record else 'code'}.{ext}"
+        return f"minpcode-{self.record.id if self.record else 'code'}.{media.extension(self.image_mime)}"
 
 
 def request_fields(command: grammar.Command) -> dict[str, Any]:

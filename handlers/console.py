@@ -27,9 +27,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from bot import media
 from bot.config import Settings
 from bot.models import Requester
 from bot.service import Service
+from bot.text import bilingual
 from handlers.commands import Reply, run
 
 __all__ = ["EXIT_WORDS", "ChatSession", "chat", "decode_qr", "read_lines"]
@@ -43,7 +45,6 @@ EXAMPLES = (
     "新建 pages/index/index campaign=春季大促 channel=公众号 create=yes",
     "list",
 )
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
 
 def decode_qr(image: bytes) -> str | None:
@@ -120,7 +121,7 @@ class ChatSession:
         return self.requester.lang
 
     def pair(self, zh: str, en: str, sep: str = " / ") -> str:
-        return f"{en}{sep}{zh}" if self.lang == "en" else f"{zh}{sep}{en}"
+        return bilingual(zh, en, self.lang, sep=sep)
 
     def say(self, text: str, style: str | None = None) -> None:
         self.console.print(text, markup=False, soft_wrap=True, style=style)
@@ -181,7 +182,7 @@ class ChatSession:
     def save_image(self, reply: Reply) -> Path:
         assert reply.image is not None
         name = reply.record.id if reply.record is not None else "code"
-        path = self.out_dir / f"{name}.{_EXTENSIONS.get(reply.image_mime or '', 'jpg')}"
+        path = self.out_dir / f"{name}.{media.extension(reply.image_mime)}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(reply.image)
         return path

@@ -88,8 +88,9 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool) -> list[di
     if has_image and thumbs:
         first["accessory"] = {"type": "image", "image_url": url, "alt_text": record.name or record.id}
     notes = [f"{record.requested_by_name or record.requested_by} · {record.created_at:%Y-%m-%d %H:%M} UTC"]
-    if record.status is Status.FAILED and record.error:
-        notes.append(record.error.replace("\n", " / ")[:300])
+    why = record.error_message if record.status is Status.FAILED else None
+    if why is not None:
+        notes.append(why.render(None, sep=" / ")[:300])
     if record.tracking_url:
         notes.append(record.tracking_url[:300])
     elements = []
