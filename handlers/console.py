@@ -16,9 +16,9 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import segno
 import zxingcpp
@@ -52,7 +52,7 @@ def decode_qr(image: bytes) -> str | None:
     try:
         picture = Image.open(io.BytesIO(image)).convert("RGBA")
         flat = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("L")
-        found = zxingcpp.read_barcodes(flat, formats=zxingcpp.BarcodeFormat.QRCode)
+        found = zxingcpp.read_barcodes(flat, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     except Exception:  # an undecodable image is not an error worth more than the file path
         log.debug("could not decode image", exc_info=True)
         return None
@@ -62,7 +62,7 @@ def decode_qr(image: bytes) -> str | None:
     return None
 
 
-async def read_lines(stream: TextIO, prompt: str | None = None) -> AsyncIterator[str]:
+async def read_lines(stream: TextIO, prompt: str | None = None) -> AsyncGenerator[str, None]:
     """Lines from ``stream`` without blocking the event loop, one at a time, until end of input.
 
     A daemon thread reads (so Ctrl-C or the end of the program never waits on the keyboard) and
@@ -176,7 +176,7 @@ class ChatSession:
         self.say(self.pair("图片", "Image", " ") + f": {path}", style="green")
         text = decode_qr(reply.image)
         if text is not None:
-            segno.make(text, micro=False).terminal(out=self.console.file, compact=True)
+            segno.make(text, micro=False).terminal(out=cast(TextIO, self.console.file), compact=True)
             self.console.file.flush()
 
     def save_image(self, reply: Reply) -> Path:

@@ -29,6 +29,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from xml.parsers import expat
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -132,7 +133,7 @@ class InvalidPadding(DecryptError):
 # --------------------------------------------------------------------------------------------- XML helpers
 
 
-def _forbid(*_args: object) -> None:
+def _forbid(*_args: object) -> NoReturn:
     raise InvalidXml("DOCTYPE and entity declarations are not allowed")
 
 
