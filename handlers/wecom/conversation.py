@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.concurrency import KeyedLocks
+from bot.concurrency import KeyedLocks, TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
 from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
@@ -145,9 +145,10 @@ class Conversation:
         self.ttl = ttl
         self.clock = clock
         self.drafts: dict[str, Draft] = {}
-        self._finished: dict[str, float] = {}  # task ids already submitted or replaced → when
+        # task ids already submitted or replaced, remembered well past a form's life
+        self._finished: TtlSet[str] = TtlSet(3 * ttl, clock=clock)
         self._locks: KeyedLocks[str] = KeyedLocks()
-        self._welcomed: dict[str, float] = {}
+        self._welcomed: TtlSet[str] = TtlSet(WELCOME_EVERY, clock=clock)
         self._last_sweep = 0.0
 
     # -- entry point ------------------------------------------------------------------------------------------
@@ -210,10 +211,8 @@ class Conversation:
         await self.deliver.reply(target, reply)
 
     async def welcome(self, target: Target) -> None:
-        now = self.clock()
-        if now - self._welcomed.get(target.user, -WELCOME_EVERY) < WELCOME_EVERY:
+        if not self._welcomed.first(target.user):
             return
-        self._welcomed[target.user] = now
         await self.deliver.text(target, "你好！发送「新建」打开表单，或直接发送命令。\nHello! Send new for the form, "
                                 "or type a command.\n\n" + grammar.help_text("zh"))
 
@@ -267,7 +266,7 @@ class Conversation:
                 await self.deliver.say(target, "这张表单已过期，请重新发送「新建」。",
                                        "That form has expired; send new to start again.")
             return
-        self._finished[event.task_id] = self.clock()
+        self._finished.first(event.task_id)
         await self._close_card(event, SUBMITTED)
         draft.expires_at = self.clock() + self.ttl
         selected = event.selected()
@@ -373,7 +372,7 @@ class Conversation:
         return draft
 
     def _drop(self, draft: Draft) -> None:
-        self._finished.setdefault(draft.task_id, self.clock())
+        self._finished.first(draft.task_id)
         if self.drafts.get(draft.user) is draft:
             del self.drafts[draft.user]
 
@@ -384,9 +383,6 @@ class Conversation:
         self._last_sweep = now
         for draft in [d for d in self.drafts.values() if d.expires_at <= now]:
             self._drop(draft)
-        keep = 3 * self.ttl
-        self._finished = {k: t for k, t in self._finished.items() if now - t < keep}
-        self._welcomed = {k: t for k, t in self._welcomed.items() if now - t < WELCOME_EVERY}
 
     async def _tell(self, target: Target, zh: str, en: str) -> None:
         try:
