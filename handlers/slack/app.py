@@ -26,7 +26,7 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_internals import build_async_context
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -45,7 +45,8 @@ from handlers.commands import Reply
 from handlers.slack import home as home_tab
 from handlers.slack import listeners, parse, views
 from handlers.slack.bolt import build_bolt_app
-from handlers.slack.deliver import Delivery, fix_proxy, slack_error
+from handlers.slack.deliver import Delivery, fix_proxy
+from handlers.slack.errors import SLACK_FAILURES, slack_error
 from handlers.slack.parse import Origin
 from handlers.slack.views import say
 
@@ -123,9 +124,9 @@ class SlackBot:
             log.warning("Slack: SLACK_BOT_TOKEN was refused by %s (%s); Slack requests will fail until the "
                         "token is fixed", self.api_url, slack_error(exc))
             return
-        except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
-            log.warning("Slack: cannot reach SLACK_API_URL %s (%s); will retry on the first request",
-                        self.api_url, type(exc).__name__)
+        except SLACK_FAILURES as exc:
+            log.warning("Slack: cannot reach SLACK_API_URL %s (%s %s); will retry on the first request",
+                        self.api_url, slack_error(exc), type(exc).__name__)
             return
         self._auth = self._authorize_result(response)
         scopes = {s.strip() for s in (response.headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
@@ -151,7 +152,7 @@ class SlackBot:
             if self._auth is None:
                 try:
                     self._auth = self._authorize_result(await self.client.auth_test())
-                except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+                except SLACK_FAILURES as exc:
                     log.warning("Slack: auth.test failed: %s", slack_error(exc))
                     return None
         return self._auth
@@ -207,7 +208,7 @@ class SlackBot:
     async def _fetch_person(self, user_id: str) -> Person:
         try:
             response = await self.client.users_info(user=user_id, include_locale=True)
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+        except SLACK_FAILURES as exc:
             log.info("users.info %s failed: %s", user_id, slack_error(exc))
             # remember the failure briefly so a burst does not hammer users.info
             person = Person(None, None, time.monotonic() - PERSON_TTL + 60)
@@ -358,7 +359,7 @@ class SlackBot:
                                               comment=comment, user_id=origin.user_id,
                                               channel_id=origin.channel_id, lang=lang)
                 return
-            except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+            except SLACK_FAILURES as exc:
                 log.warning("posting code %s failed: %s", record.id, slack_error(exc))
                 url = views.image_url(self.public_url, record.id)
                 text = say(lang, f"码已生成（编号 {record.id}），但没能发到 Slack（{slack_error(exc)}）。请稍后用 "

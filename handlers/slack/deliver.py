@@ -26,6 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot import media
 from bot.models import CodeRecord
 from handlers.http import is_loopback
+from handlers.slack.errors import slack_error
 from handlers.slack.views import say
 
 log = logging.getLogger("minpcode.slack.deliver")
@@ -33,13 +34,6 @@ log = logging.getLogger("minpcode.slack.deliver")
 # completeUploadExternal / postMessage errors after which the requester gets the code by DM instead.
 HIDDEN_CHANNEL_ERRORS = frozenset({"channel_not_found", "access_denied", "posting_to_channel_denied",
                                    "is_archived", "restricted_action", "not_allowed_token_type"})
-
-
-def slack_error(exc: Exception) -> str:
-    """Slack's error code for an API error, else the exception's class name."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or exc.response.status_code)
-    return type(exc).__name__
 
 
 def bypass_proxy(url: str) -> bool:

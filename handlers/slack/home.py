@@ -20,7 +20,7 @@ from bot.service import Service
 from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
 from handlers.slack import views
-from handlers.slack.deliver import slack_error
+from handlers.slack.errors import slack_error
 from handlers.slack.views import button, context, plain, say, section
 
 log = logging.getLogger("minpcode.slack.home")
