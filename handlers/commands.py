@@ -69,15 +69,20 @@ async def run(service: Service, text: str, requester: Requester) -> Reply:
     try:
         command = grammar.parse(text)
         return await dispatch(service, command, requester)
-    except InvalidRequest as exc:
-        return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
-                     en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
     except MinpcodeError as exc:
-        return Reply(ok=False, zh=exc.zh, en=exc.en)
+        return failure(exc)
     except Exception:
         # A bug must still get the person an answer, never silence or a stack trace.
         log.exception("command failed unexpectedly: %s", text.split(maxsplit=1)[0] if text.strip() else "")
         return Reply(ok=False, zh=UNEXPECTED[0], en=UNEXPECTED[1])
+
+
+def failure(exc: MinpcodeError) -> Reply:
+    """The answer to a failed command: every field problem on its own line, else the error's sentence."""
+    if isinstance(exc, InvalidRequest):
+        return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
+                     en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
+    return Reply(ok=False, zh=exc.message.zh, en=exc.message.en)
 
 
 async def dispatch(service: Service, command: grammar.Command, requester: Requester) -> Reply:

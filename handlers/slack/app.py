@@ -327,11 +327,8 @@ class SlackBot:
                                      response_url=origin.response_url, dm_fallback=False)
         try:
             reply = await commands.new_code(self.service, fields, requester)
-        except InvalidRequest as exc:
-            reply = Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
-                          en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
         except MinpcodeError as exc:
-            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+            reply = commands.failure(exc)
         if fields.get("create_missing"):
             self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
@@ -342,7 +339,7 @@ class SlackBot:
         try:
             reply = commands.show(self.service, code_id)
         except MinpcodeError as exc:
-            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+            reply = commands.failure(exc)
         else:
             reply = reply.model_copy(update={"public": reply.record is not None and reply.record.status is Status.DONE,
                                              "reused": True})
