@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot import media
 from bot.errors import InvalidRequest, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.service import UNEXPECTED, Notice, Service
+from bot.text import Text
 from handlers import grammar
-from handlers.render import bilingual, detail_lines, one_line
+from handlers.render import detail_lines, one_line
 
 log = logging.getLogger("minpcode.commands")
 
@@ -41,15 +43,14 @@ class Reply(BaseModel):
     data: dict[str, Any] = {}
 
     def text(self, lang: str = "zh") -> str:
-        body = bilingual(self.zh, self.en, lang) if self.zh != self.en else self.zh
+        body = Text(zh=self.zh, en=self.en).render(lang)
         for notice in self.notices:
             body += "\n\n" + notice.text(lang)
         return body
 
     @property
     def filename(self) -> str:
-        ext = "png" if self.image_mime == "image/png" else "jpg"
-        return f"minpcode-{self.record.id if self.record else 'code'}.{ext}"
+        return f"minpcode-{self.record.id if self.record else 'code'}.{media.extension(self.image_mime)}"
 
 
 def request_fields(command: grammar.Command) -> dict[str, Any]:
@@ -68,15 +69,20 @@ async def run(service: Service, text: str, requester: Requester) -> Reply:
     try:
         command = grammar.parse(text)
         return await dispatch(service, command, requester)
-    except InvalidRequest as exc:
-        return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
-                     en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
     except MinpcodeError as exc:
-        return Reply(ok=False, zh=exc.zh, en=exc.en)
+        return failure(exc)
     except Exception:
         # A bug must still get the person an answer, never silence or a stack trace.
         log.exception("command failed unexpectedly: %s", text.split(maxsplit=1)[0] if text.strip() else "")
         return Reply(ok=False, zh=UNEXPECTED[0], en=UNEXPECTED[1])
+
+
+def failure(exc: MinpcodeError) -> Reply:
+    """The answer to a failed command: every field problem on its own line, else the error's sentence."""
+    if isinstance(exc, InvalidRequest):
+        return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
+                     en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
+    return Reply(ok=False, zh=exc.message.zh, en=exc.message.en)
 
 
 async def dispatch(service: Service, command: grammar.Command, requester: Requester) -> Reply:

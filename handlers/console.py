@@ -16,9 +16,9 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import segno
 import zxingcpp
@@ -27,9 +27,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from bot import media
 from bot.config import Settings
 from bot.models import Requester
 from bot.service import Service
+from bot.text import bilingual
 from handlers.commands import Reply, run
 
 __all__ = ["EXIT_WORDS", "ChatSession", "chat", "decode_qr", "read_lines"]
@@ -43,7 +45,6 @@ EXAMPLES = (
     "新建 pages/index/index campaign=春季大促 channel=公众号 create=yes",
     "list",
 )
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
 
 def decode_qr(image: bytes) -> str | None:
@@ -51,7 +52,7 @@ def decode_qr(image: bytes) -> str | None:
     try:
         picture = Image.open(io.BytesIO(image)).convert("RGBA")
         flat = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("L")
-        found = zxingcpp.read_barcodes(flat, formats=zxingcpp.BarcodeFormat.QRCode)
+        found = zxingcpp.read_barcodes(flat, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     except Exception:  # an undecodable image is not an error worth more than the file path
         log.debug("could not decode image", exc_info=True)
         return None
@@ -61,7 +62,7 @@ def decode_qr(image: bytes) -> str | None:
     return None
 
 
-async def read_lines(stream: TextIO, prompt: str | None = None) -> AsyncIterator[str]:
+async def read_lines(stream: TextIO, prompt: str | None = None) -> AsyncGenerator[str, None]:
     """Lines from ``stream`` without blocking the event loop, one at a time, until end of input.
 
     A daemon thread reads (so Ctrl-C or the end of the program never waits on the keyboard) and
@@ -120,7 +121,7 @@ class ChatSession:
         return self.requester.lang
 
     def pair(self, zh: str, en: str, sep: str = " / ") -> str:
-        return f"{en}{sep}{zh}" if self.lang == "en" else f"{zh}{sep}{en}"
+        return bilingual(zh, en, self.lang, sep=sep)
 
     def say(self, text: str, style: str | None = None) -> None:
         self.console.print(text, markup=False, soft_wrap=True, style=style)
@@ -175,13 +176,13 @@ class ChatSession:
         self.say(self.pair("图片", "Image", " ") + f": {path}", style="green")
         text = decode_qr(reply.image)
         if text is not None:
-            segno.make(text, micro=False).terminal(out=self.console.file, compact=True)
+            segno.make(text, micro=False).terminal(out=cast(TextIO, self.console.file), compact=True)
             self.console.file.flush()
 
     def save_image(self, reply: Reply) -> Path:
         assert reply.image is not None
         name = reply.record.id if reply.record is not None else "code"
-        path = self.out_dir / f"{name}.{_EXTENSIONS.get(reply.image_mime or '', 'jpg')}"
+        path = self.out_dir / f"{name}.{media.extension(reply.image_mime)}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(reply.image)
         return path

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
+from bot.summary import MAX_DAYS
+from bot.text import yes_no
 
 __all__ = ["COMMANDS", "Command", "help_text", "parse", "render", "usage"]
 
@@ -83,7 +85,10 @@ class _FieldSpec:
         return f"{self.key}={self.shown}"
 
 
-_YES_NO = {"yes": "yes", "true": "yes", "是": "yes", "no": "no", "false": "no", "否": "no"}
+# A text command takes only the spelled-out yes/no words of bot.text ("1"/"0" are refused: in a command
+# line they are likelier a slip than a flag, and the tests pin that).
+_YES_NO = {w: "yes" if yes_no(w) else "no" for w in ("yes", "true", "是", "no", "false", "否")}
+assert all(yes_no(w) is not None for w in _YES_NO)
 _TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink"}
 _VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"}
 
@@ -126,8 +131,8 @@ _HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA = _SPECS = (
     CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
     CommandSpec("rename", "改名", ("<id>", "<name>"), "rename a code", "给码改名", rest=True),
     CommandSpec("delete", "删除", ("<id>",), "delete a code", "删除一个码"),
-    CommandSpec("summary", "汇总", ("[days]",), "report on the last N days (N from 1 to 365)",
-                "最近 N 天的汇总（N 为 1 到 365）"),
+    CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",
+                f"最近 N 天的汇总（N 为 1 到 {MAX_DAYS}）"),
     CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
 )
 
@@ -144,7 +149,6 @@ _ESCAPABLE = frozenset(_QUOTES) | frozenset(_QUOTES.values()) | {"\\"}
 _EQUALS = "=＝"
 _KEY_RE = re.compile(r"[^\W\d][\w-]*")
 _PREFIXES = ("/minpcode", "minpcode")
-_MAX_DAYS = 365
 
 
 class Command(BaseModel):
@@ -368,10 +372,10 @@ def _arity(spec: CommandSpec, args: list[str]) -> list[str]:
 
 def _days(word: str) -> str:
     digits = unicodedata.normalize("NFKC", word).strip().casefold().removesuffix("天").removesuffix("d")
-    if digits.isascii() and digits.isdecimal() and 1 <= int(digits) <= _MAX_DAYS:
+    if digits.isascii() and digits.isdecimal() and 1 <= int(digits) <= MAX_DAYS:
         return str(int(digits))
-    raise _error(_SUMMARY, f"天数须是 1 到 {_MAX_DAYS} 之间的整数，收到「{word}」。",
-                 f"days must be a whole number from 1 to {_MAX_DAYS}, not {word!r}.")
+    raise _error(_SUMMARY, f"天数须是 1 到 {MAX_DAYS} 之间的整数，收到「{word}」。",
+                 f"days must be a whole number from 1 to {MAX_DAYS}, not {word!r}.")
 
 
 def _quote(value: str) -> str:

@@ -48,8 +48,9 @@ def detail_lines(record: CodeRecord, lang: str) -> list[str]:
         ("时间", "Made at", record.created_at.strftime("%Y-%m-%d %H:%M UTC")),
     ]
     lines = [f"{z if zh else e}: {v}" for z, e, v in rows if v]
-    if record.status is Status.FAILED and record.error:
-        lines.append(("原因: " if zh else "Why: ") + record.error.replace("\n", " / "))
+    why = record.error_message if record.status is Status.FAILED else None
+    if why is not None:
+        lines.append(("原因: " if zh else "Why: ") + why.render(lang, sep=" / "))
     if record.status is Status.DELETED:
         lines.append("已删除：仅从列表中移除，已印出的码仍可扫码使用。" if zh
                      else "Deleted from the list only: printed codes keep working.")
@@ -67,6 +68,3 @@ def one_line(record: CodeRecord, lang: str) -> str:
     return (f"{record.id}  {record.type.value}  {status}  {record.name or '-'}  {where}"
             + (f"  [{extra}]" if extra else "") + f"  @{who}  {record.created_at:%m-%d %H:%M}")
 
-
-def bilingual(zh: str, en: str, lang: str) -> str:
-    return f"{en}\n{zh}" if lang == "en" else f"{zh}\n{en}"

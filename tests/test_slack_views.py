@@ -220,3 +220,42 @@ def test_manifest_is_valid_and_complete() -> None:
     from handlers.slack.app import REQUIRED_SCOPES
 
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(REQUIRED_SCOPES)
+
+
+# ---------------------------------------------------------------------------------------------- boundaries
+
+
+def test_slack_failures_are_named_by_slack_or_by_us_never_by_a_library_class() -> None:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+    from slack_sdk.web.slack_response import SlackResponse
+
+    from bot.errors import MinpcodeError
+    from handlers.slack.errors import SLACK_FAILURES, SlackFailure, slack_error
+
+    refused = SlackApiError("refused", SlackResponse(client=None, http_verb="POST", api_url="http://127.0.0.1/x",
+                                                     req_args={}, data={"ok": False, "error": "not_in_channel"},
+                                                     headers={}, status_code=200))
+    assert slack_error(refused) == "not_in_channel"
+    assert slack_error(TimeoutError()) == "timeout"
+    assert slack_error(SlackClientError("boom")) == "unreachable"
+    assert slack_error(ConnectionRefusedError()) == "unreachable"
+    assert all(isinstance(e, SLACK_FAILURES) for e in (refused, TimeoutError(), ConnectionRefusedError()))
+    failure = SlackFailure.of(refused)
+    assert isinstance(failure, MinpcodeError) and failure.error_code == "not_in_channel"
+    assert "not_in_channel" in failure.message.zh and "not_in_channel" in failure.message.en
+
+
+def test_thumbnails_need_a_public_https_host_not_any_loopback() -> None:
+    assert not thumbnails_possible("https://localhost/base")
+    assert not thumbnails_possible("https://127.0.0.2:8443")
+    assert not thumbnails_possible("https://[::1]/")
+
+
+def test_form_kinds_come_from_the_one_kind_table() -> None:
+    from bot.kinds import kind_of
+
+    for value, (type_, via, zh, en) in views.KINDS.items():
+        kind = kind_of(value)
+        assert kind is not None and (kind.type, kind.label.zh, kind.label.en) == (type_, zh, en)
+        assert via == (kind.via or "wechat")
+    assert views.default_kind(True) == "gio:A" and views.default_kind(False) == "wechat:A"

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.errors import MinpcodeError
+from bot.text import clip_utf8
 from handlers.wecom import (
     DecryptError,
     EncryptedEnvelope,
@@ -37,7 +39,7 @@ from handlers.wecom import (
     parse_message,
 )
 from handlers.wecom.crypto import parse_xml
-from handlers.wecom.xml import parse_callback_envelope, parse_reply_envelope, truncate_utf8
+from handlers.wecom.xml import parse_callback_envelope, parse_reply_envelope
 
 # Copied verbatim from docs/wecom.md §2.7 (groups A, B, C official; D derived and cross-checked there).
 VECTORS = json.loads(r"""
@@ -254,10 +256,14 @@ def test_c2_is_messense_saying_test_with_one_byte_pad():
     assert 32 - raw % 32 == 1
 
 
-def test_a3_json_variant_decrypts_via_json_body():
+def test_a3_json_variant_vector_decrypts_but_a_json_body_is_refused():
+    # The smart-bot JSON envelope never reaches a self-built app: the vector's ciphertext still
+    # decrypts, and a JSON body is refused like any other non-XML body.
     v = A["A3"]
     body = json.dumps({"encrypt": v["encrypt"]})
-    assert crypto_for(A).decrypt_body(v["msg_signature"], v["timestamp"], v["nonce"], body) == v["expected_plaintext"]
+    assert crypto_for(A).decrypt(v["msg_signature"], v["timestamp"], v["nonce"], v["encrypt"]) == v["expected_plaintext"]
+    with pytest.raises(InvalidXml):
+        crypto_for(A).decrypt_body(v["msg_signature"], v["timestamp"], v["nonce"], body)
 
 
 def test_c1_with_wrong_nonce_fails_signature():
@@ -288,8 +294,8 @@ def test_derived_encrypt_vectors(name, rid_key, plain_key):
 def test_d2_empty_receive_id_json_reply():
     v = D["D2"]
     env = crypto_for(D, "").encrypt(D["D2_plain"], nonce=v["nonce"], timestamp=v["timestamp"], random16=v["random16"])
-    assert json.loads(env.json()) == {"encrypt": v["encrypt"], "msgsignature": v["msg_signature"],
-                                      "timestamp": v["timestamp"], "nonce": v["nonce"]}
+    assert (env.encrypt, env.msg_signature, env.timestamp, env.nonce) == (v["encrypt"], v["msg_signature"],
+                                                                         v["timestamp"], v["nonce"])
     with pytest.raises(ReceiveIdMismatch):
         crypto_for(D, "ww1436e0e65a779aee").decrypt_raw(v["encrypt"])
 
@@ -364,7 +370,7 @@ def test_reply_xml_roundtrip_through_envelope(content):
     body = encrypted_reply(c, reply, nonce="123", timestamp="456")
     env = parse_reply_envelope(body)
     root = parse_xml(c.decrypt(env.msg_signature, env.timestamp, env.nonce, env.encrypt))
-    assert (root.findtext("Content") or "") == truncate_utf8(content, 2048)
+    assert (root.findtext("Content") or "") == clip_utf8(content, 2048)
     assert root.findtext("MsgType") == "text"
 
 
@@ -394,6 +400,12 @@ def test_error_tree_and_codes():
         assert cls.code == code
     assert issubclass(InvalidPadding, DecryptError)
     assert issubclass(StaleTimestamp, InvalidSignature)
+    # one error root: a crypto failure is a MinpcodeError with a stable code and both languages
+    exc = InvalidXml("body has no Encrypt field")
+    assert isinstance(exc, MinpcodeError)
+    assert exc.error_code == "-40002"
+    assert str(exc) == "body has no Encrypt field"
+    assert exc.message.zh and "body has no Encrypt field" in exc.message.en
 
 
 @pytest.mark.parametrize("bad", ["", "0" * 40, "Z" * 40, "012BC692D0A58DD4B10F8DFE5C4AC00AE211EBEB", "签名", "x"])

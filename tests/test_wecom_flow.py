@@ -167,3 +167,12 @@ def test_menu_click_and_welcome(wecom: WeComSite) -> None:  # noqa: F811
     wecom.sender.send_click(USER, "cmd:new")
     card_sent(wecom, 1)
     assert len(wecom.texts()) == 1
+
+
+def test_every_kind_has_a_card_label_within_wecoms_option_limit() -> None:
+    from bot.kinds import KINDS
+    from handlers.wecom.cards import OPTION_TEXT_MAX, kinds, short_label
+
+    for kind in KINDS.values():
+        assert 0 < len(short_label(kind)) <= OPTION_TEXT_MAX
+    assert [k.id for k in kinds(False)] == ["wx-B", "wx-A", "wx-C", "wx-shortlink"]

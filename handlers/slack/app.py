@@ -1,37 +1,32 @@
-"""Bolt wiring: an ``AsyncApp`` whose listeners ack at once and hand the work to asyncio tasks.
+"""The Slack front end: a :class:`SlackBot` whose Bolt listeners ack at once and hand the work to tasks.
 
-Every listener is thin: it reads the payload, acks (with field errors, options or a "working…"
-line when that is the answer) and spawns a task for anything slow, then returns. So Bolt runs with
-``process_before_response=True``: the HTTP answer goes out as soon as the listener returns, with no
-listener pool, no extra task per request and none of the 10 ms polling Bolt does otherwise while it
-waits for ``ack()``. Spawned work first lets a burst of requests be acked (it starts once no request
-has arrived for 15 ms, or after 1 s), so 200 commands at once are all answered quickly. The Web API
-client is our own (``SLACK_API_URL``, retry handlers, one aiohttp session, proxy variables honoured
-with NO_PROXY and loopback).
+The listeners (:mod:`handlers.slack.listeners`) read a payload, ack (with field errors, options or a
+"working…" line when that is the answer) and spawn a task for anything slow. Spawned work first lets
+a burst of requests be acked (it starts once no request has arrived for 15 ms, or after 1 s), so 200
+commands at once are all answered quickly. The Web API client is our own (``SLACK_API_URL``, retry
+handlers, one aiohttp session, proxy variables honoured with NO_PROXY and loopback).
 
 Slack retries are acked without running anything twice: requests carrying ``X-Slack-Retry-Num``
-are answered 200 by a middleware (after the signature check), and a short-lived in-memory key
-(team, user, trigger or command text) drops duplicates that arrive without the header.
+are answered 200 by a middleware (after the signature check, :mod:`handlers.slack.bolt`), and a
+short-lived key (team, user, trigger or command text) drops duplicates that arrive without the header.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_internals import build_async_context
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -41,26 +36,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
-from bot.models import CodeRequest, Requester, Status
+from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
-from handlers import commands, grammar
+from handlers import commands
 from handlers.commands import Reply
 from handlers.slack import home as home_tab
-from handlers.slack import parse, views
-from handlers.slack.deliver import Delivery, fix_proxy, slack_error
+from handlers.slack import listeners, parse, views
+from handlers.slack.bolt import build_bolt_app
+from handlers.slack.deliver import Delivery, fix_proxy
+from handlers.slack.errors import SLACK_FAILURES, slack_error
 from handlers.slack.parse import Origin
 from handlers.slack.views import say
 
 log = logging.getLogger("minpcode.slack")
 
 REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "channels:join", "users:read", "im:write")
-MUTATING_VERBS = frozenset({"new", "rename", "delete"})
 DEDUPE_WINDOW = 10.0  # seconds a request key is remembered
 PREPARE_TIMEOUT = 2.0  # validation before a view_submission ack (Slack waits 3 s)
-OPTIONS_TIMEOUT = 1.5  # a cold campaign/channel list before a block_suggestion ack
 PERSON_TTL = 3600.0
-LIST_TTL = 60.0
 STOP_GRACE = 5.0
 YIELD_TO_ACKS = 1.0  # longest a spawned task waits for a burst of requests to be acked first
 QUIET = 0.015  # no request for this long: the burst is over
@@ -71,82 +66,6 @@ class Person:
     lang: Literal["zh", "en"] | None  # None: users.info did not say; answer in both
     name: str | None
     fetched: float
-
-
-class RecentRequests:
-    """Keys seen within ``window`` seconds (Slack retries and double submits)."""
-
-    def __init__(self, window: float = DEDUPE_WINDOW) -> None:
-        self.window = window
-        self._seen: dict[tuple[str, ...], float] = {}
-
-    def seen(self, key: tuple[str, ...]) -> bool:
-        at = self._seen.get(key)
-        return at is not None and time.monotonic() - at < self.window
-
-    def first(self, key: tuple[str, ...]) -> bool:
-        """True the first time ``key`` is offered within the window (and remembers it)."""
-        now = time.monotonic()
-        if len(self._seen) > 10_000:
-            self._seen = {k: t for k, t in self._seen.items() if now - t < self.window}
-        if self.seen(key):
-            return False
-        self._seen[key] = now
-        return True
-
-
-class OptionLists:
-    """Campaign and channel names and mini programs from the upstream, served stale while refreshing."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self._data: dict[str, tuple[float, list[Any]]] = {}
-        self._tasks: dict[str, asyncio.Task[list[Any]]] = {}
-
-    def now(self, kind: str) -> list[Any]:
-        entry = self._data.get(kind)
-        return entry[1] if entry else []
-
-    def fresh(self, kind: str) -> bool:
-        entry = self._data.get(kind)
-        return entry is not None and time.monotonic() - entry[0] < LIST_TTL
-
-    def invalidate(self, *kinds: str) -> None:
-        for kind in kinds:
-            self._data.pop(kind, None)
-
-    async def get(self, kind: str, timeout: float | None = None) -> list[Any]:
-        entry = self._data.get(kind)
-        if self.fresh(kind) and entry is not None:
-            return entry[1]
-        task = self._tasks.get(kind)
-        if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(self._fetch(kind))
-            self._tasks[kind] = task
-        if entry is not None:  # stale: answer now, the refresh lands for the next one
-            return entry[1]
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), timeout)
-        except Exception:
-            return []
-
-    async def _fetch(self, kind: str) -> list[Any]:
-        upstream = self.service.upstream
-        items: list[Any]
-        try:
-            if kind == "apps":
-                items = [(p.spn or p.id, f"{p.name} ({p.spn or p.id})") for p in await upstream.mini_programs()]
-            elif upstream.gio is None:
-                items = []
-            elif kind == "campaign":
-                items = [c.name for c in await upstream.gio.campaigns()]
-            else:
-                items = [c.name for c in await upstream.gio.channels()]
-        except MinpcodeError as exc:
-            log.warning("could not load %s list from the upstream: %s", kind, exc.en)
-            raise
-        self._data[kind] = (time.monotonic(), items)
-        return items
 
 
 class SlackBot:
@@ -167,15 +86,15 @@ class SlackBot:
         self.public_url = self.settings.minpcode_public_url
         self.delivery = Delivery(self.client)
         self.home = home_tab.HomeTab(service, self.client, self.public_url)
-        self.lists = OptionLists(service)
-        self.recent = RecentRequests()
+        self.recent: TtlSet[tuple[str, ...]] = TtlSet(DEDUPE_WINDOW)
         self.people: dict[str, Person] = {}
         self._people_tasks: dict[str, asyncio.Task[Person]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self._auth: AuthorizeResult | None = None
         self._auth_lock: asyncio.Lock | None = None
         self.last_arrival = 0.0  # monotonic time the last Slack request arrived
-        self.bolt = build_bolt_app(self, signing_secret)
+        self.bolt = build_bolt_app(self.authorize, signing_secret, api_url)
+        listeners.register(self.bolt, self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -185,7 +104,7 @@ class SlackBot:
         log.info("Slack: %s; Web API %s", where, self.api_url)
         self.spawn(self.check_connection(), "Slack connection check")
         for kind in ("apps", "campaign", "channel"):
-            self.spawn(self.lists.get(kind), f"warm {kind} list")
+            self.spawn(self.service.options(kind), f"warm {kind} list")
 
     async def stop(self) -> None:
         if self.tasks:
@@ -205,9 +124,9 @@ class SlackBot:
             log.warning("Slack: SLACK_BOT_TOKEN was refused by %s (%s); Slack requests will fail until the "
                         "token is fixed", self.api_url, slack_error(exc))
             return
-        except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
-            log.warning("Slack: cannot reach SLACK_API_URL %s (%s); will retry on the first request",
-                        self.api_url, type(exc).__name__)
+        except SLACK_FAILURES as exc:
+            log.warning("Slack: cannot reach SLACK_API_URL %s (%s %s); will retry on the first request",
+                        self.api_url, slack_error(exc), type(exc).__name__)
             return
         self._auth = self._authorize_result(response)
         scopes = {s.strip() for s in (response.headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
@@ -233,7 +152,7 @@ class SlackBot:
             if self._auth is None:
                 try:
                     self._auth = self._authorize_result(await self.client.auth_test())
-                except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+                except SLACK_FAILURES as exc:
                     log.warning("Slack: auth.test failed: %s", slack_error(exc))
                     return None
         return self._auth
@@ -289,7 +208,7 @@ class SlackBot:
     async def _fetch_person(self, user_id: str) -> Person:
         try:
             response = await self.client.users_info(user=user_id, include_locale=True)
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+        except SLACK_FAILURES as exc:
             log.info("users.info %s failed: %s", user_id, slack_error(exc))
             # remember the failure briefly so a burst does not hammer users.info
             person = Person(None, None, time.monotonic() - PERSON_TTL + 60)
@@ -311,10 +230,24 @@ class SlackBot:
 
     # -- the form --------------------------------------------------------------------------------------
     def default_kind(self) -> str:
-        return "gio:A" if self.service.upstream.gio is not None and self.settings.use_gio else "wechat:A"
+        return views.default_kind(self.service.tracking_available)
 
     def kinds(self) -> list[str]:
-        return views.kinds_for(self.service.upstream.gio is not None)
+        return views.kinds_for(self.service.tracking_available)
+
+    def apps(self) -> list[tuple[str, str]]:
+        """The mini programs known now (the form opens at once; a cold list fills it in after)."""
+        return [(o.value, o.label) for o in self.service.lookups.cached("apps")]
+
+    async def names(self, kind: str, *, timeout: float | None = None) -> list[str]:
+        """Campaign or channel names for an external select (the form sends names, not ids)."""
+        if kind not in ("campaign", "channel"):
+            return []
+        return [o.label for o in await self.service.options("campaign" if kind == "campaign" else "channel",
+                                                            timeout=timeout)]
+
+    async def existing(self, prepared: CodeRequest) -> CodeRecord | None:
+        return await self.service.existing(prepared)
 
     def notice(self) -> str | None:
         if self.service.sandbox:
@@ -322,14 +255,14 @@ class SlackBot:
         return None
 
     def form(self, kind: str, metadata: str, suggestion: str | None = None) -> dict[str, Any]:
-        return views.code_form(kind=kind, kinds=self.kinds(), apps=self.lists.now("apps"), metadata=metadata,
+        return views.code_form(kind=kind, kinds=self.kinds(), apps=self.apps(), metadata=metadata,
                                suggestion=suggestion, notice=self.notice())
 
     async def open_form(self, trigger_id: str, origin: Origin) -> None:
         """Open at once (the trigger lives 3 s), then fill in what had to be fetched."""
         metadata = parse.dump_metadata({"c": origin.channel_id, "r": origin.response_url})
         kind = self.default_kind()
-        had_apps = len(self.lists.now("apps"))
+        had_apps = len(self.apps())
         try:
             opened = await self.client.views_open(trigger_id=trigger_id, view=self.form(kind, metadata))
         except SlackApiError as exc:
@@ -339,8 +272,8 @@ class SlackBot:
                 f"The form did not open ({slack_error(exc)}); type /minpcode again."), response_url=origin.response_url)
             return
         await self.person(origin.user_id)  # warms the language for field errors
-        if not self.lists.fresh("apps"):
-            apps = await self.lists.get("apps", timeout=10)
+        if not self.service.lookups.fresh("apps"):
+            apps = await self.service.options("apps", timeout=10)
             if (len(apps) > 1) != (had_apps > 1):
                 view = opened["view"]
                 await self._update_view(view["id"], view["hash"], self.form(kind, metadata))
@@ -394,13 +327,10 @@ class SlackBot:
                                      response_url=origin.response_url, dm_fallback=False)
         try:
             reply = await commands.new_code(self.service, fields, requester)
-        except InvalidRequest as exc:
-            reply = Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
-                          en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
         except MinpcodeError as exc:
-            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+            reply = commands.failure(exc)
         if fields.get("create_missing"):
-            self.lists.invalidate("campaign", "channel")
+            self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
         await self.home.refresh(requester)
 
@@ -409,7 +339,7 @@ class SlackBot:
         try:
             reply = commands.show(self.service, code_id)
         except MinpcodeError as exc:
-            reply = Reply(ok=False, zh=exc.zh, en=exc.en)
+            reply = commands.failure(exc)
         else:
             reply = reply.model_copy(update={"public": reply.record is not None and reply.record.status is Status.DONE,
                                              "reused": True})
@@ -426,7 +356,7 @@ class SlackBot:
                                               comment=comment, user_id=origin.user_id,
                                               channel_id=origin.channel_id, lang=lang)
                 return
-            except (SlackApiError, SlackClientError, aiohttp.ClientError, OSError) as exc:
+            except SLACK_FAILURES as exc:
                 log.warning("posting code %s failed: %s", record.id, slack_error(exc))
                 url = views.image_url(self.public_url, record.id)
                 text = say(lang, f"码已生成（编号 {record.id}），但没能发到 Slack（{slack_error(exc)}）。请稍后用 "
@@ -449,15 +379,27 @@ class SlackBot:
         await self.home.publish(requester, offset=offset, banner=banner)
 
     async def home_rename(self, trigger_id: str, code_id: str, origin: Origin) -> None:
-        # The trigger expires in 3 s: use the cached person rather than wait for users.info.
-        person = self.people.get(origin.user_id)
-        requester = Requester(chat="slack", user_id=origin.user_id, lang=(person.lang if person else None) or "zh",
-                              user_name=person.name if person else origin.user_name)
-        await self.home.open_rename(trigger_id, code_id, requester)
+        await self.home.open_rename(trigger_id, code_id, self.cached_requester(origin))
 
     async def home_delete(self, code_id: str, origin: Origin) -> None:
         requester, _ = await self.requester(origin)
         await self.home.delete(code_id, requester)
+
+    def rename_submitted(self, view: dict[str, Any], origin: Origin) -> dict[str, str] | None:
+        """The rename modal was submitted: field errors to show in it, or None (renamed; the tab follows)."""
+        requester = self.cached_requester(origin)
+        name = parse.state_values((view.get("state") or {}).get("values") or {}).get("name")
+        errors = self.home.rename(str(view.get("private_metadata") or ""), str(name or ""), requester)
+        if errors:
+            return errors
+        self.spawn(self.home.publish(requester), "refreshing the Home tab")
+        return None
+
+    def cached_requester(self, origin: Origin) -> Requester:
+        """The requester from what is known now (a trigger expires in 3 s: no users.info wait)."""
+        person = self.people.get(origin.user_id)
+        return Requester(chat="slack", user_id=origin.user_id, lang=(person.lang if person else None) or "zh",
+                         user_name=person.name if person else origin.user_name)
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
@@ -470,186 +412,3 @@ class SlackBot:
                 bolt_request.body = fixed
                 bolt_request.context = build_async_context(bolt_request.context, fixed)
         return to_starlette_response(await self.dispatch(bolt_request))
-
-
-# ------------------------------------------------------------------------------------------------------ Bolt
-
-
-def build_bolt_app(bot: SlackBot, signing_secret: str | None) -> AsyncApp:
-    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> Any:
-        # a plain function: Bolt passes arguments by the names it finds (a bound method shows "self")
-        return await bot.authorize(enterprise_id, team_id, user_id)
-
-    # Bolt reads these from the environment: the two OAuth ones silently switch it to OAuth mode
-    # (slack.md §1.5), the token one only earns a warning next to our own client.
-    names = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    hidden = {k: os.environ.pop(k) for k in names if k in os.environ}
-    if "SLACK_CLIENT_ID" in hidden and "SLACK_CLIENT_SECRET" in hidden:
-        log.warning("Slack: SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are ignored (minpcode is a single-workspace app)")
-    try:
-        app = AsyncApp(
-            client=fix_proxy(AsyncWebClient(base_url=bot.api_url), bot.api_url),
-            signing_secret=signing_secret or "",
-            request_verification_enabled=bool(signing_secret),
-            authorize=authorize,
-            before_authorize=_skip_retries,
-            process_before_response=True,  # listeners only ack and spawn: answer as they return
-            raise_error_for_unhandled_request=False,
-        )
-    finally:
-        os.environ.update(hidden)
-    _register(app, bot)
-    return app
-
-
-async def _skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
-                        next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-    """Runs after the signature check: a retry is acknowledged and nothing runs twice."""
-    retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
-    if retry.strip() not in ("", "0"):  # Socket Mode says 0 on a first delivery
-        reason = (req.headers.get("x-slack-retry-reason") or [""])[0]
-        log.info("Slack retry %s (%s) acknowledged without running again", retry, reason)
-        return BoltResponse(status=200, body="")
-    return await next()
-
-
-def _verb(text: str) -> str | None:
-    try:
-        return grammar.parse(text).verb
-    except MinpcodeError:
-        return None
-
-
-def _register(app: AsyncApp, bot: SlackBot) -> None:
-    @app.command(re.compile(r"^/"))
-    async def on_command(ack: Any, body: dict[str, Any]) -> None:
-        origin = parse.command_origin(body)
-        text = (body.get("text") or "").strip()
-        lang = bot.cached_lang(origin.user_id)
-        verb = _verb(text) if text else None
-        if verb in MUTATING_VERBS:
-            key = ("cmd", origin.team_id, origin.user_id, str(body.get("command")), text)
-        else:
-            key = ("cmd", origin.team_id, origin.user_id, str(body.get("trigger_id")), text)
-        if not bot.recent.first(key):
-            await ack(response_type="ephemeral",
-                      text=say(lang, "同样的命令刚收到过，正在处理。", "Same command just received; already on it."))
-            return
-        if not text:
-            await ack()
-            bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
-            return
-        if verb == "new":
-            await ack(response_type="ephemeral", text=views.working_text(lang))
-        else:
-            await ack()
-        bot.spawn(bot.run_text(text, origin), f"/minpcode {verb or '?'}")
-
-    # -- the form -----------------------------------------------------------------------------------------
-    @app.action(re.compile(r"^(type|campaign|channel)$"))
-    async def on_form_change(ack: Any, body: dict[str, Any]) -> None:
-        await ack()
-        view = body.get("view") or {}
-        if view.get("callback_id") == views.FORM_CALLBACK:
-            bot.spawn(bot.update_form(view), "updating the form")
-
-    @app.options(re.compile(r"^(campaign|channel)$"))
-    async def on_options(ack: Any, body: dict[str, Any]) -> None:
-        kind = str(body.get("action_id"))
-        names = await bot.lists.get(kind, timeout=OPTIONS_TIMEOUT)
-        await ack(options=views.suggestion_options(names, str(body.get("value") or "")))
-
-    @app.view(views.FORM_CALLBACK)
-    async def on_form_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        origin = parse.action_origin(body)
-        key = ("view", origin.team_id, origin.user_id, str(view.get("id")))
-        if bot.recent.seen(key):
-            await ack()
-            return
-        meta = parse.load_metadata(view)
-        lang = bot.cached_lang(origin.user_id)
-        fields = parse.form_fields((view.get("state") or {}).get("values") or {}, bot.default_kind())
-        errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        where = Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), meta.get("r"))
-        if prepared is not None:
-            found = await bot.service.existing(prepared)
-            if found is not None:
-                metadata = parse.dump_metadata({"c": where.channel_id, "r": where.response_url, "id": found.id,
-                                                "f": fields})
-                await ack(response_action="push", view=views.reuse_view(found, metadata))
-                return
-        if not bot.recent.first(key):
-            await ack()
-            return
-        await ack()
-        bot.spawn(bot.make_code(fields, where), "making a code from the form")
-
-    @app.view(views.REUSE_CALLBACK)
-    async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        origin = parse.action_origin(body)
-        await ack(response_action="clear")
-        if not bot.recent.first(("view", origin.team_id, origin.user_id, str(view.get("id")))):
-            return
-        meta = parse.load_metadata(view)
-        where = Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), meta.get("r"))
-        if isinstance(meta.get("f"), dict):
-            bot.spawn(bot.make_code(meta["f"], where), "reusing a code")
-        elif meta.get("id"):
-            bot.spawn(bot.post_existing(str(meta["id"]), where), "reusing a code")
-
-    # -- App Home -------------------------------------------------------------------------------------------
-    @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        if not bot.recent.first(("event", str(body.get("event_id") or event.get("event_ts")))):
-            return
-        user = str(event.get("user"))
-        bot.spawn(bot.show_home(Origin(str(body.get("team_id") or ""), user)), "publishing the Home tab")
-
-    @app.action(home_tab.NEW_ACTION)
-    async def on_home_new(ack: Any, body: dict[str, Any]) -> None:
-        await ack()
-        bot.spawn(bot.open_form(str(body.get("trigger_id")), parse.action_origin(body)), "opening the form",
-                  urgent=True)
-
-    @app.action(re.compile(r"^home_page"))
-    async def on_home_page(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        try:
-            offset = int(action.get("value") or 0)
-        except ValueError:
-            offset = 0
-        bot.spawn(bot.show_home(parse.action_origin(body), offset=offset), "paging the Home tab")
-
-    @app.action(home_tab.RENAME_ACTION)
-    async def on_home_rename(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        bot.spawn(bot.home_rename(str(body.get("trigger_id")), str(action.get("value")), parse.action_origin(body)),
-                  "opening the rename form", urgent=True)
-
-    @app.action(home_tab.DELETE_ACTION)
-    async def on_home_delete(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        bot.spawn(bot.home_delete(str(action.get("value")), parse.action_origin(body)), "deleting a code")
-
-    @app.action(re.compile(r"download$"))
-    async def on_download(ack: Any) -> None:
-        await ack()  # a link button still sends block_actions, and each must be acked
-
-    @app.view(views.RENAME_CALLBACK)
-    async def on_rename(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        origin = parse.action_origin(body)
-        person = bot.people.get(origin.user_id)
-        requester = Requester(chat="slack", user_id=origin.user_id, lang=(person.lang if person else None) or "zh",
-                              user_name=person.name if person else origin.user_name)
-        name = parse.state_values((view.get("state") or {}).get("values") or {}).get("name")
-        errors = bot.home.rename(str(view.get("private_metadata") or ""), str(name or ""), requester)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
-        bot.spawn(bot.home.publish(requester), "refreshing the Home tab")

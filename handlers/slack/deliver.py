@@ -13,7 +13,6 @@ Ephemeral answers go by ``chat.postEphemeral``; where that is refused, by the co
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import urllib.request
 from dataclasses import dataclass
@@ -24,7 +23,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot import media
 from bot.models import CodeRecord
+from handlers.http import is_loopback
+from handlers.slack.errors import slack_error
 from handlers.slack.views import say
 
 log = logging.getLogger("minpcode.slack.deliver")
@@ -34,22 +36,11 @@ HIDDEN_CHANNEL_ERRORS = frozenset({"channel_not_found", "access_denied", "postin
                                    "is_archived", "restricted_action", "not_allowed_token_type"})
 
 
-def slack_error(exc: Exception) -> str:
-    """Slack's error code for an API error, else the exception's class name."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or exc.response.status_code)
-    return type(exc).__name__
-
-
 def bypass_proxy(url: str) -> bool:
     """slack_sdk reads HTTP(S)_PROXY but ignores NO_PROXY; loopback and NO_PROXY hosts go direct."""
     host = urlsplit(url).hostname or ""
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return True
-    except ValueError:
-        if host == "localhost":
-            return True
+    if is_loopback(url):
+        return True
     return bool(host) and bool(urllib.request.proxy_bypass(host))
 
 
@@ -110,7 +101,7 @@ class Delivery:
     async def _post(self, channel_id: str, record: CodeRecord, image: bytes | None, mime: str | None,
                     comment: str) -> None:
         if image:
-            ext = "png" if mime == "image/png" else "jpg"
+            ext = media.extension(mime)
             await self.client.files_upload_v2(
                 channel=channel_id, file=image, filename=f"minpcode-{record.id}.{ext}",
                 title=record.name or record.id, alt_txt=f"{record.type.value} code {record.name or record.id}",

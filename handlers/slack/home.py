@@ -17,9 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import FieldError, InputError, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.service import Service
+from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
 from handlers.slack import views
-from handlers.slack.deliver import slack_error
+from handlers.slack.errors import slack_error
 from handlers.slack.views import button, context, plain, say, section
 
 log = logging.getLogger("minpcode.slack.home")
@@ -34,8 +35,7 @@ DOWNLOAD_ACTION = "home_download"
 
 def thumbnails_possible(public_url: str) -> bool:
     """Slack fetches image blocks itself, so thumbnails need a public https address."""
-    host = public_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    return public_url.startswith("https://") and host not in ("localhost", "127.0.0.1", "::1")
+    return public_url.startswith("https://") and not is_loopback(public_url)
 
 
 def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str,
@@ -88,8 +88,9 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool) -> list[di
     if has_image and thumbs:
         first["accessory"] = {"type": "image", "image_url": url, "alt_text": record.name or record.id}
     notes = [f"{record.requested_by_name or record.requested_by} · {record.created_at:%Y-%m-%d %H:%M} UTC"]
-    if record.status is Status.FAILED and record.error:
-        notes.append(record.error.replace("\n", " / ")[:300])
+    why = record.error_message if record.status is Status.FAILED else None
+    if why is not None:
+        notes.append(why.render(None, sep=" / ")[:300])
     if record.tracking_url:
         notes.append(record.tracking_url[:300])
     elements = []
@@ -145,7 +146,7 @@ class HomeTab:
         except MinpcodeError as exc:
             await self.publish(requester, banner="⚠️ " + say(lang, exc.zh, exc.en))
             return
-        if record.requested_by != requester.user_id and not self.service.is_admin(requester):
+        if not self.service.may_manage(record, requester):
             who = record.requested_by_name or record.requested_by
             await self.publish(requester, banner="⚠️ " + say(
                 lang, f"只有创建者（{who}）或管理员可以改名。", f"Only its creator ({who}) or an admin may rename it."))

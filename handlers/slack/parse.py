@@ -104,7 +104,8 @@ def read_option(value: str | None) -> tuple[str | None, bool]:
 def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[str, Any]:
     """The form's state as CodeRequest input; the models check every rule afterwards."""
     state = state_values(values)
-    kind = state.get("type") if state.get("type") in KINDS else default_kind
+    typed = state.get("type")
+    kind = typed if isinstance(typed, str) and typed in KINDS else default_kind
     type_, via, _, _ = KINDS[kind]
     fields: dict[str, Any] = {"type": type_, "via": via}
     for name in TEXT_FIELDS:

@@ -11,23 +11,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import kinds as code_kinds
 from bot.errors import FieldError
-from bot.models import CodeRecord, CodeType, Status
+from bot.models import CodeRecord, Status
+from bot.text import Text, clip
 from handlers.render import STATUS_LABELS, type_label
 
 FORM_CALLBACK = "minpcode_form"
 REUSE_CALLBACK = "minpcode_reuse"
 RENAME_CALLBACK = "minpcode_rename"
 
-# The code kinds the form offers: value -> (type, via, Chinese label, English label).
-KINDS: dict[str, tuple[str, str, str, str]] = {
-    "gio:A": ("A", "gio", "GrowingIO 监测链接 · A 码", "tracking link · A code"),
-    "gio:C": ("C", "gio", "GrowingIO 监测链接 · C 码", "tracking link · C code"),
-    "wechat:A": ("A", "wechat", "微信小程序码 A", "WeChat code A"),
-    "wechat:B": ("B", "wechat", "微信小程序码 B（scene，不限量）", "WeChat code B (scene, unlimited)"),
-    "wechat:C": ("C", "wechat", "微信二维码 C", "WeChat QR code C"),
-    "wechat:shortlink": ("shortlink", "wechat", "小程序短链", "Short Link"),
-}
+# The form's option values keep Slack's own spelling, in the order the form shows them: a form
+# opened before an upgrade is submitted with these values. What each kind is comes from bot.kinds.
+FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wechat:C", "wechat:shortlink")
+
+
+def _kind_entry(value: str) -> tuple[str, str, str, str]:
+    kind = code_kinds.kind_of(value)
+    assert kind is not None, value
+    # Slack's form always names the maker: B codes and short links only WeChat makes
+    return kind.type, kind.via or "wechat", kind.label.zh, kind.label.en
+
+
+# value -> (type, via, Chinese label, English label)
+KINDS: dict[str, tuple[str, str, str, str]] = {value: _kind_entry(value) for value in FORM_VALUES}
 CREATE_PREFIX = "c:"  # option value of "create '<typed>'"
 NAME_PREFIX = "n:"  # option value of an existing campaign / channel
 MAX_OPTIONS = 100  # Slack shows at most 100 options per external_select answer
@@ -37,22 +44,18 @@ OPTION_VALUE_MAX = 150
 
 def say(lang: str | None, zh: str, en: str) -> str:
     """One language when known, else both (Chinese first)."""
-    if lang == "zh":
-        return zh
-    if lang == "en":
-        return en
-    return zh if zh == en else f"{zh}\n{en}"
+    return Text(zh=zh, en=en).render(lang, both=lang not in ("zh", "en"))
 
 
 # ---------------------------------------------------------------------------------------------- primitives
 
 
 def plain(text: str, limit: int = 3000) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
 
 
 def mrkdwn(text: str, limit: int = 3000) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": _cut(text, limit)}
+    return {"type": "mrkdwn", "text": clip(text, limit)}
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:
@@ -106,23 +109,24 @@ def text_input(placeholder: str | None = None, *, initial: str | None = None, mu
     return element
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 # ---------------------------------------------------------------------------------------------- the form
 
 
 def kinds_for(gio: bool) -> list[str]:
     """Which kinds the form offers: the GrowingIO ones only when GrowingIO is configured."""
-    return [k for k in KINDS if gio or not k.startswith("gio:")]
+    offered = {k.id for k in code_kinds.offered(gio)}
+    return [value for value in FORM_VALUES if _id(value) in offered]
 
 
-def kind_of(type_: str, via: str | None) -> str:
-    for key, (t, v, _, _) in KINDS.items():
-        if t == type_ and (v == via or t in ("B", "shortlink")):
-            return key
-    return "wechat:A"
+def default_kind(gio: bool) -> str:
+    """The form value of the kind a new form starts with."""
+    wanted = code_kinds.default_kind(gio).id
+    return next(value for value in FORM_VALUES if _id(value) == wanted)
+
+
+def _id(value: str) -> str | None:
+    kind = code_kinds.kind_of(value)
+    return kind.id if kind else None
 
 
 def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metadata: str,
@@ -227,7 +231,7 @@ def field_errors(errors: list[FieldError], present: list[str], lang: str | None)
         if block != error.field:
             text = f"{error.field}: {text}"
         out[block] = (out[block] + "\n" + text) if block in out else text
-    return {k: _cut(v, 2000) for k, v in out.items()}
+    return {k: clip(v, 2000) for k, v in out.items()}
 
 
 def suggestion_options(names: list[str], typed: str, *, create: bool = True) -> list[dict[str, Any]]:
@@ -345,6 +349,3 @@ def code_link_blocks(text: str, record: CodeRecord, public_url: str) -> list[dic
 def image_url(public_url: str, code_id: str) -> str:
     return f"{public_url.rstrip('/')}/codes/{code_id}.png"
 
-
-def is_image_type(type_: CodeType) -> bool:
-    return type_ is not CodeType.SHORTLINK

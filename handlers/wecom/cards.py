@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.kinds import KINDS, Kind, offered
+from bot.text import clip
+
 __all__ = [
     "KINDS",
     "MORE_PREFIX",
@@ -33,6 +36,7 @@ __all__ = [
     "new_task_id",
     "options_page",
     "rank",
+    "short_label",
 ]
 
 SUBMIT_KEY = "submit"
@@ -48,33 +52,25 @@ Q_KIND, Q_CAMPAIGN, Q_CHANNEL = "kind", "campaign", "channel"
 _TASK_ID_RE = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
 
 
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """One entry of the code-type dropdown."""
-
-    id: str
-    type: str
-    via: str | None
-    label: str
-
-    @property
-    def gio(self) -> bool:
-        return self.via == "gio"
+# A card option shows at most 16 characters, so the kinds of bot.kinds get shorter names here.
+_SHORT_LABELS: dict[str, str] = {
+    "gio-A": "监测链接·A码",
+    "gio-C": "监测链接·C码",
+    "wx-B": "B码（scene，不限量）",
+    "wx-A": "微信A码",
+    "wx-C": "微信C码（二维码）",
+    "wx-shortlink": "小程序短链",
+}
 
 
-KINDS: dict[str, Kind] = {k.id: k for k in (
-    Kind("gio-A", "A", "gio", "监测链接·A码"),
-    Kind("gio-C", "C", "gio", "监测链接·C码"),
-    Kind("wx-B", "B", None, "B码（scene，不限量）"),
-    Kind("wx-A", "A", "wechat", "微信A码"),
-    Kind("wx-C", "C", "wechat", "微信C码（二维码）"),
-    Kind("wx-shortlink", "shortlink", None, "小程序短链"),
-)}
+def short_label(kind: Kind) -> str:
+    """The kind's name as a card option shows it (Chinese, within WeCom's 16 characters)."""
+    return _SHORT_LABELS.get(kind.id) or clip(kind.label.zh, OPTION_TEXT_MAX)
 
 
 def kinds(gio: bool) -> list[Kind]:
     """The code types the form offers: GrowingIO tracking links first when GrowingIO is there."""
-    return [k for k in KINDS.values() if gio or not k.gio]
+    return offered(gio)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +95,12 @@ def rank(items: Iterable[Choice], recent: Iterable[str | None]) -> list[Choice]:
     return [c for _, c in sorted(enumerate(listed), key=lambda p: (-(counts[p[1].name] + counts[p[1].id]), p[0]))]
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def options_page(choices: list[Choice], page: int) -> tuple[list[dict[str, str]], bool]:
     """The options of one page: all of them when ≤10 remain, else 9 and a ``更多…`` option."""
     rest = choices[page * (MAX_OPTIONS - 1):]
     more = len(rest) > MAX_OPTIONS
     shown = rest[: MAX_OPTIONS - 1] if more else rest
-    options = [{"id": _option_id(c, i + page * (MAX_OPTIONS - 1)), "text": _cut(c.name, OPTION_TEXT_MAX)}
+    options = [{"id": _option_id(c, i + page * (MAX_OPTIONS - 1)), "text": clip(c.name, OPTION_TEXT_MAX)}
                for i, c in enumerate(shown)]
     if more:
         options.append({"id": f"{MORE_PREFIX}{page + 1}", "text": f"更多…（第{page + 2}页）"})
@@ -138,7 +130,7 @@ def _select(key: str, title: str, options: list[dict[str, str]], selected: str |
 def form_card(task_id: str, offered: list[Kind], campaigns: list[Choice] | None,
               channels: list[Choice] | None) -> dict[str, Any]:
     """The new-code form: type, campaign and channel dropdowns and a submit button."""
-    selects = [_select(Q_KIND, "码类型 Type", [{"id": k.id, "text": _cut(k.label, OPTION_TEXT_MAX)} for k in offered])]
+    selects = [_select(Q_KIND, "码类型 Type", [{"id": k.id, "text": short_label(k)} for k in offered])]
     if campaigns:
         selects.append(_select(Q_CAMPAIGN, "推广活动 Campaign", options_page(campaigns, 0)[0]))
     if channels:
@@ -167,7 +159,7 @@ def _card(task_id: str, title: str, desc: str, selects: list[dict[str, Any]]) ->
     return {
         "card_type": "multiple_interaction",
         "source": {"desc": "minpcode", "desc_color": 1},
-        "main_title": {"title": _cut(title, TITLE_MAX), "desc": _cut(desc, DESC_MAX)},
+        "main_title": {"title": clip(title, TITLE_MAX), "desc": clip(desc, DESC_MAX)},
         "task_id": task_id,
         "select_list": selects,
         "submit_button": {"text": "提交 Submit", "key": SUBMIT_KEY},

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -28,13 +27,13 @@ import httpx
 from pydantic import SecretStr
 
 from bot import errors as e
-from bot.upstream.wire import guard_logs, redact
+from bot.concurrency import SingleFlight
+from bot.redact import guard_logs
 
 __all__ = [
     "SendResult",
     "Target",
     "WeComClient",
-    "redact",
     "wecom_error",
 ]
 
@@ -118,7 +117,7 @@ class WeComClient:
         self._margin = token_margin
         self._token: str | None = None
         self._expires_at = 0.0
-        self._lock = asyncio.Lock()
+        self._flight: SingleFlight[str, str] = SingleFlight()
         self.token_fetches = 0
         guard_logs()
 
@@ -138,21 +137,25 @@ class WeComClient:
         token = self._fresh(stale)
         if token:
             return token
-        async with self._lock:  # single flight: whoever waited here finds the new token
-            token = self._fresh(stale)
-            if token:
-                return token
-            data = await self._request("GET", "gettoken", params={
-                "corpid": self.corp_id, "corpsecret": self._secret.get_secret_value()})
-            self.token_fetches += 1
-            code = _errcode(data)
-            if code != 0 or not isinstance(data.get("access_token"), str):
-                raise self._fail(code or -1, data, "gettoken")
-            ttl = float(data.get("expires_in") or 7200)
-            self._token = data["access_token"]
-            self._expires_at = time.monotonic() + max(0.0, ttl - min(self._margin, ttl / 2))
-            log.info("wecom access token fetched (valid %ds)", int(ttl))
-            return self._token
+        # single flight: a burst of callers shares one gettoken
+        return await self._flight.run("token", lambda: self._fetch_token(stale))
+
+    async def _fetch_token(self, stale: str | None) -> str:
+        token = self._fresh(stale)
+        if token:
+            return token
+        data = await self._request("GET", "gettoken", params={
+            "corpid": self.corp_id, "corpsecret": self._secret.get_secret_value()})
+        self.token_fetches += 1
+        code = _errcode(data)
+        if code != 0 or not isinstance(data.get("access_token"), str):
+            raise self._fail(code or -1, data, "gettoken")
+        ttl = float(data.get("expires_in") or 7200)
+        token = str(data["access_token"])
+        self._token = token
+        self._expires_at = time.monotonic() + max(0.0, ttl - min(self._margin, ttl / 2))
+        log.info("wecom access token fetched (valid %ds)", int(ttl))
+        return token
 
     # -- calls -----------------------------------------------------------------------------------------------
 
@@ -200,9 +203,6 @@ class WeComClient:
 
     async def send_text(self, target: Target, content: str) -> SendResult:
         return await self.send(target, "text", {"content": content})
-
-    async def send_markdown(self, target: Target, content: str) -> SendResult:
-        return await self.send(target, "markdown", {"content": content})
 
     async def send_image(self, target: Target, media_id: str) -> SendResult:
         return await self.send(target, "image", {"media_id": media_id})

@@ -19,7 +19,6 @@ member are handled one at a time, in order; different members run concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import unicodedata
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.concurrency import KeyedLocks, TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
 from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
@@ -48,6 +48,7 @@ from .cards import (
     new_task_id,
     options_page,
     rank,
+    short_label,
 )
 from .client import Target
 from .deliver import Deliverer
@@ -113,7 +114,7 @@ class Draft:
 
     def summary(self) -> tuple[str, str]:
         kind = self.kind or KINDS["wx-B"]
-        zh, en = f"已选择：{kind.label}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
+        zh, en = f"已选择：{short_label(kind)}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
         if kind.gio and self.campaign and self.channel:
             zh += f" · 活动 {self.campaign.name} · 渠道 {self.channel.name}"
             en += f" · campaign {self.campaign.name} · channel {self.channel.name}"
@@ -144,9 +145,10 @@ class Conversation:
         self.ttl = ttl
         self.clock = clock
         self.drafts: dict[str, Draft] = {}
-        self._finished: dict[str, float] = {}  # task ids already submitted or replaced → when
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._welcomed: dict[str, float] = {}
+        # task ids already submitted or replaced, remembered well past a form's life
+        self._finished: TtlSet[str] = TtlSet(3 * ttl, clock=clock)
+        self._locks: KeyedLocks[str] = KeyedLocks()
+        self._welcomed: TtlSet[str] = TtlSet(WELCOME_EVERY, clock=clock)
         self._last_sweep = 0.0
 
     # -- entry point ------------------------------------------------------------------------------------------
@@ -157,9 +159,8 @@ class Conversation:
         if not user:
             return
         target = Target(user, (message.fields.get("ChatId") or "").strip() or None)
-        lock = self._acquire(user)
         try:
-            async with lock:
+            async with self._locks.hold(user):
                 self._sweep()
                 await self._dispatch(message, target)
         except MinpcodeError as exc:
@@ -168,8 +169,6 @@ class Conversation:
         except Exception:
             log.exception("wecom: handling a %s from %s failed", message.msg_type, user)
             await self._tell(target, *UNEXPECTED)
-        finally:
-            self._release(user)
 
     async def _dispatch(self, message: InboundMessage, target: Target) -> None:
         requester = Requester(chat="wecom", user_id=target.user, channel_id=target.chat_id, lang="zh")
@@ -212,10 +211,8 @@ class Conversation:
         await self.deliver.reply(target, reply)
 
     async def welcome(self, target: Target) -> None:
-        now = self.clock()
-        if now - self._welcomed.get(target.user, -WELCOME_EVERY) < WELCOME_EVERY:
+        if not self._welcomed.first(target.user):
             return
-        self._welcomed[target.user] = now
         await self.deliver.text(target, "你好！发送「新建」打开表单，或直接发送命令。\nHello! Send new for the form, "
                                 "or type a command.\n\n" + grammar.help_text("zh"))
 
@@ -239,20 +236,16 @@ class Conversation:
             raise
 
     async def _choices(self) -> tuple[list[Choice], list[Choice]]:
-        """Campaigns and channels from GrowingIO (cached by the core), most used first; empty without GIO."""
-        gio = self.service.upstream.gio
-        if gio is None:
-            return [], []
-        try:
-            found_campaigns = await gio.campaigns()
-            found_channels = await gio.channels()
-        except MinpcodeError as exc:
-            log.warning("wecom form: GrowingIO lists unavailable (%s); offering WeChat codes only", type(exc).__name__)
+        """Campaigns and channels from GrowingIO (cached by the core), most used first; empty without GIO
+        or when GrowingIO's lists are unavailable (the service logs why): WeChat codes are offered then."""
+        found_campaigns = await self.service.options("campaign")
+        found_channels = await self.service.options("channel")
+        if not found_campaigns or not found_channels:
             return [], []
         recent = self.service.list(limit=200)
-        campaigns = rank([Choice(c.id, c.name) for c in found_campaigns],
+        campaigns = rank([Choice(o.value, o.label) for o in found_campaigns],
                          [v for r in recent for v in (r.campaign, r.campaign_id)])
-        channels = rank([Choice(c.id, c.name) for c in found_channels],
+        channels = rank([Choice(o.value, o.label) for o in found_channels],
                         [v for r in recent for v in (r.channel, r.channel_id)])
         if not campaigns or not channels:
             return [], []
@@ -273,7 +266,7 @@ class Conversation:
                 await self.deliver.say(target, "这张表单已过期，请重新发送「新建」。",
                                        "That form has expired; send new to start again.")
             return
-        self._finished[event.task_id] = self.clock()
+        self._finished.first(event.task_id)
         await self._close_card(event, SUBMITTED)
         draft.expires_at = self.clock() + self.ttl
         selected = event.selected()
@@ -379,7 +372,7 @@ class Conversation:
         return draft
 
     def _drop(self, draft: Draft) -> None:
-        self._finished.setdefault(draft.task_id, self.clock())
+        self._finished.first(draft.task_id)
         if self.drafts.get(draft.user) is draft:
             del self.drafts[draft.user]
 
@@ -390,21 +383,6 @@ class Conversation:
         self._last_sweep = now
         for draft in [d for d in self.drafts.values() if d.expires_at <= now]:
             self._drop(draft)
-        keep = 3 * self.ttl
-        self._finished = {k: t for k, t in self._finished.items() if now - t < keep}
-        self._welcomed = {k: t for k, t in self._welcomed.items() if now - t < WELCOME_EVERY}
-
-    def _acquire(self, user: str) -> asyncio.Lock:
-        lock, users = self._locks.get(user) or (asyncio.Lock(), 0)
-        self._locks[user] = (lock, users + 1)
-        return lock
-
-    def _release(self, user: str) -> None:
-        lock, users = self._locks[user]
-        if users <= 1:
-            del self._locks[user]
-        else:
-            self._locks[user] = (lock, users - 1)
 
     async def _tell(self, target: Target, zh: str, en: str) -> None:
         try:

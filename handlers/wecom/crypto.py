@@ -7,8 +7,12 @@ Algorithm (docs/wecom.md §2.4):
 * plaintext = ``random16 ‖ uint32_be(len(msg)) ‖ msg ‖ receive_id``, PKCS#7 padded to **32-byte** blocks,
   AES-256-CBC without library padding, then standard base64.
 
-Errors form a small tree under :class:`WeComCryptoError`; each carries the official ``code`` (``-400xx``).
-No error text ever contains the token, the key or any plaintext.
+Errors form a small tree under :class:`WeComCryptoError` (a :class:`~bot.errors.MinpcodeError`, so there is
+one error root); each carries the official ``code`` (``-400xx``) as its ``error_code``. No error text ever
+contains the token, the key or any plaintext.
+
+Only the XML envelope of self-built apps is handled: the JSON variant (WXBizJsonMsgCrypt, smart bots)
+never reaches this app, so a JSON body is refused as :class:`InvalidXml` like any other non-XML body.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import string
@@ -26,9 +29,12 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from xml.parsers import expat
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bot.errors import MinpcodeError
 
 __all__ = [
     "BLOCK_SIZE",
@@ -56,14 +62,24 @@ _RANDOM_ALPHABET = string.ascii_letters + string.digits
 # --------------------------------------------------------------------------------------------- errors
 
 
-class WeComCryptoError(Exception):
-    """Root of every WeCom crypto failure. ``code`` is the official WXBizMsgCrypt error code."""
+class WeComCryptoError(MinpcodeError):
+    """Root of every WeCom crypto failure. ``code`` is the official WXBizMsgCrypt error code.
+
+    The callback answers these with a status and a log line; nobody reads the sentence in a chat, but
+    it is bilingual like every other error. ``str(exc)`` stays the short English diagnosis.
+    """
 
     code = -40000
     default_message = "WeCom crypto error"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
+        diagnosis = message or self.default_message
+        super().__init__("企业微信回调未通过校验。", f"The WeCom callback failed its check: {diagnosis}.")
+        self.args = (diagnosis,)
+
+    @property
+    def error_code(self) -> str:
+        return str(self.code)
 
 
 class InvalidSignature(WeComCryptoError):
@@ -117,7 +133,7 @@ class InvalidPadding(DecryptError):
 # --------------------------------------------------------------------------------------------- XML helpers
 
 
-def _forbid(*_args: object) -> None:
+def _forbid(*_args: object) -> NoReturn:
     raise InvalidXml("DOCTYPE and entity declarations are not allowed")
 
 
@@ -175,14 +191,6 @@ class EncryptedEnvelope:
             f"<TimeStamp>{self.timestamp}</TimeStamp>\n"
             f"<Nonce>{cdata(self.nonce)}</Nonce>\n"
             "</xml>"
-        )
-
-    def json(self) -> str:
-        """The JSON variant (smart bot / WXBizJsonMsgCrypt); ``timestamp`` is emitted as a string."""
-        return json.dumps(
-            {"encrypt": self.encrypt, "msgsignature": self.msg_signature,
-             "timestamp": self.timestamp, "nonce": self.nonce},
-            separators=(",", ":"),
         )
 
     def __str__(self) -> str:
@@ -318,19 +326,9 @@ class WeComCrypto:
         return self.decrypt_raw(encrypted)
 
     def decrypt_body(self, msg_signature: str, timestamp: str | int, nonce: str | int, body: str | bytes) -> str:
-        """Decrypt a callback POST body: the XML envelope ``<xml><Encrypt/>…</xml>`` or the JSON variant
-        ``{"encrypt": "…"}``. Returns the decrypted plaintext (XML for self-built apps)."""
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
-        if text.lstrip().startswith("{"):
-            try:
-                obj = json.loads(text)
-            except ValueError:
-                raise InvalidXml("malformed JSON body") from None
-            encrypted = obj.get("encrypt") if isinstance(obj, dict) else None
-        else:
-            root = parse_xml(body)
-            node = root.find("Encrypt")
-            encrypted = node.text if node is not None else None
+        """Decrypt a callback POST body, the XML envelope ``<xml><Encrypt/>…</xml>``; returns the plaintext XML."""
+        node = parse_xml(body).find("Encrypt")
+        encrypted = node.text if node is not None else None
         if not isinstance(encrypted, str) or not encrypted:
             raise InvalidXml("body has no Encrypt field")
         return self.decrypt(msg_signature, timestamp, nonce, encrypted.strip())

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from bot.errors import MinpcodeError, UpstreamError
+from bot.text import Text, clip_utf8
 from handlers.commands import Reply
 
 from .client import SendResult, Target, WeComClient
@@ -29,8 +30,8 @@ IMAGE_MAX_BYTES = 2 * 1024 * 1024
 
 
 def bilingual(zh: str, en: str) -> str:
-    """Chinese first, English under it."""
-    return zh if zh == en else f"{zh}\n{en}"
+    """Chinese first, English under it (WeCom does not say a member's language)."""
+    return Text(zh=zh, en=en).render(None)
 
 
 def split_text(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
@@ -39,7 +40,7 @@ def split_text(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
     current = ""
     for line in text.split("\n"):
         while len(line.encode("utf-8")) > limit:  # one very long line: cut at a character boundary
-            head = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
+            head = clip_utf8(line, limit)
             if current:
                 pieces.append(current)
                 current = ""

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.text import clip_utf8
+
 from .crypto import EncryptedEnvelope, InvalidXml, WeComCrypto, cdata, parse_xml
 
 __all__ = [
@@ -41,19 +43,10 @@ __all__ = [
     "parse_callback_envelope",
     "parse_message",
     "parse_reply_envelope",
-    "truncate_utf8",
 ]
 
 CARD_TYPES = ("text_notice", "news_notice", "button_interaction", "vote_interaction", "multiple_interaction")
 TEXT_REPLY_MAX_BYTES = 2048
-
-
-def truncate_utf8(text: str, max_bytes: int) -> str:
-    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes without splitting a character."""
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
-        return text
-    return data[:max_bytes].decode("utf-8", "ignore")
 
 
 # --------------------------------------------------------------------------------------------- inbound
@@ -273,7 +266,7 @@ class TextReply(Reply):
     content: str
 
     def _body(self) -> str:
-        return f"<Content>{cdata(truncate_utf8(self.content, TEXT_REPLY_MAX_BYTES))}</Content>"
+        return f"<Content>{cdata(clip_utf8(self.content, TEXT_REPLY_MAX_BYTES))}</Content>"
 
 
 class ImageReply(Reply):

@@ -1,0 +1,199 @@
+"""Bolt listeners, one small registration per kind of payload: slash commands, the code form, App Home.
+
+Every listener is thin: it reads the payload, acks (with field errors, options or a "working…" line
+when that is the answer) and hands anything slow to ``bot.spawn``. The work itself lives on the bot
+(:class:`~handlers.slack.app.SlackBot`), which this module knows only as the :class:`SlackHost` it needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.concurrency import TtlSet
+from bot.errors import MinpcodeError
+from bot.models import CodeRecord, CodeRequest
+from handlers import grammar
+from handlers.slack import home as home_tab
+from handlers.slack import parse, views
+from handlers.slack.parse import Origin
+from handlers.slack.views import say
+
+MUTATING_VERBS = frozenset({"new", "rename", "delete"})
+OPTIONS_TIMEOUT = 1.5  # a cold campaign/channel list before a block_suggestion ack
+
+
+class SlackHost(Protocol):
+    """What the listeners ask of the Slack front end."""
+
+    recent: TtlSet[tuple[str, ...]]
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
+    def cached_lang(self, user_id: str) -> str | None: ...
+    def default_kind(self) -> str: ...
+    async def names(self, kind: str, *, timeout: float | None = None) -> list[str]: ...
+    async def check_form(self, fields: dict[str, Any], present: list[str],
+                         lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]: ...
+    async def existing(self, prepared: CodeRequest) -> CodeRecord | None: ...
+    async def open_form(self, trigger_id: str, origin: Origin) -> None: ...
+    async def update_form(self, view: dict[str, Any]) -> None: ...
+    async def run_text(self, text: str, origin: Origin) -> None: ...
+    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+    async def post_existing(self, code_id: str, origin: Origin) -> None: ...
+    async def show_home(self, origin: Origin, *, offset: int | None = None, banner: str | None = None) -> None: ...
+    async def home_rename(self, trigger_id: str, code_id: str, origin: Origin) -> None: ...
+    async def home_delete(self, code_id: str, origin: Origin) -> None: ...
+    def rename_submitted(self, view: dict[str, Any], origin: Origin) -> dict[str, str] | None: ...
+
+
+def register(app: AsyncApp, bot: SlackHost) -> None:
+    register_commands(app, bot)
+    register_form(app, bot)
+    register_home(app, bot)
+
+
+def _verb(text: str) -> str | None:
+    try:
+        return grammar.parse(text).verb
+    except MinpcodeError:
+        return None
+
+
+def _where(origin: Origin, meta: dict[str, Any]) -> Origin:
+    """The origin a form was opened from (its channel and response URL ride in the metadata)."""
+    return Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), meta.get("r"))
+
+
+def register_commands(app: AsyncApp, bot: SlackHost) -> None:
+    @app.command(re.compile(r"^/"))
+    async def on_command(ack: Any, body: dict[str, Any]) -> None:
+        origin = parse.command_origin(body)
+        text = (body.get("text") or "").strip()
+        lang = bot.cached_lang(origin.user_id)
+        verb = _verb(text) if text else None
+        # a mutating command is one per text; anything else is one per trigger (a retyped "list" runs again)
+        nonce = str(body.get("command")) if verb in MUTATING_VERBS else str(body.get("trigger_id"))
+        if not bot.recent.first(("cmd", origin.team_id, origin.user_id, nonce, text)):
+            await ack(response_type="ephemeral",
+                      text=say(lang, "同样的命令刚收到过，正在处理。", "Same command just received; already on it."))
+            return
+        if not text:
+            await ack()
+            bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
+            return
+        if verb == "new":
+            await ack(response_type="ephemeral", text=views.working_text(lang))
+        else:
+            await ack()
+        bot.spawn(bot.run_text(text, origin), f"/minpcode {verb or '?'}")
+
+
+def register_form(app: AsyncApp, bot: SlackHost) -> None:
+    @app.action(re.compile(r"^(type|campaign|channel)$"))
+    async def on_form_change(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        view = body.get("view") or {}
+        if view.get("callback_id") == views.FORM_CALLBACK:
+            bot.spawn(bot.update_form(view), "updating the form")
+
+    @app.options(re.compile(r"^(campaign|channel)$"))
+    async def on_options(ack: Any, body: dict[str, Any]) -> None:
+        names = await bot.names(str(body.get("action_id")), timeout=OPTIONS_TIMEOUT)
+        await ack(options=views.suggestion_options(names, str(body.get("value") or "")))
+
+    @app.view(views.FORM_CALLBACK)
+    async def on_form_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        key = ("view", origin.team_id, origin.user_id, str(view.get("id")))
+        if key in bot.recent:
+            await ack()
+            return
+        meta = parse.load_metadata(view)
+        lang = bot.cached_lang(origin.user_id)
+        fields = parse.form_fields((view.get("state") or {}).get("values") or {}, bot.default_kind())
+        errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        where = _where(origin, meta)
+        if prepared is not None:
+            found = await bot.existing(prepared)
+            if found is not None:
+                metadata = parse.dump_metadata({"c": where.channel_id, "r": where.response_url, "id": found.id,
+                                                "f": fields})
+                await ack(response_action="push", view=views.reuse_view(found, metadata))
+                return
+        if not bot.recent.first(key):
+            await ack()
+            return
+        await ack()
+        bot.spawn(bot.make_code(fields, where), "making a code from the form")
+
+    @app.view(views.REUSE_CALLBACK)
+    async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        await ack(response_action="clear")
+        if not bot.recent.first(("view", origin.team_id, origin.user_id, str(view.get("id")))):
+            return
+        meta = parse.load_metadata(view)
+        where = _where(origin, meta)
+        if isinstance(meta.get("f"), dict):
+            bot.spawn(bot.make_code(meta["f"], where), "reusing a code")
+        elif meta.get("id"):
+            bot.spawn(bot.post_existing(str(meta["id"]), where), "reusing a code")
+
+
+def register_home(app: AsyncApp, bot: SlackHost) -> None:
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        if not bot.recent.first(("event", str(body.get("event_id") or event.get("event_ts")))):
+            return
+        user = str(event.get("user"))
+        bot.spawn(bot.show_home(Origin(str(body.get("team_id") or ""), user)), "publishing the Home tab")
+
+    @app.action(home_tab.NEW_ACTION)
+    async def on_home_new(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.open_form(str(body.get("trigger_id")), parse.action_origin(body)), "opening the form",
+                  urgent=True)
+
+    @app.action(re.compile(r"^home_page"))
+    async def on_home_page(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            offset = int(action.get("value") or 0)
+        except ValueError:
+            offset = 0
+        bot.spawn(bot.show_home(parse.action_origin(body), offset=offset), "paging the Home tab")
+
+    @app.action(home_tab.RENAME_ACTION)
+    async def on_home_rename(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.home_rename(str(body.get("trigger_id")), str(action.get("value")), parse.action_origin(body)),
+                  "opening the rename form", urgent=True)
+
+    @app.action(home_tab.DELETE_ACTION)
+    async def on_home_delete(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        bot.spawn(bot.home_delete(str(action.get("value")), parse.action_origin(body)), "deleting a code")
+
+    @app.action(re.compile(r"download$"))
+    async def on_download(ack: Any) -> None:
+        await ack()  # a link button still sends block_actions, and each must be acked
+
+    @app.view(views.RENAME_CALLBACK)
+    async def on_rename(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        errors = bot.rename_submitted(view, parse.action_origin(body))
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+
+
+__all__ = ["MUTATING_VERBS", "OPTIONS_TIMEOUT", "SlackHost", "register", "register_commands", "register_form",
+           "register_home"]
