@@ -3,7 +3,8 @@
 Campaign and channel names are often Chinese, and matplotlib's bundled DejaVu Sans has no CJK
 glyphs (they would draw as empty boxes). So the chart loads a CJK font file at first use, in order:
 
-1. ``MINPCODE_CJK_FONT`` — a path to any .ttf/.otf/.ttc an operator wants to use;
+1. ``MINPCODE_CJK_FONT`` — a path to any .ttf/.otf/.ttc an operator wants to use (read by Settings,
+   handed in by the process through :func:`use_font_file`);
 2. Noto Sans CJK shipped by the ``noto-cjk-sans-otc`` package (a dependency, SIL Open Font License),
    loaded straight from the installed package's ``fonts/`` folder;
 3. a CJK font the system already has (``fonts-noto-cjk``, WenQuanYi, Source Han, SimHei ...).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -48,6 +48,7 @@ OTHER_COLOUR = "#BAB0AC"
 _lock = threading.Lock()
 _font: tuple[str, Path] | None = None
 _font_searched = False
+_operator_font: Path | None = None
 
 
 def package_font_path() -> Path | None:
@@ -86,8 +87,8 @@ def cjk_font() -> tuple[str, Path] | None:
         if _font_searched:
             return _font
         candidates: list[Path] = []
-        if os.environ.get(FONT_ENV):
-            candidates.append(Path(os.environ[FONT_ENV]).expanduser())
+        if _operator_font is not None:
+            candidates.append(_operator_font.expanduser())
         packaged = package_font_path()
         if packaged:
             candidates.append(packaged)
@@ -108,6 +109,14 @@ def cjk_font() -> tuple[str, Path] | None:
                         FONT_DISTRIBUTION, FONT_ENV)
         _font_searched = True
         return _font
+
+
+def use_font_file(path: Path | None) -> None:
+    """The operator's font file (``MINPCODE_CJK_FONT``, read by Settings), tried before the others."""
+    global _operator_font
+    with _lock:
+        _operator_font = path
+    reset_font_cache()
 
 
 def reset_font_cache() -> None:
@@ -175,4 +184,4 @@ def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], *, ti
     return buffer.getvalue()
 
 
-__all__ = ["cjk_font", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]
+__all__ = ["cjk_font", "use_font_file", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]
