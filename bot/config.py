@@ -203,9 +203,9 @@ def _wecom_app(s: Settings) -> str | None:
         return (f"{', '.join(missing)} not set: the WeCom app needs all of {', '.join(WECOM_APP_SETTINGS)} "
                 "(or none, to leave it off)")
     if not values["WECOM_AGENT_ID"].isdigit():
-        return "WECOM_AGENT_ID is not a number: put the app's numeric AgentId there"
+        return "WECOM_AGENT_ID must be the app's numeric AgentId: put that number (such as 1000002) there"
     if len(values["WECOM_AES_KEY"]) != 43:
-        return "WECOM_AES_KEY is not 43 characters: put the EncodingAESKey of the callback settings there"
+        return "WECOM_AES_KEY must be the 43-character EncodingAESKey of the callback settings: put that there"
     return None
 
 

@@ -33,6 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.concurrency import TtlSet
+from bot.config import WECOM_APP_SETTINGS
 from bot.service import Service
 from handlers.http import BodyTooLarge, is_loopback, read_limited
 
@@ -195,9 +196,6 @@ class WeComFrontEnd:
         await self.http.aclose()
 
 
-_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
-
-
 def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> WeComFrontEnd | None:
     """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured."""
     s = service.settings
@@ -208,17 +206,14 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> W
         "WECOM_TOKEN": s.wecom_token.get_secret_value() if s.wecom_token else None,
         "WECOM_AES_KEY": s.wecom_aes_key.get_secret_value() if s.wecom_aes_key else None,
     }
-    missing = [name for name in _SETTINGS if not values[name]]
-    if len(missing) == len(_SETTINGS):
-        log.info("WeCom is off: set %s to enable /wecom/callback", ", ".join(_SETTINGS))
+    if not any(values.values()):
+        log.info("WeCom is off: set %s to enable /wecom/callback", ", ".join(WECOM_APP_SETTINGS))
         return None
-    if missing:
-        log.warning("WeCom is off: %s not set (all of %s are needed)", ", ".join(missing), ", ".join(_SETTINGS))
+    problems = s.problems("WECOM_APP")  # all or nothing, the AgentId a number, the key 43 characters
+    if problems:
+        log.warning("WeCom is off: %s", problems[0])
         return None
     agent = str(values["WECOM_AGENT_ID"]).strip()
-    if not agent.isdigit():
-        log.warning("WeCom is off: WECOM_AGENT_ID must be the app's numeric AgentId")
-        return None
     try:
         crypto = WeComCrypto(str(values["WECOM_TOKEN"]), str(values["WECOM_AES_KEY"]), str(values["WECOM_CORP_ID"]),
                              max_skew=max_skew)
