@@ -47,10 +47,15 @@ class Process:
     announcers: list[Announcer]
 
 
+def prepare(settings: Settings) -> None:
+    """What the whole process takes from the settings besides the service: the chart's font file."""
+    chart.use_font_file(settings.minpcode_cjk_font)
+
+
 def compose(settings: Settings | None = None, service: Service | None = None) -> Process:
     """The one way the parts are put together: the service and the announcers from the settings."""
     settings = settings or (service.settings if service is not None else Settings())
-    chart.use_font_file(settings.minpcode_cjk_font)
+    prepare(settings)
     service = service or Service.from_settings(settings)
     return Process(settings, service, announcers(settings))
 
@@ -157,4 +162,4 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     return app
 
 
-__all__ = ["Process", "announcers", "compose", "core_routes", "create_app", "front_ends"]
+__all__ = ["Process", "announcers", "compose", "prepare", "core_routes", "create_app", "front_ends"]
