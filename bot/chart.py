@@ -23,12 +23,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-import matplotlib
-from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn without pyplot: no global backend
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 log = logging.getLogger("minpcode.chart")
 
 FONT_ENV = "MINPCODE_CJK_FONT"
@@ -65,6 +59,8 @@ def package_font_path() -> Path | None:
 
 
 def _system_font_path() -> Path | None:
+    from matplotlib import font_manager
+
     wanted = {name.lower(): i for i, name in enumerate(SYSTEM_FONT_NAMES)}
     found = [(wanted[f.name.lower()], Path(f.fname)) for f in font_manager.fontManager.ttflist
              if f.name.lower() in wanted]
@@ -72,6 +68,8 @@ def _system_font_path() -> Path | None:
 
 
 def _register(path: Path) -> str | None:
+    from matplotlib import font_manager
+
     try:
         font_manager.fontManager.addfont(str(path))
         return font_manager.FontProperties(fname=str(path)).get_name()
@@ -148,6 +146,12 @@ def limit_series(series: Mapping[str, Sequence[int]], other_label: str,
 def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], *, title: str, ylabel: str,
                 legend_title: str, other_label: str = "other") -> bytes:
     """A stacked bar chart, one bar per day and one colour per series; PNG bytes."""
+    # matplotlib takes long to import: only when a chart is drawn (the CLI and serve start without it)
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn without pyplot: no global backend
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     families = _families()
     series = limit_series(series, other_label)
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)

@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
-from bot.chart import daily_chart
 from bot.models import CodeRecord, CodeType, Provider, Status
 from bot.text import Lang
 from storage.clock import to_text
@@ -436,6 +435,8 @@ def summary_chart(summary: Summary, lang: Lang = "zh", *,
     """PNG bytes of codes made per day, stacked by campaign (or channel); None when nothing was made."""
     if not summary.made or not summary.daily:
         return None
+    from bot.chart import daily_chart  # matplotlib is slow to import: only when a chart is drawn
+
     dimension, raw = chart_series(summary, by)
     series = {(name or word("none", lang)): values for name, values in raw.items()}
     return daily_chart(
