@@ -3,7 +3,8 @@
 Campaign and channel names are often Chinese, and matplotlib's bundled DejaVu Sans has no CJK
 glyphs (they would draw as empty boxes). So the chart loads a CJK font file at first use, in order:
 
-1. ``MINPCODE_CJK_FONT`` — a path to any .ttf/.otf/.ttc an operator wants to use;
+1. ``MINPCODE_CJK_FONT`` — a path to any .ttf/.otf/.ttc an operator wants to use (read by Settings,
+   handed in by the process through :func:`use_font_file`);
 2. Noto Sans CJK shipped by the ``noto-cjk-sans-otc`` package (a dependency, SIL Open Font License),
    loaded straight from the installed package's ``fonts/`` folder;
 3. a CJK font the system already has (``fonts-noto-cjk``, WenQuanYi, Source Han, SimHei ...).
@@ -17,17 +18,10 @@ from __future__ import annotations
 import importlib.util
 import io
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-
-import matplotlib
-from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn without pyplot: no global backend
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 log = logging.getLogger("minpcode.chart")
 
@@ -48,6 +42,7 @@ OTHER_COLOUR = "#BAB0AC"
 _lock = threading.Lock()
 _font: tuple[str, Path] | None = None
 _font_searched = False
+_operator_font: Path | None = None
 
 
 def package_font_path() -> Path | None:
@@ -64,6 +59,8 @@ def package_font_path() -> Path | None:
 
 
 def _system_font_path() -> Path | None:
+    from matplotlib import font_manager
+
     wanted = {name.lower(): i for i, name in enumerate(SYSTEM_FONT_NAMES)}
     found = [(wanted[f.name.lower()], Path(f.fname)) for f in font_manager.fontManager.ttflist
              if f.name.lower() in wanted]
@@ -71,6 +68,8 @@ def _system_font_path() -> Path | None:
 
 
 def _register(path: Path) -> str | None:
+    from matplotlib import font_manager
+
     try:
         font_manager.fontManager.addfont(str(path))
         return font_manager.FontProperties(fname=str(path)).get_name()
@@ -86,8 +85,8 @@ def cjk_font() -> tuple[str, Path] | None:
         if _font_searched:
             return _font
         candidates: list[Path] = []
-        if os.environ.get(FONT_ENV):
-            candidates.append(Path(os.environ[FONT_ENV]).expanduser())
+        if _operator_font is not None:
+            candidates.append(_operator_font.expanduser())
         packaged = package_font_path()
         if packaged:
             candidates.append(packaged)
@@ -108,6 +107,14 @@ def cjk_font() -> tuple[str, Path] | None:
                         FONT_DISTRIBUTION, FONT_ENV)
         _font_searched = True
         return _font
+
+
+def use_font_file(path: Path | None) -> None:
+    """The operator's font file (``MINPCODE_CJK_FONT``, read by Settings), tried before the others."""
+    global _operator_font
+    with _lock:
+        _operator_font = path
+    reset_font_cache()
 
 
 def reset_font_cache() -> None:
@@ -139,6 +146,12 @@ def limit_series(series: Mapping[str, Sequence[int]], other_label: str,
 def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], *, title: str, ylabel: str,
                 legend_title: str, other_label: str = "other") -> bytes:
     """A stacked bar chart, one bar per day and one colour per series; PNG bytes."""
+    # matplotlib takes long to import: only when a chart is drawn (the CLI and serve start without it)
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn without pyplot: no global backend
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     families = _families()
     series = limit_series(series, other_label)
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
@@ -175,4 +188,4 @@ def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], *, ti
     return buffer.getvalue()
 
 
-__all__ = ["cjk_font", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]
+__all__ = ["cjk_font", "use_font_file", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -20,17 +18,22 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from PIL import Image
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from bot.config import Settings
+from bot.announce import cli_summary
+from bot.config import BadSettings, Settings
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, UpstreamError
+from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
+from bot.ports import Announcer
+from bot.server import compose, prepare
 from bot.service import Notice, Service, Submission
+from bot.summary import DEFAULT_DAYS, MAX_DAYS
+from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
+from handlers.terminal import table as _table
 
-__all__ = ["ExitCode", "app", "exit_code", "main", "record_json"]
+__all__ = ["ExitCode", "app", "exit_code", "main", "record_json", "write_image"]
 
 app = typer.Typer(
     name="minpcode",
@@ -94,27 +97,38 @@ def _say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
 
 
 def _requester() -> Requester:
-    return Requester(chat="cli", user_id=os.environ.get("USER") or "local")
+    return Requester(chat="cli", user_id=_settings().user or "local")
 
 
-def _settings() -> Settings:
+def _settings(*needed: str) -> Settings:
+    """The settings, with the ones this command uses (``needed``; "*" for all) checked: one line each."""
     try:
-        return Settings()
+        settings = Settings()
+        if needed:
+            settings.check(*(() if needed == ("*",) else needed))
     except ValidationError as exc:
         _say("设置有误 / The settings are not valid:", style="red", to_err=True)
         for item in exc.errors():
             name = ".".join(str(p) for p in item.get("loc", ())).upper()
             _say(f"  {name}: {item.get('msg', '')}", to_err=True)
         raise typer.Exit(exit_code(exc)) from None
+    except BadSettings as exc:
+        for line in exc.lines:
+            _say(line, style="red", to_err=True)
+        raise typer.Exit(ExitCode.INPUT) from None
+    return settings
 
 
 def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False, as_json: bool = False,
-         settings: Settings | None = None) -> NoReturn:
+         settings: Settings | None = None, announcers: list[Announcer] | None = None) -> NoReturn:
     """Run one command against a fresh service; the worker only runs for commands that make codes."""
     settings = settings or _settings()
 
     async def go() -> ExitCode:
-        service = Service.from_settings(settings)
+        process = compose(settings)
+        service = process.service
+        if announcers is not None:
+            announcers[:] = process.announcers
         try:
             if worker:
                 await service.start()
@@ -165,91 +179,12 @@ def _report(exc: MinpcodeError, as_json: bool) -> None:
 
 
 def _print_json(data: Any) -> None:
-    out.file.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-    out.file.flush()
-
-
-def _image_url(settings: Settings, record: CodeRecord) -> str | None:
-    if not record.image_sha256:
-        return None
-    return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
-
-
-def record_json(record: CodeRecord, settings: Settings) -> dict[str, Any]:
-    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on)."""
-    return {
-        "id": record.id, "type": record.type.value, "provider": record.provider.value,
-        "status": record.status.value, "page": record.page, "scene": record.scene, "name": record.name,
-        "app": record.app, "campaign": record.campaign, "campaign_id": record.campaign_id,
-        "channel": record.channel, "channel_id": record.channel_id, "medium": record.medium,
-        "content": record.content, "term": record.term, "comments": record.comments,
-        "width": record.width, "title": record.title, "link": record.link,
-        "tracking_url": record.tracking_url, "image_url": _image_url(settings, record),
-        "error_code": record.error_code, "error": record.error, "sandbox": record.sandbox,
-        "requested_by": record.requested_by, "requested_by_name": record.requested_by_name,
-        "chat": record.chat, "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
-    }
-
-
-def _record_table(record: CodeRecord, settings: Settings) -> Table:
-    from handlers.render import detail_lines
-
-    table = Table(show_header=False, box=None, padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    for zh, en in zip(detail_lines(record, "zh"), detail_lines(record, "en"), strict=True):
-        if ": " in zh and ": " in en:
-            zh_label, zh_value = zh.split(": ", 1)
-            en_label, en_value = en.split(": ", 1)
-            value = en_value if zh_value == en_value else f"{zh_value} / {en_value}"
-            table.add_row(f"{zh_label} {en_label}", value)
-        else:
-            table.add_row("", f"{zh} / {en}")
-    url = _image_url(settings, record)
-    if url:
-        table.add_row("图片 Image", url)
-    return table
-
-
-def _table(*headers: str) -> Table:
-    """A table that folds long cells instead of cutting them (ids, pages and links stay whole)."""
-    table = Table(*headers)
-    for column in table.columns:
-        column.overflow = "fold"
-    return table
+    print_json(out, data)
 
 
 def _print_notices(notices: Iterable[Notice]) -> None:
     for notice in notices:
         _say(notice.text("zh"), style="yellow")
-
-
-def _extension(mime: str | None) -> str:
-    return {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}.get(mime or "", "jpg")
-
-
-_STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
-
-
-def write_image(data: bytes, mime: str | None, path: Path) -> Path:
-    """Write the image as the file's extension says (PNG for .png, JPEG for .jpg/.jpeg, any format
-    Pillow knows); with no extension Pillow knows, write the stored bytes as they are."""
-    wanted = Image.registered_extensions().get(path.suffix.lower())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if wanted is None or wanted == _STORED_FORMAT.get(mime or ""):
-        path.write_bytes(data)
-        return path
-    image = Image.open(io.BytesIO(data))
-    if wanted == "JPEG" and image.mode != "RGB":
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, "white")
-        image = Image.alpha_composite(background, rgba).convert("RGB")
-    try:
-        image.save(path, format=wanted)
-    except (OSError, ValueError, KeyError) as exc:
-        raise FieldError("out", f"不能写成 {wanted} 格式：{exc}", f"Cannot write a {wanted} image: {exc}") from None
-    return path
 
 
 def _save_record_image(service: Service, record: CodeRecord, path: Path) -> Path:
@@ -273,7 +208,7 @@ def serve(
 
     from bot.server import create_app
 
-    settings = _settings()
+    settings = _settings("*")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     application = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
@@ -297,7 +232,8 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     """
     from handlers.console import chat as run_chat
 
-    settings = _settings()
+    settings = _settings("MINPCODE_TIMEZONE")
+    prepare(settings)  # the console still builds its own service; it should be handed compose(settings).service
     try:
         code = asyncio.run(run_chat(settings, lang=lang.value))
     except KeyboardInterrupt:
@@ -385,7 +321,7 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
              style="yellow")
     else:
         _say("生成失败。\nCould not make the code.", style="red")
-    out.print(_record_table(record, service.settings))
+    out.print(record_table(record, service.settings))
     _print_notices(submission.notices)
     if written is not None:
         _say(f"图片已保存到 Image saved to: {written}")
@@ -404,8 +340,6 @@ def list_codes(
 
         minpcode list --query spring --limit 5
     """
-    from handlers.render import STATUS_LABELS
-
     async def body(service: Service) -> ExitCode:
         records = service.list(_requester(), query=query, limit=limit)
         if as_json:
@@ -414,21 +348,7 @@ def list_codes(
         if not records:
             _say("没有找到码。/ No codes found.")
             return ExitCode.OK
-        marketing = any(r.campaign or r.channel for r in records)
-        table = _table("编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page")
-        if marketing:
-            table.add_column("活动·渠道 Campaign·Channel", overflow="fold")
-        table.add_column("创建 Made", overflow="fold")
-        table.columns[0].no_wrap = True
-        for r in records:
-            zh, en = STATUS_LABELS[r.status]
-            cells = [r.id, r.type.value, f"{zh} {en}", r.name or "-",
-                     (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
-            if marketing:
-                cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
-            cells.append(f"{r.requested_by_name or r.requested_by} {r.created_at:%m-%d %H:%M}")
-            table.add_row(*cells)
-        out.print(table)
+        out.print(records_table(records))
         return ExitCode.OK
 
     _run(body, as_json=as_json)
@@ -453,7 +373,7 @@ def show(
         if as_json:
             _print_json(record_json(record, service.settings) | {"out": str(written) if written else None})
         else:
-            out.print(_record_table(record, service.settings))
+            out.print(record_table(record, service.settings))
             if written is not None:
                 _say(f"图片已保存到 Image saved to: {written}")
         return ExitCode.OK
@@ -517,10 +437,7 @@ def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figure
         if not rows:
             _say("还没有生成过 A/C 码。/ No A/C codes made yet.")
             return ExitCode.OK
-        table = _table("小程序 App", "已用 Used", "上限 Cap", "剩余 Left", "比例 Used %")
-        for q in rows:
-            table.add_row(q.app, str(q.used), str(q.cap), str(q.left), f"{q.ratio:.1%}")
-        out.print(table)
+        out.print(quota_table(rows))
         _print_notices(n for q in rows if (n := q.notice()))
         return ExitCode.OK
 
@@ -529,7 +446,7 @@ def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figure
 
 @app.command()
 def summary(
-    days: Annotated[int, typer.Option("--days", min=1, max=365, help="Report on the last N days.")] = 7,
+    days: Annotated[int, typer.Option("--days", min=1, max=MAX_DAYS, help="Report on the last N days.")] = DEFAULT_DAYS,
     post: Annotated[bool, typer.Option("--post", help="Also post it to the Slack/WeCom channels.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
@@ -540,22 +457,18 @@ def summary(
         minpcode summary --days 30 --post
     """
 
+    settings = _settings("MINPCODE_TIMEZONE", *(("SLACK_API_URL", "WECOM_WEBHOOK_URL") if post else ()))
+    places: list[Announcer] = []
+
     async def body(service: Service) -> ExitCode:
-        try:
-            from bot.summary import cli_summary
-        except ModuleNotFoundError as exc:
-            if exc.name != "bot.summary":
-                raise
-            _say("这个版本没有汇总功能。/ This build has no summary module.", style="red", to_err=True)
-            return ExitCode.UPSTREAM
-        text, code = await cli_summary(service, days=days, post=post, as_json=as_json)
+        text, code = await cli_summary(service, places, days=days, post=post, as_json=as_json)
         if as_json:
             out.file.write(text.rstrip("\n") + "\n")
         else:
             _say(text)
         return ExitCode(code)
 
-    _run(body, as_json=as_json)
+    _run(body, as_json=as_json, settings=settings, announcers=places)
 
 
 # -- bulk ----------------------------------------------------------------------------------------------

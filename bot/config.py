@@ -1,13 +1,34 @@
-"""Settings from the environment or ``.env`` (names as in shared/docs/contract.md)."""
+"""Settings from the environment or ``.env`` (names as in shared/docs/contract.md).
+
+``Settings`` is the only reader of the environment. Values are checked when the settings are made
+(the ``_check`` validator), but a bad value does not stop everything: each command asks for the
+settings it uses with :meth:`Settings.check` (``serve`` asks for all of them), which raises
+:class:`BadSettings` with one line per bad setting, naming it and saying what to put there.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from croniter import croniter
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+WECOM_APP_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+_URLS = ("MINPCODE_PUBLIC_URL", "SLACK_API_URL", "WECHAT_API_URL", "GIO_API_URL", "WECOM_API_URL")
+
+
+class BadSettings(ValueError):
+    """Settings a command needs are wrong; ``lines`` names each one and says what to put there."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
 
 
 def _split_csv(value: object) -> object:
@@ -29,6 +50,14 @@ class Settings(BaseSettings):
     minpcode_summary_cron: str = "0 9 * * MON"
     minpcode_timezone: str = "Asia/Shanghai"
     minpcode_ac_cap: int = 100_000
+    minpcode_cjk_font: Path | None = None
+
+    # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
+    minpcode_lang: str = ""
+    lc_all: str = ""
+    lc_messages: str = ""
+    lang: str = ""
+    user: str = ""                  # the login name the CLI records as the requester
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -55,6 +84,31 @@ class Settings(BaseSettings):
     wecom_webhook_url: SecretStr | None = None
 
     _split_admins = field_validator("minpcode_admins", mode="before")(_split_csv)
+    _problems: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self._problems = {name: line for name, check in _CHECKS.items() if (line := check(self)) is not None}
+        return self
+
+    def problems(self, *names: str) -> list[str]:
+        """One line per bad setting among ``names`` (all of them when none are named)."""
+        wanted = names or tuple(_CHECKS)
+        return [self._problems[name] for name in wanted if name in self._problems]
+
+    def check(self, *names: str) -> Settings:
+        """These settings (all when none are named) are usable, or BadSettings says which are not."""
+        lines = self.problems(*names)
+        if lines:
+            raise BadSettings(lines)
+        return self
+
+    @property
+    def terminal_lang(self) -> Literal["zh", "en"]:
+        for value in (self.minpcode_lang, self.lc_all, self.lc_messages, self.lang):
+            if value:
+                return "zh" if value.lower().startswith("zh") else "en"
+        return "en"
 
     @property
     def wechat_configured(self) -> bool:
@@ -75,3 +129,93 @@ class Settings(BaseSettings):
     def use_gio(self) -> bool:
         """Whether A and C codes go through GrowingIO by default (always true in the sandbox)."""
         return self.sandbox or self.gio_configured
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value().strip() if value is not None else ""
+
+
+def _timezone(s: Settings) -> str | None:
+    try:
+        ZoneInfo(s.minpcode_timezone.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return (f"MINPCODE_TIMEZONE={s.minpcode_timezone!r} is not a time zone: put an IANA name there, "
+                "such as Asia/Shanghai or UTC")
+    return None
+
+
+def _cron(s: Settings) -> str | None:
+    if croniter.is_valid(s.minpcode_summary_cron.strip()):
+        return None
+    return (f"MINPCODE_SUMMARY_CRON={s.minpcode_summary_cron!r} is not a cron expression: put five fields there "
+            "(minute hour day month weekday), such as '0 9 * * MON'")
+
+
+def _url(name: str) -> Callable[[Settings], str | None]:
+    def check(s: Settings) -> str | None:
+        value = str(getattr(s, name.lower()))
+        parts = urlsplit(value.strip())
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return None
+        return f"{name}={value!r} is not a URL: put an http:// or https:// address there"
+    return check
+
+
+def _webhook(s: Settings) -> str | None:
+    value = _secret(s.wecom_webhook_url)
+    parts = urlsplit(value)
+    if not value or (parts.scheme in ("http", "https") and parts.hostname):
+        return None
+    # the key is in the URL: never shown
+    return ("WECOM_WEBHOOK_URL is not a URL: put the group robot's webhook address there "
+            "(https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…)")
+
+
+def _api_keys(s: Settings) -> str | None:
+    for position, entry in enumerate(_secret(s.minpcode_api_keys).split(","), start=1):
+        if not entry.strip():
+            continue
+        name, sep, key = (part.strip() for part in entry.partition(":"))
+        if not sep or not name or not key or any(ch.isspace() for ch in name):
+            # where, never what: the entry may be a bare key
+            return (f"MINPCODE_API_KEYS entry {position} is not name:key: put comma-separated name:key pairs "
+                    "there, such as crm:long-random-key")
+    return None
+
+
+def _token(name: str, prefix: str, kind: str) -> Callable[[Settings], str | None]:
+    def check(s: Settings) -> str | None:
+        value = _secret(getattr(s, name.lower()))
+        if not value or value.startswith(prefix):
+            return None
+        return f"{name} is not {kind}: put the token that starts with {prefix} there"
+    return check
+
+
+def _wecom_app(s: Settings) -> str | None:
+    values = {"WECOM_CORP_ID": (s.wecom_corp_id or "").strip(), "WECOM_AGENT_ID": (s.wecom_agent_id or "").strip(),
+              "WECOM_SECRET": _secret(s.wecom_secret), "WECOM_TOKEN": _secret(s.wecom_token),
+              "WECOM_AES_KEY": _secret(s.wecom_aes_key)}
+    missing = [name for name, value in values.items() if not value]
+    if len(missing) == len(values):
+        return None
+    if missing:
+        return (f"{', '.join(missing)} not set: the WeCom app needs all of {', '.join(WECOM_APP_SETTINGS)} "
+                "(or none, to leave it off)")
+    if not values["WECOM_AGENT_ID"].isdigit():
+        return "WECOM_AGENT_ID must be the app's numeric AgentId: put that number (such as 1000002) there"
+    if len(values["WECOM_AES_KEY"]) != 43:
+        return "WECOM_AES_KEY must be the 43-character EncodingAESKey of the callback settings: put that there"
+    return None
+
+
+_CHECKS: dict[str, Callable[[Settings], str | None]] = {
+    "MINPCODE_TIMEZONE": _timezone,
+    "MINPCODE_SUMMARY_CRON": _cron,
+    **{name: _url(name) for name in _URLS},
+    "WECOM_WEBHOOK_URL": _webhook,
+    "MINPCODE_API_KEYS": _api_keys,
+    "SLACK_BOT_TOKEN": _token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
+    "SLACK_APP_TOKEN": _token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
+    "WECOM_APP": _wecom_app,
+}

@@ -20,7 +20,9 @@ was less than ``first_start_grace`` ago): installing the bot does not post about
 Retries. A failed post is retried after 1, 5, 15, 60 and 180 minutes (``retry_delays``), only the
 steps that failed; each attempt is recorded, and after the last one the run is marked ``failed``.
 
-The clock and the sleep are injectable, so tests drive all of this without waiting.
+The clock and the sleep are injectable, so tests drive all of this without waiting. The places to
+post to are handed in (the announcers the process built, bot/server.py); the scheduler builds none.
+As a ``FrontEnd`` (bot/ports.py) it has no routes, only start and stop.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
-from bot.posting import PostOutcome, configured_destinations
-from bot.summary import Lang, build_summary, local_midnight, post_summary_now, zone_named
+from bot.announce import announce
+from bot.ports import Announcer, PostOutcome
+from bot.summary import Lang, build_summary, local_midnight, zone_named
 from storage.summary_runs import SummaryRun, SummaryRuns
 
 if TYPE_CHECKING:
-    from bot.server import FrontEnds
     from bot.service import Service
 
 log = logging.getLogger("minpcode.scheduler")
@@ -71,11 +74,14 @@ class RunReport(BaseModel):
 
 
 class SummaryScheduler:
-    def __init__(self, service: Service, *, cron: str | None = None, timezone: str | None = None,
+    name = "summary"
+
+    def __init__(self, service: Service, announcers: Sequence[Announcer], *, cron: str | None = None, timezone: str | None = None,
                  clock: Clock = utc_now, sleep: Sleep = asyncio.sleep, lang: Lang = "zh",
                  retry_delays: Sequence[float] = RETRY_DELAYS, lease: timedelta = LEASE,
                  max_sleep: float = MAX_SLEEP, first_start_grace: timedelta = FIRST_START_GRACE) -> None:
         self.service = service
+        self.announcers = list(announcers)
         self.cron = (cron or service.settings.minpcode_summary_cron).strip()
         if not croniter.is_valid(self.cron):
             raise ValueError(f"MINPCODE_SUMMARY_CRON is not a valid cron expression: {self.cron!r}")
@@ -153,11 +159,11 @@ class SummaryScheduler:
         runs = self.runs
         summary = build_summary(self.service, run.period_start, run.period_end, now=self._now())
         try:
-            outcomes = await post_summary_now(self.service, summary, lang=self.lang, done=run.done_steps,
-                                              on_step=lambda step: runs.step_done(run.id, step, self._now()))
+            outcomes = await announce(self.announcers, summary, lang=self.lang, done=run.done_steps,
+                                      on_step=lambda step: runs.step_done(run.id, step, self._now()))
         except Exception as exc:  # rendering or an unexpected client error: recorded and retried like any failure
             log.exception("summary run %d failed unexpectedly", run.id)
-            outcomes = [PostOutcome(destination="slack", where="(rendering)", ok=False,
+            outcomes = [PostOutcome(destination="summary", where="(rendering)", ok=False,
                                     error=f"{type(exc).__name__}: {exc}")]
         now = self._now()
         errors = [f"{o.where}: {o.error}" for o in outcomes if not o.ok]
@@ -192,7 +198,10 @@ class SummaryScheduler:
             wake = retry
         return max(0.0, min(self.max_sleep, (wake - now).total_seconds()))
 
-    # -- running inside serve ------------------------------------------------------------------------
+    # -- running inside serve (a FrontEnd without routes) ------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return []
+
     async def run_forever(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -224,25 +233,21 @@ class SummaryScheduler:
             self._task = None
 
 
-def scheduler_for(service: Service, **kwargs: object) -> SummaryScheduler | None:
+def scheduler_for(service: Service, announcers: Sequence[Announcer], **kwargs: object) -> SummaryScheduler | None:
     """The scheduler, or None (said once in the log) when there is nowhere to post or the cron is bad."""
-    if not configured_destinations(service.settings):
+    if not announcers:
         log.info("summary scheduler off: set SLACK_SUMMARY_CHANNEL (with SLACK_BOT_TOKEN) or WECOM_WEBHOOK_URL")
         return None
     try:
-        return SummaryScheduler(service, **kwargs)  # type: ignore[arg-type]
+        return SummaryScheduler(service, announcers, **kwargs)  # type: ignore[arg-type]
     except ValueError as exc:
         log.error("summary scheduler off: %s", exc)
         return None
 
 
-def install(service: Service, mounted: FrontEnds) -> SummaryScheduler | None:
-    """Register the scheduler's start/stop hooks with ``minpcode serve`` (bot/server.py)."""
-    scheduler = scheduler_for(service)
-    if scheduler is not None:
-        mounted.on_start.append(scheduler.start)
-        mounted.on_stop.append(scheduler.stop)
-    return scheduler
+def summary_front_end(service: Service, announcers: Sequence[Announcer]) -> SummaryScheduler | None:
+    """What ``minpcode serve`` mounts for scheduled summaries; None when there is nowhere to post."""
+    return scheduler_for(service, announcers)
 
 
-__all__ = ["RunReport", "SummaryScheduler", "install", "scheduler_for"]
+__all__ = ["RunReport", "SummaryScheduler", "scheduler_for", "summary_front_end"]

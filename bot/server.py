@@ -1,8 +1,11 @@
-"""``minpcode serve``: one ASGI app that mounts every front-end around one running service.
+"""The process: how minpcode is put together, and ``minpcode serve`` (one ASGI app around one service).
 
-Each front-end contributes its routes through a ``routes(service) -> list[BaseRoute]`` function and
-may contribute start/stop hooks (background tasks such as Socket Mode or the scheduler). A front-end
-whose settings are missing says so once at start and the rest still serves.
+    process = compose(settings)            # the Service and the summary announcers (every entry point)
+    app = create_app(settings)             # serve: the front-ends' routes on one Starlette app
+
+Every front-end is a ``FrontEnd`` (bot/ports.py) built by its own factory from the service; the
+server mounts their routes and starts and stops them in the lifespan. A front-end whose settings
+are missing says so once at start and the rest still serves. Only entry points import this module.
 """
 
 from __future__ import annotations
@@ -10,34 +13,56 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import chart
 from bot.config import Settings
 from bot.errors import NotFound
+from bot.ports import Announcer, FrontEnd
 from bot.service import Service
 
 log = logging.getLogger("minpcode.server")
 
-Hook = Callable[[], Awaitable[None]]
+
+def announcers(settings: Settings) -> list[Announcer]:
+    """Where summaries go: Slack (SLACK_SUMMARY_CHANNEL) and the WeCom group robot (WECOM_WEBHOOK_URL)."""
+    from handlers.slack import slack_announcer
+    from handlers.wecom import wecom_announcer
+
+    return [a for a in (slack_announcer(settings), wecom_announcer(settings)) if a is not None]
 
 
-class FrontEnds:
-    """What the front-ends add to the server: routes, and hooks run after start / before stop."""
+@dataclass
+class Process:
+    """What every entry point (serve, the console chat, the CLI) runs on."""
 
-    def __init__(self) -> None:
-        self.routes: list[BaseRoute] = []
-        self.on_start: list[Hook] = []
-        self.on_stop: list[Hook] = []
+    settings: Settings
+    service: Service
+    announcers: list[Announcer]
+
+
+def prepare(settings: Settings) -> None:
+    """What the whole process takes from the settings besides the service: the chart's font file."""
+    chart.use_font_file(settings.minpcode_cjk_font)
+
+
+def compose(settings: Settings | None = None, service: Service | None = None) -> Process:
+    """The one way the parts are put together: the service and the announcers from the settings."""
+    settings = settings or (service.settings if service is not None else Settings())
+    prepare(settings)
+    service = service or Service.from_settings(settings)
+    return Process(settings, service, announcers(settings))
 
 
 def core_routes(service: Service) -> list[BaseRoute]:
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "sandbox": service.sandbox, "pending": len(service.storage.history.pending())})
+        return JSONResponse({"ok": True, "sandbox": service.sandbox, "pending": service.pending_count()})
 
     async def code_image(request: Request) -> Response:
         code_id = request.path_params["code_id"]
@@ -60,50 +85,81 @@ def core_routes(service: Service) -> list[BaseRoute]:
     ]
 
 
-def front_ends(service: Service) -> FrontEnds:
-    """Every front-end, each one adding its routes and hooks (see the modules named here)."""
-    mounted = FrontEnds()
-    # Slack (handlers/slack): POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
-    from handlers.slack import mount as mount_slack
+class _ApiRoutes:
+    """TEMPORARY shim (remove at merge, when handlers.api.api_front_end lands): the API's routes as a FrontEnd."""
 
-    mount_slack(service, mounted)
-    # HTTP API for other systems (handlers/api.py): /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
-    from handlers.api import api_routes
+    name = "api"
 
-    mounted.routes += api_routes(service)
-    # Scheduled summaries (bot/scheduler.py): start/stop hooks, only when Slack or WeCom posting is configured
-    from bot.scheduler import install as install_summary_scheduler
+    def __init__(self, service: Service) -> None:
+        from handlers.api import api_routes
 
-    install_summary_scheduler(service, mounted)
-    # WeCom self-built app (handlers/wecom/callback.py): GET, POST /wecom/callback; off without WECOM_* settings
-    from handlers.wecom.callback import wecom_front_end
+        self._routes = api_routes(service)
 
-    if (wecom := wecom_front_end(service)) is not None:
-        mounted.routes += wecom.routes
-        mounted.on_start.append(wecom.start)
-        mounted.on_stop.append(wecom.stop)
-    return mounted
+    def routes(self) -> list[BaseRoute]:
+        return self._routes
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def _api_front_end(service: Service) -> FrontEnd:
+    try:
+        from handlers.api import api_front_end  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:  # TEMPORARY (remove at merge with the shim above)
+        return _ApiRoutes(service)
+    front_end: FrontEnd = api_front_end(service)
+    return front_end
+
+
+def front_ends(process: Process) -> list[FrontEnd]:
+    """Every front-end of serve, in start order (stopped in reverse)."""
+    from bot.scheduler import summary_front_end
+    from handlers.slack import slack_front_end
+    from handlers.wecom import wecom_front_end
+
+    service = process.service
+    built: list[FrontEnd | None] = [
+        slack_front_end(service),          # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
+        _api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
+        summary_front_end(service, process.announcers),  # off when there is nowhere to post
+        wecom_front_end(service),          # GET, POST /wecom/callback; off without WECOM_* settings
+    ]
+    return [f for f in built if f is not None]
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Starlette:
-    settings = settings or Settings()
-    service = service or Service.from_settings(settings)
-    mounted = front_ends(service)
+    process = compose(settings, service)
+    service = process.service
+    mounted = front_ends(process)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         resumed = await service.start()
         log.info("minpcode serving (sandbox=%s, resumed %d pending)", service.sandbox, resumed)
-        for hook in mounted.on_start:
-            await hook()
+        started: list[FrontEnd] = []
         try:
+            for front_end in mounted:
+                await front_end.start()
+                started.append(front_end)
             yield
         finally:
-            for hook in reversed(mounted.on_stop):
-                with contextlib.suppress(Exception):
-                    await hook()
+            for front_end in reversed(started):
+                try:
+                    await front_end.stop()
+                except Exception:  # one front-end failing to stop must not keep the others running
+                    log.exception("%s: stop failed", front_end.name)
             await service.close()
 
-    app = Starlette(routes=[*core_routes(service), *mounted.routes], lifespan=lifespan)
+    routes = [*core_routes(service)]
+    for front_end in mounted:
+        routes += front_end.routes()
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
+    app.state.front_ends = mounted
     return app
+
+
+__all__ = ["Process", "announcers", "compose", "prepare", "core_routes", "create_app", "front_ends"]

@@ -2,48 +2,40 @@
 
     summary = build_summary(service, start, end)        # a pydantic model (``--json`` dumps it)
     summary.text("zh")                                   # terminal / chat text
-    slack_blocks(summary, "zh")                          # Block Kit
-    wecom_markdown(summary, "zh")                        # group robot markdown, at most 4096 bytes
     summary_chart(summary, "zh")                         # PNG bytes (bot/chart.py), None when empty
+
+The chats render it themselves from the pieces here (``headline``, ``tally_items`` ...): Block Kit
+in handlers/slack/summary_view.py, group-robot markdown in handlers/wecom/summary_view.py.
+Posting it (on demand or on schedule) is bot/announce.py.
 
 A period is ``[start, end)`` in MINPCODE_TIMEZONE. The on-demand one (``summary [days]``) is the
 last N calendar days up to now, today included; the scheduler's one is set by the cron (see
 bot/scheduler.py). Codes deleted since are still counted (as made, and as deleted).
-
-Front-end entry points: :func:`summary_reply` (text commands) and :func:`cli_summary` (CLI).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
-from bot.chart import daily_chart
-from bot.models import CodeRecord, CodeType, Provider, Requester, Status
+from bot.models import CodeRecord, CodeType, Provider, Status
+from bot.text import Lang
 from storage.clock import to_text
 
 if TYPE_CHECKING:
-    from bot.posting import PostOutcome
     from bot.service import Service
-    from handlers.commands import Reply
 
 log = logging.getLogger("minpcode.summary")
 
 DEFAULT_DAYS = 7
-MAX_DAYS = 366
-WECOM_MARKDOWN_MAX = 4096
-SLACK_SECTION_MAX = 3000
-SLACK_FIELD_MAX = 2000
-Lang = Literal["zh", "en"]
+MAX_DAYS = 365
+"""The one day limit of an on-demand summary (the chat grammar, the CLI and the service use it)."""
 
 # -- the model ------------------------------------------------------------------------------------
 
@@ -181,10 +173,11 @@ def _tallies(values: Iterable[str | None]) -> list[Tally]:
 
 
 def _reason(record: CodeRecord) -> tuple[str | None, str, str]:
-    lines = [line.strip() for line in (record.error or "").splitlines() if line.strip()]
-    if not lines:
+    message = record.error_message
+    if message is None or not (message.zh.strip() or message.en.strip()):
         return record.error_code, "（没有记录原因）", "(no reason recorded)"
-    return record.error_code, lines[0], (lines[1] if len(lines) > 1 else lines[0])
+    zh, en = message.zh.strip(), message.en.strip()
+    return record.error_code, zh or en, en or zh
 
 
 def build_summary(service: Service, start: datetime, end: datetime, *, now: datetime | None = None) -> Summary:
@@ -276,12 +269,12 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _w(key: str, lang: Lang) -> str:
+def word(key: str, lang: Lang) -> str:
     zh, en = _WORDS[key]
     return zh if lang == "zh" else en
 
 
-def _n(value: int) -> str:
+def number(value: int) -> str:
     return f"{value:,}"
 
 
@@ -315,47 +308,47 @@ def headline(summary: Summary, lang: Lang) -> list[str]:
     if summary.empty:
         return [_quiet(summary, lang)]
     if lang == "zh":
-        made = f"生成 {_n(summary.made)} 个码"
+        made = f"生成 {number(summary.made)} 个码"
         extras = []
         if summary.tracking_links:
-            extras.append(f"GrowingIO 监测链接 {_n(summary.tracking_links)} 个")
+            extras.append(f"GrowingIO 监测链接 {number(summary.tracking_links)} 个")
         if summary.deleted:
-            extras.append(f"{_n(summary.deleted)} 个已删除")
+            extras.append(f"{number(summary.deleted)} 个已删除")
         if extras:
             made += "（其中 " + "，".join(extras) + "）"
-        lines = [f"{made} · 失败 {_n(summary.failed)} · 生成中 {_n(summary.pending)}",
-                 f"复用 {_n(summary.reused)} 次，节省 A/C 额度 {_n(summary.quota_saved)} 个"]
+        lines = [f"{made} · 失败 {number(summary.failed)} · 生成中 {number(summary.pending)}",
+                 f"复用 {number(summary.reused)} 次，节省 A/C 额度 {number(summary.quota_saved)} 个"]
         if summary.deleted_in_period:
-            lines.append(f"本期删除 {_n(summary.deleted_in_period)} 个码（已印出的码仍可扫码）")
+            lines.append(f"本期删除 {number(summary.deleted_in_period)} 个码（已印出的码仍可扫码）")
         return lines
-    made = f"{_n(summary.made)} code{'s' if summary.made != 1 else ''} made"
+    made = f"{number(summary.made)} code{'s' if summary.made != 1 else ''} made"
     extras = []
     if summary.tracking_links:
-        extras.append(f"{_n(summary.tracking_links)} GrowingIO tracking link{'s' if summary.tracking_links != 1 else ''}")
+        extras.append(f"{number(summary.tracking_links)} GrowingIO tracking link{'s' if summary.tracking_links != 1 else ''}")
     if summary.deleted:
-        extras.append(f"{_n(summary.deleted)} deleted since")
+        extras.append(f"{number(summary.deleted)} deleted since")
     if extras:
         made += " (" + ", ".join(extras) + ")"
-    lines = [f"{made} · {_n(summary.failed)} failed · {_n(summary.pending)} still working",
-             f"{_n(summary.reused)} reuse{'s' if summary.reused != 1 else ''}, "
-             f"saving {_n(summary.quota_saved)} A/C quota"]
+    lines = [f"{made} · {number(summary.failed)} failed · {number(summary.pending)} still working",
+             f"{number(summary.reused)} reuse{'s' if summary.reused != 1 else ''}, "
+             f"saving {number(summary.quota_saved)} A/C quota"]
     if summary.deleted_in_period:
-        lines.append(f"{_n(summary.deleted_in_period)} code{'s' if summary.deleted_in_period != 1 else ''} deleted "
+        lines.append(f"{number(summary.deleted_in_period)} code{'s' if summary.deleted_in_period != 1 else ''} deleted "
                      "in the period (printed codes keep working)")
     return lines
 
 
-def _tally_name(key: str, tally: Tally, lang: Lang) -> str:
+def tally_name(key: str, tally: Tally, lang: Lang) -> str:
     if key == "by_type":
         zh, en = _TYPE_NAMES.get(tally.name or "", (tally.name or "?", tally.name or "?"))
         return zh if lang == "zh" else en
     if key == "top_pages":
-        return tally.name or _w("home", lang)
-    return tally.name if tally.name is not None else _w("none", lang)
+        return tally.name or word("home", lang)
+    return tally.name if tally.name is not None else word("none", lang)
 
 
 def tally_items(summary: Summary, key: str, lang: Lang) -> list[str]:
-    return [f"{_tally_name(key, t, lang)} {_n(t.count)}" for t in getattr(summary, key)]
+    return [f"{tally_name(key, t, lang)} {number(t.count)}" for t in getattr(summary, key)]
 
 
 def failure_items(summary: Summary, lang: Lang, *, max_chars: int = 200, max_ids: int = 3) -> list[str]:
@@ -374,11 +367,11 @@ def quota_items(summary: Summary, lang: Lang) -> list[str]:
     items = []
     for q in summary.quota:
         if lang == "zh":
-            line = (f"{q.app}：本期用 {_n(q.used_in_period)}，累计 {_n(q.used)} / {_n(q.cap)}，"
-                    f"剩余 {_n(q.left)}（{q.ratio:.1%}）")
+            line = (f"{q.app}：本期用 {number(q.used_in_period)}，累计 {number(q.used)} / {number(q.cap)}，"
+                    f"剩余 {number(q.left)}（{q.ratio:.1%}）")
         else:
-            line = (f"{q.app}: {_n(q.used_in_period)} used in the period, {_n(q.used)} of {_n(q.cap)} in all, "
-                    f"{_n(q.left)} left ({q.ratio:.1%})")
+            line = (f"{q.app}: {number(q.used_in_period)} used in the period, {number(q.used)} of {number(q.cap)} in all, "
+                    f"{number(q.left)} left ({q.ratio:.1%})")
         items.append(line)
     return items
 
@@ -387,7 +380,7 @@ def warning_lines(summary: Summary, lang: Lang) -> list[str]:
     return [(q.warning_zh if lang == "zh" else q.warning_en) or "" for q in summary.warnings]
 
 
-def _limited(items: list[str], limit: int | None, lang: Lang) -> list[str]:
+def limited(items: list[str], limit: int | None, lang: Lang) -> list[str]:
     if limit is None or len(items) <= limit:
         return items
     return [*items[:limit], _more(len(items) - limit, lang)]
@@ -395,141 +388,33 @@ def _limited(items: list[str], limit: int | None, lang: Lang) -> list[str]:
 
 # -- plain text ------------------------------------------------------------------------------------------
 
-_LIST_KEYS = ("by_type", "by_campaign", "by_channel", "by_person")
+LIST_KEYS = ("by_type", "by_campaign", "by_channel", "by_person")
 
 
 def render_text(summary: Summary, lang: Lang = "zh", *, limit: int | None = 10) -> str:
-    lines = [f"{_w('title', lang)} · {period_label(summary, lang)}", *headline(summary, lang)]
+    lines = [f"{word('title', lang)} · {period_label(summary, lang)}", *headline(summary, lang)]
     if summary.empty:
         lines += ["⚠ " + w for w in warning_lines(summary, lang)]
         return "\n".join(lines)
     sep = "：" if lang == "zh" else ": "
-    for key in _LIST_KEYS:
-        items = _limited(tally_items(summary, key, lang), limit, lang)
+    for key in LIST_KEYS:
+        items = limited(tally_items(summary, key, lang), limit, lang)
         if items:
-            lines.append(_w(key, lang) + sep + " · ".join(items))
+            lines.append(word(key, lang) + sep + " · ".join(items))
     if summary.failures:
-        lines.append(_w("failures", lang) + sep.rstrip())
-        lines += ["  • " + item for item in _limited(failure_items(summary, lang), limit, lang)]
+        lines.append(word("failures", lang) + sep.rstrip())
+        lines += ["  • " + item for item in limited(failure_items(summary, lang), limit, lang)]
     if summary.quota:
-        lines.append(_w("quota", lang) + sep.rstrip())
+        lines.append(word("quota", lang) + sep.rstrip())
         lines += ["  • " + item for item in quota_items(summary, lang)]
         lines += ["  ⚠ " + w for w in warning_lines(summary, lang)]
     if summary.top_pages:
-        lines.append(_w("top_pages", lang) + sep.rstrip())
-        lines += [f"  {i}. {_tally_name('top_pages', t, lang)} — {_n(t.count)}"
+        lines.append(word("top_pages", lang) + sep.rstrip())
+        lines += [f"  {i}. {tally_name('top_pages', t, lang)} — {number(t.count)}"
                   for i, t in enumerate(summary.top_pages[: limit or None], 1)]
     if summary.sandbox:
-        lines.append(_w("sandbox", lang))
+        lines.append(word("sandbox", lang))
     return "\n".join(lines)
-
-
-# -- Slack Block Kit -----------------------------------------------------------------------------------------
-
-
-def _mrkdwn_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def slack_text(summary: Summary, lang: Lang = "zh") -> str:
-    """The notification / fallback text that goes with the blocks."""
-    return f"{_w('title', lang)} · {period_label(summary, lang)}: " + " ".join(headline(summary, lang))
-
-
-def slack_blocks(summary: Summary, lang: Lang = "zh", *, limit: int = 8) -> list[dict[str, Any]]:
-    """Block Kit for the summary: header, numbers, breakdowns, failures, quota, pages, context."""
-    esc = _mrkdwn_escape
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(f"{_w('title', lang)} · "
-                                                                        f"{period_label(summary, lang)}", 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            "\n".join(f"*{esc(line)}*" if i == 0 else esc(line) for i, line in enumerate(headline(summary, lang))),
-            SLACK_SECTION_MAX)}},
-    ]
-    if not summary.empty:
-        fields = []
-        for key in _LIST_KEYS:
-            items = _limited(tally_items(summary, key, lang), limit, lang)
-            if items:
-                fields.append({"type": "mrkdwn", "text": _clip(f"*{_w(key, lang)}*\n" + "\n".join(
-                    esc(item) for item in items), SLACK_FIELD_MAX)})
-        if fields:
-            blocks.append({"type": "section", "fields": fields})
-        if summary.failures:
-            items = _limited(failure_items(summary, lang, max_chars=150), 5, lang)
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-                f"*{_w('failures', lang)}*\n" + "\n".join("• " + esc(i) for i in items), SLACK_SECTION_MAX)}})
-        if summary.quota:
-            lines = ["• " + esc(i) for i in quota_items(summary, lang)]
-            lines += [":warning: " + esc(w) for w in warning_lines(summary, lang)]
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-                f"*{_w('quota', lang)}*\n" + "\n".join(lines), SLACK_SECTION_MAX)}})
-        if summary.top_pages:
-            lines = [f"{i}. `{esc(_tally_name('top_pages', t, lang))}` — {_n(t.count)}"
-                     for i, t in enumerate(summary.top_pages[:5], 1)]
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-                f"*{_w('top_pages', lang)}*\n" + "\n".join(lines), SLACK_SECTION_MAX)}})
-    elif summary.warnings:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            "\n".join(":warning: " + esc(w) for w in warning_lines(summary, lang)), SLACK_SECTION_MAX)}})
-    context = f"{summary.timezone} · " + (f"生成于 {summary.generated_at:%Y-%m-%d %H:%M}" if lang == "zh"
-                                          else f"generated {summary.generated_at:%Y-%m-%d %H:%M}")
-    if summary.sandbox:
-        context += " · " + _w("sandbox", lang)
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": esc(context)}]})
-    return blocks
-
-
-# -- WeCom markdown ----------------------------------------------------------------------------------------------
-
-
-def _utf8(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _wecom_render(summary: Summary, lang: Lang, limit: int | None, reason_chars: int) -> str:
-    sep = "：" if lang == "zh" else ": "
-    out = [f"## {_w('title', lang)}", f"> {period_label(summary, lang)}", ""]
-    out += [f"**{line}**" if i == 0 else line for i, line in enumerate(headline(summary, lang))]
-    if not summary.empty:
-        for key in _LIST_KEYS:
-            items = _limited(tally_items(summary, key, lang), limit, lang)
-            if items:
-                out.append(f"**{_w(key, lang)}**{sep}" + " · ".join(items))
-        if summary.failures:
-            out.append(f"**{_w('failures', lang)}**")
-            out += ["- " + i for i in _limited(failure_items(summary, lang, max_chars=reason_chars), limit, lang)]
-        if summary.quota:
-            out.append(f"**{_w('quota', lang)}**")
-            out += ["- " + i for i in _limited(quota_items(summary, lang), limit, lang)]
-        if summary.top_pages:
-            pages = [f"`{_tally_name('top_pages', t, lang)}` {_n(t.count)}" for t in summary.top_pages]
-            out.append(f"**{_w('top_pages', lang)}**{sep}" + " · ".join(_limited(pages, limit, lang)))
-    out += [f'<font color="warning">⚠ {w}</font>' for w in warning_lines(summary, lang)]
-    if summary.sandbox:
-        out.append(f'<font color="comment">{_w("sandbox", lang)}</font>')
-    return "\n".join(out)
-
-
-def wecom_markdown(summary: Summary, lang: Lang = "zh", *, max_bytes: int = WECOM_MARKDOWN_MAX) -> str:
-    """Markdown for the group robot, at most ``max_bytes`` UTF-8 bytes.
-
-    Long lists are cut to fewer items each (saying "…and N more"), then long reasons shortened;
-    only if that is still too long is the text cut, and then it says so.
-    """
-    for limit in (None, 15, 10, 6, 4, 2, 1):
-        for reason_chars in (200, 80, 40):
-            text = _wecom_render(summary, lang, limit, reason_chars)
-            if _utf8(text) <= max_bytes:
-                return text
-    tail = "\n…（内容过长，已截断）" if lang == "zh" else "\n…(too long, cut here)"
-    budget = max_bytes - _utf8(tail)
-    cut = text.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
-    return cut[: cut.rfind("\n")] + tail if "\n" in cut else cut + tail
 
 
 # -- the chart --------------------------------------------------------------------------------------------------
@@ -550,12 +435,14 @@ def summary_chart(summary: Summary, lang: Lang = "zh", *,
     """PNG bytes of codes made per day, stacked by campaign (or channel); None when nothing was made."""
     if not summary.made or not summary.daily:
         return None
+    from bot.chart import daily_chart  # matplotlib is slow to import: only when a chart is drawn
+
     dimension, raw = chart_series(summary, by)
-    series = {(name or _w("none", lang)): values for name, values in raw.items()}
+    series = {(name or word("none", lang)): values for name, values in raw.items()}
     return daily_chart(
         [d.day for d in summary.daily], series,
-        title=f"{_w('chart_title', lang)} · {period_label(summary, lang)}",
-        ylabel=_w("chart_y", lang), legend_title=_w(f"by_{dimension}", lang), other_label=_w("other", lang),
+        title=f"{word('chart_title', lang)} · {period_label(summary, lang)}",
+        ylabel=word("chart_y", lang), legend_title=word(f"by_{dimension}", lang), other_label=word("other", lang),
     )
 
 
@@ -564,105 +451,13 @@ def chart_filename(summary: Summary) -> str:
     return f"minpcode-summary-{summary.start.date():%Y%m%d}-{last:%Y%m%d}.png"
 
 
-# -- front-end entry points ----------------------------------------------------------------------------------------
-
-
-async def summary_reply(service: Service, days: int | None, requester: Requester, *,
-                        now: datetime | None = None) -> Reply:
-    """``summary [days]`` in Slack, WeCom and the console: text in both languages, the chart attached."""
-    from handlers.commands import Reply
-
-    if days is not None and not 1 <= days <= MAX_DAYS:
-        return Reply(ok=False, zh=f"天数须在 1 到 {MAX_DAYS} 之间。", en=f"Days must be between 1 and {MAX_DAYS}.")
-    summary = summary_for_days(service, days, now=now)
-    png = await asyncio.to_thread(summary_chart, summary, requester.lang)
-    return Reply(zh=render_text(summary, "zh"), en=render_text(summary, "en"), image=png,
-                 image_mime="image/png" if png else None, data={"summary": summary.model_dump(mode="json")})
-
-
-def _terminal_lang() -> Lang:
-    for name in ("MINPCODE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
-
-
-async def cli_summary(service: Service, *, days: int | None = None, post: bool = False, as_json: bool = False,
-                      now: datetime | None = None, lang: Lang | None = None) -> tuple[str, int]:
-    """``minpcode summary [--days N] [--post] [--json]`` → (what to print, exit code).
-
-    Exit codes: 0 done; 1 a configured destination refused the post; 2 bad days, or ``--post`` with
-    no SLACK_SUMMARY_CHANNEL (with SLACK_BOT_TOKEN) nor WECOM_WEBHOOK_URL configured.
-    The text is in Chinese when the terminal's locale is (LANG=zh_…), in English otherwise.
-    """
-    from bot.posting import configured_destinations
-
-    lang = lang or _terminal_lang()
-    if days is not None and not 1 <= days <= MAX_DAYS:
-        message = (f"天数须在 1 到 {MAX_DAYS} 之间。" if lang == "zh" else f"--days must be between 1 and {MAX_DAYS}.")
-        return message, 2
-    if post and not configured_destinations(service.settings):
-        message = ("没有可发送的地方：请设置 SLACK_SUMMARY_CHANNEL（及 SLACK_BOT_TOKEN）或 WECOM_WEBHOOK_URL。"
-                   if lang == "zh" else
-                   "Nowhere to post: set SLACK_SUMMARY_CHANNEL (with SLACK_BOT_TOKEN) or WECOM_WEBHOOK_URL.")
-        return message, 2
-    now = now or datetime.now(UTC)
-    summary = summary_for_days(service, days, now=now)
-    outcomes: list[PostOutcome] = []
-    if post:
-        outcomes = await post_and_record(service, summary, lang=lang, now=now)
-    failed = any(not o.ok for o in outcomes)
-    if as_json:
-        data = summary.model_dump(mode="json")
-        if post:
-            data["posted"] = [o.model_dump(mode="json") for o in outcomes]
-        return json.dumps(data, ensure_ascii=False, indent=2), 1 if failed else 0
-    text = render_text(summary, lang)
-    if outcomes:
-        text += "\n\n" + "\n".join(o.describe(lang) for o in outcomes)
-    return text, 1 if failed else 0
-
-
-# -- posting (shared by the scheduler and --post) -------------------------------------------------------------------
-
-
-async def post_summary_now(service: Service, summary: Summary, *, lang: Lang = "zh", done: Iterable[str] = (),
-                           on_step: Callable[[str], None] | None = None) -> list[PostOutcome]:
-    """Render ``summary`` for every configured destination and post it (skipping ``done`` steps)."""
-    from bot.posting import SummaryPost, post_summary
-
-    png = await asyncio.to_thread(summary_chart, summary, lang)
-    content = SummaryPost(
-        text=slack_text(summary, lang), blocks=slack_blocks(summary, lang), markdown=wecom_markdown(summary, lang),
-        png=png, filename=chart_filename(summary),
-        title=f"{_w('chart_title', lang)} · {period_label(summary, lang)}",
-    )
-    return await post_summary(service.settings, content, done=set(done), on_step=on_step)
-
-
-async def post_and_record(service: Service, summary: Summary, *, lang: Lang = "zh",
-                          now: datetime | None = None) -> list[PostOutcome]:
-    """An on-demand post, recorded in the summary runs (kind ``manual``) with its outcome."""
-    runs = service.storage.summary_runs
-    now = now or datetime.now(UTC)
-    run = runs.start_manual(summary.start, summary.end, now=now)
-    try:
-        outcomes = await post_summary_now(service, summary, lang=lang,
-                                          on_step=lambda step: runs.step_done(run.id, step, now))
-    except BaseException as exc:
-        runs.fail(run.id, f"{type(exc).__name__}: {exc}", now, retry_at=None)
-        raise
-    errors = [o.error for o in outcomes if not o.ok and o.error]
-    if errors:
-        runs.fail(run.id, "; ".join(errors), now, retry_at=None)
-    else:
-        runs.finish(run.id, now)
-    return outcomes
+def chart_title(summary: Summary, lang: Lang) -> str:
+    return f"{word('chart_title', lang)} · {period_label(summary, lang)}"
 
 
 __all__ = [
-    "AppQuota", "DayCount", "FailureGroup", "Summary", "Tally", "build_summary", "chart_series", "cli_summary",
-    "period_for_days", "post_and_record", "post_summary_now", "render_text", "slack_blocks", "slack_text",
-    "summary_chart", "summary_for_days", "summary_reply", "wecom_markdown",
+    "DEFAULT_DAYS", "LIST_KEYS", "MAX_DAYS", "AppQuota", "DayCount", "FailureGroup", "Lang", "Summary", "Tally",
+    "build_summary", "chart_filename", "chart_series", "chart_title", "failure_items", "headline", "limited",
+    "local_midnight", "number", "period_for_days", "period_label", "quota_items", "render_text",
+    "summary_chart", "summary_for_days", "tally_items", "tally_name", "warning_lines", "word", "zone_named",
 ]

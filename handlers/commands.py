@@ -6,7 +6,9 @@ command means the same thing everywhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +17,7 @@ from bot import media
 from bot.errors import InvalidRequest, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.service import UNEXPECTED, Notice, Service
+from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
 from handlers import grammar
 from handlers.render import detail_lines, one_line
@@ -114,8 +117,6 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
     if verb == "quota":
         return quota(service)
     if verb == "summary":
-        from bot.summary import summary_reply
-
         return await summary_reply(service, int(command.args[0]) if command.args else None, requester)
     raise AssertionError(f"unhandled verb {verb}")
 
@@ -145,6 +146,17 @@ def show(service: Service, code_id: str) -> Reply:
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     return Reply(zh="\n".join(detail_lines(record, "zh")), en="\n".join(detail_lines(record, "en")),
                  record=record, image=image, image_mime=mime)
+
+
+async def summary_reply(service: Service, days: int | None, requester: Requester, *,
+                        now: datetime | None = None) -> Reply:
+    """``summary [days]`` in Slack, WeCom and the console: text in both languages, the chart attached."""
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        return Reply(ok=False, zh=f"天数须在 1 到 {MAX_DAYS} 之间。", en=f"Days must be between 1 and {MAX_DAYS}.")
+    summary = summary_for_days(service, days, now=now)
+    png = await asyncio.to_thread(summary_chart, summary, requester.lang)
+    return Reply(zh=render_text(summary, "zh"), en=render_text(summary, "en"), image=png,
+                 image_mime="image/png" if png else None, data={"summary": summary.model_dump(mode="json")})
 
 
 def quota(service: Service) -> Reply:

@@ -41,7 +41,7 @@ def test_the_chart_is_a_png_of_the_expected_size() -> None:
 
 
 def test_chinese_names_are_drawn_with_the_shipped_cjk_font(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(chart.FONT_ENV, raising=False)
+    monkeypatch.setattr(chart, "_operator_font", None)
     packaged = package_font_path()
     assert packaged is not None, "the CJK font package is not installed: pip install noto-cjk-sans-otc"
     found = cjk_font()
@@ -57,7 +57,7 @@ def test_the_cjk_font_has_every_glyph_dejavu_lacks(monkeypatch: pytest.MonkeyPat
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    monkeypatch.delenv(chart.FONT_ENV, raising=False)
+    monkeypatch.setattr(chart, "_operator_font", None)
     found = cjk_font()
     assert found is not None
     text = "".join(SERIES) + "每日生成的码按推广活动渠道其他码数（未填）"
@@ -71,7 +71,7 @@ def test_an_operator_font_file_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     packaged = package_font_path()
     if packaged is None:
         pytest.skip("no packaged CJK font to point at")
-    monkeypatch.setenv(chart.FONT_ENV, str(packaged))
+    monkeypatch.setattr(chart, "_operator_font", packaged)
     monkeypatch.setattr(chart, "package_font_path", lambda: None)
     found = cjk_font()
     assert found is not None and found[1] == packaged
@@ -80,7 +80,7 @@ def test_an_operator_font_file_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_a_cjk_font_it_warns_once_and_still_draws(monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture,
                                                           tmp_path: Path) -> None:
-    monkeypatch.setenv(chart.FONT_ENV, str(tmp_path / "nope.otf"))
+    monkeypatch.setattr(chart, "_operator_font", tmp_path / "nope.otf")
     monkeypatch.setattr(chart, "package_font_path", lambda: None)
     monkeypatch.setattr(chart, "_system_font_path", lambda: None)
     with caplog.at_level(logging.WARNING, logger="minpcode.chart"):

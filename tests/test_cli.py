@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import zxingcpp
 from PIL import Image
 from typer.testing import CliRunner
 
+import bot.cli as cli_module
 from bot.cli import ExitCode, app, exit_code
 from bot.errors import (
     FieldError,
@@ -332,6 +332,22 @@ def test_python_m_bot_is_the_same_program_and_every_command_has_an_example(cli: 
         assert "Example" in page and examples, command
 
 
+@pytest.mark.parametrize(("setting", "value", "advice"), [
+    ("MINPCODE_TIMEZONE", "Mars/Olympus", "put an IANA name there, such as Asia/Shanghai"),
+    ("MINPCODE_SUMMARY_CRON", "every monday", "put five fields there"),
+])
+def test_serve_refuses_a_bad_setting_at_start_with_one_clear_line(cli: Cli, setting: str, value: str,
+                                                                  advice: str) -> None:
+    done = subprocess.run([*COMMAND, "serve", "--port", "9"], cwd=cli.cwd, capture_output=True, text=True,
+                          encoding="utf-8", timeout=60, env=clean_env(cli.data, "alice", **{setting: value}))
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"{setting}={value!r}") and advice in line and "Traceback" not in done.stderr
+    # the rest check only what they use: a bad cron does not stop a listing
+    if setting == "MINPCODE_SUMMARY_CRON":
+        assert cli.run("list", **{setting: value}).returncode == 0
+
+
 def test_serve_says_sandbox_and_answers_on_its_url(cli: Cli) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -356,14 +372,15 @@ def test_serve_says_sandbox_and_answers_on_its_url(cli: Cli) -> None:
         proc.wait(timeout=20)
 
 
-def test_summary_hands_its_options_to_bot_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_summary_hands_its_options_to_bot_announce(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
 
-    async def cli_summary(service: object, *, days: int, post: bool, as_json: bool) -> tuple[str, int]:
+    async def cli_summary(service: object, announcers: object, *, days: int, post: bool,
+                          as_json: bool) -> tuple[str, int]:
         calls.append({"days": days, "post": post, "as_json": as_json})
         return ("Summary of 30 days / 30 天汇总", 1)
 
-    monkeypatch.setitem(sys.modules, "bot.summary", types.SimpleNamespace(cli_summary=cli_summary))
+    monkeypatch.setattr(cli_module, "cli_summary", cli_summary)
     for key in list(os.environ):
         if key.startswith(SECRET_PREFIXES):
             monkeypatch.delenv(key)

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.scheduler import SummaryScheduler, install, scheduler_for
-from bot.server import FrontEnds
+from bot.scheduler import SummaryScheduler, scheduler_for, summary_front_end
+from bot.server import announcers
 from bot.service import Service
 from tests.slack_emulator import PUBLIC_CHANNEL, SlackEmulator
 from tests.test_summary import Wall, at, check_png, fill_week, sandbox_settings, settings_for
@@ -50,7 +50,7 @@ async def service(tmp_path: Path, slack: SlackEmulator, wecom: tuple[WeComEmulat
 def scheduler(service: Service, wall: Wall, **kwargs: object) -> SummaryScheduler:
     kwargs.setdefault("cron", WEEKLY)
     kwargs.setdefault("timezone", "Asia/Shanghai")
-    return SummaryScheduler(service, clock=wall, **kwargs)  # type: ignore[arg-type]
+    return SummaryScheduler(service, announcers(service.settings), clock=wall, **kwargs)  # type: ignore[arg-type]
 
 
 def local(moment: datetime, zone: ZoneInfo = SHANGHAI) -> datetime:
@@ -102,10 +102,9 @@ async def test_several_ticks_a_day_report_tick_to_tick(service: Service, wall: W
 async def test_bad_cron_and_nowhere_to_post_turn_it_off(tmp_path: Path, service: Service, wall: Wall) -> None:
     with pytest.raises(ValueError):
         scheduler(service, wall, cron="every monday")
-    assert scheduler_for(service, cron="not a cron") is None
+    assert scheduler_for(service, announcers(service.settings), cron="not a cron") is None
     quiet = Service.from_settings(sandbox_settings(tmp_path / "quiet"))
-    mounted = FrontEnds()
-    assert install(quiet, mounted) is None and not mounted.on_start
+    assert summary_front_end(quiet, announcers(quiet.settings)) is None
     quiet.storage.close()
     await quiet.upstream.aclose()
 
@@ -275,16 +274,13 @@ async def test_the_loop_wakes_at_the_tick_and_stops(service: Service, wall: Wall
         await asyncio.sleep(0)
 
     s = scheduler(service, wall, sleep=fake_sleep)
-    mounted = FrontEnds()
-    mounted.on_start.append(s.start)
-    mounted.on_stop.append(s.stop)
-    await mounted.on_start[0]()
+    await s.start()
     await slack.wait_for_async("chat.postMessage")
     for _ in range(100):
         if wall() >= at(10, 9, 5):
             break
         await asyncio.sleep(0.01)
-    await mounted.on_stop[0]()
+    await s.stop()
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert sleeps and max(sleeps) <= 60 and sleeps[:3] == [60, 60, 60]
     run = service.storage.summary_runs.for_period(at(3, 0), at(10, 0))
@@ -292,6 +288,5 @@ async def test_the_loop_wakes_at_the_tick_and_stops(service: Service, wall: Wall
 
 
 async def test_install_registers_hooks_when_configured(service: Service, wall: Wall) -> None:
-    mounted = FrontEnds()
-    found = install(service, mounted)
-    assert found is not None and mounted.on_start == [found.start] and mounted.on_stop == [found.stop]
+    found = summary_front_end(service, announcers(service.settings))
+    assert found is not None and found.name == "summary" and found.routes() == []

@@ -20,25 +20,26 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
+from bot.announce import announce, cli_summary
 from bot.config import Settings
 from bot.models import Requester, Status
-from bot.posting import SummaryPost, configured_destinations, fit_image, mask_webhook, post_summary
+from bot.server import announcers
 from bot.service import Service
 from bot.summary import (
-    WECOM_MARKDOWN_MAX,
+    DayCount,
     FailureGroup,
     Summary,
     Tally,
     build_summary,
-    cli_summary,
     period_for_days,
     render_text,
-    slack_blocks,
     summary_chart,
     summary_for_days,
-    summary_reply,
-    wecom_markdown,
 )
+from handlers.commands import summary_reply
+from handlers.slack.summary_view import slack_blocks
+from handlers.wecom.announce import fit_image, mask_webhook
+from handlers.wecom.summary_view import WECOM_MARKDOWN_MAX, wecom_markdown
 from storage.clock import to_text
 from tests.slack_emulator import OTHER_PUBLIC_CHANNEL, PUBLIC_CHANNEL, UPLOAD_METHOD, SlackEmulator
 from tests.wecom_emulator import WeComEmulator
@@ -229,7 +230,7 @@ async def test_bad_days_and_nowhere_to_post(service: Service) -> None:
     assert not reply.ok
     text, code = await cli_summary(service, days=9999, lang="en")
     assert code == 2 and "between 1 and" in text
-    text, code = await cli_summary(service, post=True, lang="en")
+    text, code = await cli_summary(service, announcers(service.settings), post=True, lang="en")
     assert code == 2 and "SLACK_SUMMARY_CHANNEL" in text and "WECOM_WEBHOOK_URL" in text
 
 
@@ -326,7 +327,7 @@ async def test_cli_post_goes_to_slack_and_wecom_with_the_chart(tmp_path: Path, w
     svc = Service.from_settings(settings_for(tmp_path, slack, webhook))
     async with svc:
         await fill_week(svc, wall)
-        text, code = await cli_summary(svc, days=7, post=True, now=at(9, 23, 59), lang="en")
+        text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, now=at(9, 23, 59), lang="en")
         [run] = svc.storage.summary_runs.recent(kind="manual")
     assert code == 0, text
     assert "Posted to Slack C0GENERAL." in text and "Posted to WeCom group robot." in text
@@ -355,7 +356,7 @@ async def test_cli_post_reports_a_failed_destination(tmp_path: Path, slack: Slac
     bad = webhook.replace("robot-key", "wrong-key")
     svc = Service.from_settings(settings_for(tmp_path, slack, bad))
     async with svc:
-        text, code = await cli_summary(svc, days=7, post=True, lang="en")
+        text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, lang="en")
         [run] = svc.storage.summary_runs.recent(kind="manual")
     assert code == 1
     assert "Posted to Slack" in text and "Could not post to WeCom group robot: WeCom: errcode 93000" in text
@@ -368,7 +369,7 @@ async def test_slack_joins_a_public_channel_it_is_not_in(tmp_path: Path, wall: W
     svc = Service.from_settings(settings_for(tmp_path, slack, None, channel=OTHER_PUBLIC_CHANNEL))
     async with svc:
         await fill_week(svc, wall)
-        text, code = await cli_summary(svc, days=7, post=True, now=at(9, 23, 59), lang="en")
+        text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, now=at(9, 23, 59), lang="en")
     assert code == 0, text
     assert [c.error for c in slack.calls_to("chat.postMessage")] == ["not_in_channel", None]
     assert slack.calls_to("conversations.join", ok=True)
@@ -380,11 +381,11 @@ async def test_post_skips_steps_already_done(tmp_path: Path, slack: SlackEmulato
                                              wecom: tuple[WeComEmulator, str]) -> None:
     robot, webhook = wecom
     settings = settings_for(tmp_path, slack, webhook)
-    png = fit_image(summary_chart_for_test())
-    content = SummaryPost(text="t", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "t"}}],
-                          markdown="**t**", png=png)
+    made = Summary(start=at(3, 0), end=at(4, 0), timezone="Asia/Shanghai", generated_at=at(4, 0), requested=1,
+                   made=1, daily=[DayCount(day=at(3, 0).date(), total=1, by_campaign={"双十一推广": 1})])
     seen: list[str] = []
-    outcomes = await post_summary(settings, content, done={"slack.message", "wecom.markdown"}, on_step=seen.append)
+    outcomes = await announce(announcers(settings), made, done={"slack.message", "wecom.markdown"},
+                              on_step=seen.append)
     assert all(o.ok for o in outcomes) and seen == ["slack.chart", "wecom.image"]
     assert not slack.calls_to("chat.postMessage") and len(slack.uploads) == 1
     assert [m.msgtype for m in robot.webhook_messages] == ["image"]
@@ -397,6 +398,9 @@ def summary_chart_for_test() -> bytes:
 
 
 def test_configured_destinations(tmp_path: Path) -> None:
+    def configured_destinations(settings: Settings) -> list[str]:
+        return [a.name for a in announcers(settings)]
+
     assert configured_destinations(sandbox_settings(tmp_path)) == []
     assert configured_destinations(sandbox_settings(tmp_path, slack_summary_channel="C1")) == []  # no token
     both = sandbox_settings(tmp_path, slack_summary_channel="C1", slack_bot_token="xoxb-1",

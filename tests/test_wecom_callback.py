@@ -310,6 +310,6 @@ async def test_front_end_is_off_with_one_clear_line_when_settings_are_missing(
         await service.close()
     service = Service.from_settings(Settings(**base, **full))
     mounted = wecom_front_end(service)
-    assert mounted is not None and [r.path for r in mounted.routes] == ["/wecom/callback"]  # type: ignore[attr-defined]
+    assert mounted is not None and [r.path for r in mounted.routes()] == ["/wecom/callback"]  # type: ignore[attr-defined]
     await mounted.stop()
     await service.close()

@@ -1,7 +1,7 @@
 """Socket Mode: when ``SLACK_APP_TOKEN`` is set, Slack's requests arrive over a websocket instead of
 POST /slack/events (no public URL needed).
 
-Started as an on_start hook that returns at once: the connection is made by a background task, so a
+Started by the Slack front end's start(), which returns at once: the connection is made by a background task, so a
 Slack outage never holds up the server's start. The app token is tried first with one
 ``apps.connections.open``: a refusal is one clear log line (and no endless reconnect loop); a network
 failure is logged and the socket client keeps retrying on its own.
@@ -33,8 +33,6 @@ class SocketMode:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if not self.app_token.startswith("xapp-"):
-            log.warning("Slack: SLACK_APP_TOKEN should be an app-level token (xapp-…) with connections:write")
         # Built here: the socket client needs the running event loop.
         self.handler = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
         fix_proxy(self.handler.client, self.api_url)

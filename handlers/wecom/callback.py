@@ -16,27 +16,26 @@ bad signature, stale timestamp, wrong corp     403
 ============================================  ======
 
 Log lines name the reason and the client address only: never the body, the signature or a key.
-The dedupe memory is in-process (:class:`Seen`, :data:`DEDUPE_TTL`); the core's reuse of identical
+The dedupe memory is in-process (a :class:`~bot.concurrency.TtlSet`, :data:`DEDUPE_TTL`); the core's reuse of identical
 requests is the second line of defence, so even a retry after a restart spends no second code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.concurrency import TtlSet
+from bot.config import WECOM_APP_SETTINGS
 from bot.service import Service
+from handlers.http import BodyTooLarge, is_loopback, read_limited
 
 from .client import WeComClient
 from .conversation import Conversation
@@ -44,7 +43,7 @@ from .crypto import InvalidAESKey, InvalidSignature, ReceiveIdMismatch, WeComCry
 from .deliver import Deliverer
 from .xml import InboundMessage, parse_message
 
-__all__ = ["DEDUPE_TTL", "MAX_BODY", "MAX_SKEW", "PATH", "WORKERS", "Seen", "WeComCallback", "WeComFrontEnd",
+__all__ = ["DEDUPE_TTL", "MAX_BODY", "MAX_SKEW", "PATH", "WORKERS", "WeComCallback", "WeComFrontEnd",
            "wecom_front_end"]
 
 log = logging.getLogger("minpcode.wecom.callback")
@@ -63,32 +62,6 @@ WORKERS = 32
 Work = Callable[[InboundMessage], Awaitable[None]]
 
 
-class Seen:
-    """Keys seen within ``ttl`` seconds (bounded): ``first(key)`` is True only the first time."""
-
-    def __init__(self, ttl: float = DEDUPE_TTL, capacity: int = 200_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.capacity = capacity
-        self.clock = clock
-        self._keys: OrderedDict[str, float] = OrderedDict()
-
-    def first(self, key: str) -> bool:
-        now = self.clock()
-        while self._keys:
-            oldest, at = next(iter(self._keys.items()))
-            if now - at < self.ttl and len(self._keys) < self.capacity:
-                break
-            self._keys.popitem(last=False)
-        if key in self._keys:
-            return False
-        self._keys[key] = now
-        return True
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
 @dataclass
 class Counters:
     accepted: int = 0
@@ -100,12 +73,12 @@ class WeComCallback:
     """The callback endpoint: verification, decryption, dedupe, fast ack; ``work`` runs after the ack."""
 
     def __init__(self, crypto: WeComCrypto, work: Work, *, agent_id: int | None = None,
-                 max_body: int = MAX_BODY, seen: Seen | None = None, concurrency: int = WORKERS) -> None:
+                 max_body: int = MAX_BODY, seen: TtlSet[str] | None = None, concurrency: int = WORKERS) -> None:
         self.crypto = crypto
         self.work = work
         self.agent_id = agent_id
         self.max_body = max_body
-        self.seen = seen or Seen()
+        self.seen: TtlSet[str] = seen or TtlSet(DEDUPE_TTL)
         self.counters = Counters()
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(concurrency)
@@ -142,8 +115,9 @@ class WeComCallback:
         signature, timestamp, nonce = (query.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
         if not (signature and timestamp and nonce):
             return self._reject(request, 400, "missing msg_signature, timestamp or nonce")
-        body = await self._body(request)
-        if body is None:
+        try:
+            body = await read_limited(request, self.max_body)
+        except BodyTooLarge:
             return self._reject(request, 413, f"body over {self.max_body} bytes")
         try:
             plaintext = self.crypto.decrypt_body(signature, timestamp, nonce, body)
@@ -162,23 +136,6 @@ class WeComCallback:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Response(status_code=200)
-
-    async def _body(self, request: Request) -> bytes | None:
-        """The body, or None as soon as it is known to exceed the limit (Content-Length or streamed)."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self.max_body:
-                    return None
-                chunks.append(chunk)
-        except ClientDisconnect:
-            return b""
-        return b"".join(chunks)
 
     async def _run(self, message: InboundMessage) -> None:
         try:
@@ -220,13 +177,16 @@ def _status(exc: WeComCryptoError) -> int:
 
 @dataclass
 class WeComFrontEnd:
-    """What ``minpcode serve`` mounts for WeCom: routes, and hooks for start and stop."""
+    """What ``minpcode serve`` mounts for WeCom (bot/ports.py ``FrontEnd``)."""
 
-    routes: list[BaseRoute]
     callback: WeComCallback
     conversation: Conversation
     client: WeComClient
     http: httpx.AsyncClient
+    name: str = "wecom"
+
+    def routes(self) -> list[BaseRoute]:
+        return self.callback.routes
 
     async def start(self) -> None:
         log.info("WeCom: callback at %s (corp %s, AgentId %s)", PATH, self.client.corp_id, self.client.agent_id)
@@ -234,9 +194,6 @@ class WeComFrontEnd:
     async def stop(self) -> None:
         await self.callback.drain()
         await self.http.aclose()
-
-
-_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 
 
 def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> WeComFrontEnd | None:
@@ -249,35 +206,23 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> W
         "WECOM_TOKEN": s.wecom_token.get_secret_value() if s.wecom_token else None,
         "WECOM_AES_KEY": s.wecom_aes_key.get_secret_value() if s.wecom_aes_key else None,
     }
-    missing = [name for name in _SETTINGS if not values[name]]
-    if len(missing) == len(_SETTINGS):
-        log.info("WeCom is off: set %s to enable /wecom/callback", ", ".join(_SETTINGS))
+    if not any(values.values()):
+        log.info("WeCom is off: set %s to enable /wecom/callback", ", ".join(WECOM_APP_SETTINGS))
         return None
-    if missing:
-        log.warning("WeCom is off: %s not set (all of %s are needed)", ", ".join(missing), ", ".join(_SETTINGS))
+    problems = s.problems("WECOM_APP")  # all or nothing, the AgentId a number, the key 43 characters
+    if problems:
+        log.warning("WeCom is off: %s", problems[0])
         return None
     agent = str(values["WECOM_AGENT_ID"]).strip()
-    if not agent.isdigit():
-        log.warning("WeCom is off: WECOM_AGENT_ID must be the app's numeric AgentId")
-        return None
     try:
         crypto = WeComCrypto(str(values["WECOM_TOKEN"]), str(values["WECOM_AES_KEY"]), str(values["WECOM_CORP_ID"]),
                              max_skew=max_skew)
     except (InvalidAESKey, ValueError):
         log.warning("WeCom is off: WECOM_AES_KEY must be the 43-character EncodingAESKey of the callback settings")
         return None
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not _loopback(s.wecom_api_url))
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not is_loopback(s.wecom_api_url))
     client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
     conversation = Conversation(service, Deliverer(client, s.minpcode_public_url))
     callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent))
-    return WeComFrontEnd(callback.routes, callback, conversation, client, http)
+    return WeComFrontEnd(callback, conversation, client, http)
 
-
-def _loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

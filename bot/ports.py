@@ -1,0 +1,98 @@
+"""What the core needs from the outside, as small protocols the adapters implement.
+
+    FrontEnd   something ``minpcode serve`` mounts: routes on the one ASGI app, started and stopped
+               in its lifespan (Slack, WeCom, the HTTP API, the summary scheduler)
+    Announcer  a place a summary is posted to (a Slack channel, a WeCom group robot); the adapter
+               renders the summary in its own format and within its own limits
+
+The core composes neither: the process (bot/server.py) builds them from the settings and hands
+them in. An announcer posts in named *steps* (``slack.message``, ``wecom.image`` ...); each step
+that succeeds is reported through ``on_step`` at once and steps in ``done`` are skipped, so a retry
+never posts a part twice (bot/announce.py keeps the books).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+from starlette.routing import BaseRoute
+
+from bot.errors import MinpcodeError
+from bot.summary import Summary
+from bot.text import Lang
+
+OnStep = Callable[[str], None]
+
+
+@runtime_checkable
+class FrontEnd(Protocol):
+    """One front-end of ``minpcode serve``."""
+
+    name: str
+
+    def routes(self) -> list[BaseRoute]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Announcement(BaseModel):
+    """A summary to post, with what every place shares: the language and the chart (drawn once)."""
+
+    summary: Summary
+    lang: Lang = "zh"
+    png: bytes | None = None        # the chart; None when there is nothing to draw
+    filename: str = "minpcode-summary.png"
+    title: str = "minpcode summary"
+
+
+class PostOutcome(BaseModel):
+    """What posting to one place did."""
+
+    destination: str                # the announcer's name: "slack", "wecom"
+    where: str                      # a person-readable place, never a secret
+    ok: bool
+    steps: list[str] = []           # steps done by this call
+    error: str | None = None
+    retryable: bool = True          # False when a retry cannot help (bad token, unknown channel or key)
+
+    def describe(self, lang: str = "zh") -> str:
+        if lang == "zh":
+            return f"已发到 {self.where}。" if self.ok else f"发到 {self.where} 失败：{self.error}"
+        return f"Posted to {self.where}." if self.ok else f"Could not post to {self.where}: {self.error}"
+
+
+class PostError(MinpcodeError):
+    """One step of a post failed; ``retryable`` is False when a retry cannot fix it.
+
+    Adapters raise it from their SDK's errors at their own boundary; ``detail`` is the short,
+    secret-free reason shown in outcomes and logs.
+    """
+
+    code_name = "post_failed"
+
+    def __init__(self, detail: str, *, retryable: bool = True) -> None:
+        super().__init__(f"发送失败：{detail}", f"Posting failed: {detail}")
+        self.detail = detail
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+@runtime_checkable
+class Announcer(Protocol):
+    """A place summaries are posted to."""
+
+    name: str
+    where: str
+
+    async def announce(self, announcement: Announcement, *, done: set[str], on_step: OnStep) -> None:
+        """Post every step not in ``done``, calling ``on_step(step)`` after each; raise PostError."""
+        ...
+
+
+__all__ = ["Announcement", "Announcer", "FrontEnd", "OnStep", "PostError", "PostOutcome"]

@@ -1,0 +1,128 @@
+"""Rendering for the terminal, shared by the CLI (bot/cli.py) and the console chat: record tables,
+machine-readable JSON, and writing images in the format a file name asks for."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import Settings
+from bot.errors import FieldError
+from bot.models import CodeRecord
+from bot.service import QuotaStatus
+from handlers.render import STATUS_LABELS, detail_lines
+
+_STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
+
+
+def image_url(settings: Settings, record: CodeRecord) -> str | None:
+    if not record.image_sha256:
+        return None
+    return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
+
+
+def record_json(record: CodeRecord, settings: Settings) -> dict[str, Any]:
+    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on)."""
+    return {
+        "id": record.id, "type": record.type.value, "provider": record.provider.value,
+        "status": record.status.value, "page": record.page, "scene": record.scene, "name": record.name,
+        "app": record.app, "campaign": record.campaign, "campaign_id": record.campaign_id,
+        "channel": record.channel, "channel_id": record.channel_id, "medium": record.medium,
+        "content": record.content, "term": record.term, "comments": record.comments,
+        "width": record.width, "title": record.title, "link": record.link,
+        "tracking_url": record.tracking_url, "image_url": image_url(settings, record),
+        "error_code": record.error_code, "error": record.error, "sandbox": record.sandbox,
+        "requested_by": record.requested_by, "requested_by_name": record.requested_by_name,
+        "chat": record.chat, "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def print_json(console: Console, data: Any) -> None:
+    console.file.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    console.file.flush()
+
+
+def table(*headers: str) -> Table:
+    """A table that folds long cells instead of cutting them (ids, pages and links stay whole)."""
+    made = Table(*headers)
+    for column in made.columns:
+        column.overflow = "fold"
+    return made
+
+
+def record_table(record: CodeRecord, settings: Settings) -> Table:
+    """One record, both languages side by side."""
+    shown = Table(show_header=False, box=None, padding=(0, 1))
+    shown.add_column(style="bold", no_wrap=True)
+    shown.add_column(overflow="fold")
+    for zh, en in zip(detail_lines(record, "zh"), detail_lines(record, "en"), strict=True):
+        if ": " in zh and ": " in en:
+            zh_label, zh_value = zh.split(": ", 1)
+            en_label, en_value = en.split(": ", 1)
+            value = en_value if zh_value == en_value else f"{zh_value} / {en_value}"
+            shown.add_row(f"{zh_label} {en_label}", value)
+        else:
+            shown.add_row("", f"{zh} / {en}")
+    url = image_url(settings, record)
+    if url:
+        shown.add_row("图片 Image", url)
+    return shown
+
+
+def records_table(records: Iterable[CodeRecord]) -> Table:
+    """Codes, one row each (with a campaign·channel column when any has one)."""
+    records = list(records)
+    marketing = any(r.campaign or r.channel for r in records)
+    shown = table("编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page")
+    if marketing:
+        shown.add_column("活动·渠道 Campaign·Channel", overflow="fold")
+    shown.add_column("创建 Made", overflow="fold")
+    shown.columns[0].no_wrap = True
+    for r in records:
+        zh, en = STATUS_LABELS[r.status]
+        cells = [r.id, r.type.value, f"{zh} {en}", r.name or "-",
+                 (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
+        if marketing:
+            cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
+        cells.append(f"{r.requested_by_name or r.requested_by} {r.created_at:%m-%d %H:%M}")
+        shown.add_row(*cells)
+    return shown
+
+
+def quota_table(rows: Iterable[QuotaStatus]) -> Table:
+    shown = table("小程序 App", "已用 Used", "上限 Cap", "剩余 Left", "比例 Used %")
+    for q in rows:
+        shown.add_row(q.app, str(q.used), str(q.cap), str(q.left), f"{q.ratio:.1%}")
+    return shown
+
+
+def write_image(data: bytes, mime: str | None, path: Path) -> Path:
+    """Write the image as the file's extension says (PNG for .png, JPEG for .jpg/.jpeg, any format
+    Pillow knows); with no extension Pillow knows, write the stored bytes as they are."""
+    wanted = Image.registered_extensions().get(path.suffix.lower())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if wanted is None or wanted == _STORED_FORMAT.get(mime or ""):
+        path.write_bytes(data)
+        return path
+    image: Image.Image = Image.open(io.BytesIO(data))
+    if wanted == "JPEG" and image.mode != "RGB":
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, "white")
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        image.save(path, format=wanted)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FieldError("out", f"不能写成 {wanted} 格式：{exc}", f"Cannot write a {wanted} image: {exc}") from None
+    return path
+
+
+__all__ = ["image_url", "print_json", "quota_table", "record_json", "record_table", "records_table", "table",
+           "write_image"]

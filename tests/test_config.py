@@ -1,0 +1,70 @@
+"""Settings checked at start: each bad value gives one line naming the setting and what to put there,
+never the secret itself; a command checks only the settings it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.config import BadSettings, Settings
+
+AES_KEY = "a" * 43
+
+
+def settings(tmp_path: Path, **extra: object) -> Settings:
+    return Settings(_env_file=None, minpcode_data_dir=tmp_path, **extra)  # type: ignore[call-arg]
+
+
+def test_good_defaults_have_no_problem(tmp_path: Path) -> None:
+    assert settings(tmp_path).problems() == []
+    assert settings(tmp_path).check() is not None
+
+
+@pytest.mark.parametrize(("extra", "name", "advice"), [
+    ({"minpcode_timezone": "Mars/Olympus"}, "MINPCODE_TIMEZONE", "IANA name"),
+    ({"minpcode_summary_cron": "61 * * * *"}, "MINPCODE_SUMMARY_CRON", "five fields"),
+    ({"minpcode_public_url": "example.com"}, "MINPCODE_PUBLIC_URL", "http:// or https://"),
+    ({"slack_api_url": "ftp://slack"}, "SLACK_API_URL", "http:// or https://"),
+    ({"minpcode_api_keys": SecretStr("crm:k1,bare-secret-key")}, "MINPCODE_API_KEYS", "entry 2 is not name:key"),
+    ({"slack_bot_token": SecretStr("xoxp-user-secret")}, "SLACK_BOT_TOKEN", "starts with xoxb-"),
+    ({"slack_app_token": SecretStr("xoxb-not-app-secret")}, "SLACK_APP_TOKEN", "starts with xapp-"),
+    ({"wecom_webhook_url": SecretStr("qyapi/send?key=robot-secret")}, "WECOM_WEBHOOK_URL", "webhook address"),
+    ({"wecom_corp_id": "ww1", "wecom_token": SecretStr("t-secret")}, "WECOM_AGENT_ID",
+     "needs all of WECOM_CORP_ID"),
+    ({"wecom_corp_id": "ww1", "wecom_agent_id": "app", "wecom_secret": SecretStr("s-secret"),
+      "wecom_token": SecretStr("t-secret"), "wecom_aes_key": SecretStr(AES_KEY)}, "WECOM_AGENT_ID", "numeric"),
+])
+def test_a_bad_value_is_one_line_naming_it_and_saying_what_to_put(tmp_path: Path, extra: dict[str, object],
+                                                                   name: str, advice: str) -> None:
+    s = settings(tmp_path, **extra)
+    [line] = s.problems()
+    assert line.startswith(name) and advice in line
+    assert "secret" not in line  # never the value of a secret
+    with pytest.raises(BadSettings) as raised:
+        s.check()
+    assert raised.value.lines == [line]
+
+
+def test_a_command_checks_only_what_it_uses(tmp_path: Path) -> None:
+    s = settings(tmp_path, minpcode_summary_cron="every monday")
+    assert s.check("MINPCODE_TIMEZONE") is s
+    with pytest.raises(BadSettings):
+        s.check("MINPCODE_SUMMARY_CRON")
+
+
+def test_a_whole_wecom_app_and_none_are_both_fine(tmp_path: Path) -> None:
+    full = {"wecom_corp_id": "ww1", "wecom_agent_id": "1000002", "wecom_secret": SecretStr("s"),
+            "wecom_token": SecretStr("t"), "wecom_aes_key": SecretStr(AES_KEY)}
+    assert settings(tmp_path, **full).problems() == []
+
+
+def test_the_terminal_language_follows_the_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MINPCODE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings(tmp_path).terminal_lang == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert settings(tmp_path).terminal_lang == "zh"
+    monkeypatch.setenv("MINPCODE_LANG", "en")
+    assert settings(tmp_path).terminal_lang == "en"
