@@ -85,45 +85,17 @@ def core_routes(service: Service) -> list[BaseRoute]:
     ]
 
 
-class _ApiRoutes:
-    """TEMPORARY shim (remove at merge, when handlers.api.api_front_end lands): the API's routes as a FrontEnd."""
-
-    name = "api"
-
-    def __init__(self, service: Service) -> None:
-        from handlers.api import api_routes
-
-        self._routes = api_routes(service)
-
-    def routes(self) -> list[BaseRoute]:
-        return self._routes
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-
-def _api_front_end(service: Service) -> FrontEnd:
-    try:
-        from handlers.api import api_front_end  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # TEMPORARY (remove at merge with the shim above)
-        return _ApiRoutes(service)
-    front_end: FrontEnd = api_front_end(service)
-    return front_end
-
-
 def front_ends(process: Process) -> list[FrontEnd]:
     """Every front-end of serve, in start order (stopped in reverse)."""
     from bot.scheduler import summary_front_end
+    from handlers.api import api_front_end
     from handlers.slack import slack_front_end
     from handlers.wecom import wecom_front_end
 
     service = process.service
     built: list[FrontEnd | None] = [
         slack_front_end(service),          # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
-        _api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
+        api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),          # GET, POST /wecom/callback; off without WECOM_* settings
     ]

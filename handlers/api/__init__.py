@@ -56,9 +56,4 @@ def api_front_end(service: Service) -> ApiFrontEnd:
     return ApiFrontEnd(service)
 
 
-def api_routes(service: Service) -> list[BaseRoute]:
-    """Every route of the HTTP API; the server's mounting until it composes ``api_front_end`` instead."""
-    return api_front_end(service).routes()
-
-
-__all__ = ["Api", "ApiFrontEnd", "ApiKeys", "api_front_end", "api_routes", "openapi_document"]
+__all__ = ["Api", "ApiFrontEnd", "ApiKeys", "api_front_end", "openapi_document"]
