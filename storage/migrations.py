@@ -165,7 +165,9 @@ def _stable_names() -> dict[str, str]:
     return names
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
+MIGRATIONS: list[Migration] = [
     ("001_codes_images_audit_ledger", _v1_codes),
     ("002_codes_fts_trigram", _v1_fts),
     ("003_scenes_long_parameters", _v3_scenes),
@@ -174,12 +176,12 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply what has not been applied yet; return the names applied now."""
+def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None) -> list[str]:
+    """Apply what has not been applied yet of ``steps`` (all of ``MIGRATIONS``); return the names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     applied = []
-    for name, step in MIGRATIONS:
+    for name, step in MIGRATIONS if steps is None else steps:
         if name in done:
             continue
         db.execute("BEGIN IMMEDIATE")
