@@ -48,7 +48,6 @@ def guard_logs() -> None:
 guard_logs()
 
 
-
 def image_type(content: bytes) -> str | None:
     """The image type told by the bytes (:func:`bot.media.sniff`); None for anything but an image."""
     mime = sniff(content)
