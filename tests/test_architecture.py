@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grimp
 
+import bot
 from bot.errors import MinpcodeError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,13 @@ def top(module: str) -> str:
 def where(importer: str, imported: str) -> str:
     lines = sorted({d["line_number"] for d in graph().get_import_details(importer=importer, imported=imported)})
     return f"{importer} -> {imported} (line {', '.join(map(str, lines))})"
+
+
+def test_the_graph_is_read_from_this_checkout_only() -> None:
+    # ``bot`` is a namespace package: another checkout's editable install on the path would merge its
+    # modules into ours, and every verdict below would be about a mixture.
+    portions = {Path(p).resolve() for p in bot.__path__ if Path(p).is_dir()}
+    assert portions == {ROOT / "bot"}, f"bot is assembled from {sorted(map(str, portions))}"
 
 
 def test_the_core_and_storage_import_no_chat() -> None:
