@@ -1,4 +1,4 @@
-"""Bilingual text for upstream failures: one catalogue, so every front-end says the same thing.
+"""Bilingual text for failures: one catalogue, so every front-end says the same thing.
 
 Each WeChat errcode maps to the error class that tells callers what to do with it (refresh, back
 off, fix config, fix the request) and a sentence in Chinese and English that a person can act on.
@@ -7,6 +7,12 @@ off, fix config, fix the request) and a sentence in Chinese and English that a p
 from __future__ import annotations
 
 from bot import errors as e
+from bot.text import Text
+
+INTERNAL_CODE = "internal"
+"""The ``error_code`` stored when making a code failed in a way we did not foresee (a bug)."""
+INTERNAL = Text(zh="生成时出现意外错误，已记录，请稍后再试或联系管理员。",
+                en="Something unexpected went wrong; it was recorded. Try again later or tell an admin.")
 
 _Entry = tuple[type[e.UpstreamError], str, str]
 

@@ -390,8 +390,9 @@ class CodeRecord(BaseModel):
     link_id: str | None = None
     image_sha256: str | None = None
     image_mime: str | None = None
-    error_code: str | None = None
-    error: str | None = None
+    error_code: str | None = None  # the upstream's own code, or a stable name of ours (bot/errors.py)
+    error_zh: str | None = None
+    error_en: str | None = None
     requested_by: str
     requested_by_name: str | None = None
     chat: str | None = None
@@ -405,10 +406,17 @@ class CodeRecord(BaseModel):
     @property
     def error_message(self) -> Text | None:
         """Why the code failed, in both languages (None unless it failed)."""
-        if not self.error:
+        if not (self.error_zh or self.error_en):
             return None
-        zh, _, en = self.error.partition("\n")
-        return Text(zh=zh, en=en or zh)
+        zh = self.error_zh or self.error_en or ""
+        return Text(zh=zh, en=self.error_en or zh)
+
+    @property
+    def error(self) -> str | None:
+        """The failure as one ``"zh\nen"`` string: kept only for the ``error`` field of the CLI's and the
+        HTTP API's JSON outputs, whose readers expect it. Code reads :attr:`error_message`."""
+        message = self.error_message
+        return message.render(None) if message else None
 
     def code_request(self) -> CodeRequest:
         return CodeRequest.model_validate(self.request)

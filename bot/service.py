@@ -25,11 +25,11 @@ from bot.errors import (
     MinpcodeError,
     NotFound,
     PermissionDenied,
-    UpstreamError,
 )
 from bot.history import HistoryPage, HistoryQuery
 from bot.jobs import JobRunner
 from bot.lookups import ListKind, Lookups, Option
+from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.upstream import Upstream
@@ -37,8 +37,7 @@ from storage import Storage
 
 log = logging.getLogger("minpcode.service")
 
-UNEXPECTED = ("生成时出现意外错误，已记录，请稍后再试或联系管理员。",
-              "Something unexpected went wrong; it was recorded. Try again later or tell an admin.")
+UNEXPECTED = (INTERNAL.zh, INTERNAL.en)
 
 
 class Submission(BaseModel):
@@ -224,13 +223,12 @@ class Service:
         try:
             result = await self.upstream.make(request, resume=attempt > 1)
         except MinpcodeError as exc:
-            code = str(exc.code) if isinstance(exc, UpstreamError) else type(exc).__name__
-            history.mark_failed(code_id, code, str(exc))
-            log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, code)
+            history.mark_failed(code_id, exc.error_code, exc.message)
+            log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, exc.error_code)
             return
         except Exception:
             log.exception("code %s failed unexpectedly", code_id)
-            history.mark_failed(code_id, "internal", "\n".join(UNEXPECTED))
+            history.mark_failed(code_id, INTERNAL_CODE, INTERNAL)
             return
         digest = self.storage.images.put(result.image, result.mime or "image/jpeg") if result.image else None
         history.mark_done(code_id, result, digest)

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
@@ -35,19 +35,15 @@ class Storage:
     audit: AuditLog
     ledger: QuotaLedger
     scenes: SceneStore
-    # built from ``db`` (not constructor arguments), so existing ``Storage(...)`` calls keep working
-    reports: Reports = field(init=False)
-    summary_runs: SummaryRuns = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reports = Reports(self.db)
-        self.summary_runs = SummaryRuns(self.db)
+    reports: Reports
+    summary_runs: SummaryRuns
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
+        """The stores over the migrated database in ``data_dir``."""
         db = open_database(data_dir)
         return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
-                   scenes=SceneStore(db))
+                   scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db))
 
     def close(self) -> None:
         self.db.conn.close()

@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, UpstreamResult
+from bot.text import Text
 from storage.clock import from_text, now_text
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -19,9 +20,10 @@ ID_LENGTH = 12  # 36^12 ≈ 4.7e18: ids in image links cannot be guessed or enum
 _COLUMNS = (
     "id, request_key, type, provider, status, app, page, scene, name, campaign, campaign_id, channel, "
     "channel_id, medium, content, term, comments, width, transparent, title, link, tracking_url, link_id, "
-    "image_sha256, image_mime, error_code, error, requested_by, requested_by_name, chat, chat_channel, "
+    "image_sha256, image_mime, error_code, error_zh, error_en, requested_by, requested_by_name, chat, chat_channel, "
     "sandbox, attempts, request_json, created_at, updated_at"
 )
+_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
 def new_id() -> str:
@@ -39,11 +41,11 @@ class History:
         code_id = new_id()
         now = now_text()
         self._db.execute(
-            f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * 36)})",
+            f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
             [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
              request.scene, request.name, request.campaign, None, request.channel, None, request.medium,
              request.content, request.term, request.comments, request.width, int(request.transparent),
-             request.title, None, None, None, None, None, None, None, requester.user_id, requester.user_name,
+             request.title, None, None, None, None, None, None, None, None, requester.user_id, requester.user_name,
              requester.chat, requester.channel_id, int(sandbox), 0,
              request.model_dump_json(exclude_none=True), now, now],
         )
@@ -59,15 +61,17 @@ class History:
         self._db.execute(
             "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
             "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
-            "channel_id = ?, error_code = NULL, error = NULL, updated_at = ? WHERE id = ?",
+            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, updated_at = ? WHERE id = ?",
             [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
              result.campaign_id, result.channel_name, result.channel_id, now_text(), code_id],
         )
 
-    def mark_failed(self, code_id: str, code: str | None, message: str) -> None:
+    def mark_failed(self, code_id: str, code: str | None, message: Text) -> None:
+        """``code``: the upstream's own code or a stable name of ours; ``message``: what to tell people."""
         self._db.execute(
-            "UPDATE codes SET status = 'failed', error_code = ?, error = ?, updated_at = ? WHERE id = ?",
-            [code, message, now_text(), code_id],
+            "UPDATE codes SET status = 'failed', error_code = ?, error_zh = ?, error_en = ?, updated_at = ? "
+            "WHERE id = ?",
+            [code, message.zh, message.en, now_text(), code_id],
         )
 
     def rename(self, code_id: str, name: str) -> None:
@@ -158,20 +162,19 @@ class History:
 
     def import_rows(self, rows: Iterable[dict[str, Any]], batch: int = 50_000) -> int:
         """Load many history rows at once (imports, benchmarks); the full-text index is rebuilt once after."""
-        names = [c.strip() for c in _COLUMNS.split(",")]
-        sql = f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(names))})"
+        sql = f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})"
         total = 0
         self._db.execute("DROP TRIGGER IF EXISTS codes_ai")
         try:
             chunk: list[list[Any]] = []
             for row in rows:
-                chunk.append([row.get(n) for n in names])
+                chunk.append([row.get(n) for n in _NAMES])
                 if len(chunk) >= batch:
                     total += self._insert_many(sql, chunk)
                     chunk = []
             total += self._insert_many(sql, chunk)
         finally:
-            self._db["codes"].rebuild_fts()
+            self._db.table("codes").rebuild_fts()
             self._db.execute(
                 "CREATE TRIGGER IF NOT EXISTS codes_ai AFTER INSERT ON codes BEGIN "
                 "INSERT INTO codes_fts (rowid, name, page, scene, campaign, channel, comments, tracking_url) "
@@ -190,12 +193,11 @@ class History:
 
 
 def _prefixed(alias: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in _COLUMNS.split(","))
+    return ", ".join(f"{alias}.{name}" for name in _NAMES)
 
 
 def _record(row: tuple[Any, ...]) -> CodeRecord:
-    names = [c.strip() for c in _COLUMNS.split(",")]
-    data = dict(zip(names, row, strict=True))
+    data = dict(zip(_NAMES, row, strict=True))
     data["transparent"] = bool(data["transparent"])
     data["sandbox"] = bool(data["sandbox"])
     data["request"] = json.loads(data.pop("request_json"))

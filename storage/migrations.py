@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from bot.errors import MinpcodeError
+
 
 def _v1_codes(db: sqlite_utils.Database) -> None:
     db.execute("""
@@ -78,7 +80,7 @@ def _v1_codes(db: sqlite_utils.Database) -> None:
 
 
 def _v1_fts(db: sqlite_utils.Database) -> None:
-    db["codes"].enable_fts(
+    db.table("codes").enable_fts(
         ["name", "page", "scene", "campaign", "channel", "comments", "tracking_url"],
         create_triggers=True, tokenize="trigram",
     )
@@ -127,20 +129,59 @@ def _v4_summary_runs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX summary_attempts_run ON summary_attempts (run_id)")
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+def _codes_errors_as_data(db: sqlite_utils.Database) -> None:
+    # Failures were one "zh\nen" string that every reader split again, and error_code could be a Python
+    # class name (FieldError, QuotaExhausted). Now: the two sentences as columns, and stable names only.
+    db.execute("ALTER TABLE codes ADD COLUMN error_zh TEXT")
+    db.execute("ALTER TABLE codes ADD COLUMN error_en TEXT")
+    db.execute("""
+        UPDATE codes SET
+            error_zh = CASE WHEN instr(error, char(10)) > 0 THEN substr(error, 1, instr(error, char(10)) - 1)
+                            ELSE error END,
+            error_en = CASE WHEN instr(error, char(10)) > 0 THEN substr(error, instr(error, char(10)) + 1)
+                            ELSE error END
+        WHERE error IS NOT NULL AND error != ''""")
+    names = _stable_names()
+    cases = " ".join("WHEN ? THEN ?" for _ in names)
+    db.execute(
+        f"UPDATE codes SET error_code = CASE error_code {cases} END "
+        f"WHERE error_code IN ({', '.join('?' * len(names))})",
+        [*(v for pair in names.items() for v in pair), *names],
+    )
+    # str(None) was stored when an upstream error carried no code: that is "no code known".
+    db.execute("UPDATE codes SET error_code = NULL WHERE error_code = 'None'")
+    db.execute("ALTER TABLE codes DROP COLUMN error")
+
+
+def _stable_names() -> dict[str, str]:
+    """Class name -> ``code_name`` for every error in bot/errors.py (what old rows stored as error_code)."""
+    names: dict[str, str] = {}
+    pending: list[type[MinpcodeError]] = [MinpcodeError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == MinpcodeError.__module__:  # not whatever else happens to be imported
+            names[cls.__name__] = cls.code_name
+        pending.extend(cls.__subclasses__())
+    return names
+
+
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
+MIGRATIONS: list[Migration] = [
     ("001_codes_images_audit_ledger", _v1_codes),
     ("002_codes_fts_trigram", _v1_fts),
     ("003_scenes_long_parameters", _v3_scenes),
     ("004_summary_runs", _v4_summary_runs),
+    ("005_codes_errors_as_data", _codes_errors_as_data),
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply what has not been applied yet; return the names applied now."""
+def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None) -> list[str]:
+    """Apply what has not been applied yet of ``steps`` (all of ``MIGRATIONS``); return the names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     applied = []
-    for name, step in MIGRATIONS:
+    for name, step in MIGRATIONS if steps is None else steps:
         if name in done:
             continue
         db.execute("BEGIN IMMEDIATE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,14 +17,17 @@ from bot.models import (
     PATH_MAX_BYTES,
     SCENE_MAX,
     SCENE_RE,
+    CodeRecord,
     CodeRequest,
     CodeType,
     Provider,
+    Status,
     check_name,
     truncate_title,
 )
 from bot.sandbox._wechat_codes import CodeRules, parse_code_request
 from bot.sandbox._wechat_errors import WeChatError
+from bot.text import Text
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NAME_ALPHABET = st.sampled_from(
@@ -312,3 +316,25 @@ def test_control_characters_are_refused_in_every_text_field(field: str, bad: str
     data = {"type": "shortlink", "page": "pages/a/a", field: "ab" + bad + "cd"}
     error = errors_of(data)[field]
     assert repr(bad)[1:-1] in error.en or bad in error.en
+
+
+def failed_record(**error: str | None) -> CodeRecord:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    return CodeRecord(id="failed000001", type=CodeType.A, provider=Provider.WECHAT, status=Status.FAILED,
+                      page="pages/a/a", requested_by="U1", request_key="k", created_at=now, updated_at=now, **error)
+
+
+@given(st.text(PRINTABLE, min_size=1), st.text(PRINTABLE, min_size=1))
+def test_error_message_reads_the_two_stored_sentences_whatever_they_hold(zh: str, en: str) -> None:
+    record = failed_record(error_code="41030", error_zh=zh, error_en=en)
+    assert record.error_message == Text(zh=zh, en=en)  # newlines inside a sentence no longer split it
+
+
+def test_error_message_is_none_without_a_failure_and_fills_a_missing_language() -> None:
+    assert failed_record().error_message is None and failed_record().error is None
+    assert failed_record(error_zh="只有中文").error_message == Text(zh="只有中文", en="只有中文")
+    assert failed_record(error_en="English only").error_message == Text(zh="English only", en="English only")
+
+
+def test_error_keeps_the_json_outputs_zh_newline_en_string() -> None:
+    assert failed_record(error_zh="页面不存在。", error_en="No such page.").error == "页面不存在。\nNo such page."

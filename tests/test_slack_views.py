@@ -84,7 +84,7 @@ def test_other_modals_and_home_are_valid() -> None:
     valid(views.reuse_view(done, parse.dump_metadata({"c": "C1", "id": done.id})))
     valid(views.rename_view(done, done.id))
     rows = [done, record(id="pending00001", status=Status.PENDING, image_sha256=None),
-            record(id="failed000001", status=Status.FAILED, image_sha256=None, error="坏了\nbroken"),
+            record(id="failed000001", status=Status.FAILED, image_sha256=None, error_zh="坏了", error_en="broken"),
             record(id="shortlink001", type=CodeType.SHORTLINK, provider=Provider.WECHAT, link="#小程序://x/y",
                    image_sha256=None, campaign=None, channel=None, tracking_url=None)]
     plain = valid(home_view(rows, offset=8, more=True, admin=True, public_url="http://127.0.0.1:3000",

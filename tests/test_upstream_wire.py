@@ -24,10 +24,11 @@ from bot.errors import (
     UpstreamQuotaExhausted,
     UpstreamRejected,
 )
+from bot.media import JPEG_MAGIC, PDF_MAGIC, PNG_MAGIC
 from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET, qr
 from bot.sandbox.server import free_port
 from bot.upstream.wechat import WeChatClient
-from bot.upstream.wire import JPEG_MAGIC, PNG_MAGIC, json_body, send, sniff_image, with_backoff
+from bot.upstream.wire import image_type, json_body, send, with_backoff
 from tests.conftest import new_http
 
 JSON_TYPE = "application/json; encoding=utf-8"
@@ -88,13 +89,14 @@ def client(http: httpx.AsyncClient, liar: tuple[Liar, str]) -> WeChatClient:
 # ---- sniffing ---------------------------------------------------------------------------------------
 
 
-def test_sniff_image_reads_magic_bytes_only() -> None:
-    assert sniff_image(JPEG) == "image/jpeg" and JPEG.startswith(JPEG_MAGIC)
-    assert sniff_image(PNG) == "image/png" and PNG.startswith(PNG_MAGIC)
-    assert sniff_image(error_body(40001)) is None
-    assert sniff_image(b"") is None
-    assert sniff_image(b"\xff\xd8") is None  # too short to be sure
-    assert sniff_image(b"GIF89a...") is None
+def test_image_type_reads_magic_bytes_only() -> None:
+    assert image_type(JPEG) == "image/jpeg" and JPEG.startswith(JPEG_MAGIC)
+    assert image_type(PNG) == "image/png" and PNG.startswith(PNG_MAGIC)
+    assert image_type(error_body(40001)) is None
+    assert image_type(b"") is None
+    assert image_type(b"\xff\xd8") is None  # too short to be sure
+    assert image_type(b"GIF89a...") is None
+    assert image_type(PDF_MAGIC + b"1.7\n") is None  # bot.media knows PDFs; an upstream code is never one
 
 
 def test_json_body_only_accepts_json_objects() -> None:

@@ -1,25 +1,25 @@
 """Local emulators of WeChat's server API and GrowingIO's Open API, plus their fixed identities.
 
-The constants below are the one mini program and the one GIO project every emulator knows by
-default, so tests, benches and ``sandbox serve`` can share them without passing config around.
-``WeChatEmulator`` and ``GrowingIOEmulator`` are importable from here too; they are loaded lazily
-so that ``bot.sandbox.qr`` stays cheap to import.
+    from bot.sandbox import SANDBOX_APPID, GIO_PRODUCT_ID   # the identities (bot/sandbox/identities.py)
+    from bot.sandbox.wechat import WeChatEmulator           # the emulators, each in its own module
+    from bot.sandbox.growingio import GrowingIOEmulator
+
+Importing the package loads only the identities, not Starlette.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-SANDBOX_APPID = "wxsandbox0000001"
-SANDBOX_SECRET = "sandbox-secret"
-SANDBOX_APP_NAME = "minpcode沙盒"
-SANDBOX_HOME_PAGE = "pages/index/index"
-
-GIO_PROJECT_UID = "sandboxp"
-GIO_CLIENT_ID = "sandbox-client-id"
-GIO_TOKEN = "sandbox-token"
-GIO_PRODUCT_ID = "SbxMinp1"
-GIO_ALIP_PRODUCT_ID = "SbxAlip1"
+from bot.sandbox.identities import (
+    GIO_ALIP_PRODUCT_ID,
+    GIO_CLIENT_ID,
+    GIO_PRODUCT_ID,
+    GIO_PROJECT_UID,
+    GIO_TOKEN,
+    SANDBOX_APP_NAME,
+    SANDBOX_APPID,
+    SANDBOX_HOME_PAGE,
+    SANDBOX_SECRET,
+)
 
 __all__ = [
     "GIO_ALIP_PRODUCT_ID",
@@ -31,19 +31,4 @@ __all__ = [
     "SANDBOX_APP_NAME",
     "SANDBOX_HOME_PAGE",
     "SANDBOX_SECRET",
-    "GrowingIOEmulator",
-    "WeChatEmulator",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy so that importing the constants does not pull in Starlette.
-    if name == "WeChatEmulator":
-        from bot.sandbox.wechat import WeChatEmulator
-
-        return WeChatEmulator
-    if name == "GrowingIOEmulator":
-        from bot.sandbox.growingio import GrowingIOEmulator
-
-        return GrowingIOEmulator
-    raise AttributeError(f"module 'bot.sandbox' has no attribute {name!r}")

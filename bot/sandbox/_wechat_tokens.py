@@ -108,8 +108,8 @@ class TokenStore:
         if current is None or current.dead_at <= now or current.expires_at - now < self.grace:
             # Early rotation: the old token is left alone and simply runs out at its own expiry.
             state.previous = current
-            state.current = self._mint(appid, stable=True, now=now)
-        return state.current
+            current = state.current = self._mint(appid, stable=True, now=now)
+        return current
 
     def _may_force(self, state: _StableState, now: float) -> bool:
         day = beijing_day(now)

@@ -34,16 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import (
-    GIO_ALIP_PRODUCT_ID,
-    GIO_CLIENT_ID,
-    GIO_PRODUCT_ID,
-    GIO_PROJECT_UID,
-    GIO_TOKEN,
-    SANDBOX_APP_NAME,
-    SANDBOX_APPID,
-    qr,
-)
+from bot.sandbox import qr
 from bot.sandbox._gio_rules import (
     CODE_TYPES,
     GioError,
@@ -57,6 +48,15 @@ from bot.sandbox._gio_rules import (
     tracking_url,
 )
 from bot.sandbox.faults import FaultQueue, delay
+from bot.sandbox.identities import (
+    GIO_ALIP_PRODUCT_ID,
+    GIO_CLIENT_ID,
+    GIO_PRODUCT_ID,
+    GIO_PROJECT_UID,
+    GIO_TOKEN,
+    SANDBOX_APP_NAME,
+    SANDBOX_APPID,
+)
 from bot.sandbox.wechat import WeChatEmulator, WeChatError
 
 __all__ = ["GrowingIOEmulator", "GioError", "default_campaigns", "default_channels", "default_products"]

@@ -24,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.sandbox import SANDBOX_APP_NAME, SANDBOX_APPID, SANDBOX_HOME_PAGE, SANDBOX_SECRET, qr
+from bot.sandbox import qr
 from bot.sandbox._wechat_codes import CodeRequest, CodeRules, load_body, parse_code_request
 from bot.sandbox._wechat_errors import ERRMSG, WeChatError, error_response, json_response
 from bot.sandbox._wechat_links import TITLE_BLOCKLIST, parse_short_link, short_link
 from bot.sandbox._wechat_tokens import TokenStore, beijing_day
 from bot.sandbox.faults import FaultQueue, delay
+from bot.sandbox.identities import SANDBOX_APP_NAME, SANDBOX_APPID, SANDBOX_HOME_PAGE, SANDBOX_SECRET
 
 __all__ = ["CODE_PATHS", "ERRMSG", "WeChatEmulator", "WeChatError"]
 

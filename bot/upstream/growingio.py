@@ -11,7 +11,7 @@ import asyncio
 import difflib
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -20,7 +20,7 @@ from bot.errors import NotFound, RateLimited, UpstreamBusy, UpstreamRejected
 from bot.messages import gio_error
 from bot.models import CodeRequest, Provider, UpstreamResult
 from bot.upstream.ratelimit import RateLimiter
-from bot.upstream.wire import json_body, send, sniff_image
+from bot.upstream.wire import image_type, json_body, send
 
 log = logging.getLogger("minpcode.upstream.gio")
 
@@ -159,7 +159,7 @@ class GrowingIOClient:
     async def download(self, url: str) -> bytes:
         async with self.limiter:
             response = await send(self._http, "gio", "GET", url)
-        if response.status_code != 200 or sniff_image(response.content) is None:
+        if response.status_code != 200 or image_type(response.content) is None:
             raise UpstreamBusy("gio", response.status_code, "GrowingIO 的二维码图片下载失败（链接可能已过期）。",
                                "Could not download GrowingIO's code image (its link may have expired).")
         return response.content
@@ -202,7 +202,7 @@ class GrowingIOClient:
             raise UpstreamRejected("gio", "no-image", "GrowingIO 创建了监测链接，但没有返回二维码。",
                                    "GrowingIO created the tracking link but returned no code image.")
         return UpstreamResult(
-            provider=Provider.GIO, image=image, mime=sniff_image(image), tracking_url=link.trackingUrl,
+            provider=Provider.GIO, image=image, mime=image_type(image), tracking_url=link.trackingUrl,
             link_id=link.linkId or link.id, campaign_id=campaign.id, campaign_name=campaign.name,
             channel_id=channel.id, channel_name=channel.name,
         )
@@ -250,7 +250,10 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _match(items: list[Campaign] | list[Channel], value: str) -> Campaign | Channel | None:
+_Named = TypeVar("_Named", Campaign, Channel)
+
+
+def _match(items: list[_Named], value: str) -> _Named | None:
     """By id first, then by exact name, then by case-insensitive name."""
     for item in items:
         if item.id == value:

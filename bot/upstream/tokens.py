@@ -7,14 +7,15 @@ callers on a cold cache share one in-flight request.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
 import httpx
 from pydantic import SecretStr
 
+from bot.concurrency import SingleFlight
 from bot.messages import wechat_error
+from bot.text import clip
 from bot.upstream.wire import json_body, send, with_backoff
 
 # Refresh a little before WeChat says the token ends, so a call never carries a dying token.
@@ -31,16 +32,13 @@ class StableTokenSource:
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
-        self._inflight: asyncio.Task[str] | None = None
+        self._flight: SingleFlight[str, str] = SingleFlight()
         self.fetches = 0
 
     async def get(self) -> str:
         if self._token and self._clock() < self._expires_at:
             return self._token
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._fetch())
-        # shield: one caller being cancelled must not cancel the fetch the others wait on
-        return await asyncio.shield(self._inflight)
+        return await self._flight.run(self.appid, self._fetch)
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` if it is still the cached one (compare-and-swap: no refresh stampede)."""
@@ -56,7 +54,7 @@ class StableTokenSource:
             response = await send(self._http, "wechat", "POST", self._url, json=body)
             data = json_body(response.content) or {}
             if "access_token" not in data:
-                raise wechat_error(int(data.get("errcode", -1)), str(data.get("errmsg", response.text[:200])))
+                raise wechat_error(int(data.get("errcode", -1)), str(data.get("errmsg", clip(response.text, 200))))
             return str(data["access_token"]), float(data.get("expires_in", 7200))
 
         token, expires_in = await with_backoff(once)

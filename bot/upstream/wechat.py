@@ -11,8 +11,9 @@ from pydantic import SecretStr
 from bot.errors import TokenInvalid, UpstreamBusy
 from bot.messages import wechat_error
 from bot.models import CodeRequest, CodeType, LineColor, Provider, UpstreamResult
+from bot.text import clip
 from bot.upstream.tokens import StableTokenSource
-from bot.upstream.wire import json_body, send, sniff_image, with_backoff
+from bot.upstream.wire import image_type, json_body, send, with_backoff
 
 log = logging.getLogger("minpcode.upstream.wechat")
 
@@ -86,14 +87,14 @@ class WeChatClient:
 
     async def _image(self, kind: CodeType, body: dict[str, Any]) -> UpstreamResult:
         response = await self._post(kind, body)
-        mime = sniff_image(response.content)
+        mime = image_type(response.content)
         if mime is None:
             data = json_body(response.content)
             if data is not None and "errcode" in data:
                 raise wechat_error(int(data["errcode"]), str(data.get("errmsg", "")))
             raise UpstreamBusy("wechat", "bad-body", "微信返回的既不是图片也不是错误信息。",
                                "WeChat answered neither an image nor an error.",
-                               raw=response.content[:200].decode("utf-8", "replace"))
+                               raw=clip(response.text, 200))
         num_used = response.headers.get("Num-Used")
         return UpstreamResult(provider=Provider.WECHAT, image=response.content, mime=mime,
                               num_used=int(num_used) if num_used and num_used.isdigit() else None)
@@ -105,7 +106,7 @@ class WeChatClient:
             token = await self.tokens.get()
             response = await send(self._http, "wechat", "POST", self._base + PATHS[kind],
                                   params={"access_token": token}, json=body)
-            if sniff_image(response.content) is None:
+            if image_type(response.content) is None:
                 data = json_body(response.content) or {}
                 code = int(data.get("errcode", 0) or 0)
                 if code:

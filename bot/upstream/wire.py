@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.errors import RateLimited, UpstreamBusy
+from bot.media import sniff
 from bot.messages import unreachable
 from bot.redact import guard_logs
 
@@ -20,17 +21,11 @@ T = TypeVar("T")
 
 guard_logs()
 
-JPEG_MAGIC = b"\xff\xd8\xff"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-
-def sniff_image(content: bytes) -> str | None:
-    """The image type told by the bytes themselves; Content-Type headers are not trusted."""
-    if content.startswith(JPEG_MAGIC):
-        return "image/jpeg"
-    if content.startswith(PNG_MAGIC):
-        return "image/png"
-    return None
+def image_type(content: bytes) -> str | None:
+    """The image type told by the bytes (:func:`bot.media.sniff`); None for anything but an image."""
+    mime = sniff(content)
+    return mime if mime and mime.startswith("image/") else None
 
 
 def json_body(content: bytes) -> dict[str, Any] | None:

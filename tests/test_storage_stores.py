@@ -1,0 +1,152 @@
+"""The small stores over a real SQLite file: images, audit, the A+C ledger, scene keys, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.models import CodeRequest, CodeType, Requester
+from bot.sandbox import qr
+from storage import Storage
+from storage.clock import now_text, to_text
+from storage.db import DB_NAME
+from storage.reports import ReuseRow
+from tests.conftest import scan_image
+
+ALICE = Requester(chat="slack", user_id="U_ALICE", user_name="alice")
+PNG = qr.render(qr.code_url("wxapp1", "A", "pages/a"), 280, "PNG")
+JPEG = qr.render(qr.code_url("wxapp1", "B", "pages/b", "s=1"), 280, "JPEG")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Storage]:
+    opened = Storage.open(tmp_path)
+    yield opened
+    opened.close()
+
+
+def window(minutes: int = 5) -> tuple[str, str]:
+    """[a moment ago, a moment ahead): covers whatever the test writes now."""
+    now = datetime.now(UTC)
+    return to_text(now - timedelta(minutes=minutes)), to_text(now + timedelta(minutes=minutes))
+
+
+# ---- the file -----------------------------------------------------------------------------------------
+
+
+def test_the_database_file_is_private_and_survives_reopening(tmp_path: Path) -> None:
+    first = Storage.open(tmp_path / "data")
+    digest = first.images.put(PNG, "image/png")
+    first.close()
+    path = tmp_path / "data" / DB_NAME
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # secrets and person names live in it
+    second = Storage.open(tmp_path / "data")
+    assert second.images.get(digest) == (PNG, "image/png")
+    second.close()
+
+
+# ---- images ---------------------------------------------------------------------------------------
+
+
+def test_images_are_stored_once_by_content_hash(store: Storage) -> None:
+    digest = store.images.put(PNG, "image/png")
+    assert len(digest) == 64 and store.images.put(PNG, "image/png") == digest
+    other = store.images.put(JPEG, "image/jpeg")
+    assert other != digest and store.images.count() == 2
+    data, mime = store.images.get(digest) or (b"", "")
+    assert (data, mime) == (PNG, "image/png")
+    assert scan_image(data) == qr.ScannedCode("wxapp1", "A", "pages/a", None)  # the bytes decode as before
+    assert store.images.get("0" * 64) is None
+
+
+# ---- audit --------------------------------------------------------------------------------------------
+
+
+def test_audit_keeps_who_did_what_in_order(store: Storage) -> None:
+    store.audit.record("U_ALICE", "requested", "code00000001", type="A", chat="slack")
+    store.audit.record("U_BOB", "renamed", "code00000001", old="旧名", new="新名")
+    store.audit.record("U_BOB", "deleted", "code00000001")
+    store.audit.record("U_ALICE", "requested", "code00000002")
+    entries = store.audit.for_code("code00000001")
+    assert [(e["actor"], e["action"]) for e in entries] == [
+        ("U_ALICE", "requested"), ("U_BOB", "renamed"), ("U_BOB", "deleted")]
+    assert entries[0]["detail"] == {"type": "A", "chat": "slack"}
+    assert entries[1]["detail"] == {"old": "旧名", "new": "新名"} and entries[2]["detail"] == {}
+    since, until = window()
+    assert store.audit.count("requested", since, until) == 2
+    assert store.audit.count("requested", until, window(10)[1]) == 0
+    assert store.audit.for_code("nosuchcode00") == []
+
+
+# ---- the A+C ledger ------------------------------------------------------------------------------------
+
+
+def test_ledger_counts_each_parameter_set_once_per_mini_program(store: Storage) -> None:
+    assert store.ledger.spend("wxapp1", "key-a", "code00000001") is True
+    assert store.ledger.spend("wxapp1", "key-a", "code00000002") is False  # an identical repeat is free
+    assert store.ledger.spend("wxapp1", "key-b", "code00000003") is True
+    assert store.ledger.spend("wxapp2", "key-a", "code00000004") is True  # caps are per mini program
+    assert store.ledger.counted("wxapp1", "key-a") and not store.ledger.counted("wxapp2", "key-b")
+    assert (store.ledger.used("wxapp1"), store.ledger.used("wxapp2"), store.ledger.used("none")) == (2, 1, 0)
+    assert store.ledger.apps() == {"wxapp1": 2, "wxapp2": 1}
+    since, until = window()
+    assert store.ledger.used_between("wxapp1", since, until) == 2
+    assert store.ledger.used_between("wxapp1", until, window(10)[1]) == 0
+
+
+def test_ledger_imports_many_keys_at_once(store: Storage) -> None:
+    at = now_text()
+    store.ledger.import_keys([("wxapp1", f"key-{i}", f"code{i:08d}", at) for i in range(1000)]
+                             + [("wxapp1", "key-0", "code-dup", at)])
+    assert store.ledger.used("wxapp1") == 1000
+
+
+# ---- scene keys -----------------------------------------------------------------------------------------
+
+
+def test_scene_keys_name_one_parameter_string_for_ever(store: Storage) -> None:
+    params = "campaign=双十一&channel=微博&store=0042"
+    assert store.scenes.key_for(params) is None
+    assert store.scenes.put("k1", params, created_by="U_ALICE") == "k1"
+    assert store.scenes.put("k2", params) == "k1"  # the same parameters keep their key
+    assert store.scenes.put("k1", "other=1") is None  # a taken key never changes meaning
+    assert store.scenes.get("k1") == params and store.scenes.get("k2") is None
+    assert store.scenes.key_for(params) == "k1" and store.scenes.count() == 1
+
+
+async def test_concurrent_writers_of_the_same_parameters_agree_on_one_key(tmp_path: Path) -> None:
+    stores = [Storage.open(tmp_path) for _ in range(4)]  # separate connections, like separate processes
+    try:
+        keys = await asyncio.gather(*(asyncio.to_thread(s.scenes.put, f"key{i}", "a=1&b=2")
+                                      for i, s in enumerate(stores)))
+        assert len(set(keys)) == 1 and keys[0] is not None and stores[0].scenes.count() == 1
+    finally:
+        for s in stores:
+            s.close()
+
+
+# ---- reports ------------------------------------------------------------------------------------------
+
+
+def test_reports_join_reuses_with_the_code_offered_again(store: Storage) -> None:
+    request = CodeRequest(type=CodeType.A, page="pages/index/index?x=1")
+    record = store.history.save_pending(request, ALICE, key=request.reuse_key(), app="wxapp1", sandbox=False)
+    store.audit.record("U_BOB", "reused", record.id, by="U_ALICE")
+    store.audit.record("U_ALICE", "reused", record.id)
+    store.audit.record("U_CAROL", "reused", "gone00000000")  # the code's row no longer exists
+    store.audit.record("U_BOB", "renamed", record.id)  # not a reuse
+    since, until = window()
+    rows = store.reports.reuses(since, until)
+    assert rows == [
+        ReuseRow(actor="U_BOB", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1"),
+        ReuseRow(actor="U_ALICE", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1",
+                 requested_by_name="alice"),  # the actor's latest known display name
+        ReuseRow(actor="U_CAROL", code_id="gone00000000"),
+    ]
+    assert store.reports.reuses(until, window(10)[1]) == []
