@@ -8,6 +8,7 @@
     store.scenes    # long B-code parameters behind short scene keys
     store.reports   # aggregate reads for summaries
     store.summary_runs  # which summary periods were posted (at most once each)
+    store.posters   # rendered posters, team poster templates, the default logo
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
+from storage.posters import PosterRecord, PosterStore, TeamTemplateRecord
 from storage.reports import Reports
 from storage.scenes import SceneStore
 from storage.summary_runs import SummaryRuns
@@ -38,10 +40,12 @@ class Storage:
     # built from ``db`` (not constructor arguments), so existing ``Storage(...)`` calls keep working
     reports: Reports = field(init=False)
     summary_runs: SummaryRuns = field(init=False)
+    posters: PosterStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.reports = Reports(self.db)
         self.summary_runs = SummaryRuns(self.db)
+        self.posters = PosterStore(self.db)
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -53,4 +57,5 @@ class Storage:
         self.db.conn.close()
 
 
-__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "Reports", "SceneStore", "Storage", "SummaryRuns"]
+__all__ = ["AuditLog", "History", "ImageStore", "PosterRecord", "PosterStore", "QuotaLedger", "Reports", "SceneStore",
+           "Storage", "SummaryRuns", "TeamTemplateRecord"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ QUIET_MODULES = 4
 # and checked with zxing, then smaller ones, so a code that does not survive never ships.
 LOGO_SHARE = {"H": 0.30, "Q": 0.26, "M": 0.22, "L": 0.14}
 SUPERSAMPLE = 4
+QR_ONLY = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode])
 
 
 class Sharpness(BaseModel):
@@ -65,7 +67,7 @@ def sharpness(template: PosterTemplate, code_image: bytes | None = None, *,
 
 
 def _read(img: Image.Image) -> zxingcpp.Barcode | None:
-    found = [b for b in zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode) if b.valid]
+    found = [b for b in zxingcpp.read_barcodes(img, formats=QR_ONLY) if b.valid]
     return found[0] if len(found) == 1 else None
 
 
@@ -79,8 +81,8 @@ def _on_white(img: Image.Image) -> Image.Image:
 
 def _redraw_qr(code: zxingcpp.Barcode, side: int) -> Image.Image | None:
     """The QR's modules at the largest whole number of pixels per module that fits ``side``, on white."""
-    modules = code.to_image(scale=1, add_quiet_zones=False)
-    count = int(modules.shape[0]) if hasattr(modules, "shape") else len(modules)
+    modules = np.asarray(code.to_image(scale=1, add_quiet_zones=False))
+    count = int(modules.shape[0])
     scale = side // (count + 2 * QUIET_MODULES)
     if scale < 1:
         return None
@@ -162,7 +164,7 @@ def prepare_code(code_image: bytes, code_type: CodeType, side: int, logo: Image.
         tile = _redraw_qr(found, side) if found is not None else None
         if found is not None and tile is not None:
             if logo is not None:
-                count = int(found.to_image(scale=1, add_quiet_zones=False).shape[0])
+                count = int(np.asarray(found.to_image(scale=1, add_quiet_zones=False)).shape[0])
                 symbol_px = count * (side // (count + 2 * QUIET_MODULES))
                 tile = place_square_logo(tile, logo, found.text, found.ec_level or "L", symbol_px)
             return tile

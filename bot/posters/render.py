@@ -15,8 +15,8 @@ from bot.errors import FieldError
 from bot.models import CodeType
 from bot.posters.code import prepare_code
 from bot.posters.images import open_image
-from bot.posters.request import PosterFields, PosterFormat
 from bot.posters.pdf import png_to_pdf
+from bot.posters.request import PosterFields, PosterFormat
 from bot.posters.templates import BLEED_MM, MM_PER_INCH, PT_PER_INCH, Box, PosterTemplate
 from bot.posters.text import draw_setting, set_text
 

@@ -97,7 +97,7 @@ class PosterRequest(BaseModel):
     title: str | None = None
     subtitle: str | None = None
     footer: str | None = None
-    logo_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    logo_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     format: PosterFormat = "png"
     bleed: bool = False
 

@@ -58,7 +58,7 @@ class Panel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     box: Box
     colour: Colour = "#FFFFFF"
-    radius: float = Field(0, ge=0)
+    radius: float = Field(default=0, ge=0)
 
 
 class TextBox(BaseModel):
@@ -68,12 +68,12 @@ class TextBox(BaseModel):
     field: Literal["title", "subtitle", "footer", "text"]
     box: Box
     size: float = Field(gt=0, le=400, description="largest font size, points")
-    min_size: float | None = Field(None, gt=0, le=400, description="smallest size before wrapping; default 70%")
+    min_size: float | None = Field(default=None, gt=0, le=400, description="smallest size before wrapping; default 70%")
     colour: Colour = "#222222"
     align: Literal["left", "center", "right"] = "center"
     bold: bool = False
-    text: str | None = Field(None, max_length=200, description="fixed text, for field=text")
-    default: str | None = Field(None, max_length=200, description="used when the person gives no value")
+    text: str | None = Field(default=None, max_length=200, description="fixed text, for field=text")
+    default: str | None = Field(default=None, max_length=200, description="used when the person gives no value")
 
 
 class PosterTemplate(BaseModel):
@@ -87,13 +87,13 @@ class PosterTemplate(BaseModel):
     unit: Literal["mm", "px"] = "mm"
     width: float = Field(gt=0)
     height: float = Field(gt=0)
-    dpi: int = Field(PRINT_DPI, ge=72, le=1200)
+    dpi: int = Field(default=PRINT_DPI, ge=72, le=1200)
     background: Colour = "#FFFFFF"
     code: CodeBox
     panels: tuple[Panel, ...] = ()
     texts: tuple[TextBox, ...] = ()
     team: bool = False
-    background_image: bytes | None = Field(None, repr=False, exclude=True)
+    background_image: bytes | None = Field(default=None, repr=False, exclude=True)
 
     # -- geometry ---------------------------------------------------------------------------------
     @property
