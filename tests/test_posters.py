@@ -399,3 +399,23 @@ def test_builtin_templates_describe_their_sizes() -> None:
 def test_zxing_reads_what_the_sandbox_makes() -> None:
     # guards the helpers above: the sandbox code itself is one readable QR
     assert len(zxingcpp.read_barcodes(Image.open(io.BytesIO(c_code())))) == 1
+
+
+def test_all_templates_lists_built_ins_then_the_team() -> None:
+    from bot.posters import all_templates
+
+    white = team_template("zz-team", json.dumps(dict(LAYOUT, background="#FFFFFF")), None)
+    names = [t.name for t in all_templates({"zz-team": white})]
+    assert names == ["a4", "a5-tent", "sticker-60", "moments", "zz-team"]
+
+
+def test_fonts_are_per_thread() -> None:
+    import threading
+
+    from bot.posters import fonts
+
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.append(fonts.font(40)))
+    thread.start()
+    thread.join()
+    assert seen[0] is not fonts.font(40) and fonts.font(40) is fonts.font(40)

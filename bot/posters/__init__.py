@@ -36,6 +36,12 @@ def builtin_templates() -> dict[str, PosterTemplate]:
     return dict(BUILTIN)
 
 
+def all_templates(team: Mapping[str, PosterTemplate] | None = None) -> list[PosterTemplate]:
+    """Built-in templates, then the team's by name: what ``minpcode posters`` lists (``t.size_text()``)."""
+    team = team or {}
+    return [*BUILTIN.values(), *(team[name] for name in sorted(team))]
+
+
 def find_template(name: str, team: Mapping[str, PosterTemplate] | None = None) -> PosterTemplate:
     """A built-in template or one of ``team``'s by name; FieldError listing the choices otherwise."""
     wanted = name.strip().lower()
@@ -50,7 +56,7 @@ def find_template(name: str, team: Mapping[str, PosterTemplate] | None = None) -
 
 __all__ = [
     "AVATAR_SHARE", "BLEED_MM", "BUILTIN", "MIME", "PLACEHOLDERS", "Box", "CodeBox", "FontMissing", "Panel",
-    "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate", "Sharpness", "TextBox", "builtin_templates",
+    "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate", "Sharpness", "TextBox", "all_templates", "builtin_templates",
     "fill", "find_template", "format_for_path", "is_svg", "open_image", "png_to_pdf", "record_values",
     "render_poster", "sharpness", "team_template",
 ]

@@ -175,7 +175,7 @@ def prepare_code(code_image: bytes, code_type: CodeType, side: int, logo: Image.
         return _centre(_fit_round(_on_white(img), side), side, transparent=False)
     if code_type is CodeType.SHORTLINK:
         raise FieldError("type", "短链没有图片，不能做海报。", "A Short Link has no image, so it cannot go on a poster.")
-    transparent = img.mode in ("RGBA", "LA", "P") and "A" in img.convert("RGBA").getbands()
+    transparent = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     base = img.convert("RGBA") if transparent else img.convert("RGB")
     fitted = _fit_round(base, side)
     if logo is not None:  # on the fitted code, so the logo is drawn at print resolution

@@ -1,13 +1,14 @@
 """Pillow fonts for posters, from the one CJK font lookup in ``bot.chart`` (env, package, system).
 
 The Noto Sans CJK collection holds JP/KR/SC/TC/HK faces; posters use the Simplified Chinese face
-(its Latin glyphs cover English too). Fonts are cached per pixel size: a 300-row batch opens each
-size once.
+(its Latin glyphs cover English too). Fonts are cached per pixel size and thread: a 300-row batch opens
+each size once.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 from PIL import ImageFont
@@ -48,13 +49,23 @@ def _face() -> tuple[str, int]:
     return str(path), 0
 
 
-@functools.lru_cache(maxsize=64)
+_local = threading.local()  # a FreeType face is not safe to share between threads: one set per thread
+MAX_SIZES = 64
+
+
 def font(size_px: int) -> ImageFont.FreeTypeFont:
-    path, index = _face()
-    return ImageFont.truetype(path, max(1, size_px), index=index)
+    cache: dict[int, ImageFont.FreeTypeFont] = _local.__dict__.setdefault("fonts", {})
+    size = max(1, size_px)
+    found = cache.get(size)
+    if found is None:
+        if len(cache) >= MAX_SIZES:
+            cache.clear()
+        path, index = _face()
+        found = cache[size] = ImageFont.truetype(path, size, index=index)
+    return found
 
 
 def reset() -> None:
-    """Forget the chosen face and sizes (tests that change ``MINPCODE_CJK_FONT``)."""
+    """Forget the chosen face and this thread's sizes (tests that change ``MINPCODE_CJK_FONT``)."""
     _face.cache_clear()
-    font.cache_clear()
+    _local.__dict__.pop("fonts", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.errors import FieldError
 
@@ -42,4 +42,5 @@ def open_image(data: bytes, field: str) -> Image.Image:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise FieldError(field, f"{zh}不是可读的 PNG 或 JPEG 图片。",
                          f"The {en} is not a readable PNG or JPEG image.") from None
-    return img
+    # a phone photo of a logo is stored sideways with an EXIF turn; draw it the way people see it
+    return ImageOps.exif_transpose(img) if field != "code" else img
