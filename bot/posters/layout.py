@@ -6,6 +6,11 @@
                 "colour": "#C0392B", "align": "center", "bold": true},
                {"field": "footer", "box": {"x": 15, "y": 240, "w": 180, "h": 30}, "size": 36}]}
 
+Keys are those of :class:`PosterTemplate`: ``unit`` is ``mm`` (print, rendered at ``dpi``) or ``px``
+(screens); ``panels`` are optional filled boxes (a white card behind the code on a dark photo);
+a text box's ``field`` is ``title``, ``subtitle``, ``footer`` or ``text`` (fixed ``text``), with
+``size`` in points, optional ``min_size``, ``colour`` ``#RRGGBB``, ``align`` left/center/right.
+
 Every problem is a :class:`FieldError` naming where it is (``texts[0].colour``), in Chinese and
 English; :func:`team_template` raises them together in one :class:`InvalidRequest`.
 """
@@ -23,8 +28,6 @@ from bot.posters.templates import BUILTIN, PosterTemplate
 
 MAX_LAYOUT_BYTES = 64 * 1024
 ASPECT_TOLERANCE = 0.02
-LAYOUT_KEYS = ("width", "height", "unit", "dpi", "kind", "background", "code", "texts", "panels",
-               "label_zh", "label_en")
 _WHAT: dict[str, tuple[str, str]] = {
     "missing": ("缺少这一项", "is missing"),
     "extra_forbidden": ("不认识这一项", "is not a layout key"),
