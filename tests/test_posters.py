@@ -419,3 +419,57 @@ def test_fonts_are_per_thread() -> None:
     thread.start()
     thread.join()
     assert seen[0] is not fonts.font(40) and fonts.font(40) is fonts.font(40)
+
+
+# -- which image a poster uses -------------------------------------------------------------------------
+def a_code(width: int) -> bytes:
+    return qr.render(qr.code_url(SANDBOX_APPID, "A", "pages/shop/index?id=1"), width)
+
+
+def test_a_stored_image_that_is_sharp_enough_is_reused() -> None:
+    from bot.posters import plan_code_image
+
+    plan = plan_code_image(CodeType.A, BUILTIN["sticker-60"], a_code(430))  # 34 mm needs 402 px
+    assert plan.reuse and not plan.costs_quota
+
+
+def test_a_small_a_code_asks_before_spending_quota() -> None:
+    from bot.posters import SharperCopyNeeded, plan_code_image
+
+    with pytest.raises(SharperCopyNeeded) as caught:
+        plan_code_image(CodeType.A, BUILTIN["a4"], a_code(430))
+    assert caught.value.width == 1182 and caught.value.image_dpi is not None and caught.value.image_dpi < 300
+    assert "额度" in caught.value.zh and "costs one A/C code" in caught.value.en
+    plan = plan_code_image(CodeType.A, BUILTIN["a4"], a_code(430), sharper=True)
+    assert not plan.reuse and plan.width == 1182 and plan.costs_quota
+
+
+def test_a_small_b_code_is_simply_fetched_again_for_free() -> None:
+    from bot.posters import plan_code_image
+
+    plan = plan_code_image(CodeType.B, BUILTIN["a4"], b_code(430))
+    assert not plan.reuse and plan.width == 1182 and not plan.costs_quota
+
+
+def test_wechats_largest_image_is_reused_even_below_300_dpi() -> None:
+    from bot.posters import plan_code_image
+
+    big = BUILTIN["a4"].model_copy(update={"code": BUILTIN["a4"].code.model_copy(update={"size": 150, "x": 30})})
+    plan = plan_code_image(CodeType.A, big, a_code(1280))
+    assert plan.reuse and plan.sharpness.image_dpi is not None and plan.sharpness.image_dpi < 300
+
+
+def test_a_square_code_is_reused_whatever_its_size() -> None:
+    from bot.posters import plan_code_image
+
+    assert plan_code_image(CodeType.C, BUILTIN["a4"], c_code(280)).reuse
+
+
+def test_a_new_code_is_asked_for_at_the_templates_width_and_transparency() -> None:
+    from bot.posters import plan_code_image
+
+    navy = team_template("navy", json.dumps(LAYOUT), None)
+    plan = plan_code_image(CodeType.B, navy)
+    assert plan.width == math.ceil(60 / 25.4 * 300) and plan.transparent
+    assert not plan_code_image(CodeType.C, navy).transparent  # C codes are always opaque JPEGs
+    assert not plan_code_image(CodeType.B, BUILTIN["a4"]).transparent

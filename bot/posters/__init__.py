@@ -1,7 +1,7 @@
 """Print-ready posters: a code on a template with title, store name and logo, as PNG or PDF.
 
     template = find_template("a4")                       # or a team's: team_template(name, layout, bg)
-    need = sharpness(template, code_png, code_type=CodeType.B)   # reuse the image, or ask for a sharper copy
+    plan = plan_code_image(CodeType.B, template, stored_png)     # reuse, or fetch plan.width px first
     request = PosterRequest.parse({"template": "a4", "title": "春季大促", "footer": "{name}"})
     data = render_poster(code_png, CodeType.B, template, request.fields,
                          record_values=record_values(record), logo=None, fmt=request.format)
@@ -18,6 +18,7 @@ from bot.posters.fonts import FontMissing
 from bot.posters.images import is_svg, open_image
 from bot.posters.layout import team_template
 from bot.posters.pdf import png_to_pdf
+from bot.posters.plan import CodePlan, SharperCopyNeeded, plan_code_image
 from bot.posters.render import render_poster
 from bot.posters.request import (
     MIME,
@@ -55,8 +56,8 @@ def find_template(name: str, team: Mapping[str, PosterTemplate] | None = None) -
 
 
 __all__ = [
-    "AVATAR_SHARE", "BLEED_MM", "BUILTIN", "MIME", "PLACEHOLDERS", "Box", "CodeBox", "FontMissing", "Panel",
-    "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate", "Sharpness", "TextBox", "all_templates", "builtin_templates",
-    "fill", "find_template", "format_for_path", "is_svg", "open_image", "png_to_pdf", "record_values",
+    "AVATAR_SHARE", "BLEED_MM", "BUILTIN", "MIME", "PLACEHOLDERS", "Box", "CodeBox", "CodePlan", "FontMissing", "Panel",
+    "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate", "SharperCopyNeeded", "Sharpness", "TextBox", "all_templates", "builtin_templates",
+    "fill", "find_template", "format_for_path", "is_svg", "open_image", "plan_code_image", "png_to_pdf", "record_values",
     "render_poster", "sharpness", "team_template",
 ]
