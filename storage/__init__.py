@@ -8,6 +8,7 @@
     store.scenes    # long B-code parameters behind short scene keys
     store.reports   # aggregate reads for summaries
     store.summary_runs  # which summary periods were posted (at most once each)
+    store.posters   # rendered posters, team poster templates, the default logo
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
+from storage.posters import PosterRecord, PosterStore, TeamTemplateRecord
 from storage.reports import Reports
 from storage.scenes import SceneStore
 from storage.summary_runs import SummaryRuns
@@ -37,16 +39,19 @@ class Storage:
     scenes: SceneStore
     reports: Reports
     summary_runs: SummaryRuns
+    posters: PosterStore
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
         """The stores over the migrated database in ``data_dir``."""
         db = open_database(data_dir)
         return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
-                   scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db))
+                   scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db),
+                   posters=PosterStore(db))
 
     def close(self) -> None:
         self.db.conn.close()
 
 
-__all__ = ["AuditLog", "History", "ImageStore", "QuotaLedger", "Reports", "SceneStore", "Storage", "SummaryRuns"]
+__all__ = ["AuditLog", "History", "ImageStore", "PosterRecord", "PosterStore", "QuotaLedger", "Reports", "SceneStore",
+           "Storage", "SummaryRuns", "TeamTemplateRecord"]

@@ -129,6 +129,44 @@ def _v4_summary_runs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX summary_attempts_run ON summary_attempts (run_id)")
 
 
+def _v6_posters(db: sqlite_utils.Database) -> None:
+    # Rendered posters (storage/posters.py): one row per request key, bytes in ``images``.
+    db.execute("""
+        CREATE TABLE posters (
+            id TEXT PRIMARY KEY,
+            code_id TEXT NOT NULL REFERENCES codes (id),
+            request_key TEXT NOT NULL UNIQUE,
+            template TEXT NOT NULL,
+            format TEXT NOT NULL CHECK (format IN ('png', 'pdf')),
+            image_sha256 TEXT NOT NULL REFERENCES images (sha256),
+            mime TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            width_px INTEGER NOT NULL,
+            height_px INTEGER NOT NULL,
+            dpi INTEGER NOT NULL,
+            request_json TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX posters_code ON posters (code_id, created_at)")
+    db.execute("""
+        CREATE TABLE poster_templates (
+            name TEXT PRIMARY KEY,
+            layout_json TEXT NOT NULL,
+            background_sha256 TEXT REFERENCES images (sha256),
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE poster_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL
+        )""")
+
+
 def _codes_errors_as_data(db: sqlite_utils.Database) -> None:
     # Failures were one "zh\nen" string that every reader split again, and error_code could be a Python
     # class name (FieldError, QuotaExhausted). Now: the two sentences as columns, and stable names only.
@@ -173,6 +211,7 @@ MIGRATIONS: list[Migration] = [
     ("003_scenes_long_parameters", _v3_scenes),
     ("004_summary_runs", _v4_summary_runs),
     ("005_codes_errors_as_data", _codes_errors_as_data),
+    ("006_posters", _v6_posters),
 ]
 
 

@@ -1,0 +1,46 @@
+"""Opening images people hand us (code, logo, background) safely, with a clear bilingual refusal."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bot.errors import FieldError
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 300 dpi A3 sheet is ~17.5 Mpx; past this it is a mistake or a bomb
+FORMATS = ("PNG", "JPEG")
+_LABELS = {"logo": ("标志", "logo"), "background": ("背景图", "background image"), "code": ("码图片", "code image")}
+
+
+def is_svg(data: bytes) -> bool:
+    head = data[:512].lstrip().lower()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower())
+
+
+def open_image(data: bytes, field: str) -> Image.Image:
+    """A loaded PNG or JPEG; FieldError for SVG, other formats, broken files and oversized images."""
+    zh, en = _LABELS.get(field, (field, field))
+    if is_svg(data):
+        raise FieldError(field, f"{zh}暂不支持 SVG，请导出为 PNG（可带透明背景）或 JPEG 再上传。",
+                         f"SVG is not supported for the {en}; export it as PNG (transparency is fine) or JPEG.")
+    if len(data) > MAX_BYTES:
+        raise FieldError(field, f"{zh}太大（{len(data) // 1024 // 1024} MB），最多 20 MB。",
+                         f"The {en} is too large ({len(data) // 1024 // 1024} MB); at most 20 MB.")
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format not in FORMATS:
+            raise FieldError(field, f"{zh}须为 PNG 或 JPEG，收到的是 {img.format}。",
+                             f"The {en} must be PNG or JPEG; this is {img.format}.")
+        if img.width * img.height > MAX_PIXELS:
+            raise FieldError(field, f"{zh}像素太多（{img.width}×{img.height}），请缩小后再上传。",
+                             f"The {en} has too many pixels ({img.width}×{img.height}); scale it down.")
+        img.load()
+    except FieldError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise FieldError(field, f"{zh}不是可读的 PNG 或 JPEG 图片。",
+                         f"The {en} is not a readable PNG or JPEG image.") from None
+    # a phone photo of a logo is stored sideways with an EXIF turn; draw it the way people see it
+    return ImageOps.exif_transpose(img) if field != "code" else img
