@@ -19,16 +19,24 @@ from croniter import croniter
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.errors import MinpcodeError
+
 WECOM_APP_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 _URLS = ("MINPCODE_PUBLIC_URL", "SLACK_API_URL", "WECHAT_API_URL", "GIO_API_URL", "WECOM_API_URL")
 
 
-class BadSettings(ValueError):
+class BadSettings(MinpcodeError, ValueError):
     """Settings a command needs are wrong; ``lines`` names each one and says what to put there."""
 
+    code_name = "bad_settings"
+
     def __init__(self, lines: list[str]) -> None:
-        super().__init__("; ".join(lines))
+        joined = "; ".join(lines)
+        super().__init__(f"设置有误：{joined}", joined)
         self.lines = lines
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
 
 
 def _split_csv(value: object) -> object:
