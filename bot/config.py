@@ -6,8 +6,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """One history per installation: the user's data folder (``~/.local/share/minpcode`` on Linux),
+    never the working directory, so a command run from another folder cannot start a second ledger."""
+    return Path(user_data_dir("minpcode", appauthor=False))
 
 
 def _split_csv(value: object) -> object:
@@ -21,7 +28,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    minpcode_data_dir: Path = Path("./data")
+    minpcode_data_dir: Path = Field(default_factory=default_data_dir)
     minpcode_public_url: str = "http://127.0.0.1:3000"
     minpcode_sandbox: bool | None = None
     minpcode_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -16,7 +16,8 @@ DB_NAME = "minpcode.db"
 def open_database(data_dir: Path | str) -> sqlite_utils.Database:
     """The migrated database in ``data_dir`` (created with owner-only permissions)."""
     directory = Path(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    # Owner-only when we create it (an existing folder, a container volume say, keeps its permissions).
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / DB_NAME
     if not path.exists():
         # Create it ourselves so the file is never, even briefly, readable by others.
