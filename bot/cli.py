@@ -768,6 +768,21 @@ def _print_bulk(rows: list[_Row], folder: Path) -> None:
          f"Done: {made} made, {reused} reused, {failed} failed, {invalid} invalid. Images in {folder}")
 
 
+# -- operations (issue 17): version, logging, backups, migrations -------------------------------------------
+def _print_version(value: bool) -> None:
+    if value:
+        from bot.version import __version__
+
+        _say(f"minpcode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit. 显示版本。")] = False) -> None:
+    """WeChat mini-program codes and GrowingIO tracking links from the terminal."""
+
+
 def main() -> None:
     """The ``minpcode`` console script (also ``python -m bot``)."""
     app(prog_name="minpcode")
