@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     minpcode_summary_cron: str = "0 9 * * MON"
     minpcode_timezone: str = "Asia/Shanghai"
     minpcode_ac_cap: int = 100_000
+    minpcode_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    minpcode_log_format: Literal["text", "json"] = "text"
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

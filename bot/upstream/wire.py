@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,28 +13,14 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.errors import RateLimited, UpstreamBusy
+from bot.logs import RedactSecrets, redact
 from bot.messages import unreachable
 from bot.metrics import METRICS, endpoint_label
 
 log = logging.getLogger("minpcode.upstream")
 T = TypeVar("T")
 
-# WeChat and WeCom carry tokens and secrets in the query string, and httpx logs every URL at INFO.
-_SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret|secret|key)=)[^&\s\"']+")
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of ``access_token``, ``corpsecret``, ``secret`` and ``key`` masked."""
-    return _SECRET_PARAMS.sub(r"\1***", text)
-
-
-class RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL | str) else a for a in record.args)
-        elif isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
+__all__ = ["JPEG_MAGIC", "PNG_MAGIC", "guard_logs", "json_body", "redact", "send", "sniff_image", "with_backoff"]
 
 
 def guard_logs() -> None:
