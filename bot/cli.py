@@ -781,6 +781,23 @@ def _print_version(value: bool) -> None:
 def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                                 help="Print the version and exit. 显示版本。")] = False) -> None:
     """WeChat mini-program codes and GrowingIO tracking links from the terminal."""
+    _warn_old_data_dir()
+
+
+def _warn_old_data_dir() -> None:
+    """Earlier versions kept the history in ./data: say so rather than silently start a second one."""
+    old = Path("data") / "minpcode.db"
+    if not old.is_file() or "MINPCODE_DATA_DIR" in os.environ:
+        return
+    try:
+        current = Settings().minpcode_data_dir
+    except ValidationError:
+        return  # the command itself reports the settings
+    if current.resolve() != old.parent.resolve():
+        where = old.parent.resolve()
+        _say(f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
+             f"MINPCODE_DATA_DIR={where}。\nNote: {where} holds the history of an earlier version, but the data "
+             f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", style="yellow", to_err=True)
 
 
 def _fail(exc: MinpcodeError) -> NoReturn:

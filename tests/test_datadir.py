@@ -54,3 +54,18 @@ def test_two_working_folders_share_one_history(tmp_path: Path) -> None:
     assert "id=one" in listed.stdout and "id=two" in listed.stdout
     assert (tmp_path / "xdg" / "minpcode" / "minpcode.db").exists()
     assert not (tmp_path / "one" / "data").exists() and not (tmp_path / "two" / "data").exists()
+
+
+def test_an_old_dot_data_history_is_pointed_out_not_silently_left(tmp_path: Path) -> None:
+    Storage.open(tmp_path / "data").close()  # where earlier versions kept it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_"))}
+    env.pop("MINPCODE_DATA_DIR", None)
+    env.update(XDG_DATA_HOME=str(tmp_path / "xdg"), PYTHONUTF8="1")
+    done = subprocess.run([sys.executable, "-m", "bot", "list"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"MINPCODE_DATA_DIR={tmp_path / 'data'}" in done.stderr and "earlier version" in done.stderr
+    env["MINPCODE_DATA_DIR"] = str(tmp_path / "data")
+    quiet = subprocess.run([sys.executable, "-m", "bot", "list"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert quiet.returncode == 0 and "earlier version" not in quiet.stderr
