@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -131,7 +132,8 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
     assert all(path.startswith(own) for path in where.stdout.split()), where.stdout  # the wheel's copy
     version = subprocess.run([str(venv / "bin" / "minpcode"), "--version"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=120)
-    assert version.stdout.strip() == "minpcode 0.1.0", version.stderr
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version.stdout.strip() == f"minpcode {declared}", version.stderr
 
     port = free_port()
     command = shlex.split(f"minpcode serve --host 127.0.0.1 --port {port}")  # the image's CMD, on loopback
