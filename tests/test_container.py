@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 
