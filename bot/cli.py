@@ -681,6 +681,107 @@ def _print_bulk(rows: list[_Row], folder: Path) -> None:
          f"Done: {made} made, {reused} reused, {failed} failed, {invalid} invalid. Images in {folder}")
 
 
+# -- operations (issue 17): version, logging, backups, migrations -------------------------------------------
+def _print_version(value: bool) -> None:
+    if value:
+        from bot.version import __version__
+
+        _say(f"minpcode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit. 显示版本。")] = False) -> None:
+    """WeChat mini-program codes and GrowingIO tracking links from the terminal."""
+    _warn_old_data_dir()
+
+
+def _warn_old_data_dir() -> None:
+    """Earlier versions kept the history in ./data: say so rather than silently start a second one."""
+    old = Path("data") / "minpcode.db"
+    if not old.is_file():
+        return
+    try:
+        settings = Settings()
+    except ValidationError:
+        return  # the command itself reports the settings
+    if "minpcode_data_dir" in settings.model_fields_set:
+        return  # chosen on purpose
+    current = settings.minpcode_data_dir
+    if current.resolve() != old.parent.resolve():
+        where = old.parent.resolve()
+        _say(f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
+             f"MINPCODE_DATA_DIR={where}。\nNote: {where} holds the history of an earlier version, but the data "
+             f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", style="yellow", to_err=True)
+
+
+def _fail(exc: MinpcodeError) -> NoReturn:
+    _say("没有完成 / Not done:", style="red", to_err=True)
+    _say(f"{exc.zh}\n{exc.en}", to_err=True)
+    raise typer.Exit(exit_code(exc))
+
+
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default MINPCODE_DATA_DIR).")]
+
+
+@app.command("backup")
+def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="The archive to write (.tar.gz).")],
+                   data_dir: DataDirOption = None) -> None:
+    """Write the whole history (database and images) to one archive; safe while `minpcode serve` runs.
+
+        minpcode backup /backups/minpcode-$(date +%F).tar.gz
+    """
+    from storage.backup import BackupError, backup
+
+    try:
+        report = backup(data_dir or _settings().minpcode_data_dir, path)
+    except BackupError as exc:
+        _fail(exc)
+    codes = report.tables.get("codes", 0)
+    _say(f"备份已写入 {report.path}（{codes} 个码，{len(report.files)} 个其他文件，{report.size} 字节）\n"
+         f"Backup written to {report.path} ({codes} codes, {len(report.files)} other files, {report.size} bytes)")
+
+
+@app.command("restore")
+def restore_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="An archive from `minpcode backup`.")],
+                    data_dir: DataDirOption = None) -> None:
+    """Restore a backup into an empty data folder, then check it (integrity and row counts).
+
+        MINPCODE_DATA_DIR=/srv/minpcode minpcode restore minpcode-2026-12-01.tar.gz
+    """
+    from storage.backup import BackupError, restore
+
+    target = data_dir or _settings().minpcode_data_dir
+    try:
+        report = restore(path, target)
+    except BackupError as exc:
+        _fail(exc)
+    codes = report.tables.get("codes", 0)
+    _say(f"已恢复到 {target}，检查通过（{codes} 个码）。\nRestored into {target} and checked ({codes} codes).")
+
+
+@app.command("migrate")
+def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only say what would run.")] = False,
+                    data_dir: DataDirOption = None) -> None:
+    """Apply the database migrations (serve and every command do it at start); `--check` only lists them."""
+    from storage import Storage
+    from storage.db import pending_migrations
+
+    folder = data_dir or _settings().minpcode_data_dir
+    todo = pending_migrations(folder)
+    for name, changes in todo:
+        note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
+        _say(f"  {name}{note}")
+    if not todo:
+        _say(f"数据库已是最新 / The database in {folder} is up to date.")
+    elif check:
+        _say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.")
+    else:
+        Storage.open(folder).close()
+        _say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
+
+
 def main() -> None:
     """The ``minpcode`` console script (also ``python -m bot``)."""
     app(prog_name="minpcode")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from platformdirs import user_data_dir
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -39,6 +40,12 @@ class BadSettings(MinpcodeError, ValueError):
         return "; ".join(self.lines)
 
 
+def default_data_dir() -> Path:
+    """One history per installation: the user's data folder (``~/.local/share/minpcode`` on Linux),
+    never the working directory, so a command run from another folder cannot start a second ledger."""
+    return Path(user_data_dir("minpcode", appauthor=False))
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -50,7 +57,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    minpcode_data_dir: Path = Path("./data")
+    minpcode_data_dir: Path = Field(default_factory=default_data_dir)
     minpcode_public_url: str = "http://127.0.0.1:3000"
     minpcode_sandbox: bool | None = None
     minpcode_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -59,6 +66,8 @@ class Settings(BaseSettings):
     minpcode_timezone: str = "Asia/Shanghai"
     minpcode_ac_cap: int = 100_000
     minpcode_cjk_font: Path | None = None
+    minpcode_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    minpcode_log_format: Literal["text", "json"] = "text"
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""

@@ -1,31 +1,68 @@
-"""Secrets out of log lines (a leaf: imports nothing of ours).
+"""Secrets out of log lines, and log lines that cannot be forged (a leaf: imports nothing of ours).
 
-WeChat and WeCom carry tokens and secrets in the query string, and httpx logs every URL at INFO,
-so the loggers that print request URLs get a filter that masks those values.
+WeChat and WeCom carry tokens and secrets in the query string, httpx logs every URL at INFO, and
+people type newlines: every line we write is redacted (:func:`redact`) and escaped (:func:`escape`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
-import httpx
-
-_SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret|secret|key)=)[^&\s\"']+")
+_PATTERNS = (
+    (re.compile(r"((?:access_token|corpsecret|secret|key|token|password)=)[^&\s\"']+"), r"\1***"),
+    (re.compile(r"(\"(?:access_token|secret|corpsecret|token|password|app_secret|client_secret)\"\s*:\s*\")"
+                r"[^\"]*"), r"\1***"),
+    (re.compile(r"((?:authorization|x-api-key|x-client-id)['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^'\"\s,}]+",
+                re.IGNORECASE), r"\1***"),
+    (re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
+    (re.compile(r"\bx(?:ox[abeoprs]|app)-[A-Za-z0-9-]+"), "xox*-***"),
+)
+_known: set[str] = set()
 
 
 def redact(text: str) -> str:
-    """``text`` with the values of ``access_token``, ``corpsecret``, ``secret`` and ``key`` masked."""
-    return _SECRET_PARAMS.sub(r"\1***", text)
+    """``text`` with tokens, keys and secrets masked (query values, headers, JSON fields, Slack tokens)."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    for value in _known:
+        text = text.replace(value, "***")
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029\\]")
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def escape(text: str) -> str:
+    """One line, always: backslashes doubled, control characters as ``\\n``, ``\\r``, ``\\t`` or ``\\xNN``."""
+    return _CONTROL.sub(_escaped, text)
 
 
 class RedactSecrets(logging.Filter):
+    """For a logger of someone else's (httpx) whose records may never reach our handler."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL | str) else a for a in record.args)
+            record.args = tuple(redact(str(a)) if isinstance(a, str) or type(a).__name__ == "URL" else a
+                                for a in record.args)
         elif isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
+
+
+
+def remember(values: Iterable[str]) -> None:
+    """Mask these exact secret values too (the configured tokens and keys; short values are ignored)."""
+    _known.update(v for v in values if len(v) >= 6)
 
 
 def guard_logs() -> None:
@@ -36,4 +73,4 @@ def guard_logs() -> None:
             logger.addFilter(RedactSecrets())
 
 
-__all__ = ["RedactSecrets", "guard_logs", "redact"]
+__all__ = ["RedactSecrets", "escape", "guard_logs", "redact", "remember"]

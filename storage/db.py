@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from storage.migrations import migrate
+from storage.migrations import migrate, pending
 
 DB_NAME = "minpcode.db"
 
@@ -16,7 +16,8 @@ DB_NAME = "minpcode.db"
 def open_database(data_dir: Path | str) -> sqlite_utils.Database:
     """The migrated database in ``data_dir`` (created with owner-only permissions)."""
     directory = Path(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    # Owner-only when we create it (an existing folder, a container volume say, keeps its permissions).
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / DB_NAME
     if not path.exists():
         # Create it ourselves so the file is never, even briefly, readable by others.
@@ -28,5 +29,23 @@ def open_database(data_dir: Path | str) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=30000")
-    migrate(db)
+    migrate(db, before_change=lambda names: _backup_first(conn, directory, names))
     return db
+
+
+def _backup_first(conn: sqlite3.Connection, directory: Path, names: list[str]) -> None:
+    from storage.backup import backup_before_migration  # it imports this module
+
+    backup_before_migration(conn, directory, names)
+
+
+def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
+    """What opening the database would migrate, without changing anything: (name, changes existing tables)."""
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        return pending(sqlite_utils.Database(memory=True))
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return pending(sqlite_utils.Database(conn))
+    finally:
+        conn.close()

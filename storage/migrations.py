@@ -1,6 +1,8 @@
 """Schema migrations, applied once each, in order, each in its own transaction.
 
-Add a new function to ``MIGRATIONS``; never edit one that has shipped.
+Add a new function to ``MIGRATIONS``; never edit one that has shipped. A migration that alters a
+table that already exists (new columns, triggers, rewritten rows) goes in ``CHANGES_EXISTING`` too:
+before running one on an existing database, ``storage.db`` writes a backup beside it.
 """
 
 from __future__ import annotations
@@ -215,10 +217,37 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None) -> list[str]:
-    """Apply what has not been applied yet of ``steps`` (all of ``MIGRATIONS``); return the names applied now."""
+# Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
+CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data"})
+
+
+def _applied(db: sqlite_utils.Database) -> set[str]:
+    if not db["_migrations"].exists():
+        return set()
+    return {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+
+
+def pending(db: sqlite_utils.Database, steps: list[Migration] | None = None) -> list[tuple[str, bool]]:
+    """What :func:`migrate` would run, in order: (name, whether it changes existing tables).
+
+    On a database that has none applied yet, nothing exists to change, so every flag is False.
+    """
+    done = _applied(db)
+    return [(name, bool(done) and name in CHANGES_EXISTING) for name, _ in (MIGRATIONS if steps is None else steps) if name not in done]
+
+
+def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None,
+            before_change: Callable[[list[str]], None] | None = None) -> list[str]:
+    """Apply what has not been applied yet of ``steps`` (all of ``MIGRATIONS``); return the names applied now.
+
+    When a pending migration changes existing tables of a database that already has some applied,
+    ``before_change(names)`` is called once before any runs (``names``: all those about to run).
+    """
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    done = _applied(db)
+    todo = pending(db, steps)
+    if before_change is not None and any(changes for _, changes in todo):
+        before_change([name for name, _ in todo])
     applied = []
     for name, step in MIGRATIONS if steps is None else steps:
         if name in done:

@@ -231,3 +231,18 @@ def wecom() -> Iterator[tuple[WeComEmulator, str]]:
     emu = WeComEmulator()
     with ServerThread(emu.app) as server:
         yield emu, server.url + "/cgi-bin/webhook/send?key=robot-key"
+
+
+# -- one history per installation: never the developer's own ---------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test that builds ``Settings()`` without a data dir gets a scratch one, not the user's data folder."""
+    import os
+
+    saved = os.environ.get("MINPCODE_DATA_DIR")
+    os.environ.setdefault("MINPCODE_DATA_DIR", str(tmp_path_factory.mktemp("minpcode-data")))
+    yield
+    if saved is None:
+        os.environ.pop("MINPCODE_DATA_DIR", None)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ import httpx
 from bot.errors import RateLimited, UpstreamBusy
 from bot.media import sniff
 from bot.messages import unreachable
+from bot.metrics import METRICS, endpoint_label
 from bot.redact import guard_logs
 
 log = logging.getLogger("minpcode.upstream")
@@ -37,14 +39,32 @@ def json_body(content: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _failure_code(response: httpx.Response) -> str | None:
+    """An HTTP error status, or WeChat's non-zero ``errcode`` in a 200 answer; None for success."""
+    if response.status_code >= 400:
+        return str(response.status_code)
+    content = response.content
+    if len(content) > 65536 or not content.lstrip().startswith(b"{"):
+        return None  # an image, or nothing WeChat would put an errcode in
+    errcode = (json_body(content) or {}).get("errcode")
+    return str(errcode) if isinstance(errcode, int) and errcode != 0 else None
+
+
 async def send(http: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Send one request; transport failures and 5xx become :class:`UpstreamBusy` (chained)."""
+    """Send one request; transport failures and 5xx become :class:`UpstreamBusy` (chained).
+
+    Every call is counted here, with its latency and, when it failed, its code (bot/metrics.py).
+    """
+    endpoint, started = endpoint_label(httpx.URL(url).path), time.perf_counter()
     try:
         response = await http.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
+        METRICS.upstream(provider, endpoint, time.perf_counter() - started, "timeout")
         raise unreachable(provider, "timeout") from exc
     except httpx.TransportError as exc:
+        METRICS.upstream(provider, endpoint, time.perf_counter() - started, type(exc).__name__)
         raise unreachable(provider, type(exc).__name__) from exc
+    METRICS.upstream(provider, endpoint, time.perf_counter() - started, _failure_code(response))
     if response.status_code >= 500 and provider == "wechat":
         raise unreachable(provider, f"HTTP {response.status_code}")
     return response

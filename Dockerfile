@@ -1,0 +1,41 @@
+# minpcode: Slack, WeCom, the HTTP API and the summary scheduler in one process.
+#   docker build -t minpcode .
+#   docker run -d --env-file .env -p 3000:3000 -v minpcode-data:/data minpcode
+# The SQLite history and its images live in the /data volume; back it up with `minpcode backup`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MINPCODE_DATA_DIR=/data \
+    MPLCONFIGDIR=/tmp/matplotlib
+
+WORKDIR /app
+
+# Dependencies in their own layer: it is rebuilt only when pyproject.toml changes. They include
+# noto-cjk-sans-otc, the CJK font the summary charts draw Chinese names with.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --requirement /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The application itself (no editable install: the image has no source tree to edit).
+COPY README.md LICENSE ./
+COPY bot ./bot
+COPY handlers ./handlers
+COPY storage ./storage
+RUN pip install --no-deps . && rm -rf build *.egg-info
+
+# A user of its own: the process never runs as root, and only it can read the history.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/minpcode --shell /usr/sbin/nologin minpcode \
+    && mkdir -p /data && chown minpcode:minpcode /data && chmod 0700 /data
+VOLUME /data
+USER minpcode
+
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=4).status != 200)"]
+STOPSIGNAL SIGTERM
+CMD ["minpcode", "serve", "--host", "0.0.0.0", "--port", "3000"]

@@ -1,0 +1,142 @@
+"""Prometheus metrics: one registry, the names below, and :func:`render` for ``GET /metrics``.
+
+    from bot.metrics import METRICS, render
+    METRICS.codes.labels(type="B", provider="wechat", outcome="done").inc()
+    METRICS.ack_latency.labels(front_end="slack").observe(0.12)
+    METRICS.feed_quota(lambda: [("wx123", 1200, 98800)])     # read at scrape time
+    body, content_type = render()
+
+The upstream wire (bot/upstream/wire.py) records every WeChat and GrowingIO call itself. Figures
+that live in SQLite (quota, pending rows, batch rows) are not kept here: the process gives a function
+at wiring time and it is called on each scrape, so the numbers are never stale. A function that fails
+only drops its own figures from that scrape (the failure is logged), never the whole page.
+
+Label values are bounded: endpoints are URL paths with id-like segments folded to ``{id}``, codes are
+WeChat errcodes, HTTP statuses or a transport failure's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["METRICS", "Metrics", "endpoint_label", "render"]
+
+log = logging.getLogger("minpcode.metrics")
+
+# Seconds. WeChat answers in tens of milliseconds to a few seconds; acks must beat Slack's 3 s, WeCom's 1 s.
+UPSTREAM_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)
+ACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+QuotaRow = tuple[str, int, int]  # (mini program, used, left)
+_ID_SEGMENT = re.compile(r"\d")
+_VERSION_SEGMENT = re.compile(r"v\d{1,2}")
+
+
+def endpoint_label(path: str) -> str:
+    """A URL path as a label: segments holding digits (ids, keys, file names) become ``{id}``."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    folded = ["{id}" if (_ID_SEGMENT.search(p) and not _VERSION_SEGMENT.fullmatch(p)) or len(p) > 40 else p
+              for p in parts[:6]]
+    return "/" + "/".join(folded)
+
+
+class _Fed(Collector):
+    """Gauges read from a function given later (``None``: the family is absent from the page)."""
+
+    def __init__(self, build: Callable[[], Iterable[Metric]]) -> None:
+        self._build = build
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from list(self._build())
+        except Exception:  # a broken source must not take the other metrics down with it
+            log.exception("a metrics source failed; its figures are left out of this scrape")
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class Metrics:
+    """Every metric minpcode exposes, in its own registry (tests may make one each)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.codes = Counter("minpcode_codes", "Code requests finished, by code type, provider and outcome "
+                             "(done, reused, failed, refused).", ["type", "provider", "outcome"], registry=r)
+        self.upstream_calls = Counter("minpcode_upstream_calls", "HTTP calls to WeChat and GrowingIO.",
+                                      ["provider", "endpoint"], registry=r)
+        self.upstream_errors = Counter("minpcode_upstream_errors", "Upstream calls that failed: WeChat errcode, "
+                                       "HTTP status, or the transport failure.",
+                                       ["provider", "endpoint", "code"], registry=r)
+        self.upstream_latency = Histogram("minpcode_upstream_latency_seconds", "Upstream call latency.",
+                                          ["provider", "endpoint"], buckets=UPSTREAM_BUCKETS, registry=r)
+        self.ack_latency = Histogram("minpcode_ack_latency_seconds", "Time to acknowledge a Slack or WeCom "
+                                     "request (Slack allows 3 s, WeCom 1 s).", ["front_end"],
+                                     buckets=ACK_BUCKETS, registry=r)
+        self.resolver_scans = Counter("minpcode_resolver_scans", "GET /api/scenes/{key} lookups: a person "
+                                      "scanned a long-parameter B code (found or unknown key).", ["outcome"],
+                                      registry=r)
+        self._quota: Callable[[], Iterable[QuotaRow]] | None = None
+        self._pending: Callable[[], int] | None = None
+        self._batch: Callable[[], Mapping[str, int]] | None = None
+        r.register(_Fed(self._quota_families))
+        r.register(_Fed(self._row_families))
+
+    # -- figures read at scrape time ---------------------------------------------------------------
+    def feed_quota(self, source: Callable[[], Iterable[QuotaRow]] | None) -> None:
+        """``source()`` → (mini program, A+C used, A+C left) for each mini program."""
+        self._quota = source
+
+    def feed_rows(self, pending: Callable[[], int] | None = None,
+                  batch: Callable[[], Mapping[str, int]] | None = None) -> None:
+        """``pending()`` → rows waiting for the upstream; ``batch()`` → batch rows by state."""
+        self._pending, self._batch = pending, batch
+
+    def _quota_families(self) -> Iterator[Metric]:
+        if self._quota is None:
+            return
+        used = GaugeMetricFamily("minpcode_quota_used", "A+C codes counted against the lifetime cap.",
+                                 labels=["app"])
+        left = GaugeMetricFamily("minpcode_quota_left", "A+C codes left before the lifetime cap.",
+                                 labels=["app"])
+        for app, spent, remaining in self._quota():
+            used.add_metric([app], spent)
+            left.add_metric([app], remaining)
+        yield used
+        yield left
+
+    def _row_families(self) -> Iterator[Metric]:
+        if self._pending is not None:
+            yield GaugeMetricFamily("minpcode_pending_rows", "Code requests waiting for the upstream.",
+                                    value=self._pending())
+        if self._batch is not None:
+            batch = GaugeMetricFamily("minpcode_batch_rows", "Batch rows by state.", labels=["state"])
+            for state, count in sorted(self._batch().items()):
+                batch.add_metric([state], count)
+            yield batch
+
+    # -- what the upstream wire calls --------------------------------------------------------------
+    def upstream(self, provider: str, endpoint: str, seconds: float, error: str | None) -> None:
+        self.upstream_calls.labels(provider, endpoint).inc()
+        self.upstream_latency.labels(provider, endpoint).observe(seconds)
+        if error is not None:
+            self.upstream_errors.labels(provider, endpoint, error).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition format and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+METRICS = Metrics()
+
+
+def render() -> tuple[bytes, str]:
+    """The process-wide metrics page, for ``GET /metrics``."""
+    return METRICS.render()
