@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
 from storage.audit import AuditLog
+from storage.backup import backup_before_migration
 from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
@@ -44,13 +46,18 @@ class Storage:
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
         """The stores over the migrated database in ``data_dir``."""
-        db = open_database(data_dir)
+        db = open_database(data_dir, before_change=_backup_first)
         return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
                    scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db),
                    posters=PosterStore(db))
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+
+def _backup_first(conn: sqlite3.Connection, directory: Path, names: list[str]) -> None:
+    backup_before_migration(conn, directory, names)
 
 
 __all__ = ["AuditLog", "History", "ImageStore", "PosterRecord", "PosterStore", "QuotaLedger", "Reports", "SceneStore",

@@ -26,13 +26,19 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import sqlite_utils
 
 from bot.errors import InputError
 from storage.db import DB_NAME
 
-if TYPE_CHECKING:
-    from storage import Storage
+
+class _Open(Protocol):
+    """An open store (``storage.Storage``): what a backup needs of it is its database."""
+
+    @property
+    def db(self) -> sqlite_utils.Database: ...
 
 __all__ = ["BACKUP_DIR", "BackupError", "BackupReport", "backup", "backup_before_migration", "restore"]
 
@@ -92,14 +98,14 @@ def _copy_database(source: sqlite3.Connection, target: Path) -> None:
         copy.close()
 
 
-def _data_dir_of(source: Storage | Path | str) -> Path:
+def _data_dir_of(source: _Open | Path | str) -> Path:
     if isinstance(source, Path | str):
         return Path(source)
     return Path(source.db.conn.execute("PRAGMA database_list").fetchone()[2]).parent
 
 
-def backup(source: Storage | Path | str, path: Path | str) -> BackupReport:
-    """Write one archive at ``path`` from an open :class:`Storage` or a data folder.
+def backup(source: _Open | Path | str, path: Path | str) -> BackupReport:
+    """Write one archive at ``path`` from an open ``Storage`` or a data folder.
 
     The copy is read over a connection of its own, so the service's connection is never shared.
     """

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlite_utils
 
 from storage.migrations import migrate, pending
 
+# Called once before migrations that change existing tables run: (connection, data folder, their names).
+BeforeChange = Callable[[sqlite3.Connection, Path, list[str]], None]
+
 DB_NAME = "minpcode.db"
 
 
-def open_database(data_dir: Path | str) -> sqlite_utils.Database:
+def open_database(data_dir: Path | str, before_change: BeforeChange | None = None) -> sqlite_utils.Database:
     """The migrated database in ``data_dir`` (created with owner-only permissions)."""
     directory = Path(data_dir)
     # Owner-only when we create it (an existing folder, a container volume say, keeps its permissions).
@@ -29,14 +33,12 @@ def open_database(data_dir: Path | str) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=30000")
-    migrate(db, before_change=lambda names: _backup_first(conn, directory, names))
+    if before_change is not None:
+        hook = before_change
+        migrate(db, before_change=lambda names: hook(conn, directory, names))
+    else:
+        migrate(db)
     return db
-
-
-def _backup_first(conn: sqlite3.Connection, directory: Path, names: list[str]) -> None:
-    from storage.backup import backup_before_migration  # it imports this module
-
-    backup_before_migration(conn, directory, names)
 
 
 def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
