@@ -156,14 +156,20 @@ class ConfigError(UpstreamError):
 
 
 class RateLimited(UpstreamError):
-    """Too many calls; never retried blindly."""
+    """Too many calls; never retried blindly.
+
+    ``retry_after``: seconds to wait, when known. ``not_before``: the Unix time before which the same
+    kind of work is refused again (A codes' 10,000-a-day limit: the next midnight in Beijing), so a
+    job runner or batch engine can defer the rest of the day's work instead of hammering.
+    """
 
     code_name = "rate_limited"
 
     def __init__(self, provider: str, code: int | str | None, zh: str, en: str, raw: str = "",
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, not_before: float | None = None) -> None:
         super().__init__(provider, code, zh, en, raw)
         self.retry_after = retry_after
+        self.not_before = not_before
 
 
 class UpstreamQuotaExhausted(UpstreamError):

@@ -6,8 +6,12 @@ off, fix config, fix the request) and a sentence in Chinese and English that a p
 
 from __future__ import annotations
 
+import time
+
 from bot import errors as e
 from bot.text import Text
+
+BEIJING_OFFSET = 8 * 3600  # China Standard Time has no daylight saving: WeChat's days end at 16:00 UTC
 
 INTERNAL_CODE = "internal"
 """The ``error_code`` stored when making a code failed in a way we did not foresee (a bug)."""
@@ -33,8 +37,9 @@ WECHAT: dict[int, _Entry] = {
     41002: (e.ConfigError, "缺少 AppID，请设置 WECHAT_APPID。", "The AppID is missing; set WECHAT_APPID."),
     41004: (e.ConfigError, "缺少 AppSecret，请设置 WECHAT_SECRET。", "The AppSecret is missing; set WECHAT_SECRET."),
     43002: (e.UpstreamRejected, "该接口需要 POST 请求。", "That API needs a POST request."),
-    45009: (e.RateLimited, "微信调用频率或当日额度已达上限，请稍后（B 码下一分钟，A/C 码明天）再试。",
-            "WeChat's rate or daily limit is reached; try again later (B codes: next minute; A/C: tomorrow)."),
+    45009: (e.RateLimited, "微信调用频率或当日额度已达上限，请稍后（B 码下一分钟，A/C 码北京时间午夜后）再试。",
+            "WeChat's rate or daily limit is reached; try again later (B codes: next minute; A/C: after "
+            "midnight Beijing time)."),
     45011: (e.RateLimited, "微信每分钟调用次数已达上限，请下一分钟再试。",
             "WeChat's per-minute limit is reached; try again next minute."),
     45029: (e.UpstreamQuotaExhausted, "这个小程序的 A 码和 C 码已达 10 万个的终身上限，请改用 B 码（不限数量）。",
@@ -46,12 +51,15 @@ WECHAT: dict[int, _Entry] = {
     40097: (e.UpstreamRejected, "env_version 只能是 release、trial 或 develop。", "env_version must be release, trial or develop."),
     40129: (e.UpstreamRejected, "scene 含有微信不接受的字符，请只用数字、字母和 !#$&'()*+,/:;=?@-._~。",
             "The scene has characters WeChat refuses; use digits, letters and !#$&'()*+,/:;=?@-._~ only."),
-    40159: (e.UpstreamRejected, "路径为空或超过 128 字节，请缩短。", "The path is empty or longer than 128 bytes; shorten it."),
+    40159: (e.UpstreamRejected, "路径为空或太长（A 码最多 1024 字节，C 码最多 128 字节），请缩短。",
+            "The path is empty or too long (A codes: 1024 bytes at most, C codes: 128); shorten it."),
     40169: (e.UpstreamRejected, "scene 为空或超过 32 个字符。", "The scene is empty or longer than 32 characters."),
     40189: (e.UpstreamRejected, "宽度须在 280 到 1280 之间。", "Width must be between 280 and 1280."),
-    41030: (e.UpstreamRejected, "页面不存在于已发布的小程序中（或以 / 开头、带了参数），请检查页面路径，或选择体验版/开发版。",
-            "The page is not in the released mini program (or starts with '/' or has a query); check the "
-            "path, or target the trial/develop version."),
+    41030: (e.UpstreamRejected, "页面不存在于已发布的小程序中（或以 / 开头、带了参数）。检查页面时微信只看已发布的版本，"
+            "选体验版/开发版（env=trial/develop）也一样；页面还没发布时请加上 check=no（只适用于 B 码），或先发布再生成。",
+            "The page is not in the released mini program (or starts with '/' or has a query). While WeChat "
+            "checks the page it looks at the released version whatever env says (trial/develop too); for a page "
+            "not yet released add check=no (B codes only), or release it first."),
     85096: (e.UpstreamRejected, "路径里不能有 scancode_time。", "The path cannot contain scancode_time."),
     40066: (e.UpstreamRejected, "已发布的小程序里没有这个页面，请检查短链的页面路径。",
             "The released mini program has no such page; check the Short Link page."),
@@ -68,16 +76,41 @@ SHORTLINK_RATE = (
     "今日生成的短链数量已达上限，请明天再试。",
     "Today's Short Link limit is reached; try again tomorrow.",
 )
+# 45009 on A (and, by assumption, C: doc §7.5) is the 10,000-codes-a-day limit; on B it is 5,000 a minute.
+DAILY_RATE = (
+    "今天的 A/C 码已达微信每天 1 万个的上限，剩下的会在北京时间午夜之后再生成（或改用 B 码，不受此限）。",
+    "WeChat's limit of 10,000 A/C codes a day is reached; the rest can be made after midnight Beijing time "
+    "(or use a B code, which has no daily limit).",
+)
+MINUTE_RATE = (
+    "B 码已达微信每分钟 5000 次的上限，请下一分钟再试。",
+    "WeChat's limit of 5,000 B codes a minute is reached; try again next minute.",
+)
 
 
-def wechat_error(errcode: int, errmsg: str, *, api: str = "") -> e.UpstreamError:
-    """The typed error for a WeChat errcode; unknown codes keep WeChat's own text."""
+def next_beijing_midnight(now: float) -> float:
+    """The Unix time of the next midnight in Beijing, when WeChat's daily quotas start again."""
+    day = (now + BEIJING_OFFSET) // 86400
+    return (day + 1) * 86400 - BEIJING_OFFSET
+
+
+def wechat_error(errcode: int, errmsg: str, *, api: str = "", now: float | None = None) -> e.UpstreamError:
+    """The typed error for a WeChat errcode; unknown codes keep WeChat's own text.
+
+    ``api`` is the code type (``A``, ``B``, ``C``, ``shortlink``) where the meaning of a code depends
+    on it (45009 is a daily limit for A/C and Short Links, a per-minute one for B).
+    """
     cls, zh, en = WECHAT.get(
         errcode,
         (e.UpstreamRejected, f"微信返回错误 {errcode}：{errmsg}", f"WeChat answered error {errcode}: {errmsg}"),
     )
-    if errcode == 45009 and api == "shortlink":
-        zh, en = SHORTLINK_RATE
+    if errcode == 45009 and api in ("A", "C", "shortlink", "B"):
+        now = time.time() if now is None else now
+        if api == "B":
+            return e.RateLimited("wechat", errcode, *MINUTE_RATE, raw=errmsg, retry_after=60 - now % 60)
+        midnight = next_beijing_midnight(now)
+        zh, en = SHORTLINK_RATE if api == "shortlink" else DAILY_RATE
+        return e.RateLimited("wechat", errcode, zh, en, raw=errmsg, retry_after=midnight - now, not_before=midnight)
     return cls("wechat", errcode, zh, en, raw=errmsg)
 
 

@@ -50,15 +50,28 @@ GIO_NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z0-9/_-]+\Z")  # \Z: "$" would le
 # WeChat B scene: 1-32 visible characters from this set (doc §2.1).
 SCENE_MAX = 32
 SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+\Z")
-# Tencent caps the code parameter at 128 bytes; GrowingIO appends "?aid=" + an 8-character id.
+# createwxaqrcode (C) takes a path of at most 128 bytes; getwxacode (A) up to 1024 (the current
+# wxacode.get reference; older texts said 128). GrowingIO links keep 128 (seed 002) and GrowingIO
+# appends its id to the path: "?aid=<8>" in the create example, "?gio_link_id=<8>" in the list
+# example, so the longer one is budgeted and a path we accept is never refused after the fact.
 PATH_MAX_BYTES = 128
-GIO_AID_SUFFIX_BYTES = len("?aid=") + 8
+A_PATH_MAX_BYTES = 1024
+GIO_LINK_SUFFIX = "?gio_link_id="
+GIO_AID_SUFFIX_BYTES = len(GIO_LINK_SUFFIX) + 8
 WIDTH_MIN, WIDTH_MAX = 280, 1280
 SHORTLINK_URL_MAX = 1024
 SHORTLINK_TITLE_MAX = 20
 FREE_TEXT_MAX = 255
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
+
+
+def path_limit(kind: CodeType, via: Provider | None) -> int:
+    """The most UTF-8 bytes an A/C path may have: 1024 for a WeChat A code, else 128 (less room for
+    GrowingIO's suffix when GrowingIO makes it)."""
+    if via is Provider.GIO:
+        return PATH_MAX_BYTES - GIO_AID_SUFFIX_BYTES
+    return A_PATH_MAX_BYTES if kind is CodeType.A else PATH_MAX_BYTES
 
 
 def _utf8_len(text: str) -> int:
@@ -274,11 +287,12 @@ class CodeRequest(BaseModel):
                                    f"A Short Link page may have at most {SHORTLINK_URL_MAX} characters; it has {len(page)}.")]
             return []
         if self.type.counts_against_cap:
-            limit = PATH_MAX_BYTES - (GIO_AID_SUFFIX_BYTES if self.via is Provider.GIO else 0)
+            limit = path_limit(self.type, self.via)
             size = _utf8_len(page)
             if size > limit:
-                why_zh = "（GrowingIO 还会追加 ?aid=8位ID，占 13 字节）" if self.via is Provider.GIO else ""
-                why_en = " (GrowingIO appends ?aid=<8-char id>, 13 bytes)" if self.via is Provider.GIO else ""
+                gio = self.via is Provider.GIO
+                why_zh = f"（GrowingIO 还会追加 ?gio_link_id=8位ID，占 {GIO_AID_SUFFIX_BYTES} 字节）" if gio else ""
+                why_en = f" (GrowingIO appends ?gio_link_id=<8-char id>, {GIO_AID_SUFFIX_BYTES} bytes)" if gio else ""
                 return [FieldError(
                     "page",
                     f"路径最多 {limit} 字节{why_zh}，现在是 {size} 字节（中文每字 3 字节），请缩短参数或改用 B 码。",

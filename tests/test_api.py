@@ -206,7 +206,7 @@ def test_input_errors_carry_the_seeds_codes(live: Live) -> None:
         ({"path": "pages/a", "scen": "typo"}, -1),
         (b'{"path": "pages/\\ud800"}', -1),  # a lone surrogate (valid JSON, not storable text)
         (b'{"path": "pages/a", "scene": "a=\\udfff"}', 3002),
-        ({"path": "pages/" + "x" * 200}, -1),  # A paths are at most 128 bytes
+        ({"path": "pages/" + "x" * 1100}, -1),  # A paths are at most 1024 bytes
         (b"not json", -1),
         (b"[1, 2]", -1),
         (b"\xff\xfe", -1),

@@ -126,7 +126,7 @@ def test_gio_codes_need_campaign_and_channel() -> None:
     assert "GrowingIO" in errors["campaign"].en
 
 
-# ---- A/C path: at most 128 UTF-8 bytes (115 through GrowingIO, which appends ?aid=<8>) -------------
+# ---- C path: at most 128 UTF-8 bytes, A 1024 (107 through GrowingIO, which appends ?gio_link_id=<8>) ---
 
 
 @given(path_of_bytes(PATH_MAX_BYTES), st.sampled_from(["A", "C"]))
@@ -135,21 +135,22 @@ def test_path_of_128_bytes_is_accepted(path: str, kind: str) -> None:
     assert CodeRequest.parse({"type": kind, "page": path}).page == path
 
 
-@given(path_of_bytes(PATH_MAX_BYTES + 1), st.sampled_from(["A", "C"]))
-def test_path_of_129_bytes_is_refused_with_the_byte_count(path: str, kind: str) -> None:
-    error = errors_of({"type": kind, "page": path})["page"]
+@given(path_of_bytes(PATH_MAX_BYTES + 1))
+def test_c_path_of_129_bytes_is_refused_with_the_byte_count(path: str) -> None:
+    error = errors_of({"type": "C", "page": path})["page"]
     assert "128" in error.en and "129" in error.en and "字节" in error.zh
+    assert CodeRequest.parse({"type": "A", "page": path}).page == path  # A takes up to 1024
 
 
-@given(st.integers(100, 140).flatmap(lambda n: st.tuples(st.just(n), path_of_bytes(n))))
-def test_gio_path_leaves_13_bytes_for_the_aid_suffix(sized: tuple[int, str]) -> None:
+@given(st.integers(90, 140).flatmap(lambda n: st.tuples(st.just(n), path_of_bytes(n))))
+def test_gio_path_leaves_21_bytes_for_the_gio_link_id_suffix(sized: tuple[int, str]) -> None:
     size, path = sized
     data = {**GIO_BASE, "page": path}
-    if size <= PATH_MAX_BYTES - 13:
+    if size <= PATH_MAX_BYTES - 21:
         assert CodeRequest.parse(data).page == path
     else:
         error = errors_of(data)["page"]
-        assert "?aid=" in error.en and str(PATH_MAX_BYTES - 13) in error.en
+        assert "?gio_link_id=" in error.en and str(PATH_MAX_BYTES - 21) in error.en
 
 
 @given(path_of_bytes(PATH_MAX_BYTES + 1))

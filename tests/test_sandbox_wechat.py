@@ -268,8 +268,8 @@ def test_line_color_accepts_numbers_and_decimal_strings(sb: Sandbox) -> None:
     [
         ({}, 40159),
         ({"path": ""}, 40159),
-        ({"path": "p" * 129}, 40159),
-        ({"path": "页" * 43}, 40159),  # 129 UTF-8 bytes
+        ({"path": "p" * 1025}, 40159),  # A: 1024 bytes at most; C's 128: test_c_path_of_129_bytes
+        ({"path": "页" * 342}, 40159),  # 1026 UTF-8 bytes
         ({"path": "pages/a/a?scancode_time=1"}, 85096),
         ({"path": "pages/a/a", "env_version": "prod"}, 40097),
         ({"path": "pages/a/a", "is_hyaline": 1}, 47001),
@@ -283,6 +283,12 @@ def test_line_color_accepts_numbers_and_decimal_strings(sb: Sandbox) -> None:
 )
 def test_a_and_c_errors(sb: Sandbox, path: str, body: dict[str, Any], code: int) -> None:
     assert errcode(sb.call(path, body)) == code
+
+
+@pytest.mark.parametrize("body", [{"path": "p" * 129}, {"path": "页" * 43}])
+def test_c_path_of_129_bytes_is_40159_while_a_takes_it(sb: Sandbox, body: dict[str, Any]) -> None:
+    assert errcode(sb.call(C, body)) == 40159
+    assert sb.call(A, body).headers["content-type"] == "image/jpeg"
 
 
 def test_path_of_exactly_128_bytes_is_fine(sb: Sandbox) -> None:

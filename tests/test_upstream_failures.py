@@ -35,7 +35,7 @@ async def test_an_upstream_code_is_stored_with_the_catalogue_sentences(service: 
     upstreams.wechat.inject(45009, path="/wxa/getwxacodeunlimit")
     record = (await service.submit(B_CODE, ALICE)).record
     assert record.status is Status.FAILED and record.error_code == "45009"
-    expected = messages.wechat_error(45009, "reach max api daily quota limit").message
+    expected = messages.wechat_error(45009, "reach max api daily quota limit", api="B").message
     assert (record.error_zh, record.error_en) == (expected.zh, expected.en)
     assert record.error_message == expected
     stored = service.storage.history.get(record.id)  # as read back from the file, not a cached object

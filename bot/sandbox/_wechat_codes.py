@@ -60,7 +60,8 @@ class CodeRequest:
 class CodeRules:
     """The knobs of validation; defaults follow the doc's emulator defaults."""
 
-    path_max_bytes: int = 128
+    path_max_bytes: int = 128  # C: createwxaqrcode's documented cap
+    a_path_max_bytes: int = 1024  # A: the current wxacode.get reference (older texts: 128)
     strict_width: frozenset[str] = frozenset({"A"})  # kinds answering 40189; the others clamp
     pages: Collection[str] | None = None  # released pages; None = every page exists
     reject_ampersand_in_scene: bool = False  # community report S30: '&' gives 40129
@@ -127,7 +128,8 @@ def parse_code_request(kind: str, raw: bytes | dict[str, Any], rules: CodeRules)
     else:
         scene = None
         target = _typed(body, "path", str, None)
-        if not target or len(target.encode("utf-8")) > rules.path_max_bytes:
+        limit = rules.a_path_max_bytes if kind == "A" else rules.path_max_bytes
+        if not target or len(target.encode("utf-8")) > limit:
             raise WeChatError(40159)
         if RESERVED in target:
             raise WeChatError(85096)

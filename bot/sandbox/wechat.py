@@ -62,6 +62,7 @@ class WeChatEmulator:
         title_blocklist: Collection[str] = TITLE_BLOCKLIST,
         pages: set[str] | None = None,
         path_max_bytes: int = 128,
+        a_path_max_bytes: int = 1024,
         strict_width: Collection[str] = ("A",),
         reject_ampersand_in_scene: bool = False,
         latency: float = 0.0,
@@ -83,6 +84,7 @@ class WeChatEmulator:
         self.title_blocklist = tuple(word.lower() for word in title_blocklist)
         self.pages = pages
         self.path_max_bytes = path_max_bytes
+        self.a_path_max_bytes = a_path_max_bytes
         self.strict_width = frozenset(strict_width)
         self.reject_ampersand_in_scene = reject_ampersand_in_scene
         self.latency = latency
@@ -120,6 +122,7 @@ class WeChatEmulator:
     def rules(self) -> CodeRules:
         return CodeRules(
             path_max_bytes=self.path_max_bytes,
+            a_path_max_bytes=self.a_path_max_bytes,
             strict_width=self.strict_width,
             pages=self.pages,
             reject_ampersand_in_scene=self.reject_ampersand_in_scene,

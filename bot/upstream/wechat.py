@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from bot.errors import TokenInvalid, UpstreamBusy
+from bot.errors import RateLimited, TokenInvalid, UpstreamBusy, UpstreamError
 from bot.messages import wechat_error
 from bot.models import CodeRequest, CodeType, LineColor, Provider, UpstreamResult
 from bot.text import clip
@@ -28,11 +30,16 @@ PATHS = {
 class WeChatClient:
     """One mini program's codes. Share one instance per app id: it holds the token cache."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, appid: str, secret: SecretStr) -> None:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, appid: str, secret: SecretStr, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self.appid = appid
         self.tokens = StableTokenSource(http, self._base, appid, secret)
+        self._clock = clock
+        # A daily limit once hit holds until midnight in Beijing: later calls of that kind are refused
+        # here, with the same error, instead of hammering WeChat for the rest of the day.
+        self._closed_until: dict[CodeType, RateLimited] = {}
 
     async def a_code(self, path: str, *, width: int = 430, auto_color: bool = False,
                      line_color: LineColor | None = None, is_hyaline: bool = False,
@@ -67,7 +74,7 @@ class WeChatClient:
         if data is None:
             raise UpstreamBusy("wechat", "bad-body", "微信返回了无法识别的内容。", "WeChat answered something unreadable.")
         if int(data.get("errcode", 0)) != 0:
-            raise wechat_error(int(data["errcode"]), str(data.get("errmsg", "")), api="shortlink")
+            raise self._error(CodeType.SHORTLINK, int(data["errcode"]), str(data.get("errmsg", "")))
         return UpstreamResult(provider=Provider.WECHAT, link=str(data["link"]))
 
     async def make(self, request: CodeRequest) -> UpstreamResult:
@@ -91,7 +98,7 @@ class WeChatClient:
         if mime is None:
             data = json_body(response.content)
             if data is not None and "errcode" in data:
-                raise wechat_error(int(data["errcode"]), str(data.get("errmsg", "")))
+                raise self._error(kind, int(data["errcode"]), str(data.get("errmsg", "")))
             raise UpstreamBusy("wechat", "bad-body", "微信返回的既不是图片也不是错误信息。",
                                "WeChat answered neither an image nor an error.",
                                raw=clip(response.text, 200))
@@ -99,8 +106,28 @@ class WeChatClient:
         return UpstreamResult(provider=Provider.WECHAT, image=response.content, mime=mime,
                               num_used=int(num_used) if num_used and num_used.isdigit() else None)
 
+    def closed_until(self, kind: CodeType) -> float | None:
+        """When WeChat takes ``kind`` again after its daily limit was hit (a Unix time), or None."""
+        closed = self._closed_until.get(kind)
+        if closed is None or closed.not_before is None or closed.not_before <= self._clock():
+            return None
+        return closed.not_before
+
+    def _error(self, kind: CodeType, errcode: int, errmsg: str) -> UpstreamError:
+        error = wechat_error(errcode, errmsg, api=kind.value, now=self._clock())
+        if isinstance(error, RateLimited) and error.not_before is not None:
+            # A and C share one daily count (an assumption: the docs name A's only, doc §7.5).
+            for closed in (CodeType.A, CodeType.C) if kind.counts_against_cap else (kind,):
+                self._closed_until[closed] = error
+        return error
+
     async def _post(self, kind: CodeType, body: dict[str, Any]) -> httpx.Response:
         """POST with a token; on a stale token refresh once and retry once — never a loop."""
+        if self.closed_until(kind) is not None:
+            closed = self._closed_until[kind]
+            now = self._clock()
+            raise RateLimited("wechat", closed.code, closed.zh, closed.en, closed.raw,
+                              retry_after=(closed.not_before or now) - now, not_before=closed.not_before)
 
         async def attempt() -> httpx.Response:
             token = await self.tokens.get()

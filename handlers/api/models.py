@@ -19,7 +19,8 @@ class QRCodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", title="QRCodeRequest")
     path: str = Field(
         description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
-                    "Without a scene it may carry a `?query` (A code, at most 128 bytes).",
+                    "Without a scene it may carry a `?query` (A code, at most 1024 bytes; 107 when "
+                    "GrowingIO makes it).",
         examples=["/pages/product/detail"],
     )
     scene: str | None = Field(

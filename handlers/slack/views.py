@@ -154,10 +154,10 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                                   {"type": "static_select", "options": app_options,
                                    "initial_option": app_options[0]}))
     page_hint = {
-        "A": "可以带 ?参数；最多 128 字节（监测链接再少 13 字节）。 / May carry a ?query; at most 128 bytes "
-             "(13 fewer for tracking links).",
-        "C": "可以带 ?参数；最多 128 字节（监测链接再少 13 字节）。 / May carry a ?query; at most 128 bytes "
-             "(13 fewer for tracking links).",
+        "A": "可以带 ?参数；最多 1024 字节（监测链接 107 字节）。 / May carry a ?query; at most 1024 bytes "
+             "(107 for tracking links).",
+        "C": "可以带 ?参数；最多 128 字节（监测链接 107 字节）。 / May carry a ?query; at most 128 bytes "
+             "(107 for tracking links).",
         "B": "不以 / 开头，不带 ?参数（参数放 scene）；留空为首页。 / No leading '/', no ?query (use the scene); "
              "empty opens the home page.",
         "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
