@@ -27,7 +27,7 @@ from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, Up
 from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
-from bot.server import compose, prepare
+from bot.server import compose
 from bot.service import Notice, Service, Submission
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
@@ -233,9 +233,8 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     from handlers.console import chat as run_chat
 
     settings = _settings("MINPCODE_TIMEZONE")
-    prepare(settings)  # the console still builds its own service; it should be handed compose(settings).service
     try:
-        code = asyncio.run(run_chat(settings, lang=lang.value))
+        code = asyncio.run(run_chat(compose(settings).service, lang=lang.value))
     except KeyboardInterrupt:
         _say("\n再见 / Bye.")
         code = 130

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import os
 import queue
 import sys
 import threading
@@ -28,7 +27,6 @@ from rich.panel import Panel
 from rich.text import Text
 
 from bot import media
-from bot.config import Settings
 from bot.models import Requester
 from bot.service import Service
 from bot.text import bilingual
@@ -188,9 +186,9 @@ class ChatSession:
         return path
 
 
-async def chat(settings: Settings, *, lang: str = "zh", stdin: TextIO | None = None,
+async def chat(service: Service, *, lang: str = "zh", stdin: TextIO | None = None,
                console: Console | None = None, user_id: str | None = None) -> int:
-    """Open the service, greet, and run lines from ``stdin`` until exit or end of input."""
+    """Start the service the process composed, greet, and run lines from ``stdin`` until exit or end of input."""
     stdin = stdin or sys.stdin
     console = console or Console(highlight=False)
     interactive = stdin.isatty() and console.is_terminal
@@ -199,9 +197,10 @@ async def chat(settings: Settings, *, lang: str = "zh", stdin: TextIO | None = N
             import readline  # noqa: F401  (line editing and history for input())
         except ImportError:  # pragma: no cover - not on every platform
             pass
-    requester = Requester(chat="console", user_id=user_id or os.environ.get("USER") or "local",
+    settings = service.settings
+    requester = Requester(chat="console", user_id=user_id or settings.user or "local",
                           lang="en" if lang == "en" else "zh")
-    async with Service.from_settings(settings) as service:
+    async with service:
         session = ChatSession(service, console, requester, settings.minpcode_data_dir / "out",
                               echo=not interactive)
         session.banner()
