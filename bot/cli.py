@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -27,7 +26,7 @@ from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, Up
 from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
-from bot.server import compose
+from bot.server import compose, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
@@ -209,7 +208,7 @@ def serve(
     from bot.server import create_app
 
     settings = _settings("*")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve_logging(settings)
     application = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     if settings.sandbox:
@@ -219,7 +218,7 @@ def serve(
                  f"GrowingIO {settings.gio_project_uid}" if settings.gio_configured else ""]
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
     _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)  # see serve_logging
 
 
 @app.command()

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import chart
+from bot import chart, logs
 from bot.config import Settings
 from bot.errors import NotFound
 from bot.ports import Announcer, FrontEnd
@@ -58,6 +58,16 @@ def compose(settings: Settings | None = None, service: Service | None = None) ->
     prepare(settings)
     service = service or Service.from_settings(settings)
     return Process(settings, service, announcers(settings))
+
+
+def serve_logging(settings: Settings) -> None:
+    """serve's log output through bot.logs (redacted, escaped: a request cannot forge a line); uvicorn
+    runs with ``log_config=None`` so its loggers go through the same handler."""
+    secrets = [s.get_secret_value() for s in (settings.wechat_secret, settings.gio_token, settings.slack_bot_token,
+                                              settings.slack_signing_secret, settings.slack_app_token,
+                                              settings.wecom_secret, settings.wecom_token, settings.wecom_aes_key,
+                                              settings.minpcode_api_keys, settings.wecom_webhook_url) if s]
+    logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=secrets)
 
 
 def core_routes(service: Service) -> list[BaseRoute]:
@@ -134,4 +144,4 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     return app
 
 
-__all__ = ["Process", "announcers", "compose", "prepare", "core_routes", "create_app", "front_ends"]
+__all__ = ["Process", "announcers", "compose", "prepare", "core_routes", "serve_logging", "create_app", "front_ends"]

@@ -22,10 +22,9 @@ from typing import Any, Literal
 
 import aiohttp
 from slack_bolt import BoltResponse
-from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -42,8 +41,8 @@ from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands
 from handlers.commands import Reply
+from handlers.slack import gate, listeners, parse, views
 from handlers.slack import home as home_tab
-from handlers.slack import listeners, parse, views
 from handlers.slack.bolt import build_bolt_app
 from handlers.slack.deliver import Delivery, fix_proxy
 from handlers.slack.errors import SLACK_FAILURES, slack_error
@@ -78,6 +77,7 @@ class SlackBot:
         self.api_url = api_url
         self.mode = "socket" if app_token else "http"
         self.token = token
+        self.signing_secret = signing_secret
         self.client = fix_proxy(AsyncWebClient(
             token=token, base_url=api_url, timeout=30,
             retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -403,12 +403,16 @@ class SlackBot:
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        """POST /slack/events through Bolt's async Starlette adapter, with the "payload" text fixed."""
-        body = await request.body()
-        bolt_request = to_async_bolt_request(request, body)
-        if not bolt_request.body:
-            fixed = parse.slash_body_from_raw(bolt_request.raw_body)
-            if fixed is not None:
-                bolt_request.body = fixed
-                bolt_request.context = build_async_context(bolt_request.context, fixed)
-        return to_starlette_response(await self.dispatch(bolt_request))
+        """POST /slack/events: bounded, verified and parsed by the gate, then through Bolt."""
+        try:
+            bolt_request = await gate.admit(request, self.signing_secret)
+        except gate.Rejected as rejected:
+            gate.log_rejection(request, rejected)
+            return rejected.response
+        try:
+            response = await self.dispatch(bolt_request)
+        except gate.UNREADABLE as exc:  # Bolt's own readers choke on a signed but odd shape
+            unreadable = gate.Rejected(400, "bad_request", f"payload Bolt cannot read ({type(exc).__name__})")
+            gate.log_rejection(request, unreadable)
+            return unreadable.response
+        return to_starlette_response(response)

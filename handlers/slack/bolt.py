@@ -39,15 +39,23 @@ def _hidden_from_bolt() -> Iterator[set[str]]:
         os.environ.update(hidden)
 
 
+def quiet_bolt() -> None:
+    """Bolt logs a failed verification with the whole body at INFO (100 MB of log for a 100 MB body);
+    our gate logs its own one-line reasons, so Bolt and the SDK speak only from WARNING up."""
+    for name in ("slack_bolt", "slack_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def build_bolt_app(authorize: Authorize, signing_secret: str | None, api_url: str) -> AsyncApp:
     async def authorize_listener(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> Any:
         # a plain function: Bolt passes arguments by the names it finds (a bound method shows "self")
         return await authorize(enterprise_id, team_id, user_id)
 
+    quiet_bolt()
     with _hidden_from_bolt() as hidden:
         if {"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"} <= hidden:
             log.warning("Slack: SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are ignored (minpcode is a single-workspace app)")
-        return AsyncApp(
+        app = AsyncApp(
             client=fix_proxy(AsyncWebClient(base_url=api_url), api_url),
             signing_secret=signing_secret or "",
             request_verification_enabled=bool(signing_secret),
@@ -56,6 +64,14 @@ def build_bolt_app(authorize: Authorize, signing_secret: str | None, api_url: st
             process_before_response=True,  # listeners only ack and spawn: answer as they return
             raise_error_for_unhandled_request=False,
         )
+    app.error(bad_payload)
+    return app
+
+
+async def bad_payload(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    """A listener that could not read a signed payload (a shape the gate let through): 400, never 500."""
+    log.warning("slack payload could not be read (%s); answered 400", type(error).__name__)
+    return BoltResponse(status=400, body="")
 
 
 async def skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
@@ -69,4 +85,4 @@ async def skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
     return await next()
 
 
-__all__ = ["build_bolt_app", "skip_retries"]
+__all__ = ["bad_payload", "build_bolt_app", "quiet_bolt", "skip_retries"]

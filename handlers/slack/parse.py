@@ -127,7 +127,7 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
     if isinstance(width, str) and width.strip():
         try:
             fields["width"] = int(float(width))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", or "1e400" (inf)
             fields["width"] = width  # the model reports it beside the field
     if state.get("transparent"):
         fields["transparent"] = "yes" in state["transparent"]
