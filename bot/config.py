@@ -133,7 +133,9 @@ class Settings(BaseSettings):
 
     @property
     def gio_configured(self) -> bool:
-        return bool(self.gio_project_uid and self.gio_client_id and self.gio_token)
+        """Project, token and product: the current Open API document needs no X-Client-Id (GIO_CLIENT_ID
+        is sent when set, for accounts on the older one)."""
+        return bool(self.gio_project_uid and self.gio_token and self.gio_product_id)
 
     @cached_property
     def sandbox(self) -> bool:

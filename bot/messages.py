@@ -6,10 +6,12 @@ off, fix config, fix the request) and a sentence in Chinese and English that a p
 
 from __future__ import annotations
 
+import re
 import time
 
 from bot import errors as e
-from bot.text import Text
+from bot.redact import redact
+from bot.text import Text, clip
 
 BEIJING_OFFSET = 8 * 3600  # China Standard Time has no daylight saving: WeChat's days end at 16:00 UTC
 
@@ -114,6 +116,9 @@ def wechat_error(errcode: int, errmsg: str, *, api: str = "", now: float | None 
     return cls("wechat", errcode, zh, en, raw=errmsg)
 
 
+# GrowingIO documents no error body for campaigns, channels or minplinks (doc §5.4, §7.13): what it
+# refuses is recognised from the status and GrowingIO's own words (Chinese or English), and its words
+# are always shown. The names on the left are ours (stored as error_code), not GrowingIO's.
 GIO: dict[str, _Entry] = {
     "duplicate_name": (e.UpstreamRejected, "GrowingIO 里已有同名的条目，请换一个名称。",
                        "GrowingIO already has one with that name; choose another name."),
@@ -131,41 +136,93 @@ GIO: dict[str, _Entry] = {
     "quota_exceeded": (e.UpstreamQuotaExhausted, "这个小程序的 A 码和 C 码已达 10 万个的终身上限，请改用 B 码。",
                        "This mini program has used its 100,000 A and C codes; use a B code."),
 }
+# First match wins, so the narrow patterns come before the broad ones ("超过 128 字节上限" is a URL).
+_GIO_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(words, re.IGNORECASE)) for kind, words in (
+    ("quota_exceeded", r"45029|count out of limit|quota[^;]{0,40}used up|数量已达"),
+    ("url_too_long", r"tracking ?url|trackingUrl|监测链接长度|url.{0,20}(too long|over \d+)"),
+    ("name_too_long", r"too long|longer than|不能超过|过长|超出长度"),
+    ("invalid_name", r"only contain|invalid (name|char)|仅支持|非法字符|不合法的字符"),
+    ("duplicate_name", r"already exist|duplicate|已存在|重复|同名"),
+    ("unknown_product", r"(product|应用).{0,30}(not found|no such|不存在|不属于|not exist|not a wechat|不是微信)|"
+                        r"(not found|no such|不存在).{0,10}(product|应用)"),
+    ("unknown_campaign", r"(campaign|活动).{0,30}(not found|no such|不存在|not exist)|"
+                         r"(not found|no such).{0,10}campaign"),
+    ("unknown_channel", r"(channel|渠道).{0,30}(not found|no such|不存在|not exist)|(not found|no such).{0,10}channel"),
+    ("required", r"required|必填|不能为空|missing"),
+    ("invalid_redirect_url", r"redirect|跳转"),
+))
+RAW_MAX = 500
 
 
-def gio_error(status: int, body: object, retry_after: float | None = None) -> e.UpstreamError:
-    """The typed error for a GrowingIO error response (401/403 auth, 429 rate, 400 validation, 5xx)."""
-    message, code, detail = "", "", ""
+def gio_words(body: object, text: str = "") -> str:
+    """GrowingIO's own message, from whichever shape it answered (JSON with message/msg/error and an
+    ``errors`` list, ``{"status": "fail", "message"}``, a bare JSON string, or plain text)."""
+    parts: list[str] = []
     if isinstance(body, dict):
-        message = str(body.get("message") or body.get("status") or "")
-        items = body.get("errors") or []
-        if items and isinstance(items[0], dict):
-            code = str(items[0].get("code") or "")
-            detail = str(items[0].get("message") or "")
-    raw = f"{status} {message} {code} {detail}".strip()
+        for key in ("message", "msg", "error_description", "errorMessage", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip() and value.strip() not in parts:
+                parts.append(value.strip())
+        items = body.get("errors")
+        for item in items if isinstance(items, list) else []:
+            value = item.get("message") if isinstance(item, dict) else item
+            if isinstance(value, str) and value.strip() and value.strip() not in parts:
+                parts.append(value.strip())
+    elif isinstance(body, str):
+        parts.append(body.strip())
+    elif text.strip() and not text.lstrip().startswith(("<", "{", "[")):
+        parts.append(text.strip())
+    return clip(redact("; ".join(p for p in parts if p)), 300)
+
+
+def gio_kind(status: int, words: str) -> str | None:
+    """Our name for what GrowingIO refused, when its status and words make it recognisable."""
+    if status == 409:
+        return "duplicate_name"
+    return next((kind for kind, pattern in _GIO_WORDS if pattern.search(words)), None)
+
+
+def gio_error(status: int, body: object, retry_after: float | None = None, *, text: str = "") -> e.UpstreamError:
+    """The typed error for a GrowingIO answer that is not 2xx, with GrowingIO's own words in it.
+
+    ``body`` is the parsed JSON (or None), ``text`` the body as received: kept, redacted and cut to
+    :data:`RAW_MAX` characters, in ``raw`` for the record and the log.
+    """
+    words = gio_words(body, text)
+    raw = clip(redact(f"HTTP {status} {text}".strip()), RAW_MAX)
+    said_zh = f"（GrowingIO：{words}）" if words else ""
+    said_en = f" (GrowingIO: {words})" if words else ""
     if status == 401:
-        return e.ConfigError("gio", 401, "GrowingIO 拒绝了 GIO_TOKEN，请在「API Token 管理」中检查或新建。",
-                             "GrowingIO refused GIO_TOKEN; check it or create one under API Token management.", raw)
+        return e.ConfigError("gio", 401, "GrowingIO 拒绝了 GIO_TOKEN，请在「API Token 管理」中检查或新建。" + said_zh,
+                             "GrowingIO refused GIO_TOKEN; check it or create one under API Token management." + said_en,
+                             raw)
     if status == 403:
-        return e.ConfigError("gio", 403, "GrowingIO 拒绝了 GIO_CLIENT_ID（项目公钥），请检查设置。",
-                             "GrowingIO refused GIO_CLIENT_ID (the project public key); check the settings.", raw)
-    if status == 404:
-        return e.ConfigError("gio", 404, "GrowingIO 找不到这个项目，请检查 GIO_PROJECT_UID。",
-                             "GrowingIO has no such project; check GIO_PROJECT_UID.", raw)
+        return e.ConfigError("gio", 403, "GrowingIO 拒绝访问：请检查 GIO_TOKEN 的权限（设置了 GIO_CLIENT_ID 时也检查它）。" + said_zh,
+                             "GrowingIO refused access: check GIO_TOKEN's rights (and GIO_CLIENT_ID, when set)." + said_en,
+                             raw)
     if status == 429:
-        return e.RateLimited("gio", 429, "GrowingIO 请求太频繁（每秒最多 10 次），请稍后再试。",
-                             "Too many GrowingIO requests (10 per second at most); try again shortly.", raw,
+        return e.RateLimited("gio", 429, "GrowingIO 请求太频繁（每秒最多 10 次），请稍后再试。" + said_zh,
+                             "Too many GrowingIO requests (10 per second at most); try again shortly." + said_en, raw,
                              retry_after=retry_after)
     if status >= 500:
-        return e.UpstreamBusy("gio", status, "GrowingIO 暂时不可用，请稍后再试。",
-                              "GrowingIO is unavailable for now; try again shortly.", raw)
-    if code in GIO:
-        cls, zh, en = GIO[code]
-        if detail:
-            zh = f"{zh}（{detail}）"
-        return cls("gio", code, zh, en + (f" ({message})" if message else ""), raw)
-    return e.UpstreamRejected("gio", code or status, f"GrowingIO 拒绝了请求：{detail or message}",
-                              f"GrowingIO refused the request: {message or detail}", raw)
+        return e.UpstreamBusy("gio", status, "GrowingIO 暂时不可用，请稍后再试。" + said_zh,
+                              "GrowingIO is unavailable for now; try again shortly." + said_en, raw)
+    kind = gio_kind(status, words)
+    if kind is None and status == 404:
+        return e.ConfigError("gio", 404, "GrowingIO 找不到这个项目，请检查 GIO_PROJECT_UID。" + said_zh,
+                             "GrowingIO has no such project; check GIO_PROJECT_UID." + said_en, raw)
+    if kind is not None:
+        cls, zh, en = GIO[kind]
+        return cls("gio", kind, zh + said_zh, en + said_en, raw)
+    return e.UpstreamRejected("gio", status, f"GrowingIO 拒绝了请求（HTTP {status}）：{words or '没有说明原因'}",
+                              f"GrowingIO refused the request (HTTP {status}): {words or 'no reason given'}", raw)
+
+
+def gio_bad_answer(what_zh: str, what_en: str, text: str) -> e.UpstreamBusy:
+    """A 2xx whose body lacks what we need: GrowingIO's fault, said plainly (never a parser's traceback)."""
+    return e.UpstreamBusy("gio", "bad-answer", f"GrowingIO 的回答里缺少{what_zh}，无法使用；请稍后再试或联系管理员。",
+                          f"GrowingIO's answer lacks {what_en}; it cannot be used. Try again later or tell an admin.",
+                          clip(redact(text), RAW_MAX))
 
 
 def unreachable(provider: str, what: str) -> e.UpstreamBusy:

@@ -407,6 +407,7 @@ class CodeRecord(BaseModel):
     error_code: str | None = None  # the upstream's own code, or a stable name of ours (bot/errors.py)
     error_zh: str | None = None
     error_en: str | None = None
+    error_raw: str | None = None  # the upstream's answer as received (redacted, at most 500 characters)
     requested_by: str
     requested_by_name: str | None = None
     chat: str | None = None

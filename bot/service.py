@@ -223,7 +223,7 @@ class Service:
         try:
             result = await self.upstream.make(request, resume=attempt > 1)
         except MinpcodeError as exc:
-            history.mark_failed(code_id, exc.error_code, exc.message)
+            history.mark_failed(code_id, exc.error_code, exc.message, getattr(exc, "raw", None) or None)
             log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, exc.error_code)
             return
         except Exception:

@@ -21,7 +21,7 @@ _COLUMNS = (
     "id, request_key, type, provider, status, app, page, scene, name, campaign, campaign_id, channel, "
     "channel_id, medium, content, term, comments, width, transparent, title, link, tracking_url, link_id, "
     "image_sha256, image_mime, error_code, error_zh, error_en, requested_by, requested_by_name, chat, chat_channel, "
-    "sandbox, attempts, request_json, created_at, updated_at"
+    "sandbox, attempts, request_json, created_at, updated_at, error_raw"
 )
 _NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
@@ -47,7 +47,7 @@ class History:
              request.content, request.term, request.comments, request.width, int(request.transparent),
              request.title, None, None, None, None, None, None, None, None, requester.user_id, requester.user_name,
              requester.chat, requester.channel_id, int(sandbox), 0,
-             request.model_dump_json(exclude_none=True), now, now],
+             request.model_dump_json(exclude_none=True), now, now, None],
         )
         record = self.get(code_id)
         assert record is not None
@@ -61,17 +61,19 @@ class History:
         self._db.execute(
             "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
             "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
-            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, updated_at = ? WHERE id = ?",
+            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, error_raw = NULL, updated_at = ? "
+            "WHERE id = ?",
             [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
              result.campaign_id, result.channel_name, result.channel_id, now_text(), code_id],
         )
 
-    def mark_failed(self, code_id: str, code: str | None, message: Text) -> None:
-        """``code``: the upstream's own code or a stable name of ours; ``message``: what to tell people."""
+    def mark_failed(self, code_id: str, code: str | None, message: Text, raw: str | None = None) -> None:
+        """``code``: the upstream's own code or a stable name of ours; ``message``: what to tell people;
+        ``raw``: what the upstream answered (already redacted), kept for whoever looks into it."""
         self._db.execute(
-            "UPDATE codes SET status = 'failed', error_code = ?, error_zh = ?, error_en = ?, updated_at = ? "
-            "WHERE id = ?",
-            [code, message.zh, message.en, now_text(), code_id],
+            "UPDATE codes SET status = 'failed', error_code = ?, error_zh = ?, error_en = ?, error_raw = ?, "
+            "updated_at = ? WHERE id = ?",
+            [code, message.zh, message.en, raw[:500] if raw else None, now_text(), code_id],
         )
 
     def rename(self, code_id: str, name: str) -> None:

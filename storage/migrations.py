@@ -205,6 +205,12 @@ def _stable_names() -> dict[str, str]:
     return names
 
 
+def _codes_error_raw(db: sqlite_utils.Database) -> None:
+    # What the upstream answered, as received (redacted, at most 500 characters): GrowingIO documents no
+    # error bodies, so its own words are kept beside our sentences for whoever looks into a failure.
+    db.execute("ALTER TABLE codes ADD COLUMN error_raw TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -214,11 +220,13 @@ MIGRATIONS: list[Migration] = [
     ("004_summary_runs", _v4_summary_runs),
     ("005_codes_errors_as_data", _codes_errors_as_data),
     ("006_posters", _v6_posters),
+    ("007_codes_error_raw", _codes_error_raw),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
-CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data"})
+CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
+                                              "007_codes_error_raw"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

@@ -1,9 +1,15 @@
 """GrowingIO validation (doc §6) and its error bodies.
 
-GIO documents the rules but not the error answers (doc §7 items 13, 15, 16: UNCONFIRMED), so the
-emulator picks one stable shape: HTTP 400 with
-``{"message": "<English>", "errors": [{"code": "<snake_code>", "message": "<中文>", "field": "<key>"}]}``
-listing every broken rule at once, so a form can show each beside its field.
+GIO documents the rules but not the error answers for campaigns, channels or minplinks (doc §7
+items 13, 15, 16: UNCONFIRMED). So the emulator invents no typed codes: it answers a plain status
+(400 for every validation failure: OUR ASSUMPTION) and a human message, in one of the shapes other
+GrowingIO endpoints document (doc §5.4), chosen by ``shape``:
+
+    "errors"  {"message": "<English>", "errors": [{"code": "bad_request", "message": "<中文>"}]}
+    "status"  {"status": "fail", "message": "<中文> / <English>"}      (project-management endpoints)
+    "text"    <中文> / <English>  as text/plain                          (a proxy or gateway in between)
+
+A client must read the words, not a code; several broken rules are listed in one message.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 NAME_MAX = 50  # counted in characters (the doc's counting unit is UNCONFIRMED)
 NAME_CHARS = re.compile(r"[\u4e00-\u9fa5A-Za-z0-9/_-]+")
@@ -30,7 +36,11 @@ class Problem:
     zh: str
 
     def as_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.zh, "field": self.field}
+        # ``code`` is the one generic code GrowingIO documents for a 400 (doc §5.4); ours stay inside.
+        return {"code": "bad_request", "message": f"{self.field}: {self.zh}"}
+
+
+SHAPES = ("errors", "status", "text")
 
 
 @dataclass
@@ -42,7 +52,13 @@ class GioError(Exception):
     errors: list[dict[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
 
-    def response(self) -> JSONResponse:
+    def response(self, shape: str = "errors") -> Response:
+        zh = "；".join(e["message"] for e in self.errors if e.get("message"))
+        if shape == "status":
+            both = f"{zh} / {self.message}" if zh else self.message
+            return JSONResponse({"status": "fail", "message": both}, self.status, self.headers)
+        if shape == "text":
+            return PlainTextResponse(f"{zh} / {self.message}" if zh else self.message, self.status, self.headers)
         return JSONResponse({"message": self.message, "errors": self.errors}, self.status, self.headers)
 
 

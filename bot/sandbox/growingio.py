@@ -125,6 +125,9 @@ class GrowingIOEmulator:
         latency: float = 0.0,
         creator: tuple[str, str] = ("SbxUser1", "沙盒机器人"),
         seed: int | None = None,
+        error_shape: str = "errors",
+        require_client_id: bool = False,
+        created_status: int = 200,
     ) -> None:
         self.project_uid = project_uid
         self.project_id = project_id or project_uid
@@ -140,6 +143,11 @@ class GrowingIOEmulator:
         self.wechat = wechat
         self.latency = latency
         self.creator = creator
+        self.error_shape = error_shape  # the body shape of refusals (bot/sandbox/_gio_rules.py)
+        # The current Open API document needs only Authorization; the older one also X-Client-Id.
+        self.require_client_id = require_client_id
+        # The documents show the created object but not the status: 200 (OUR ASSUMPTION) or 201.
+        self.created_status = created_status
         self.calls: Counter[str] = Counter()
         self._faults: FaultQueue[GioError] = FaultQueue()
         self._rng = random.Random(seed)
@@ -157,7 +165,9 @@ class GrowingIOEmulator:
 
     def inject(self, status: int, code: str, message: str, times: int = 1, path: str | None = None) -> None:
         """The next ``times`` Open-API calls (to ``path``: a full path or a tail like ``minplinks``)
-        answer ``status`` with ``{"message": message, "errors": [{"code": code, "message": message}]}``."""
+        answer ``status`` with ``message`` in the emulator's ``error_shape`` (for "errors":
+        ``{"message": message, "errors": [{"code": code, "message": message}]}``). A 2xx ``status``
+        gives a success answer without the fields a client needs."""
         headers = {"Retry-After": "1"} if status in (429, 503) else {}
         self._faults.add(GioError(status, message, [{"code": code, "message": message}], headers), times, path)
 
@@ -189,9 +199,9 @@ class GrowingIOEmulator:
                 raise GioError(404, "Not Found", [{"code": "not_found", "message": "接口不存在"}])
             body = await self._json(request) if request.method == "POST" else {}
             result = await handler(request, body)
-            return JSONResponse(result)
+            return JSONResponse(result, self.created_status if request.method == "POST" else 200)
         except GioError as error:
-            return error.response()
+            return error.response(self.error_shape)
 
     def _handlers(self) -> dict[tuple[str, str], Callable[..., Any]]:
         return {
@@ -211,7 +221,10 @@ class GrowingIOEmulator:
             auth = auth[6:].strip()
         if not auth or auth not in self.tokens:
             raise GioError(401, "Unauthorized")
-        if request.headers.get("x-client-id") != self.client_id:
+        client_id = request.headers.get("x-client-id")
+        # A wrong X-Client-Id is refused whenever one is sent (OUR ASSUMPTION); a missing one only
+        # when the older document's rule is switched on.
+        if (client_id is not None or self.require_client_id) and client_id != self.client_id:
             raise GioError(403, "Forbidden", [{"code": "forbidden", "message": "X-Client-Id 无效"}])
         if request.path_params["uid"] != self.project_uid:
             raise GioError(404, "Project not found", [{"code": "not_found", "message": "项目不存在"}])
@@ -364,10 +377,10 @@ class GrowingIOEmulator:
             except WeChatError as error:
                 if error.errcode == 45029:
                     raise GioError(400, "WeChat code quota of this mini program is used up (45029)", [
-                        {"code": "quota_exceeded", "message": "小程序码生成数量已达微信上限（45029）"}]) from None
+                        {"code": "bad_request", "message": "小程序码生成数量已达微信上限（45029）"}]) from None
                 status = 500 if error.errcode == -1 else 400
                 raise GioError(status, f"WeChat refused the code: {error.errcode} {error.errmsg}", [
-                    {"code": "wechat_error", "message": f"微信接口返回错误 {error.errcode}：{error.errmsg}"}]) from None
+                    {"code": "bad_request", "message": f"微信接口返回错误 {error.errcode}：{error.errmsg}"}]) from None
         file["n"] = self._next_file
         self._next_file += 1
         self._files[file["n"]] = {"kind": file["kind"], "ms": file["ms"], "spn": link["spn"],

@@ -47,7 +47,7 @@ class Upstream:
             http = httpx.AsyncClient(timeout=TIMEOUT)
             clients.append(http)
             gio = GrowingIOClient(http, settings.gio_api_url, settings.gio_project_uid or "",
-                                  settings.gio_client_id or "", settings.gio_token or SecretStr(""))
+                                  settings.gio_client_id or None, settings.gio_token or SecretStr(""))
         return cls(wechat=wechat, gio=gio, gio_product_id=settings.gio_product_id, _clients=clients)
 
     @classmethod

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import logging
 import time
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from bot.errors import NotFound, RateLimited, UpstreamBusy, UpstreamRejected
-from bot.messages import gio_error
+from bot.errors import NotFound, RateLimited, UpstreamBusy, UpstreamError, UpstreamRejected
+from bot.messages import gio_bad_answer, gio_error
 from bot.models import CodeRequest, Provider, UpstreamResult
 from bot.upstream.ratelimit import RateLimiter
-from bot.upstream.wire import image_type, json_body, send
+from bot.upstream.wire import image_type, send
 
 log = logging.getLogger("minpcode.upstream.gio")
 
@@ -83,8 +84,26 @@ class MinpLink(_GioModel):
     status: str | None = None
 
 
+_M = TypeVar("_M", bound=_GioModel)
+_WHAT = {"Product": ("应用的 id", "the product's id"), "Campaign": ("推广活动的 id 和名称", "the campaign's id and name"),
+         "Channel": ("推广渠道的 id 和名称", "the channel's id and name"),
+         "MinpLink": ("监测链接的 id 和名称", "the tracking link's id and name")}
+
+
+def _parse(model: type[_M], data: Any) -> _M:
+    """One object of a 2xx answer; one without the fields we need is GrowingIO's error, said plainly."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        zh, en = _WHAT[model.__name__]
+        raise gio_bad_answer(zh, en, str(data)) from None
+
+
 class GrowingIOClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, project_uid: str, client_id: str,
+    """``client_id`` (the project public key) is sent as ``X-Client-Id`` only when given: the current
+    Open API document needs only ``Authorization``; the older one also asked for the header."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, project_uid: str, client_id: str | None,
                  token: SecretStr, *, limiter: RateLimiter | None = None) -> None:
         self._http = http
         self._base = f"{base_url.rstrip('/')}/api/v1/projects/{project_uid}/meta/"
@@ -95,62 +114,77 @@ class GrowingIOClient:
 
     # -- the Open API, one method per endpoint ------------------------------------------------
     async def products(self) -> list[Product]:
-        return [Product.model_validate(p) for p in await self._list("products")]
+        return [_parse(Product, p) for p in await self._list("products")]
 
     async def campaigns(self, *, fresh: bool = False) -> list[Campaign]:
-        return [Campaign.model_validate(c) for c in await self._list("campaigns", fresh=fresh)]
+        return [_parse(Campaign, c) for c in await self._list("campaigns", fresh=fresh)]
 
     async def channels(self, *, fresh: bool = False) -> list[Channel]:
-        return [Channel.model_validate(c) for c in await self._list("channels", fresh=fresh)]
+        return [_parse(Channel, c) for c in await self._list("channels", fresh=fresh)]
 
     async def minplinks(self) -> list[MinpLink]:
-        return [MinpLink.model_validate(m) for m in await self._list("minplinks", fresh=True)]
+        return [_parse(MinpLink, m) for m in await self._list("minplinks", fresh=True)]
 
     async def create_campaign(self, name: str, product_id: str | None = None) -> Campaign:
         body: dict[str, Any] = {"name": name}
         if product_id:
             body["productId"] = product_id
-        created = Campaign.model_validate(await self._call("POST", "campaigns", json=body))
-        self._lists.pop("campaigns", None)
-        return created
+        try:
+            return _parse(Campaign, await self._call("POST", "campaigns", json=body))
+        except UpstreamError:
+            # Someone (or an earlier attempt of ours) may have made it meanwhile: the same name is the same campaign.
+            found = await self._adopt_named(self.campaigns, name)
+            if found is None:
+                raise
+            return found
+        finally:
+            self._lists.pop("campaigns", None)
 
     async def create_channel(self, name: str) -> Channel:
-        created = Channel.model_validate(await self._call("POST", "channels", json={"name": name}))
-        self._lists.pop("channels", None)
-        return created
+        try:
+            return _parse(Channel, await self._call("POST", "channels", json={"name": name}))
+        except UpstreamError:
+            found = await self._adopt_named(self.channels, name)
+            if found is None:
+                raise
+            return found
+        finally:
+            self._lists.pop("channels", None)
+
+    @staticmethod
+    async def _adopt_named(listing: Any, name: str) -> Any:
+        try:
+            return next((item for item in await listing(fresh=True) if item.name == name), None)
+        except UpstreamError:
+            return None
 
     async def create_minplink(self, link: MinpLinkCreate) -> tuple[MinpLink, bytes | None]:
         """Create the link and download its code at once: the ``qrCode`` URL expires in minutes."""
         try:
-            data = await self._call("POST", "minplinks", json=link.model_dump(exclude_none=True))
-        except UpstreamBusy:
-            existing = await self._find_after_failure(link.name)
-            if existing is None:
-                raise
-            log.info("gio link %s was created before the failure; using it", existing.id)
-            data = existing.model_dump()
-        except UpstreamRejected as exc:
-            # An earlier attempt (before a crash, or a retry after a late-landing create) may have made
-            # this very link; adopt it only when it is the same link, never someone else's namesake.
-            existing = await self.find_minplink(link.name) if exc.code == "duplicate_name" else None
+            created = _parse(MinpLink, await self._call("POST", "minplinks", json=link.model_dump(exclude_none=True)))
+        except UpstreamError as exc:
+            # Whatever GrowingIO said (it documents no error bodies), an earlier attempt — before a crash,
+            # a timeout, or a create that landed late — may have made this very link: look it up by its
+            # project-unique name and adopt it only when it is the same link, never someone else's namesake.
+            existing = await self._find_after_failure(link.name, patient=isinstance(exc, UpstreamBusy))
             if existing is None or not _same_link(existing, link):
                 raise
             log.info("gio link %s already exists with these parameters; using it", existing.id)
-            data = existing.model_dump()
-        created = MinpLink.model_validate(data)
+            created = existing
         image = await self.download(created.qrCode) if link.buildQrCode and created.qrCode else None
         return created, image
 
     async def find_minplink(self, name: str) -> MinpLink | None:
         return next((m for m in await self.minplinks() if m.name == name), None)
 
-    async def _find_after_failure(self, name: str) -> MinpLink | None:
-        """A create that timed out may still be under way at GrowingIO: look more than once."""
-        for pause in LOOKUP_DELAYS:
+    async def _find_after_failure(self, name: str, *, patient: bool = True) -> MinpLink | None:
+        """A create that timed out may still be under way at GrowingIO: look more than once (``patient``);
+        after a refusal one look is enough (nothing is under way)."""
+        for pause in LOOKUP_DELAYS if patient else (0.0,):
             await asyncio.sleep(pause)
             try:
                 found = await self.find_minplink(name)
-            except UpstreamBusy:
+            except UpstreamError:
                 continue
             if found is not None:
                 return found
@@ -213,29 +247,46 @@ class GrowingIOClient:
         if cached and not fresh and time.monotonic() - cached[0] < LIST_TTL:
             return cached[1]
         data = await self._call("GET", path)
-        items = data if isinstance(data, list) else []
+        if data is None:
+            items: list[dict[str, Any]] = []
+        elif isinstance(data, list):
+            items = data
+        else:
+            raise gio_bad_answer("列表", "a list", str(data))
         self._lists[path] = (time.monotonic(), items)
         return items
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"X-Client-Id": self._client_id, "Authorization": self._token.get_secret_value()}
+        headers = {"Authorization": self._token.get_secret_value()}
+        if self._client_id:
+            headers["X-Client-Id"] = self._client_id
         for attempt in (1, 2):
             async with self.limiter:
                 response = await send(self._http, "gio", method, self._base + path, headers=headers, **kwargs)
-            if response.status_code == 200:
+            if 200 <= response.status_code < 300:  # any 2xx is success (201 Created, 204 No Content...)
+                if not response.content.strip():
+                    return None
                 try:
                     return response.json()
-                except ValueError as exc:
-                    raise UpstreamBusy("gio", "bad-body", "GrowingIO 返回了无法识别的内容。",
-                                       "GrowingIO answered something unreadable.") from exc
-            error = gio_error(response.status_code, json_body(response.content),
-                              _retry_after(response.headers.get("Retry-After")))
+                except ValueError:
+                    raise gio_bad_answer("可读的 JSON", "readable JSON", response.text) from None
+            error = gio_error(response.status_code, _loose_json(response.content),
+                              _retry_after(response.headers.get("Retry-After")), text=response.text)
+            log.warning("gio %s %s answered %s: %s", method, path, response.status_code, error.raw)
             # A 429 means the request was not processed, so one wait-and-retry cannot duplicate anything.
             if isinstance(error, RateLimited) and attempt == 1 and (error.retry_after or 1) <= MAX_RETRY_AFTER:
                 await asyncio.sleep(error.retry_after or 1)
                 continue
             raise error
         raise AssertionError("unreachable")
+
+
+def _loose_json(content: bytes) -> Any:
+    """The JSON in a body of any kind (an object, a bare string...), or None."""
+    try:
+        return json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def _same_link(found: MinpLink, wanted: MinpLinkCreate) -> bool:
