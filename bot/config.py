@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     minpcode_cjk_font: Path | None = None
     minpcode_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     minpcode_log_format: Literal["text", "json"] = "text"
+    # Live codes (bot/live.py): the mini program's router page every live code opens, where paused or
+    # expired codes lead, the key that hashes visitor values, and the resolver's per-IP limit.
+    minpcode_router_page: str = "pages/minpcode/router"
+    minpcode_fallback_page: str = "pages/index/index"
+    minpcode_scan_hash_key: SecretStr | None = None
+    minpcode_resolver_rate: int = Field(600, ge=1)   # resolves per minute per IP (bursts of a tenth of it)
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -61,6 +61,7 @@ GIO_AID_SUFFIX_BYTES = len(GIO_LINK_SUFFIX) + 8
 WIDTH_MIN, WIDTH_MAX = 280, 1280
 SHORTLINK_URL_MAX = 1024
 SHORTLINK_TITLE_MAX = 20
+DESTINATION_MAX = 1024  # a live code's destination: page with its query (a GrowingIO tracking URL fits)
 FREE_TEXT_MAX = 255
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
@@ -114,6 +115,25 @@ def truncate_title(title: str) -> str:
     return title if len(title) <= SHORTLINK_TITLE_MAX else title[:SHORTLINK_TITLE_MAX] + "..."
 
 
+def destination_errors(value: str | None, field: str = "page") -> list[FieldError]:
+    """A live code's destination: a page path, its query allowed, up to 1024 characters."""
+    page = (value or "").strip()
+    if not page or page.startswith("?"):
+        return [FieldError(field, "请填写活码要打开的页面，例如 pages/coupon/get?id=1。",
+                           "Please give the page the live code opens, e.g. pages/coupon/get?id=1.")]
+    if len(page) > DESTINATION_MAX:
+        return [FieldError(field, f"活码的目标页面最多 {DESTINATION_MAX} 个字符（含参数），现在是 {len(page)} 个。",
+                           f"A live code's destination may have at most {DESTINATION_MAX} characters (query "
+                           f"included); it has {len(page)}.")]
+    if any(ch.isspace() for ch in page) or _BAD_TEXT.search(page):
+        return [FieldError(field, "目标页面不能包含空格或控制字符。",
+                           "The destination cannot contain spaces or control characters.")]
+    if RESERVED_QUERY_KEY in page:
+        return [FieldError(field, "目标页面里不能有保留参数 scancode_time。",
+                           "The destination cannot contain the reserved key scancode_time.")]
+    return []
+
+
 class LineColor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     r: int = Field(0, ge=0, le=255)
@@ -144,6 +164,7 @@ _FIELD_LABELS: dict[str, tuple[str, str]] = {
     "width": ("宽度", "width"),
     "name": ("名称", "name"),
     "env_version": ("版本", "env_version"),
+    "expires": ("到期日", "expiry date"),
 }
 
 
@@ -177,6 +198,11 @@ class CodeRequest(BaseModel):
     check_path: bool = True
     title: str | None = None
     permanent: bool = False
+    # A live code (bot/live.py): a B code for the router page whose scene is a key; ``destination`` is
+    # where the key leads when the code is made (the page the person asked for), ``expires`` its last day.
+    live: bool = False
+    destination: str | None = None
+    expires: date | None = None
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> CodeRequest:
@@ -197,6 +223,10 @@ class CodeRequest(BaseModel):
                 data["type"] = "shortlink" if raw.lower() in {"shortlink", "short", "短链"} else raw.upper()
             if isinstance(data.get("via"), str):
                 data["via"] = data["via"].strip().lower()
+            if data.get("live") is True and not data.get("type"):
+                data["type"] = "B"  # a live code is a B code: no A/C quota, ever
+            if isinstance(data.get("destination"), str) and data["destination"].startswith("/"):
+                data["destination"] = data["destination"][1:]
             if isinstance(data.get("title"), str) and data["title"].strip():
                 data["title"] = truncate_title(data["title"].strip())
         return data
@@ -245,12 +275,24 @@ class CodeRequest(BaseModel):
                 errors.append(FieldError(
                     field, f"{field} 最多 {FREE_TEXT_MAX} 个字符。", f"{field} may have at most {FREE_TEXT_MAX} characters.",
                 ))
+        errors += self._live_errors()
         if self.scene is not None and self.type is not CodeType.B:
             errors.append(FieldError(
                 "scene", "只有 B 码使用 scene 参数；A/C 码请把参数写进路径的 ?query。",
                 "Only B codes take a scene; for A/C codes put parameters in the path's ?query.",
             ))
         return errors
+
+    def _live_errors(self) -> list[FieldError]:
+        if not self.live:
+            if self.expires is not None:
+                return [FieldError("expires", "只有活码可以设置到期日（加上 live=yes）。",
+                                   "Only a live code takes an expiry date (add live=yes).")]
+            return []
+        if self.type is not CodeType.B:
+            return [FieldError("type", "活码总是 B 码（不占 A/C 额度），请去掉 type 或写 type=B。",
+                               "A live code is always a B code (no A/C quota); leave out type or write type=B.")]
+        return destination_errors(self.destination)
 
     def _text_errors(self) -> list[FieldError]:
         """Control characters and lone surrogates: nothing upstream or in SQLite can hold them."""
@@ -337,8 +379,11 @@ class CodeRequest(BaseModel):
 
     def suggested_name(self) -> str:
         """A GrowingIO-safe name from campaign, channel and page (the person may change it)."""
-        parts = [self.campaign, self.channel, self.page.split("?")[0].strip("/").replace("/", "_") or "home"]
-        if self.scene:
+        page = self.destination if self.live and self.destination else self.page
+        parts = [self.campaign, self.channel, page.split("?")[0].strip("/").replace("/", "_") or "home"]
+        if self.live:
+            parts.append("live")
+        elif self.scene:
             parts.append(self.scene)
         raw = "-".join(p for p in parts if p)
         safe = "".join(ch if GIO_NAME_RE.match(ch) else "_" for ch in raw).strip("_-") or "code"

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import re
+import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
@@ -28,14 +32,26 @@ from bot.errors import (
 )
 from bot.history import HistoryPage, HistoryQuery
 from bot.jobs import JobRunner
+from bot.live import DayScans, LiveCodes, LiveView, Resolution
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
+from bot.scans import ScanRecorder, hash_key
 from bot.upstream import Upstream
 from storage import Storage
 
 log = logging.getLogger("minpcode.service")
+
+SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
+SITE_FILE_MAX = 4096
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
 
 UNEXPECTED = (INTERNAL.zh, INTERNAL.en)
 
@@ -69,6 +85,11 @@ class Service:
         self._key_locks: KeyedLocks[str] = KeyedLocks()
         self.lookups = Lookups(upstream)
         self.quotas = Quota(storage, lambda: self.settings.minpcode_ac_cap)
+        secret = settings.minpcode_scan_hash_key
+        self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
+                                                          storage.directory))
+        self.live = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
+                              fallback_page=settings.minpcode_fallback_page, zone=_zone(settings.minpcode_timezone))
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
@@ -82,6 +103,7 @@ class Service:
     async def start(self) -> int:
         """Start the worker and resume every pending row; returns how many were resumed."""
         self.jobs.start()
+        await self.scans.start()
         pending = self.storage.history.pending()
         for record in pending:
             self.jobs.enqueue(record.id)
@@ -90,6 +112,7 @@ class Service:
         return len(pending)
 
     async def close(self) -> None:
+        await self.scans.stop()  # every scan counted so far is written before the database closes
         await self.jobs.stop()
         await self.upstream.aclose()
         self.storage.close()
@@ -115,13 +138,17 @@ class Service:
         """
         data = request.model_dump() if isinstance(request, CodeRequest) else dict(request)
         given_comments = data.get("comments")
-        placed = self._place_scene(data) if long_scene else None
+        self.live.place(data)
+        placed = self._place_scene(data) if long_scene and not data.get("live") else None
         prepared = CodeRequest.parse(data)
         data = prepared.model_dump()
         if prepared.type.counts_against_cap and prepared.via is None:
             data["via"] = Provider.GIO if (self.settings.use_gio and self.upstream.gio) else Provider.WECHAT
         data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
+        if prepared.expires is not None and self.live.end_of(prepared.expires) <= time.time():
+            raise InvalidRequest([FieldError("expires", f"到期日 {prepared.expires} 已经过去。",
+                                             f"The expiry date {prepared.expires} has passed.")])
         gio = self.upstream.gio
         if prepared.provider is Provider.GIO and gio is not None and not prepared.create_missing:
             # Names are checked now (a cached read, no quota) so the form can show the error beside the field.
@@ -192,6 +219,8 @@ class Service:
                                   notices=self._sandbox_notice())
         notices = self.quotas.check(prepared)
         record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
+        if prepared.live and prepared.destination:
+            self.live.register(record, prepared.destination, prepared.expires, requester)
         self.storage.audit.record(requester.user_id, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
         self.jobs.enqueue(record.id)
@@ -356,6 +385,74 @@ class Service:
     def pending_count(self) -> int:
         """How many codes are waiting for the worker (the health check shows it)."""
         return len(self.storage.history.pending())
+
+    # -- live codes (bot/live.py) ------------------------------------------------------------------------
+    def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
+        """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
+        return self.live.resolve(key, visitor=visitor, source=source)
+
+    def live_view(self, record: CodeRecord) -> LiveView | None:
+        """The live side of ``record`` (destination history, paused, scans), None for other codes."""
+        return self.live.view(record)
+
+    def live_totals(self, records: builtins.list[CodeRecord]) -> dict[str, tuple[str, bool, int]]:
+        """For the live codes among ``records``: id -> (destination, paused, total scans)."""
+        return {code_id: (row.page, row.paused, n) for code_id, (row, n) in self.live.totals(records).items()}
+
+    def repoint(self, code_id: str, page: str, requester: Requester) -> LiveView:
+        """Send a live code's scans to ``page`` from now on (creator or admin; no WeChat call)."""
+        record = self._manageable(code_id, requester)
+        self.live.repoint(record, page, requester)
+        return self._live_view(record)
+
+    def pause(self, code_id: str, requester: Requester) -> LiveView:
+        record = self._manageable(code_id, requester)
+        self.live.set_paused(record, True, requester)
+        return self._live_view(record)
+
+    def resume(self, code_id: str, requester: Requester) -> LiveView:
+        record = self._manageable(code_id, requester)
+        self.live.set_paused(record, False, requester)
+        return self._live_view(record)
+
+    def live_stats(self, code_id: str, days: int = 30) -> tuple[LiveView, builtins.list[DayScans]]:
+        """A live code's view and its scans per local day over the last ``days`` days."""
+        record = self.get(code_id)
+        return self._live_view(record), self.live.per_day(record, days)
+
+    def most_scanned(self, start: datetime, end: datetime, limit: int = 5) -> builtins.list[tuple[CodeRecord, int]]:
+        """The live codes scanned most in ``[start, end)``, with their scans."""
+        return [(self.get(code_id), n) for code_id, n in self.live.top(start, end, limit)]
+
+    def site_file(self, name: str) -> bytes | None:
+        """A file served at the site's root (WeChat's domain verification file), by its name."""
+        return self.storage.site_files.get(name) if SITE_FILE_RE.match(name) else None
+
+    def save_site_file(self, name: str, body: bytes, requester: Requester) -> None:
+        if not SITE_FILE_RE.match(name):
+            raise FieldError("file", "校验文件名应像 abcdef123.txt（字母、数字、- _，以 .txt 结尾）。",
+                             "The verification file's name should look like abcdef123.txt (letters, digits, - _, .txt).")
+        if len(body) > SITE_FILE_MAX:
+            raise FieldError("file", f"校验文件最大 {SITE_FILE_MAX} 字节。",
+                             f"The verification file may have at most {SITE_FILE_MAX} bytes.")
+        self.storage.site_files.put(name, body, requester.user_id)
+        self.storage.audit.record(requester.user_id, "site_file", None, name=name, size=len(body))
+
+    def _live_view(self, record: CodeRecord) -> LiveView:
+        view = self.live.view(record)
+        if view is None:
+            self.live.row(record)  # raises NotLive
+        assert view is not None
+        return view
+
+    def _manageable(self, code_id: str, requester: Requester) -> CodeRecord:
+        record = self.get(code_id)
+        if not self.may_manage(record, requester):
+            raise PermissionDenied(
+                f"只有创建者（{record.requested_by_name or record.requested_by}）或管理员可以修改码 {code_id}。",
+                f"Only its creator ({record.requested_by_name or record.requested_by}) or an admin may change code {code_id}.",
+            )
+        return record
 
     # The old name of :meth:`recent`, kept until every front-end calls ``recent`` or ``history``.
     list = recent

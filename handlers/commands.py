@@ -19,13 +19,13 @@ from bot.models import CodeRecord, Requester, Status
 from bot.service import UNEXPECTED, Notice, Service
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
-from handlers import grammar
+from handlers import grammar, live_commands
 from handlers.render import detail_lines, one_line
 
 log = logging.getLogger("minpcode.commands")
 
 LIST_LIMIT = 10
-_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent"}
+_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live"}
 
 
 class Reply(BaseModel):
@@ -118,6 +118,8 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         return quota(service)
     if verb == "summary":
         return await summary_reply(service, int(command.args[0]) if command.args else None, requester)
+    if verb in live_commands.VERBS:
+        return Reply(**await live_commands.run_live(service, verb, command.args, requester))
     raise AssertionError(f"unhandled verb {verb}")
 
 
@@ -135,8 +137,10 @@ async def new_code(service: Service, fields: dict[str, Any], requester: Requeste
     else:
         return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh")),
                      en="Could not make the code.\n" + "\n".join(detail_lines(record, "en")), record=record)
-    return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh")),
-                 en=head_en + "\n" + "\n".join(detail_lines(record, "en")),
+    view = service.live_view(record)
+    extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
+    return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh") + extra["zh"]),
+                 en=head_en + "\n" + "\n".join(detail_lines(record, "en") + extra["en"]),
                  record=record, image=image, image_mime=mime, public=record.status is Status.DONE,
                  reused=submission.reused, notices=submission.notices)
 
@@ -144,8 +148,11 @@ async def new_code(service: Service, fields: dict[str, Any], requester: Requeste
 def show(service: Service, code_id: str) -> Reply:
     record = service.get(code_id)
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
-    return Reply(zh="\n".join(detail_lines(record, "zh")), en="\n".join(detail_lines(record, "en")),
-                 record=record, image=image, image_mime=mime)
+    view = service.live_view(record)
+    extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
+    return Reply(zh="\n".join(detail_lines(record, "zh") + extra["zh"]),
+                 en="\n".join(detail_lines(record, "en") + extra["en"]), record=record, image=image, image_mime=mime,
+                 data={"live": view.model_dump(mode="json")} if view else {})
 
 
 async def summary_reply(service: Service, days: int | None, requester: Requester, *,

@@ -118,10 +118,14 @@ _FIELDS: dict[str, _FieldSpec] = {
         _FieldSpec("title", ("标题",), "短链的页面标题", "page title of a short link"),
         _FieldSpec("permanent", ("永久",), "永久短链", "permanent short link", _YES_NO, "yes"),
         _FieldSpec("transparent", ("透明",), "透明背景", "transparent background", _YES_NO, "yes"),
+        _FieldSpec("live", ("活码",), "活码：以后可改指向、可暂停、统计扫码（B 码）",
+                   "live code: re-point, pause and count scans later (a B code)", _YES_NO, "yes"),
+        _FieldSpec("expires", ("到期",), "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
+                   "a live code's last day (YYYY-MM-DD; scans go to the fallback page after it)"),
     )
 }
 
-_HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA = _SPECS = (
+_HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
                 "查看帮助，或某个命令的详细说明"),
     CommandSpec("new", "新建", ("<page>",), "make a mini-program code or short link",
@@ -134,6 +138,12 @@ _HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA = _SPECS = (
     CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",
                 f"最近 N 天的汇总（N 为 1 到 {MAX_DAYS}）"),
     CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
+    CommandSpec("repoint", "改指向", ("<id>", "<page>"), "send a live code's scans to another page",
+                "让活码扫码后打开另一个页面"),
+    CommandSpec("pause", "暂停", ("<id>",), "pause a live code (scans go to the fallback page)",
+                "暂停活码（扫码打开默认页）"),
+    CommandSpec("resume", "恢复", ("<id>",), "resume a paused or expired live code", "恢复已暂停或已到期的活码"),
+    CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day", "活码每天的扫码次数"),
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.verb: spec for spec in _SPECS}

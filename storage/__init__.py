@@ -9,6 +9,9 @@
     store.reports   # aggregate reads for summaries
     store.summary_runs  # which summary periods were posted (at most once each)
     store.posters   # rendered posters, team poster templates, the default logo
+    store.live      # live codes (活码): key -> current destination, and every destination set
+    store.scans     # scans of live codes
+    store.site_files  # files served at the site root (WeChat's domain verification file)
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from storage.db import open_database
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
+from storage.live import LiveStore, SiteFiles
 from storage.posters import PosterRecord, PosterStore, TeamTemplateRecord
 from storage.reports import Reports
+from storage.scans import ScanStore
 from storage.scenes import SceneStore
 from storage.summary_runs import SummaryRuns
 
@@ -42,6 +47,9 @@ class Storage:
     reports: Reports
     summary_runs: SummaryRuns
     posters: PosterStore
+    live: LiveStore
+    scans: ScanStore
+    site_files: SiteFiles
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -49,9 +57,16 @@ class Storage:
         db = open_database(data_dir, before_change=_backup_first)
         return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
                    scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db),
-                   posters=PosterStore(db))
+                   posters=PosterStore(db), live=LiveStore(db), scans=ScanStore(db), site_files=SiteFiles(db))
+
+    @property
+    def directory(self) -> Path:
+        """The data directory the database file is in."""
+        rows = self.db.execute("PRAGMA database_list").fetchall()
+        return Path(next(str(r[2]) for r in rows if r[1] == "main")).parent
 
     def close(self) -> None:
+        self.scans.close()
         self.db.conn.close()
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from bot.errors import MinpcodeError
+from storage import live as _live
 
 
 def _v1_codes(db: sqlite_utils.Database) -> None:
@@ -221,6 +222,7 @@ MIGRATIONS: list[Migration] = [
     ("005_codes_errors_as_data", _codes_errors_as_data),
     ("006_posters", _v6_posters),
     ("007_codes_error_raw", _codes_error_raw),
+    ("live_codes_destinations_scans", _live.migration),
 ]
 
 

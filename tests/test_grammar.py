@@ -29,14 +29,15 @@ def test_public_surface_is_exact() -> None:
 
 
 def test_table_has_every_command_once() -> None:
-    assert list(COMMANDS) == ["help", "new", "list", "show", "rename", "delete", "summary", "quota"]
+    assert list(COMMANDS) == ["help", "new", "list", "show", "rename", "delete", "summary", "quota",
+                              "repoint", "pause", "resume", "stats"]
     aliases = [spec.alias for spec in COMMANDS.values()]
-    assert aliases == ["帮助", "新建", "列表", "查看", "改名", "删除", "汇总", "额度"]
+    assert aliases == ["帮助", "新建", "列表", "查看", "改名", "删除", "汇总", "额度", "改指向", "暂停", "恢复", "统计"]
     assert COMMANDS["rename"].usage == "rename <id> <name>"
     assert (COMMANDS["show"].min_args, COMMANDS["show"].max_args) == (1, 1)
     assert (COMMANDS["summary"].min_args, COMMANDS["summary"].max_args) == (0, 1)
     assert NEW_USAGE.startswith("new <page> [type=A|B|C|shortlink] [via=gio|wechat] [scene=…]")
-    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes]")
+    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes] [live=yes] [expires=…]")
 
 
 # ------------------------------------------------------------------------------------- every command
@@ -335,6 +336,7 @@ _CANONICAL = {
     "create": ["yes", "no"],
     "permanent": ["yes", "no"],
     "transparent": ["yes", "no"],
+    "live": ["yes", "no"],
 }
 
 
@@ -353,9 +355,9 @@ def commands(draw: st.DrawFn) -> Command:
             fields[key] = draw(st.sampled_from(_CANONICAL[key]) if key in _CANONICAL else text)
     elif verb == "list":
         args = draw(st.lists(st.text(min_size=1), max_size=1))
-    elif verb in ("show", "delete"):
+    elif verb in ("show", "delete", "pause", "resume", "stats"):
         args = [draw(text)]
-    elif verb == "rename":
+    elif verb in ("rename", "repoint"):
         args = [draw(text), draw(text)]
     elif verb == "summary":
         args = draw(st.lists(st.integers(1, 365).map(str), max_size=1))

@@ -11,6 +11,7 @@ and seed code each one gets and renders its text in the caller's language:
     a FieldError on ``scene``        400  3002  (alone or inside an InvalidRequest)
     other InputError                 400  -1
     NotFound                         404  -1
+    PermissionDenied                 403  -1    (a live code changed by someone else)
     BodyTooLarge                     413  -1
     QuotaExhausted                   409  -1
     StillPending                     503  -1    (with Retry-After)
@@ -22,7 +23,15 @@ from __future__ import annotations
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound, QuotaExhausted
+from bot.errors import (
+    FieldError,
+    InputError,
+    InvalidRequest,
+    MinpcodeError,
+    NotFound,
+    PermissionDenied,
+    QuotaExhausted,
+)
 from bot.text import bilingual
 from handlers.api.models import ErrorAnswer
 from handlers.http import BodyTooLarge
@@ -82,6 +91,8 @@ def status_and_code(exc: MinpcodeError | BodyTooLarge) -> tuple[int, int, dict[s
         return 400, EMPTY_PATH, {}
     if isinstance(exc, NotFound):
         return 404, FAILED, {}
+    if isinstance(exc, PermissionDenied):
+        return 403, FAILED, {}
     if isinstance(exc, InputError):
         return 400, FAILED, {}
     if isinstance(exc, QuotaExhausted):

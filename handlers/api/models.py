@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,11 @@ class QRCodeRequest(BaseModel):
         examples=["product_id=123"],
     )
     width: int = Field(430, ge=WIDTH_MIN, le=WIDTH_MAX, description="Image width in pixels.")
+    live: bool = Field(False, description="A live code (活码): a B code for the router page whose destination, "
+                                          "`path` with its `?query` (up to 1024 characters), can be changed later "
+                                          "with POST /api/codes/{id}/destination. No scene with it.")
+    expires: date | None = Field(None, description="A live code's last day (in MINPCODE_TIMEZONE); scans go to the "
+                                                   "fallback page after it")
 
 
 class Envelope(BaseModel):
@@ -79,6 +84,19 @@ class CodeView(BaseModel):
     sandbox: bool
     created_at: datetime
     updated_at: datetime
+    live: bool = Field(False, description="A live code (活码): its destination can change")
+    destination: str | None = Field(None, description="A live code's current destination (page?query)")
+    paused: bool | None = Field(None, description="A live code leads to the fallback page while paused")
+    scans: int | None = Field(None, description="A live code's scans, in all")
+
+
+class DestinationRequest(BaseModel):
+    """A live code's new destination, and/or whether it is paused."""
+
+    model_config = ConfigDict(extra="forbid", title="DestinationRequest")
+    page: str | None = Field(None, max_length=2048, description="The new destination: page with its ?query",
+                             examples=["pages/coupon/get?id=2&from=poster"])
+    paused: bool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
 
 
 class CodeAnswer(Envelope):
@@ -101,6 +119,10 @@ class SceneView(BaseModel):
     scene: str = Field(description="The original parameters, exactly as given")
     query: dict[str, str] = Field(description="The parameters split as `a=1&b=2` (literally, no URL-decoding; "
                                              "the last of repeated names wins)")
+    page: str | None = Field(None, description="Live codes: the page to open now (the fallback page while paused "
+                                               "or expired); null for stored parameters")
+    live: bool = Field(False, description="A live code (活码): redirect to `page` with `query`")
+    paused: bool = Field(False, description="A live code that is paused or expired (`page` is the fallback page)")
 
 
 class SceneAnswer(Envelope):

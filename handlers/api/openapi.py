@@ -12,6 +12,7 @@ from handlers.api.models import (
     CodeListAnswer,
     CodePage,
     CodeView,
+    DestinationRequest,
     ErrorAnswer,
     Health,
     ListQuery,
@@ -24,7 +25,7 @@ from handlers.api.models import (
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 _MODELS: list[type[BaseModel]] = [QRCodeRequest, QRCodeAnswer, ErrorAnswer, CodeView, CodeAnswer, CodePage,
-                                  CodeListAnswer, SceneView, SceneAnswer, Health, NotFoundAnswer]
+                                  CodeListAnswer, SceneView, SceneAnswer, Health, NotFoundAnswer, DestinationRequest]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -45,6 +46,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "1002: the key is not allowed",
         404: "-1: not found",
         409: "-1: the mini program's A/C quota is used up (use a B code)",
+        429: "-1: too many requests from this address; Retry-After says when to try again",
         413: "-1: body too large",
         502: "-1: WeChat refused or failed; msg says why",
         503: "-1: still being made; send the same request again",
@@ -52,6 +54,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     headers = {
         401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
         503: {"Retry-After": {"schema": {"type": "string"}}},
+        429: {"Retry-After": {"schema": {"type": "string"}}},
     }
     return {str(s): _json(ErrorAnswer, why[s], headers.get(s)) for s in statuses}
 
@@ -121,14 +124,28 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "parameters": [path_id],
                 "responses": {"200": _json(CodeAnswer, "The record"), **_errors(401, 403, 404)},
             }},
+            "/api/codes/{code_id}/destination": {"post": {
+                "operationId": "setDestination",
+                "summary": "Re-point, pause or resume a live code (its creator or an admin); no WeChat call",
+                "security": _SECURITY,
+                "parameters": [path_id],
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref(DestinationRequest)}}},
+                "responses": {"200": _json(CodeAnswer, "The record, with its new destination"),
+                              **_errors(400, 401, 403, 404)},
+            }},
             "/api/scenes/{key}": {"get": {
                 "operationId": "resolveScene",
-                "summary": "The parameters behind a stored scene key (called by the mini program; no API key)",
+                "summary": "Where a scanned key leads: stored parameters, or a live code's destination now "
+                           "(called by the mini program; no API key; each live-code answer counts a scan)",
                 "security": [],
                 "parameters": [{"name": "key", "in": "path", "required": True,
                                 "description": "`k=XXXXXXXXXX` or just the 10 characters",
-                                "schema": {"type": "string", "pattern": "^(k=)?[0-9A-Za-z]{10}$"}}],
-                "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404)},
+                                "schema": {"type": "string", "pattern": "^(k=)?[0-9A-Za-z]{10}$"}},
+                               {"name": "visitor", "in": "query", "required": False,
+                                "description": "An anonymous visitor id; only its keyed hash is kept (unique scans)",
+                                "schema": {"type": "string", "maxLength": 256}}],
+                "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404, 429)},
             }},
             "/codes/{code_id}.png": {"get": {
                 "operationId": "codeImage",

@@ -30,13 +30,13 @@ from handlers.api.models import (
     CodeListAnswer,
     CodePage,
     CodeView,
+    DestinationRequest,
     ListQuery,
     QRCodeAnswer,
     QRCodeRequest,
-    SceneAnswer,
-    SceneView,
 )
 from handlers.api.openapi import openapi_document
+from handlers.api.resolver import Resolver
 from handlers.http import BodyTooLarge, read_limited
 
 log = logging.getLogger("minpcode.api")
@@ -56,16 +56,6 @@ def _bad_text(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
-def _split_params(params: str) -> dict[str, str]:
-    """``a=1&b=2`` as a dict, literally: no %- or +-decoding (the parameters were never URL-encoded)."""
-    out: dict[str, str] = {}
-    for part in params.split("&"):
-        if part:
-            name, _, value = part.partition("=")
-            out[name] = value
-    return out
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -76,6 +66,7 @@ class Api:
         self.service = service
         self.keys = ApiKeys(service.settings.minpcode_api_keys)
         self.public_url = service.settings.minpcode_public_url.rstrip("/")
+        self.resolver = Resolver(service)
         if not self.keys:
             log.info("HTTP API closed: MINPCODE_API_KEYS is not set")
 
@@ -84,6 +75,7 @@ class Api:
             Route("/api/weapp/qrcode", self._guarded(self.qrcode), methods=["POST"]),
             Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
             Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
+            Route("/api/codes/{code_id:str}/destination", self._guarded(self.destination), methods=["POST"]),
             Route("/api/scenes/{key:str}", self._open(self.scene), methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
@@ -108,7 +100,9 @@ class Api:
             return None
         return f"{self.public_url}/codes/{record.id}.png"
 
-    def view(self, record: CodeRecord) -> CodeView:
+    def view(self, record: CodeRecord, live: tuple[str, bool, int] | None = None) -> CodeView:
+        if live is None:
+            live = self.service.live_totals([record]).get(record.id)
         params = None
         if record.type is CodeType.B and record.scene and scenes.is_key(record.scene):
             params = self.service.scene_params(record.scene)
@@ -118,7 +112,8 @@ class Api:
             channel=record.channel, width=record.width, comments=record.comments, link=record.link,
             tracking_url=record.tracking_url, image_url=self.image_url(record), error_code=record.error_code,
             error=record.error, requested_by=record.requested_by, chat=record.chat, sandbox=record.sandbox,
-            created_at=record.created_at, updated_at=record.updated_at,
+            created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
+            destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
         )
 
     # -- POST /api/weapp/qrcode -------------------------------------------------------------------
@@ -156,10 +151,14 @@ class Api:
         if not page:  # the seed's path is required, for B codes too (WeChat's "home page" default is not offered)
             raise EmptyPath()
         scene = (parsed.scene or "").strip()
+        if parsed.live:
+            # A scene given anyway reaches the service, which says a live code takes none.
+            return ({"type": "B", "live": True, "page": page, "width": parsed.width, "expires": parsed.expires}
+                    | ({"scene": scene} if scene else {}))
         if not scene:
             # No campaign or channel here, so a plain WeChat code rather than a GrowingIO link.
-            return {"type": "A", "via": "wechat", "page": page, "width": parsed.width}
-        return {"type": "B", "page": page, "scene": scene, "width": parsed.width}
+            return {"type": "A", "via": "wechat", "page": page, "width": parsed.width, "expires": parsed.expires}
+        return {"type": "B", "page": page, "scene": scene, "width": parsed.width, "expires": parsed.expires}
 
     # -- GET /api/codes, /api/codes/{id} ----------------------------------------------------------
     async def list_codes(self, request: Request, name: str) -> Response:
@@ -174,8 +173,9 @@ class Api:
         page = self.service.history(HistoryQuery(
             text=query.q, type=query.type, status=query.status, requested_by=query.requested_by, mine=query.mine,
             limit=query.limit, offset=query.offset), requester)
+        live = self.service.live_totals(page.items)
         return answer(CodeListAnswer(code=OK, msg="", data=CodePage(
-            items=[self.view(r) for r in page.items], limit=page.limit, offset=page.offset,
+            items=[self.view(r, live.get(r.id)) for r in page.items], limit=page.limit, offset=page.offset,
             next_offset=page.next_offset,
         )))
 
@@ -186,15 +186,29 @@ class Api:
             raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
         return answer(CodeAnswer(code=OK, msg="", data=self.view(record)))
 
+    # -- POST /api/codes/{id}/destination ------------------------------------------------------------
+    async def destination(self, request: Request, name: str) -> Response:
+        code_id = request.path_params["code_id"]
+        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not _bad_text(code_id) else None
+        if record is None:
+            raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
+        try:
+            body = DestinationRequest.model_validate(await _json_body(request))
+        except ValidationError as exc:
+            raise _body_error(exc, {}) from None
+        if body.page is None and body.paused is None:
+            raise InputError("请给出 page（新的目标页面）或 paused。", "Give page (the new destination) or paused.")
+        requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
+        if body.page is not None:
+            self.service.repoint(record.id, body.page, requester)
+        if body.paused is not None:
+            (self.service.pause if body.paused else self.service.resume)(record.id, requester)
+        log.info("api: %s changed live code %s", name, record.id)
+        return answer(CodeAnswer(code=OK, msg="", data=self.view(self.service.get(record.id))))
+
     # -- GET /api/scenes/{key} ---------------------------------------------------------------------
     async def scene(self, request: Request) -> Response:
-        key = request.path_params["key"].strip()
-        params = self.service.scene_params(key) if len(key) <= ID_MAX else None
-        if params is None:
-            raise NotFound("没有这个场景编号。", "There is no such scene key.")
-        full = key if key.startswith(scenes.KEY_PREFIX) else scenes.KEY_PREFIX + key
-        return answer(SceneAnswer(code=OK, msg="", data=SceneView(key=full, scene=params, query=_split_params(params))),
-                      headers={"Cache-Control": "public, max-age=86400, immutable"})
+        return await self.resolver.scene(request, request_lang(request))
 
     # -- GET /openapi.json -------------------------------------------------------------------------
     async def openapi(self, request: Request) -> Response:

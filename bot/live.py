@@ -1,0 +1,265 @@
+"""Live codes (活码): a B code printed once whose destination can change, and whose scans are counted.
+
+A live code is a B code (never A/C quota) for one fixed page of the mini program, the router page
+(``MINPCODE_ROUTER_PAGE``), whose scene is a key in the long-scene format (``k=`` + 10 letters and
+digits, bot/scenes.py): the router page asks ``GET /api/scenes/{key}`` where to go and redirects
+there. The destination is a page with its query (up to 1024 characters; a GrowingIO tracking URL
+``pages/x?aid=…`` fits). Re-pointing changes one row (no WeChat call, the image never changes);
+every destination is kept with who set it and when. A paused or expired code leads to the fallback
+page (``MINPCODE_FALLBACK_PAGE``) until it is resumed.
+
+Resolving is on every scan's path: answers come from memory (an LRU of keys, dropped on every
+change) or one indexed read, and the scan is counted in memory (bot/scans.py writes it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from bot import scenes
+from bot.errors import FieldError, InputError
+from bot.models import CodeRecord, Requester, destination_errors
+from bot.scans import ScanRecorder
+from storage import Storage
+from storage.live import LiveRow, Resolved
+
+CACHE_MAX = 50_000      # keys kept in memory; a miss is one indexed read
+STATS_DAYS = 30         # days of the per-day chart
+
+
+class NotLive(InputError):
+    code_name = "not_live"
+
+
+class Destination(BaseModel):
+    page: str
+    set_by: str | None
+    set_at: datetime
+
+
+class ScanCounts(BaseModel):
+    total: int = 0
+    today: int = 0
+    last_7_days: int = 0
+    unique: int = 0     # distinct visitors among scans that sent a visitor value
+
+
+class LiveView(BaseModel):
+    """What show, stats, the CLI's ``--json`` and the API say about one live code."""
+
+    code_id: str
+    key: str
+    destination: str
+    paused: bool
+    expired: bool
+    expires_at: datetime | None     # the instant it stops leading to the destination
+    expires_on: date | None         # its last day, in MINPCODE_TIMEZONE
+    leads_to: str           # where a scan goes now: the destination, or the fallback page
+    destinations: list[Destination]
+    scans: ScanCounts
+
+
+class DayScans(BaseModel):
+    day: date
+    scans: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The resolver's answer for one key (``page`` and ``query`` split from where it leads now)."""
+
+    key: str
+    scene: str
+    page: str | None
+    query: str
+    live: bool
+    paused: bool
+
+
+def split(destination: str) -> tuple[str, str]:
+    page, _, query = destination.partition("?")
+    return page, query
+
+
+def normal_key(key: str) -> str | None:
+    """``key`` as stored (``k=`` + 10), from the forms a mini program may send; None if it is no key."""
+    key = key.strip()
+    if len(key) > 64:
+        return None
+    if not key.startswith(scenes.KEY_PREFIX):
+        key = scenes.KEY_PREFIX + key
+    return key if scenes.is_key(key) else None
+
+
+class LiveCodes:
+    def __init__(self, storage: Storage, recorder: ScanRecorder, *, router_page: str, fallback_page: str,
+                 zone: ZoneInfo) -> None:
+        self.storage = storage
+        self.recorder = recorder
+        self.router_page = router_page.strip().lstrip("/")
+        self.fallback_page = fallback_page.strip().lstrip("/")
+        self.zone = zone
+        self._cache: OrderedDict[str, Resolved] = OrderedDict()
+
+    # -- making ------------------------------------------------------------------------------------
+    def place(self, data: dict[str, object]) -> None:
+        """Turn a ``live`` request's page into its destination, and aim the code at the router page."""
+        if data.get("live") is not True or data.get("destination") is not None:
+            return  # not live, or placed already (a request prepared twice)
+        scene = data.get("scene")
+        if isinstance(scene, str) and scene.strip():
+            raise FieldError("scene", "活码的 scene 由 minpcode 填写（一个编号），请去掉 scene，把参数写进页面的 ?参数。",
+                             "A live code's scene is a key minpcode fills in; leave out the scene and put "
+                             "parameters in the page's ?query.")
+        page = data.get("page")
+        data["destination"] = page.strip() if isinstance(page, str) else page
+        kind = data.get("type")
+        if kind and str(getattr(kind, "value", kind)).strip().upper() != "B":
+            return  # the model says a live code is a B code
+        data["page"] = self.router_page
+        data["scene"] = self._new_key()
+
+    def _new_key(self) -> str:
+        while True:  # a taken key (odds ~1e-17 per draw) just means: draw another
+            key = scenes.new_key()
+            if not self.storage.live.taken(key):
+                return key
+
+    def register(self, record: CodeRecord, destination: str, expires: date | None, requester: Requester) -> None:
+        """Store the key of a live code just recorded (before the worker asks WeChat for its image)."""
+        assert record.scene is not None
+        until = self.end_of(expires) if expires is not None else None
+        self.storage.live.create(record.scene, record.id, destination, requester.user_id, until)
+        self._cache.pop(record.scene, None)
+
+    def end_of(self, day: date) -> float:
+        """The end of ``day`` in MINPCODE_TIMEZONE, as Unix seconds (a code expiring on a day works all of it)."""
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), self.zone).timestamp()
+
+    # -- managing ----------------------------------------------------------------------------------
+    def row(self, record: CodeRecord) -> LiveRow:
+        row = self.storage.live.for_code(record.id)
+        if row is None:
+            raise NotLive(f"码 {record.id} 不是活码，不能改指向、暂停或统计扫码。",
+                          f"Code {record.id} is not a live code: it cannot be re-pointed, paused or counted.")
+        return row
+
+    def repoint(self, record: CodeRecord, destination: str, requester: Requester) -> LiveRow:
+        row = self.row(record)
+        destination = destination.strip().removeprefix("/")
+        errors = destination_errors(destination)
+        if errors:
+            raise errors[0]
+        self.storage.live.set_page(row.key, destination, requester.user_id)
+        self.storage.audit.record(requester.user_id, "repointed", record.id, old=row.page, new=destination)
+        return self._changed(row.key)
+
+    def set_paused(self, record: CodeRecord, paused: bool, requester: Requester) -> LiveRow:
+        row = self.row(record)
+        # Resuming an expired code lifts the expiry too: "resume" means "lead to the destination again".
+        self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row))
+        self.storage.audit.record(requester.user_id, "paused" if paused else "resumed", record.id)
+        return self._changed(row.key)
+
+    def _changed(self, key: str) -> LiveRow:
+        self._cache.pop(key, None)
+        found = self.storage.live.get(key)
+        assert found is not None
+        return found
+
+    def _expired(self, row: LiveRow, now: float | None = None) -> bool:
+        return row.expires_at is not None and (now if now is not None else time.time()) >= row.expires_at
+
+    # -- resolving ---------------------------------------------------------------------------------
+    def lookup(self, key: str) -> Resolved:
+        found = self._cache.get(key)
+        if found is None:
+            found = self.storage.live.resolve(key)
+            if found.live is None and found.params is None:
+                return found  # unknown keys are not kept: they would crowd out the real ones
+            self._cache[key] = found
+            if len(self._cache) > CACHE_MAX:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return found
+
+    def resolve(self, raw_key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
+        """Where ``raw_key`` leads now, counting the scan of a live code; None for any unknown key."""
+        key = normal_key(raw_key)
+        if key is None:
+            return None
+        found = self.lookup(key)
+        if found.live is not None:
+            row = found.live
+            self.recorder.record(key, visitor=visitor, source=source)
+            stopped = row.paused or self._expired(row)
+            page, query = (self.fallback_page, "") if stopped else split(row.page)
+            return Resolution(key, query, page, query, True, stopped)
+        if found.params is not None:
+            return Resolution(key, found.params, None, found.params, False, False)
+        return None
+
+    # -- reading -----------------------------------------------------------------------------------
+    def view(self, record: CodeRecord, row: LiveRow | None = None) -> LiveView | None:
+        row = row or self.storage.live.for_code(record.id)
+        if row is None:
+            return None
+        self.recorder.flush()
+        expired = self._expired(row)
+        ends = datetime.fromtimestamp(row.expires_at, self.zone) if row.expires_at is not None else None
+        return LiveView(
+            code_id=record.id, key=row.key, destination=row.page, paused=row.paused, expired=expired,
+            expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
+            leads_to=self.fallback_page if (row.paused or expired) else row.page,
+            destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at)
+                          for d in self.storage.live.destinations(row.key)],
+            scans=self.counts(row.key),
+        )
+
+    def counts(self, key: str) -> ScanCounts:
+        store = self.storage.scans
+        today = self._midnight(datetime.now(self.zone).date())
+        return ScanCounts(total=store.count(key), today=store.count(key, today),
+                          last_7_days=store.count(key, today - 6 * 86400), unique=store.unique(key))
+
+    def totals(self, records: list[CodeRecord]) -> dict[str, tuple[LiveRow, int]]:
+        """Live rows and scan totals of those ``records`` that are live codes (one read each, for lists)."""
+        rows = self.storage.live.for_codes([r.id for r in records])
+        if not rows:
+            return {}
+        self.recorder.flush()
+        totals = self.storage.scans.totals([row.key for row in rows.values()])
+        return {code_id: (row, totals.get(row.key, 0)) for code_id, row in rows.items()}
+
+    def per_day(self, record: CodeRecord, days: int = STATS_DAYS) -> list[DayScans]:
+        row = self.row(record)
+        self.recorder.flush()
+        last = datetime.now(self.zone).date()
+        span = [last - timedelta(days=days - 1 - i) for i in range(days)]
+        bounds = [self._midnight(d) for d in span] + [self._midnight(last + timedelta(days=1))]
+        counts = self.storage.scans.per_bucket(row.key, bounds)
+        return [DayScans(day=d, scans=n) for d, n in zip(span, counts, strict=True)]
+
+    def top(self, start: datetime, end: datetime, limit: int = 5) -> list[tuple[str, int]]:
+        """(code id, scans) of the most scanned live codes in ``[start, end)``."""
+        self.recorder.flush()
+        found = []
+        for key, count in self.storage.scans.top(start.timestamp(), end.timestamp(), limit):
+            row = self.storage.live.get(key)
+            if row is not None:
+                found.append((row.code_id, count))
+        return found
+
+    def _midnight(self, day: date) -> float:
+        return datetime.combine(day, datetime.min.time(), self.zone).timestamp()
+
+
+__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Resolution", "ScanCounts", "normal_key",
+           "split"]

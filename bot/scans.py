@@ -1,0 +1,138 @@
+"""Counting scans off the request path: the resolver appends to memory, a flusher writes each second.
+
+    recorder = ScanRecorder(storage.scans, hash_key)
+    recorder.record("k=3fZq9LmA0x", visitor="o6_bmjrPTlm6_2sgVt7hMZOPfL2M", source="wxa")   # no I/O
+    await recorder.start()  ...  await recorder.stop()       # stop writes whatever is left
+
+Durability, said plainly: a clean shutdown (``Service.close``) loses nothing, since ``stop`` flushes
+the buffer; a crash loses at most the scans of the last flush interval (one second by default).
+
+A visitor value (whatever anonymous id the mini program sends, an openid included) is stored only
+as an HMAC-SHA256 under a secret key: ``MINPCODE_SCAN_HASH_KEY`` when set, otherwise a random key
+generated once and kept in ``<data dir>/scan-hash.key`` (mode 0600), never in the database. The same
+visitor always hashes the same, so unique visitors can be counted, and the hash tells nothing
+without the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from storage.scans import ScanRow, ScanStore
+
+log = logging.getLogger("minpcode.scans")
+
+FLUSH_SECONDS = 1.0
+VISITOR_MAX = 256       # characters of a visitor value read from a request (longer ones are cut)
+KEY_FILE = "scan-hash.key"
+
+ScanListener = Callable[[str, str], None]  # (key, source): e.g. the metrics counter of resolver scans
+
+
+def hash_key(configured: str | None, data_dir: Path) -> bytes:
+    """The secret visitor values are hashed under: the setting, else one generated and kept on disk."""
+    if configured:
+        return configured.encode("utf-8")
+    path = Path(data_dir) / KEY_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode("ascii")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as file:
+        file.write(key)
+    return key
+
+
+class ScanRecorder:
+    def __init__(self, store: ScanStore, key: bytes, *, interval: float = FLUSH_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._key = key
+        self._interval = interval
+        self._clock = clock
+        self._buffer: list[ScanRow] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._listeners: list[ScanListener] = []
+        self.recorded = 0   # scans recorded since start (flushed or not)
+
+    def visitor_hash(self, visitor: str | None) -> str | None:
+        if not visitor:
+            return None
+        digest = hmac.new(self._key, visitor[:VISITOR_MAX].encode("utf-8", "replace"), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def add_listener(self, listener: ScanListener) -> None:
+        """Call ``listener(key, source)`` on every scan (in the request path: it must be quick)."""
+        self._listeners.append(listener)
+
+    def record(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> None:
+        """Count one scan now, in memory; the flusher writes it."""
+        self._buffer.append((key, self._clock(), self.visitor_hash(visitor), source))
+        self.recorded += 1
+        for listener in self._listeners:
+            try:
+                listener(key, source)
+            except Exception:  # a metrics hook must never cost a scan
+                log.exception("scan listener failed")
+
+    def flush(self) -> int:
+        """Write what is buffered (blocking); returns how many scans were written."""
+        rows = self._take()
+        try:
+            self._store.add_many(rows)
+        except Exception:
+            self._buffer[:0] = rows  # kept for the next flush
+            raise
+        return len(rows)
+
+    def _take(self) -> list[ScanRow]:
+        # Called on the event loop's thread only, where record() runs: no append can slip between.
+        rows, self._buffer = self._buffer, []
+        return rows
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = asyncio.Event()
+            self._task = asyncio.create_task(self._loop(), name="minpcode-scan-flusher")
+
+    async def _loop(self) -> None:
+        stopping = self._stopping
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self._interval)
+            rows = self._take()
+            if not rows:
+                continue
+            try:
+                await asyncio.to_thread(self._store.add_many, rows)
+            except Exception:
+                self._buffer[:0] = rows
+                log.exception("writing scans failed; retrying in %.0f s", self._interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping.set()
+            await self._task  # the write under way finishes; the loop writes what is left and ends
+            self._task = None
+        self.flush()
+
+
+__all__ = ["FLUSH_SECONDS", "ScanListener", "ScanRecorder", "hash_key"]

@@ -1,0 +1,79 @@
+"""Scans of live codes: appended in batches by the flusher (bot/scans.py), counted for show/stats/summary.
+
+The flusher writes through its own connection, so a batch is one transaction of its own and never
+interleaves with statements other threads run on the shared one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+
+import sqlite_utils
+
+ScanRow = tuple[str, float, str | None, str]  # key, at (Unix seconds), visitor hash, source
+
+
+class ScanStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._writer: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            path = next(str(row[2]) for row in self._db.execute("PRAGMA database_list").fetchall() if row[1] == "main")
+            self._writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._writer.execute("PRAGMA busy_timeout=30000")
+        return self._writer
+
+    def add_many(self, rows: Sequence[ScanRow]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("INSERT INTO scans (key, at, visitor, source) VALUES (?, ?, ?, ?)", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def count(self, key: str, since: float | None = None, until: float | None = None) -> int:
+        sql, args = "SELECT count(*) FROM scans WHERE key = ?", [key]
+        if since is not None:
+            sql, args = sql + " AND at >= ?", [*args, since]  # type: ignore[list-item]
+        if until is not None:
+            sql, args = sql + " AND at < ?", [*args, until]  # type: ignore[list-item]
+        return int(self._db.execute(sql, args).fetchone()[0])
+
+    def unique(self, key: str) -> int:
+        return int(self._db.execute("SELECT count(DISTINCT visitor) FROM scans WHERE key = ? AND visitor IS NOT NULL",
+                                    [key]).fetchone()[0])
+
+    def per_bucket(self, key: str, bounds: Sequence[float]) -> list[int]:
+        """Scans of ``key`` in each interval ``[bounds[i], bounds[i+1])``."""
+        return [self.count(key, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+    def totals(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        marks = ", ".join("?" * len(keys))
+        rows = self._db.execute(f"SELECT key, count(*) FROM scans WHERE key IN ({marks}) GROUP BY key",
+                                list(keys)).fetchall()
+        return {str(k): int(n) for k, n in rows}
+
+    def top(self, since: float, until: float, limit: int = 5) -> list[tuple[str, int]]:
+        """The most scanned keys in ``[since, until)``, most first."""
+        rows = self._db.execute(
+            "SELECT key, count(*) AS n FROM scans WHERE at >= ? AND at < ? GROUP BY key ORDER BY n DESC, key LIMIT ?",
+            [since, until, limit]).fetchall()
+        return [(str(k), int(n)) for k, n in rows]
