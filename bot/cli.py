@@ -144,7 +144,8 @@ def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False
 
 
 def _option(field_name: str) -> str:
-    return {"create_missing": "--create"}.get(field_name, "--" + field_name.replace("_", "-"))
+    return {"create_missing": "--create", "env_version": "--env", "check_path": "--no-check"}.get(
+        field_name, "--" + field_name.replace("_", "-"))
 
 
 def _error_lines(exc: MinpcodeError, label: Callable[[str], str] = _option) -> list[str]:
@@ -258,6 +259,10 @@ def create(
     transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background (A/B).")] = False,
     title: Annotated[str | None, typer.Option("--title", help="Short Link page title.")] = None,
     permanent: Annotated[bool, typer.Option("--permanent", help="Permanent Short Link.")] = False,
+    env: Annotated[str | None, typer.Option("--env", help="A/B: release, trial or develop (default release).")] = None,
+    no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check.")] = False,
+    long_scene: Annotated[bool, typer.Option("--long-scene",
+                                             help="B: store a scene that does not fit; the code carries k=<key>.")] = False,
     out_file: OutFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
@@ -271,7 +276,7 @@ def create(
         "page": page, "type": type_, "via": via, "scene": scene, "name": name, "campaign": campaign,
         "channel": channel, "medium": medium, "content": content, "term": term, "comments": comments,
         "create_missing": create_missing, "width": width, "transparent": transparent, "title": title,
-        "permanent": permanent,
+        "permanent": permanent, "env_version": env, "check_path": False if no_check else None,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
     requester = _requester()
@@ -279,7 +284,7 @@ def create(
     async def body(service: Service) -> ExitCode:
         if out_file is not None:
             _check_has_image(fields)
-        submission = await service.submit(fields, requester, timeout=WAIT_SECONDS)
+        submission = await service.submit(fields, requester, timeout=WAIT_SECONDS, long_scene=long_scene)
         return _show_submission(service, submission, out_file, as_json)
 
     _run(body, worker=True, as_json=as_json)

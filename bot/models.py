@@ -67,6 +67,15 @@ _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
 
 
+# How each front-end asks for parameters that do not fit a scene to be stored behind a key (bot/scenes.py).
+LONG_SCENE_HINT = Text(
+    zh="参数放不进 scene 时，可以让 minpcode 保存参数、码里只带一个 k= 短编号："
+       "聊天里加 long=yes，命令行加 --long-scene，HTTP API 加 \"long_scene\": \"key\"。",
+    en="To store parameters that do not fit and have the code carry a short k= key instead, add long=yes "
+       "in the chat, --long-scene on the command line, or \"long_scene\": \"key\" in the HTTP API.",
+)
+
+
 def path_limit(kind: CodeType, via: Provider | None) -> int:
     """The most UTF-8 bytes an A/C path may have: 1024 for a WeChat A code, else 128 (less room for
     GrowingIO's suffix when GrowingIO makes it)."""
@@ -92,7 +101,7 @@ def name_errors(field: str, value: str | None, *, required: bool, label_zh: str,
             f"The {label_en} may have at most {GIO_NAME_MAX} characters; it has {len(value)}. Shorten it.",
         )]
     if not GIO_NAME_RE.match(value):
-        bad = "".join(sorted({ch for ch in value if not GIO_NAME_RE.match(ch)}))
+        bad = "".join(dict.fromkeys(ch for ch in value if not GIO_NAME_RE.match(ch)))
         return [FieldError(
             field,
             f"{label_zh}只能包含中文、英文字母、数字和 - / _，请去掉：{bad!r}（空格也不行）。",
@@ -276,6 +285,7 @@ class CodeRequest(BaseModel):
                     field, f"{field} 最多 {FREE_TEXT_MAX} 个字符。", f"{field} may have at most {FREE_TEXT_MAX} characters.",
                 ))
         errors += self._live_errors()
+        errors += self._version_errors()
         if self.scene is not None and self.type is not CodeType.B:
             errors.append(FieldError(
                 "scene", "只有 B 码使用 scene 参数；A/C 码请把参数写进路径的 ?query。",
@@ -293,6 +303,17 @@ class CodeRequest(BaseModel):
             return [FieldError("type", "活码总是 B 码（不占 A/C 额度），请去掉 type 或写 type=B。",
                                "A live code is always a B code (no A/C quota); leave out type or write type=B.")]
         return destination_errors(self.destination)
+    def _version_errors(self) -> list[FieldError]:
+        """``env_version`` is an A/B parameter of WeChat's, ``check_path`` a B one: elsewhere they would be
+        dropped silently, so asking for them there is an error."""
+        errors = []
+        if not self.check_path and self.type is not CodeType.B:
+            errors.append(FieldError("check_path", "check=no 只适用于 B 码（A/C 码和短链不检查页面是否发布）。",
+                                     "check=no applies to B codes only (A/C codes and Short Links have no page check)."))
+        if self.env_version != "release" and (self.type not in (CodeType.A, CodeType.B) or self.provider is Provider.GIO):
+            errors.append(FieldError("env_version", "env=trial/develop 只适用于微信直接生成的 A 码和 B 码。",
+                                     "env=trial/develop applies only to A and B codes made by WeChat directly."))
+        return errors
 
     def _text_errors(self) -> list[FieldError]:
         """Control characters and lone surrogates: nothing upstream or in SQLite can hold them."""
@@ -347,18 +368,22 @@ class CodeRequest(BaseModel):
         if self.type is not CodeType.B:
             return []
         scene = self.scene or ""
-        if not 1 <= len(scene) <= SCENE_MAX:
+        if not scene:
+            return [FieldError("scene", f"B 码需要 1 到 {SCENE_MAX} 个字符的 scene。",
+                               f"A B code needs a scene of 1 to {SCENE_MAX} characters.")]
+        if len(scene) > SCENE_MAX:
             return [FieldError(
-                "scene", f"B 码需要 1 到 {SCENE_MAX} 个字符的 scene，现在是 {len(scene)} 个。",
-                f"A B code needs a scene of 1 to {SCENE_MAX} characters; it has {len(scene)}.",
+                "scene", f"B 码需要 1 到 {SCENE_MAX} 个字符的 scene，现在是 {len(scene)} 个。{LONG_SCENE_HINT.zh}",
+                f"A B code needs a scene of 1 to {SCENE_MAX} characters; it has {len(scene)}. {LONG_SCENE_HINT.en}",
             )]
         if not SCENE_RE.match(scene):
-            bad = "".join(sorted({ch for ch in scene if not SCENE_RE.match(ch)}))
+            bad = "".join(dict.fromkeys(ch for ch in scene if not SCENE_RE.match(ch)))  # in the order they appear
             return [FieldError(
                 "scene",
-                f"scene 只能用数字、英文字母和 !#$&'()*+,/:;=?@-._~，请去掉：{bad!r}（中文和 % 不行，长参数请用短 ID）。",
+                f"scene 只能用数字、英文字母和 !#$&'()*+,/:;=?@-._~，请去掉：{bad!r}（中文、空格和 % 都不行）。"
+                f"{LONG_SCENE_HINT.zh}",
                 f"The scene may use only digits, letters and !#$&'()*+,/:;=?@-._~; remove {bad!r} "
-                "(no Chinese, no %: map long parameters to a short id).",
+                f"(no Chinese, no spaces, no %). {LONG_SCENE_HINT.en}",
             )]
         return []
 

@@ -143,7 +143,9 @@ class Service:
         prepared = CodeRequest.parse(data)
         data = prepared.model_dump()
         if prepared.type.counts_against_cap and prepared.via is None:
-            data["via"] = Provider.GIO if (self.settings.use_gio and self.upstream.gio) else Provider.WECHAT
+            # GrowingIO takes no env_version: a code for the trial/develop version comes from WeChat directly.
+            gio = self.settings.use_gio and self.upstream.gio and prepared.env_version == "release"
+            data["via"] = Provider.GIO if gio else Provider.WECHAT
         data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
         if prepared.expires is not None and self.live.end_of(prepared.expires) <= time.time():

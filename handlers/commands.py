@@ -25,7 +25,9 @@ from handlers.render import detail_lines, one_line
 log = logging.getLogger("minpcode.commands")
 
 LIST_LIMIT = 10
-_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live"}
+_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
+              "check": "check_path", "long": "long_scene"}
+_RENAMED = {"env": "env_version"}
 
 
 class Reply(BaseModel):
@@ -62,7 +64,7 @@ def request_fields(command: grammar.Command) -> dict[str, Any]:
     for key, value in command.fields.items():
         if key == "page":
             continue
-        target = _FIELD_MAP.get(key, key)
+        target = _FIELD_MAP.get(key, _RENAMED.get(key, key))
         data[target] = (value == "yes") if key in _FIELD_MAP else value
     return data
 
@@ -124,7 +126,10 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
 
 
 async def new_code(service: Service, fields: dict[str, Any], requester: Requester) -> Reply:
-    submission = await service.submit(fields, requester)
+    """``fields`` as CodeRequest input, plus ``long_scene`` (store a scene that does not fit behind a key)."""
+    fields = dict(fields)
+    long_scene = bool(fields.pop("long_scene", False))
+    submission = await service.submit(fields, requester, long_scene=long_scene)
     record = submission.record
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     if record.status is Status.DONE:

@@ -91,6 +91,8 @@ _YES_NO = {w: "yes" if yes_no(w) else "no" for w in ("yes", "true", "是", "no",
 assert all(yes_no(w) is not None for w in _YES_NO)
 _TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink"}
 _VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"}
+_ENVS = {"release": "release", "正式版": "release", "trial": "trial", "体验版": "trial", "develop": "develop",
+         "开发版": "develop"}
 
 _FIELDS: dict[str, _FieldSpec] = {
     f.key: f
@@ -122,6 +124,12 @@ _FIELDS: dict[str, _FieldSpec] = {
                    "live code: re-point, pause and count scans later (a B code)", _YES_NO, "yes"),
         _FieldSpec("expires", ("到期",), "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
                    "a live code's last day (YYYY-MM-DD; scans go to the fallback page after it)"),
+        _FieldSpec("env", ("版本",), "A/B 码打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
+                   "A/B: which version the code opens: release, trial or develop", _ENVS, "release|trial|develop"),
+        _FieldSpec("check", ("检查",), "B 码：check=no 时不检查页面是否已发布", "B: check=no skips the released-page check",
+                   _YES_NO, "no"),
+        _FieldSpec("long", ("长参数",), "B 码：scene 放不下时保存参数，码里带 k= 短编号",
+                   "B: store a scene that does not fit and have the code carry a k= key", _YES_NO, "yes"),
     )
 }
 

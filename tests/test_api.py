@@ -197,7 +197,10 @@ def test_input_errors_carry_the_seeds_codes(live: Live) -> None:
         ({"path": "pages/a", "scene": 123}, 3002),
         ({"path": "pages/a", "scene": "a=1\x00"}, 3002),
         ({"path": "pages/a", "scene": "x" * (scenes.PARAMS_MAX + 1)}, 3002),
-        ({"path": "pages/a", "scene": "k=ZZZZZZZZZZ"}, 3002),  # key-shaped, but no such key
+        ({"path": "pages/a", "scene": "k=ZZZZZZZZZZ", "long_scene": "key"}, 3002),  # key-shaped, but no such key
+        ({"path": "/pages/product/detail", "scene": "产品=1"}, 3002),  # seed 003: WeChat would refuse it
+        ({"path": "pages/a", "scene": "x" * 33}, 3002),
+        ({"path": "pages/a", "scene": "a=1", "long_scene": "yes"}, -1),
         ({"path": "pages/a?x=1", "scene": "a=1"}, -1),  # a B page cannot carry a query
         ({"path": "pages/a b"}, -1),
         ({"path": 5}, -1),
@@ -313,9 +316,20 @@ def test_still_pending_is_503_and_the_retry_reuses(live: Live, monkeypatch: pyte
 
 
 # -- long parameters --------------------------------------------------------------------------------
+def test_seed_003_a_scene_wechat_would_refuse_is_3002_naming_the_opt_in(live: Live) -> None:
+    calls = live.wechat.calls[B_PATH]
+    response = live.post({"path": "/pages/product/detail", "scene": "产品=1"})
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, 3002)
+    assert '"long_scene": "key"' in body["msg"] and "'产品'" in body["msg"]
+    assert live.service.storage.scenes.key_for("产品=1") is None and live.wechat.calls[B_PATH] == calls
+    assert "long_scene" in live.get("/openapi.json", key=None).json()["components"]["schemas"]["QRCodeRequest"][
+        "properties"]
+
+
 def test_long_parameters_go_through_a_short_key(live: Live) -> None:
     params = "product_id=12345&from=公众号推文&campaign=双十一大促&utm=spring"
-    body = ok(live.post({"path": "/pages/product/detail", "scene": params}))
+    body = ok(live.post({"path": "/pages/product/detail", "scene": params, "long_scene": "key"}))
     key = body["scene"]
     assert scenes.KEY_RE.fullmatch(key) and len(key) <= 32
     scanned = scan(image_of(live, body["data"]))
@@ -329,7 +343,7 @@ def test_long_parameters_go_through_a_short_key(live: Live) -> None:
             "page": None, "live": False, "paused": False}
     # The same parameters get the same key and reuse the code; the record shows the parameters.
     calls = live.wechat.calls[B_PATH]
-    again = ok(live.post({"path": "pages/product/detail", "scene": params}))
+    again = ok(live.post({"path": "pages/product/detail", "scene": params, "long_scene": "key"}))
     assert (again["scene"], again["id"], again["reused"]) == (key, body["id"], True)
     assert live.wechat.calls[B_PATH] == calls
     record = ok(live.get(f"/api/codes/{body['id']}"))["data"]
@@ -345,7 +359,7 @@ def test_scenes_that_do_not_fit_are_shortened_and_those_that_fit_are_not(live: L
     assert ok(live.post({"path": "pages/s/index", "scene": fits}))["scene"] == fits
     for scene, query in (("a" * 33, {"a" * 33: ""}), ("name=张三", {"name": "张三"}), ("q=a b+c", {"q": "a b+c"}),
                          ("p=100%&p=5%&x", {"p": "5%", "x": ""})):
-        key = ok(live.post({"path": "pages/s/index", "scene": scene}))["scene"]
+        key = ok(live.post({"path": "pages/s/index", "scene": scene, "long_scene": "key"}))["scene"]
         assert scenes.is_key(key)
         data = ok(live.get(f"/api/scenes/{quote(key, safe='')}", key=None))["data"]
         assert (data["scene"], data["query"]) == (scene, query)
@@ -353,10 +367,10 @@ def test_scenes_that_do_not_fit_are_shortened_and_those_that_fit_are_not(live: L
 
 def test_a_refused_request_stores_no_scene(live: Live) -> None:
     # A B page cannot carry a ?query: the request is refused before the long scene is stored.
-    response = live.post({"path": "pages/refused/index?x=1", "scene": "城市=拒绝"})
+    response = live.post({"path": "pages/refused/index?x=1", "scene": "城市=拒绝", "long_scene": "key"})
     assert response.status_code == 400 and response.json()["code"] == -1
     assert live.service.storage.scenes.key_for("城市=拒绝") is None
-    stored = ok(live.post({"path": "pages/refused/index", "scene": "城市=拒绝"}))["scene"]
+    stored = ok(live.post({"path": "pages/refused/index", "scene": "城市=拒绝", "long_scene": "key"}))["scene"]
     assert live.service.storage.scenes.key_for("城市=拒绝") == stored
 
 
@@ -492,7 +506,7 @@ def test_openapi_matches_the_routes(live: Live) -> None:
     check("/api/weapp/qrcode", "post", 401, live.post({"path": "x"}, key=None).json())
     check("/api/codes", "get", 200, live.get("/api/codes").json())
     check("/api/codes/{code_id}", "get", 200, live.get(f"/api/codes/{made.json()['id']}").json())
-    key = ok(live.post({"path": "pages/doc/index", "scene": "名=值"}))["scene"]
+    key = ok(live.post({"path": "pages/doc/index", "scene": "名=值", "long_scene": "key"}))["scene"]
     check("/api/scenes/{key}", "get", 200, live.get(f"/api/scenes/{key}", key=None).json())
     check("/healthz", "get", 200, live.get("/healthz", key=None).json())
 

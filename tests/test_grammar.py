@@ -37,7 +37,8 @@ def test_table_has_every_command_once() -> None:
     assert (COMMANDS["show"].min_args, COMMANDS["show"].max_args) == (1, 1)
     assert (COMMANDS["summary"].min_args, COMMANDS["summary"].max_args) == (0, 1)
     assert NEW_USAGE.startswith("new <page> [type=A|B|C|shortlink] [via=gio|wechat] [scene=…]")
-    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes] [live=yes] [expires=…]")
+    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes] [live=yes] [expires=…] "
+                              "[env=release|trial|develop] [check=no] [long=yes]")
 
 
 # ------------------------------------------------------------------------------------- every command
@@ -337,6 +338,9 @@ _CANONICAL = {
     "permanent": ["yes", "no"],
     "transparent": ["yes", "no"],
     "live": ["yes", "no"],
+    "env": ["release", "trial", "develop"],
+    "check": ["yes", "no"],
+    "long": ["yes", "no"],
 }
 
 

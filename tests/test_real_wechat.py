@@ -7,21 +7,29 @@ carried as data (``not_before``: the next midnight in Beijing) and honoured with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.config import Settings
 from bot.errors import InvalidRequest, RateLimited, UpstreamRejected
 from bot.messages import next_beijing_midnight
-from bot.models import GIO_AID_SUFFIX_BYTES, CodeRequest
+from bot.models import GIO_AID_SUFFIX_BYTES, CodeRequest, Requester
 from bot.sandbox import SANDBOX_APPID, SANDBOX_HOME_PAGE, SANDBOX_SECRET, qr
+from bot.service import Service
+from bot.upstream import Upstream
 from bot.upstream.wechat import WeChatClient
+from handlers import commands
+from storage import Storage
 from tests.conftest import FakeClock, Site
 
 A, B, C = "/wxa/getwxacode", "/wxa/getwxacodeunlimit", "/cgi-bin/wxaapp/createwxaqrcode"
 Scan = Callable[[bytes], qr.ScannedCode]
+ALICE = Requester(chat="console", user_id="alice")
 
 
 def a_path(size: int) -> str:
@@ -111,3 +119,63 @@ async def test_45009_on_b_codes_is_the_per_minute_limit(wechat: Site, client: We
         await client.b_code("2")
     assert caught.value.not_before is None and 0 < (caught.value.retry_after or 0) <= 60
     assert "5,000" in caught.value.en
+
+
+# ---- the same scene rule and opt-in in every front-end; env and check where they apply -------------
+
+
+@pytest.fixture
+async def service(wechat: Site, tmp_path: Path) -> AsyncIterator[Service]:
+    """The service on a real WeChat wire (no GrowingIO), as a deployment with only WeChat runs it."""
+    http = httpx.AsyncClient(timeout=10, trust_env=False)
+    upstream = Upstream(wechat=WeChatClient(http, wechat.url, SANDBOX_APPID, SecretStr(SANDBOX_SECRET)), gio=None,
+                        _clients=[http])
+    settings = Settings(_env_file=None, minpcode_data_dir=str(tmp_path), minpcode_sandbox=False)
+    async with Service(settings, Storage.open(tmp_path), upstream) as svc:
+        yield svc
+
+
+async def test_chat_refuses_a_scene_that_does_not_fit_unless_long_yes(service: Service, wechat: Site) -> None:
+    refused = await commands.run(service, "new pages/a/a type=B scene=这是中文", ALICE)
+    assert not refused.ok and "'这是中文'" in refused.zh and "long=yes" in refused.en
+    assert wechat.emu.calls[B] == 0 and service.storage.scenes.key_for("这是中文") is None
+    made = await commands.run(service, "new pages/a/a type=B scene=这是中文 long=yes", ALICE)
+    assert made.ok and made.record is not None and made.record.scene and made.record.scene.startswith("k=")
+    assert service.scene_params(made.record.scene) == "这是中文"
+    assert json.loads(wechat.log.to(B)[-1].body)["scene"] == made.record.scene
+
+
+async def test_chat_env_and_check_reach_wechat(service: Service, wechat: Site) -> None:
+    wechat.emu.pages = {SANDBOX_HOME_PAGE}
+    made = await commands.run(service, "new pages/new/new type=B scene=x=1 env=trial check=no", ALICE)
+    assert made.ok, made.en
+    sent = json.loads(wechat.log.to(B)[-1].body)
+    assert (sent["env_version"], sent["check_path"]) == ("trial", False)
+    a_code = await commands.run(service, "new pages/a/a env=develop", ALICE)
+    assert a_code.ok and json.loads(wechat.log.to(A)[-1].body)["env_version"] == "develop"
+    for text, words in (("new pages/a/a type=C check=no", "B codes only"),
+                        ("new pages/a/a type=C env=trial", "A and B codes")):
+        refused = await commands.run(service, text, ALICE)
+        assert not refused.ok and words in refused.en
+    assert wechat.emu.calls[C] == 0
+
+
+def test_the_bad_scene_characters_are_listed_in_the_order_they_appear() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        CodeRequest.parse({"type": "B", "scene": "id=这是中文是"})
+    assert "'这是中文'" in caught.value.zh and "'这是中文'" in caught.value.en
+
+
+def test_cli_long_scene_env_and_no_check(tmp_path: Path) -> None:
+    from tests.test_cli import Cli
+
+    cli = Cli(tmp_path)
+    refused = cli.run("create", "--page", "pages/a/a", "--type", "B", "--scene", "这是中文", "--json")
+    assert refused.returncode == 2 and "--long-scene" in refused.stdout + refused.stderr
+    made = cli.run("create", "--page", "pages/a/a", "--type", "B", "--scene", "这是中文", "--long-scene",
+                   "--env", "trial", "--no-check", "--json")
+    assert made.returncode == 0, made.stderr
+    record = json.loads(made.stdout)
+    assert record["scene"].startswith("k=") and record["status"] == "done"
+    wrong = cli.run("create", "--page", "pages/a/a", "--type", "C", "--no-check")
+    assert wrong.returncode == 2 and "--no-check" in wrong.stderr

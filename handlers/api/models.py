@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,8 +27,8 @@ class QRCodeRequest(BaseModel):
     scene: str | None = Field(
         None, max_length=scenes.PARAMS_MAX,
         description=f"Parameters for a B code. Up to {SCENE_MAX} characters from WeChat's set go as they are; "
-                    f"longer ones or other characters (Chinese, spaces, %) are stored and the code carries "
-                    f"`k=<10 letters/digits>`, resolved by GET /api/scenes/{{key}}. Omit (or empty) for an A code.",
+                    f"longer ones or other characters (Chinese, spaces, %) are refused with code 3002 unless "
+                    f"`long_scene` is `\"key\"`. Omit (or empty) for an A code.",
         examples=["product_id=123"],
     )
     width: int = Field(430, ge=WIDTH_MIN, le=WIDTH_MAX, description="Image width in pixels.")
@@ -36,6 +37,14 @@ class QRCodeRequest(BaseModel):
                                           "with POST /api/codes/{id}/destination. No scene with it.")
     expires: date | None = Field(None, description="A live code's last day (in MINPCODE_TIMEZONE); scans go to the "
                                                    "fallback page after it")
+    long_scene: Literal["key"] | None = Field(
+        None,
+        description="Seed 003's rule by default: a scene WeChat would refuse (over 32 characters, Chinese, spaces, "
+                    "`%`...) is answered with code 3002. `\"key\"` stores such parameters instead and the code "
+                    "carries `k=<10 letters/digits>` (resolve it with GET /api/scenes/{key}); your mini program "
+                    "must then know our keys.",
+        examples=["key"],
+    )
 
 
 class Envelope(BaseModel):
