@@ -132,9 +132,9 @@ class Service:
         With ``long_scene`` a B code's scene that WeChat would refuse (too long, Chinese, ``%`` ...)
         goes behind a stored ``k=`` key (:mod:`bot.scenes`); its parameters are stored only once the
         whole request is valid, so a refused request leaves nothing behind. Without it WeChat's own
-        scene rule applies. It is the caller's choice, the same for every front-end: today the HTTP
-        API asks for it on every B code (its documented behaviour) and the chats and the CLI do not
-        (they refuse such a scene, as their tests say); the next issue lets a person ask for it.
+        scene rule applies. It is the person's choice, the same in every front-end: the HTTP API's
+        ``"long_scene": "key"`` (seed 003's 3002 otherwise), the chat's ``long=yes``, the CLI's
+        ``--long-scene``.
         """
         data = request.model_dump() if isinstance(request, CodeRequest) else dict(request)
         given_comments = data.get("comments")

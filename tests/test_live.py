@@ -249,7 +249,7 @@ def test_unknown_keys_are_answered_alike_and_each_ip_is_limited(tmp_path: Path, 
 
 def test_a_long_scene_key_answers_as_before(server: Server) -> None:
     params = "product_id=12345&from=公众号推文"
-    key = server.ok("POST", "/api/weapp/qrcode", json={"path": "pages/p/d", "scene": params})["scene"]
+    key = server.ok("POST", "/api/weapp/qrcode", json={"path": "pages/p/d", "scene": params, "long_scene": "key"})["scene"]
     response = resolve(server, key)
     assert response.headers["cache-control"] == "public, max-age=86400, immutable"
     assert response.json()["data"] == {"key": key, "scene": params, "query": {"product_id": "12345", "from": "公众号推文"},
