@@ -20,13 +20,14 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from bot import logs
 from bot.announce import cli_summary
 from bot.config import BadSettings, Settings
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, UpstreamError
 from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
-from bot.server import compose, serve_logging
+from bot.server import compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
@@ -783,6 +784,34 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     else:
         Storage.open(folder).close()
         _say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
+
+
+@app.command("doctor")
+def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
+    """Check every configured part live (read-only: no quota spent, nothing posted); exit 1 if one fails.
+
+        minpcode doctor            # one table: part, check, result, what to fix
+    """
+    from bot import doctor
+    from bot.server import preflights
+    from handlers.terminal import doctor_table
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        rows = doctor.unparsed(exc)
+        lang = "en"
+    else:
+        logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=settings.secret_values())
+        prepare(settings)
+        rows = asyncio.run(doctor.diagnose(preflights(settings)))
+        lang = settings.terminal_lang
+        _say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}", to_err=as_json)
+    if as_json:
+        _print_json(doctor.rows_json(rows))
+    else:
+        out.print(doctor_table(rows, lang))
+    raise typer.Exit(doctor.exit_status(rows))
 
 
 def main() -> None:

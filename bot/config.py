@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     minpcode_fallback_page: str = "pages/index/index"
     minpcode_scan_hash_key: SecretStr | None = None
     minpcode_resolver_rate: int = Field(600, ge=1)   # resolves per minute per IP (bursts of a tenth of it)
+    minpcode_metrics_token: SecretStr | None = None   # GET /metrics with this bearer token (else loopback only)
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""
@@ -125,6 +126,16 @@ class Settings(BaseSettings):
         if lines:
             raise BadSettings(lines)
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value, for redaction (bot/redact.py): none may reach a log or a screen."""
+        fields = (self.wechat_secret, self.gio_token, self.slack_bot_token, self.slack_signing_secret,
+                  self.slack_app_token, self.wecom_secret, self.wecom_token, self.wecom_aes_key,
+                  self.minpcode_api_keys, self.wecom_webhook_url, self.minpcode_metrics_token,
+                  self.minpcode_scan_hash_key)
+        found = [_secret(value) for value in fields]
+        found += [entry.partition(":")[2].strip() for entry in _secret(self.minpcode_api_keys).split(",")]
+        return [value for value in found if value]
 
     @property
     def terminal_lang(self) -> Literal["zh", "en"]:

@@ -96,6 +96,16 @@ def next_beijing_midnight(now: float) -> float:
     return (day + 1) * 86400 - BEIJING_OFFSET
 
 
+_CALLER_IP = re.compile(r"(?:invalid ip|from ip:?)\s*([0-9a-fA-F.:]*[0-9a-fA-F])")
+
+
+def caller_ip(errmsg: str) -> str | None:
+    """The IP an upstream says it saw in its refusal (WeChat 40164 ``invalid ip 1.2.3.4 …``, WeCom 60020
+    ``… from ip: 1.2.3.4``): the address the operator must add to the whitelist."""
+    found = _CALLER_IP.search(errmsg)
+    return found.group(1) if found else None
+
+
 def wechat_error(errcode: int, errmsg: str, *, api: str = "", now: float | None = None) -> e.UpstreamError:
     """The typed error for a WeChat errcode; unknown codes keep WeChat's own text.
 

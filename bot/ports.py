@@ -4,6 +4,8 @@
                in its lifespan (Slack, WeCom, the HTTP API, the summary scheduler)
     Announcer  a place a summary is posted to (a Slack channel, a WeCom group robot); the adapter
                renders the summary in its own format and within its own limits
+    Preflight  one configured part checked live by ``minpcode doctor`` (bot/doctor.py): rows of
+               :class:`Check`, read-only calls only (no quota spent, no message posted)
 
 The core composes neither: the process (bot/server.py) builds them from the settings and hands
 them in. An announcer posts in named *steps* (``slack.message``, ``wecom.image`` ...); each step
@@ -14,14 +16,14 @@ never posts a part twice (bot/announce.py keeps the books).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from bot.errors import MinpcodeError
 from bot.summary import Summary
-from bot.text import Lang
+from bot.text import Lang, Text
 
 OnStep = Callable[[str], None]
 
@@ -95,4 +97,38 @@ class Announcer(Protocol):
         ...
 
 
-__all__ = ["Announcement", "Announcer", "FrontEnd", "OnStep", "PostError", "PostOutcome"]
+CheckStatus = Literal["ok", "failed", "skipped"]
+
+
+class Check(BaseModel):
+    """One row of ``minpcode doctor``: what was checked, what was found, and what to change.
+
+    ``detail`` and ``fix`` never hold a secret; ``setting`` names the variable to change when it failed.
+    """
+
+    part: str                       # "wechat", "slack" ...
+    name: str                       # "token", "scopes", "summary channel" ...
+    status: CheckStatus
+    detail: Text
+    fix: Text | None = None
+    setting: str | None = None
+
+    @classmethod
+    def of(cls, part: str, name: str, status: CheckStatus, zh: str, en: str, *,
+           fix: tuple[str, str] | None = None, setting: str | None = None) -> Check:
+        """A row from plain strings (``fix``: what to change, Chinese and English)."""
+        return cls(part=part, name=name, status=status, detail=Text(zh=zh, en=en),
+                   fix=Text(zh=fix[0], en=fix[1]) if fix else None, setting=setting)
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """A part ``minpcode doctor`` checks; a part that is not configured answers one ``skipped`` row."""
+
+    name: str
+
+    async def checks(self) -> list[Check]: ...
+
+
+__all__ = ["Announcement", "Announcer", "Check", "CheckStatus", "FrontEnd", "OnStep", "PostError", "PostOutcome",
+           "Preflight"]

@@ -24,8 +24,9 @@ from starlette.routing import BaseRoute, Route
 from bot import chart, logs
 from bot.config import Settings
 from bot.errors import NotFound
-from bot.ports import Announcer, FrontEnd
+from bot.ports import Announcer, FrontEnd, Preflight
 from bot.service import Service
+from bot.version import __version__
 
 log = logging.getLogger("minpcode.server")
 
@@ -36,6 +37,15 @@ def announcers(settings: Settings) -> list[Announcer]:
     from handlers.wecom import wecom_announcer
 
     return [a for a in (slack_announcer(settings), wecom_announcer(settings)) if a is not None]
+
+
+def preflights(settings: Settings) -> list[Preflight]:
+    """What ``minpcode doctor`` checks, in table order: the core's parts, then Slack and WeCom."""
+    from bot.preflight import core_preflights
+    from handlers.slack.preflight import slack_preflight
+    from handlers.wecom.preflight import wecom_preflight
+
+    return [*core_preflights(settings), slack_preflight(settings), wecom_preflight(settings)]
 
 
 @dataclass
@@ -63,16 +73,13 @@ def compose(settings: Settings | None = None, service: Service | None = None) ->
 def serve_logging(settings: Settings) -> None:
     """serve's log output through bot.logs (redacted, escaped: a request cannot forge a line); uvicorn
     runs with ``log_config=None`` so its loggers go through the same handler."""
-    secrets = [s.get_secret_value() for s in (settings.wechat_secret, settings.gio_token, settings.slack_bot_token,
-                                              settings.slack_signing_secret, settings.slack_app_token,
-                                              settings.wecom_secret, settings.wecom_token, settings.wecom_aes_key,
-                                              settings.minpcode_api_keys, settings.wecom_webhook_url) if s]
-    logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=secrets)
+    logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=settings.secret_values())
 
 
 def core_routes(service: Service) -> list[BaseRoute]:
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "sandbox": service.sandbox, "pending": service.pending_count()})
+        return JSONResponse({"ok": True, "version": __version__, "sandbox": service.sandbox,
+                             "pending": service.pending_count()})
 
     async def code_image(request: Request) -> Response:
         code_id = request.path_params["code_id"]
@@ -144,4 +151,4 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     return app
 
 
-__all__ = ["Process", "announcers", "compose", "prepare", "core_routes", "serve_logging", "create_app", "front_ends"]
+__all__ = ["Process", "announcers", "preflights", "compose", "prepare", "core_routes", "serve_logging", "create_app", "front_ends"]

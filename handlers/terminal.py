@@ -11,11 +11,13 @@ from typing import Any
 
 from PIL import Image
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.config import Settings
 from bot.errors import FieldError
 from bot.models import CodeRecord
+from bot.ports import Check
 from bot.service import QuotaStatus
 from handlers.render import STATUS_LABELS, detail_lines
 
@@ -101,6 +103,22 @@ def quota_table(rows: Iterable[QuotaStatus]) -> Table:
     shown = table("小程序 App", "已用 Used", "上限 Cap", "剩余 Left", "比例 Used %")
     for q in rows:
         shown.add_row(q.app, str(q.used), str(q.cap), str(q.left), f"{q.ratio:.1%}")
+    return shown
+
+
+_MARK = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "skipped": "[dim]– skipped[/]"}
+
+
+def doctor_table(rows: Iterable[Check], lang: str) -> Table:
+    """``minpcode doctor``: one row per check, what was found and, for a failure, what to change."""
+    shown = table("部分 Part", "检查 Check", "结果 Result", "情况 Detail", "怎么改 Fix")
+    for row in rows:
+        fix = row.fix.render(lang, sep=" / ") if row.fix else ""
+        if row.setting and row.status == "failed":
+            fix = f"[bold]{escape(row.setting)}[/]: {escape(fix)}" if fix else f"[bold]{escape(row.setting)}[/]"
+        else:
+            fix = escape(fix)
+        shown.add_row(row.part, row.name, _MARK[row.status], escape(row.detail.render(lang, sep=" / ")), fix)
     return shown
 
 

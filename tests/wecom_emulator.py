@@ -105,6 +105,7 @@ ERRMSGS: dict[int, str] = {
     60020: "not allow to access from your ip",
     81013: "user & party & tag all invalid",
     93000: "invalid webhook url",
+    301002: "not allow operate another agent with this accesstoken.",
     301019: "media md5 not match",
 }
 
@@ -424,6 +425,7 @@ class WeComEmulator:
         self.app = Starlette(routes=[
             Route("/cgi-bin/gettoken", ep(self._gettoken, auth=False), methods=["GET"]),
             Route("/cgi-bin/getcallbackip", ep(self._getcallbackip), methods=["GET"]),
+            Route("/cgi-bin/agent/get", ep(self._agent_get), methods=["GET"]),
             Route("/cgi-bin/media/upload", ep(self._media_upload), methods=["POST"]),
             Route("/cgi-bin/media/get", ep(self._media_get), methods=["GET"]),
             Route("/cgi-bin/message/send", ep(self._message_send), methods=["POST"]),
@@ -631,6 +633,22 @@ class WeComEmulator:
 
     def _getcallbackip(self, ctx: _Ctx) -> dict[str, Any]:
         return {"ip_list": list(self.callback_ips), "errcode": 0, "errmsg": "ok"}
+
+    def _agent_get(self, ctx: _Ctx) -> dict[str, Any]:
+        """获取指定的应用详情 (document path/90227): only the app the token belongs to may be read. A
+        malformed or unknown agentid answers 40056 and another app's 301002 (OUR ASSUMPTION: the global
+        error-code list names both, the page does not say which applies when)."""
+        raw = ctx.query.get("agentid", "")
+        if not raw.isdigit() or int(raw) not in self.apps:
+            return self._error(ctx, 40056)
+        if int(raw) != ctx.agentid:
+            return self._error(ctx, 301002)
+        return {"errcode": 0, "errmsg": "ok", "agentid": int(raw), "name": f"minpcode-{raw}",
+                "square_logo_url": "", "description": "", "close": 0, "redirect_domain": "",
+                "report_location_flag": 0, "isreportenter": 0, "home_url": "",
+                "allow_userinfos": {"user": [{"userid": u} for u in sorted(self.users or ())]},
+                "allow_partys": {"partyid": sorted(int(p) for p in self.parties if p.isdigit())},
+                "allow_tags": {"tagid": sorted(int(t) for t in self.tags if t.isdigit())}}
 
     # ------------------------------------------------------------------------------------ media
 

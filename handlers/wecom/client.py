@@ -255,6 +255,8 @@ class WeComClient:
         if code == 60020:
             found = _FROM_IP.search(str(data.get("errmsg") or ""))
             ip = found.group(1) if found else "this server's egress IP"
+            if found:
+                error.raw = f"{error.raw}, from ip: {ip}"  # the IP to add, for doctor and the record
             log.error("wecom %s refused with 60020: the caller IP %s is not trusted. Fix: WeCom admin console → "
                       "应用管理 → the app (AgentId %s) → 企业可信IP (trusted IPs) → add %s (a verified domain or "
                       "the callback URL must be set first).", path, ip, self.agent_id, ip)

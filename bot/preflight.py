@@ -1,0 +1,273 @@
+"""The core's own ``minpcode doctor`` checks: settings, WeChat, GrowingIO, the data folder, the font, the URL.
+
+    checks = core_preflights(settings)          # each a bot.ports.Preflight
+    rows = [row for check in checks for row in await check.checks()]
+
+Every call is read-only: WeChat's ``stable_token`` in normal mode (it does not invalidate the token
+a running ``serve`` holds), GrowingIO's products list, ``GET /healthz``. No code is made, no quota
+spent. A part that is not configured answers one ``skipped`` row; a failed row names the setting.
+The Slack and WeCom checks live with their front-ends (handlers/*/preflight.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from bot import chart
+from bot.config import Settings
+from bot.errors import MinpcodeError, UpstreamError
+from bot.messages import caller_ip
+from bot.ports import Check, Preflight
+from bot.upstream.growingio import GrowingIOClient
+from bot.upstream.tokens import StableTokenSource
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+LOW_SPACE = 200 * 1024 * 1024  # bytes: below this the images and backups beside the database may not fit
+
+
+row = Check.of
+
+
+def skipped(part: str, zh: str, en: str) -> Check:
+    return row(part, "configured", "skipped", zh, en)
+
+
+def upstream_failed(part: str, name: str, exc: MinpcodeError, setting: str, fix: tuple[str, str]) -> Check:
+    """A failed row from the error a client raised: its own bilingual words, and the setting to change."""
+    code = f" ({exc.code})" if isinstance(exc, UpstreamError) and exc.code not in (None, "") else ""
+    return row(part, name, "failed", exc.zh + code, exc.en + code, fix=fix, setting=setting)
+
+
+class SettingsPreflight:
+    """The settings parse (done before this runs) and every value is usable."""
+
+    name = "settings"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def checks(self) -> list[Check]:
+        problems = self.settings.problems()
+        if not problems:
+            return [row("settings", "parse", "ok", "设置都可用。", "Every setting is usable.")]
+        return [row("settings", "value", "failed", line, line, setting=line.split("=", 1)[0].split(" ", 1)[0],
+                    fix=("按这一行的说明修改。", "Change it as the line says.")) for line in problems]
+
+
+class WeChatPreflight:
+    """The mini program's AppID and AppSecret, through ``stable_token`` (normal mode)."""
+
+    name = "wechat"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def checks(self) -> list[Check]:
+        s = self.settings
+        if not (s.wechat_appid or s.wechat_secret):
+            return [skipped("wechat", "没有配置（WECHAT_APPID/WECHAT_SECRET）。", "Not configured (WECHAT_APPID/WECHAT_SECRET).")]
+        if not s.wechat_configured:
+            missing = "WECHAT_SECRET" if s.wechat_appid else "WECHAT_APPID"
+            return [row("wechat", "token", "failed", f"{missing} 没有设置。", f"{missing} is not set.", setting=missing,
+                        fix=(f"设置 {missing}（或两者都去掉）。", f"Set {missing} (or unset both)."))]
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            source = StableTokenSource(http, s.wechat_api_url, s.wechat_appid or "", s.wechat_secret or SecretStr(""))
+            try:
+                await source.get()
+            except UpstreamError as exc:
+                return [self._failed(exc)]
+        return [row("wechat", "token", "ok", f"小程序 {s.wechat_appid} 的 access_token 获取成功。",
+                    f"Got an access token for mini program {s.wechat_appid}.")]
+
+    def _failed(self, exc: UpstreamError) -> Check:
+        if exc.code == 40164:
+            ip = caller_ip(exc.raw) or "这台服务器的出口 IP / this server's egress IP"
+            return row("wechat", "ip whitelist", "failed", f"微信拒绝了来自 {ip} 的请求：它不在 IP 白名单里（40164）。",
+                       f"WeChat refused the call from {ip}: it is not on the IP whitelist (40164).",
+                       setting="WeChat IP whitelist",
+                       fix=(f"在微信公众平台「开发管理 → 开发设置 → IP白名单」中添加 {ip}。",
+                            f"Add {ip} in the WeChat console under Development → Settings → IP whitelist."))
+        if exc.code == 40013:
+            return upstream_failed("wechat", "appid", exc, "WECHAT_APPID",
+                                   ("把小程序的 AppID（wx 开头）填到 WECHAT_APPID。",
+                                    "Put the mini program's AppID (starts with wx) in WECHAT_APPID."))
+        if exc.code in (40125, 40243, 40001):
+            return upstream_failed("wechat", "secret", exc, "WECHAT_SECRET",
+                                   ("在公众平台「开发管理」核对或重置 AppSecret，填到 WECHAT_SECRET。",
+                                    "Check or reset the AppSecret in the WeChat console; put it in WECHAT_SECRET."))
+        return upstream_failed("wechat", "token", exc, "WECHAT_API_URL",
+                               ("检查网络和 WECHAT_API_URL，稍后再试。", "Check the network and WECHAT_API_URL, then try again."))
+
+
+class GrowingIOPreflight:
+    """GrowingIO's token and project (the products list) and that ``GIO_PRODUCT_ID`` is one of them."""
+
+    name = "gio"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def checks(self) -> list[Check]:
+        s = self.settings
+        if not (s.gio_project_uid or s.gio_token or s.gio_product_id):
+            return [skipped("gio", "没有配置（GIO_PROJECT_UID/GIO_TOKEN/GIO_PRODUCT_ID）。",
+                            "Not configured (GIO_PROJECT_UID/GIO_TOKEN/GIO_PRODUCT_ID).")]
+        missing = [n for n, v in (("GIO_PROJECT_UID", s.gio_project_uid), ("GIO_TOKEN", s.gio_token),
+                                  ("GIO_PRODUCT_ID", s.gio_product_id)) if not v]
+        if missing:
+            names = ", ".join(missing)
+            return [row("gio", "configured", "failed", f"{names} 没有设置。", f"{names} not set.", setting=missing[0],
+                        fix=(f"设置 {names}（或都去掉，不用 GrowingIO）。", f"Set {names} (or unset all, to leave GrowingIO off)."))]
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            client = GrowingIOClient(http, s.gio_api_url, s.gio_project_uid or "", s.gio_client_id or None,
+                                     s.gio_token or SecretStr(""))
+            try:
+                products = await client.products()
+            except UpstreamError as exc:
+                return [self._failed(exc)]
+        rows = [row("gio", "token and project", "ok", f"项目 {s.gio_project_uid} 有 {len(products)} 个应用。",
+                    f"Project {s.gio_project_uid} has {len(products)} products.")]
+        found = next((p for p in products if s.gio_product_id in (p.id, p.spn)), None)
+        if found is None:
+            names = ", ".join(f"{p.id} ({p.name or p.spn})" for p in products if p.platform == "minp") or "-"
+            rows.append(row("gio", "product", "failed", f"项目里没有应用 {s.gio_product_id}；小程序应用有：{names}。",
+                            f"The project has no product {s.gio_product_id}; its mini programs: {names}.",
+                            setting="GIO_PRODUCT_ID", fix=("把其中一个小程序应用的 id 填到 GIO_PRODUCT_ID。",
+                                                           "Put one of those mini programs' ids in GIO_PRODUCT_ID.")))
+        elif found.platform not in (None, "minp"):
+            rows.append(row("gio", "product", "failed", f"应用 {found.id} 不是微信小程序（{found.platform}）。",
+                            f"Product {found.id} is not a WeChat mini program ({found.platform}).",
+                            setting="GIO_PRODUCT_ID", fix=("换成一个微信小程序应用的 id。", "Use a WeChat mini program's id.")))
+        else:
+            rows.append(row("gio", "product", "ok", f"应用 {found.id}：{found.name}（{found.spn}）。",
+                            f"Product {found.id}: {found.name} ({found.spn})."))
+        return rows
+
+    def _failed(self, exc: UpstreamError) -> Check:
+        if exc.code in (401, 403):
+            setting = "GIO_TOKEN" if exc.code == 401 or not self.settings.gio_client_id else "GIO_CLIENT_ID"
+            return upstream_failed("gio", "token", exc, setting,
+                                   ("在 GrowingIO「API Token 管理」中新建 token，填到 GIO_TOKEN。",
+                                    "Create a token under GrowingIO's API Token management; put it in GIO_TOKEN."))
+        if exc.code == 404:
+            return upstream_failed("gio", "project", exc, "GIO_PROJECT_UID",
+                                   ("把项目 ID（项目设置里）填到 GIO_PROJECT_UID。",
+                                    "Put the project id (from the project settings) in GIO_PROJECT_UID."))
+        return upstream_failed("gio", "token", exc, "GIO_API_URL",
+                               ("检查网络和 GIO_API_URL，稍后再试。", "Check the network and GIO_API_URL, then try again."))
+
+
+class DataDirPreflight:
+    """The data folder exists (or can be made), is writable, and has room."""
+
+    name = "data"
+
+    def __init__(self, settings: Settings, low_space: int = LOW_SPACE) -> None:
+        self.folder = settings.minpcode_data_dir.expanduser()
+        self.low_space = low_space
+
+    async def checks(self) -> list[Check]:
+        folder = self.folder
+        fix = (f"让运行 minpcode 的用户能写 {folder}，或把 MINPCODE_DATA_DIR 改成能写的文件夹。",
+               f"Let the user running minpcode write {folder}, or point MINPCODE_DATA_DIR at a writable folder.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+                pass
+        except OSError as exc:
+            return [row("data", "writable", "failed", f"数据文件夹 {folder} 不能写（{exc.strerror}）。",
+                        f"The data folder {folder} is not writable ({exc.strerror}).", setting="MINPCODE_DATA_DIR",
+                        fix=fix)]
+        free = shutil.disk_usage(folder).free
+        mib = free // (1024 * 1024)
+        if free < self.low_space:
+            return [row("data", "free space", "failed", f"数据文件夹 {folder} 只剩 {mib} MiB。",
+                        f"The data folder {folder} has only {mib} MiB free.", setting="MINPCODE_DATA_DIR",
+                        fix=("腾出空间，或把 MINPCODE_DATA_DIR 移到更大的磁盘。",
+                             "Free some space, or move MINPCODE_DATA_DIR to a larger disk."))]
+        return [row("data", "folder", "ok", f"{folder} 可写，剩余 {mib} MiB。", f"{folder} is writable, {mib} MiB free.")]
+
+
+class FontPreflight:
+    """A CJK font for the summary charts (Chinese names would draw as empty boxes without one)."""
+
+    name = "font"
+
+    def __init__(self, settings: Settings, find: Callable[[], tuple[str, Path] | None] = chart.cjk_font) -> None:
+        self.wanted = settings.minpcode_cjk_font
+        self.find = find
+
+    async def checks(self) -> list[Check]:
+        if self.wanted is not None and not self.wanted.expanduser().is_file():
+            return [row("font", "cjk font", "failed", f"MINPCODE_CJK_FONT 指向的 {self.wanted} 不存在。",
+                        f"MINPCODE_CJK_FONT points at {self.wanted}, which does not exist.", setting="MINPCODE_CJK_FONT",
+                        fix=("填一个存在的 .ttf/.otf/.ttc 字体文件，或去掉这个设置。",
+                             "Put an existing .ttf/.otf/.ttc font file there, or unset it."))]
+        found = self.find()
+        if found is None:
+            return [row("font", "cjk font", "failed", "没有找到中文字体：汇总图里的中文会显示成方框。",
+                        "No CJK font found: Chinese names in summary charts would show as boxes.",
+                        setting="MINPCODE_CJK_FONT", fix=("安装 fonts-noto-cjk，或把字体文件填到 MINPCODE_CJK_FONT。",
+                                                          "Install fonts-noto-cjk, or put a font file in MINPCODE_CJK_FONT."))]
+        family, path = found
+        return [row("font", "cjk font", "ok", f"{family}（{path}）", f"{family} ({path})")]
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PublicUrlPreflight:
+    """``MINPCODE_PUBLIC_URL`` answers ``/healthz`` (Slack, WeCom and image links use it); loopback is skipped."""
+
+    name = "public url"
+
+    def __init__(self, settings: Settings, *, even_loopback: bool = False) -> None:
+        self.url = settings.minpcode_public_url.strip().rstrip("/")
+        self.even_loopback = even_loopback  # tests: probe a loopback URL as if it were public
+
+    async def checks(self) -> list[Check]:
+        if is_loopback(self.url) and not self.even_loopback:
+            return [skipped("public url", f"MINPCODE_PUBLIC_URL 是本机地址（{self.url}），外面访问不到，不检查。",
+                            f"MINPCODE_PUBLIC_URL is a loopback address ({self.url}); not checked.")]
+        fix = ("让这个地址从外面能访问到 minpcode serve（反向代理、防火墙），或改 MINPCODE_PUBLIC_URL。",
+               "Make this address reach minpcode serve (reverse proxy, firewall), or change MINPCODE_PUBLIC_URL.")
+        try:
+            async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as http:
+                response = await http.get(self.url + "/healthz")
+            answer = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            return [row("public url", "healthz", "failed", f"{self.url}/healthz 没有回答（{type(exc).__name__}）。",
+                        f"{self.url}/healthz did not answer ({type(exc).__name__}).", setting="MINPCODE_PUBLIC_URL",
+                        fix=fix)]
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            return [row("public url", "healthz", "failed", f"{self.url}/healthz 回答了 HTTP {response.status_code}，不是 minpcode。",
+                        f"{self.url}/healthz answered HTTP {response.status_code}, not minpcode's health check.",
+                        setting="MINPCODE_PUBLIC_URL", fix=fix)]
+        version = answer.get("version", "?")
+        return [row("public url", "healthz", "ok", f"{self.url} 在运行 minpcode {version}。",
+                    f"{self.url} runs minpcode {version}.")]
+
+
+def core_preflights(settings: Settings) -> list[Preflight]:
+    """The checks of the parts the core owns, in table order."""
+    return [SettingsPreflight(settings), DataDirPreflight(settings), FontPreflight(settings),
+            WeChatPreflight(settings), GrowingIOPreflight(settings), PublicUrlPreflight(settings)]
+
+
+__all__ = ["DataDirPreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight", "SettingsPreflight",
+           "WeChatPreflight", "core_preflights", "is_loopback", "row", "skipped", "upstream_failed"]
