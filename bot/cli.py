@@ -30,6 +30,7 @@ from bot.ports import Announcer
 from bot.server import compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
+from handlers import cli_live
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
 from handlers.terminal import table as _table
 
@@ -264,6 +265,8 @@ def create(
     no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check.")] = False,
     long_scene: Annotated[bool, typer.Option("--long-scene",
                                              help="B: store a scene that does not fit; the code carries k=<key>.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="A live code (活码): --page is where it leads, changeable later.")] = False,
+    expires: Annotated[str | None, typer.Option("--expires", help="A live code's last day, YYYY-MM-DD.")] = None,
     out_file: OutFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
@@ -278,6 +281,7 @@ def create(
         "channel": channel, "medium": medium, "content": content, "term": term, "comments": comments,
         "create_missing": create_missing, "width": width, "transparent": transparent, "title": title,
         "permanent": permanent, "env_version": env, "check_path": False if no_check else None,
+        "live": live or None, "expires": expires,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
     requester = _requester()
@@ -307,7 +311,7 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
         written = _save_record_image(service, record, out_file)
     code = exit_code(record)
     if as_json:
-        data = record_json(record, service.settings) | {
+        data = record_json(record, service.settings, service.live_totals([record]).get(record.id)) | {
             "reused": submission.reused, "original_by": submission.original_by,
             "notices": [n.model_dump() for n in submission.notices],
             "out": str(written) if written else None,
@@ -326,6 +330,7 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
     else:
         _say("生成失败。\nCould not make the code.", style="red")
     out.print(record_table(record, service.settings))
+    cli_live.print_live(service, record, _say)
     _print_notices(submission.notices)
     if written is not None:
         _say(f"图片已保存到 Image saved to: {written}")
@@ -347,7 +352,8 @@ def list_codes(
     async def body(service: Service) -> ExitCode:
         records = service.list(_requester(), query=query, limit=limit)
         if as_json:
-            _print_json([record_json(r, service.settings) for r in records])
+            live = service.live_totals(records)
+            _print_json([record_json(r, service.settings, live.get(r.id)) for r in records])
             return ExitCode.OK
         if not records:
             _say("没有找到码。/ No codes found.")
@@ -375,9 +381,13 @@ def show(
         record = service.get(code_id)
         written = _save_record_image(service, record, out_file) if out_file is not None else None
         if as_json:
-            _print_json(record_json(record, service.settings) | {"out": str(written) if written else None})
+            view = service.live_view(record)
+            _print_json(record_json(record, service.settings, service.live_totals([record]).get(record.id))
+                        | {"out": str(written) if written else None}
+                        | ({"live_code": view.model_dump(mode="json")} if view else {}))
         else:
             out.print(record_table(record, service.settings))
+            cli_live.print_live(service, record, _say)
             if written is not None:
                 _say(f"图片已保存到 Image saved to: {written}")
         return ExitCode.OK
@@ -812,6 +822,9 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
     else:
         out.print(doctor_table(rows, lang))
     raise typer.Exit(doctor.exit_status(rows))
+
+
+cli_live.register(app, run=_run, requester=_requester, print_json=_print_json, say=_say)
 
 
 def main() -> None:

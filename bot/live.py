@@ -14,17 +14,19 @@ change) or one indexed read, and the scan is counted in memory (bot/scans.py wri
 
 from __future__ import annotations
 
+import io
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import segno
 from pydantic import BaseModel
 
 from bot import scenes
 from bot.errors import FieldError, InputError
-from bot.models import CodeRecord, Requester, destination_errors
+from bot.models import CodeRecord, CodeType, Requester, Status, destination_errors
 from bot.scans import ScanRecorder
 from storage import Storage
 from storage.live import LiveRow, Resolved
@@ -85,6 +87,13 @@ class Resolution:
 def split(destination: str) -> tuple[str, str]:
     page, _, query = destination.partition("?")
     return page, query
+
+
+def link_qr(url: str, scale: int = 10) -> bytes:
+    """A square QR code of ``url`` as PNG bytes (the plain-link form: no WeChat call, no quota)."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()
 
 
 def normal_key(key: str) -> str | None:
@@ -257,9 +266,18 @@ class LiveCodes:
                 found.append((row.code_id, count))
         return found
 
+    def short_link(self, destination: str) -> str | None:
+        """A Short Link made for the same page (offered on the /q/ page to people outside WeChat)."""
+        for record in self.storage.history.search(destination.partition("?")[0], limit=50):
+            if (record.type is CodeType.SHORTLINK and record.status is Status.DONE and record.link
+                    and record.page == destination):
+                return record.link
+        return None
+
     def _midnight(self, day: date) -> float:
         return datetime.combine(day, datetime.min.time(), self.zone).timestamp()
 
 
-__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Resolution", "ScanCounts", "normal_key",
+__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Resolution", "ScanCounts", "link_qr",
+           "normal_key",
            "split"]

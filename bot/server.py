@@ -106,6 +106,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
     """Every front-end of serve, in start order (stopped in reverse)."""
     from bot.scheduler import summary_front_end
     from handlers.api import api_front_end
+    from handlers.linkpage import link_front_end
     from handlers.slack import slack_front_end
     from handlers.wecom import wecom_front_end
 
@@ -115,6 +116,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),          # GET, POST /wecom/callback; off without WECOM_* settings
+        link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]
 

@@ -426,6 +426,10 @@ class Service:
         """The live codes scanned most in ``[start, end)``, with their scans."""
         return [(self.get(code_id), n) for code_id, n in self.live.top(start, end, limit)]
 
+    def short_link_for(self, destination: str) -> str | None:
+        """A Short Link already made for ``destination`` (page?query), if any."""
+        return self.live.short_link(destination)
+
     def site_file(self, name: str) -> bytes | None:
         """A file served at the site's root (WeChat's domain verification file), by its name."""
         return self.storage.site_files.get(name) if SITE_FILE_RE.match(name) else None

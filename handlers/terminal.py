@@ -30,8 +30,11 @@ def image_url(settings: Settings, record: CodeRecord) -> str | None:
     return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
 
 
-def record_json(record: CodeRecord, settings: Settings) -> dict[str, Any]:
-    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on)."""
+def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, int] | None = None) -> dict[str, Any]:
+    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on).
+
+    ``live`` is a live code's (destination, paused, total scans), from ``Service.live_totals``.
+    """
     return {
         "id": record.id, "type": record.type.value, "provider": record.provider.value,
         "status": record.status.value, "page": record.page, "scene": record.scene, "name": record.name,
@@ -44,6 +47,8 @@ def record_json(record: CodeRecord, settings: Settings) -> dict[str, Any]:
         "requested_by": record.requested_by, "requested_by_name": record.requested_by_name,
         "chat": record.chat, "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        "live": live is not None, "destination": live[0] if live else None, "paused": live[1] if live else None,
+        "scans": live[2] if live else None,
     }
 
 

@@ -30,6 +30,7 @@ from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
+from tests.browser import browser, browser_page  # noqa: F401 - the headless browser fixtures, for every module
 from tests.slack_emulator import SlackEmulator
 from tests.wecom_emulator import WeComEmulator
 

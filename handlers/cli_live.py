@@ -1,0 +1,131 @@
+"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``) and ``verify-file``.
+
+bot/cli.py (the process) registers them on its app with :func:`register`, handing in its own plumbing (run a body
+against a fresh service, who is asking, JSON and text output), so they behave like every other command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Protocol
+
+import typer
+
+from bot.models import CodeRecord, Requester
+from bot.service import Service
+from handlers.live_commands import live_lines, stats_chart
+from handlers.terminal import write_image
+
+Body = Callable[[Service], Awaitable[int]]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
+Say = Callable[..., None]
+
+
+class Run(Protocol):
+    def __call__(self, body: Any, *, worker: bool = False, as_json: bool = False) -> NoReturn: ...
+
+
+def print_live(service: Service, record: CodeRecord, say: Say) -> None:
+    """The live side of a record under its table (nothing for other codes)."""
+    view = service.live_view(record)
+    if view is not None:
+        for zh, en in zip(live_lines(view, "zh"), live_lines(view, "en"), strict=False):
+            say(f"{zh}\n{en}")
+
+
+def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], print_json: Callable[[Any], None],
+             say: Say) -> None:
+    @app.command()
+    def repoint(code_id: IdArg,
+                page: Annotated[str, typer.Argument(metavar="PAGE", help="The new destination: page?query.")]) -> None:
+        """Send a live code's scans to another page (its creator or an admin). No WeChat call; the image stays.
+
+        Example:
+
+            minpcode repoint 3k9x2m7q1abc "pages/spring/sale?from=poster"
+        """
+        async def body(service: Service) -> int:
+            view = service.repoint(code_id, page, requester())
+            say(f"已改指向：扫码打开 {view.destination}\nRe-pointed: scans open {view.destination}", style="green")
+            return 0
+
+        run(body)
+
+    @app.command()
+    def pause(code_id: IdArg) -> None:
+        """Pause a live code: its scans open the fallback page (MINPCODE_FALLBACK_PAGE) until resumed.
+
+        Example:
+
+            minpcode pause 3k9x2m7q1abc
+        """
+        async def body(service: Service) -> int:
+            view = service.pause(code_id, requester())
+            say(f"已暂停：扫码打开 {view.leads_to}\nPaused: scans open {view.leads_to}", style="green")
+            return 0
+
+        run(body)
+
+    @app.command()
+    def resume(code_id: IdArg) -> None:
+        """Resume a paused or expired live code.
+
+        Example:
+
+            minpcode resume 3k9x2m7q1abc
+        """
+        async def body(service: Service) -> int:
+            view = service.resume(code_id, requester())
+            say(f"已恢复：扫码打开 {view.destination}\nResumed: scans open {view.destination}", style="green")
+            return 0
+
+        run(body)
+
+    @app.command()
+    def stats(
+        code_id: IdArg,
+        days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days per day-count (default 30).")] = 30,
+        chart: Annotated[Path | None, typer.Option("--chart", help="Write the per-day chart here (.png).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    ) -> None:
+        """A live code's scans: total, today, 7 days, unique visitors, and per day.
+
+        Example:
+
+            minpcode stats 3k9x2m7q1abc --chart scans.png
+        """
+        async def body(service: Service) -> int:
+            view, per_day = service.live_stats(code_id, days)
+            if chart is not None:
+                write_image(stats_chart(per_day, "zh", code_id), "image/png", chart)
+            if as_json:
+                print_json({"live": view.model_dump(mode="json"), "days": [d.model_dump(mode="json") for d in per_day]})
+                return 0
+            print_live(service, service.get(code_id), say)
+            say("\n".join(f"{d.day.isoformat()}  {d.scans}" for d in per_day))
+            return 0
+
+        run(body, as_json=as_json)
+
+    @app.command("verify-file")
+    def verify_file(
+        file: Annotated[Path, typer.Argument(metavar="FILE", exists=True, dir_okay=False, readable=True,
+                                             help="The verification file from the mini program's admin (xxxx.txt).")],
+    ) -> None:
+        """Serve WeChat's domain verification file at <MINPCODE_PUBLIC_URL>/<FILE> (扫普通链接二维码打开小程序).
+
+        Example:
+
+            minpcode verify-file ./a1b2c3d4e5.txt
+        """
+        async def body(service: Service) -> int:
+            service.save_site_file(file.name, file.read_bytes(), requester())
+            url = f"{service.settings.minpcode_public_url.rstrip('/')}/{file.name}"
+            say(f"已保存，访问 {url} 可看到它。\nStored; it is served at {url}", style="green")
+            return 0
+
+        run(body)
+
+
+__all__ = ["print_live", "register"]

@@ -1,0 +1,125 @@
+"""The second form of a live code: a plain QR of ``<MINPCODE_PUBLIC_URL>/q/<key>`` (扫普通链接二维码打开小程序).
+
+    GET /q/{key}.png   the square QR of the link (no WeChat call, no quota)
+    GET /q/{key}       what a scanner other than WeChat opens: a small page saying how to open the code in
+                       WeChat (and the Short Link made for the same page, when there is one); counted as a scan
+    GET /{name}.txt    the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``)
+
+WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
+page with the URL in ``q``, and the router asks the resolver like a B code would (README, "Live codes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.live import link_qr, normal_key
+from bot.service import Service
+from handlers.api.resolver import client_of
+from handlers.ratelimit import PerClientLimit
+
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
+
+_STYLE = ("body{font-family:system-ui,-apple-system,'PingFang SC','Noto Sans CJK SC',sans-serif;max-width:32rem;"
+          "margin:2rem auto;padding:0 1rem;line-height:1.6;color:#222}h1{font-size:1.4rem}"
+          "code{display:block;padding:.6rem;background:#f3f3f3;border-radius:6px;word-break:break-all}"
+          "img{width:12rem;height:12rem;display:block;margin:1rem auto}.en{color:#555}")
+
+
+def _page(title: str, body: str, lang: str) -> str:
+    return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+
+
+def open_in_wechat(key: str, short_link: str | None, lang: str) -> str:
+    """The page for a known key: how to open it in WeChat, both languages (the asker's first)."""
+    zh = ("<section lang=\"zh-CN\" id=\"zh\"><h1>请用微信扫码打开</h1>"
+          "<p>这是一个微信小程序的码，只能在微信里打开：打开微信 → 右上角「+」→「扫一扫」，再扫一次这个码。</p>")
+    en = ("<section lang=\"en\" id=\"en\" class=\"en\"><h1>Open this in WeChat</h1>"
+          "<p>This code opens a WeChat mini program, which only WeChat can open: open WeChat, tap + (top right) → "
+          "Scan, and scan this code again.</p>")
+    if short_link:
+        link = html.escape(short_link)
+        zh += f"<p>或者复制下面的小程序链接，在微信里发给自己后点开：</p><code class=\"short-link\">{link}</code>"
+        en += f"<p>Or copy this mini-program link, send it to yourself in WeChat and tap it:</p><code>{link}</code>"
+    zh += "</section>"
+    en += "</section>"
+    image = f'<img alt="QR" src="/q/{html.escape(key[2:])}.png">'
+    title = "请用微信扫码打开 · Open in WeChat"
+    return _page(title, image + (zh + en if lang == "zh" else en + zh), lang)
+
+
+def unknown(lang: str) -> str:
+    zh = "<section lang=\"zh-CN\"><h1>没有这个码</h1><p>这个链接不对应任何码，请检查后重试。</p></section>"
+    en = "<section lang=\"en\" class=\"en\"><h1>No such code</h1><p>This link names no code; check it and try again.</p></section>"
+    return _page("没有这个码 · No such code", zh + en if lang == "zh" else en + zh, lang)
+
+
+def _lang(request: Request) -> str:
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh"
+
+
+class LinkPages:
+    """The front-end of ``/q/`` and the verification file (``bot.ports.FrontEnd``)."""
+
+    name = "links"
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.public_url = service.settings.minpcode_public_url.rstrip("/")
+        self.limit = PerClientLimit(service.settings.minpcode_resolver_rate)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/q/{key:str}.png", self.qr, methods=["GET"]),
+            Route("/q/{key:str}", self.page, methods=["GET"]),
+            Route("/{name:str}.txt", self.site_file, methods=["GET"]),
+        ]
+
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    def link(self, key: str) -> str:
+        return f"{self.public_url}/q/{key.removeprefix('k=')}"
+
+    async def qr(self, request: Request) -> Response:
+        key = normal_key(request.path_params["key"])
+        if key is None or self.service.live.lookup(key).live is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        png = await asyncio.to_thread(link_qr, self.link(key))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+    async def page(self, request: Request) -> Response:
+        lang = _lang(request)
+        if not self.limit.allow(client_of(request)):
+            return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
+        found = self.service.resolve(request.path_params["key"], source="web")
+        if found is None or not found.live:
+            return HTMLResponse(unknown(lang), status_code=404, headers=PAGE_HEADERS)
+        destination = (found.page or "") + (f"?{found.query}" if found.query else "")
+        short_link = self.service.short_link_for(destination)
+        return HTMLResponse(open_in_wechat(found.key, short_link, lang), headers=PAGE_HEADERS)
+
+    async def site_file(self, request: Request) -> Response:
+        body = self.service.site_file(request.path_params["name"] + ".txt")
+        if body is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response(body, media_type="text/plain", headers={"Cache-Control": "no-cache"})
+
+
+def link_front_end(service: Service) -> LinkPages:
+    return LinkPages(service)
+
+
+__all__ = ["LinkPages", "link_front_end", "open_in_wechat"]

@@ -1,0 +1,111 @@
+"""The plain-link form of live codes in a real headless browser: ``/q/<key>``, its QR image, the verification file."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import zxingcpp
+from PIL import Image
+from pydantic import SecretStr
+
+from bot.config import Settings
+from bot.models import Requester
+from bot.sandbox.server import ServerThread, free_port
+from bot.server import create_app
+from bot.service import Service
+
+KEY = "cms-page-0a1b2c3d4e5f"
+DESTINATION = "pages/coupon/get?id=1&from=poster"
+
+
+@dataclass
+class Running:
+    url: str
+    service: Service
+    short_link: str
+
+
+def settings(data: Path, port: int) -> Settings:
+    return Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=data,
+                    minpcode_public_url=f"http://127.0.0.1:{port}", minpcode_api_keys=SecretStr(f"cms:{KEY}"))
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    port = free_port()
+
+    async def short_link_first() -> str:
+        async with Service.from_settings(settings(tmp_path, port)) as service:
+            made = await service.submit({"type": "shortlink", "page": DESTINATION}, Requester(user_id="cms"))
+            assert made.record.link
+            return made.record.link
+
+    # Playwright's sync API keeps an event loop running in this thread: the service runs in its own.
+    with ThreadPoolExecutor(1) as pool:
+        link = pool.submit(asyncio.run, short_link_first()).result()
+    app = create_app(settings(tmp_path, port))
+    with ServerThread(app, port=port) as server:
+        yield Running(server.url, app.state.service, link)
+
+
+def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        response = client.post(url + "/api/weapp/qrcode", json=body, headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_the_q_page_says_how_to_open_it_in_wechat_and_counts_every_scan(running: Running, browser_page: Any,
+                                                                        browser: Any) -> None:
+    made = post(running.url, {"path": DESTINATION, "live": True})
+    short = made["scene"][2:]
+    response = browser_page.goto(f"{running.url}/q/{short}")
+    assert response.status == 200 and response.headers["cache-control"] == "no-store"
+    assert browser_page.title() == "请用微信扫码打开 · Open in WeChat"
+    headings = browser_page.locator("h1").all_inner_texts()
+    assert headings == ["请用微信扫码打开", "Open this in WeChat"]
+    assert "扫一扫" in browser_page.locator("#zh").inner_text()
+    assert browser_page.locator("code.short-link").inner_text() == running.short_link
+    assert browser_page.evaluate("document.querySelector('img').naturalWidth") > 0  # the QR image loaded
+
+    english = browser.new_context(locale="en-US")
+    try:
+        page = english.new_page()
+        page.goto(f"{running.url}/q/{made['scene']}")
+        assert page.locator("h1").first.inner_text() == "Open this in WeChat"
+    finally:
+        english.close()
+
+    view = running.service.live_view(running.service.get(made["id"]))
+    assert view is not None and view.scans.total == 2  # two page loads; the image itself is no scan
+
+    missing = browser_page.goto(f"{running.url}/q/0000000000")
+    assert missing.status == 404 and browser_page.locator("h1").first.inner_text() == "没有这个码"
+
+
+def test_the_q_image_is_a_square_qr_of_our_link_and_the_verification_file_is_served(running: Running) -> None:
+    made = post(running.url, {"path": DESTINATION, "live": True})
+    short = made["scene"][2:]
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        png = client.get(f"{running.url}/q/{short}.png")
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        image = Image.open(io.BytesIO(png.content))
+        assert image.width == image.height
+        (found,) = zxingcpp.read_barcodes(image)
+        assert found.text == f"{running.url}/q/{short}" and found.format == zxingcpp.BarcodeFormat.QRCode
+        assert client.get(f"{running.url}/q/0000000000.png").status_code == 404
+
+        assert client.get(f"{running.url}/Zx9Yw8Vu7T.txt").status_code == 404
+        running.service.save_site_file("Zx9Yw8Vu7T.txt", b"6a1f0c9e8d7b", Requester(user_id="admin"))
+        served = client.get(f"{running.url}/Zx9Yw8Vu7T.txt")
+        assert (served.status_code, served.content, served.headers["content-type"].split(";")[0]) == (
+            200, b"6a1f0c9e8d7b", "text/plain")
+        assert client.get(f"{running.url}/..%2Fminpcode.db.txt").status_code == 404
