@@ -25,8 +25,9 @@ import segno
 from pydantic import BaseModel
 
 from bot import scenes
+from bot.destinations import destination_errors
 from bot.errors import FieldError, InputError
-from bot.models import CodeRecord, CodeType, Requester, Status, destination_errors
+from bot.models import CodeRecord, CodeType, Requester, Status
 from bot.scans import ScanRecorder
 from storage import Storage
 from storage.live import LiveRow, Resolved

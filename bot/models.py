@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.destinations import destination_errors
 from bot.errors import FieldError, InvalidRequest
 from bot.text import Text
 
@@ -61,7 +62,6 @@ GIO_AID_SUFFIX_BYTES = len(GIO_LINK_SUFFIX) + 8
 WIDTH_MIN, WIDTH_MAX = 280, 1280
 SHORTLINK_URL_MAX = 1024
 SHORTLINK_TITLE_MAX = 20
-DESTINATION_MAX = 1024  # a live code's destination: page with its query (a GrowingIO tracking URL fits)
 FREE_TEXT_MAX = 255
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
@@ -122,25 +122,6 @@ def check_name(value: str, field: str = "name", label_zh: str = "名称", label_
 def truncate_title(title: str) -> str:
     """WeChat cuts a Short Link title past 20 characters with '...'; show people what they will get."""
     return title if len(title) <= SHORTLINK_TITLE_MAX else title[:SHORTLINK_TITLE_MAX] + "..."
-
-
-def destination_errors(value: str | None, field: str = "page") -> list[FieldError]:
-    """A live code's destination: a page path, its query allowed, up to 1024 characters."""
-    page = (value or "").strip()
-    if not page or page.startswith("?"):
-        return [FieldError(field, "请填写活码要打开的页面，例如 pages/coupon/get?id=1。",
-                           "Please give the page the live code opens, e.g. pages/coupon/get?id=1.")]
-    if len(page) > DESTINATION_MAX:
-        return [FieldError(field, f"活码的目标页面最多 {DESTINATION_MAX} 个字符（含参数），现在是 {len(page)} 个。",
-                           f"A live code's destination may have at most {DESTINATION_MAX} characters (query "
-                           f"included); it has {len(page)}.")]
-    if any(ch.isspace() for ch in page) or _BAD_TEXT.search(page):
-        return [FieldError(field, "目标页面不能包含空格或控制字符。",
-                           "The destination cannot contain spaces or control characters.")]
-    if RESERVED_QUERY_KEY in page:
-        return [FieldError(field, "目标页面里不能有保留参数 scancode_time。",
-                           "The destination cannot contain the reserved key scancode_time.")]
-    return []
 
 
 class LineColor(BaseModel):

@@ -36,9 +36,13 @@ def _chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One headless chromium for the session (Playwright's sync API)."""
+    """A headless chromium for one test (Playwright's sync API).
+
+    Per test, not per session: while Playwright's sync API is open it keeps an event loop running in
+    the thread, and pytest-asyncio's tests that follow could not start theirs. A launch costs ~1 s.
+    """
     missing = _chromium_missing()
     if missing is not None:
         if os.environ.get("CI", "").lower() == "true":

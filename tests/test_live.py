@@ -24,7 +24,8 @@ from pydantic import SecretStr
 from bot import live as live_module
 from bot import sandbox
 from bot.config import Settings
-from bot.models import DESTINATION_MAX, Requester
+from bot.destinations import DESTINATION_MAX
+from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
 from bot.scans import KEY_FILE
 from bot.server import create_app
