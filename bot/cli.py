@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -23,14 +24,24 @@ from rich.console import Console
 from bot import logs
 from bot.announce import cli_summary
 from bot.config import BadSettings, Settings
-from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, UpstreamError
+from bot.errors import (
+    FieldError,
+    InputError,
+    InvalidRequest,
+    MinpcodeError,
+    NotConfigured,
+    UpstreamError,
+    UsageError,
+)
 from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
 from bot.server import compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
+from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from handlers import cli_live
+from handlers.commands import reuse_heading
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
 from handlers.terminal import table as _table
 
@@ -166,8 +177,8 @@ def _error_lines(exc: MinpcodeError, label: Callable[[str], str] = _option) -> l
 
 
 def _report(exc: MinpcodeError, as_json: bool) -> None:
-    heading = ("请修改后再试 / Please fix and try again:" if isinstance(exc, InputError)
-               else "没有完成 / Not done:")
+    fixable = isinstance(exc, FieldError | InvalidRequest | UsageError) and not isinstance(exc, NotConfigured)
+    heading = "请修改后再试 / Please fix and try again:" if fixable else "没有完成 / Not done:"
     _say(heading, style="red", to_err=True)
     for line in _error_lines(exc):
         _say(line, to_err=True)
@@ -211,9 +222,15 @@ def serve(
     from bot.server import create_app
 
     settings = _settings("*")
+    shown = f"[{host}]" if ":" in host else host
+    if "minpcode_public_url" not in settings.model_fields_set:
+        # Image links and /openapi.json name where this server listens (a wildcard is no address to visit).
+        visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
+        settings = settings.model_copy(update={"minpcode_public_url": f"http://{visit}:{port}"})
+    _check_port(host, port)
+    _say_startup(settings)
     serve_logging(settings)
     application = create_app(settings)
-    shown = f"[{host}]" if ":" in host else host
     if settings.sandbox:
         mode = "SANDBOX 沙盒模式: built-in WeChat/GrowingIO emulators, codes are not real"
     else:
@@ -222,6 +239,29 @@ def serve(
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
     _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
     uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)  # see serve_logging
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program holds before saying "serving on" (uvicorn would fail after it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            _say(f"不能监听 {host}:{port}（{exc.strerror}）：端口可能已被占用，请停止占用它的程序或换一个 --port。\n"
+                 f"Cannot listen on {host}:{port} ({exc.strerror}): the port may be in use; stop the program "
+                 "holding it or choose another --port.", style="red", to_err=True)
+            raise typer.Exit(ExitCode.INPUT) from None
+
+
+def _say_startup(settings: Settings) -> None:
+    """The mode and why, and every half-configured part or unknown variable (bot/startup.py)."""
+    report = startup_report(settings)
+    lines = report.lines(settings.terminal_lang)
+    _say(lines[0], style="bold")
+    for line in lines[1:]:
+        _say(line, style="yellow", to_err=True)
 
 
 @app.command()
@@ -235,6 +275,7 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     from handlers.console import chat as run_chat
 
     settings = _settings("MINPCODE_TIMEZONE")
+    _say_startup(settings)
     try:
         code = asyncio.run(run_chat(compose(settings).service, lang=lang.value))
     except KeyboardInterrupt:
@@ -318,10 +359,8 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
         }
         _print_json(data)
         return code
-    by = submission.original_by
     if record.status is Status.DONE and submission.reused:
-        _say(f"这个码之前已由 {by} 生成，直接复用（不占额度）。\n"
-             f"{by} already made this code; reusing it (no quota spent).", style="green")
+        _say("\n".join(reuse_heading(submission)), style="green")
     elif record.status is Status.DONE:
         _say("码已生成。\nYour code is ready.", style="green")
     elif record.status is Status.PENDING:
@@ -358,7 +397,7 @@ def list_codes(
         if not records:
             _say("没有找到码。/ No codes found.")
             return ExitCode.OK
-        out.print(records_table(records))
+        out.print(records_table(records, service.settings.minpcode_timezone))
         return ExitCode.OK
 
     _run(body, as_json=as_json)

@@ -154,6 +154,18 @@ class Settings(BaseSettings):
         is sent when set, for accounts on the older one)."""
         return bool(self.gio_project_uid and self.gio_token and self.gio_product_id)
 
+    @property
+    def wechat_missing(self) -> list[str]:
+        """The WeChat settings not set (empty when WeChat is configured)."""
+        return [n for n, v in (("WECHAT_APPID", self.wechat_appid), ("WECHAT_SECRET", _secret(self.wechat_secret)))
+                if not (v or "").strip()]
+
+    @property
+    def gio_missing(self) -> list[str]:
+        """The GrowingIO settings not set (empty when GrowingIO is configured)."""
+        return [n for n, v in (("GIO_PROJECT_UID", self.gio_project_uid), ("GIO_CLIENT_ID", self.gio_client_id),
+                               ("GIO_TOKEN", _secret(self.gio_token))) if not (v or "").strip()]
+
     @cached_property
     def sandbox(self) -> bool:
         """Explicit ``MINPCODE_SANDBOX`` wins; otherwise sandbox when no upstream credentials exist."""

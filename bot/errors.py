@@ -6,7 +6,8 @@
     │   ├── InvalidRequest           several FieldErrors at once (a form shows each beside its field)
     │   ├── UsageError               a text command that does not parse; carries the usage line
     │   ├── NotFound                 no such code / campaign / channel
-    │   └── PermissionDenied         only the creator or an admin may do this
+    │   ├── PermissionDenied         only the creator or an admin may do this
+    │   └── NotConfigured            what was asked needs an upstream the settings do not configure
     ├── QuotaExhausted               our own ledger refuses a new A/C code
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
@@ -99,6 +100,7 @@ class UsageError(InputError):
     def __init__(self, usage: str, zh: str = "命令格式不对。", en: str = "That command is not well formed.") -> None:
         super().__init__(f"{zh} 用法：{usage}", f"{en} Usage: {usage}")
         self.usage = usage
+        self.reason = Text(zh=zh, en=en)  # without the usage line, for answers that show it once
 
 
 class NotFound(InputError):
@@ -115,6 +117,20 @@ class PermissionDenied(InputError):
     """The requester may not change this code."""
 
     code_name = "permission_denied"
+
+
+class NotConfigured(InputError):
+    """What was asked needs WeChat or GrowingIO and the settings lack them; ``missing`` names the settings.
+
+    Refused before anything is recorded: a configuration gap is answered, never stored as a failed code.
+    """
+
+    code_name = "not_configured"
+
+    def __init__(self, zh: str, en: str, missing: list[str], field: str = "via") -> None:
+        super().__init__(zh, en)
+        self.missing = missing
+        self.field = field
 
 
 class QuotaExhausted(MinpcodeError):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InvalidRequest
 from bot.text import Text
+from bot.wording import field_errors
 
 
 class CodeType(StrEnum):
@@ -102,13 +103,22 @@ def name_errors(field: str, value: str | None, *, required: bool, label_zh: str,
         )]
     if not GIO_NAME_RE.match(value):
         bad = "".join(dict.fromkeys(ch for ch in value if not GIO_NAME_RE.match(ch)))
+        fixed = suggest_name(value)
         return [FieldError(
             field,
-            f"{label_zh}只能包含中文、英文字母、数字和 - / _，请去掉：{bad!r}（空格也不行）。",
+            f"{label_zh}只能包含中文、英文字母、数字和 - / _，请去掉：{bad!r}（空格也不行）"
+            + (f"，例如改成 {fixed}。" if fixed else "。"),
             f"The {label_en} may contain only Chinese, English letters, digits and - / _; "
-            f"remove {bad!r} (spaces are not allowed either).",
+            f"remove {bad!r} (spaces are not allowed either)" + (f"; for instance {fixed}." if fixed else "."),
         )]
     return []
+
+
+def suggest_name(value: str) -> str | None:
+    """``value`` with each run of characters GrowingIO refuses turned into one ``-`` (``spring sale`` →
+    ``spring-sale``), or None when nothing valid is left."""
+    fixed = re.sub(r"-{2,}", "-", "".join(ch if GIO_NAME_RE.match(ch) else "-" for ch in value)).strip("-")
+    return fixed if fixed and GIO_NAME_RE.match(fixed) else None
 
 
 def check_name(value: str, field: str = "name", label_zh: str = "名称", label_en: str = "name") -> str:
@@ -144,18 +154,6 @@ class Requester(BaseModel):
     @property
     def label(self) -> str:
         return self.user_name or self.user_id
-
-
-_FIELD_LABELS: dict[str, tuple[str, str]] = {
-    "type": ("码类型", "code type"),
-    "via": ("生成方式", "provider"),
-    "page": ("页面路径", "page path"),
-    "scene": ("scene 参数", "scene"),
-    "width": ("宽度", "width"),
-    "name": ("名称", "name"),
-    "env_version": ("版本", "env_version"),
-    "expires": ("到期日", "expiry date"),
-}
 
 
 class CodeRequest(BaseModel):
@@ -256,9 +254,19 @@ class CodeRequest(BaseModel):
                     errors += name_errors(field, value, required=True, label_zh=zh, label_en=en)
                 elif not value:
                     errors.append(FieldError(
-                        field, f"GrowingIO 监测链接需要{zh}，请选择或填写。",
-                        f"A GrowingIO tracking link needs a {en}; choose or type one.",
+                        field, f"GrowingIO 监测链接需要{zh}，请选择或填写（不要监测？加 via=wechat 生成普通码）。",
+                        f"A GrowingIO tracking link needs a {en}; choose or type one (no tracking wanted? add "
+                        "via=wechat for a plain code).",
                     ))
+        elif not self.type.counts_against_cap:
+            # Refused rather than kept as labels: a person who names them expects tracking, which B has not.
+            for field in ("campaign", "channel"):
+                if getattr(self, field):
+                    errors.append(FieldError(
+                        field, f"{'B 码' if self.type is CodeType.B else '短链'}不是监测链接：推广活动和渠道只用于"
+                        "经 GrowingIO 生成的 A/C 码。请去掉 campaign/channel，或改用 type=A。",
+                        f"A {'B code' if self.type is CodeType.B else 'Short Link'} is no tracking link: campaign and "
+                        "channel apply only to A/C codes made through GrowingIO. Leave them out, or use type=A."))
         for field in ("medium", "content", "term", "comments"):
             value = getattr(self, field)
             if value and len(value) > FREE_TEXT_MAX:
@@ -397,19 +405,7 @@ class CodeRequest(BaseModel):
 
 
 def _as_invalid_request(exc: ValidationError) -> InvalidRequest:
-    errors: list[FieldError] = []
-    for item in exc.errors():
-        loc = item.get("loc") or ("request",)
-        field = str(loc[0])
-        if field == "line_color":
-            field = "line_color"
-        if item.get("type") == "extra_forbidden":
-            errors.append(FieldError(field, f"不认识的字段 {field}。", f"Unknown field {field}."))
-            continue
-        zh, en = _FIELD_LABELS.get(field, (field, field))
-        errors.append(FieldError(field, f"{zh}的值不对：{item.get('msg', '')}",
-                                 f"The {en} is not valid: {item.get('msg', '')}"))
-    return InvalidRequest(errors)
+    return InvalidRequest(field_errors(exc))
 
 
 class UpstreamResult(BaseModel):

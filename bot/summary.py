@@ -235,8 +235,8 @@ def build_summary(service: Service, start: datetime, end: datetime, *, now: date
         by_type=_tallies(r.type.value for r in made),
         by_campaign=_tallies(r.campaign for r in made),
         by_channel=_tallies(r.channel for r in made),
-        by_person=_tallies([r.requested_by_name or r.requested_by for r in made]
-                           + [r.requested_by_name or r.actor for r in reuses]),
+        # Every breakdown counts the same codes (``made``), so each one sums to the headline figure.
+        by_person=_tallies(r.requested_by_name or r.requested_by for r in made),
         failures=failures, quota=quota, top_pages=top_pages, daily=list(daily.values()),
     )
 

@@ -6,7 +6,9 @@ the asker's language first when it is known, both languages (Chinese first) when
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
 
@@ -63,6 +65,16 @@ def clip_utf8(text: str, max_bytes: int, *, ellipsis: str = "") -> str:
     return data[:room].decode("utf-8", errors="ignore") + (ellipsis if room < len(data) else "")
 
 
+def local_time(moment: datetime, zone: str = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in the time zone ``zone`` (MINPCODE_TIMEZONE), followed by the zone's name; naive is UTC."""
+    try:
+        tz = ZoneInfo(zone.strip())
+    except (ZoneInfoNotFoundError, ValueError):  # the settings check names a bad zone; never fail a listing
+        tz = ZoneInfo("UTC")
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return f"{aware.astimezone(tz).strftime(fmt)} {tz.key}"
+
+
 # The words a person may use for yes and no, in any front-end (text grammar, CSV cells, prompts).
 YES_WORDS = frozenset({"yes", "y", "true", "1", "on", "是", "好", "对"})
 NO_WORDS = frozenset({"no", "n", "false", "0", "off", "否", "不"})
@@ -78,5 +90,5 @@ def yes_no(value: str) -> bool | None:
     return None
 
 
-__all__ = ["ELLIPSIS", "NO_WORDS", "YES_WORDS", "Lang", "Text", "bilingual", "clip", "clip_utf8", "utf8_len",
-           "yes_no"]
+__all__ = ["ELLIPSIS", "NO_WORDS", "YES_WORDS", "Lang", "Text", "bilingual", "clip", "clip_utf8", "local_time",
+           "utf8_len", "yes_no"]

@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot import media
-from bot.errors import InvalidRequest, MinpcodeError
+from bot.errors import InvalidRequest, MinpcodeError, UsageError
 from bot.models import CodeRecord, Requester, Status
-from bot.service import UNEXPECTED, Notice, Service
+from bot.service import UNEXPECTED, Notice, Service, Submission
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
 from handlers import grammar, live_commands
-from handlers.render import detail_lines, one_line
+from handlers.render import detail_lines, list_table
 
 log = logging.getLogger("minpcode.commands")
 
@@ -87,6 +87,10 @@ def failure(exc: MinpcodeError) -> Reply:
     if isinstance(exc, InvalidRequest):
         return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
                      en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
+    if isinstance(exc, UsageError):
+        # The usage line is the same in both languages: said once, after both.
+        line = f"用法 Usage: {exc.usage}"
+        return Reply(ok=False, zh=exc.reason.zh, en=exc.reason.en, notices=[Notice(zh=line, en=line)])
     return Reply(ok=False, zh=exc.message.zh, en=exc.message.en)
 
 
@@ -104,8 +108,8 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         records = service.list(requester, query=query, limit=LIST_LIMIT)
         if not records:
             return Reply(zh="没有找到码。用 new <页面> 生成一个。", en="No codes found. Make one with new <page>.")
-        return Reply(zh="\n".join(one_line(r, "zh") for r in records),
-                     en="\n".join(one_line(r, "en") for r in records), records=records)
+        table = list_table(records, service.settings.minpcode_timezone)
+        return Reply(zh=table, en=table, records=records)
     if verb == "show":
         return show(service, command.args[0])
     if verb == "rename":
@@ -131,32 +135,39 @@ async def new_code(service: Service, fields: dict[str, Any], requester: Requeste
     long_scene = bool(fields.pop("long_scene", False))
     submission = await service.submit(fields, requester, long_scene=long_scene)
     record = submission.record
+    zone = service.settings.minpcode_timezone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     if record.status is Status.DONE:
-        head_zh = (f"这个码之前已由 {submission.original_by} 生成，直接复用（不占额度）。" if submission.reused
-                   else "码已生成。")
-        head_en = (f"{submission.original_by} already made this code; reusing it (no quota spent)." if submission.reused
-                   else "Your code is ready.")
+        head_zh, head_en = reuse_heading(submission) if submission.reused else ("码已生成。", "Your code is ready.")
     elif record.status is Status.PENDING:
         head_zh, head_en = "还在生成中，稍后用 show 查看。", "Still working on it; check again with show."
     else:
-        return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh")),
-                     en="Could not make the code.\n" + "\n".join(detail_lines(record, "en")), record=record)
+        return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh", zone)),
+                     en="Could not make the code.\n" + "\n".join(detail_lines(record, "en", zone)), record=record)
     view = service.live_view(record)
     extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
-    return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh") + extra["zh"]),
-                 en=head_en + "\n" + "\n".join(detail_lines(record, "en") + extra["en"]),
+    return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
+                 en=head_en + "\n" + "\n".join(detail_lines(record, "en", zone) + extra["en"]),
                  record=record, image=image, image_mime=mime, public=record.status is Status.DONE,
                  reused=submission.reused, notices=submission.notices)
 
 
+def reuse_heading(submission: Submission) -> tuple[str, str]:
+    """What a reused code is told: the quota is mentioned only for A/C codes (B and Short Links never spend)."""
+    by = submission.original_by
+    if submission.record.type.counts_against_cap:
+        return (f"这个码之前已由 {by} 生成，直接复用（不占额度）。", f"{by} already made this code; reusing it (no quota spent).")
+    return f"这个码之前已由 {by} 生成，直接复用。", f"{by} already made this code; reusing it."
+
+
 def show(service: Service, code_id: str) -> Reply:
     record = service.get(code_id)
+    zone = service.settings.minpcode_timezone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     view = service.live_view(record)
     extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
-    return Reply(zh="\n".join(detail_lines(record, "zh") + extra["zh"]),
-                 en="\n".join(detail_lines(record, "en") + extra["en"]), record=record, image=image, image_mime=mime,
+    return Reply(zh="\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
+                 en="\n".join(detail_lines(record, "en", zone) + extra["en"]), record=record, image=image, image_mime=mime,
                  data={"live": view.model_dump(mode="json")} if view else {})
 
 
@@ -178,6 +189,7 @@ def quota(service: Service) -> Reply:
     zh = [f"{q.app}: 已用 {q.used} / {q.cap}，剩余 {q.left}（{q.ratio:.1%}）" for q in rows]
     en = [f"{q.app}: {q.used} of {q.cap} used, {q.left} left ({q.ratio:.1%})" for q in rows]
     notices = [n for q in rows if (n := q.notice())]
-    return Reply(zh="A+C 码终身额度（每个小程序 10 万）：\n" + "\n".join(zh),
-                 en="A+C lifetime quota (100,000 per mini program):\n" + "\n".join(en),
+    cap = service.settings.minpcode_ac_cap
+    return Reply(zh=f"A+C 码终身额度（每个小程序 {cap:,} 个）：\n" + "\n".join(zh),
+                 en=f"A+C lifetime quota ({cap:,} per mini program):\n" + "\n".join(en),
                  notices=notices, data={"quota": [q.model_dump() for q in rows]})

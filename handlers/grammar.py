@@ -154,6 +154,21 @@ _HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _S
     CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day", "活码每天的扫码次数"),
 )
 
+# Which options apply to which code type (help new): the rules of bot/models.py, said per type.
+_NEW_BY_TYPE = (
+    ("A / C 监测链接（配置了 GrowingIO 时的默认）：campaign、channel 必填；可选 medium、content、term、name、create=yes、width",
+     "A / C tracking link (the default when GrowingIO is configured): campaign and channel required; "
+     "medium, content, term, name, create=yes, width optional"),
+    ("A / C 普通码（via=wechat）：page 可带 ?参数；可选 width、transparent=yes（A）；不用 campaign、channel",
+     "A / C plain code (via=wechat): the page may carry a ?query; width, transparent=yes (A) optional; "
+     "no campaign or channel"),
+    ("B：scene 必填（1–32 个字符）；page 不以 / 开头、不带 ?参数；可选 width、transparent=yes；不用 campaign、channel",
+     "B: scene required (1-32 characters); the page has no leading / and no ?query; width, transparent=yes "
+     "optional; no campaign or channel"),
+    ("shortlink 短链：page 是要打开的页面；可选 title（最多 20 字）、permanent=yes；没有图片",
+     "shortlink: the page to open; title (up to 20 characters), permanent=yes optional; no image"),
+)
+
 COMMANDS: dict[str, CommandSpec] = {spec.verb: spec for spec in _SPECS}
 """The command table, in help order, keyed by canonical English verb."""
 
@@ -252,14 +267,17 @@ def help_text(lang: str = "zh", command: str | None = None) -> str:
                 f = _FIELDS[key]
                 names = "、".join((f.key, *f.aliases))
                 lines.append(f"  {names}：{pair(f.zh, f.en, ' / ')}")
+        if spec is _NEW:
+            lines.append(pair("按类型：", "By type:", " / "))
+            lines += [f"  {pair(zh, en, ' / ')}" for zh, en in _NEW_BY_TYPE]
         return "\n".join(lines)
 
     lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
     for spec in _SPECS:
         lines.append(f"• {spec.alias}｜{spec.usage}")
         lines.append(f"  {pair(spec.zh, spec.en, ' / ')}")
-    lines.append(pair('含空格的值请加引号，如 name="春季 活动" 或 名称=“春季 活动”。',
-                      'Quote values that contain spaces, e.g. name="spring sale".'))
+    lines.append(pair('含空格的值请加引号，如 comments="春季 海报" 或 备注=“春季 海报”（名称不能有空格）。',
+                      'Quote values that contain spaces, e.g. comments="spring poster" (names take no spaces).'))
     lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
     return "\n".join(lines)
 

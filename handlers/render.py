@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
+
 from bot.models import CodeRecord, CodeType, Status
+from bot.text import local_time
 
 TYPE_LABELS = {
     CodeType.A: ("小程序码（A）", "mini-program code (A)"),
@@ -24,8 +28,8 @@ def type_label(record: CodeRecord, lang: str) -> str:
     return (zh if lang == "zh" else en) + via
 
 
-def detail_lines(record: CodeRecord, lang: str) -> list[str]:
-    """The facts of one code, labelled in ``lang``."""
+def detail_lines(record: CodeRecord, lang: str, zone: str = "UTC") -> list[str]:
+    """The facts of one code, labelled in ``lang``; times in ``zone`` (MINPCODE_TIMEZONE), named."""
     zh = lang == "zh"
     status_zh, status_en = STATUS_LABELS[record.status]
     rows: list[tuple[str, str, str | None]] = [
@@ -45,7 +49,7 @@ def detail_lines(record: CodeRecord, lang: str) -> list[str]:
         ("监测链接", "Tracking URL", record.tracking_url),
         ("短链", "Short Link", record.link),
         ("创建人", "Made by", record.requested_by_name or record.requested_by),
-        ("时间", "Made at", record.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+        ("时间", "Made at", local_time(record.created_at, zone)),
     ]
     lines = [f"{z if zh else e}: {v}" for z, e, v in rows if v]
     why = record.error_message if record.status is Status.FAILED else None
@@ -59,12 +63,32 @@ def detail_lines(record: CodeRecord, lang: str) -> list[str]:
     return lines
 
 
-def one_line(record: CodeRecord, lang: str) -> str:
-    zh_status, en_status = STATUS_LABELS[record.status]
-    status = zh_status if lang == "zh" else en_status
-    where = record.page + (f" scene={record.scene}" if record.scene else "")
-    extra = " · ".join(x for x in (record.campaign, record.channel) if x)
-    who = record.requested_by_name or record.requested_by
-    return (f"{record.id}  {record.type.value}  {status}  {record.name or '-'}  {where}"
-            + (f"  [{extra}]" if extra else "") + f"  @{who}  {record.created_at:%m-%d %H:%M}")
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows in aligned columns (a Chinese character counts two), for chats that show plain text."""
+    widths = [max(_width(str(row[i])) for row in (headers, *rows)) for i in range(len(headers))]
+    lines = ["  ".join(str(cell) + " " * (w - _width(str(cell))) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in (headers, *rows)]
+    return "\n".join(lines)
+
+
+def list_table(records: Sequence[CodeRecord], zone: str = "UTC") -> str:
+    """The ``list`` answer: one table with bilingual headers, times in ``zone`` (named in the header)."""
+    marketing = any(r.campaign or r.channel for r in records)
+    tz_name = local_time(records[0].created_at, zone).rsplit(" ", 1)[1] if records else zone
+    headers = ["编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page"]
+    headers += ["活动·渠道 Campaign·Channel"] if marketing else []
+    headers += ["创建人 By", f"时间 Time ({tz_name})"]
+    rows = []
+    for r in records:
+        zh_status, en_status = STATUS_LABELS[r.status]
+        cells = [r.id, r.type.value, f"{zh_status} {en_status}", r.name or "-",
+                 (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
+        if marketing:
+            cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
+        cells += [r.requested_by_name or r.requested_by, local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
+        rows.append(cells)
+    return text_table(headers, rows)

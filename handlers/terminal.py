@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,15 @@ from bot.errors import FieldError
 from bot.models import CodeRecord
 from bot.ports import Check
 from bot.service import QuotaStatus
+from bot.text import local_time
 from handlers.render import STATUS_LABELS, detail_lines
 
 _STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
 
 
 def image_url(settings: Settings, record: CodeRecord) -> str | None:
-    if not record.image_sha256:
-        return None
+    if not record.image_sha256 or "minpcode_public_url" not in settings.model_fields_set:
+        return None  # no server is configured: a link to the default address would lead nowhere
     return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
 
 
@@ -70,7 +72,8 @@ def record_table(record: CodeRecord, settings: Settings) -> Table:
     shown = Table(show_header=False, box=None, padding=(0, 1))
     shown.add_column(style="bold", no_wrap=True)
     shown.add_column(overflow="fold")
-    for zh, en in zip(detail_lines(record, "zh"), detail_lines(record, "en"), strict=True):
+    zone = settings.minpcode_timezone
+    for zh, en in zip(detail_lines(record, "zh", zone), detail_lines(record, "en", zone), strict=True):
         if ": " in zh and ": " in en:
             zh_label, zh_value = zh.split(": ", 1)
             en_label, en_value = en.split(": ", 1)
@@ -84,14 +87,14 @@ def record_table(record: CodeRecord, settings: Settings) -> Table:
     return shown
 
 
-def records_table(records: Iterable[CodeRecord]) -> Table:
-    """Codes, one row each (with a campaign·channel column when any has one)."""
+def records_table(records: Iterable[CodeRecord], zone: str = "UTC") -> Table:
+    """Codes, one row each (with a campaign·channel column when any has one); times in ``zone``, named."""
     records = list(records)
     marketing = any(r.campaign or r.channel for r in records)
     shown = table("编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page")
     if marketing:
         shown.add_column("活动·渠道 Campaign·Channel", overflow="fold")
-    shown.add_column("创建 Made", overflow="fold")
+    shown.add_column(f"创建 Made ({local_time(datetime.now(UTC), zone).rsplit(' ', 1)[1]})", overflow="fold")
     shown.columns[0].no_wrap = True
     for r in records:
         zh, en = STATUS_LABELS[r.status]
@@ -99,7 +102,7 @@ def records_table(records: Iterable[CodeRecord]) -> Table:
                  (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
         if marketing:
             cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
-        cells.append(f"{r.requested_by_name or r.requested_by} {r.created_at:%m-%d %H:%M}")
+        cells.append(f"{r.requested_by_name or r.requested_by} {local_time(r.created_at, zone, '%m-%d %H:%M').rsplit(' ', 1)[0]}")
         shown.add_row(*cells)
     return shown
 

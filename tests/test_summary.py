@@ -154,7 +154,10 @@ async def test_summary_counts_a_week_of_real_history(service: Service, wall: Wal
     assert {t.name: t.count for t in s.by_type} == {"A": 3, "B": 1, "C": 1, "shortlink": 1}
     assert {t.name: t.count for t in s.by_campaign} == {"双十一推广": 2, "新品上市": 1, None: 3}
     assert {t.name: t.count for t in s.by_channel} == {"二维码推广": 1, "微博": 1, "线下地推": 1, None: 3}
-    assert {t.name: t.count for t in s.by_person} == {"张三": 3, "李四": 4}  # 李四's reuse counts for him
+    assert {t.name: t.count for t in s.by_person} == {"张三": 3, "李四": 3}  # codes made; the reuse is in `reused`
+    for tallies in (s.by_type, s.by_campaign, s.by_channel, s.by_person):  # every breakdown sums to `made`
+        assert sum(t.count for t in tallies) == s.made
+    assert sum(d.total for d in s.daily) == s.made
     [failure] = s.failures
     assert failure.code == "41030" and failure.count == 2 and ids["fail1"] in failure.ids
     assert "页面" in failure.zh and "page" in failure.en.lower()

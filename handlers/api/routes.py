@@ -19,10 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import scenes
-from bot.errors import FieldError, InputError, MinpcodeError, NotFound
+from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.models import CodeRecord, CodeType, Requester, Status
 from bot.service import HistoryQuery, Service
 from bot.text import Lang, Text
+from bot.wording import field_errors
 from handlers.api.auth import ApiKeys
 from handlers.api.errors import MAX_BODY, OK, CodeFailed, EmptyPath, StillPending, answer, error_response
 from handlers.api.models import (
@@ -166,8 +167,7 @@ class Api:
         try:
             query = ListQuery.model_validate(dict(request.query_params))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}" for e in exc.errors())
-            raise InputError(f"查询参数不对：{problems}", f"Bad query parameters: {problems}") from None
+            raise InvalidRequest(field_errors(exc)) from None
         if query.q is not None and _bad_text(query.q) or query.requested_by is not None and _bad_text(query.requested_by):
             raise InputError("查询参数不能包含控制字符。", "Query parameters cannot contain control characters.")
         requester = Requester(chat="api", user_id=name, user_name=name)
@@ -237,11 +237,7 @@ def _body_error(exc: ValidationError, body: dict[str, Any]) -> MinpcodeError:
     if "scene" in fields:
         return FieldError("scene", f"scene 须是最多 {scenes.PARAMS_MAX} 个字符的字符串。",
                           f"The scene must be a string of at most {scenes.PARAMS_MAX} characters.")
-    problems = "; ".join(
-        f"{e['loc'][0] if e.get('loc') else 'body'}: {'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
-        for e in errors
-    )
-    return InputError(f"请求参数不对：{problems}", f"The request is not valid: {problems}")
+    return InvalidRequest(field_errors(exc))
 
 
 __all__ = ["WAIT_SECONDS", "Api", "request_lang"]
