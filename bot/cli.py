@@ -228,7 +228,6 @@ def serve(
         visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
         settings = settings.model_copy(update={"minpcode_public_url": f"http://{visit}:{port}"})
     _check_port(host, port)
-    _say_startup(settings)
     serve_logging(settings)
     application = create_app(settings)
     if settings.sandbox:
@@ -238,6 +237,7 @@ def serve(
                  f"GrowingIO {settings.gio_project_uid}" if settings.gio_configured else ""]
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
     _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
+    _say_startup(settings)
     uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)  # see serve_logging
 
 

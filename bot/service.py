@@ -145,8 +145,8 @@ class Service:
         data = prepared.model_dump()
         if prepared.type.counts_against_cap and prepared.via is None:
             data["via"] = self._default_via(prepared)
-        gio = prepared.type.counts_against_cap and data.get("via") is Provider.GIO
-        self._require_upstream(Provider.GIO if gio else Provider.WECHAT, prepared)
+        tracked = prepared.type.counts_against_cap and data.get("via") is Provider.GIO
+        self._require_upstream(Provider.GIO if tracked else Provider.WECHAT, prepared)
         data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
         if prepared.expires is not None and self.live.end_of(prepared.expires) <= time.time():

@@ -96,7 +96,7 @@ def unknown_variables(environ: Mapping[str, str], env_names: list[str]) -> list[
                 continue
             seen.add(upper)
             close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
-            found.append(Unknown(name=name, source=source, closest=close[0] if close else None))  # type: ignore[arg-type]
+            found.append(Unknown(name=name, source=source, closest=close[0] if close else None))
     return found
 
 

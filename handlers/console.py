@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import logging
 import queue
 import sys
 import threading
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, cast
 
@@ -179,11 +181,23 @@ class ChatSession:
 
     def save_image(self, reply: Reply) -> Path:
         assert reply.image is not None
-        name = reply.record.id if reply.record is not None else "code"
-        path = self.out_dir / f"{name}.{media.extension(reply.image_mime)}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(reply.image)
-        return path
+        ext = media.extension(reply.image_mime)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if reply.record is not None:
+            path = self.out_dir / f"{reply.record.id}.{ext}"
+            path.write_bytes(reply.image)
+            return path
+        # A chart (no record): its own file each time, never overwriting the last one.
+        stem = f"summary-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        for n in itertools.count(1):
+            path = self.out_dir / f"{stem}{'' if n == 1 else f'-{n}'}.{ext}"
+            try:
+                with path.open("xb") as file:
+                    file.write(reply.image)
+                return path
+            except FileExistsError:
+                continue
+        raise AssertionError("unreachable")
 
 
 async def chat(service: Service, *, lang: str = "zh", stdin: TextIO | None = None,
