@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     @property
     def gio_missing(self) -> list[str]:
         """The GrowingIO settings not set (empty when GrowingIO is configured)."""
-        return [n for n, v in (("GIO_PROJECT_UID", self.gio_project_uid), ("GIO_CLIENT_ID", self.gio_client_id),
-                               ("GIO_TOKEN", _secret(self.gio_token))) if not (v or "").strip()]
+        return [n for n, v in (("GIO_PROJECT_UID", self.gio_project_uid), ("GIO_TOKEN", _secret(self.gio_token)),
+                               ("GIO_PRODUCT_ID", self.gio_product_id)) if not (v or "").strip()]
 
     @cached_property
     def sandbox(self) -> bool:

@@ -118,7 +118,7 @@ def parts(settings: Settings) -> list[Part]:
     wecom_values = {n: bool(str(_value(getattr(s, n.lower()))).strip()) for n in WECOM_APP_SETTINGS}
     return [
         _part("WeChat", {n: n not in s.wechat_missing for n in ("WECHAT_APPID", "WECHAT_SECRET")}),
-        _part("GrowingIO", {n: n not in s.gio_missing for n in ("GIO_PROJECT_UID", "GIO_CLIENT_ID", "GIO_TOKEN")}),
+        _part("GrowingIO", {n: n not in s.gio_missing for n in ("GIO_PROJECT_UID", "GIO_TOKEN", "GIO_PRODUCT_ID")}),
         slack,
         _part("WeCom", wecom_values),
     ]
@@ -142,10 +142,10 @@ def _why(settings: Settings, found: list[Part]) -> tuple[Literal["sandbox", "liv
                             en=f"MINPCODE_SANDBOX=0; {' and '.join(on)} configured")
     if on:
         return "live", Text(zh=f"已配置 {'、'.join(on)}", en=f"{' and '.join(on)} configured")
-    return "sandbox", Text(zh="微信（WECHAT_APPID、WECHAT_SECRET）和 GrowingIO（GIO_PROJECT_UID、GIO_CLIENT_ID、"
-                              "GIO_TOKEN）都没有完整配置",
+    return "sandbox", Text(zh="微信（WECHAT_APPID、WECHAT_SECRET）和 GrowingIO（GIO_PROJECT_UID、GIO_TOKEN、"
+                              "GIO_PRODUCT_ID）都没有完整配置",
                            en="neither WeChat (WECHAT_APPID, WECHAT_SECRET) nor GrowingIO (GIO_PROJECT_UID, "
-                              "GIO_CLIENT_ID, GIO_TOKEN) is fully configured")
+                              "GIO_TOKEN, GIO_PRODUCT_ID) is fully configured")
 
 
 def startup_report(settings: Settings, environ: Mapping[str, str] | None = None,

@@ -57,7 +57,7 @@ def test_a_campaign_with_growingio_half_configured_is_refused_and_nothing_is_rec
     env = live_wechat(wechat_url) | {"GIO_TOKEN": "token-only"}
     done = cli.run("create", "--page", "pages/list/list", "--campaign", "双十一推广", "--channel", "今日头条", **env)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "GrowingIO is not configured: GIO_PROJECT_UID, GIO_CLIENT_ID not set" in done.stderr
+    assert "GrowingIO is not configured: GIO_PROJECT_UID, GIO_PRODUCT_ID not set" in done.stderr
     assert "没有配置 GrowingIO" in done.stderr and "via=wechat" in done.stderr
     assert "Please fix" not in done.stderr  # the person cannot fix the settings by changing the command
     assert cli.json("list", **env) == []  # answered, not recorded as a failed code
@@ -139,7 +139,7 @@ def test_start_says_the_mode_why_what_is_half_configured_and_misspelt(tmp_path: 
     said = chat(tmp_path, ["quota"], WECOM_TOKN="x")[""]
     assert "sandbox mode: neither WeChat" in said and "沙盒模式" in said
     assert "WeChat is half configured: WECHAT_SECRET not set" in said
-    assert "GrowingIO is half configured: GIO_PROJECT_UID, GIO_CLIENT_ID not set" in said
+    assert "GrowingIO is half configured: GIO_PROJECT_UID, GIO_PRODUCT_ID not set" in said
     assert "MINPCODE_SANBOX (in the .env) is not a minpcode setting and is ignored; did you mean MINPCODE_SANDBOX?" in said
     assert "WECOM_TOKN (in the environment)" in said and "WECOM_TOKEN?" in said
     assert "=abc" not in said and "wx123" not in said  # names only: values are never shown
