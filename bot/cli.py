@@ -40,7 +40,7 @@ from bot.server import compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
-from handlers import cli_live
+from handlers import cli_audit, cli_live
 from handlers.commands import reuse_heading
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
 from handlers.terminal import table as _table
@@ -427,6 +427,7 @@ def show(
         else:
             out.print(record_table(record, service.settings))
             cli_live.print_live(service, record, _say)
+            cli_audit.print_history(service, record.id, out, _say)
             if written is not None:
                 _say(f"图片已保存到 Image saved to: {written}")
         return ExitCode.OK
@@ -864,6 +865,7 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
 
 
 cli_live.register(app, run=_run, requester=_requester, print_json=_print_json, say=_say)
+cli_audit.register(app, run=_run, print_json=_print_json, say=_say, out=out)
 
 
 def main() -> None:

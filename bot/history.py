@@ -6,10 +6,14 @@ batches, so a page holds exactly ``limit`` matching records and says whether mor
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel
 
 from bot.models import CodeRecord, CodeType, Status
 from storage import Storage
+from storage.clock import from_text
 
 SCAN_BATCH = 500  # rows read at a time when filtering history by type or status
 
@@ -24,6 +28,25 @@ class HistoryQuery(BaseModel):
     mine: bool = False
     limit: int = 20
     offset: int = 0
+
+
+class AuditEntry(BaseModel):
+    """One line of the audit log: who did what to which code, and when (UTC)."""
+
+    at: datetime
+    actor: str
+    action: str
+    code_id: str | None = None
+    detail: dict[str, Any] = {}
+
+
+def audit_trail(storage: Storage, code_id: str | None = None, limit: int = 50) -> list[AuditEntry]:
+    """One code's history, oldest first; or the newest ``limit`` entries of every code."""
+    if code_id is not None:
+        rows = [row | {"code_id": code_id} for row in storage.audit.for_code(code_id)]
+    else:
+        rows = storage.audit.recent(limit)
+    return [AuditEntry.model_validate(row | {"at": from_text(row["at"])}) for row in rows]
 
 
 class HistoryPage(BaseModel):
@@ -66,4 +89,4 @@ def page(storage: Storage, query: HistoryQuery, who: str | None) -> HistoryPage:
                        next_offset=query.offset + len(records) if more else None)
 
 
-__all__ = ["SCAN_BATCH", "HistoryPage", "HistoryQuery", "page"]
+__all__ = ["SCAN_BATCH", "AuditEntry", "HistoryPage", "HistoryQuery", "audit_trail", "page"]

@@ -20,18 +20,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel
 
 from bot import history as paging
-from bot import scenes
+from bot import routing, scenes
 from bot.concurrency import KeyedLocks
 from bot.config import Settings
 from bot.errors import (
     FieldError,
     InvalidRequest,
     MinpcodeError,
-    NotConfigured,
     NotFound,
     PermissionDenied,
 )
-from bot.history import HistoryPage, HistoryQuery
+from bot.history import AuditEntry, HistoryPage, HistoryQuery
 from bot.jobs import JobRunner
 from bot.live import DayScans, LiveCodes, LiveView, Resolution
 from bot.lookups import ListKind, Lookups, Option
@@ -144,9 +143,9 @@ class Service:
         prepared = CodeRequest.parse(data)
         data = prepared.model_dump()
         if prepared.type.counts_against_cap and prepared.via is None:
-            data["via"] = self._default_via(prepared)
+            data["via"] = routing.default_via(self.upstream, self.settings, prepared)
         tracked = prepared.type.counts_against_cap and data.get("via") is Provider.GIO
-        self._require_upstream(Provider.GIO if tracked else Provider.WECHAT, prepared)
+        routing.require_upstream(self.upstream, self.settings, Provider.GIO if tracked else Provider.WECHAT, prepared)
         data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
         if prepared.expires is not None and self.live.end_of(prepared.expires) <= time.time():
@@ -174,44 +173,6 @@ class Service:
         if not prepared.name:
             prepared = prepared.model_copy(update={"name": self._free_name(prepared)})
         return prepared
-
-    def _default_via(self, request: CodeRequest) -> Provider:
-        """GrowingIO when tracking links can be made; a campaign or channel asks for one, so never WeChat then."""
-        # GrowingIO takes no env_version: a code for the trial/develop version comes from WeChat directly.
-        if self.tracking_available and request.env_version == "release":
-            return Provider.GIO
-        if (request.campaign or request.channel) and self.upstream.gio is None:
-            self._require_upstream(Provider.GIO, request)
-        return Provider.WECHAT
-
-    def _require_upstream(self, provider: Provider, request: CodeRequest) -> None:
-        """Refuse, before anything is recorded, a code whose upstream the settings do not configure."""
-        if provider is Provider.GIO and self.upstream.gio is None:
-            missing = self.settings.gio_missing
-            zh, en = "没有配置 GrowingIO", "GrowingIO is not configured"
-            if missing:
-                zh += f"：缺少 {'、'.join(missing)}"
-                en += f": {', '.join(missing)} not set"
-            zh += "。填了推广活动或渠道就是要监测链接，所以什么都没有生成。"
-            en += ". A campaign or channel asks for a tracking link, so nothing was made."
-            if self.upstream.wechat is not None:
-                zh += "只要不带监测的普通小程序码，请加 via=wechat（活动和渠道只作为标签记下）。"
-                en += " For a plain code without tracking add via=wechat (campaign and channel are kept as labels only)."
-            raise NotConfigured(zh, en, missing, field="campaign" if request.campaign else "via")
-        if provider is Provider.WECHAT and self.upstream.wechat is None:
-            missing = self.settings.wechat_missing
-            zh, en = "没有配置微信小程序", "WeChat is not configured"
-            if missing:
-                zh += f"：缺少 {'、'.join(missing)}"
-                en += f": {', '.join(missing)} not set"
-            if request.type.counts_against_cap and self.upstream.gio is not None:
-                zh += "。去掉 via=wechat 即可经 GrowingIO 生成监测链接（需要推广活动和渠道）。"
-                en += ". Leave out via=wechat to make it as a GrowingIO tracking link (campaign and channel needed)."
-            else:
-                zh += "。B 码、短链和普通 A/C 码只能由微信生成（GrowingIO 不生成它们），请设置上面的配置。"
-                en += (". B codes, Short Links and plain A/C codes come only from WeChat (GrowingIO cannot make "
-                       "them): set the settings above.")
-            raise NotConfigured(zh, en, missing)
 
     def _place_scene(self, data: dict[str, Any]) -> scenes.Placed | None:
         """Put a B code's scene in ``data`` as the code will carry it (a key for long parameters)."""
@@ -259,7 +220,7 @@ class Service:
                 return Submission(record=found, reused=True, original_by=found.requested_by_name or found.requested_by,
                                   notices=self._sandbox_notice())
         notices = self.quotas.check(prepared)
-        creating = await self._will_create(prepared)
+        creating = await routing.will_create(self.upstream, prepared)
         record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
         if prepared.live and prepared.destination:
             self.live.register(record, prepared.destination, prepared.expires, requester)
@@ -270,23 +231,6 @@ class Service:
             record = await self.wait(record.id, timeout)
         created = creating if record.status is Status.DONE else []
         return Submission(record=record, notices=notices + created + self._sandbox_notice())
-
-    async def _will_create(self, request: CodeRequest) -> builtins.list[Notice]:
-        """What ``create=yes`` is about to create in GrowingIO, said once the code is made (a cached read)."""
-        gio = self.upstream.gio
-        if gio is None or not request.create_missing or request.provider is not Provider.GIO:
-            return []
-        said: builtins.list[Notice] = []
-        for value, zh, en, is_campaign in ((request.campaign, "推广活动", "campaign", True),
-                                            (request.channel, "推广渠道", "channel", False)):
-            try:
-                if is_campaign:
-                    await gio.resolve_campaign(value or "", create=False, product_id=None)
-                else:
-                    await gio.resolve_channel(value or "", create=False)
-            except NotFound:
-                said.append(Notice(zh=f"已在 GrowingIO 新建{zh}「{value}」。", en=f"Created the GrowingIO {en} '{value}'."))
-        return said
 
     async def wait(self, code_id: str, timeout: float = 60.0) -> CodeRecord:
         """The record once it is no longer pending (or as it is when ``timeout`` passes)."""
@@ -345,8 +289,12 @@ class Service:
         record = self.get(code_id)
         found = self.storage.images.get(record.image_sha256) if record.image_sha256 else None
         if found is None:
-            raise NotFound(f"码 {code_id} 没有图片（{record.status.value}）。",
-                           f"Code {code_id} has no image ({record.status.value}).")
+            if record.type is CodeType.SHORTLINK:
+                raise NotFound(f"{code_id} 是短链，没有图片，只有链接：{record.link or '（还没有）'}",
+                               f"{code_id} is a Short Link: it has no image, only its link: {record.link or '(none yet)'}")
+            why_zh, why_en = {Status.PENDING: ("还在生成中", "it is still being made"),
+                              Status.FAILED: ("生成失败了", "it failed")}.get(record.status, ("没有保存图片", "none was kept"))
+            raise NotFound(f"码 {code_id} 没有图片：{why_zh}。", f"Code {code_id} has no image: {why_en}.")
         return found
 
     def is_admin(self, requester: Requester) -> bool:
@@ -441,6 +389,12 @@ class Service:
         """The parameters stored behind a long-scene key, or None."""
         key = key.strip()
         return scenes.resolve(self.storage, key) if 0 < len(key) <= 64 else None
+
+    def audit(self, code_id: str | None = None, limit: int = 50) -> builtins.list[AuditEntry]:
+        """Who did what: one code's history (oldest first), or the newest ``limit`` entries of all."""
+        if code_id is not None:
+            code_id = self.get(code_id).id  # an unknown id is NotFound, not an empty history
+        return paging.audit_trail(self.storage, code_id, limit)
 
     def pending_count(self) -> int:
         """How many codes are waiting for the worker (the health check shows it)."""

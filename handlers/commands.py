@@ -20,7 +20,7 @@ from bot.service import UNEXPECTED, Notice, Service, Submission
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
 from handlers import grammar, live_commands
-from handlers.render import detail_lines, list_table
+from handlers.render import audit_lines, detail_lines, list_table
 
 log = logging.getLogger("minpcode.commands")
 
@@ -165,7 +165,9 @@ def show(service: Service, code_id: str) -> Reply:
     zone = service.settings.minpcode_timezone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     view = service.live_view(record)
-    extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
+    trail = service.audit(record.id)
+    extra = {lang: (live_commands.live_lines(view, lang) if view else []) + audit_lines(trail, lang, zone)
+             for lang in ("zh", "en")}
     return Reply(zh="\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
                  en="\n".join(detail_lines(record, "en", zone) + extra["en"]), record=record, image=image, image_mime=mime,
                  data={"live": view.model_dump(mode="json")} if view else {})

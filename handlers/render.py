@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from bot.history import AuditEntry
 from bot.models import CodeRecord, CodeType, Status
 from bot.text import local_time
 
@@ -92,3 +93,24 @@ def list_table(records: Sequence[CodeRecord], zone: str = "UTC") -> str:
         cells += [r.requested_by_name or r.requested_by, local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
         rows.append(cells)
     return text_table(headers, rows)
+
+
+ACTION_WORDS = {"requested": ("请求生成", "requested"), "reused": ("复用", "reused"), "renamed": ("改名", "renamed"),
+            "deleted": ("删除", "deleted")}
+
+
+def audit_line(entry: AuditEntry, lang: str, zone: str = "UTC", *, with_code: bool = False) -> str:
+    """One audit entry: when (in ``zone``), who, what; a rename says from what to what."""
+    zh_word, en_word = ACTION_WORDS.get(entry.action, (entry.action, entry.action))
+    what = zh_word if lang == "zh" else en_word
+    if entry.action == "renamed":
+        what += f" {entry.detail.get('old') or '-'} → {entry.detail.get('new') or '-'}"
+    code = f"{entry.code_id}  " if with_code and entry.code_id else ""
+    return f"{local_time(entry.at, zone)}  {code}{entry.actor}  {what}"
+
+
+def audit_lines(entries: Sequence[AuditEntry], lang: str, zone: str = "UTC") -> list[str]:
+    """A code's history under its details (``show``)."""
+    if not entries:
+        return []
+    return ["历史:" if lang == "zh" else "History:", *(f"  {audit_line(e, lang, zone)}" for e in entries)]

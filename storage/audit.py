@@ -26,6 +26,14 @@ class AuditLog:
         ).fetchall()
         return [{"at": r[0], "actor": r[1], "action": r[2], "detail": json.loads(r[3]) if r[3] else {}} for r in rows]
 
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest entries first, for every code."""
+        rows = self._db.execute(
+            "SELECT at, actor, action, code_id, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]
+        ).fetchall()
+        return [{"at": r[0], "actor": r[1], "action": r[2], "code_id": r[3], "detail": json.loads(r[4]) if r[4] else {}}
+                for r in rows]
+
     def count(self, action: str, since: str, until: str) -> int:
         return int(self._db.execute(
             "SELECT count(*) FROM audit WHERE action = ? AND at >= ? AND at < ?", [action, since, until]

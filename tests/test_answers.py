@@ -206,3 +206,49 @@ def test_serve_does_not_print_serving_before_a_busy_port(tmp_path: Path) -> None
                               env=clean_env(tmp_path / "data", "alice"), timeout=60)
     assert done.returncode == 2 and "serving on" not in done.stdout and "Cannot listen" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- the audit log has a reader ---------------------------------------------------------------------
+def test_audit_and_show_tell_the_history_of_a_code(cli: Cli) -> None:
+    made = cli.json("create", *B_ARGS)
+    cli.ok("rename", made["id"], "海报二")
+    cli.ok("create", *B_ARGS, user="bob")  # a reuse
+    history = cli.json("audit", made["id"])
+    assert [(e["actor"], e["action"]) for e in history] == [("alice", "requested"), ("alice", "renamed"),
+                                                           ("bob", "reused")]
+    assert history[1]["detail"]["new"] == "海报二"
+    shown = cli.ok("show", made["id"], MINPCODE_TIMEZONE="UTC")
+    assert "历史 History:" in shown and "复用 reused" in shown and "Time (UTC)" in shown
+    everything = cli.ok("audit")
+    assert made["id"] in everything and "改名 renamed" in everything
+    missing = cli.run("audit", "nosuchcode")
+    assert missing.returncode == 2 and "There is no code with id nosuchcode" in missing.stderr
+
+
+def test_chat_show_has_the_history_in_the_time_zone(tmp_path: Path) -> None:
+    said = chat(tmp_path, ["new pages/index/index type=B scene=id=9"], MINPCODE_TIMEZONE="UTC")
+    code_id = re.search(r"ID: ([a-z0-9]{12})", said["new pages/index/index type=B scene=id=9"]).group(1)  # type: ignore[union-attr]
+    shown = chat(tmp_path, [f"show {code_id}"], "--lang", "en", MINPCODE_TIMEZONE="Asia/Tokyo")[f"show {code_id}"]
+    assert "History:" in shown and "requested" in shown and "Asia/Tokyo" in shown and " UTC" not in shown
+
+
+# -- odds and ends ------------------------------------------------------------------------------------
+def test_show_out_on_a_short_link_says_it_is_a_link(cli: Cli) -> None:
+    link = cli.json("create", "--page", "pages/index/index", "--type", "shortlink")
+    done = cli.run("show", link["id"], "--out", "x.png")
+    assert done.returncode == 2 and "is a Short Link: it has no image, only its link: #小程序://" in done.stderr
+    assert "(done)" not in done.stderr
+
+
+@pytest.mark.parametrize("width", [280, 430, 1280])
+def test_sandbox_images_are_as_wide_as_asked(cli: Cli, width: int) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    for kind in ("B", "C"):
+        extra = ["--scene", "id=1"] if kind == "B" else ["--via", "wechat"]
+        cli.ok("create", "--page", "pages/index/index", "--type", kind, *extra, "--width", str(width),
+               "--out", f"{kind}.png")
+        image = Image.open(cli.cwd / f"{kind}.png")
+        assert image.size == (width, width)
+        assert len(zxingcpp.read_barcodes(image)) == 1

@@ -53,7 +53,13 @@ def render(text: str, width: int = 430, fmt: str = "JPEG", transparent: bool = F
     scale = max(2, width // modules)
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=scale, border=4, light=None if transparent else "white")
-    image = Image.open(io.BytesIO(buf.getvalue()))
+    drawn = Image.open(io.BytesIO(buf.getvalue())).convert("RGBA")
+    if drawn.width > width:  # a dense code at a small width: whole pixels per module cannot fit
+        drawn = drawn.resize((width, width), Image.Resampling.NEAREST)
+    # WeChat answers an image of about the width asked; ours is exactly that wide, the code centred.
+    image = Image.new("RGBA", (width, width), (255, 255, 255, 0) if transparent else "white")
+    offset = (width - drawn.width) // 2
+    image.alpha_composite(drawn, (offset, offset))
     out = io.BytesIO()
     if fmt.upper() == "PNG":
         image.convert("RGBA" if transparent else "RGB").save(out, format="PNG")

@@ -98,7 +98,8 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
             "title": "minpcode HTTP API",
             "version": "1",
             "description": "WeChat mini-program codes for other systems, with the bot's shared client, "
-                           "history and quota. Answers follow seed 003's {code, msg, data}.",
+                           "history and quota. Every answer is {code, msg, data}: code 0 with the data, or an error "
+                           "code with msg saying why.",
         },
         "paths": {
             "/api/weapp/qrcode": {"post": {
