@@ -93,10 +93,11 @@ def main() -> None:
 
 
 def summary_query(store: Storage, since: str, until: str) -> object:
-    reports = getattr(store, "reports", None)
-    if reports is not None and hasattr(reports, "period"):
-        return reports.period(since, until)
-    return store.history.between(since, until)
+    """Every storage read bot/summary.py's build_summary makes for a period (the one aggregate statement,
+    the reuses, the deletes and each mini program's quota spent in the period)."""
+    starts = [to_text(datetime.fromisoformat(since) + timedelta(days=i)) for i in range(1, 8)]
+    return (store.reports.period(since, until, starts), store.reports.reuses(since, until),
+            store.audit.count("deleted", since, until), [store.ledger.used_between(a, since, until) for a in APPS])
 
 
 if __name__ == "__main__":

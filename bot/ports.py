@@ -96,6 +96,10 @@ class Announcer(Protocol):
         """Post every step not in ``done``, calling ``on_step(step)`` after each; raise PostError."""
         ...
 
+    async def check(self) -> str | None:
+        """Look up where summaries go, once, at start: what is wrong (for the log), or None."""
+        ...
+
 
 CheckStatus = Literal["ok", "failed", "skipped"]
 

@@ -219,6 +219,10 @@ class SummaryScheduler:
 
     async def start(self) -> None:
         if self._task is None:
+            for announcer in self.announcers:  # said now, not at the first scheduled post days later
+                problem = await announcer.check()
+                if problem:
+                    log.warning("summary destination %s: %s", announcer.where, problem)
             self._stopping.clear()
             self._task = asyncio.create_task(self.run_forever(), name="minpcode-summary-scheduler")
             log.info("summary scheduler: %r in %s, next at %s", self.cron, self.zone.key,

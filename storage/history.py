@@ -136,11 +136,13 @@ class History:
             extra = " AND c.requested_by = ?"
             params.append(requested_by)
         if len(query) >= 3:
-            # trigram FTS matches any substring of 3+ characters; quoting makes it a literal phrase
+            # trigram FTS matches any substring of 3+ characters; quoting makes it a literal phrase.
+            # Newest first by rowid (the order rows were written, which is created_at's): the index hands
+            # matches out in that order and stops at the limit, instead of sorting every match.
             phrase = '"' + query.replace('"', '""') + '"'
             sql = (f"SELECT {_prefixed('c')} FROM codes_fts JOIN codes c ON c.rowid = codes_fts.rowid "
                    f"WHERE codes_fts MATCH ? AND c.status != 'deleted'{extra} "
-                   "ORDER BY c.created_at DESC LIMIT ? OFFSET ?")
+                   "ORDER BY codes_fts.rowid DESC LIMIT ? OFFSET ?")
             rows = self._db.execute(sql, [phrase, *params, limit, offset]).fetchall()
         else:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -38,6 +38,7 @@ Choices where Slack's behaviour is not pinned down (documented here so tests can
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import math
@@ -546,6 +547,7 @@ class SlackEmulator:
             "files.delete": self._files_delete,
             "conversations.join": self._conversations_join,
             "conversations.info": self._conversations_info,
+            "conversations.list": self._conversations_list,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
         }
@@ -1446,6 +1448,37 @@ class SlackEmulator:
         if _truthy(p.get("include_locale")):
             info["locale"] = "en-US"
         return {"ok": True, "channel": info}
+
+    def _conversations_list(self, p: dict[str, Any], base: str) -> dict[str, Any]:
+        """conversations.list (api.slack.com/methods/conversations.list): ``types`` (default
+        public_channel), ``exclude_archived``, ``limit`` (default 100, at most 1000) and ``cursor``
+        paging with ``response_metadata.next_cursor`` ("" on the last page). Each requested type needs
+        its read scope. Private channels and group DMs appear only when the bot is in them."""
+        kinds = {"public_channel": "public", "private_channel": "private", "mpim": "mpim", "im": "im"}
+        wanted = [t.strip() for t in (_str(p.get("types")) or "public_channel").split(",") if t.strip()]
+        if any(t not in kinds for t in wanted):
+            raise _SlackError("invalid_types")
+        for t in wanted:
+            self._require_scope(_CONVERSATION_READ_SCOPE[kinds[t]])
+        try:
+            limit = min(max(int(_str(p.get("limit")) or 100), 1), 1000)
+        except ValueError:
+            raise _SlackError("invalid_limit") from None
+        listed = [ch for ch in self.channels.values() if ch.kind in {kinds[t] for t in wanted}
+                  and (ch.kind == "public" or ch.is_member)
+                  and not (_truthy(p.get("exclude_archived")) and ch.is_archived)]
+        cursor = _str(p.get("cursor"))
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor.encode()).decode().removeprefix("dGVhbTpD"))
+            except ValueError:
+                raise _SlackError("invalid_cursor") from None
+        page = listed[start:start + limit]
+        more = start + limit < len(listed)
+        next_cursor = base64.b64encode(f"dGVhbTpD{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "channels": [ch.to_api() for ch in page],
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_open(self, p: dict[str, Any], base: str) -> dict[str, Any]:
         channel = _str(p.get("channel"))

@@ -7,6 +7,7 @@ joined once on ``not_in_channel``. Slack's SDK errors become PostError here, at 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,10 @@ _SLACK_FINAL = frozenset({"invalid_auth", "not_authed", "account_inactive", "tok
                           "is_archived", "missing_scope", "access_denied", "posting_to_channel_denied"})
 
 
+# Conversation ids are upper-case (C public, G private, D direct); channel names are always lower-case.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
+
+
 def slack_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
@@ -44,10 +49,57 @@ class SlackAnnouncer:
 
     def __init__(self, client: AsyncWebClient, channel: str) -> None:
         self.client = client
-        self.channel = channel
-        self.where = f"Slack {channel}"
+        self.channel = channel.strip()
+        self.where = f"Slack {self.channel}"
+        self._checked = False
+
+    async def check(self) -> str | None:
+        """Turn a channel name (``#growth`` or ``growth``) into its id, once: ``files.completeUploadExternal``
+        takes ids only, so the chart of a summary posted by name would fail with channel_not_found.
+        Pages through ``conversations.list``. Returns what is wrong, in words for the log, or None."""
+        self._checked = True
+        if _CHANNEL_ID.fullmatch(self.channel):
+            return None
+        name = self.channel.lstrip("#")
+        try:
+            found = await self._find(name, "public_channel,private_channel")
+        except SlackApiError as exc:
+            if exc.response.get("error") != "missing_scope":
+                return f"could not list channels to find #{name}: {exc.response.get('error')}"
+            try:  # without groups:read only public channels can be looked up
+                found = await self._find(name, "public_channel")
+            except SlackApiError as again:
+                return (f"could not list channels to find #{name}: {again.response.get('error')} "
+                        "(the bot needs channels:read; or put the channel id in SLACK_SUMMARY_CHANNEL)")
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"could not reach Slack to find #{name}: {type(exc).__name__}"
+        if found is None:
+            return (f"no channel named #{name} that the bot can see: check SLACK_SUMMARY_CHANNEL (a name or an id; "
+                    "a private channel needs the bot invited)")
+        self.channel = str(found["id"])
+        self.where = f"Slack #{name} ({self.channel})"
+        if not found.get("is_member"):
+            if found.get("is_private"):
+                return f"the bot is not in the private channel #{name}: invite it (/invite @minpcode)"
+            return f"the bot is not in #{name}: it joins on the first summary (or invite it: /invite @minpcode)"
+        return None
+
+    async def _find(self, name: str, types: str) -> dict[str, Any] | None:
+        cursor: str | None = None
+        while True:
+            page = await self.client.conversations_list(types=types, exclude_archived=True, limit=1000, cursor=cursor)
+            for channel in page.get("channels") or []:
+                if channel.get("name") == name:
+                    return dict(channel)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
 
     async def announce(self, announcement: Announcement, *, done: set[str], on_step: OnStep) -> None:
+        if not self._checked:
+            problem = await self.check()
+            if problem:
+                log.warning("summary channel: %s", problem)
         summary, lang, png = announcement.summary, announcement.lang, announcement.png
         client, channel = self.client, self.channel
         await step("slack.message", done, on_step, lambda: self._in_channel(lambda: client.chat_postMessage(

@@ -45,6 +45,9 @@ class WeComAnnouncer:
         self.http = http
         self.where = "WeCom group robot" if url else "WeCom (no webhook)"
 
+    async def check(self) -> str | None:
+        return None if self.url else "no WECOM_WEBHOOK_URL"
+
     async def announce(self, announcement: Announcement, *, done: set[str], on_step: OnStep) -> None:
         if self.http is not None:
             await self._announce(self.http, announcement, done, on_step)
