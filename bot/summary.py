@@ -78,6 +78,14 @@ class DayCount(BaseModel):
     by_channel: dict[str, int] = {}
 
 
+class ScannedCode(BaseModel):
+    """A live code and its scans in the period."""
+
+    id: str
+    name: str | None
+    scans: int
+
+
 class Summary(BaseModel):
     start: datetime
     end: datetime
@@ -101,10 +109,11 @@ class Summary(BaseModel):
     quota: list[AppQuota] = []
     top_pages: list[Tally] = []
     daily: list[DayCount] = []
+    top_scanned: list[ScannedCode] = []     # live codes scanned most in the period
 
     @property
     def empty(self) -> bool:
-        return not (self.requested or self.reused or self.deleted_in_period)
+        return not (self.requested or self.reused or self.deleted_in_period or self.top_scanned)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -216,6 +225,7 @@ def build_summary(service: Service, start: datetime, end: datetime, *, now: date
         failures=failures, quota=quota,
         top_pages=[Tally(name=page, count=count) for page, count in counts.top_pages],
         daily=daily,
+        top_scanned=[ScannedCode(id=r.id, name=r.name, scans=n) for r, n in service.most_scanned(start, end, 5)],
     )
 
 
@@ -238,6 +248,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "failures": ("失败原因", "Failures"),
     "quota": ("A/C 码额度", "A/C quota"),
     "top_pages": ("最常用页面", "Most used pages"),
+    "top_scanned": ("扫码最多的活码", "Most scanned codes"),
     "none": ("（未填）", "(none)"),
     "home": ("（首页）", "(home page)"),
     "chart_title": ("每日生成的码", "Codes made per day"),
@@ -390,9 +401,19 @@ def render_text(summary: Summary, lang: Lang = "zh", *, limit: int | None = 10) 
         lines.append(word("top_pages", lang) + sep.rstrip())
         lines += [f"  {i}. {tally_name('top_pages', t, lang)} — {number(t.count)}"
                   for i, t in enumerate(summary.top_pages[: limit or None], 1)]
+    lines += top_scanned_lines(summary, lang)
     if summary.sandbox:
         lines.append(word("sandbox", lang))
     return "\n".join(lines)
+
+
+def top_scanned_lines(summary: Summary, lang: Lang) -> list[str]:
+    """The most scanned live codes, a heading and one line each (empty when nothing was scanned)."""
+    if not summary.top_scanned:
+        return []
+    unit = "次" if lang == "zh" else " scans"
+    return [word("top_scanned", lang) + ("：" if lang == "zh" else ":")] + [
+        f"  {i}. {c.name or c.id} ({c.id}) — {number(c.scans)}{unit}" for i, c in enumerate(summary.top_scanned, 1)]
 
 
 # -- the chart --------------------------------------------------------------------------------------------------

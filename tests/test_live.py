@@ -271,3 +271,20 @@ async def test_stats_draws_scans_per_day(server: Server) -> None:
     started = time.perf_counter()
     assert server.service.resolve("k=0000000000") is None
     assert time.perf_counter() - started < 1.0
+
+
+def test_the_summary_lists_the_most_scanned_codes(server: Server) -> None:
+    from bot.summary import render_text, summary_for_days
+    from handlers.slack.summary_view import slack_blocks
+    from handlers.wecom.summary_view import wecom_markdown
+
+    busy, quiet = make_live(server, "/pages/busy/index?x=1"), make_live(server, "/pages/quiet/index")
+    for _ in range(5):
+        resolve(server, busy["scene"])
+    resolve(server, quiet["scene"])
+    summary = summary_for_days(server.service, 7)
+    assert [(c.id, c.scans) for c in summary.top_scanned] == [(busy["id"], 5), (quiet["id"], 1)]
+    text = render_text(summary, "zh")
+    assert "扫码最多的活码：" in text and f"({busy['id']}) — 5次" in text
+    assert "Most scanned codes" in render_text(summary, "en")
+    assert busy["id"] in str(slack_blocks(summary, "en")) and busy["id"] in wecom_markdown(summary, "zh")

@@ -66,6 +66,9 @@ def slack_blocks(summary: Summary, lang: Lang = "zh", *, limit: int = 8) -> list
             lines = [f"{i}. `{_esc(tally_name('top_pages', t, lang))}` — {number(t.count)}"
                      for i, t in enumerate(summary.top_pages[:5], 1)]
             blocks.append(_section(f"*{word('top_pages', lang)}*\n" + "\n".join(lines)))
+        if summary.top_scanned:
+            lines = [f"{i}. {_esc(c.name or c.id)} `{c.id}` — {number(c.scans)}" for i, c in enumerate(summary.top_scanned, 1)]
+            blocks.append(_section(f"*{word('top_scanned', lang)}*\n" + "\n".join(lines)))
     elif summary.warnings:
         blocks.append(_section("\n".join(":warning: " + _esc(w) for w in warning_lines(summary, lang))))
     context = f"{summary.timezone} · " + (f"生成于 {summary.generated_at:%Y-%m-%d %H:%M}" if lang == "zh"

@@ -39,6 +39,9 @@ def _render(summary: Summary, lang: Lang, limit: int | None, reason_chars: int) 
         if summary.top_pages:
             pages = [f"`{tally_name('top_pages', t, lang)}` {number(t.count)}" for t in summary.top_pages]
             out.append(f"**{word('top_pages', lang)}**{sep}" + " · ".join(limited(pages, limit, lang)))
+        if summary.top_scanned:
+            scanned = [f"{c.name or c.id} `{c.id}` {number(c.scans)}" for c in summary.top_scanned]
+            out.append(f"**{word('top_scanned', lang)}**{sep}" + " · ".join(limited(scanned, limit, lang)))
     out += [f'<font color="warning">⚠ {w}</font>' for w in warning_lines(summary, lang)]
     if summary.sandbox:
         out.append(f'<font color="comment">{word("sandbox", lang)}</font>')
