@@ -18,6 +18,7 @@ class Kind:
     type: str           # CodeType value: A, B, C, shortlink
     via: str | None     # "gio", "wechat", or None when only WeChat can make it
     label: Text
+    live: bool = False  # a live code (bot/live.py): the page is its destination, the scene our key
 
     @property
     def gio(self) -> bool:
@@ -31,6 +32,8 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind("wx-A", "A", "wechat", Text(zh="微信小程序码 A", en="WeChat code A")),
     Kind("wx-C", "C", "wechat", Text(zh="微信二维码 C", en="WeChat QR code C")),
     Kind("wx-shortlink", "shortlink", None, Text(zh="小程序短链", en="Short Link")),
+    Kind("wx-live", "B", None, Text(zh="活码（B 码，可改指向、统计扫码）", en="live code (B; re-point later, scans counted)"),
+         live=True),
 )}
 _LEGACY = {"gio:A": "gio-A", "gio:C": "gio-C", "wechat:A": "wx-A", "wechat:B": "wx-B", "wechat:C": "wx-C",
            "wechat:shortlink": "wx-shortlink"}
@@ -41,9 +44,10 @@ def kind_of(value: str) -> Kind | None:
     return KINDS.get(_LEGACY.get(value, value))
 
 
-def offered(gio: bool) -> list[Kind]:
-    """The kinds a form offers: GrowingIO tracking links first when GrowingIO is configured."""
-    return [k for k in KINDS.values() if gio or not k.gio]
+def offered(gio: bool, *, live: bool = False) -> list[Kind]:
+    """The kinds a form offers: GrowingIO tracking links first when GrowingIO is configured; live codes
+    only for forms that ask for their destination (Slack's; WeCom's card flow asks for a scene)."""
+    return [k for k in KINDS.values() if (gio or not k.gio) and (live or not k.live)]
 
 
 def default_kind(gio: bool) -> Kind:

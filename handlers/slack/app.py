@@ -41,7 +41,7 @@ from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands
 from handlers.commands import Reply
-from handlers.slack import gate, listeners, parse, views
+from handlers.slack import gate, listeners, live_home, parse, views
 from handlers.slack import home as home_tab
 from handlers.slack.bolt import build_bolt_app
 from handlers.slack.deliver import Delivery, fix_proxy
@@ -95,6 +95,7 @@ class SlackBot:
         self.last_arrival = 0.0  # monotonic time the last Slack request arrived
         self.bolt = build_bolt_app(self.authorize, signing_secret, api_url)
         listeners.register(self.bolt, self)
+        live_home.register(self.bolt, self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -298,7 +299,8 @@ class SlackBot:
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]:
         """Field errors for the modal, or the prepared request (None when preparing took too long)."""
         try:
-            CodeRequest.parse(fields)
+            if not fields.get("live"):  # a live code's page becomes its destination in prepare, not before
+                CodeRequest.parse(fields)
             prepared = await asyncio.wait_for(self.service.prepare(fields), PREPARE_TIMEOUT)
         except InvalidRequest as exc:
             return views.field_errors(exc.errors, present, lang), None

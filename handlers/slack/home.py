@@ -19,7 +19,7 @@ from bot.models import CodeRecord, Requester, Status
 from bot.service import Service
 from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
-from handlers.slack import views
+from handlers.slack import live_home, views
 from handlers.slack.errors import slack_error
 from handlers.slack.views import button, context, plain, say, section
 
@@ -39,7 +39,7 @@ def thumbnails_possible(public_url: str) -> bool:
 
 
 def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str,
-              banner: str | None = None) -> dict[str, Any]:
+              banner: str | None = None, live: dict[str, live_home.Live] | None = None) -> dict[str, Any]:
     thumbs = thumbnails_possible(public_url)
     title = "全部小程序码（管理员）/ Everyone's codes (admin)" if admin else "我的小程序码 / My codes"
     blocks: list[dict[str, Any]] = [
@@ -56,7 +56,7 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
         blocks.append(section("还没有码。点「新建」或在任意频道输入 `/minpcode`。\n"
                               "No codes yet. Press New code, or type `/minpcode` in any channel."))
     for record in records:
-        blocks += _record_blocks(record, public_url, thumbs)
+        blocks += _record_blocks(record, public_url, thumbs, (live or {}).get(record.id))
     pager = []
     if offset > 0:
         pager.append(button("⬅ 上一页 / Previous", PAGE_ACTION + "_prev", value=str(max(0, offset - PAGE_SIZE))))
@@ -69,7 +69,8 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
     return {"type": "home", "callback_id": "minpcode_home", "private_metadata": str(offset), "blocks": blocks}
 
 
-def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool) -> list[dict[str, Any]]:
+def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
+                   live: live_home.Live | None = None) -> list[dict[str, Any]]:
     type_zh, type_en = TYPE_LABELS[record.type]
     status_zh, status_en = STATUS_LABELS[record.status]
     icon = {Status.DONE: "✅", Status.PENDING: "⏳", Status.FAILED: "⚠️", Status.DELETED: "🗑"}[record.status]
@@ -82,6 +83,8 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool) -> list[di
         lines.append(f"{record.campaign or '-'} · {record.channel or '-'}")
     if record.link:
         lines.append(record.link)
+    if live is not None:
+        lines.append(live_home.live_line(live))
     has_image = bool(record.image_sha256) and record.status is Status.DONE
     url = views.image_url(public_url, record.id)
     first = section("\n".join(lines), block_id=f"code_{record.id}")
@@ -96,6 +99,8 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool) -> list[di
     elements = []
     if has_image:
         elements.append(button("⬇ 下载 / Download", DOWNLOAD_ACTION, url=url, value=record.id))
+    if live is not None:
+        elements += live_home.live_buttons(record, live)
     elements.append(button("✏️ 改名 / Rename", RENAME_ACTION, value=record.id))
     elements.append(button("🗑 删除 / Delete", DELETE_ACTION, value=record.id, style="danger", confirm={
         "title": plain("删除这个码？/ Delete this code?", 100),
@@ -125,7 +130,8 @@ class HomeTab:
             start = max(0, start - PAGE_SIZE)
             records = self.service.list(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
         view = home_view(records[:PAGE_SIZE], offset=start, more=len(records) > PAGE_SIZE,
-                         admin=self.service.is_admin(requester), public_url=self.public_url, banner=banner)
+                         admin=self.service.is_admin(requester), public_url=self.public_url, banner=banner,
+                         live=self.service.live_totals(records[:PAGE_SIZE]))
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:

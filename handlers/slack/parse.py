@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from handlers.slack.views import CREATE_PREFIX, KINDS, NAME_PREFIX
+from handlers.slack.views import CREATE_PREFIX, KINDS, LIVE_VALUE, NAME_PREFIX
 
 TEXT_FIELDS = ("app", "page", "scene", "title", "name", "comments", "medium", "content", "term")
 METADATA_MAX = 3000
@@ -108,6 +108,8 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
     kind = typed if isinstance(typed, str) and typed in KINDS else default_kind
     type_, via, _, _ = KINDS[kind]
     fields: dict[str, Any] = {"type": type_, "via": via}
+    if kind == LIVE_VALUE:
+        fields["live"] = True
     for name in TEXT_FIELDS:
         value = state.get(name)
         if isinstance(value, str) and value.strip():

@@ -23,7 +23,8 @@ RENAME_CALLBACK = "minpcode_rename"
 
 # The form's option values keep Slack's own spelling, in the order the form shows them: a form
 # opened before an upgrade is submitted with these values. What each kind is comes from bot.kinds.
-FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wechat:C", "wechat:shortlink")
+FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink")
+LIVE_VALUE = "wx-live"  # a live code (活码, bot/live.py): the form asks for its destination, not a scene
 
 
 def _kind_entry(value: str) -> tuple[str, str, str, str]:
@@ -114,7 +115,7 @@ def text_input(placeholder: str | None = None, *, initial: str | None = None, mu
 
 def kinds_for(gio: bool) -> list[str]:
     """Which kinds the form offers: the GrowingIO ones only when GrowingIO is configured."""
-    offered = {k.id for k in code_kinds.offered(gio)}
+    offered = {k.id for k in code_kinds.offered(gio, live=True)}
     return [value for value in FORM_VALUES if _id(value) in offered]
 
 
@@ -134,6 +135,7 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
     """The modal of a bare ``/minpcode``; fields appear and disappear with the kind (views.update)."""
     type_, via, _, _ = KINDS[kind]
     gio = via == "gio"
+    live = kind == LIVE_VALUE
     image = type_ in ("A", "B", "C")
     blocks: list[dict[str, Any]] = []
     if notice:
@@ -162,9 +164,12 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
              "empty opens the home page.",
         "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
     }[type_]
+    if live:
+        page_hint = ("扫码后打开的页面，可带 ?参数，最多 1024 个字符；以后可以改指向。 / The page a scan opens, a ?query "
+                     "allowed, at most 1024 characters; you can re-point it later.")
     blocks.append(input_block("page", "页面路径 / Page path", text_input("pages/index/index"),
-                              optional=type_ == "B", hint=page_hint))
-    if type_ == "B":
+                              optional=type_ == "B" and not live, hint=page_hint))
+    if type_ == "B" and not live:
         blocks.append(input_block(
             "scene", "scene 参数 / Scene", text_input("id=42", max_length=32),
             hint="1–32 个字符：数字、英文字母和 !#$&'()*+,/:;=?@-._~ / 1–32 characters: digits, letters "
