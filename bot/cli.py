@@ -36,7 +36,7 @@ from bot.errors import (
 from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
-from bot.server import compose, prepare, serve_logging
+from bot.server import command_logging, compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
@@ -148,8 +148,10 @@ def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False
         finally:
             await service.close()
 
+    command_logging(settings)
     try:
-        code = asyncio.run(go())
+        with logs.request_id():  # every line of one command, down to the upstream calls, shares it
+            code = asyncio.run(go())
     except MinpcodeError as exc:
         _report(exc, as_json)
         code = exit_code(exc)
@@ -217,9 +219,7 @@ def serve(
 
         minpcode serve --host 0.0.0.0 --port 3000
     """
-    import uvicorn
-
-    from bot.server import create_app
+    from bot.server import create_app, run_server
 
     settings = _settings("*")
     shown = f"[{host}]" if ":" in host else host
@@ -238,7 +238,8 @@ def serve(
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
     _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
     _say_startup(settings)
-    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)  # see serve_logging
+    _say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
+    run_server(application, host, port, settings.minpcode_stop_grace)  # SIGTERM: a graceful stop, exit 0
 
 
 def _check_port(host: str, port: int) -> None:
@@ -852,7 +853,7 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
         rows = doctor.unparsed(exc)
         lang = "en"
     else:
-        logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=settings.secret_values())
+        command_logging(settings)
         prepare(settings)
         rows = asyncio.run(doctor.diagnose(preflights(settings)))
         lang = settings.terminal_lang

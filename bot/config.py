@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     minpcode_scan_hash_key: SecretStr | None = None
     minpcode_resolver_rate: int = Field(600, ge=1)   # resolves per minute per IP (bursts of a tenth of it)
     minpcode_metrics_token: SecretStr | None = None   # GET /metrics with this bearer token (else loopback only)
+    minpcode_stop_grace: float = Field(10.0, ge=0)    # seconds serve gives requests and codes in flight at SIGTERM
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""

@@ -19,16 +19,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets as _random
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.redact import RedactSecrets, escape, redact, remember
 
-__all__ = ["RedactSecrets", "current_request_id", "escape", "redact", "request_id", "setup"]
+__all__ = ["RedactSecrets", "RequestIdMiddleware", "current_request_id", "escape", "redact", "request_id", "setup"]
 
 _request_id: ContextVar[str | None] = ContextVar("minpcode_request_id", default=None)
 
@@ -45,6 +46,34 @@ def request_id(value: str | None = None) -> Iterator[str]:
         yield rid
     finally:
         _request_id.reset(token)
+
+
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{6,64}")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class RequestIdMiddleware:
+    """ASGI: every HTTP request runs under a request id — a well-formed ``X-Request-Id`` it came with,
+    else a new one — and the answer carries it back. Work the request spawns (tasks copy contextvars,
+    the job queue carries it) logs under the same id, so one grep follows a request to the upstream."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        with request_id(given if _GIVEN_ID.fullmatch(given) else None) as rid:
+            async def send_with_id(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
 
 
 class _Formatter(logging.Formatter):

@@ -17,8 +17,10 @@ WeChat errcodes, HTTP statuses or a transport failure's name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -34,6 +36,7 @@ UPSTREAM_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0
 ACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 
 QuotaRow = tuple[str, int, int]  # (mini program, used, left)
+Reach = tuple[bool, float, str | None]  # (answered, when (epoch seconds), why not)
 _ID_SEGMENT = re.compile(r"\d")
 _VERSION_SEGMENT = re.compile(r"v\d{1,2}")
 
@@ -86,6 +89,7 @@ class Metrics:
         self._quota: Callable[[], Iterable[QuotaRow]] | None = None
         self._pending: Callable[[], int] | None = None
         self._batch: Callable[[], Mapping[str, int]] | None = None
+        self._reach: dict[str, Reach] = {}
         r.register(_Fed(self._quota_families))
         r.register(_Fed(self._row_families))
 
@@ -128,6 +132,26 @@ class Metrics:
         self.upstream_latency.labels(provider, endpoint).observe(seconds)
         if error is not None:
             self.upstream_errors.labels(provider, endpoint, error).inc()
+        # A refusal (an errcode, a 4xx) is an answer; a transport failure or a 5xx is not.
+        down = error is not None and (not error.lstrip("-").isdigit() or 500 <= int(error) <= 599)
+        self.reached(provider, not down, error if down else None)
+
+    @contextlib.contextmanager
+    def ack(self, front_end: str) -> Iterator[None]:
+        """Time the block as ``front_end``'s acknowledgement of one request (Slack, WeCom)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ack_latency.labels(front_end).observe(time.perf_counter() - started)
+
+    # -- /readyz: was each upstream reachable at its last call --------------------------------------
+    def reached(self, provider: str, answered: bool, why: str | None = None) -> None:
+        self._reach[provider] = (answered, time.time(), why)
+
+    def reachability(self) -> dict[str, Reach]:
+        """provider → (answered, when, why not) of its last call; absent until the first call."""
+        return dict(self._reach)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition format and its content type."""

@@ -101,7 +101,7 @@ class Announcer(Protocol):
         ...
 
 
-CheckStatus = Literal["ok", "failed", "skipped"]
+CheckStatus = Literal["ok", "failed", "skipped", "warning"]  # a warning does not fail doctor
 
 
 class Check(BaseModel):

@@ -11,12 +11,10 @@ The Slack and WeCom checks live with their front-ends (handlers/*/preflight.py).
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -25,7 +23,9 @@ from bot import chart
 from bot.config import Settings
 from bot.errors import MinpcodeError, UpstreamError
 from bot.messages import caller_ip
+from bot.net import is_loopback
 from bot.ports import Check, Preflight
+from bot.startup import startup_report
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.tokens import StableTokenSource
 
@@ -60,6 +60,30 @@ class SettingsPreflight:
             return [row("settings", "parse", "ok", "设置都可用。", "Every setting is usable.")]
         return [row("settings", "value", "failed", line, line, setting=line.split("=", 1)[0].split(" ", 1)[0],
                     fix=("按这一行的说明修改。", "Change it as the line says.")) for line in problems]
+
+
+class StartupPreflight:
+    """The start-up report serve prints (bot/startup.py): the mode and why, and each variable with one
+    of our prefixes that is no setting (a misspelling, as a warning). Half-configured parts are the
+    parts' own rows."""
+
+    name = "mode"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def checks(self) -> list[Check]:
+        report = startup_report(self.settings)
+        mode = "sandbox" if report.mode == "sandbox" else "live"
+        rows = [row("settings", "mode", "ok", f"{'沙盒' if mode == 'sandbox' else '正式'}模式：{report.why.zh}",
+                    f"{mode} mode: {report.why.en}")]
+        for unknown in report.unknown:
+            hint = (f"改成 {unknown.closest}。", f"Rename it to {unknown.closest}.") if unknown.closest else \
+                   ("去掉它。", "Remove it.")
+            rows.append(row("settings", "unknown variable", "warning", f"{unknown.name} 不是 minpcode 的设置，被忽略了。",
+                            f"{unknown.name} (in the {unknown.source}) is not a minpcode setting and is ignored.",
+                            setting=unknown.name, fix=hint))
+        return rows
 
 
 class WeChatPreflight:
@@ -221,16 +245,6 @@ class FontPreflight:
         return [row("font", "cjk font", "ok", f"{family}（{path}）", f"{family} ({path})")]
 
 
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url.strip()).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class PublicUrlPreflight:
     """``MINPCODE_PUBLIC_URL`` answers ``/healthz`` (Slack, WeCom and image links use it); loopback is skipped."""
 
@@ -265,9 +279,9 @@ class PublicUrlPreflight:
 
 def core_preflights(settings: Settings) -> list[Preflight]:
     """The checks of the parts the core owns, in table order."""
-    return [SettingsPreflight(settings), DataDirPreflight(settings), FontPreflight(settings),
+    return [SettingsPreflight(settings), StartupPreflight(settings), DataDirPreflight(settings), FontPreflight(settings),
             WeChatPreflight(settings), GrowingIOPreflight(settings), PublicUrlPreflight(settings)]
 
 
-__all__ = ["DataDirPreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight", "SettingsPreflight",
-           "WeChatPreflight", "core_preflights", "is_loopback", "row", "skipped", "upstream_failed"]
+__all__ = ["DataDirPreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight", "SettingsPreflight", "StartupPreflight",
+           "WeChatPreflight", "core_preflights", "row", "skipped", "upstream_failed"]

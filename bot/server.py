@@ -15,18 +15,19 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import FrameType
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import chart, logs
+from bot import chart, health, logs
 from bot.config import Settings
 from bot.errors import NotFound
 from bot.ports import Announcer, FrontEnd, Preflight
 from bot.service import Service
-from bot.version import __version__
 
 log = logging.getLogger("minpcode.server")
 
@@ -76,11 +77,43 @@ def serve_logging(settings: Settings) -> None:
     logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=settings.secret_values())
 
 
-def core_routes(service: Service) -> list[BaseRoute]:
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "version": __version__, "sandbox": service.sandbox,
-                             "pending": service.pending_count()})
+def run_server(app: Starlette, host: str, port: int, grace: float) -> None:
+    """uvicorn until SIGTERM or Ctrl-C, then a graceful stop, exiting 0.
 
+    At the signal the service drains at once (no new job; requests waiting for a code answer "still
+    making it"), uvicorn stops accepting and gives open requests ``grace`` seconds, then the lifespan
+    stops the front-ends and the worker (codes in flight get ``grace`` seconds more, then stay pending
+    for the next start)."""
+    import signal
+
+    import uvicorn
+
+    service: Service = app.state.service
+
+    class Graceful(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            service.drain()
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,  # see serve_logging
+                            timeout_graceful_shutdown=max(1, round(grace)))
+    # uvicorn raises the captured signal again once it has stopped: SIGTERM then lands here (a clean
+    # stop, exit 0) instead of killing the process after its orderly shutdown.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        Graceful(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def command_logging(settings: Settings) -> None:
+    """A CLI command's logs: the same handler as serve's, from WARNING unless MINPCODE_LOG_LEVEL is set
+    (a person at a terminal wants the answer, not the INFO lines)."""
+    level = settings.minpcode_log_level if "minpcode_log_level" in settings.model_fields_set else "WARNING"
+    logs.setup(level, settings.minpcode_log_format, secrets=settings.secret_values())
+
+
+def core_routes(service: Service) -> list[BaseRoute]:
     async def code_image(request: Request) -> Response:
         code_id = request.path_params["code_id"]
         try:
@@ -96,7 +129,7 @@ def core_routes(service: Service) -> list[BaseRoute]:
         return Response(data, media_type=mime, headers=headers)
 
     return [
-        Route("/healthz", healthz, methods=["GET"]),
+        *health.routes(service),               # /healthz, /readyz, /metrics
         # The id is 12 random characters: the link works as a capability and cannot be enumerated.
         Route("/codes/{code_id:str}.png", code_image, methods=["GET"]),
     ]
@@ -125,6 +158,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     process = compose(settings, service)
     service = process.service
     mounted = front_ends(process)
+    health.feed(service)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,10 +181,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     routes = [*core_routes(service)]
     for front_end in mounted:
         routes += front_end.routes()
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)])
     app.state.service = service
     app.state.front_ends = mounted
     return app
 
 
-__all__ = ["Process", "announcers", "preflights", "compose", "prepare", "core_routes", "serve_logging", "create_app", "front_ends"]
+__all__ = ["Process", "announcers", "preflights", "compose", "prepare", "core_routes", "serve_logging", "command_logging", "create_app", "run_server", "front_ends"]

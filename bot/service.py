@@ -25,6 +25,7 @@ from bot.concurrency import KeyedLocks
 from bot.config import Settings
 from bot.errors import (
     FieldError,
+    InputError,
     InvalidRequest,
     MinpcodeError,
     NotFound,
@@ -35,6 +36,7 @@ from bot.jobs import JobRunner
 from bot.live import DayScans, LiveCodes, LiveView, Resolution
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
+from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
@@ -54,6 +56,13 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
 
 UNEXPECTED = (INTERNAL.zh, INTERNAL.en)
+
+
+def _kind(request: CodeRequest | dict[str, Any]) -> str:
+    """The code type a refused request asked for, as a bounded label."""
+    raw = request.type if isinstance(request, CodeRequest) else request.get("type")
+    kind = str(getattr(raw, "value", raw) or "").strip().upper()
+    return {t.value.upper(): t.value for t in CodeType}.get(kind, "unknown")
 
 
 class Submission(BaseModel):
@@ -113,9 +122,13 @@ class Service:
 
     async def close(self) -> None:
         await self.scans.stop()  # every scan counted so far is written before the database closes
-        await self.jobs.stop()
+        await self.jobs.stop(grace=self.settings.minpcode_stop_grace)
         await self.upstream.aclose()
         self.storage.close()
+
+    def drain(self) -> None:
+        """SIGTERM arrived (safe from a signal handler): no new job starts, waiting requests answer now."""
+        self.jobs.drain()
 
     async def __aenter__(self) -> Service:
         await self.start()
@@ -203,7 +216,11 @@ class Service:
                      wait: bool = True, reuse: bool = True, timeout: float = 60.0,
                      long_scene: bool = False) -> Submission:
         """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`."""
-        prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
+        try:
+            prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
+        except InputError:
+            METRICS.codes.labels(_kind(request), "-", "refused").inc()
+            raise
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
             return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout)
@@ -215,6 +232,7 @@ class Service:
             found = history.find_by_key(key)
             if found is not None:
                 self.storage.audit.record(requester.user_id, "reused", found.id, by=requester.chat)
+                METRICS.codes.labels(prepared.type.value, prepared.provider.value, "reused").inc()
                 if wait and found.status is Status.PENDING:
                     found = await self.wait(found.id, timeout)
                 return Submission(record=found, reused=True, original_by=found.requested_by_name or found.requested_by,
@@ -258,13 +276,16 @@ class Service:
         except MinpcodeError as exc:
             history.mark_failed(code_id, exc.error_code, exc.message, getattr(exc, "raw", None) or None)
             log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, exc.error_code)
+            METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
             return
         except Exception:
             log.exception("code %s failed unexpectedly", code_id)
             history.mark_failed(code_id, INTERNAL_CODE, INTERNAL)
+            METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
             return
         digest = self.storage.images.put(result.image, result.mime or "image/jpeg") if result.image else None
         history.mark_done(code_id, result, digest)
+        METRICS.codes.labels(request.type.value, request.provider.value, "done").inc()
         if request.type.counts_against_cap and record.app:
             self.storage.ledger.spend(record.app, record.request_key, code_id)
 
@@ -403,7 +424,9 @@ class Service:
     # -- live codes (bot/live.py) ------------------------------------------------------------------------
     def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
         """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
-        return self.live.resolve(key, visitor=visitor, source=source)
+        found = self.live.resolve(key, visitor=visitor, source=source)
+        METRICS.resolver_scans.labels("found" if found is not None else "unknown").inc()
+        return found
 
     def live_view(self, record: CodeRecord) -> LiveView | None:
         """The live side of ``record`` (destination history, paused, scans), None for other codes."""

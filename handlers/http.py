@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
-
 from starlette.requests import ClientDisconnect, Request
+
+from bot.net import is_loopback  # one copy, shared with the core (doctor, /metrics)
 
 
 class BodyTooLarge(Exception):
@@ -31,18 +30,6 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     except ClientDisconnect:
         return b""
     return b"".join(chunks)
-
-
-def is_loopback(url_or_host: str) -> bool:
-    """True for localhost and loopback addresses (given as a URL or a bare host)."""
-    host = urlsplit(url_or_host).hostname if "//" in url_or_host else url_or_host
-    host = (host or "").strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["BodyTooLarge", "is_loopback", "read_limited"]

@@ -114,7 +114,8 @@ def quota_table(rows: Iterable[QuotaStatus]) -> Table:
     return shown
 
 
-_MARK = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "skipped": "[dim]– skipped[/]"}
+_MARK = {"ok": "[green]✓ ok[/]", "failed": "[red]✗ failed[/]", "skipped": "[dim]– skipped[/]",
+         "warning": "[yellow]! warning[/]"}
 
 
 def doctor_table(rows: Iterable[Check], lang: str) -> Table:

@@ -65,6 +65,10 @@ class Storage:
         rows = self.db.execute("PRAGMA database_list").fetchall()
         return Path(next(str(r[2]) for r in rows if r[1] == "main")).parent
 
+    def ping(self) -> None:
+        """The database answers a query (``/readyz``); raises sqlite3.Error when it does not."""
+        self.db.execute("SELECT 1").fetchone()
+
     def close(self) -> None:
         self.scans.close()
         self.db.conn.close()

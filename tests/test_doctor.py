@@ -259,6 +259,16 @@ def test_doctor_passes_when_every_configured_part_passes(tmp_path: Path, wechat:
     assert str(tmp_path / "data") in done.stderr
 
 
+def test_the_start_up_report_gives_the_mode_and_warns_of_misspelt_names(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_SANBOX": "0"}, "doctor", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning is no failure
+    rows = json.loads(done.stdout)["checks"]
+    assert any(r["name"] == "mode" and r["status"] == "ok" and "sandbox" in r["detail"]["en"] for r in rows)
+    [warned] = [r for r in rows if r["status"] == "warning"]
+    assert warned["setting"] == "MINPCODE_SANBOX" and "MINPCODE_SANDBOX" in warned["fix"]["en"]
+
+
 def test_unparseable_settings_are_one_failed_row(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_AC_CAP": "lots"}, "doctor", "--json")
@@ -269,4 +279,4 @@ def test_unparseable_settings_are_one_failed_row(tmp_path: Path) -> None:
 
 def test_process_composes_every_part() -> None:
     names = [p.name for p in preflights(Settings(_env_file=None))]  # type: ignore[call-arg]
-    assert names == ["settings", "data", "font", "wechat", "gio", "public url", "slack", "wecom"]
+    assert names == ["settings", "mode", "data", "font", "wechat", "gio", "public url", "slack", "wecom"]

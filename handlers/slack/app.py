@@ -37,6 +37,7 @@ from starlette.responses import Response
 
 from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
+from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands
@@ -405,16 +406,20 @@ class SlackBot:
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
-        """POST /slack/events: bounded, verified and parsed by the gate, then through Bolt."""
-        try:
-            bolt_request = await gate.admit(request, self.signing_secret)
-        except gate.Rejected as rejected:
-            gate.log_rejection(request, rejected)
-            return rejected.response
-        try:
-            response = await self.dispatch(bolt_request)
-        except gate.UNREADABLE as exc:  # Bolt's own readers choke on a signed but odd shape
-            unreadable = gate.Rejected(400, "bad_request", f"payload Bolt cannot read ({type(exc).__name__})")
-            gate.log_rejection(request, unreadable)
-            return unreadable.response
-        return to_starlette_response(response)
+        """POST /slack/events: bounded, verified and parsed by the gate, then through Bolt.
+
+        The time to the ack is recorded (bot/metrics.py); the request id is set by the process
+        (bot/logs.py RequestIdMiddleware) and spawned tasks copy it."""
+        with METRICS.ack("slack"):
+            try:
+                bolt_request = await gate.admit(request, self.signing_secret)
+            except gate.Rejected as rejected:
+                gate.log_rejection(request, rejected)
+                return rejected.response
+            try:
+                response = await self.dispatch(bolt_request)
+            except gate.UNREADABLE as exc:  # Bolt's own readers choke on a signed but odd shape
+                unreadable = gate.Rejected(400, "bad_request", f"payload Bolt cannot read ({type(exc).__name__})")
+                gate.log_rejection(request, unreadable)
+                return unreadable.response
+            return to_starlette_response(response)

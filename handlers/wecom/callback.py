@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.concurrency import TtlSet
 from bot.config import WECOM_APP_SETTINGS
+from bot.metrics import METRICS
 from bot.service import Service
 from handlers.http import BodyTooLarge, is_loopback, read_limited
 
@@ -90,7 +91,8 @@ class WeComCallback:
     async def endpoint(self, request: Request) -> Response:
         if request.method == "GET":
             return self.verify(request)
-        return await self.receive(request)
+        with METRICS.ack("wecom"):
+            return await self.receive(request)
 
     # -- GET: URL verification ------------------------------------------------------------------------------
 

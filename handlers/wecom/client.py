@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from bot import errors as e
 from bot.concurrency import SingleFlight
+from bot.metrics import METRICS
 from bot.redact import guard_logs
 
 __all__ = [
@@ -234,11 +235,15 @@ class WeComClient:
         try:
             response = await self._http.request(method, self._base + path, **kwargs)
         except httpx.TimeoutException as exc:
+            METRICS.reached("wecom", False, "timeout")
             raise e.UpstreamBusy("wecom", "timeout", "企业微信没有及时响应，请稍后再试。",
                                  "WeCom did not answer in time; try again later.") from exc
         except httpx.TransportError as exc:
+            METRICS.reached("wecom", False, type(exc).__name__)
             raise e.UpstreamBusy("wecom", type(exc).__name__, "连不上企业微信，请稍后再试。",
                                  "Could not reach WeCom; try again later.") from exc
+        up = response.status_code < 500
+        METRICS.reached("wecom", up, None if up else f"HTTP {response.status_code}")
         if response.status_code != 200:
             raise e.UpstreamBusy("wecom", f"HTTP {response.status_code}", "企业微信返回了错误，请稍后再试。",
                                  f"WeCom answered HTTP {response.status_code}; try again later.")
