@@ -27,7 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["METRICS", "Metrics", "endpoint_label", "render"]
+from bot.models import CodeType
+
+__all__ = ["METRICS", "Metrics", "endpoint_label", "kind_label", "render"]
 
 log = logging.getLogger("minpcode.metrics")
 
@@ -39,6 +41,12 @@ QuotaRow = tuple[str, int, int]  # (mini program, used, left)
 Reach = tuple[bool, float, str | None]  # (answered, when (epoch seconds), why not)
 _ID_SEGMENT = re.compile(r"\d")
 _VERSION_SEGMENT = re.compile(r"v\d{1,2}")
+
+
+def kind_label(raw: object) -> str:
+    """The code type a request asked for, as a bounded label ("unknown" for anything else)."""
+    kind = str(getattr(raw, "value", raw) or "").strip().upper()
+    return {t.value.upper(): t.value for t in CodeType}.get(kind, "unknown")
 
 
 def endpoint_label(path: str) -> str:

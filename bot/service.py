@@ -36,7 +36,7 @@ from bot.jobs import JobRunner
 from bot.live import DayScans, LiveCodes, LiveView, Resolution
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
-from bot.metrics import METRICS
+from bot.metrics import METRICS, kind_label
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
@@ -56,13 +56,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
 
 UNEXPECTED = (INTERNAL.zh, INTERNAL.en)
-
-
-def _kind(request: CodeRequest | dict[str, Any]) -> str:
-    """The code type a refused request asked for, as a bounded label."""
-    raw = request.type if isinstance(request, CodeRequest) else request.get("type")
-    kind = str(getattr(raw, "value", raw) or "").strip().upper()
-    return {t.value.upper(): t.value for t in CodeType}.get(kind, "unknown")
 
 
 class Submission(BaseModel):
@@ -219,7 +212,8 @@ class Service:
         try:
             prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
         except InputError:
-            METRICS.codes.labels(_kind(request), "-", "refused").inc()
+            raw = request.type if isinstance(request, CodeRequest) else request.get("type")
+            METRICS.codes.labels(kind_label(raw), "-", "refused").inc()
             raise
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
