@@ -258,6 +258,15 @@ def _wecom_app(s: Settings) -> str | None:
     return None
 
 
+def _page_setting(name: str) -> Callable[[Settings], str | None]:
+    def check(s: Settings) -> str | None:
+        value = str(getattr(s, name.lower())).strip()
+        if value and not value.startswith("/") and "?" not in value and not any(ch.isspace() for ch in value):
+            return None
+        return f"{name}={value!r} is not a page path: put one such as pages/minpcode/router there (no leading /, no ?query)"
+    return check
+
+
 _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     "MINPCODE_TIMEZONE": _timezone,
     "MINPCODE_SUMMARY_CRON": _cron,
@@ -267,4 +276,6 @@ _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     "SLACK_BOT_TOKEN": _token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
     "SLACK_APP_TOKEN": _token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
     "WECOM_APP": _wecom_app,
+    "MINPCODE_ROUTER_PAGE": _page_setting("MINPCODE_ROUTER_PAGE"),
+    "MINPCODE_FALLBACK_PAGE": _page_setting("MINPCODE_FALLBACK_PAGE"),
 }

@@ -33,6 +33,8 @@ from storage import Storage
 from storage.live import LiveRow, Resolved
 
 CACHE_MAX = 50_000      # keys kept in memory; a miss is one indexed read
+CACHE_SECONDS = 2.0     # how long a key is answered from memory: a change made by another process (the CLI
+                        # while serve runs) is seen within this; changes made here drop the entry at once
 STATS_DAYS = 30         # days of the per-day chart
 
 
@@ -115,7 +117,7 @@ class LiveCodes:
         self.router_page = router_page.strip().lstrip("/")
         self.fallback_page = fallback_page.strip().lstrip("/")
         self.zone = zone
-        self._cache: OrderedDict[str, Resolved] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Resolved, float]] = OrderedDict()
 
     # -- making ------------------------------------------------------------------------------------
     def place(self, data: dict[str, object]) -> None:
@@ -188,16 +190,18 @@ class LiveCodes:
 
     # -- resolving ---------------------------------------------------------------------------------
     def lookup(self, key: str) -> Resolved:
-        found = self._cache.get(key)
-        if found is None:
-            found = self.storage.live.resolve(key)
-            if found.live is None and found.params is None:
-                return found  # unknown keys are not kept: they would crowd out the real ones
-            self._cache[key] = found
-            if len(self._cache) > CACHE_MAX:
-                self._cache.popitem(last=False)
-        else:
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[1] < CACHE_SECONDS:
             self._cache.move_to_end(key)
+            return cached[0]
+        found = self.storage.live.resolve(key)
+        if found.live is None and found.params is None:
+            return found  # unknown keys are not kept: they would crowd out the real ones
+        self._cache[key] = (found, now)
+        self._cache.move_to_end(key)
+        if len(self._cache) > CACHE_MAX:
+            self._cache.popitem(last=False)
         return found
 
     def resolve(self, raw_key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:

@@ -35,6 +35,8 @@ def test_good_defaults_have_no_problem(tmp_path: Path) -> None:
      "needs all of WECOM_CORP_ID"),
     ({"wecom_corp_id": "ww1", "wecom_agent_id": "app", "wecom_secret": SecretStr("s-secret"),
       "wecom_token": SecretStr("t-secret"), "wecom_aes_key": SecretStr(AES_KEY)}, "WECOM_AGENT_ID", "numeric"),
+    ({"minpcode_router_page": "/pages/minpcode/router"}, "MINPCODE_ROUTER_PAGE", "no leading /"),
+    ({"minpcode_fallback_page": "pages/index/index?x=1"}, "MINPCODE_FALLBACK_PAGE", "no ?query"),
 ])
 def test_a_bad_value_is_one_line_naming_it_and_saying_what_to_put(tmp_path: Path, extra: dict[str, object],
                                                                    name: str, advice: str) -> None:

@@ -31,6 +31,7 @@ from bot.scans import KEY_FILE
 from bot.server import create_app
 from bot.service import Service
 from handlers import commands
+from storage import Storage
 from tests.conftest import Site, scan_image
 
 CMS_KEY = "cms-live-4f0c2b9a7e1d4c83"
@@ -288,3 +289,15 @@ def test_the_summary_lists_the_most_scanned_codes(server: Server) -> None:
     assert "扫码最多的活码：" in text and f"({busy['id']}) — 5次" in text
     assert "Most scanned codes" in render_text(summary, "en")
     assert busy["id"] in str(slack_blocks(summary, "en")) and busy["id"] in wecom_markdown(summary, "zh")
+
+
+def test_a_change_made_by_another_process_reaches_the_server_within_the_cache_time(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = make_live(server)
+    assert resolve(server, body["scene"]).json()["data"]["page"] == "pages/coupon/get"
+    monkeypatch.setattr(live_module, "CACHE_SECONDS", 0.3)
+    other = Service(server.service.settings, Storage.open(tmp_path), server.service.upstream)  # the CLI, say
+    other.repoint(body["id"], "pages/from/cli", Requester(chat="api", user_id="cms"))
+    other.storage.close()
+    time.sleep(0.4)
+    assert resolve(server, body["scene"]).json()["data"]["page"] == "pages/from/cli"
