@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,9 @@ from bot.scheduler import SummaryScheduler
 from bot.service import Service
 from handlers.slack.announce import SlackAnnouncer, slack_announcer
 from tests.slack_emulator import SlackEmulator
+from tests.test_slack_e2e import make_harness, scan, state
+
+__all__ = ["make_harness"]  # the Slack harness fixture, shared with tests/test_slack_e2e.py
 
 
 def settings(tmp_path: Path, slack: SlackEmulator, channel: str) -> Settings:
@@ -96,3 +101,33 @@ def _requester():  # type: ignore[no-untyped-def]
     from bot.models import Requester
 
     return Requester(chat="cli", user_id="alice")
+
+
+# ---- the form is answered within 1 s whatever GrowingIO does ------------------------------------------------
+
+
+def test_the_form_is_answered_within_a_second_whatever_growingio_does(make_harness: Any) -> None:
+    h = make_harness()
+    view = h.open_form()
+    gio_emulator = h.service.upstream.emulators[1]
+    h.service.upstream.gio._lists.clear()  # a cold cache: every GrowingIO list must be fetched again
+    gio_emulator.latency = 1.5
+    started = time.monotonic()
+    response = h.submit(view, state(type="gio:C", page="pages/item?id=8", campaign="n:spring-sale",
+                                    channel="n:微博"))
+    assert response.status_code == 200 and response.content == b""
+    assert time.monotonic() - started < 1.0
+    [upload] = h.uploads_for("spring-sale", timeout=30)
+    assert scan(upload.data or b"").kind == "C"
+
+
+def test_a_name_not_checked_in_time_is_reported_by_the_background_job(make_harness: Any) -> None:
+    h = make_harness()
+    view = h.open_form()
+    h.service.upstream.gio._lists.clear()
+    h.service.upstream.emulators[1].latency = 1.5
+    started = time.monotonic()
+    response = h.submit(view, state(type="gio:C", page="pages/item?id=9", campaign="n:双十二推广", channel="n:微博"))
+    assert response.status_code == 200 and time.monotonic() - started < 1.0
+    said = h.ephemeral(lambda m: "双十二推广" in m.get("text", ""), timeout=30)
+    assert "create" in said["text"] or "新建" in said["text"]
