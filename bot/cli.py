@@ -528,8 +528,8 @@ def summary(
 
 # -- bulk ----------------------------------------------------------------------------------------------
 BULK_COLUMNS = ("page", "type", "via", "scene", "name", "campaign", "channel", "medium", "content", "term",
-                "comments", "create", "width", "transparent", "title", "permanent")
-_BULK_FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent"}
+                "comments", "create", "width", "transparent", "title", "permanent", "live", "expires")
+_BULK_FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live"}
 _YES = {"yes", "y", "true", "1", "是", "on"}
 _NO = {"no", "n", "false", "0", "否", "off", ""}
 

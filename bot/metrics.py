@@ -91,8 +91,9 @@ class Metrics:
         self.ack_latency = Histogram("minpcode_ack_latency_seconds", "Time to acknowledge a Slack or WeCom "
                                      "request (Slack allows 3 s, WeCom 1 s).", ["front_end"],
                                      buckets=ACK_BUCKETS, registry=r)
-        self.resolver_scans = Counter("minpcode_resolver_scans", "GET /api/scenes/{key} lookups: a person "
-                                      "scanned a long-parameter B code (found or unknown key).", ["outcome"],
+        self.resolver_scans = Counter("minpcode_resolver_scans", "GET /api/scenes/{key} and /q/{key} lookups: "
+                                      "a person scanned a B code whose scene is a key (long parameters or a live "
+                                      "code) or a live code's plain link (found or unknown key).", ["outcome"],
                                       registry=r)
         self._quota: Callable[[], Iterable[QuotaRow]] | None = None
         self._pending: Callable[[], int] | None = None
