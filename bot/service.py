@@ -38,6 +38,7 @@ from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.metrics import METRICS, kind_label
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
+from bot.poster_service import Posters
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
 from bot.upstream import Upstream
@@ -92,6 +93,7 @@ class Service:
                                                           storage.directory))
         self.live = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
                               fallback_page=settings.minpcode_fallback_page, zone=_zone(settings.minpcode_timezone))
+        self.posters = Posters(self, storage)  # posters of codes: bot/poster_service.py
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Service:
