@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bot import logs
+from bot import cli_posters
 from bot.announce import cli_summary
 from bot.config import BadSettings, Settings
 from bot.errors import (
@@ -301,7 +302,7 @@ def create(
     create_missing: Annotated[bool, typer.Option("--create", help="Create a missing campaign/channel.")] = False,
     width: Annotated[int | None, typer.Option("--width", help="Width in pixels, 280-1280 (default 430).")] = None,
     transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background (A/B).")] = False,
-    title: Annotated[str | None, typer.Option("--title", help="Short Link page title.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Short Link page title; with --poster the poster's.")] = None,
     permanent: Annotated[bool, typer.Option("--permanent", help="Permanent Short Link.")] = False,
     env: Annotated[str | None, typer.Option("--env", help="A/B: release, trial or develop (default release).")] = None,
     no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check.")] = False,
@@ -311,6 +312,11 @@ def create(
     expires: Annotated[str | None, typer.Option("--expires", help="A live code's last day, YYYY-MM-DD.")] = None,
     out_file: OutFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+    poster: Annotated[str | None, typer.Option("--poster", help="Also make a poster: a4, a5-tent, ... (see posters).")] = None,
+    subtitle: cli_posters.Subtitle = None,
+    footer: cli_posters.Footer = None,
+    logo: cli_posters.Logo = None,
+    sharper: cli_posters.Sharper = False,
 ) -> None:
     """Make one code, or reuse the identical one made before (no quota spent).
 
@@ -329,6 +335,14 @@ def create(
     requester = _requester()
 
     async def body(service: Service) -> ExitCode:
+        if poster is not None:
+            fields.pop("title", None)
+            asked = cli_posters.poster_fields(poster, title, subtitle, footer, out_file)
+            return ExitCode(await cli_posters.create_poster(_posters, service, fields, asked, logo, sharper, out_file,
+                                                            as_json))
+        if subtitle or footer or logo or sharper:
+            raise FieldError("poster", "--subtitle、--footer、--logo、--sharper 是海报的选项，请同时给出 --poster。",
+                             "--subtitle, --footer, --logo and --sharper belong to a poster; add --poster.")
         if out_file is not None:
             _check_has_image(fields)
         submission = await service.submit(fields, requester, timeout=WAIT_SECONDS, long_scene=long_scene)
@@ -867,6 +881,8 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
 
 cli_live.register(app, run=_run, requester=_requester, print_json=_print_json, say=_say)
 cli_audit.register(app, run=_run, print_json=_print_json, say=_say, out=out)
+_posters = cli_posters.Plumbing(run=_run, requester=_requester, out=out, err=err)
+cli_posters.register(app, _posters)
 
 
 def main() -> None:

@@ -128,8 +128,24 @@ def core_routes(service: Service) -> list[BaseRoute]:
             return Response(status_code=304, headers=headers)
         return Response(data, media_type=mime, headers=headers)
 
+    async def poster_file(request: Request) -> Response:
+        try:
+            info, data = service.posters.get(request.path_params["poster_id"])
+        except NotFound:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        if info.format != request.path_params["ext"]:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        etag = f'"{info.id}"'  # a stored poster never changes
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=86400, immutable",
+                   "X-Content-Type-Options": "nosniff",
+                   "Content-Disposition": f'inline; filename="{info.filename}"'}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type=info.mime, headers=headers)
+
     return [
         *health.routes(service),               # /healthz, /readyz, /metrics
+        Route("/posters/{poster_id:str}.{ext:str}", poster_file, methods=["GET"]),
         # The id is 12 random characters: the link works as a capability and cannot be enumerated.
         Route("/codes/{code_id:str}.png", code_image, methods=["GET"]),
     ]

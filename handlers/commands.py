@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from bot import media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
 from bot.models import CodeRecord, Requester, Status
+from bot.poster_service import PosterMade
+from bot.posters import SharperCopyNeeded
 from bot.service import UNEXPECTED, Notice, Service, Submission
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
@@ -28,6 +30,7 @@ LIST_LIMIT = 10
 _FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
               "check": "check_path", "long": "long_scene"}
 _RENAMED = {"env": "env_version"}
+POSTER_KEYS = ("subtitle", "footer", "format", "sharp")  # with poster=, title is the poster's too
 
 
 class Reply(BaseModel):
@@ -46,6 +49,7 @@ class Reply(BaseModel):
     reused: bool = False
     notices: list[Notice] = []
     data: dict[str, Any] = {}
+    poster: PosterMade | None = None  # what a chat posts instead of the bare code, when asked
 
     def text(self, lang: str = "zh") -> str:
         body = Text(zh=self.zh, en=self.en).render(lang)
@@ -84,6 +88,9 @@ async def run(service: Service, text: str, requester: Requester) -> Reply:
 
 def failure(exc: MinpcodeError) -> Reply:
     """The answer to a failed command: every field problem on its own line, else the error's sentence."""
+    if isinstance(exc, SharperCopyNeeded):
+        return Reply(ok=False, zh=exc.zh + "确认请在命令后加 sharp=yes（清晰=是）。",
+                     en=exc.en + " To confirm, add sharp=yes to the command.")
     if isinstance(exc, InvalidRequest):
         return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
                      en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
@@ -102,7 +109,12 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         text = grammar.help_text(lang, topic)
         return Reply(zh=text, en=text)
     if verb == "new":
+        if "poster" in command.fields or any(k in command.fields for k in POSTER_KEYS):
+            return await new_with_poster(service, command, requester)
         return await new_code(service, request_fields(command), requester)
+    if verb == "poster":
+        return await poster(service, command.args[0], poster_fields(command, command.args[1]),
+                            requester, sharper=command.fields.get("sharp") == "yes")
     if verb == "list":
         query = command.args[0] if command.args else None
         records = service.list(requester, query=query, limit=LIST_LIMIT)
@@ -133,7 +145,11 @@ async def new_code(service: Service, fields: dict[str, Any], requester: Requeste
     """``fields`` as CodeRequest input, plus ``long_scene`` (store a scene that does not fit behind a key)."""
     fields = dict(fields)
     long_scene = bool(fields.pop("long_scene", False))
-    submission = await service.submit(fields, requester, long_scene=long_scene)
+    return code_reply(service, await service.submit(fields, requester, long_scene=long_scene))
+
+
+def code_reply(service: Service, submission: Submission) -> Reply:
+    """What a new (or reused) code's answer says."""
     record = submission.record
     zone = service.settings.minpcode_timezone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
@@ -166,11 +182,71 @@ def show(service: Service, code_id: str) -> Reply:
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     view = service.live_view(record)
     trail = service.audit(record.id)
-    extra = {lang: (live_commands.live_lines(view, lang) if view else []) + audit_lines(trail, lang, zone)
+    posters = service.posters.for_code(record.id)
+    base = service.settings.minpcode_public_url.rstrip("/")
+    listed = {"zh": [f"{p.describe('zh')}：{base}{p.path}" for p in posters],
+              "en": [f"{p.describe('en')}: {base}{p.path}" for p in posters]}
+    extra = {lang: (live_commands.live_lines(view, lang) if view else []) + listed[lang] + audit_lines(trail, lang, zone)
              for lang in ("zh", "en")}
+    data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}
+    if posters:
+        data["posters"] = [p.model_dump(mode="json") for p in posters]
     return Reply(zh="\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
                  en="\n".join(detail_lines(record, "en", zone) + extra["en"]), record=record, image=image, image_mime=mime,
-                 data={"live": view.model_dump(mode="json")} if view else {})
+                 data=data)
+
+
+def poster_fields(command: grammar.Command, template: str) -> dict[str, Any]:
+    """The poster's words of a command as PosterRequest input."""
+    fields: dict[str, Any] = {k: command.fields[k] for k in ("title", "subtitle", "footer", "format")
+                              if k in command.fields}
+    return {"template": template, **fields}
+
+
+async def poster(service: Service, code_id: str, fields: dict[str, Any], requester: Requester, *,
+                 sharper: bool = False, logo: bytes | None = None) -> Reply:
+    """``poster <id> <template> …``: the poster of an existing code (from the store when made before)."""
+    made = await service.posters.make(code_id, fields, requester, sharper=sharper, logo=logo)
+    return poster_reply(service, made)
+
+
+def poster_reply(service: Service, made: PosterMade, head: Reply | None = None) -> Reply:
+    """A poster as the answer (public: it is what is posted), after ``head``'s text when given."""
+    record = made.record
+    image, mime = service.image(record.id)
+    zh, en = (f"{head.zh}\n", f"{head.en}\n") if head is not None else ("", "")
+    zh += ("海报已做好（之前做过，直接取用）：" if made.reused else "海报已做好：") + made.text("zh")
+    en += ("Your poster is ready (made before; served as it was): " if made.reused else "Your poster is ready: ") + \
+        made.text("en")
+    if head is None:
+        zone = service.settings.minpcode_timezone
+        zh = zh + "\n" + "\n".join(detail_lines(record, "zh", zone))
+        en = en + "\n" + "\n".join(detail_lines(record, "en", zone))
+    notices = [*(head.notices if head is not None else []), *made.notices]
+    return Reply(zh=zh, en=en, record=record, image=image, image_mime=mime, public=True,
+                 reused=head.reused if head is not None else True, notices=notices, poster=made)
+
+
+async def new_with_poster(service: Service, command: grammar.Command, requester: Requester) -> Reply:
+    """``new … poster=a4 title=… footer={name}``: the code at the width the template needs, then its poster."""
+    template = command.fields.get("poster")
+    if template is None:
+        given = ", ".join(k for k in POSTER_KEYS if k in command.fields)
+        raise UsageError(grammar.usage("new"), zh=f"{given} 是海报的参数，请同时写 poster=<模板>。",
+                         en=f"{given} belong to a poster; add poster=<template>.")
+    fields = request_fields(command)
+    for key in ("poster", "title", *POSTER_KEYS):
+        fields.pop(key, None)
+    both = await service.posters.for_new(fields, poster_fields(command, template), requester,
+                                         sharper=command.fields.get("sharp") == "yes")
+    head = code_reply(service, both.submission)
+    if both.poster is not None:
+        return poster_reply(service, both.poster, head)
+    if both.poster_error is not None:
+        why = failure(both.poster_error)
+        return head.model_copy(update={"zh": f"{head.zh}\n海报没有做成：{why.zh}",
+                                       "en": f"{head.en}\nThe poster was not made: {why.en}"})
+    return head
 
 
 async def summary_reply(service: Service, days: int | None, requester: Requester, *,

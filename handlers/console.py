@@ -170,6 +170,11 @@ class ChatSession:
 
     def show(self, reply: Reply) -> None:
         self.say(reply.text(self.lang), style=None if reply.ok else "red")
+        if reply.poster is not None:
+            poster = self.out_dir / reply.poster.info.filename
+            poster.parent.mkdir(parents=True, exist_ok=True)
+            poster.write_bytes(reply.poster.data)
+            self.say(self.pair("海报", "Poster", " ") + f": {poster}", style="green")
         if reply.image is None:
             return
         path = self.save_image(reply)

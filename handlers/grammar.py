@@ -90,10 +90,12 @@ class _FieldSpec:
 _YES_NO = {w: "yes" if yes_no(w) else "no" for w in ("yes", "true", "是", "no", "false", "否")}
 assert all(yes_no(w) is not None for w in _YES_NO)
 _TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink"}
+_FORMATS = {"png": "png", "pdf": "pdf"}
 _VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"}
 _ENVS = {"release": "release", "正式版": "release", "trial": "trial", "体验版": "trial", "develop": "develop",
          "开发版": "develop"}
 
+_POSTER_KEYS = ("title", "subtitle", "footer", "format", "sharp")
 _FIELDS: dict[str, _FieldSpec] = {
     f.key: f
     for f in (
@@ -117,7 +119,8 @@ _FIELDS: dict[str, _FieldSpec] = {
         _FieldSpec("create", ("创建",), "活动或渠道不存在时按 GrowingIO 规则新建",
                    "create a missing campaign or channel under GrowingIO's rules", _YES_NO, "yes"),
         _FieldSpec("width", ("宽度",), "图片宽度（像素）", "image width in pixels"),
-        _FieldSpec("title", ("标题",), "短链的页面标题", "page title of a short link"),
+        _FieldSpec("title", ("标题",), "短链的页面标题；有 poster= 时是海报标题",
+                   "page title of a short link; with poster= the poster's title"),
         _FieldSpec("permanent", ("永久",), "永久短链", "permanent short link", _YES_NO, "yes"),
         _FieldSpec("transparent", ("透明",), "透明背景", "transparent background", _YES_NO, "yes"),
         _FieldSpec("live", ("活码",), "活码：以后可改指向、可暂停、统计扫码（B 码）",
@@ -130,10 +133,18 @@ _FIELDS: dict[str, _FieldSpec] = {
                    _YES_NO, "no"),
         _FieldSpec("long", ("长参数",), "B 码：scene 放不下时保存参数，码里带 k= 短编号",
                    "B: store a scene that does not fit and have the code carry a k= key", _YES_NO, "yes"),
+        _FieldSpec("poster", ("海报",), "同时生成海报：模板名，如 a4、a5-tent、sticker-60、moments",
+                   "also make a poster: a template, e.g. a4, a5-tent, sticker-60, moments"),
+        _FieldSpec("subtitle", ("副标题",), "海报副标题", "the poster's subtitle"),
+        _FieldSpec("footer", ("底部文字", "页脚"), "海报底部文字，可用 {name} {campaign} {channel} {page} {scene}",
+                   "the poster's footer; may use {name} {campaign} {channel} {page} {scene}"),
+        _FieldSpec("format", ("格式",), "海报格式：png 或 pdf", "poster format: png or pdf", _FORMATS, "png|pdf"),
+        _FieldSpec("sharp", ("清晰",), "A/C 码图片不够清晰时，花 1 个额度生成清晰版", "spend one A/C code on a sharper copy "
+                   "when the stored image is too small", _YES_NO, "yes"),
     )
 }
 
-_HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
+_HELP, _NEW, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
                 "查看帮助，或某个命令的详细说明"),
     CommandSpec("new", "新建", ("<page>",), "make a mini-program code or short link",
@@ -141,6 +152,8 @@ _HELP, _NEW, _LIST, _SHOW, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _S
     CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query",
                 "列出已生成的码，可按关键词筛选", rest=True),
     CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
+    CommandSpec("poster", "海报", ("<id>", "<template>"), "a print-ready poster of a code (PNG or PDF)",
+                "用一个码生成可印刷的海报（PNG 或 PDF）", keys=_POSTER_KEYS),
     CommandSpec("rename", "改名", ("<id>", "<name>"), "rename a code", "给码改名", rest=True),
     CommandSpec("delete", "删除", ("<id>",), "delete a code", "删除一个码"),
     CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",

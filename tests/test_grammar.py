@@ -29,16 +29,17 @@ def test_public_surface_is_exact() -> None:
 
 
 def test_table_has_every_command_once() -> None:
-    assert list(COMMANDS) == ["help", "new", "list", "show", "rename", "delete", "summary", "quota",
+    assert list(COMMANDS) == ["help", "new", "list", "show", "poster", "rename", "delete", "summary", "quota",
                               "repoint", "pause", "resume", "stats"]
     aliases = [spec.alias for spec in COMMANDS.values()]
-    assert aliases == ["帮助", "新建", "列表", "查看", "改名", "删除", "汇总", "额度", "改指向", "暂停", "恢复", "统计"]
+    assert aliases == ["帮助", "新建", "列表", "查看", "海报", "改名", "删除", "汇总", "额度", "改指向", "暂停", "恢复", "统计"]
     assert COMMANDS["rename"].usage == "rename <id> <name>"
     assert (COMMANDS["show"].min_args, COMMANDS["show"].max_args) == (1, 1)
     assert (COMMANDS["summary"].min_args, COMMANDS["summary"].max_args) == (0, 1)
     assert NEW_USAGE.startswith("new <page> [type=A|B|C|shortlink] [via=gio|wechat] [scene=…]")
     assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes] [live=yes] [expires=…] "
-                              "[env=release|trial|develop] [check=no] [long=yes]")
+                              "[env=release|trial|develop] [check=no] [long=yes] [poster=…] [subtitle=…] [footer=…] "
+                              "[format=png|pdf] [sharp=yes]")
 
 
 # ------------------------------------------------------------------------------------- every command
@@ -341,6 +342,8 @@ _CANONICAL = {
     "env": ["release", "trial", "develop"],
     "check": ["yes", "no"],
     "long": ["yes", "no"],
+    "sharp": ["yes", "no"],
+    "format": ["png", "pdf"],
 }
 
 
@@ -361,8 +364,10 @@ def commands(draw: st.DrawFn) -> Command:
         args = draw(st.lists(st.text(min_size=1), max_size=1))
     elif verb in ("show", "delete", "pause", "resume", "stats"):
         args = [draw(text)]
-    elif verb in ("rename", "repoint"):
+    elif verb in ("rename", "repoint", "poster"):
         args = [draw(text), draw(text)]
+        for key in sorted(draw(st.sets(st.sampled_from(COMMANDS["poster"].keys))) if verb == "poster" else ()):
+            fields[key] = draw(st.sampled_from(_CANONICAL[key]) if key in _CANONICAL else text)
     elif verb == "summary":
         args = draw(st.lists(st.integers(1, 365).map(str), max_size=1))
     else:
