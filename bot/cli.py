@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bot import logs
-from bot import cli_posters
 from bot.announce import cli_summary
 from bot.config import BadSettings, Settings
 from bot.errors import (
@@ -42,6 +41,7 @@ from bot.service import Notice, Service, Submission
 from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from handlers import cli_audit, cli_live
+from handlers import poster_cli as cli_posters
 from handlers.commands import reuse_heading
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
 from handlers.terminal import table as _table

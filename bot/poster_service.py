@@ -271,7 +271,7 @@ class Posters:
 
     async def for_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
                       requester: Requester, *, logo: bytes | None = None, sharper: bool = False,
-                      timeout: float = WAIT_SECONDS) -> NewWithPoster:
+                      timeout: float = WAIT_SECONDS, long_scene: bool = False) -> NewWithPoster:
         """``new … poster=…`` (and a batch row asking for a poster): the code made at the width the
         template needs (or the identical one reused), then its poster. Every rule of the code and
         the poster request is checked before any upstream call; a poster that cannot be made after
@@ -279,7 +279,7 @@ class Posters:
         request = self.request(data, logo)
         template = self.template(request.template)
         code_fields = dict(fields)
-        prepared = await self.codes.prepare(code_fields, requester=requester)
+        prepared = await self.codes.prepare(code_fields, requester=requester, long_scene=long_scene)
         if prepared.type is CodeType.SHORTLINK:
             raise FieldError("poster", "短链没有图片，不能做海报。", "A Short Link has no image, so it cannot have a poster.")
         request.fields.filled(_prepared_values(prepared))  # placeholders checked before anything is spent
@@ -289,10 +289,10 @@ class Posters:
             sized["width"] = plan.width
         if plan.transparent and code_fields.get("transparent") in (None, ""):
             sized["transparent"] = True
-        target = await self.codes.prepare(sized, requester=requester)
+        target = await self.codes.prepare(sized, requester=requester, long_scene=long_scene)
         if await self.codes.existing(target) is None and await self.codes.existing(prepared) is not None:
             target = prepared  # the identical code exists: its poster decides about a sharper copy
-        submission = await self.codes.submit(target, requester, timeout=timeout)
+        submission = await self.codes.submit(target, requester, timeout=timeout, long_scene=long_scene)
         record: CodeRecord = submission.record
         if record.status is not Status.DONE:
             return NewWithPoster(submission=submission)

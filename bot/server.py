@@ -133,7 +133,7 @@ def core_routes(service: Service) -> list[BaseRoute]:
             info, data = service.posters.get(request.path_params["poster_id"])
         except NotFound:
             return JSONResponse({"error": "not_found"}, status_code=404)
-        if info.format != request.path_params["ext"]:
+        if info.format != request.path_params["format"]:
             return JSONResponse({"error": "not_found"}, status_code=404)
         etag = f'"{info.id}"'  # a stored poster never changes
         headers = {"ETag": etag, "Cache-Control": "private, max-age=86400, immutable",
@@ -145,7 +145,7 @@ def core_routes(service: Service) -> list[BaseRoute]:
 
     return [
         *health.routes(service),               # /healthz, /readyz, /metrics
-        Route("/posters/{poster_id:str}.{ext:str}", poster_file, methods=["GET"]),
+        Route("/posters/{poster_id:str}.{format:str}", poster_file, methods=["GET"]),
         # The id is 12 random characters: the link works as a capability and cannot be enumerated.
         Route("/codes/{code_id:str}.png", code_image, methods=["GET"]),
     ]

@@ -468,7 +468,7 @@ def test_code_ids_are_unguessable(live: Live) -> None:
 
 
 # -- OpenAPI ----------------------------------------------------------------------------------------
-DOCUMENTED_PREFIXES = ("/api/", "/codes/", "/healthz", "/openapi.json")
+DOCUMENTED_PREFIXES = ("/api/", "/codes/", "/posters/", "/healthz", "/openapi.json")
 
 
 def _route_pairs(app: Any) -> set[tuple[str, str]]:
@@ -523,7 +523,7 @@ async def test_the_api_is_a_front_end(live: Live) -> None:
     front = api_module_init.api_front_end(live.service)
     assert front.name == "api"
     paths = {route.path for route in front.routes() if isinstance(route, Route)}
-    assert paths == {"/api/weapp/qrcode", "/api/codes", "/api/codes/{code_id:str}", "/api/scenes/{key:str}",
+    assert paths == {"/api/weapp/qrcode", "/api/posters", "/api/codes", "/api/codes/{code_id:str}", "/api/scenes/{key:str}",
                      "/api/codes/{code_id:str}/destination",
                      "/openapi.json"}
     await front.start()

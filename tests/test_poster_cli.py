@@ -7,12 +7,20 @@ import json
 from pathlib import Path
 
 import pypdf
+import pytest
 from PIL import Image
 
 from bot.sandbox.qr import parse_code_url
-from tests.test_cli import Cli, cli, scan  # noqa: F401  (the fixture)
+from tests.test_cli import Cli, scan
 
 B = ["--page", "pages/shop/index", "--type", "B", "--scene", "s=1001", "--name", "徐汇店"]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
 A = ["--page", "pages/shop/index?id=7", "--type", "A", "--via", "wechat"]
 
 

@@ -3,6 +3,7 @@
 Routes (every ``/api`` answer is seed 003's envelope ``{code, msg, data}``):
 
     POST /api/weapp/qrcode     {path, scene?, width?} -> data: the image URL under MINPCODE_PUBLIC_URL
+    POST /api/posters          {id | path, scene?; template, title?, …} -> data: the poster's URL (or its bytes)
     GET  /api/codes            history: q, type, status, requested_by, mine, limit, offset
     GET  /api/codes/{id}       one record
     GET  /api/scenes/{key}     the parameters behind a short scene key (public: the mini program asks)

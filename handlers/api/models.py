@@ -11,6 +11,7 @@ from bot import scenes
 from bot.models import SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
+LOGO_B64_MAX = 1_400_000  # 1 MB of logo, base64
 OFFSET_MAX = 1_000_000
 
 
@@ -47,6 +48,26 @@ class QRCodeRequest(BaseModel):
     )
 
 
+class PosterApiRequest(BaseModel):
+    """A poster of a code: the code's id, or the code's fields as for /api/weapp/qrcode (made or reused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(None, max_length=64, description="An existing code's id; or give path (and scene)")
+    path: str | None = Field(None, description="The code's page, as for /api/weapp/qrcode", examples=["pages/shop/index"])
+    scene: str | None = Field(None, max_length=scenes.PARAMS_MAX, description="The code's scene (a B code)")
+    width: int | None = Field(None, ge=WIDTH_MIN, le=WIDTH_MAX, description="Default: what the template needs")
+    template: str = Field("a4", max_length=40, description="a4, a5-tent, sticker-60, moments or a team template")
+    title: str | None = Field(None, description="Placeholders {name} {campaign} {channel} {page} {scene} are filled")
+    subtitle: str | None = None
+    footer: str | None = None
+    format: Literal["png", "pdf"] = "png"
+    bleed: bool = Field(False, description="3 mm bleed (print templates)")
+    sharper: bool = Field(False, description="Allow spending one A/C code on a sharper copy when the stored "
+                                             "image is too small (B codes are free and need no consent)")
+    logo: str | None = Field(None, max_length=LOGO_B64_MAX, description="A PNG/JPEG logo, base64 (≤ 1 MB); "
+                                                                        "default: the team's default logo")
+
+
 class Envelope(BaseModel):
     """Seed 003's answer."""
 
@@ -65,6 +86,22 @@ class QRCodeAnswer(Envelope):
     scene: str | None = Field(None, description="The scene the code carries (a `k=...` key for stored parameters)")
     reused: bool = Field(False, description="True when an identical code already existed and nothing new was made")
     notices: list[str] = Field(default_factory=list, description="Heads-ups (quota nearly used, sandbox code)")
+
+
+class PosterAnswer(Envelope):
+    data: str | None = Field(description="The poster's URL (code 0), else null")
+    id: str | None = Field(None, description="The poster's id")
+    code_id: str | None = None
+    template: str | None = None
+    format: str | None = None
+    mime: str | None = None
+    width_px: int | None = None
+    height_px: int | None = None
+    dpi: int | None = None
+    size: int | None = Field(None, description="Bytes")
+    reused: bool = Field(False, description="Served from the store: made before with the same code, template, texts and logo")
+    sharper_copy: str | None = Field(None, description="The id of the sharper copy of the code printed on the poster")
+    notices: list[str] = Field(default_factory=list)
 
 
 class CodeView(BaseModel):
@@ -160,4 +197,4 @@ class NotFoundAnswer(BaseModel):
 
 
 __all__ = ["LIST_MAX", "OFFSET_MAX", "CodeAnswer", "CodeListAnswer", "CodePage", "CodeView", "Envelope", "ErrorAnswer",
-           "Health", "ListQuery", "NotFoundAnswer", "QRCodeAnswer", "QRCodeRequest", "SceneAnswer", "SceneView"]
+           "Health", "ListQuery", "NotFoundAnswer", "PosterAnswer", "PosterApiRequest", "QRCodeAnswer", "QRCodeRequest", "SceneAnswer", "SceneView"]

@@ -17,6 +17,8 @@ from handlers.api.models import (
     Health,
     ListQuery,
     NotFoundAnswer,
+    PosterAnswer,
+    PosterApiRequest,
     QRCodeAnswer,
     QRCodeRequest,
     SceneAnswer,
@@ -25,7 +27,8 @@ from handlers.api.models import (
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 _MODELS: list[type[BaseModel]] = [QRCodeRequest, QRCodeAnswer, ErrorAnswer, CodeView, CodeAnswer, CodePage,
-                                  CodeListAnswer, SceneView, SceneAnswer, Health, NotFoundAnswer, DestinationRequest]
+                                  CodeListAnswer, SceneView, SceneAnswer, Health, NotFoundAnswer, DestinationRequest,
+                                  PosterApiRequest, PosterAnswer]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -110,6 +113,38 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                                 "content": {"application/json": {"schema": _ref(QRCodeRequest)}}},
                 "responses": {"200": _json(QRCodeAnswer, "0: made, or reused"),
                               **_errors(400, 401, 403, 404, 409, 413, 502, 503)},
+            }},
+            "/api/posters": {"post": {
+                "operationId": "makePoster",
+                "summary": "A print-ready poster of a code (by id, or by the code's fields); rendered once, "
+                           "then served from the store. Never spends A/C quota unless `sharper` is true",
+                "security": _SECURITY,
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref(PosterApiRequest)}}},
+                "responses": {
+                    "200": {"description": "0: the poster's URL in data; or its bytes when Accept names "
+                                           "image/png or application/pdf", "content": {
+                        "application/json": {"schema": _ref(PosterAnswer)},
+                        "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                    }},
+                    **_errors(400, 401, 403, 404, 409, 413, 502, 503)},
+            }},
+            "/posters/{poster_id}.{format}": {"get": {
+                "operationId": "posterFile",
+                "summary": "A stored poster (PNG with its dpi, or a PDF page of the exact physical size)",
+                "security": [],
+                "parameters": [{"name": "poster_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[a-z0-9]{12}$"}},
+                               {"name": "format", "in": "path", "required": True,
+                                "schema": {"type": "string", "enum": ["png", "pdf"]}}],
+                "responses": {
+                    "200": {"description": "The poster", "headers": image_headers, "content": {
+                        "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                    }},
+                    "404": _json(NotFoundAnswer, "No such poster"),
+                },
             }},
             "/api/codes": {"get": {
                 "operationId": "listCodes",

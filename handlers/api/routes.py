@@ -7,6 +7,8 @@ turned into answers once, by :func:`handlers.api.errors.error_response`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import unicodedata
@@ -33,6 +35,8 @@ from handlers.api.models import (
     CodeView,
     DestinationRequest,
     ListQuery,
+    PosterAnswer,
+    PosterApiRequest,
     QRCodeAnswer,
     QRCodeRequest,
 )
@@ -44,6 +48,7 @@ log = logging.getLogger("minpcode.api")
 
 WAIT_SECONDS = 30.0  # how long a request waits for the upstream before answering "still making it"
 ID_MAX = 64  # characters of an id or key read from a URL
+POSTER_BODY_MAX = 1_500_000  # a poster request may carry a logo (1 MB, base64)
 
 
 def request_lang(request: Request) -> Lang:
@@ -74,6 +79,7 @@ class Api:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/api/weapp/qrcode", self._guarded(self.qrcode), methods=["POST"]),
+            Route("/api/posters", self._guarded(self.poster), methods=["POST"]),
             Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
             Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
             Route("/api/codes/{code_id:str}/destination", self._guarded(self.destination), methods=["POST"]),
@@ -162,6 +168,52 @@ class Api:
             return {"type": "A", "via": "wechat", "page": page, "width": parsed.width, "expires": parsed.expires}
         return {"type": "B", "page": page, "scene": scene, "width": parsed.width, "expires": parsed.expires}
 
+    # -- POST /api/posters ----------------------------------------------------------------------------
+    async def poster(self, request: Request, name: str) -> Response:
+        """A poster of a code (by id, or by the code's fields); JSON with its URL, or the bytes when the
+        caller's Accept asks for image/png or application/pdf."""
+        body = await _json_body(request, POSTER_BODY_MAX)
+        try:
+            asked = PosterApiRequest.model_validate(body)
+        except ValidationError as exc:
+            raise _body_error(exc, body) from None
+        requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
+        poster = {"template": asked.template, "title": asked.title, "subtitle": asked.subtitle, "footer": asked.footer,
+                  "format": asked.format, "bleed": asked.bleed}
+        logo = _logo(asked.logo)
+        posters = self.service.posters
+        if asked.id:
+            made = await posters.make(asked.id, poster, requester, sharper=asked.sharper, logo=logo)
+        else:
+            fields = self.fields({"path": asked.path or "", "scene": asked.scene} | (
+                {"width": asked.width} if asked.width else {}))
+            if not asked.width:
+                fields.pop("width", None)
+            both = await posters.for_new(fields, poster, requester, sharper=asked.sharper, logo=logo,
+                                         timeout=WAIT_SECONDS, long_scene=True)
+            record = both.submission.record
+            if both.poster_error is not None:
+                raise both.poster_error
+            if both.poster is None:
+                if record.status is Status.PENDING:
+                    raise StillPending()
+                message = record.error_message or Text(zh="生成失败。", en="The code could not be made.")
+                raise CodeFailed(message.zh, message.en)
+            made = both.poster
+        info = made.info
+        log.info("api: %s asked for a %s poster of %s (%s)", name, info.template, info.code_id,
+                 "served" if made.reused else "rendered")
+        if info.mime in request.headers.get("accept", ""):
+            return Response(made.data, media_type=info.mime, headers={
+                "X-Poster-Id": info.id, "X-Code-Id": info.code_id,
+                "Content-Disposition": f'attachment; filename="{info.filename}"'})
+        return answer(PosterAnswer(
+            code=OK, msg="", data=f"{self.public_url}{info.path}", id=info.id, code_id=info.code_id,
+            template=info.template, format=info.format, mime=info.mime, width_px=info.width_px,
+            height_px=info.height_px, dpi=info.dpi, size=info.size, reused=made.reused,
+            sharper_copy=made.sharper_copy.id if made.sharper_copy else None,
+            notices=[n.text(requester.lang) for n in made.notices]))
+
     # -- GET /api/codes, /api/codes/{id} ----------------------------------------------------------
     async def list_codes(self, request: Request, name: str) -> Response:
         try:
@@ -216,8 +268,17 @@ class Api:
         return JSONResponse(openapi_document(self.public_url))
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await read_limited(request, MAX_BODY)
+def _logo(data: str | None) -> bytes | None:
+    if not data:
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise FieldError("logo", "logo 须是 PNG 或 JPEG 图片的 base64。", "The logo must be a PNG or JPEG image in base64.") from None
+
+
+async def _json_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
+    raw = await read_limited(request, limit)
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -367,8 +367,13 @@ class SlackBot:
         if reply.public and record is not None:
             notes = [say(lang, n.zh, n.en) for n in reply.notices]
             comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes)
+            image, mime = reply.image, reply.image_mime
+            if reply.poster is not None:  # the poster is what is posted; the bare code a link away
+                image, mime = reply.poster.data, reply.poster.info.mime
+                comment += "\n" + views.poster_line(reply.poster.text("en" if lang == "en" else "zh"),
+                                                     self.public_url, record.id, lang)
             try:
-                await self.delivery.post_code(record=record, image=reply.image, mime=reply.image_mime,
+                await self.delivery.post_code(record=record, image=image, mime=mime,
                                               comment=comment, user_id=origin.user_id,
                                               channel_id=origin.channel_id, lang=lang)
                 return

@@ -354,3 +354,9 @@ def code_link_blocks(text: str, record: CodeRecord, public_url: str) -> list[dic
 def image_url(public_url: str, code_id: str) -> str:
     return f"{public_url.rstrip('/')}/codes/{code_id}.png"
 
+
+def poster_line(described: str, public_url: str, code_id: str, lang: str | None) -> str:
+    """Under a posted poster: what it is, and the bare code a link away."""
+    url = image_url(public_url, code_id)
+    return say(lang, f"{described} · <{url}|只要码>", f"{described} · <{url}|bare code>")
+

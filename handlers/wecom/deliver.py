@@ -78,8 +78,9 @@ class Deliverer:
         return await self.client.send_card(user, card)
 
     async def image(self, target: Target, data: bytes, mime: str | None, filename: str) -> None:
+        """An image message; a file when it is over the image limit or not an image (a PDF poster)."""
         mime = mime or "image/jpeg"
-        if len(data) > IMAGE_MAX_BYTES:
+        if len(data) > IMAGE_MAX_BYTES or not mime.startswith("image/"):
             media_id = await self.client.upload_media(data, filename, mime, media_type="file")
             await self.client.send_file(target, media_id)
             return
@@ -89,9 +90,15 @@ class Deliverer:
     async def reply(self, target: Target, reply: Reply) -> None:
         """A command's answer: its image (if any), then its text with any notices."""
         note = ""
-        if reply.image:
+        image, mime, filename = reply.image, reply.image_mime, reply.filename
+        if reply.poster is not None:  # the poster is what is sent; the bare code a link away
+            image, mime, filename = reply.poster.data, reply.poster.info.mime, reply.poster.info.filename
+            if self.public_url and reply.record is not None:
+                note = "\n" + bilingual(f"只要码：{self.public_url}/codes/{reply.record.id}.png",
+                                         f"Bare code: {self.public_url}/codes/{reply.record.id}.png")
+        if image:
             try:
-                await self.image(target, reply.image, reply.image_mime, reply.filename)
+                await self.image(target, image, mime, filename)
             except UpstreamError as exc:
                 log.warning("wecom: image for %s not sent: %s %s", target, type(exc).__name__, exc.code)
                 note = "\n\n" + bilingual("（图片没能发出。）", "(The image could not be sent.)")

@@ -1,4 +1,5 @@
-"""The CLI's poster commands (bot/cli.py registers them): posters of codes, the template list, and
+"""The CLI's poster commands (bot/cli.py registers them; they live with the
+terminal rendering, as front-end code): posters of codes, the template list, and
 the admin's team templates and default logo.
 
     minpcode create … --poster a4 [--title T] [--subtitle S] [--footer F] [--logo FILE] [--sharper] --out FILE.pdf
