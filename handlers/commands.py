@@ -237,8 +237,14 @@ async def new_with_poster(service: Service, command: grammar.Command, requester:
     fields = request_fields(command)
     for key in ("poster", "title", *POSTER_KEYS):
         fields.pop(key, None)
-    both = await service.posters.for_new(fields, poster_fields(command, template), requester,
-                                         sharper=command.fields.get("sharp") == "yes")
+    return await code_and_poster(service, fields, poster_fields(command, template), requester,
+                                 sharper=command.fields.get("sharp") == "yes")
+
+
+async def code_and_poster(service: Service, fields: dict[str, Any], poster: dict[str, Any], requester: Requester, *,
+                          sharper: bool = False) -> Reply:
+    """A code and its poster (the text command and Slack's form): the poster is the answer's file."""
+    both = await service.posters.for_new(fields, poster, requester, sharper=sharper)
     head = code_reply(service, both.submission)
     if both.poster is not None:
         return poster_reply(service, both.poster, head)

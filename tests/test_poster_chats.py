@@ -20,8 +20,8 @@ import pypdf
 from PIL import Image
 
 from bot.models import Requester
-from tests.slack_emulator import PUBLIC_CHANNEL
-from tests.test_slack_e2e import make_harness, scan  # noqa: F401  (the fixture)
+from tests.slack_emulator import DM_CHANNEL, PUBLIC_CHANNEL, USER_ID
+from tests.test_slack_e2e import _home_where, make_harness, scan, state  # noqa: F401  (the fixture)
 from tests.test_wecom_callback import USER, WeComSite, make_site, wecom  # noqa: F401  (the fixture)
 
 NEW = "new pages/shop/index type=B scene=s=77 name=徐汇店 poster=a4 title=春季大促 subtitle=扫码领券 footer={name}"
@@ -68,6 +68,46 @@ def test_slack_explains_a_sharper_copy_and_spends_only_when_asked(make_harness: 
     assert h.command(f"poster {code_id.group(1)} a4 sharp=yes").status_code == 200
     h.uploads_for("/codes/")
     assert wechat.calls["/wxa/getwxacode"] == before + 1
+
+
+def _poster_state(template: str, **texts: str) -> dict[str, Any]:
+    values = state(type="wechat:B", page="pages/shop/index", scene="s=79", name="静安店")["values"]
+    values["poster"] = {"poster": {"type": "static_select", "selected_option": {
+        "text": {"type": "plain_text", "text": template}, "value": template}}}
+    for block, value in texts.items():
+        values[block] = {block: {"type": "plain_text_input", "value": value}}
+    return {"values": values}
+
+
+def test_slack_form_offers_templates_then_their_texts_and_home_links_the_poster(make_harness: Any) -> None:  # noqa: F811
+    h = make_harness()
+    view = h.open_form()
+    h.action(view, "type", "wechat:B", kind="static_select", values=state(type="wechat:B", page="pages/a"))
+    updated = h.emu.wait_for("views.update", ok=True)[-1].response["view"]
+    select = next(b for b in updated["blocks"] if b.get("block_id") == "poster")
+    assert {o["value"] for o in select["element"]["options"]} >= {"none", "a4", "a5-tent", "sticker-60", "moments"}
+    assert "poster_title" not in {b.get("block_id") for b in updated["blocks"]}
+    view = h.emu.views[view["id"]]
+    h.action(view, "poster", "a4", kind="static_select", values=_poster_state("a4"))
+    updated = h.emu.wait_for("views.update", 2, ok=True)[-1].response["view"]
+    assert {"poster_title", "subtitle", "footer"} <= {b.get("block_id") for b in updated["blocks"]}
+
+    view = h.emu.views[view["id"]]
+    bad = h.submit(view, _poster_state("a4", footer="{campaign}"))
+    assert bad.json()["response_action"] == "errors" and "footer" in bad.json()["errors"]
+    assert h.service.storage.history.count() == 0
+    ok = h.submit(view, _poster_state("a4", poster_title="开业大吉", footer="{name}"))
+    assert ok.status_code == 200
+    upload = h.uploads_for("/codes/")[0]
+    assert upload.data is not None and Image.open(io.BytesIO(upload.data)).size == (2480, 3508)
+    assert scan(upload.data).scene == "s=79"
+
+    h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvP1")
+    record = h.service.list(limit=1)[0]
+    poster = h.service.posters.for_code(record.id)[0]
+    home = _home_where(h, lambda t: poster.path in t)
+    assert any(e.get("action_id", "").endswith("download") and e.get("url", "").endswith(poster.path)
+               for b in home["blocks"] if b.get("type") == "actions" for e in b["elements"])
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:

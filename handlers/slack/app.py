@@ -265,9 +265,11 @@ class SlackBot:
             return "🧪 沙盒模式：码由内置模拟器生成，扫码不会打开真实小程序。 / Sandbox: codes come from the built-in emulator."
         return None
 
-    def form(self, kind: str, metadata: str, suggestion: str | None = None) -> dict[str, Any]:
+    def form(self, kind: str, metadata: str, suggestion: str | None = None, poster: str | None = None) -> dict[str, Any]:
+        posters = [(t.name, " / ".join(x for x in (t.label_zh, t.label_en) if x) or t.name)
+                   for t in self.service.posters.templates()]
         return views.code_form(kind=kind, kinds=self.kinds(), apps=self.apps(), metadata=metadata,
-                               suggestion=suggestion, notice=self.notice())
+                               suggestion=suggestion, notice=self.notice(), posters=posters, poster=poster)
 
     async def open_form(self, trigger_id: str, origin: Origin) -> None:
         """Open at once (the trigger lives 3 s), then fill in what had to be fetched."""
@@ -296,8 +298,9 @@ class SlackBot:
         fields = parse.form_fields(values, kind)
         suggestion = CodeRequest.model_construct(**{k: v for k, v in fields.items() if k in (
             "page", "scene", "campaign", "channel")}).suggested_name()
+        chosen = (parse.poster_fields(values) or {}).get("template")
         await self._update_view(view["id"], view.get("hash"), self.form(kind, view.get("private_metadata") or "",
-                                                                         suggestion))
+                                                                         suggestion, chosen))
 
     async def _update_view(self, view_id: str, view_hash: str | None, view: dict[str, Any]) -> None:
         try:
@@ -336,13 +339,35 @@ class SlackBot:
         if reply.ok and reply.record is not None:
             await self.home.refresh(requester)
 
+    def check_poster(self, poster: dict[str, Any], prepared: CodeRequest | None, present: list[str],
+                     lang: str | None) -> dict[str, str] | None:
+        """The form's poster fields checked before anything is made: errors beside their fields."""
+        blocks = {field: block for block, field in views.POSTER_BLOCKS.items()}
+        try:
+            request = self.service.posters.request(poster)
+            self.service.posters.template(request.template)
+            if prepared is not None:
+                request.fields.filled({"name": prepared.name, "campaign": prepared.campaign,
+                                       "channel": prepared.channel, "page": prepared.page, "scene": prepared.scene})
+        except InvalidRequest as exc:
+            errors = [FieldError(blocks.get(e.field, "poster"), e.zh, e.en) for e in exc.errors]
+            return views.field_errors(errors, present, lang)
+        except FieldError as exc:
+            return views.field_errors([FieldError(blocks.get(exc.field, "poster"), exc.zh, exc.en)], present, lang)
+        return None
+
     async def make_code(self, fields: dict[str, Any], origin: Origin) -> None:
         requester, lang = await self.requester(origin)
         if origin.channel_id:
             await self.delivery.tell(origin.user_id, origin.channel_id, views.working_text(lang),
                                      response_url=origin.response_url, dm_fallback=False)
+        fields = dict(fields)
+        poster = fields.pop("_poster", None)  # the form's poster rides with the code's fields
         try:
-            reply = await commands.new_code(self.service, fields, requester)
+            if isinstance(poster, dict):
+                reply = await commands.code_and_poster(self.service, fields, poster, requester)
+            else:
+                reply = await commands.new_code(self.service, fields, requester)
         except MinpcodeError as exc:
             reply = commands.failure(exc)
         if fields.get("create_missing"):

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import FieldError, InputError, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
+from bot.poster_service import PosterInfo
 from bot.service import Service
 from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
@@ -31,6 +32,7 @@ PAGE_ACTION = "home_page"
 RENAME_ACTION = "home_rename"
 DELETE_ACTION = "home_delete"
 DOWNLOAD_ACTION = "home_download"
+POSTER_LINKS = 3  # posters linked per code on the Home tab, newest first
 
 
 def thumbnails_possible(public_url: str) -> bool:
@@ -39,7 +41,8 @@ def thumbnails_possible(public_url: str) -> bool:
 
 
 def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str,
-              banner: str | None = None, live: dict[str, live_home.Live] | None = None) -> dict[str, Any]:
+              banner: str | None = None, live: dict[str, live_home.Live] | None = None,
+              posters: dict[str, list[PosterInfo]] | None = None) -> dict[str, Any]:
     thumbs = thumbnails_possible(public_url)
     title = "全部小程序码（管理员）/ Everyone's codes (admin)" if admin else "我的小程序码 / My codes"
     blocks: list[dict[str, Any]] = [
@@ -56,7 +59,8 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
         blocks.append(section("还没有码。点「新建」或在任意频道输入 `/minpcode`。\n"
                               "No codes yet. Press New code, or type `/minpcode` in any channel."))
     for record in records:
-        blocks += _record_blocks(record, public_url, thumbs, (live or {}).get(record.id))
+        blocks += _record_blocks(record, public_url, thumbs, (live or {}).get(record.id),
+                                 (posters or {}).get(record.id, []))
     pager = []
     if offset > 0:
         pager.append(button("⬅ 上一页 / Previous", PAGE_ACTION + "_prev", value=str(max(0, offset - PAGE_SIZE))))
@@ -70,7 +74,8 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
 
 
 def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
-                   live: live_home.Live | None = None) -> list[dict[str, Any]]:
+                   live: live_home.Live | None = None,
+                   posters: list[PosterInfo] | None = None) -> list[dict[str, Any]]:
     type_zh, type_en = TYPE_LABELS[record.type]
     status_zh, status_en = STATUS_LABELS[record.status]
     icon = {Status.DONE: "✅", Status.PENDING: "⏳", Status.FAILED: "⚠️", Status.DELETED: "🗑"}[record.status]
@@ -101,6 +106,9 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
         elements.append(button("⬇ 下载 / Download", DOWNLOAD_ACTION, url=url, value=record.id))
     if live is not None:
         elements += live_home.live_buttons(record, live)
+    for n, poster in enumerate((posters or [])[:POSTER_LINKS]):  # the newest posters, a link each
+        elements.append(button(f"🖼 海报 / Poster {poster.template} {poster.format.upper()}",
+                               f"home_poster_{n}_download", url=public_url.rstrip("/") + poster.path, value=poster.id))
     elements.append(button("✏️ 改名 / Rename", RENAME_ACTION, value=record.id))
     elements.append(button("🗑 删除 / Delete", DELETE_ACTION, value=record.id, style="danger", confirm={
         "title": plain("删除这个码？/ Delete this code?", 100),
@@ -129,9 +137,12 @@ class HomeTab:
         if not records and start > 0:  # the last item of a page went away: show the page before
             start = max(0, start - PAGE_SIZE)
             records = self.service.list(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
-        view = home_view(records[:PAGE_SIZE], offset=start, more=len(records) > PAGE_SIZE,
+        shown = records[:PAGE_SIZE]
+        counts = self.service.posters.counts([r.id for r in shown])
+        posters = {r.id: self.service.posters.for_code(r.id) for r in shown if counts.get(r.id)}
+        view = home_view(shown, offset=start, more=len(records) > PAGE_SIZE,
                          admin=self.service.is_admin(requester), public_url=self.public_url, banner=banner,
-                         live=self.service.live_totals(records[:PAGE_SIZE]))
+                         live=self.service.live_totals(shown), posters=posters)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:

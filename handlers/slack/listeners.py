@@ -38,6 +38,8 @@ class SlackHost(Protocol):
     async def check_form(self, fields: dict[str, Any], present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]: ...
     async def existing(self, prepared: CodeRequest) -> CodeRecord | None: ...
+    def check_poster(self, poster: dict[str, Any], prepared: CodeRequest | None, present: list[str],
+                     lang: str | None) -> dict[str, str] | None: ...
     async def open_form(self, trigger_id: str, origin: Origin) -> None: ...
     async def update_form(self, view: dict[str, Any]) -> None: ...
     async def run_text(self, text: str, origin: Origin) -> None: ...
@@ -92,7 +94,7 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
 
 
 def register_form(app: AsyncApp, bot: SlackHost) -> None:
-    @app.action(re.compile(r"^(type|campaign|channel)$"))
+    @app.action(re.compile(r"^(type|campaign|channel|poster)$"))
     async def on_form_change(ack: Any, body: dict[str, Any]) -> None:
         await ack()
         view = body.get("view") or {}
@@ -113,8 +115,13 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             return
         meta = parse.load_metadata(view)
         lang = bot.cached_lang(origin.user_id)
-        fields = parse.form_fields((view.get("state") or {}).get("values") or {}, bot.default_kind())
+        values = (view.get("state") or {}).get("values") or {}
+        fields = parse.form_fields(values, bot.default_kind())
         errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
+        poster = parse.poster_fields(values)
+        if poster is not None and not errors:
+            errors = bot.check_poster(poster, prepared, views.present_blocks(view), lang)
+            fields = {**fields, "_poster": poster}
         if errors:
             await ack(response_action="errors", errors=errors)
             return

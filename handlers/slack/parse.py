@@ -136,6 +136,20 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
     return fields
 
 
+def poster_fields(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The form's poster (template and texts) as PosterRequest input, or None for no poster."""
+    state = state_values(values)
+    template = state.get("poster")
+    if not isinstance(template, str) or not template or template == "none":
+        return None
+    fields: dict[str, Any] = {"template": template}
+    for block, field in (("poster_title", "title"), ("subtitle", "subtitle"), ("footer", "footer")):
+        value = state.get(block)
+        if isinstance(value, str) and value.strip():
+            fields[field] = value.strip()
+    return fields
+
+
 # ---------------------------------------------------------------------------------------------- private_metadata
 
 

@@ -131,7 +131,8 @@ def _id(value: str) -> str | None:
 
 
 def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metadata: str,
-              suggestion: str | None = None, notice: str | None = None) -> dict[str, Any]:
+              suggestion: str | None = None, notice: str | None = None,
+              posters: list[tuple[str, str]] | None = None, poster: str | None = None) -> dict[str, Any]:
     """The modal of a bare ``/minpcode``; fields appear and disappear with the kind (views.update)."""
     type_, via, _, _ = KINDS[kind]
     gio = via == "gio"
@@ -208,6 +209,8 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
             {"type": "checkboxes", "options": [option("透明背景 / Transparent background", "yes")]},
             optional=True,
         ))
+    if image and posters:
+        blocks += poster_blocks(posters, poster)
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
@@ -217,6 +220,30 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
         "private_metadata": metadata,
         "blocks": blocks,
     }
+
+
+NO_POSTER = "none"
+POSTER_BLOCKS = {"poster_title": "title", "subtitle": "subtitle", "footer": "footer"}  # block id -> poster field
+
+
+def poster_blocks(templates: list[tuple[str, str]], chosen: str | None) -> list[dict[str, Any]]:
+    """A template select; its text fields appear once a template is chosen (views.update)."""
+    choices = [option("不要海报 / No poster", NO_POSTER), *(option(label, name) for name, label in templates)]
+    choices = choices[:MAX_OPTIONS]
+    initial = next((o for o in choices if o["value"] == chosen), choices[0])
+    blocks = [input_block("poster", "海报 / Poster", {"type": "static_select", "options": choices,
+                                                      "initial_option": initial},
+                          optional=True, dispatch=True,
+                          hint="发出的是海报（PNG 300 dpi），附只要码的链接。 / The poster is what is posted "
+                               "(PNG at 300 dpi), with a link to the bare code.")]
+    if chosen in (None, NO_POSTER):
+        return blocks
+    placeholders = "可用 {name} {campaign} {channel} {page} {scene} / May use {name} {campaign} {channel} {page} {scene}"
+    for block, zh, en in (("poster_title", "海报标题", "Poster title"), ("subtitle", "副标题", "Subtitle"),
+                          ("footer", "底部文字", "Footer")):
+        blocks.append(input_block(block, f"{zh} / {en}", text_input(max_length=120), optional=True,
+                                  hint=placeholders))
+    return blocks
 
 
 def present_blocks(view: dict[str, Any]) -> list[str]:
