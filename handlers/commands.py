@@ -244,7 +244,9 @@ async def new_with_poster(service: Service, command: grammar.Command, requester:
 async def code_and_poster(service: Service, fields: dict[str, Any], poster: dict[str, Any], requester: Requester, *,
                           sharper: bool = False) -> Reply:
     """A code and its poster (the text command and Slack's form): the poster is the answer's file."""
-    both = await service.posters.for_new(fields, poster, requester, sharper=sharper)
+    fields = dict(fields)
+    long_scene = bool(fields.pop("long_scene", False))
+    both = await service.posters.for_new(fields, poster, requester, sharper=sharper, long_scene=long_scene)
     head = code_reply(service, both.submission)
     if both.poster is not None:
         return poster_reply(service, both.poster, head)

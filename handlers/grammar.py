@@ -96,6 +96,7 @@ _ENVS = {"release": "release", "正式版": "release", "trial": "trial", "体验
          "开发版": "develop"}
 
 _POSTER_KEYS = ("title", "subtitle", "footer", "format", "sharp")
+_KEYS_SHOWN = 8  # options listed in the general help before "help <command>" takes over
 _FIELDS: dict[str, _FieldSpec] = {
     f.key: f
     for f in (
@@ -287,7 +288,9 @@ def help_text(lang: str = "zh", command: str | None = None) -> str:
 
     lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
     for spec in _SPECS:
-        lines.append(f"• {spec.alias}｜{spec.usage}")
+        # A command with many options shows them in its own help, so this list stays one chat message.
+        shown = spec.usage if len(spec.keys) <= _KEYS_SHOWN else " ".join((spec.verb, *spec.params, "[key=value …]"))
+        lines.append(f"• {spec.alias}｜{shown}")
         lines.append(f"  {pair(spec.zh, spec.en, ' / ')}")
     lines.append(pair('含空格的值请加引号，如 comments="春季 海报" 或 备注=“春季 海报”（名称不能有空格）。',
                       'Quote values that contain spaces, e.g. comments="spring poster" (names take no spaces).'))

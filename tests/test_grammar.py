@@ -251,8 +251,10 @@ def test_help_lists_every_command_from_the_table(lang: str) -> None:
     for spec in COMMANDS.values():
         assert spec.verb in text
         assert spec.alias in text
-        assert spec.usage in text
+        # a command with many options (new) lists them in its own help, keeping this one chat message
+        assert spec.usage in text or (len(spec.keys) > 8 and f"{spec.verb} <page> [key=value …]" in text)
         assert spec.zh in text and spec.en in text
+    assert len(text.encode("utf-8")) <= 2048  # WeCom's text limit: the welcome is one message
 
 
 def test_help_puts_the_requested_language_first() -> None:

@@ -165,3 +165,13 @@ async def test_default_logo_on_a_square_code_still_decodes(service: Service, sca
     assert stored is not None and stored.request["logo_sha256"] == digest
     with pytest.raises(FieldError):
         service.posters.keep_logo(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+
+
+async def test_a_live_code_asks_for_its_poster_at_the_same_time(service: Service, scan: Scan) -> None:
+    live = {"type": "B", "live": True, "page": "pages/coupon/get?id=1"}
+    made = await service.posters.for_new(live, {"template": "a5-tent", "title": "领券"}, ALICE)
+    record = made.submission.record
+    assert made.poster is not None and record.status is Status.DONE
+    code = scan(made.poster.data)
+    assert (code.page, code.scene) == (record.page, record.scene)  # the router page and the live key
+    assert service.live_view(record) is not None
