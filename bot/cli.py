@@ -110,7 +110,8 @@ def _say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
 
 
 def _requester() -> Requester:
-    return Requester(chat="cli", user_id=_settings().user or "local")
+    login = _settings().user or "local"
+    return Requester(chat="cli", user_id=login, user_name=login)
 
 
 def _settings(*needed: str) -> Settings:
@@ -135,7 +136,7 @@ def _settings(*needed: str) -> Settings:
 def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False, as_json: bool = False,
          settings: Settings | None = None, announcers: list[Announcer] | None = None) -> NoReturn:
     """Run one command against a fresh service; the worker only runs for commands that make codes."""
-    settings = settings or _settings()
+    settings = settings or _settings("MINPCODE_ADMINS")  # who may change whose code
 
     async def go() -> ExitCode:
         process = compose(settings)
@@ -276,7 +277,7 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     """
     from handlers.console import chat as run_chat
 
-    settings = _settings("MINPCODE_TIMEZONE")
+    settings = _settings("MINPCODE_TIMEZONE", "MINPCODE_ADMINS")
     _say_startup(settings)
     try:
         code = asyncio.run(run_chat(compose(settings).service, lang=lang.value))

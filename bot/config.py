@@ -21,6 +21,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import MinpcodeError
+from bot.models import FRONT_ENDS
 
 WECOM_APP_SETTINGS = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 _URLS = ("MINPCODE_PUBLIC_URL", "SLACK_API_URL", "WECHAT_API_URL", "GIO_API_URL", "WECOM_API_URL")
@@ -232,6 +233,17 @@ def _api_keys(s: Settings) -> str | None:
     return None
 
 
+def _admins(s: Settings) -> str | None:
+    for entry in s.minpcode_admins:
+        front, sep, user = entry.partition(":")
+        if not sep or front not in FRONT_ENDS or not user.strip():
+            # the same id on two front-ends is two people: an admin is named with the front-end
+            who = user.strip() or entry
+            return (f"MINPCODE_ADMINS entry {entry!r} does not say which front-end: put front-end:id there, "
+                    f"such as {', '.join(f'{front}:{who}' for front in FRONT_ENDS)}")
+    return None
+
+
 def _token(name: str, prefix: str, kind: str) -> Callable[[Settings], str | None]:
     def check(s: Settings) -> str | None:
         value = _secret(getattr(s, name.lower()))
@@ -273,6 +285,7 @@ _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     **{name: _url(name) for name in _URLS},
     "WECOM_WEBHOOK_URL": _webhook,
     "MINPCODE_API_KEYS": _api_keys,
+    "MINPCODE_ADMINS": _admins,
     "SLACK_BOT_TOKEN": _token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
     "SLACK_APP_TOKEN": _token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
     "WECOM_APP": _wecom_app,

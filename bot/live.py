@@ -147,7 +147,7 @@ class LiveCodes:
         """Store the key of a live code just recorded (before the worker asks WeChat for its image)."""
         assert record.scene is not None
         until = self.end_of(expires) if expires is not None else None
-        self.storage.live.create(record.scene, record.id, destination, requester.user_id, until)
+        self.storage.live.create(record.scene, record.id, destination, requester.key, until)
         self._cache.pop(record.scene, None)
 
     def end_of(self, day: date) -> float:
@@ -168,15 +168,15 @@ class LiveCodes:
         errors = destination_errors(destination)
         if errors:
             raise errors[0]
-        self.storage.live.set_page(row.key, destination, requester.user_id)
-        self.storage.audit.record(requester.user_id, "repointed", record.id, old=row.page, new=destination)
+        self.storage.live.set_page(row.key, destination, requester.key)
+        self.storage.audit.record(requester.key, "repointed", record.id, old=row.page, new=destination)
         return self._changed(row.key)
 
     def set_paused(self, record: CodeRecord, paused: bool, requester: Requester) -> LiveRow:
         row = self.row(record)
         # Resuming an expired code lifts the expiry too: "resume" means "lead to the destination again".
         self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row))
-        self.storage.audit.record(requester.user_id, "paused" if paused else "resumed", record.id)
+        self.storage.audit.record(requester.key, "paused" if paused else "resumed", record.id)
         return self._changed(row.key)
 
     def _changed(self, key: str) -> LiveRow:

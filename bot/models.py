@@ -141,8 +141,19 @@ class LineColor(BaseModel):
     b: int = Field(0, ge=0, le=255)
 
 
+FRONT_ENDS = ("slack", "wecom", "cli", "api")
+"""Where a person can ask from; a person is (front-end, id): the WeCom user ``cms`` is not the API key ``cms``.
+The console chat is the CLI's: both are the terminal's login (``cli:<user>``)."""
+_SAME_PERSON = {"console": "cli"}
+
+
 class Requester(BaseModel):
-    """Who asked, from where. Chat ids are opaque strings: the core knows no chat platform."""
+    """Who asked, from where. Chat ids are opaque strings: the core knows no chat platform.
+
+    ``user_id`` is the front-end's own id (what it needs to answer: a Slack user, a WeCom member);
+    :attr:`key` (``slack:U0ADMIN``) is the person everywhere else — owner of codes, admin rights,
+    history, the audit log.
+    """
 
     model_config = ConfigDict(frozen=True)
     chat: str = "cli"  # slack | wecom | console | cli | api
@@ -152,8 +163,17 @@ class Requester(BaseModel):
     lang: Literal["zh", "en"] = "zh"
 
     @property
+    def key(self) -> str:
+        return requester_key(self.chat, self.user_id)
+
+    @property
     def label(self) -> str:
         return self.user_name or self.user_id
+
+
+def requester_key(front_end: str, user_id: str) -> str:
+    """One person's id across front-ends: ``front-end:id``."""
+    return f"{_SAME_PERSON.get(front_end, front_end)}:{user_id}"
 
 
 class CodeRequest(BaseModel):

@@ -174,7 +174,7 @@ class Service:
         if placed is not None and placed.new:
             # Valid in every part, so the parameters are stored now; nothing is awaited from here on,
             # so the same parameters arriving together share one key (and so one code).
-            kept = scenes.keep(self.storage, placed, requester.user_id if requester else None)
+            kept = scenes.keep(self.storage, placed, requester.key if requester else None)
             if kept.scene != placed.scene and kept.params is not None:
                 prepared = CodeRequest.parse(prepared.model_dump() | {
                     "scene": kept.scene, "comments": scenes.with_note(given_comments, kept.scene, kept.params)})
@@ -227,7 +227,7 @@ class Service:
         if reuse:
             found = history.find_by_key(key)
             if found is not None:
-                self.storage.audit.record(requester.user_id, "reused", found.id, by=requester.chat)
+                self.storage.audit.record(requester.key, "reused", found.id, by=requester.chat)
                 METRICS.codes.labels(prepared.type.value, prepared.provider.value, "reused").inc()
                 if wait and found.status is Status.PENDING:
                     found = await self.wait(found.id, timeout)
@@ -238,7 +238,7 @@ class Service:
         record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
         if prepared.live and prepared.destination:
             self.live.register(record, prepared.destination, prepared.expires, requester)
-        self.storage.audit.record(requester.user_id, "requested", record.id, type=prepared.type.value,
+        self.storage.audit.record(requester.key, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
         self.jobs.enqueue(record.id)
         if wait:
@@ -297,7 +297,7 @@ class Service:
         """Newest first; only the requester's own codes when ``everyone`` is False and they are no admin."""
         mine = None
         if requester is not None and not everyone and not self.is_admin(requester):
-            mine = requester.user_id
+            mine = requester.key
         if query:
             return self.storage.history.search(query, requested_by=mine, limit=limit, offset=offset)
         return self.storage.history.recent(requested_by=mine, limit=limit, offset=offset)
@@ -315,21 +315,21 @@ class Service:
         return found
 
     def is_admin(self, requester: Requester) -> bool:
-        return requester.user_id in self.admins
+        return requester.key in self.admins
 
     def rename(self, code_id: str, name: str, requester: Requester) -> CodeRecord:
-        record = self._editable(code_id, requester)
+        record = self._editable(code_id, requester, "rename")
         check_name(name.strip())
         if record.provider is Provider.GIO and self.storage.history.name_taken(name.strip(), "gio", except_id=record.id):
             raise FieldError("name", f"名称「{name}」已被使用，请换一个。", f"The name '{name}' is taken; choose another.")
         self.storage.history.rename(record.id, name.strip())
-        self.storage.audit.record(requester.user_id, "renamed", record.id, old=record.name, new=name.strip())
+        self.storage.audit.record(requester.key, "renamed", record.id, old=record.name, new=name.strip())
         return self.get(record.id)
 
     def delete(self, code_id: str, requester: Requester) -> CodeRecord:
-        record = self._editable(code_id, requester)
+        record = self._editable(code_id, requester, "delete")
         self.storage.history.mark_deleted(record.id)
-        self.storage.audit.record(requester.user_id, "deleted", record.id)
+        self.storage.audit.record(requester.key, "deleted", record.id)
         return self.get(record.id)
 
     def quota(self) -> builtins.list[QuotaStatus]:
@@ -337,11 +337,13 @@ class Service:
         return self.quotas.statuses(self.upstream.wechat.appid if self.upstream.wechat else None)
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _editable(self, code_id: str, requester: Requester) -> CodeRecord:
+    def _editable(self, code_id: str, requester: Requester, action: str) -> CodeRecord:
         record = self.get(code_id)
         if record.status is Status.DELETED:
             raise NotFound(f"码 {code_id} 已删除。", f"Code {code_id} is already deleted.")
-        if record.requested_by != requester.user_id and not self.is_admin(requester):
+        if record.requested_by != requester.key and not self.is_admin(requester):
+            # a refusal is an event too: who tried to change whose code is what an audit is for
+            self.storage.audit.record(requester.key, f"{action}_refused", record.id, owner=record.requested_by)
             raise PermissionDenied(
                 f"只有创建者（{record.requested_by_name or record.requested_by}）或管理员可以修改码 {code_id}。",
                 f"Only its creator ({record.requested_by_name or record.requested_by}) or an admin may change code {code_id}.",
@@ -388,7 +390,7 @@ class Service:
 
     def may_manage(self, record: CodeRecord, requester: Requester) -> bool:
         """Whether ``requester`` may rename or delete ``record``: its creator or an admin."""
-        return record.requested_by == requester.user_id or self.is_admin(requester)
+        return record.requested_by == requester.key or self.is_admin(requester)
 
     def find(self, code_id: str) -> CodeRecord | None:
         """The record with this id, or None (ids from outside are bounded before the read)."""
@@ -399,7 +401,7 @@ class Service:
 
     def history(self, query: HistoryQuery, requester: Requester | None = None) -> HistoryPage:
         """One page of history with filters; ``mine`` means the requester's own codes."""
-        who = requester.user_id if (query.mine and requester is not None) else (query.requested_by or None)
+        who = requester.key if (query.mine and requester is not None) else (query.requested_by or None)
         return paging.page(self.storage, query, who)
 
     def scene_params(self, key: str) -> str | None:
@@ -472,8 +474,8 @@ class Service:
         if len(body) > SITE_FILE_MAX:
             raise FieldError("file", f"校验文件最大 {SITE_FILE_MAX} 字节。",
                              f"The verification file may have at most {SITE_FILE_MAX} bytes.")
-        self.storage.site_files.put(name, body, requester.user_id)
-        self.storage.audit.record(requester.user_id, "site_file", None, name=name, size=len(body))
+        self.storage.site_files.put(name, body, requester.key)
+        self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
 
     def _live_view(self, record: CodeRecord) -> LiveView:
         view = self.live.view(record)
@@ -485,6 +487,7 @@ class Service:
     def _manageable(self, code_id: str, requester: Requester) -> CodeRecord:
         record = self.get(code_id)
         if not self.may_manage(record, requester):
+            self.storage.audit.record(requester.key, "change_refused", record.id, owner=record.requested_by)
             raise PermissionDenied(
                 f"只有创建者（{record.requested_by_name or record.requested_by}）或管理员可以修改码 {code_id}。",
                 f"Only its creator ({record.requested_by_name or record.requested_by}) or an admin may change code {code_id}.",

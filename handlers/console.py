@@ -217,8 +217,8 @@ async def chat(service: Service, *, lang: str = "zh", stdin: TextIO | None = Non
         except ImportError:  # pragma: no cover - not on every platform
             pass
     settings = service.settings
-    requester = Requester(chat="console", user_id=user_id or settings.user or "local",
-                          lang="en" if lang == "en" else "zh")
+    login = user_id or settings.user or "local"
+    requester = Requester(chat="console", user_id=login, user_name=login, lang="en" if lang == "en" else "zh")
     async with service:
         session = ChatSession(service, console, requester, settings.minpcode_data_dir / "out",
                               echo=not interactive)

@@ -45,7 +45,7 @@ class History:
             [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
              request.scene, request.name, request.campaign, None, request.channel, None, request.medium,
              request.content, request.term, request.comments, request.width, int(request.transparent),
-             request.title, None, None, None, None, None, None, None, None, requester.user_id, requester.user_name,
+             request.title, None, None, None, None, None, None, None, None, requester.key, requester.user_name,
              requester.chat, requester.channel_id, int(sandbox), 0,
              request.model_dump_json(exclude_none=True), now, now, None],
         )

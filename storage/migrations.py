@@ -232,6 +232,33 @@ def _summary_speed(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX quota_keys_at ON quota_keys (app, at)")
 
 
+def _requesters_with_front_end(db: sqlite_utils.Database) -> None:
+    # A requester was a bare id, so the WeCom user "cms" owned the API key "cms"'s codes. Now every id
+    # is "front-end:id". Audit rows first, while codes.requested_by is still bare: an actor's front-end
+    # is the one its row names, else that of the code it made; an actor we cannot place is "unknown:".
+    db.execute("""
+        UPDATE audit SET actor = coalesce(
+            json_extract(detail, '$.chat'), json_extract(detail, '$.by'),
+            (SELECT coalesce(nullif(c.chat, ''), 'cli') FROM codes c
+             WHERE c.id = audit.code_id AND c.requested_by = audit.actor),
+            'unknown') || ':' || actor""")
+    db.execute("UPDATE audit SET actor = 'cli:' || substr(actor, 9) WHERE actor LIKE 'console:%'")
+    # a live code's destinations were set by its owner (placed like the owner) or by an admin (unknown)
+    db.execute("""
+        UPDATE live_destinations SET set_by = coalesce(
+            (SELECT CASE WHEN coalesce(c.chat, '') IN ('', 'console') THEN 'cli' ELSE c.chat END
+             FROM live_codes l JOIN codes c ON c.id = l.code_id
+             WHERE l.key = live_destinations.key AND c.requested_by = live_destinations.set_by),
+            'unknown') || ':' || set_by
+        WHERE set_by IS NOT NULL""")
+    db.execute("UPDATE codes SET requested_by = CASE WHEN coalesce(chat, '') IN ('', 'console') THEN 'cli' "
+               "ELSE chat END || ':' || requested_by")
+    db.execute("UPDATE scenes SET created_by = 'unknown:' || created_by WHERE created_by IS NOT NULL")
+    db.execute("UPDATE live_codes SET created_by = (SELECT c.requested_by FROM codes c WHERE c.id = live_codes.code_id) "
+               "WHERE created_by IS NOT NULL")
+    db.execute("UPDATE site_files SET created_by = 'unknown:' || created_by WHERE created_by IS NOT NULL")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -244,12 +271,14 @@ MIGRATIONS: list[Migration] = [
     ("007_codes_error_raw", _codes_error_raw),
     ("live_codes_destinations_scans", _live.migration),
     ("008_summary_speed", _summary_speed),
+    ("requesters_with_front_end", _requesters_with_front_end),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
-                                              "007_codes_error_raw", "008_summary_speed"})
+                                              "007_codes_error_raw", "008_summary_speed",
+                                              "requesters_with_front_end"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

@@ -137,7 +137,7 @@ def test_x_api_key_header_works_and_a_rotated_key_keeps_its_name(live: Live) -> 
     second = ok(live.post({"path": "pages/crm/b", "scene": "c=1"}, key=CRM_OLD_KEY, header="bearer"))
     for body in (first, second):
         record = ok(live.get(f"/api/codes/{body['id']}"))["data"]
-        assert record["requested_by"] == "crm" and record["chat"] == "api"
+        assert record["requested_by"] == "api:crm" and record["chat"] == "api"
 
 
 def test_missing_key_is_1001(live: Live) -> None:
@@ -418,8 +418,8 @@ def test_history_routes_filter_and_page(tmp_path: Path) -> None:
 
         mine = ok(live.get("/api/codes", key=CRM_KEY, params={"mine": "true"}))["data"]["items"]
         assert [r["id"] for r in mine] == [made[-1]]
-        by_cms = ok(live.get("/api/codes", key=CRM_KEY, params={"requested_by": "cms"}))["data"]["items"]
-        assert len(by_cms) == 6 and {r["requested_by"] for r in by_cms} == {"cms"}
+        by_cms = ok(live.get("/api/codes", key=CRM_KEY, params={"requested_by": "api:cms"}))["data"]["items"]
+        assert len(by_cms) == 6 and {r["requested_by"] for r in by_cms} == {"api:cms"}
         a_codes = ok(live.get("/api/codes", params={"type": "A"}))["data"]["items"]
         assert [r["id"] for r in a_codes] == [made[-1]]
         failed = ok(live.get("/api/codes", params={"status": "failed"}))["data"]["items"]

@@ -123,7 +123,7 @@ def test_json_has_the_contract_fields(cli: Cli) -> None:
     assert JSON_FIELDS <= record.keys()
     assert record["type"] == "B" and record["provider"] == "wechat" and record["status"] == "done"
     assert record["page"] == "pages/index/index" and record["scene"] == "id=42" and record["name"] == "poster-42"
-    assert record["requested_by"] == "alice" and record["error"] is None and record["reused"] is False
+    assert record["requested_by"] == "cli:alice" and record["error"] is None and record["reused"] is False
     assert record["image_url"] is None  # no server configured (MINPCODE_PUBLIC_URL unset): no link to nowhere
     assert any("sandbox" in n["en"] for n in record["notices"])
 
@@ -233,9 +233,13 @@ def test_list_show_rename_delete_with_permissions(cli: Cli) -> None:
 def test_an_admin_may_rename_and_delete_anyones_code(cli: Cli) -> None:
     made = cli.json("create", *B_ARGS)
     assert cli.run("rename", made["id"], "by-admin", user="bob").returncode == 2
-    assert cli.run("rename", made["id"], "by-admin", user="bob", MINPCODE_ADMINS="carol,bob").returncode == 0
+    assert cli.run("rename", made["id"], "by-admin", user="bob", MINPCODE_ADMINS="cli:carol,cli:bob").returncode == 0
     assert cli.json("show", made["id"])["name"] == "by-admin"
-    assert cli.run("delete", made["id"], user="bob", MINPCODE_ADMINS="bob").returncode == 0
+    # a bare id could be anyone's on any front-end: refused, with the fix
+    bare = cli.run("delete", made["id"], user="bob", MINPCODE_ADMINS="bob")
+    assert bare.returncode == 2 and "MINPCODE_ADMINS" in bare.stderr and "cli:bob" in bare.stderr
+    assert cli.json("show", made["id"])["status"] == "done"
+    assert cli.run("delete", made["id"], user="bob", MINPCODE_ADMINS="cli:bob").returncode == 0
 
 
 def test_unknown_ids_are_bad_input(cli: Cli) -> None:

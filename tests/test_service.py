@@ -44,7 +44,7 @@ class Upstreams:
 
     def settings(self, data_dir: Path, **extra: object) -> Settings:
         values: dict[str, object] = dict(
-            minpcode_data_dir=data_dir, minpcode_sandbox=False, minpcode_admins=[ADMIN.user_id],
+            minpcode_data_dir=data_dir, minpcode_sandbox=False, minpcode_admins=[ADMIN.key],
             wechat_appid=sandbox.SANDBOX_APPID, wechat_secret=SecretStr(sandbox.SANDBOX_SECRET),
             wechat_api_url=self._servers[0].url,
             gio_project_uid=sandbox.GIO_PROJECT_UID, gio_client_id=sandbox.GIO_CLIENT_ID,
@@ -75,7 +75,7 @@ async def test_b_code_is_made_recorded_and_stored(service: Service) -> None:
     submission = await service.submit(B_CODE, ALICE)
     record = submission.record
     assert record.status is Status.DONE and not submission.reused
-    assert record.provider.value == "wechat" and record.requested_by == "U_ALICE"
+    assert record.provider.value == "wechat" and record.requested_by == "slack:U_ALICE"
     data, mime = service.image(record.id)
     assert mime == "image/jpeg" and data.startswith(b"\xff\xd8\xff")
     assert service.storage.images.count() == 1
@@ -170,7 +170,9 @@ async def test_rename_and_delete_permissions(service: Service) -> None:
         service.rename(record.id, "again", ALICE)
     assert record.id not in [r.id for r in service.list()]
     actions = [a["action"] for a in service.storage.audit.for_code(record.id)]
-    assert actions == ["requested", "renamed", "renamed", "deleted"]
+    assert actions == ["requested", "rename_refused", "renamed", "renamed", "delete_refused", "deleted"]
+    refused = service.storage.audit.for_code(record.id)[1]
+    assert refused["actor"] == BOB.key and refused["detail"] == {"owner": ALICE.key}
 
 
 async def test_gio_names_are_unique_but_an_identical_request_still_reuses(service: Service) -> None:

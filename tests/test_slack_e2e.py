@@ -236,7 +236,7 @@ def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
         values: dict[str, Any] = dict(
             _env_file=None, minpcode_data_dir=tmp_path / f"data{len(stack)}", minpcode_sandbox=True,
             slack_bot_token=emu.bot_token, slack_signing_secret=SECRET, slack_api_url=emu.api_url,
-            minpcode_admins=[ADMIN_ID], minpcode_public_url="http://127.0.0.1:3000",
+            minpcode_admins=[f"slack:{ADMIN_ID}"], minpcode_public_url="http://127.0.0.1:3000",
         )
         values.update(overrides)
         settings = Settings(**values)

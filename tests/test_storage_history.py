@@ -60,7 +60,7 @@ def test_save_pending_records_the_request_before_any_upstream_call(store: Storag
     assert (record.type, record.provider, record.page, record.name) == (CodeType.A, Provider.WECHAT,
                                                                          request.page, "spring")
     assert record.request_key == request.reuse_key() and record.app == "wxapp" and record.sandbox is False
-    assert (record.requested_by, record.requested_by_name, record.chat) == ("U_ALICE", "alice", "slack")
+    assert (record.requested_by, record.requested_by_name, record.chat) == ("slack:U_ALICE", "alice", "slack")
     assert record.error_code is None and record.error_message is None and record.image_sha256 is None
     assert record.code_request() == request  # the request survives the round trip exactly
     again = Storage.open(tmp_path)

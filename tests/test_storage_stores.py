@@ -137,16 +137,16 @@ async def test_concurrent_writers_of_the_same_parameters_agree_on_one_key(tmp_pa
 def test_reports_join_reuses_with_the_code_offered_again(store: Storage) -> None:
     request = CodeRequest(type=CodeType.A, page="pages/index/index?x=1")
     record = store.history.save_pending(request, ALICE, key=request.reuse_key(), app="wxapp1", sandbox=False)
-    store.audit.record("U_BOB", "reused", record.id, by="U_ALICE")
-    store.audit.record("U_ALICE", "reused", record.id)
-    store.audit.record("U_CAROL", "reused", "gone00000000")  # the code's row no longer exists
-    store.audit.record("U_BOB", "renamed", record.id)  # not a reuse
+    store.audit.record("slack:U_BOB", "reused", record.id, by="slack")
+    store.audit.record(ALICE.key, "reused", record.id)
+    store.audit.record("slack:U_CAROL", "reused", "gone00000000")  # the code's row no longer exists
+    store.audit.record("slack:U_BOB", "renamed", record.id)  # not a reuse
     since, until = window()
     rows = store.reports.reuses(since, until)
     assert rows == [
-        ReuseRow(actor="U_BOB", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1"),
-        ReuseRow(actor="U_ALICE", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1",
+        ReuseRow(actor="slack:U_BOB", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1"),
+        ReuseRow(actor="slack:U_ALICE", code_id=record.id, type="A", app="wxapp1", page="pages/index/index?x=1",
                  requested_by_name="alice"),  # the actor's latest known display name
-        ReuseRow(actor="U_CAROL", code_id="gone00000000"),
+        ReuseRow(actor="slack:U_CAROL", code_id="gone00000000"),
     ]
     assert store.reports.reuses(until, window(10)[1]) == []

@@ -127,7 +127,7 @@ def test_text_command_sends_the_image_then_the_details(wecom: WeComSite, scan: C
     content = text.content or ""
     assert record.id in content and "pages/index/index" in content and "id=42" in content
     assert content.index("编号") < content.index("ID:")  # Chinese first, English under it
-    assert record.requested_by == USER and record.chat == "wecom"
+    assert record.requested_by == f"wecom:{USER}" and record.chat == "wecom"
 
 
 def test_help_and_bad_input_answer_in_chinese_then_english(wecom: WeComSite) -> None:

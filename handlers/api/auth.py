@@ -1,8 +1,8 @@
 """API keys: ``MINPCODE_API_KEYS`` (``name:key,name2:key2``), held as digests and compared in constant time.
 
 One name may have several keys (for rotation). A key is sent as ``Authorization: Bearer <key>``
-or ``X-API-Key: <key>``; it is never logged or echoed, and the record's ``requested_by`` is the
-key's *name*.
+or ``X-API-Key: <key>``; it is never logged or echoed, and the record's ``requested_by`` is
+``api:<the key's name>``.
 """
 
 from __future__ import annotations
