@@ -123,7 +123,7 @@ def test_create_resolve_repoint_pause_resume_without_a_second_wechat_call(server
     assert history is not None
     assert [d.page for d in history.destinations] == ["pages/coupon/get?id=1&from=poster",
                                                        "pages/spring/sale?aid=a9a84ZoB"]
-    assert {d.set_by for d in history.destinations} == {"cms"}
+    assert {d.set_by for d in history.destinations} == {"api:cms"}
     actions = [a["action"] for a in server.service.storage.audit.for_code(body["id"])]
     assert actions[-3:] == ["repointed", "paused", "resumed"]
 
@@ -153,12 +153,12 @@ async def test_expiry_sends_scans_to_the_fallback_until_resumed(server: Server, 
 
 
 async def test_only_the_creator_or_an_admin_may_change_a_live_code(tmp_path: Path, wechat: Site) -> None:
-    server = start(tmp_path, wechat, minpcode_admins=["boss"])
+    server = start(tmp_path, wechat, minpcode_admins=["cli:boss"])
     try:
         body = make_live(server)
         refused = server.call("POST", f"/api/codes/{body['id']}/destination", key=CRM_KEY, json={"page": "pages/x/y"})
         assert refused.status_code == 403 and "cms" in refused.json()["msg"]
-        stranger = Requester(chat="slack", user_id="slack:U2", lang="zh")
+        stranger = Requester(chat="slack", user_id="U2", lang="zh")
         for verb in ("pause", "resume", "repoint"):
             reply = await commands.run(server.service, f"{verb} {body['id']}" + (" pages/x/y" if verb == "repoint" else ""),
                                        stranger)
