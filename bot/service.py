@@ -23,6 +23,7 @@ from bot import history as paging
 from bot import routing, scenes
 from bot.concurrency import KeyedLocks
 from bot.config import Settings
+from bot.drafts import Drafts
 from bot.errors import (
     FieldError,
     InputError,
@@ -88,6 +89,7 @@ class Service:
         self._key_locks: KeyedLocks[str] = KeyedLocks()
         self.lookups = Lookups(upstream)
         self.quotas = Quota(storage, lambda: self.settings.minpcode_ac_cap)
+        self.drafts = Drafts(storage)  # chat forms in progress (bot/drafts.py)
         secret = settings.minpcode_scan_hash_key
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
                                                           storage.directory))

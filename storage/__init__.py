@@ -12,6 +12,7 @@
     store.live      # live codes (活码): key -> current destination, and every destination set
     store.scans     # scans of live codes
     store.site_files  # files served at the site root (WeChat's domain verification file)
+    store.drafts    # chat forms in progress, with their expiry
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlite_utils
 from storage.audit import AuditLog
 from storage.backup import backup_before_migration
 from storage.db import open_database
+from storage.drafts import DraftStore
 from storage.history import History
 from storage.images import ImageStore
 from storage.ledger import QuotaLedger
@@ -50,6 +52,7 @@ class Storage:
     live: LiveStore
     scans: ScanStore
     site_files: SiteFiles
+    drafts: DraftStore
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -57,7 +60,8 @@ class Storage:
         db = open_database(data_dir, before_change=_backup_first)
         return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
                    scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db),
-                   posters=PosterStore(db), live=LiveStore(db), scans=ScanStore(db), site_files=SiteFiles(db))
+                   posters=PosterStore(db), live=LiveStore(db), scans=ScanStore(db), site_files=SiteFiles(db),
+                   drafts=DraftStore(db))
 
     @property
     def directory(self) -> Path:

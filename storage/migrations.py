@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from bot.errors import MinpcodeError
+from storage import drafts as _drafts
 from storage import live as _live
 
 
@@ -272,6 +273,7 @@ MIGRATIONS: list[Migration] = [
     ("live_codes_destinations_scans", _live.migration),
     ("008_summary_speed", _summary_speed),
     ("requesters_with_front_end", _requesters_with_front_end),
+    (_drafts.MIGRATION, _drafts.migration),
 ]
 
 

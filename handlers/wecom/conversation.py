@@ -12,8 +12,8 @@ runs a short wizard per member:
 Then the code is made through the shared core and sent back (:mod:`.deliver`). ``取消`` / ``cancel``
 drops the form; any text command still works in the middle of it (only ``新建`` starts a new form).
 
-**State lives in memory**, one draft per member, dropped after :data:`FORM_TTL` of silence and lost on
-restart (the member just sends ``新建`` again; nothing is spent before the last step). Messages of one
+**State**: one draft per member, dropped after :data:`FORM_TTL` of silence; each is written through the
+service after every message (:mod:`.drafts`), so a restart loses no form in progress. Messages of one
 member are handled one at a time, in order; different members run concurrently.
 """
 
@@ -23,7 +23,6 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.concurrency import KeyedLocks, TtlSet
@@ -32,6 +31,7 @@ from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
 from handlers import commands, grammar
 
+from . import drafts as stored
 from .cards import (
     KINDS,
     MORE_PREFIX,
@@ -40,7 +40,6 @@ from .cards import (
     Q_KIND,
     SUBMIT_KEY,
     Choice,
-    Kind,
     find_choice,
     form_card,
     kinds,
@@ -48,10 +47,10 @@ from .cards import (
     new_task_id,
     options_page,
     rank,
-    short_label,
 )
 from .client import Target
 from .deliver import Deliverer
+from .drafts import Draft
 from .xml import (
     EnterAgentEvent,
     EventMessage,
@@ -75,50 +74,6 @@ _HOME = {"-", "首页", "home"}
 _PREFIXES = {"minpcode", "/minpcode"}
 _VERBS = {unicodedata.normalize("NFKC", w).casefold()
           for spec in grammar.COMMANDS.values() for w in (spec.verb, spec.alias)}
-
-
-@dataclass
-class Draft:
-    """One member's form in progress."""
-
-    target: Target
-    requester: Requester
-    task_id: str
-    expires_at: float
-    step: str = "card"  # card → page → scene
-    kind: Kind | None = None
-    campaign: Choice | None = None
-    channel: Choice | None = None
-    campaigns: list[Choice] = field(default_factory=list)
-    channels: list[Choice] = field(default_factory=list)
-    pages: dict[str, int] = field(default_factory=dict)
-    page: str | None = None
-    scene: str | None = None
-
-    @property
-    def user(self) -> str:
-        return self.target.user
-
-    def fields(self) -> dict[str, Any]:
-        """The CodeRequest input so far (names, not ids: the same request typed as text reuses the code)."""
-        kind = self.kind or KINDS["wx-B"]
-        data: dict[str, Any] = {"type": kind.type, "page": self.page or ""}
-        if kind.via:
-            data["via"] = kind.via
-        if kind.gio:
-            data["campaign"] = self.campaign.name if self.campaign else None
-            data["channel"] = self.channel.name if self.channel else None
-        if self.scene is not None:
-            data["scene"] = self.scene
-        return data
-
-    def summary(self) -> tuple[str, str]:
-        kind = self.kind or KINDS["wx-B"]
-        zh, en = f"已选择：{short_label(kind)}", f"Chosen: {kind.type} code" + (" (GrowingIO tracking link)" if kind.gio else "")
-        if kind.gio and self.campaign and self.channel:
-            zh += f" · 活动 {self.campaign.name} · 渠道 {self.channel.name}"
-            en += f" · campaign {self.campaign.name} · channel {self.channel.name}"
-        return zh, en
 
 
 def words(text: str) -> list[str]:
@@ -162,7 +117,10 @@ class Conversation:
         try:
             async with self._locks.hold(user):
                 self._sweep()
-                await self._dispatch(message, target)
+                try:
+                    await self._dispatch(message, target)
+                finally:
+                    self._keep(user)
         except MinpcodeError as exc:
             log.info("wecom: %s from %s ended with %s", message.msg_type, user, type(exc).__name__)
             await self._tell(target, exc.zh, exc.en)
@@ -364,7 +322,16 @@ class Conversation:
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
 
+    def _keep(self, user: str) -> None:
+        """Write the member's draft through the service (or forget it), so a restart does not lose it."""
+        draft = self.drafts.get(user)
+        if draft is not None:
+            self.service.drafts.save(stored.CHAT, user, stored.dump(draft), draft.expires_at - self.clock())
+
     def _draft(self, user: str) -> Draft | None:
+        if user not in self.drafts and (found := self.service.drafts.load(stored.CHAT, user)) is not None:
+            data, left = found
+            self.drafts[user] = stored.load(data, self.clock() + left)
         draft = self.drafts.get(user)
         if draft is not None and draft.expires_at <= self.clock():
             self._drop(draft)
@@ -375,6 +342,7 @@ class Conversation:
         self._finished.first(draft.task_id)
         if self.drafts.get(draft.user) is draft:
             del self.drafts[draft.user]
+            self.service.drafts.drop(stored.CHAT, draft.user)
 
     def _sweep(self) -> None:
         now = self.clock()
