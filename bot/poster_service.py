@@ -37,12 +37,14 @@ from bot.posters import (
     SharperCopyNeeded,
     all_templates,
     find_template,
+    is_svg,
     open_image,
     plan_code_image,
     record_values,
     render_poster,
     team_template,
 )
+from bot.posters.images import svg_to_png
 from bot.quota import Notice
 from storage import PosterRecord, Storage
 
@@ -199,7 +201,9 @@ class Posters:
 
     # -- logos --------------------------------------------------------------------------------------
     def keep_logo(self, data: bytes) -> str:
-        """Check a logo (PNG or JPEG) and keep it; its SHA-256 is what a poster request names."""
+        """Check a logo (PNG, JPEG, or SVG drawn to PNG) and keep it; its SHA-256 is what a poster request names."""
+        if is_svg(data):
+            data = svg_to_png(data)
         open_image(data, "logo").close()
         return self.store.put_logo(data, sniff(data) or "image/png")
 
