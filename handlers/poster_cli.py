@@ -47,7 +47,7 @@ Template = Annotated[str, typer.Option("--template", "-t", help="a4, a5-tent, st
 Title = Annotated[str | None, typer.Option("--title", help="The poster's title (placeholders: {name} {campaign} …).")]
 Subtitle = Annotated[str | None, typer.Option("--subtitle", help="The poster's subtitle.")]
 Footer = Annotated[str | None, typer.Option("--footer", help="The poster's footer line, e.g. {name}.")]
-Logo = Annotated[Path | None, typer.Option("--logo", exists=True, dir_okay=False, help="A PNG/JPEG logo for the code's centre.")]
+Logo = Annotated[Path | None, typer.Option("--logo", exists=True, dir_okay=False, help="A PNG, JPEG or SVG logo for the code's centre.")]
 Sharper = Annotated[bool, typer.Option("--sharper", help="Allow spending one A/C code on a sharper copy.")]
 PosterOut = Annotated[Path | None, typer.Option("--out", help="Write the poster here; .png or .pdf picks the format.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -201,7 +201,7 @@ def register(app: typer.Typer, p: Plumbing) -> None:
 
     @logos.command("set")
     def set_logo(path: Annotated[Path, typer.Argument(metavar="FILE", exists=True, dir_okay=False)]) -> None:
-        """Use this PNG/JPEG logo on every poster that names none."""
+        """Use this PNG, JPEG or SVG logo on every poster that names none."""
         async def body(service: Service) -> int:
             digest = service.posters.set_default_logo(path.read_bytes(), p.requester())
             _say(p.out, f"默认标志已设置（{str(digest)[:12]}）。\nDefault logo set ({str(digest)[:12]}).", "green")

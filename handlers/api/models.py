@@ -64,7 +64,7 @@ class PosterApiRequest(BaseModel):
     bleed: bool = Field(False, description="3 mm bleed (print templates)")
     sharper: bool = Field(False, description="Allow spending one A/C code on a sharper copy when the stored "
                                              "image is too small (B codes are free and need no consent)")
-    logo: str | None = Field(None, max_length=LOGO_B64_MAX, description="A PNG/JPEG logo, base64 (≤ 1 MB); "
+    logo: str | None = Field(None, max_length=LOGO_B64_MAX, description="A PNG, JPEG or SVG logo, base64 (≤ 1 MB); "
                                                                         "default: the team's default logo")
 
 
