@@ -131,3 +131,31 @@ def test_a_name_not_checked_in_time_is_reported_by_the_background_job(make_harne
     assert response.status_code == 200 and time.monotonic() - started < 1.0
     said = h.ephemeral(lambda m: "双十二推广" in m.get("text", ""), timeout=30)
     assert "create" in said["text"] or "新建" in said["text"]
+
+
+def test_the_form_takes_version_check_and_long_parameters(make_harness: Any) -> None:
+    h = make_harness()
+    view = h.open_form()
+    h.service.upstream.emulators[0].pages = {"pages/index/index"}  # pages/new/new is not released yet
+    values = state(type="wechat:B", page="pages/new/new", scene="城市=上海&门店=静安寺")
+    values["values"]["env_version"] = {"env_version": {
+        "type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": "Trial"}, "value": "trial"}}}
+    values["values"]["b_options"] = {"b_options": {
+        "type": "checkboxes", "selected_options": [{"value": "no-check"}, {"value": "long-scene"}]}}
+    response = h.submit(view, values)
+    assert response.status_code == 200 and response.content == b"", response.text
+    [upload] = h.uploads_for("pages/new/new", timeout=30)
+    code = scan(upload.data or b"")
+    assert code.kind == "B" and code.scene and code.scene.startswith("k=")
+    record = h.service.list(limit=1)[0]
+    request = record.code_request()
+    assert (request.env_version, request.check_path) == ("trial", False)
+    assert h.service.scene_params(record.scene or "") == "城市=上海&门店=静安寺"
+
+
+def test_the_form_refuses_a_scene_that_does_not_fit_beside_the_field(make_harness: Any) -> None:
+    h = make_harness()
+    view = h.open_form()
+    response = h.submit(view, state(type="wechat:B", page="pages/a/a", scene="这是中文"))
+    body = response.json()
+    assert body["response_action"] == "errors" and "'这是中文'" in body["errors"]["scene"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,12 @@ from bot.upstream.wechat import WeChatClient
 from handlers import commands
 from storage import Storage
 from tests.conftest import FakeClock, Site
+from tests.test_wecom_callback import USER as WECOM_USER
+from tests.test_wecom_callback import wecom as wecom_site  # noqa: F401  (the WeCom fixture, as wecom_site)
+
+
+def wecom_user() -> str:
+    return WECOM_USER
 
 A, B, C = "/wxa/getwxacode", "/wxa/getwxacodeunlimit", "/cgi-bin/wxaapp/createwxaqrcode"
 Scan = Callable[[bytes], qr.ScannedCode]
@@ -179,3 +186,15 @@ def test_cli_long_scene_env_and_no_check(tmp_path: Path) -> None:
     assert record["scene"].startswith("k=") and record["status"] == "done"
     wrong = cli.run("create", "--page", "pages/a/a", "--type", "C", "--no-check")
     assert wrong.returncode == 2 and "--no-check" in wrong.stderr
+
+
+def test_wecom_text_takes_long_env_and_check(wecom_site: Any, scan: Scan) -> None:
+    from tests.test_wecom_flow import wait_text
+
+    wecom_site.sender.send_text(wecom_user(), "新建 pages/new/new type=B scene=城市=上海 long=yes env=trial check=no")
+    wait_text(wecom_site, 1, "k=")
+    record = wecom_site.service.list()[0]
+    assert (record.code_request().env_version, record.code_request().check_path) == ("trial", False)
+    assert wecom_site.service.scene_params(record.scene or "") == "城市=上海"
+    wecom_site.sender.send_text(wecom_user(), "新建 pages/a/a type=B scene=城市=上海")
+    wait_text(wecom_site, 2, "long=yes")

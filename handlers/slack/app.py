@@ -311,12 +311,14 @@ class SlackBot:
     async def check_form(self, fields: dict[str, Any], present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]:
         """Field errors for the modal, or the prepared request (None when preparing took too long)."""
+        fields = dict(fields)
+        long_scene = bool(fields.pop("long_scene", False))
         try:
-            if not fields.get("live"):  # a live code's page becomes its destination in prepare, not before
+            if not fields.get("live") and not long_scene:  # prepare turns these into what the model checks
                 CodeRequest.parse(fields)
             # Shielded: a check cut short keeps going behind the ack, so the lists it was reading warm
             # the cache for the background job instead of being fetched again.
-            checking = asyncio.ensure_future(self.service.prepare(fields))
+            checking = asyncio.ensure_future(self.service.prepare(fields, long_scene=long_scene))
             checking.add_done_callback(_quiet)
             prepared = await asyncio.wait_for(asyncio.shield(checking), PREPARE_TIMEOUT)
         except InvalidRequest as exc:

@@ -133,6 +133,13 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
             fields["width"] = width  # the model reports it beside the field
     if state.get("transparent"):
         fields["transparent"] = "yes" in state["transparent"]
+    if isinstance(state.get("env_version"), str):
+        fields["env_version"] = state["env_version"]
+    options = state.get("b_options") or []
+    if "no-check" in options:
+        fields["check_path"] = False
+    if "long-scene" in options:
+        fields["long_scene"] = True  # not a CodeRequest field: commands.new_code hands it to the service
     return fields
 
 

@@ -172,9 +172,28 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                               optional=type_ == "B" and not live, hint=page_hint))
     if type_ == "B" and not live:
         blocks.append(input_block(
-            "scene", "scene 参数 / Scene", text_input("id=42", max_length=32),
-            hint="1–32 个字符：数字、英文字母和 !#$&'()*+,/:;=?@-._~ / 1–32 characters: digits, letters "
-                 "and !#$&'()*+,/:;=?@-._~",
+            "scene", "scene 参数 / Scene", text_input("id=42", max_length=1024),
+            hint="1–32 个字符：数字、英文字母和 !#$&'()*+,/:;=?@-._~；更长或含中文时勾选下面的「长参数」。 / 1–32 "
+                 "characters: digits, letters and !#$&'()*+,/:;=?@-._~; for longer ones or Chinese tick "
+                 "\"long parameters\" below.",
+        ))
+    if type_ in ("A", "B") and not gio and not live:
+        blocks.append(input_block(
+            "env_version", "版本 / Version",
+            {"type": "static_select", "initial_option": option("正式版 / Release", "release"),
+             "options": [option("正式版 / Release", "release"), option("体验版 / Trial", "trial"),
+                         option("开发版 / Develop", "develop")]},
+            optional=True, hint="扫码打开哪个版本。 / Which version a scan opens.",
+        ))
+    if type_ == "B" and not live:
+        blocks.append(input_block(
+            "b_options", "选项 / Options",
+            {"type": "checkboxes", "options": [
+                option("不检查页面是否已发布（check=no） / Skip the released-page check", "no-check"),
+                option("长参数：存为 k= 短编号 / Long parameters: store behind a k= key", "long-scene")]},
+            optional=True,
+            hint="检查页面时微信只看已发布的版本，体验版/开发版也一样。 / WeChat checks the page against the released "
+                 "version, whatever the version above.",
         ))
     if type_ == "shortlink":
         blocks.append(input_block("title", "短链标题 / Short Link title", text_input(max_length=40),
