@@ -188,7 +188,7 @@ def test_cli_long_scene_env_and_no_check(tmp_path: Path) -> None:
     assert wrong.returncode == 2 and "--no-check" in wrong.stderr
 
 
-def test_wecom_text_takes_long_env_and_check(wecom_site: Any, scan: Scan) -> None:
+def test_wecom_text_takes_long_env_and_check(wecom_site: Any, scan: Scan) -> None:  # noqa: F811
     from tests.test_wecom_flow import wait_text
 
     wecom_site.sender.send_text(wecom_user(), "新建 pages/new/new type=B scene=城市=上海 long=yes env=trial check=no")
