@@ -109,8 +109,10 @@ class Metrics:
 
     def feed_rows(self, pending: Callable[[], int] | None = None,
                   batch: Callable[[], Mapping[str, int]] | None = None) -> None:
-        """``pending()`` → rows waiting for the upstream; ``batch()`` → batch rows by state."""
-        self._pending, self._batch = pending, batch
+        """``pending()`` → rows waiting for the upstream; ``batch()`` → batch rows by state. Each source is
+        given on its own (the process feeds ``pending``, batches feed ``batch``); one left out is kept."""
+        self._pending = pending or self._pending
+        self._batch = batch or self._batch
 
     def _quota_families(self) -> Iterator[Metric]:
         if self._quota is None:

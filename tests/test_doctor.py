@@ -165,6 +165,12 @@ def test_slack_token_scopes_and_channel(tmp_path: Path) -> None:
         outside = only(run(SlackPreflight(slack_settings(tmp_path, emu.api_url,
                                                          slack_summary_channel=OTHER_PUBLIC_CHANNEL))), "summary channel")
         assert outside.status == "ok" and "joins" in outside.detail.en
+        by_name = only(run(SlackPreflight(slack_settings(tmp_path, emu.api_url, slack_summary_channel="#general"))),
+                       "summary channel")
+        assert by_name.status == "ok" and "#general" in by_name.detail.en
+        no_name = only(run(SlackPreflight(slack_settings(tmp_path, emu.api_url, slack_summary_channel="#nowhere"))),
+                       "summary channel")
+        assert no_name.status == "failed" and no_name.setting == "SLACK_SUMMARY_CHANNEL" and "#nowhere" in no_name.detail.en
         assert not emu.calls_to("chat.postMessage") and not emu.calls_to("conversations.join")
 
 

@@ -83,14 +83,18 @@ class SlackPreflight:
         if not channel:
             return _row("summary channel", "skipped", "没有设置 SLACK_SUMMARY_CHANNEL，不发汇总。",
                         "SLACK_SUMMARY_CHANNEL is not set: no summaries are posted there.")
+        fix = ("把频道名或 ID 填到 SLACK_SUMMARY_CHANNEL；私有频道请先 /invite @minpcode。",
+               "Put the channel's name or ID in SLACK_SUMMARY_CHANNEL; for a private channel /invite @minpcode first.")
         if not _CHANNEL_ID.fullmatch(channel):
-            return _row("summary channel", "skipped", f"{channel} 不是频道 ID，无法只读检查。",
-                        f"{channel} is not a channel ID, so it cannot be checked without posting.",
-                        fix=("把频道 ID（C 开头，在频道详情最下方）填到 SLACK_SUMMARY_CHANNEL。",
-                             "Put the channel ID (starts with C, at the bottom of the channel's details) in "
-                             "SLACK_SUMMARY_CHANNEL."))
-        fix = ("把频道 ID 填到 SLACK_SUMMARY_CHANNEL；私有频道请先 /invite @minpcode。",
-               "Put the channel's ID in SLACK_SUMMARY_CHANNEL; for a private channel /invite @minpcode first.")
+            # A name: found the way the summary announcer finds it (conversations.list), then checked by id.
+            from handlers.slack.announce import SlackAnnouncer
+
+            announcer = SlackAnnouncer(client, channel)
+            problem = await announcer.check()
+            if not _CHANNEL_ID.fullmatch(announcer.channel):
+                return _row("summary channel", "failed", f"汇总频道有问题：{problem}", f"Summary channel: {problem}",
+                            setting="SLACK_SUMMARY_CHANNEL", fix=fix)
+            channel = announcer.channel
         try:
             response = await client.conversations_info(channel=channel)
         except SLACK_FAILURES as exc:
