@@ -40,6 +40,7 @@ from bot.server import command_logging, compose, prepare, serve_logging
 from bot.service import Notice, Service, Submission
 from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
+from bot.wording import describe
 from handlers import cli_audit, cli_live
 from handlers import poster_cli as cli_posters
 from handlers.commands import reuse_heading
@@ -124,7 +125,8 @@ def _settings(*needed: str) -> Settings:
         _say("设置有误 / The settings are not valid:", style="red", to_err=True)
         for item in exc.errors():
             name = ".".join(str(p) for p in item.get("loc", ())).upper()
-            _say(f"  {name}: {item.get('msg', '')}", to_err=True)
+            said = describe(name, item, {})  # our words, never pydantic's
+            _say(f"  {said.zh}\n  {said.en}", to_err=True)
         raise typer.Exit(exit_code(exc)) from None
     except BadSettings as exc:
         for line in exc.lines:
@@ -492,7 +494,7 @@ def delete(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's
 
 @app.command()
 def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
-    """How much of each mini program's lifetime A+C code quota (100,000) is used.
+    """How much of each mini program's lifetime A+C code quota (MINPCODE_AC_CAP, 100,000 by default) is used.
 
     Example:
 

@@ -46,8 +46,9 @@ def describe(field: str, item: Mapping[str, Any], labels: Mapping[str, tuple[str
     if kind == "missing":
         return FieldError(field, f"请填写{zh_label}。", f"Please give the {en_label}.")
     if kind.startswith("int_"):
-        return FieldError(field, f"{zh_label}须是整数，例如 430，现在是 {item.get('input')!r}。",
-                          f"The {en_label} must be a whole number such as 430, not {item.get('input')!r}.")
+        zh_eg, en_eg = ("，例如 430", " such as 430") if field == "width" else ("", "")
+        return FieldError(field, f"{zh_label}须是整数{zh_eg}，现在是 {item.get('input')!r}。",
+                          f"The {en_label} must be a whole number{en_eg}, not {item.get('input')!r}.")
     if kind in _NUMBER_BOUNDS:
         key, zh, en = _NUMBER_BOUNDS[kind]
         return FieldError(field, f"{zh_label}{zh} {ctx.get(key)}，现在是 {item.get('input')}。",

@@ -252,3 +252,13 @@ def test_sandbox_images_are_as_wide_as_asked(cli: Cli, width: int) -> None:
         image = Image.open(cli.cwd / f"{kind}.png")
         assert image.size == (width, width)
         assert len(zxingcpp.read_barcodes(image)) == 1
+
+
+def test_permission_errors_and_bad_settings_speak_our_words(cli: Cli) -> None:
+    made = cli.json("create", *B_ARGS)
+    refused = cli.run("rename", made["id"], "别人的码", user="bob")
+    assert refused.returncode == 2 and "Only its creator" in refused.stderr
+    assert "Please fix" not in refused.stderr and "请修改" not in refused.stderr
+    bad = cli.run("list", MINPCODE_AC_CAP="abc")
+    assert bad.returncode == 2 and "MINPCODE_AC_CAP must be a whole number, not 'abc'" in bad.stderr
+    assert "Input should" not in bad.stderr
