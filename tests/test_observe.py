@@ -186,3 +186,16 @@ def test_sigterm_lets_serve_exit_0_and_leaves_the_code_for_the_next_start(tmp_pa
             assert got.get("data", got)["status"] == Status.DONE.value, got
 
 
+
+
+def test_wecom_callbacks_are_timed(serve: Any, tmp_path: Path) -> None:
+    from bot.metrics import render
+    from tests.test_wecom_callback import USER, make_site
+
+    def timed() -> float:
+        return value(samples(render()[0].decode()), "minpcode_ack_latency_seconds_count", front_end="wecom")
+
+    site = make_site(serve, tmp_path)
+    before = timed()
+    assert site.sender.send_text(USER, "帮助").status_code == 200
+    assert timed() == before + 1

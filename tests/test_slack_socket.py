@@ -156,6 +156,24 @@ def test_socket_mode_receives_commands_and_posts_codes(socket_bot: Any) -> None:
     assert len(h.uploads_for("sock1")) == 1 and len(h.service.list(limit=5)) == 1
 
 
+def acks_timed() -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.metrics import render
+
+    return sum(s.value for f in text_string_to_metric_families(render()[0].decode()) for s in f.samples
+               if s.name == "minpcode_ack_latency_seconds_count" and s.labels == {"front_end": "slack"})
+
+
+def test_socket_mode_times_each_ack(socket_bot: Any) -> None:
+    h, fake = socket_bot
+    assert fake.connected()
+    before = acks_timed()
+    fake.send(command("env9", "help"))
+    fake.ack("env9")
+    assert acks_timed() == before + 1
+
+
 def test_socket_mode_with_a_bad_app_token_says_so(make_harness: Any, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
     caplog.set_level("INFO", logger="minpcode.slack")
     h = make_harness(slack_app_token="not-an-app-token", slack_signing_secret=None)

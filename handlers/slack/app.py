@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot import logs
 from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
 from bot.metrics import METRICS
@@ -68,6 +69,14 @@ PERSON_TTL = 3600.0
 STOP_GRACE = 5.0
 YIELD_TO_ACKS = 1.0  # longest a spawned task waits for a burst of requests to be acked first
 QUIET = 0.015  # no request for this long: the burst is over
+
+
+async def _socket_entry(req: AsyncBoltRequest, resp: BoltResponse,
+                        next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+    """Socket Mode's entry (no HTTP request came in): the request id and the ack time start here; with
+    ``process_before_response`` the listeners have acked when this returns."""
+    with logs.request_id(), METRICS.ack("slack"):
+        return await next()
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,8 @@ class SlackBot:
         self.last_arrival = 0.0  # monotonic time the last Slack request arrived
         self.bolt = build_bolt_app(self.authorize, signing_secret, api_url)
         listeners.register(self.bolt, self)
+        if self.mode == "socket":
+            self.bolt.use(_socket_entry)
         live_home.register(self.bolt, self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
