@@ -81,12 +81,18 @@ def test_metrics_readyz_request_ids_and_no_secret_in_the_logs(tmp_path: Path, we
             body = "command=%2Fminpcode&text=help&user_id=U0USER&channel_id=C0GENERAL&team_id=T0TEAM" \
                    "&trigger_id=1.2.3&response_url=" + slack.url.replace(":", "%3A").replace("/", "%2F") + "%2Fresp"
             assert proc.post("/slack/events", content=body, headers=signed(body, signing)).status_code == 200
+            # a code asked for in Slack: the id set at the entry follows the spawned work to WeChat and back
+            body = body.replace("text=help", "text=new+pages%2Findex%2Findex+type%3DB+scene%3Dslack%3D1")
+            answer = proc.post("/slack/events", content=body,
+                               headers=signed(body, signing) | {"X-Request-Id": "slack-trace-424242"})
+            assert answer.status_code == 200 and answer.headers["x-request-id"] == "slack-trace-424242"
+            slack.wait_for("files.completeUploadExternal", timeout=20)
 
             page = proc.get("/metrics")
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
             after = samples(page.text)
             assert value(after, "minpcode_codes_total", type="B", provider="wechat", outcome="done") == \
-                value(before, "minpcode_codes_total", type="B", provider="wechat", outcome="done") + 1
+                value(before, "minpcode_codes_total", type="B", provider="wechat", outcome="done") + 2  # API, Slack
             assert value(after, "minpcode_quota_left", app=SANDBOX_APPID) > 0
             assert ("minpcode_pending_rows", ()) in after
             assert value(after, "minpcode_ack_latency_seconds_count", front_end="slack") >= 1
@@ -105,6 +111,8 @@ def test_metrics_readyz_request_ids_and_no_secret_in_the_logs(tmp_path: Path, we
     assert any(line["logger"].startswith("minpcode.api") for line in traced), traced
     # the job the request queued ran under its id, down to the (sandbox) WeChat call
     assert any(line["logger"] == "httpx" and "getwxacodeunlimit" in line["msg"] for line in traced), traced
+    from_slack = [line for line in lines if line["request_id"] == "slack-trace-424242"]
+    assert any(line["logger"] == "httpx" and "getwxacodeunlimit" in line["msg"] for line in from_slack), from_slack
     assert "Data folder" in log and str(tmp_path / "data") in log
     for secret in [*secrets.values(), *wecom_tokens]:
         assert secret not in log, f"a secret reached the log: {secret[:4]}…"
@@ -199,3 +207,21 @@ def test_wecom_callbacks_are_timed(serve: Any, tmp_path: Path) -> None:
     before = timed()
     assert site.sender.send_text(USER, "帮助").status_code == 200
     assert timed() == before + 1
+
+
+def test_resolver_scans_are_counted(tmp_path: Path, wechat: Any) -> None:
+    from bot.metrics import render
+    from tests.test_live import make_live, resolve, start
+
+    def scans(outcome: str) -> float:
+        return value(samples(render()[0].decode()), "minpcode_resolver_scans_total", outcome=outcome)
+
+    server = start(tmp_path, wechat)
+    try:
+        key = make_live(server)["scene"]
+        found, unknown = scans("found"), scans("unknown")
+        assert resolve(server, key).status_code == 200
+        assert resolve(server, "k=nosuchkey0").status_code == 404
+        assert (scans("found"), scans("unknown")) == (found + 1, unknown + 1)
+    finally:
+        server.thread.stop()
