@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, MinpcodeError, NotFound, PermissionDenied
 from bot.media import sniff
-from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
+from bot.models import WIDTH_MAX, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
 from bot.posters import (
     CodePlan,
     PosterFormat,
@@ -42,6 +42,7 @@ from bot.posters import (
     plan_code_image,
     record_values,
     render_poster,
+    sharpness,
     team_template,
 )
 from bot.posters.images import svg_to_png
@@ -252,7 +253,8 @@ class Posters:
         async with self._locks.hold(key):
             stored = self.store.find(key)
             if stored is not None:
-                return PosterMade(info=info(stored), data=self.store.data(stored), record=record, reused=True)
+                return PosterMade(info=info(stored), data=self.store.data(stored), record=record, reused=True,
+                                  notices=_dpi_notice(template))
             code_image, _ = self.codes.image(record.id)
             copy: CodeRecord | None = None
             notices: list[Notice] = []
@@ -271,7 +273,7 @@ class Posters:
             if copy is not None:
                 code_image, _ = self.codes.image(copy.id)
             made = await self._render(record, copy, code_image, template, request, key, requester)
-            return made.model_copy(update={"notices": notices})
+            return made.model_copy(update={"notices": notices + _dpi_notice(template)})
 
     async def for_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
                       requester: Requester, *, logo: bytes | None = None, sharper: bool = False,
@@ -349,6 +351,18 @@ class Posters:
             request=request.model_dump(mode="json") | {"printed_code_id": printed.id},
             created_by=requester.user_id)
         return PosterMade(info=info(stored), data=data, record=record, sharper_copy=copy)
+
+
+def _dpi_notice(template: PosterTemplate) -> list[Notice]:
+    """A code printed larger than WeChat's largest image (1280 px ≈ 10.8 cm at 300 dpi) says what it reaches."""
+    if template.kind != "print" or template.code_pixels_needed() <= WIDTH_MAX:
+        return []
+    best = sharpness(template).best_dpi
+    cm = round(template.code_inches * 2.54, 1)
+    return [Notice(zh=f"这个模板的码印出来 {cm:g} 厘米宽，微信最大的图（{WIDTH_MAX} 像素）在这个尺寸只有 {best:g} dpi"
+                      f"（不足 {template.dpi} dpi），近看会略软。",
+                   en=f"This template prints the code {cm:g} cm wide; WeChat's largest image ({WIDTH_MAX} px) reaches "
+                      f"only {best:g} dpi at that size (below {template.dpi} dpi), so it is slightly soft up close.")]
 
 
 def _check_printable(record: CodeRecord) -> None:

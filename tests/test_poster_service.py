@@ -192,3 +192,12 @@ async def test_a_live_code_asks_for_its_poster_at_the_same_time(service: Service
     code = scan(made.poster.data)
     assert (code.page, code.scene) == (record.page, record.scene)  # the router page and the live key
     assert service.live_view(record) is not None
+
+
+async def test_a_team_template_with_a_big_code_says_what_dpi_it_reaches(service: Service, scan: Scan) -> None:
+    big = {"width": 297, "height": 420, "code": {"x": 48, "y": 100, "size": 200}}
+    await service.posters.add_template("a3-big", json.dumps(big), None, ADMIN)
+    made = await service.posters.for_new(B_CODE, {"template": "a3-big"}, ALICE)
+    assert made.poster is not None and made.submission.record.width == 1280  # WeChat's largest
+    assert any("162.6 dpi" in n.en and "20 cm" in n.en for n in made.poster.notices)
+    assert scan(made.poster.data).scene == "s=1001"
