@@ -103,7 +103,8 @@ class Deliverer:
                 log.warning("wecom: image for %s not sent: %s %s", target, type(exc).__name__, exc.code)
                 note = "\n\n" + bilingual("（图片没能发出。）", "(The image could not be sent.)")
                 if self.public_url and reply.record is not None:
-                    link = f"{self.public_url}/codes/{reply.record.id}.png"
+                    link = f"{self.public_url}{reply.poster.info.path}" if reply.poster is not None else \
+                        f"{self.public_url}/codes/{reply.record.id}.png"
                     note = "\n\n" + bilingual(f"（图片没能发出，可在这里下载：{link}）",
                                               f"(The image could not be sent; download it here: {link})")
         await self.text(target, reply.text("zh") + note)
