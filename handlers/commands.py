@@ -63,10 +63,12 @@ class Reply(BaseModel):
 
 
 def request_fields(command: grammar.Command) -> dict[str, Any]:
-    """The ``new`` command's words as CodeRequest input (the models check the rules)."""
+    """The ``new`` command's words as CodeRequest input (the models check the rules); the poster's
+    words (and ``title``, the poster's when ``poster=`` is given) are :func:`poster_fields`'."""
     data: dict[str, Any] = {"page": command.args[0] if command.args else ""}
+    poster = {"poster", *POSTER_KEYS, *(("title",) if "poster" in command.fields else ())}
     for key, value in command.fields.items():
-        if key == "page":
+        if key == "page" or key in poster:
             continue
         target = _FIELD_MAP.get(key, _RENAMED.get(key, key))
         data[target] = (value == "yes") if key in _FIELD_MAP else value
@@ -235,8 +237,6 @@ async def new_with_poster(service: Service, command: grammar.Command, requester:
         raise UsageError(grammar.usage("new"), zh=f"{given} 是海报的参数，请同时写 poster=<模板>。",
                          en=f"{given} belong to a poster; add poster=<template>.")
     fields = request_fields(command)
-    for key in ("poster", "title", *POSTER_KEYS):
-        fields.pop(key, None)
     return await code_and_poster(service, fields, poster_fields(command, template), requester,
                                  sharper=command.fields.get("sharp") == "yes")
 
