@@ -1,21 +1,44 @@
-"""The worker that runs pending codes: durable (rows live in SQLite) and resumable after a restart."""
+"""The worker that runs pending codes: durable (rows live in SQLite) and resumable after a restart.
+
+Each job runs under a lease (:func:`run_leased`): claimed atomically in SQLite, renewed while working,
+taken over by another process only once it lapses, so two processes on one data directory never make
+the same code twice. The queue itself stays in memory and knows nothing of leases.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot import logs
 
 log = logging.getLogger("minpcode.jobs")
 
+LEASE_SECONDS = 30.0
+"""How long a claimed job stays ours without a renewal; renewed every third of it while working, so a
+process that dies hands its jobs over within this long."""
+
+
+class LeaseStore(Protocol):
+    def claim(self, job: str, owner: str, seconds: float) -> bool: ...
+    def renew(self, job: str, owner: str, seconds: float) -> bool: ...
+    def release(self, job: str, owner: str) -> None: ...
+
 
 class JobRunner:
     """Runs ``handler(code_id)`` for queued ids on a few concurrent tasks; waiters learn when each ends."""
 
-    def __init__(self, handler: Callable[[str], Awaitable[None]], concurrency: int = 4) -> None:
+    def __init__(self, handler: Callable[[str], Awaitable[None]], concurrency: int = 4, *,
+                 leases: LeaseStore | None = None) -> None:
         self._handler = handler
+        self._leases = leases
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # this process, this run
+        self._sweeper: asyncio.Task[None] | None = None
         self._concurrency = concurrency
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._done: dict[str, asyncio.Event] = {}
@@ -29,6 +52,10 @@ class JobRunner:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -49,6 +76,9 @@ class JobRunner:
         if self._running or not self._queue.empty():
             log.warning("stopping with %d code(s) in flight and %d queued: their rows stay pending and are resumed "
                         "at the next start", len(self._running), self._queue.qsize())
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -73,6 +103,25 @@ class JobRunner:
             self._request_ids[code_id] = logs.current_request_id()
             self._queue.put_nowait(code_id)
 
+    def sweep(self, pending: Callable[[], list[str]], every: float = LEASE_SECONDS / 3) -> None:
+        """Every ``every`` seconds queue the pending jobs again: a lapsed lease (its process died) is
+        taken over; a live one is left to its owner (the claim fails at once)."""
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                for job in pending():
+                    self.enqueue(job)
+
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(loop(), name="minpcode-lease-sweeper")
+
+    async def _call(self, code_id: str) -> None:
+        if self._leases is None:
+            await self._handler(code_id)
+            return
+        if not await run_leased(self._leases, f"code:{code_id}", self.owner, lambda: self._handler(code_id)):
+            log.debug("job %s is leased by another process", code_id)
+
     def event(self, code_id: str) -> asyncio.Event:
         """Set when the job for ``code_id`` next finishes (or shutdown begins). Take it *before* checking
         the row's status."""
@@ -90,7 +139,7 @@ class JobRunner:
             self._running.add(code_id)
             try:
                 with logs.request_id(self._request_ids.pop(code_id, None) or f"job-{code_id}"):
-                    await self._handler(code_id)
+                    await self._call(code_id)
             except Exception:  # the handler records failures itself; this guards the loop
                 log.exception("job %s crashed", code_id)
             finally:
@@ -100,3 +149,27 @@ class JobRunner:
                 if event is not None:
                     event.set()
                 self._queue.task_done()
+
+
+# -- leases: one owner per job across processes --------------------------------------------------------
+
+async def run_leased(leases: LeaseStore, job: str, owner: str, work: Callable[[], Awaitable[None]],
+                     seconds: float = LEASE_SECONDS) -> bool:
+    """Run ``work`` while holding ``job``'s lease; False (nothing run) when another owner holds it."""
+    if not leases.claim(job, owner, seconds):
+        return False
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            if not leases.renew(job, owner, seconds):
+                log.warning("lease on %s lapsed while working (another process may take it over)", job)
+                return
+
+    keeper = asyncio.create_task(keep(), name=f"lease-{job}")
+    try:
+        await work()
+    finally:
+        keeper.cancel()
+        leases.release(job, owner)
+    return True

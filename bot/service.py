@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import re
 import time
@@ -83,7 +84,7 @@ class Service:
         self.settings = settings
         self.storage = storage
         self.upstream = upstream
-        self.jobs = JobRunner(self._run, concurrency=concurrency)
+        self.jobs = JobRunner(self._run, concurrency=concurrency, leases=storage.leases)
         self.admins = set(settings.minpcode_admins)
         # Identical requests arriving together (a double click, a chat retry) must make one code.
         self._key_locks: KeyedLocks[str] = KeyedLocks()
@@ -113,6 +114,7 @@ class Service:
         pending = self.storage.history.pending()
         for record in pending:
             self.jobs.enqueue(record.id)
+        self.jobs.sweep(lambda: [r.id for r in self.storage.history.pending()])
         if pending:
             log.info("resuming %d pending code(s)", len(pending))
         return len(pending)
@@ -255,11 +257,15 @@ class Service:
         if record.status is Status.PENDING:
             if not self.jobs.running:
                 raise RuntimeError("the worker is not running: call Service.start() first")
-            try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except TimeoutError:
-                pass
-            record = self.get(code_id)
+            deadline = asyncio.get_running_loop().time() + timeout
+            # another process may hold the job's lease: its end sets no event here, so look every second
+            while record.status is Status.PENDING and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(left, 1.0))
+                if self.jobs.closing:
+                    return self.get(code_id)
+                event = self.jobs.event(code_id)
+                record = self.get(code_id)
         return record
 
     async def _run(self, code_id: str) -> None:

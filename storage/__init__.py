@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -29,8 +29,10 @@ from storage.db import open_database
 from storage.drafts import DraftStore
 from storage.history import History
 from storage.images import ImageStore
+from storage.leases import Leases
 from storage.ledger import QuotaLedger
 from storage.live import LiveStore, SiteFiles
+from storage.outbox import Outbox
 from storage.posters import PosterRecord, PosterStore, TeamTemplateRecord
 from storage.reports import Reports
 from storage.scans import ScanStore
@@ -53,6 +55,12 @@ class Storage:
     scans: ScanStore
     site_files: SiteFiles
     drafts: DraftStore
+    leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
+    outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
+
+    def __post_init__(self) -> None:
+        self.leases = Leases(self.db)
+        self.outbox = Outbox(self.db)
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from bot.errors import MinpcodeError
 from storage import drafts as _drafts
+from storage import leases as _leases
 from storage import live as _live
 
 
@@ -274,6 +275,7 @@ MIGRATIONS: list[Migration] = [
     ("008_summary_speed", _summary_speed),
     ("requesters_with_front_end", _requesters_with_front_end),
     (_drafts.MIGRATION, _drafts.migration),
+    ("leases_outbox_seen", _leases.migration),
 ]
 
 

@@ -1,0 +1,61 @@
+"""The durable outbox and the seen-ids memory (tables made by storage/leases.py's migration).
+
+``accept`` saves a request (and where its answer goes) in one transaction with its id's first
+sighting, so an acknowledged request is on disk before the ack and a replay within the window,
+even after a restart, is recognised. Rows are delivered by whoever holds their lease (storage/leases.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlite_utils
+
+
+class Outbox:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def first_seen(self, key: str, ttl: float) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` seconds (by any process on this database)."""
+        now = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO seen (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET until = excluded.until "
+            "WHERE seen.until < ?", [key, now + ttl, now])
+        first = cursor.rowcount == 1
+        if first:
+            self._db.execute("DELETE FROM seen WHERE until < ?", [now])  # indexed: the lapsed ones only
+        return first
+
+    def accept(self, front: str, kind: str, payload: str, *, seen: str | None = None, ttl: float = 0.0) -> int | None:
+        """Save a request to deliver; None when ``seen`` was already seen (a replay: nothing saved)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if seen is not None and not self.first_seen(seen, ttl):
+                self._db.execute("ROLLBACK")
+                return None
+            cursor = self._db.execute(
+                "INSERT INTO outbox (front, kind, payload, state, created_at) VALUES (?, ?, ?, 'pending', ?)",
+                [front, kind, payload, time.time()])
+            row_id = int(cursor.lastrowid or 0)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return row_id
+
+    def done(self, row_id: int) -> None:
+        self._db.execute("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?", [time.time(), row_id])
+
+    def pending(self, front: str) -> list[tuple[int, str, str]]:
+        """(id, kind, payload) of what ``front`` still owes, oldest first."""
+        rows = self._db.execute("SELECT id, kind, payload FROM outbox WHERE front = ? AND state = 'pending' "
+                                "ORDER BY id", [front]).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def state(self, row_id: int) -> str | None:
+        row = self._db.execute("SELECT state FROM outbox WHERE id = ?", [row_id]).fetchone()
+        return str(row[0]) if row else None
+
+
+__all__ = ["Outbox"]
