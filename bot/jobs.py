@@ -26,6 +26,8 @@ process that dies hands its jobs over within this long."""
 
 class LeaseStore(Protocol):
     def claim(self, job: str, owner: str, seconds: float) -> bool: ...
+    def holder(self, job: str) -> tuple[str, float] | None: ...
+    def take_over(self, job: str, dead: str, owner: str, seconds: float) -> bool: ...
     def renew(self, job: str, owner: str, seconds: float) -> bool: ...
     def release(self, job: str, owner: str) -> None: ...
 
@@ -37,7 +39,7 @@ class JobRunner:
                  leases: LeaseStore | None = None) -> None:
         self._handler = handler
         self._leases = leases
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # this process, this run
+        self.owner = new_owner()
         self._sweeper: asyncio.Task[None] | None = None
         self._concurrency = concurrency
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -153,11 +155,34 @@ class JobRunner:
 
 # -- leases: one owner per job across processes --------------------------------------------------------
 
+def new_owner() -> str:
+    """This process, this run: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def gone(owner: str) -> bool:
+    """Whether ``owner`` is a process of this host that no longer runs (its leases need not lapse first)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
 async def run_leased(leases: LeaseStore, job: str, owner: str, work: Callable[[], Awaitable[None]],
                      seconds: float = LEASE_SECONDS) -> bool:
     """Run ``work`` while holding ``job``'s lease; False (nothing run) when another owner holds it."""
     if not leases.claim(job, owner, seconds):
-        return False
+        held = leases.holder(job)
+        if held is None or not gone(held[0]) or not leases.take_over(job, held[0], owner, seconds):
+            return False
+        log.info("%s: its owner %s is gone (killed?); taken over", job, held[0])
 
     async def keep() -> None:
         while True:

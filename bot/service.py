@@ -40,6 +40,7 @@ from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.metrics import METRICS, kind_label
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
+from bot.outbox import Outbox
 from bot.poster_service import Posters
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
@@ -85,6 +86,7 @@ class Service:
         self.storage = storage
         self.upstream = upstream
         self.jobs = JobRunner(self._run, concurrency=concurrency, leases=storage.leases)
+        self.outbox = Outbox(storage, self.jobs.owner)  # what front-ends acked and still owe
         self.admins = set(settings.minpcode_admins)
         # Identical requests arriving together (a double click, a chat retry) must make one code.
         self._key_locks: KeyedLocks[str] = KeyedLocks()

@@ -25,6 +25,12 @@ class Leases:
             [job, owner, at + seconds, at])
         return cursor.rowcount == 1
 
+    def take_over(self, job: str, dead: str, owner: str, seconds: float) -> bool:
+        """Take ``job`` from ``dead`` (an owner known to be gone) before its lease lapses."""
+        cursor = self._db.execute("UPDATE leases SET owner = ?, until = ? WHERE job = ? AND owner = ?",
+                                  [owner, time.time() + seconds, job, dead])
+        return cursor.rowcount == 1
+
     def renew(self, job: str, owner: str, seconds: float) -> bool:
         """Extend our lease; False when it is no longer ours (it lapsed and was taken over)."""
         cursor = self._db.execute("UPDATE leases SET until = ? WHERE job = ? AND owner = ?",

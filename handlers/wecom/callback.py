@@ -16,8 +16,10 @@ bad signature, stale timestamp, wrong corp     403
 ============================================  ======
 
 Log lines name the reason and the client address only: never the body, the signature or a key.
-The dedupe memory is in-process (a :class:`~bot.concurrency.TtlSet`, :data:`DEDUPE_TTL`); the core's reuse of identical
-requests is the second line of defence, so even a retry after a restart spends no second code.
+Under ``serve`` every accepted message is saved in the durable outbox (bot/outbox.py) before its 200,
+with its id remembered in SQLite for :data:`DEDUPE_TTL` (a replay after a restart is recognised), and
+handled from there: what a crash interrupted is handled at the next start. Without an outbox (tests
+of the endpoint alone) the memory is an in-process :class:`~bot.concurrency.TtlSet`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from bot.concurrency import TtlSet
 from bot.config import WECOM_APP_SETTINGS
 from bot.metrics import METRICS
+from bot.outbox import Outbox
 from bot.service import Service
 from handlers.http import BodyTooLarge, is_loopback, read_limited
 
@@ -74,9 +77,11 @@ class WeComCallback:
     """The callback endpoint: verification, decryption, dedupe, fast ack; ``work`` runs after the ack."""
 
     def __init__(self, crypto: WeComCrypto, work: Work, *, agent_id: int | None = None,
-                 max_body: int = MAX_BODY, seen: TtlSet[str] | None = None, concurrency: int = WORKERS) -> None:
+                 max_body: int = MAX_BODY, seen: TtlSet[str] | None = None, concurrency: int = WORKERS,
+                 outbox: Outbox | None = None) -> None:
         self.crypto = crypto
         self.work = work
+        self.outbox = outbox  # with it, a message is on disk before its 200 and its id seen across restarts
         self.agent_id = agent_id
         self.max_body = max_body
         self.seen: TtlSet[str] = seen or TtlSet(DEDUPE_TTL)
@@ -129,20 +134,48 @@ class WeComCallback:
         if self.agent_id is not None and message.agent_id is not None and message.agent_id != self.agent_id:
             log.info("wecom callback for AgentID %s ignored (ours is %s)", message.agent_id, self.agent_id)
             return Response(status_code=200)
-        if not self.seen.first(message.dedupe_key):
+        row: int | None = None
+        if self.outbox is not None:
+            # WeCom does not retry after a 200: the message and who to answer are saved before it goes out
+            row = self.outbox.accept("wecom", "message", {"xml": plaintext}, seen=f"wecom:{message.dedupe_key}",
+                                     ttl=DEDUPE_TTL)
+            first = row is not None
+        else:
+            first = self.seen.first(message.dedupe_key)
+        if not first:
             self.counters.duplicates += 1
             log.info("wecom %s re-sent (%s): acknowledged, not handled again", message.msg_type, message.dedupe_key)
             return Response(status_code=200)
         self.counters.accepted += 1
-        task = asyncio.create_task(self._run(message), name=f"wecom-{message.dedupe_key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(message, row)
         return Response(status_code=200)
 
-    async def _run(self, message: InboundMessage) -> None:
+    def _spawn(self, message: InboundMessage, row: int | None) -> None:
+        task = asyncio.create_task(self._run(message, row), name=f"wecom-{message.dedupe_key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def resume(self) -> int:
+        """Handle the messages a previous run acknowledged and did not finish; returns how many."""
+        if self.outbox is None:
+            return 0
+        owed = self.outbox.pending("wecom")
+        for row, _, payload in owed:
+            try:
+                message = parse_message(str(payload["xml"]))
+            except (WeComCryptoError, KeyError):
+                log.warning("wecom: saved message %d cannot be read again; dropped", row)
+                continue
+            self._spawn(message, row)
+        return len(owed)
+
+    async def _run(self, message: InboundMessage, row: int | None = None) -> None:
         try:
             async with self._gate:
-                await self.work(message)
+                if row is None or self.outbox is None:
+                    await self.work(message)
+                else:
+                    await self.outbox.deliver(row, lambda: self.work(message))
         except Exception:
             log.exception("wecom: work for a %s failed", message.msg_type)
 
@@ -192,6 +225,8 @@ class WeComFrontEnd:
 
     async def start(self) -> None:
         log.info("WeCom: callback at %s (corp %s, AgentId %s)", PATH, self.client.corp_id, self.client.agent_id)
+        if resumed := self.callback.resume():
+            log.info("WeCom: answering %d message(s) acknowledged before a restart", resumed)
 
     async def stop(self) -> None:
         await self.callback.drain()
@@ -225,6 +260,6 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> W
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not is_loopback(s.wecom_api_url))
     client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
     conversation = Conversation(service, Deliverer(client, s.minpcode_public_url))
-    callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent))
+    callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent), outbox=service.outbox)
     return WeComFrontEnd(callback, conversation, client, http)
 
