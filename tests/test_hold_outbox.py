@@ -11,8 +11,8 @@ from typing import Any
 
 from tests.conftest import Site
 from tests.served import Served
-from tests.test_hold_jobs import upstream_env
 from tests.test_hold_identity import wecom_env
+from tests.test_hold_jobs import upstream_env
 from tests.test_wecom_callback import AES_KEY, TOKEN
 from tests.wecom_emulator import WeComEmulator
 
