@@ -65,7 +65,7 @@ def poster(code: bytes) -> bytes:
 def bubble(title: str, lines: list[str], code: Image.Image, *, slack: bool) -> Image.Image:
     """A chat answer: the bot's name, its lines, the code image (a mock-up of what people see)."""
     width, pad = 560, 16
-    canvas = Image.new("RGB", (width, 100 + 22 * len(lines) + code.height), "white" if slack else "#ededed")
+    canvas = Image.new("RGB", (width, 130 + 22 * len(lines) + code.height), "white" if slack else "#ededed")
     draw = ImageDraw.Draw(canvas)
     bold, body = font(17), font(15)
     if slack:

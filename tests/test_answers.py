@@ -214,8 +214,8 @@ def test_audit_and_show_tell_the_history_of_a_code(cli: Cli) -> None:
     cli.ok("rename", made["id"], "海报二")
     cli.ok("create", *B_ARGS, user="bob")  # a reuse
     history = cli.json("audit", made["id"])
-    assert [(e["actor"], e["action"]) for e in history] == [("alice", "requested"), ("alice", "renamed"),
-                                                           ("bob", "reused")]
+    assert [(e["actor"], e["action"]) for e in history] == [("cli:alice", "requested"), ("cli:alice", "renamed"),
+                                                           ("cli:bob", "reused")]
     assert history[1]["detail"]["new"] == "海报二"
     shown = cli.ok("show", made["id"], MINPCODE_TIMEZONE="UTC")
     assert "历史 History:" in shown and "复用 reused" in shown and "Time (UTC)" in shown
