@@ -554,3 +554,13 @@ def test_one_table_maps_our_errors_to_status_and_seed_code(error: Any, status: i
     if not isinstance(error, BodyTooLarge):
         assert body["msg"] == f"{error.en}\n{error.zh}"
 
+
+
+def test_env_version_and_check_path_reach_wechat_where_they_apply(live: Live) -> None:
+    body = ok(live.post({"path": "pages/new/index", "scene": "v=1", "env_version": "trial", "check_path": False}))
+    record = live.service.get(body["id"])
+    assert (record.code_request().env_version, record.code_request().check_path) == ("trial", False)
+    a_code = ok(live.post({"path": "pages/new/index?x=1", "env_version": "develop"}))
+    assert live.service.get(a_code["id"]).code_request().env_version == "develop"
+    refused = live.post({"path": "pages/a/index?x=1", "check_path": False})  # an A code has no page check
+    assert refused.status_code == 400 and "B codes only" in refused.json()["msg"]

@@ -46,6 +46,11 @@ class QRCodeRequest(BaseModel):
                     "must then know our keys.",
         examples=["key"],
     )
+    env_version: Literal["release", "trial", "develop"] = Field(
+        "release", description="Which version of the mini program a scan opens (a WeChat A or B code).")
+    check_path: bool = Field(
+        True, description="B codes: false skips WeChat's check that the page exists. While it is on, WeChat "
+                          "checks the released version whatever env_version says (errcode 41030).")
 
 
 class PosterApiRequest(BaseModel):

@@ -163,10 +163,15 @@ class Api:
             # A scene given anyway reaches the service, which says a live code takes none.
             return ({"type": "B", "live": True, "page": page, "width": parsed.width, "expires": parsed.expires}
                     | ({"scene": scene} if scene else {}))
+        # Sent only when asked for, so the model refuses them where WeChat would ignore them.
+        version = ({"env_version": parsed.env_version} if parsed.env_version != "release" else {}) | (
+            {"check_path": False} if not parsed.check_path else {})
         if not scene:
             # No campaign or channel here, so a plain WeChat code rather than a GrowingIO link.
-            return {"type": "A", "via": "wechat", "page": page, "width": parsed.width, "expires": parsed.expires}
-        return {"type": "B", "page": page, "scene": scene, "width": parsed.width, "expires": parsed.expires}
+            return {"type": "A", "via": "wechat", "page": page, "width": parsed.width, "expires": parsed.expires,
+                    **version}
+        return {"type": "B", "page": page, "scene": scene, "width": parsed.width, "expires": parsed.expires,
+                **version}
 
     # -- POST /api/posters ----------------------------------------------------------------------------
     async def poster(self, request: Request, name: str) -> Response:
