@@ -43,7 +43,7 @@ from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands
 from handlers.commands import Reply
-from handlers.slack import gate, listeners, live_home, parse, views
+from handlers.slack import gate, listeners, live_home, parse, promises, views
 from handlers.slack import home as home_tab
 from handlers.slack.bolt import build_bolt_app
 from handlers.slack.deliver import Delivery, fix_proxy
@@ -103,7 +103,8 @@ class SlackBot:
                             AsyncServerErrorRetryHandler(max_retry_count=1)],
         ), api_url)
         self.public_url = self.settings.minpcode_public_url
-        self.delivery = Delivery(self.client)
+        self.outbox = service.outbox
+        self.delivery = Delivery(self.client, lambda url: promises.slack_host(url, api_url))
         self.home = home_tab.HomeTab(service, self.client, self.public_url)
         self.recent: TtlSet[tuple[str, ...]] = TtlSet(DEDUPE_WINDOW)
         self.people: dict[str, Person] = {}
@@ -127,6 +128,11 @@ class SlackBot:
         self.spawn(self.check_connection(), "Slack connection check")
         for kind in ("apps", "campaign", "channel"):
             self.spawn(self.service.options(kind), f"warm {kind} list")
+        if resumed := promises.resume(self):
+            log.info("Slack: answering %d request(s) acknowledged before a restart", resumed)
+
+    def promise(self, kind: promises.Kind, origin: Origin, value: Any, what: str) -> None:
+        promises.promise(self, kind, origin, value, what)
 
     async def stop(self) -> None:
         if self.tasks:
@@ -472,6 +478,11 @@ class SlackBot:
             except gate.Rejected as rejected:
                 gate.log_rejection(request, rejected)
                 return rejected.response
+            signature = request.headers.get("x-slack-signature", "")
+            if signature and not self.outbox.first_seen(f"slack:{signature}", gate.MAX_SKEW + 60):
+                # the same signed request again (a replay inside Slack's 5 minutes): acked, nothing runs
+                log.info("slack request replayed: acknowledged, not run again")
+                return Response(status_code=200)
             try:
                 response = await self.dispatch(bolt_request)
             except gate.UNREADABLE as exc:  # Bolt's own readers choke on a signed but odd shape

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,8 +59,9 @@ class Posted:
 
 
 class Delivery:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, answerable: Callable[[str], bool] = lambda url: True) -> None:
         self.client = client
+        self.answerable = answerable  # response_url hosts we post to (Slack's, or SLACK_API_URL's)
         self._dms: dict[str, str] = {}
 
     async def dm_channel(self, user_id: str) -> str:
@@ -138,6 +140,9 @@ class Delivery:
                 log.info("ephemeral to %s in %s refused: %s", user_id, channel_id, slack_error(exc))
             except SlackClientError as exc:
                 log.warning("ephemeral to %s failed: %s", user_id, exc)
+        if response_url and not self.answerable(response_url):
+            log.warning("response_url on a host that is not Slack's ignored")
+            response_url = None
         if response_url:
             try:
                 hook = fix_proxy(AsyncWebhookClient(response_url), response_url)

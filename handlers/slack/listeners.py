@@ -20,6 +20,7 @@ from handlers import grammar
 from handlers.slack import home as home_tab
 from handlers.slack import parse, views
 from handlers.slack.parse import Origin
+from handlers.slack.promises import Kind
 from handlers.slack.views import say
 
 MUTATING_VERBS = frozenset({"new", "rename", "delete"})
@@ -32,6 +33,7 @@ class SlackHost(Protocol):
     recent: TtlSet[tuple[str, ...]]
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
+    def promise(self, kind: Kind, origin: Origin, value: Any, what: str) -> None: ...
     def cached_lang(self, user_id: str) -> str | None: ...
     def default_kind(self) -> str: ...
     async def names(self, kind: str, *, timeout: float | None = None) -> list[str]: ...
@@ -90,7 +92,7 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
             await ack(response_type="ephemeral", text=views.working_text(lang))
         else:
             await ack()
-        bot.spawn(bot.run_text(text, origin), f"/minpcode {verb or '?'}")
+        bot.promise("run_text", origin, text, f"/minpcode {verb or '?'}")
 
 
 def register_form(app: AsyncApp, bot: SlackHost) -> None:
@@ -137,7 +139,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             await ack()
             return
         await ack()
-        bot.spawn(bot.make_code(fields, where), "making a code from the form")
+        bot.promise("make_code", where, fields, "making a code from the form")
 
     @app.view(views.REUSE_CALLBACK)
     async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -148,7 +150,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         meta = parse.load_metadata(view)
         where = _where(origin, meta)
         if isinstance(meta.get("f"), dict):
-            bot.spawn(bot.make_code(meta["f"], where), "reusing a code")
+            bot.promise("make_code", where, meta["f"], "reusing a code")
         elif meta.get("id"):
             bot.spawn(bot.post_existing(str(meta["id"]), where), "reusing a code")
 

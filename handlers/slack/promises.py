@@ -1,0 +1,73 @@
+"""Slack work acked now and done later ("working on it…"), kept in the durable outbox until answered.
+
+A text command or a form submission is saved (what to do, and who asked where: team, person,
+channel) before the listener returns, so before the HTTP ack; it is done and answered from the
+outbox, and what a crash interrupted is done at the next start. The ``response_url`` is not saved:
+it is a capability good for 30 minutes, and an answer after a restart goes by ephemeral message or DM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from dataclasses import asdict, replace
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from bot.outbox import Outbox
+from handlers.slack.parse import Origin
+
+log = logging.getLogger("minpcode.slack")
+
+Kind = Literal["run_text", "make_code"]
+
+
+class Worker(Protocol):
+    outbox: Outbox
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
+    async def run_text(self, text: str, origin: Origin) -> None: ...
+    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+
+
+def promise(bot: Worker, kind: Kind, origin: Origin, value: Any, what: str) -> None:
+    """Save the work and who to answer, then do it after the ack."""
+    payload = {"origin": asdict(replace(origin, response_url=None)), "value": value}
+    row = bot.outbox.accept("slack", kind, payload)
+    assert row is not None
+    bot.spawn(bot.outbox.deliver(row, lambda: _run(bot, kind, origin, value)), what)
+
+
+def resume(bot: Worker) -> int:
+    """Do what a previous run acked and did not answer; returns how many."""
+    owed = bot.outbox.pending("slack")
+    for row, kind, payload in owed:
+        origin = Origin(**payload["origin"])
+        value = payload["value"]
+        bot.spawn(bot.outbox.deliver(row, lambda k=kind, o=origin, v=value: _run(bot, k, o, v)),  # type: ignore[misc]
+                  f"answering {kind} acked before a restart")
+    return len(owed)
+
+
+async def _run(bot: Worker, kind: str, origin: Origin, value: Any) -> None:
+    if kind == "run_text":
+        await bot.run_text(str(value), origin)
+    elif kind == "make_code":
+        await bot.make_code(dict(value), origin)
+    else:
+        log.warning("slack outbox: unknown kind %s dropped", kind)
+
+
+def slack_host(url: str | None, api_url: str) -> bool:
+    """Whether ``url`` may be answered: https on slack.com (or a subdomain), or SLACK_API_URL's own host."""
+    if not url:
+        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    ours = (urlsplit(api_url).hostname or "").lower()
+    if host and host == ours:
+        return True
+    return parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com"))
+
+
+__all__ = ["Kind", "promise", "resume", "slack_host"]
