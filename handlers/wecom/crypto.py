@@ -260,7 +260,8 @@ class WeComCrypto:
             ts = str(timestamp)
             if not ts.isascii() or not ts.isdigit():
                 raise StaleTimestamp("timestamp is not a decimal number")
-            if abs(self._clock() - int(ts)) > self.max_skew:
+            # past 12 digits it is no time of ours (and a 400-digit one would overflow a float)
+            if len(ts) > 12 or abs(self._clock() - int(ts)) > self.max_skew:
                 raise StaleTimestamp()
 
     # ---- raw AES layer
