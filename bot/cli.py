@@ -8,11 +8,8 @@ people, ``--json`` for scripts. Outcomes become exit codes in one place, :func:`
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -33,7 +30,6 @@ from bot.errors import (
     UpstreamError,
     UsageError,
 )
-from bot.media import extension as _extension
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
 from bot.server import command_logging, compose, prepare, serve_logging
@@ -41,11 +37,10 @@ from bot.service import Notice, Service, Submission
 from bot.startup import startup_report
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
 from bot.wording import describe
-from handlers import cli_audit, cli_live
+from handlers import cli_audit, cli_batch, cli_live
 from handlers import poster_cli as cli_posters
 from handlers.commands import reuse_heading
 from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
-from handlers.terminal import table as _table
 
 __all__ = ["ExitCode", "app", "exit_code", "main", "record_json", "write_image"]
 
@@ -543,216 +538,6 @@ def summary(
     _run(body, as_json=as_json, settings=settings, announcers=places)
 
 
-# -- bulk ----------------------------------------------------------------------------------------------
-BULK_COLUMNS = ("page", "type", "via", "scene", "name", "campaign", "channel", "medium", "content", "term",
-                "comments", "create", "width", "transparent", "title", "permanent", "live", "expires")
-_BULK_FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live"}
-_YES = {"yes", "y", "true", "1", "是", "on"}
-_NO = {"no", "n", "false", "0", "否", "off", ""}
-
-
-@dataclass
-class _Row:
-    line: int
-    fields: dict[str, Any]
-    request: CodeRequest | None = None
-    errors: list[str] = field(default_factory=list)
-    invalid: bool = False
-    record: CodeRecord | None = None
-    reused: bool = False
-    file: Path | None = None
-
-    @property
-    def outcome(self) -> ExitCode:
-        if self.invalid:
-            return ExitCode.INPUT
-        return exit_code(self.record) if self.record is not None else ExitCode.UPSTREAM
-
-
-def _column_label(name: str) -> str:
-    return {"create_missing": "create"}.get(name, name)
-
-
-def _read_csv(path: Path) -> list[_Row]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
-        except UnicodeDecodeError:
-            raise FieldError("csv", "CSV 文件须是 UTF-8 或 GBK 编码。", "The CSV must be UTF-8 or GBK encoded.") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
-    if not any(header):
-        raise FieldError("csv", "CSV 文件没有表头。第一行应是列名，如 page,type,scene。",
-                         "The CSV has no header; its first line names the columns, e.g. page,type,scene.")
-    unknown = [h for h in header if h not in BULK_COLUMNS]
-    if unknown:
-        raise FieldError("csv", f"不认识的列：{', '.join(unknown)}。可用的列：{', '.join(BULK_COLUMNS)}。",
-                         f"Unknown column(s): {', '.join(unknown)}. Columns: {', '.join(BULK_COLUMNS)}.")
-    reader.fieldnames = header
-    rows: list[_Row] = []
-    for cells in reader:
-        row = _Row(line=reader.line_num, fields={})
-        if None in cells:
-            row.errors += ["这一行的格子比表头多。", "This line has more cells than the header."]
-        for key, value in cells.items():
-            if key is None:
-                continue
-            value = (value or "").strip()
-            if key in _BULK_FLAGS:
-                if value.lower() not in _YES | _NO:
-                    row.errors += [f"{key}: 只能填 yes 或 no，现在是「{value}」。",
-                                   f"{key}: must be yes or no, not {value!r}."]
-                row.fields[_BULK_FLAGS[key]] = value.lower() in _YES
-            elif value:
-                row.fields[key] = value
-        if not any(v for k, v in cells.items() if k is not None and (v or "").strip()):
-            continue  # a blank line in the sheet
-        row.invalid = bool(row.errors)
-        rows.append(row)
-    return rows
-
-
-async def _validate(service: Service, rows: list[_Row]) -> None:
-    for row in rows:
-        if row.invalid:
-            continue
-        try:
-            row.request = await service.prepare(row.fields)
-        except InputError as exc:
-            row.invalid = True
-            row.errors += _error_lines(exc, _column_label)
-        except MinpcodeError as exc:
-            row.errors += _error_lines(exc, _column_label)
-
-
-def _print_row_errors(rows: list[_Row]) -> None:
-    for row in rows:
-        if row.errors:
-            _say(f"第 {row.line} 行 line {row.line}:", style="red", to_err=True)
-            for text in row.errors:
-                _say(f"  {text}", to_err=True)
-
-
-@app.command()
-def bulk(
-    csv_file: Annotated[Path, typer.Argument(metavar="FILE.csv", exists=True, dir_okay=False, readable=True,
-                                             help="CSV whose header names create's options: page,type,...")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only check every row; make nothing.")] = False,
-    out_dir: OutDir = None,
-) -> None:
-    """Make many codes from a CSV. Every row is checked first and each bad row is reported with its
-    line number; identical codes are reused. Exit 2 if any row was invalid, else 1 if any failed.
-
-    Example (codes.csv with the header `page,type,scene,name`):
-
-        minpcode bulk codes.csv --dry-run
-        minpcode bulk codes.csv --out codes/
-    """
-    settings = _settings()
-    folder = out_dir or settings.minpcode_data_dir / "out"
-    requester = _requester()
-
-    async def body(service: Service) -> ExitCode:
-        rows = _read_csv(csv_file)
-        await _validate(service, rows)
-        _print_row_errors(rows)
-        for row in rows:
-            row.errors.clear()  # shown; what follows reports only what happens while making
-        if dry_run:
-            return await _dry_run(service, rows)
-        await _make_all(service, rows, requester, folder)
-        _print_bulk(rows, folder)
-        return worst(row.outcome for row in rows)
-
-    _run(body, worker=not dry_run, settings=settings)
-
-
-async def _dry_run(service: Service, rows: list[_Row]) -> ExitCode:
-    table = _table("行 Line", "类型 Type", "方式 Via", "页面 Page", "scene", "名称 Name", "检查 Check")
-    spend = 0
-    first_line: dict[str, int] = {}  # reuse key -> the line that would make that code
-    for row in rows:
-        request = row.request
-        if request is None:
-            table.add_row(str(row.line), "", "", str(row.fields.get("page", "")), "", "",
-                          "有误 invalid" if row.invalid else "失败 failed")
-            continue
-        found = await service.existing(request)
-        earlier = first_line.setdefault(request.reuse_key(), row.line)
-        if found is not None:
-            check = f"复用 reuse {found.id}"
-        elif earlier != row.line:
-            check = f"复用第 {earlier} 行 reuse line {earlier}"
-        else:
-            check = "新建 new"
-            spend += request.type.counts_against_cap
-        table.add_row(str(row.line), request.type.value, request.provider.value, request.page or "-",
-                      request.scene or "-", request.name or "-", check)
-    out.print(table)
-    valid = sum(1 for r in rows if r.request is not None)
-    bad = len(rows) - valid
-    _say(f"试运行：{valid} 行可以生成，{bad} 行有误；将占用 A/C 额度 {spend} 个。什么都没有生成。\n"
-         f"Dry run: {valid} row(s) ready, {bad} with problems; would spend {spend} of the A/C quota. "
-         "Nothing was made.")
-    return worst(ExitCode.INPUT if r.invalid else ExitCode.UPSTREAM for r in rows if r.request is None)
-
-
-async def _make_all(service: Service, rows: list[_Row], requester: Requester, folder: Path) -> None:
-    # Queue every row first (identical rows find each other's pending record), then wait for each.
-    queued: list[_Row] = []
-    for row in rows:
-        if row.request is None:
-            continue
-        try:
-            submission = await service.submit(row.request, requester, wait=False)
-        except MinpcodeError as exc:
-            row.invalid = isinstance(exc, InputError)
-            row.errors += _error_lines(exc, _column_label)
-            continue
-        row.record, row.reused = submission.record, submission.reused
-        queued.append(row)
-    for row in queued:
-        assert row.record is not None
-        row.record = await service.wait(row.record.id, WAIT_SECONDS)
-        if row.record.status is Status.DONE and row.record.image_sha256:
-            data, mime = service.image(row.record.id)
-            row.file = write_image(data, mime, folder / f"{row.record.id}.{_extension(mime)}")
-        elif row.record.status is Status.FAILED:
-            row.errors += [(row.record.error or row.record.error_code or "failed").replace("\n", " / ")]
-
-
-def _print_bulk(rows: list[_Row], folder: Path) -> None:
-    table = _table("行 Line", "编号 ID", "类型 Type", "结果 Result", "名称 Name", "文件或链接 File / link")
-    table.columns[1].no_wrap = True
-    made = reused = failed = invalid = 0
-    for row in rows:
-        record = row.record
-        if row.invalid:
-            invalid += 1
-            table.add_row(str(row.line), "-", str(row.fields.get("type", "")), "有误 invalid", "-", "-")
-            continue
-        if record is None or record.status is not Status.DONE:
-            failed += 1
-            status = "生成中 pending" if record and record.status is Status.PENDING else "失败 failed"
-            table.add_row(str(row.line), record.id if record else "-", record.type.value if record else "",
-                          status, (record.name if record else None) or "-", "-")
-            continue
-        if row.reused:
-            reused += 1
-        else:
-            made += 1
-        where = str(row.file) if row.file else (record.link or record.tracking_url or "-")
-        table.add_row(str(row.line), record.id, record.type.value, "复用 reused" if row.reused else "新建 made",
-                      record.name or "-", where)
-    out.print(table)
-    _print_row_errors(rows)
-    _say(f"完成：新建 {made}，复用 {reused}，失败 {failed}，有误 {invalid}。图片在 {folder}\n"
-         f"Done: {made} made, {reused} reused, {failed} failed, {invalid} invalid. Images in {folder}")
-
-
 # -- operations (issue 17): version, logging, backups, migrations -------------------------------------------
 def _print_version(value: bool) -> None:
     if value:
@@ -884,6 +669,8 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
 
 cli_live.register(app, run=_run, requester=_requester, print_json=_print_json, say=_say)
 cli_audit.register(app, run=_run, print_json=_print_json, say=_say, out=out)
+cli_batch.register(app, run=_run, requester=_requester, data_dir=lambda: _settings().minpcode_data_dir,
+                   print_json=_print_json, say=_say, out=out, err=err)
 _posters = cli_posters.Plumbing(run=_run, requester=_requester, out=out, err=err)
 cli_posters.register(app, _posters)
 

@@ -3,6 +3,9 @@
 Each job runs under a lease (:func:`run_leased`): claimed atomically in SQLite, renewed while working,
 taken over by another process only once it lapses, so two processes on one data directory never make
 the same code twice. The queue itself stays in memory and knows nothing of leases.
+
+Two priorities (bot/priority.py): interactive jobs are always taken first, and batch jobs may occupy
+at most ``concurrency - 1`` workers, so one worker is always free for a person waiting on one code.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import logging
 import os
 import secrets
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot import logs
+from bot import priority as prio
+from bot.priority import Priority
 
 log = logging.getLogger("minpcode.jobs")
 
@@ -42,7 +48,10 @@ class JobRunner:
         self.owner = new_owner()
         self._sweeper: asyncio.Task[None] | None = None
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._batch_cap = max(1, concurrency - 1)
+        self._queues: dict[Priority, deque[str]] = {p: deque() for p in Priority}
+        self._changed = asyncio.Event()
+        self._batch_running = 0
         self._done: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._queued: set[str] = set()
@@ -50,6 +59,11 @@ class JobRunner:
         self._running: set[str] = set()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def batch_capacity(self) -> int:
+        """How many workers batch jobs may hold at once."""
+        return self._batch_cap
 
     @property
     def running(self) -> bool:
@@ -75,9 +89,9 @@ class JobRunner:
         deadline = loop.time() + grace
         while self._running and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        if self._running or not self._queue.empty():
+        if self._running or self.waiting():
             log.warning("stopping with %d code(s) in flight and %d queued: their rows stay pending and are resumed "
-                        "at the next start", len(self._running), self._queue.qsize())
+                        "at the next start", len(self._running), self.waiting())
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -98,12 +112,19 @@ class JobRunner:
         for event in self._done.values():
             event.set()
 
-    def enqueue(self, code_id: str) -> None:
+    def enqueue(self, code_id: str, priority: Priority = Priority.INTERACTIVE) -> None:
         """Queue once: a row already waiting or running is not queued again."""
         if code_id not in self._queued:
             self._queued.add(code_id)
             self._request_ids[code_id] = logs.current_request_id()
-            self._queue.put_nowait(code_id)
+            self._queues[priority].append(code_id)
+            self._changed.set()
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        """How many jobs wait (of one priority, or all)."""
+        if priority is not None:
+            return len(self._queues[priority])
+        return sum(len(q) for q in self._queues.values())
 
     def sweep(self, pending: Callable[[], list[str]], every: float = LEASE_SECONDS / 3) -> None:
         """Every ``every`` seconds queue the pending jobs again: a lapsed lease (its process died) is
@@ -132,12 +153,22 @@ class JobRunner:
             event.set()
         return event
 
+    async def _take(self) -> tuple[str, Priority]:
+        while True:
+            self._changed.clear()
+            if self._closing:  # shutting down: rows stay pending for the next start
+                await asyncio.Event().wait()
+            if self._queues[Priority.INTERACTIVE]:
+                return self._queues[Priority.INTERACTIVE].popleft(), Priority.INTERACTIVE
+            if self._queues[Priority.BATCH] and self._batch_running < self._batch_cap:
+                self._batch_running += 1
+                return self._queues[Priority.BATCH].popleft(), Priority.BATCH
+            await self._changed.wait()
+
     async def _work(self) -> None:
         while True:
-            code_id = await self._queue.get()
-            if self._closing:  # shutting down: the row stays pending for the next start
-                self._queue.put_nowait(code_id)
-                await asyncio.Event().wait()
+            code_id, priority = await self._take()
+            token = prio.CURRENT.set(priority)
             self._running.add(code_id)
             try:
                 with logs.request_id(self._request_ids.pop(code_id, None) or f"job-{code_id}"):
@@ -145,12 +176,15 @@ class JobRunner:
             except Exception:  # the handler records failures itself; this guards the loop
                 log.exception("job %s crashed", code_id)
             finally:
+                prio.CURRENT.reset(token)
                 self._running.discard(code_id)
+                if priority is Priority.BATCH:
+                    self._batch_running -= 1
+                    self._changed.set()
                 self._queued.discard(code_id)
                 event = self._done.pop(code_id, None)
                 if event is not None:
                     event.set()
-                self._queue.task_done()
 
 
 # -- leases: one owner per job across processes --------------------------------------------------------

@@ -10,6 +10,7 @@ are missing says so once at start and the rest still serves. Only entry points i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import chart, health, logs
+from bot.batch.engine import BatchEngine
 from bot.config import Settings
 from bot.errors import NotFound
 from bot.ports import Announcer, FrontEnd, Preflight
@@ -56,6 +58,7 @@ class Process:
     settings: Settings
     service: Service
     announcers: list[Announcer]
+    batches: BatchEngine  # one engine per process: the chats, the upload page and serve's resume share it
 
 
 def prepare(settings: Settings) -> None:
@@ -68,7 +71,7 @@ def compose(settings: Settings | None = None, service: Service | None = None) ->
     settings = settings or (service.settings if service is not None else Settings())
     prepare(settings)
     service = service or Service.from_settings(settings)
-    return Process(settings, service, announcers(settings))
+    return Process(settings, service, announcers(settings), BatchEngine(service))
 
 
 def serve_logging(settings: Settings) -> None:
@@ -180,6 +183,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         resumed = await service.start()
         log.info("minpcode serving (sandbox=%s, resumed %d pending)", service.sandbox, resumed)
+        batch_runs = process.batches.resume_all()  # after start: their rows need the job runner
         started: list[FrontEnd] = []
         try:
             for front_end in mounted:
@@ -192,6 +196,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                     await front_end.stop()
                 except Exception:  # one front-end failing to stop must not keep the others running
                     log.exception("%s: stop failed", front_end.name)
+            for run in batch_runs:  # each row's state is stored: the next start resumes where this stopped
+                run.cancel()
+            await asyncio.gather(*batch_runs, return_exceptions=True)
             await service.close()
 
     routes = [*core_routes(service)]

@@ -42,6 +42,7 @@ from bot.metrics import METRICS, kind_label
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.outbox import Outbox
 from bot.poster_service import Posters
+from bot.priority import Priority
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
 from bot.upstream import Upstream
@@ -215,8 +216,8 @@ class Service:
 
     async def submit(self, request: CodeRequest | dict[str, Any], requester: Requester, *,
                      wait: bool = True, reuse: bool = True, timeout: float = 60.0,
-                     long_scene: bool = False) -> Submission:
-        """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`."""
+                     long_scene: bool = False, priority: Priority = Priority.INTERACTIVE) -> Submission:
+        """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`; ``priority``."""
         try:
             prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
         except InputError:
@@ -225,10 +226,10 @@ class Service:
             raise
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
-            return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout)
+            return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout, priority=priority)
 
     async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool, reuse: bool,
-                      timeout: float) -> Submission:
+                      timeout: float, priority: Priority = Priority.INTERACTIVE) -> Submission:
         history = self.storage.history
         if reuse:
             found = history.find_by_key(key)
@@ -246,7 +247,7 @@ class Service:
             self.live.register(record, prepared.destination, prepared.expires, requester)
         self.storage.audit.record(requester.key, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
-        self.jobs.enqueue(record.id)
+        self.jobs.enqueue(record.id, priority)
         if wait:
             record = await self.wait(record.id, timeout)
         created = creating if record.status is Status.DONE else []

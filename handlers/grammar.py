@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
+from bot.fields import ALIASES
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
 
@@ -100,47 +101,47 @@ _KEYS_SHOWN = 8  # options listed in the general help before "help <command>" ta
 _FIELDS: dict[str, _FieldSpec] = {
     f.key: f
     for f in (
-        _FieldSpec("page", ("页面",), "小程序页面路径（也可直接写在 new 后面）",
+        _FieldSpec("page", ALIASES["page"], "小程序页面路径（也可直接写在 new 后面）",
                    "mini-program page path (may also follow `new` directly)"),
-        _FieldSpec("type", ("类型",), "码的类型：A、B、C 或 shortlink（短链）",
+        _FieldSpec("type", ALIASES["type"], "码的类型：A、B、C 或 shortlink（短链）",
                    "code type: A, B, C or shortlink", _TYPES, "A|B|C|shortlink"),
-        _FieldSpec("via", (), "由谁生成：gio（GrowingIO 追踪链接）或 wechat（微信原生码）",
+        _FieldSpec("via", ALIASES["via"], "由谁生成：gio（GrowingIO 追踪链接）或 wechat（微信原生码）",
                    "who makes it: gio (GrowingIO tracking link) or wechat (plain WeChat code)",
                    _VIA, "gio|wechat"),
-        _FieldSpec("scene", ("场景",), "scene 参数", "scene value handed to the page"),
-        _FieldSpec("name", ("名称",), "名称", "display name"),
-        _FieldSpec("campaign", ("活动", "utm_campaign"), "GrowingIO 活动（名称或 id）",
+        _FieldSpec("scene", ALIASES["scene"], "scene 参数", "scene value handed to the page"),
+        _FieldSpec("name", ALIASES["name"], "名称", "display name"),
+        _FieldSpec("campaign", ALIASES["campaign"], "GrowingIO 活动（名称或 id）",
                    "GrowingIO campaign (name or id)"),
-        _FieldSpec("channel", ("渠道", "utm_source"), "GrowingIO 渠道（名称或 id）",
+        _FieldSpec("channel", ALIASES["channel"], "GrowingIO 渠道（名称或 id）",
                    "GrowingIO channel (name or id)"),
-        _FieldSpec("medium", ("媒介", "utm_medium"), "utm 媒介", "utm medium"),
-        _FieldSpec("content", ("内容", "utm_content"), "utm 内容", "utm content"),
-        _FieldSpec("term", ("关键词", "utm_term"), "utm 关键词", "utm term"),
-        _FieldSpec("comments", ("备注",), "备注", "comments"),
-        _FieldSpec("create", ("创建",), "活动或渠道不存在时按 GrowingIO 规则新建",
+        _FieldSpec("medium", ALIASES["medium"], "utm 媒介", "utm medium"),
+        _FieldSpec("content", ALIASES["content"], "utm 内容", "utm content"),
+        _FieldSpec("term", ALIASES["term"], "utm 关键词", "utm term"),
+        _FieldSpec("comments", ALIASES["comments"], "备注", "comments"),
+        _FieldSpec("create", ALIASES["create"], "活动或渠道不存在时按 GrowingIO 规则新建",
                    "create a missing campaign or channel under GrowingIO's rules", _YES_NO, "yes"),
-        _FieldSpec("width", ("宽度",), "图片宽度（像素）", "image width in pixels"),
-        _FieldSpec("title", ("标题",), "短链的页面标题；有 poster= 时是海报标题",
+        _FieldSpec("width", ALIASES["width"], "图片宽度（像素）", "image width in pixels"),
+        _FieldSpec("title", ALIASES["title"], "短链的页面标题；有 poster= 时是海报标题",
                    "page title of a short link; with poster= the poster's title"),
-        _FieldSpec("permanent", ("永久",), "永久短链", "permanent short link", _YES_NO, "yes"),
-        _FieldSpec("transparent", ("透明",), "透明背景", "transparent background", _YES_NO, "yes"),
-        _FieldSpec("live", ("活码",), "活码：以后可改指向、可暂停、统计扫码（B 码）",
+        _FieldSpec("permanent", ALIASES["permanent"], "永久短链", "permanent short link", _YES_NO, "yes"),
+        _FieldSpec("transparent", ALIASES["transparent"], "透明背景", "transparent background", _YES_NO, "yes"),
+        _FieldSpec("live", ALIASES["live"], "活码：以后可改指向、可暂停、统计扫码（B 码）",
                    "live code: re-point, pause and count scans later (a B code)", _YES_NO, "yes"),
-        _FieldSpec("expires", ("到期",), "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
+        _FieldSpec("expires", ALIASES["expires"], "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
                    "a live code's last day (YYYY-MM-DD; scans go to the fallback page after it)"),
-        _FieldSpec("env", ("版本",), "A/B 码打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
+        _FieldSpec("env", ALIASES["env"], "A/B 码打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
                    "A/B: which version the code opens: release, trial or develop", _ENVS, "release|trial|develop"),
-        _FieldSpec("check", ("检查",), "B 码：check=no 时不检查页面是否已发布", "B: check=no skips the released-page check",
+        _FieldSpec("check", ALIASES["check"], "B 码：check=no 时不检查页面是否已发布", "B: check=no skips the released-page check",
                    _YES_NO, "no"),
-        _FieldSpec("long", ("长参数",), "B 码：scene 放不下时保存参数，码里带 k= 短编号",
+        _FieldSpec("long", ALIASES["long"], "B 码：scene 放不下时保存参数，码里带 k= 短编号",
                    "B: store a scene that does not fit and have the code carry a k= key", _YES_NO, "yes"),
-        _FieldSpec("poster", ("海报",), "同时生成海报：模板名，如 a4、a5-tent、sticker-60、moments",
+        _FieldSpec("poster", ALIASES["poster"], "同时生成海报：模板名，如 a4、a5-tent、sticker-60、moments",
                    "also make a poster: a template, e.g. a4, a5-tent, sticker-60, moments"),
-        _FieldSpec("subtitle", ("副标题",), "海报副标题", "the poster's subtitle"),
-        _FieldSpec("footer", ("底部文字", "页脚"), "海报底部文字，可用 {name} {campaign} {channel} {page} {scene}",
+        _FieldSpec("subtitle", ALIASES["subtitle"], "海报副标题", "the poster's subtitle"),
+        _FieldSpec("footer", ALIASES["footer"], "海报底部文字，可用 {name} {campaign} {channel} {page} {scene}",
                    "the poster's footer; may use {name} {campaign} {channel} {page} {scene}"),
-        _FieldSpec("format", ("格式",), "海报格式：png 或 pdf", "poster format: png or pdf", _FORMATS, "png|pdf"),
-        _FieldSpec("sharp", ("清晰",), "A/C 码图片不够清晰时，花 1 个额度生成清晰版", "spend one A/C code on a sharper copy "
+        _FieldSpec("format", ALIASES["format"], "海报格式：png 或 pdf", "poster format: png or pdf", _FORMATS, "png|pdf"),
+        _FieldSpec("sharp", ALIASES["sharp"], "A/C 码图片不够清晰时，花 1 个额度生成清晰版", "spend one A/C code on a sharper copy "
                    "when the stored image is too small", _YES_NO, "yes"),
     )
 }

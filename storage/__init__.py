@@ -13,6 +13,7 @@
     store.scans     # scans of live codes
     store.site_files  # files served at the site root (WeChat's domain verification file)
     store.drafts    # chat forms in progress, with their expiry
+    store.batches   # sheets of requests and each row's outcome
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlite_utils
 
 from storage.audit import AuditLog
 from storage.backup import backup_before_migration
+from storage.batches import Batches
 from storage.db import open_database
 from storage.drafts import DraftStore
 from storage.history import History
@@ -57,10 +59,12 @@ class Storage:
     drafts: DraftStore
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
+    batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
+        self.batches = Batches(self.db)
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -91,5 +95,5 @@ def _backup_first(conn: sqlite3.Connection, directory: Path, names: list[str]) -
     backup_before_migration(conn, directory, names)
 
 
-__all__ = ["AuditLog", "History", "ImageStore", "PosterRecord", "PosterStore", "QuotaLedger", "Reports", "SceneStore",
-           "Storage", "SummaryRuns", "TeamTemplateRecord"]
+__all__ = ["AuditLog", "Batches", "History", "ImageStore", "PosterRecord", "PosterStore", "QuotaLedger", "Reports",
+           "SceneStore", "Storage", "SummaryRuns", "TeamTemplateRecord"]

@@ -259,6 +259,38 @@ def _requesters_with_front_end(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE live_codes SET created_by = (SELECT c.requested_by FROM codes c WHERE c.id = live_codes.code_id) "
                "WHERE created_by IS NOT NULL")
     db.execute("UPDATE site_files SET created_by = 'unknown:' || created_by WHERE created_by IS NOT NULL")
+def _batches(db: sqlite_utils.Database) -> None:
+    # Batches (storage/batches.py): a sheet of requests, its dry run and its run, durable across restarts.
+    db.execute("""
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('draft', 'running', 'done', 'cancelled')),
+            user_id TEXT NOT NULL,  -- the starter as codes name a person: front-end:id
+            origin_json TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            total INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT
+        )""")
+    db.execute("CREATE INDEX batches_source ON batches (sha256, user_id, status)")
+    db.execute("CREATE INDEX batches_status ON batches (status)")
+    db.execute("""
+        CREATE TABLE batch_rows (
+            batch_id TEXT NOT NULL REFERENCES batches (id),
+            line INTEGER NOT NULL,
+            fields_json TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('invalid', 'ready', 'queued', 'done', 'reused', 'failed', 'skipped')),
+            code_id TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (batch_id, line)
+        )""")
+    db.execute("CREATE INDEX batch_rows_status ON batch_rows (batch_id, status)")
 
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -276,6 +308,7 @@ MIGRATIONS: list[Migration] = [
     ("requesters_with_front_end", _requesters_with_front_end),
     (_drafts.MIGRATION, _drafts.migration),
     ("leases_outbox_seen", _leases.migration),
+    ("batches_rows", _batches),
 ]
 
 

@@ -284,7 +284,7 @@ def test_bulk_dry_run_reports_each_bad_row_by_line_and_makes_nothing(cli: Cli) -
 
 def test_bulk_makes_valid_rows_reuses_identical_ones_and_writes_images(cli: Cli) -> None:
     (cli.cwd / "codes.csv").write_text(BULK_CSV, encoding="utf-8")
-    done = cli.run("bulk", "codes.csv", "--out", "images")
+    done = cli.run("bulk", "codes.csv", "--yes", "--out", "images")
     assert done.returncode == 2, done.stderr  # two rows were invalid
     assert "Done: 1 made, 1 reused, 0 failed, 2 invalid" in done.stdout
     records = cli.json("list")
@@ -295,7 +295,7 @@ def test_bulk_makes_valid_rows_reuses_identical_ones_and_writes_images(cli: Cli)
 
     (cli.cwd / "good.csv").write_text("\ufeffPage,Type,Scene\npages/index/index,B,id=1\n\n"
                                       "pages/index/index,b,id=3\n", encoding="utf-8")
-    again = cli.run("bulk", "good.csv")
+    again = cli.run("bulk", "good.csv", "--yes")
     assert again.returncode == 0, again.stderr
     assert "Done: 1 made, 1 reused, 0 failed, 0 invalid" in again.stdout
     assert len(list((cli.data / "out").glob("*.jpg"))) == 2
@@ -304,7 +304,7 @@ def test_bulk_makes_valid_rows_reuses_identical_ones_and_writes_images(cli: Cli)
 def test_bulk_rows_the_upstream_refuses_exit_1(cli: Cli) -> None:
     (cli.cwd / "links.csv").write_text("page,type,title,permanent\npages/index/index,shortlink,春季,no\n"
                                        "pages/index/index,shortlink,casino,yes\n", encoding="utf-8")
-    done = cli.run("bulk", "links.csv")
+    done = cli.run("bulk", "links.csv", "--yes")
     assert done.returncode == 1
     assert "Done: 1 made, 0 reused, 1 failed, 0 invalid" in done.stdout
     assert "line 3:" in done.stderr and "Short Link title" in done.stderr
@@ -314,7 +314,7 @@ def test_bulk_rows_the_upstream_refuses_exit_1(cli: Cli) -> None:
 
 def test_bulk_refuses_unknown_columns_and_bad_flags(cli: Cli) -> None:
     (cli.cwd / "odd.csv").write_text("page,colour\npages/index/index,red\n", encoding="utf-8")
-    done = cli.run("bulk", "odd.csv")
+    done = cli.run("bulk", "odd.csv", "--yes")
     assert done.returncode == 2 and "Unknown column(s): colour" in done.stderr
     (cli.cwd / "flags.csv").write_text("page,type,transparent\npages/index/index,A,maybe\n", encoding="utf-8")
     done = cli.run("bulk", "flags.csv", "--dry-run")

@@ -1,0 +1,12 @@
+"""Batches: many codes from one sheet, a dry run first, then a durable, resumable, rate-limited run.
+
+    from bot.batch.sheets import read_sheet, read_pasted   # bytes/text -> Sheet (or SheetError)
+    from bot.batch.engine import BatchEngine
+    engine = BatchEngine(service)
+    plan = await engine.dry_run(sheet, origin)             # a stored draft; nothing is made
+    batch = await engine.run(plan.batch.id, on_progress=cb)  # rows become jobs at batch priority
+    data = engine.result_zip(batch.id)                     # images + manifest.csv + manifest.xlsx
+
+Submodules are imported explicitly (this package imports nothing), so ``storage`` may use
+:mod:`bot.batch.models` without a cycle through the service.
+"""

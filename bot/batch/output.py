@@ -1,0 +1,135 @@
+"""A batch's result: manifest rows, ``manifest.csv`` (UTF-8 with BOM, for Excel), ``manifest.xlsx``,
+and a zip of the images named by each row's name (safe file names, Chinese kept, collisions numbered)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from bot.batch.models import BatchRow, RowStatus
+
+if TYPE_CHECKING:
+    from bot.service import Service
+
+MANIFEST_COLUMNS = ("row", "id", "status", "name", "type", "page", "scene", "campaign", "channel",
+                    "tracking_url", "link", "error")
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+class ManifestRow(BaseModel):
+    row: int
+    id: str | None = None
+    status: RowStatus
+    name: str | None = None
+    type: str | None = None
+    page: str | None = None
+    scene: str | None = None
+    campaign: str | None = None
+    channel: str | None = None
+    tracking_url: str | None = None
+    link: str | None = None
+    error: str | None = None
+    image_sha256: str | None = None  # not a manifest column: where the zip finds the image
+
+    def cells(self) -> list[str]:
+        values = self.model_dump(include=set(MANIFEST_COLUMNS))
+        return ["" if values[c] is None else str(values[c]) for c in MANIFEST_COLUMNS]
+
+
+def manifest_rows(rows: list[BatchRow], service: Service) -> list[ManifestRow]:
+    found = []
+    for row in rows:
+        record = service.storage.history.get(row.code_id) if row.code_id else None
+        f = row.fields
+        item = ManifestRow(row=row.line, status=row.status, name=f.get("name"), type=f.get("type"),
+                           page=f.get("page"), scene=f.get("scene"), campaign=f.get("campaign"),
+                           channel=f.get("channel"), error=(row.error or "").replace("\n", " / ") or None)
+        if record is not None:
+            item = item.model_copy(update={
+                "id": record.id, "name": f.get("name") or record.name, "type": record.type.value,
+                "page": record.page, "scene": record.scene, "campaign": record.campaign, "channel": record.channel,
+                "tracking_url": record.tracking_url, "link": record.link,
+                "image_sha256": record.image_sha256 if row.status in (RowStatus.DONE, RowStatus.REUSED) else None})
+        found.append(item)
+    return found
+
+
+def manifest_csv(rows: list[ManifestRow]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(r.cells() for r in rows)
+    return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read the Chinese as UTF-8
+
+
+def manifest_xlsx(rows: list[ManifestRow]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "manifest"
+    sheet.append(list(MANIFEST_COLUMNS))
+    for r in rows:
+        sheet.append([int(r.row), *r.cells()[1:]])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A file name every OS accepts: no separators or control characters; Chinese and spaces kept."""
+    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip(" ._")
+    cleaned = cleaned[:80].rstrip(" .")
+    if not cleaned or cleaned.casefold() in _RESERVED:
+        return fallback
+    return cleaned
+
+
+def image_names(rows: list[ManifestRow], mimes: dict[str, str]) -> dict[int, str]:
+    """Row -> file name in the zip; a second ``门店`` becomes ``门店-2`` (case-insensitively unique)."""
+    taken: set[str] = set()
+    names: dict[int, str] = {}
+    for r in rows:
+        if not r.image_sha256:
+            continue
+        ext = _EXT.get(mimes.get(r.image_sha256, ""), "jpg")
+        base = safe_name(r.name or "", f"row-{r.row}")
+        name, n = f"{base}.{ext}", 2
+        while name.casefold() in taken:
+            name, n = f"{base}-{n}.{ext}", n + 1
+        taken.add(name.casefold())
+        names[r.row] = name
+    return names
+
+
+def result_zip(rows: list[ManifestRow], service: Service) -> bytes:
+    images: dict[str, tuple[bytes, str]] = {}
+    for r in rows:
+        if r.image_sha256 and r.image_sha256 not in images:
+            got = service.storage.images.get(r.image_sha256)
+            if got is not None:
+                images[r.image_sha256] = got
+    names = image_names([r for r in rows if r.image_sha256 in images], {k: v[1] for k, v in images.items()})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for r in rows:
+            if r.row in names and r.image_sha256:
+                # Already compressed images: stored, not deflated again.
+                archive.writestr(zipfile.ZipInfo(names[r.row]), images[r.image_sha256][0],
+                                 compress_type=zipfile.ZIP_STORED)
+        archive.writestr("manifest.csv", manifest_csv(rows))
+        archive.writestr("manifest.xlsx", manifest_xlsx(rows))
+    return buffer.getvalue()
+
+
+__all__ = ["MANIFEST_COLUMNS", "ManifestRow", "image_names", "manifest_csv", "manifest_rows", "manifest_xlsx",
+           "result_zip", "safe_name"]

@@ -1,0 +1,186 @@
+"""Reading a sheet of code requests: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, or pasted rows.
+
+Everything here is pure: bytes or text in, a :class:`Sheet` out, or a bilingual :class:`SheetError`
+(an :class:`~bot.errors.InputError`) before anything is stored. Values are kept as the person wrote
+them; the field rules are the service's (``Service.prepare``), applied by the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.errors import InputError
+from bot.fields import SHEET_FIELDS, header_names
+
+MAX_ROWS = 5_000
+MAX_BYTES = 5 * 1024 * 1024
+COLUMNS = SHEET_FIELDS
+# The same yes/no fields and renames as the text commands (handlers/commands.py); ``long_scene`` is not a
+# request field but :meth:`Service.submit`'s switch, which the engine takes out of each row.
+FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
+         "check": "check_path", "long": "long_scene"}
+RENAMED = {"env": "env_version"}
+_YES = {"yes", "y", "true", "1", "是", "on"}
+_NO = {"no", "n", "false", "0", "否", "off", ""}
+
+
+class SheetError(InputError):
+    """The sheet as a whole cannot be read (encoding, no header, unknown columns, over the limits)."""
+
+
+class SheetRow(BaseModel):
+    line: int  # the line (CSV, pasted text) or row number (XLSX) a person sees in their editor
+    fields: dict[str, Any]
+    errors: list[tuple[str, str]] = []  # (zh, en) problems found while reading the cells
+
+
+class Sheet(BaseModel):
+    filename: str
+    sha256: str
+    encoding: str  # utf-8 | utf-8-sig | gb18030 | xlsx | text
+    columns: list[str]
+    rows: list[SheetRow]
+
+
+def _too_big(size: int) -> SheetError:
+    return SheetError(f"文件太大（{size / 1048576:.1f} MB），最多 5 MB。请拆成几个表。",
+                      f"The file is too large ({size / 1048576:.1f} MB); the limit is 5 MB. Split it into several sheets.")
+
+
+def _too_many(count: int) -> SheetError:
+    return SheetError(f"表里有 {count} 行，一次最多 {MAX_ROWS} 行。请拆成几个表。",
+                      f"The sheet has {count} rows; at most {MAX_ROWS} at a time. Split it into several sheets.")
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """The text and the encoding it was found in: UTF-8 (BOM or not) first, then GB18030 (a superset of GBK)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        raise SheetError("无法读取文件的编码：CSV 须是 UTF-8 或 GBK/GB18030 编码（Excel 另存为 CSV UTF-8 即可）。",
+                         "The file's encoding cannot be read: a CSV must be UTF-8 or GBK/GB18030 "
+                         "(in Excel, save as 'CSV UTF-8').") from None
+
+
+def read_sheet(data: bytes, filename: str) -> Sheet:
+    """A CSV or XLSX file (chosen by its content, not only its name)."""
+    if len(data) > MAX_BYTES:
+        raise _too_big(len(data))
+    digest = hashlib.sha256(data).hexdigest()
+    if data.startswith(b"PK\x03\x04"):
+        cells = _xlsx_cells(data)
+        return _build(cells, filename, digest, "xlsx", first_line=1)
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        raise SheetError("这个 .xlsx 文件已损坏或不是 Excel 表格。", "This .xlsx file is damaged or not an Excel workbook.")
+    text, encoding = decode(data)
+    return _build(_csv_cells(text, delimiter=","), filename, digest, encoding, first_line=1)
+
+
+def read_pasted(text: str, filename: str = "pasted.txt") -> Sheet:
+    """Rows pasted in a chat: a header line, then one line per code, comma or tab separated."""
+    raw = text.encode("utf-8")
+    if len(raw) > MAX_BYTES:
+        raise _too_big(len(raw))
+    lines = text.strip("\n").splitlines()
+    head = lines[0] if lines else ""
+    delimiter = "\t" if "\t" in head else ","  # a range copied from Excel pastes tab separated
+    return _build(_csv_cells(text.lstrip("\ufeff"), delimiter=delimiter), filename,
+                  hashlib.sha256(raw).hexdigest(), "text", first_line=1)
+
+
+def _csv_cells(text: str, delimiter: str) -> list[list[str]]:
+    try:
+        return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise SheetError(f"CSV 格式有误：{exc}。", f"The CSV is malformed: {exc}.") from None
+
+
+def _xlsx_cells(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise SheetError("这个 .xlsx 文件已损坏或不是 Excel 表格。",
+                         "This .xlsx file is damaged or not an Excel workbook.") from None
+    try:
+        sheet = book.worksheets[0]
+        rows: list[list[str]] = []
+        for values in sheet.iter_rows(values_only=True):
+            rows.append([_cell_text(v) for v in values])
+            if len(rows) > MAX_ROWS + 1:
+                break  # no need to read further to refuse it
+        return rows
+    finally:
+        book.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # Excel stores 430 as 430.0
+    return str(value)
+
+
+def _build(cells: list[list[str]], filename: str, digest: str, encoding: str, first_line: int) -> Sheet:
+    while cells and not any(c.strip() for c in cells[0]):
+        cells = cells[1:]
+        first_line += 1
+    if not cells:
+        raise SheetError("表是空的：第一行应是列名，如 page,type,scene。",
+                         "The sheet is empty; its first line names the columns, e.g. page,type,scene.")
+    names = header_names()
+    header = [c.strip().lstrip("\ufeff").casefold() for c in cells[0]]
+    while header and not header[-1]:
+        header.pop()
+    known = [names.get(h) for h in header]
+    if not any(known):
+        raise SheetError("表没有表头：第一行应是列名，如 page,type,scene（或 页面,类型,场景）。",
+                         "The sheet has no header; its first line names the columns, e.g. page,type,scene.")
+    unknown = [cells[0][i].strip() for i, key in enumerate(known) if key is None]
+    if unknown:
+        raise SheetError(f"不认识的列：{', '.join(unknown)}。可用的列：{', '.join(COLUMNS)}（或中文列名）。",
+                         f"Unknown column(s): {', '.join(unknown)}. Columns: {', '.join(COLUMNS)} (or the Chinese names).")
+    keys = [k for k in known if k is not None]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SheetError(f"这些列出现了不止一次：{', '.join(twice)}。", f"These columns appear more than once: {', '.join(twice)}.")
+    body = [(first_line + 1 + i, row) for i, row in enumerate(cells[1:]) if any(c.strip() for c in row)]
+    if len(body) > MAX_ROWS:
+        raise _too_many(len(body))
+    rows = [_row(line, keys, values) for line, values in body]
+    return Sheet(filename=filename, sha256=digest, encoding=encoding, columns=keys, rows=rows)
+
+
+def _row(line: int, keys: list[str], values: list[str]) -> SheetRow:
+    row = SheetRow(line=line, fields={})
+    if any(v.strip() for v in values[len(keys):]):
+        row.errors.append(("这一行的格子比表头多。", "This line has more cells than the header."))
+    for key, value in zip(keys, values, strict=False):
+        value = value.strip()
+        if key in FLAGS:
+            if value.casefold() not in _YES | _NO:
+                row.errors.append((f"{key}: 只能填 yes 或 no，现在是「{value}」。", f"{key}: must be yes or no, not {value!r}."))
+            if value:  # an empty cell keeps the field's default (check_path is on unless check=no)
+                row.fields[FLAGS[key]] = value.casefold() in _YES
+        elif value:
+            row.fields[RENAMED.get(key, key)] = value
+    return row
+
+
+__all__ = ["COLUMNS", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "decode", "read_pasted", "read_sheet"]

@@ -1,0 +1,66 @@
+"""The request fields a person can name, with their Chinese aliases: one table for text commands and sheets.
+
+A leaf module: ``handlers/grammar.py`` (``key=value`` commands) and ``bot/batch/sheets.py`` (sheet
+headers) both read it, so a field is spelled the same way everywhere.
+"""
+
+from __future__ import annotations
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "page": ("页面",),
+    "type": ("类型",),
+    "via": (),
+    "scene": ("场景",),
+    "name": ("名称",),
+    "campaign": ("活动", "utm_campaign"),
+    "channel": ("渠道", "utm_source"),
+    "medium": ("媒介", "utm_medium"),
+    "content": ("内容", "utm_content"),
+    "term": ("关键词", "utm_term"),
+    "comments": ("备注",),
+    "create": ("创建",),
+    "width": ("宽度",),
+    "title": ("标题",),
+    "permanent": ("永久",),
+    "transparent": ("透明",),
+    "live": ("活码",),
+    "expires": ("到期",),
+    "env": ("版本",),
+    "check": ("检查",),
+    "long": ("长参数",),
+    "poster": ("海报",),
+    "subtitle": ("副标题",),
+    "footer": ("底部文字", "页脚"),
+    "format": ("格式",),
+    "sharp": ("清晰",),
+}
+"""Field key -> its aliases in text commands (``页面=…``), in help order."""
+
+# Column titles people write in sheets (GrowingIO's console calls them 推广活动/推广渠道) that would be
+# too long or ambiguous as command keys; accepted only as headers.
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "campaign": ("推广活动",),
+    "channel": ("推广渠道",),
+    "via": ("方式",),
+    "name": ("名字",),
+    "comments": ("说明",),
+}
+
+
+# Fields a sheet cannot carry yet: a poster per row is not made by batches, so such a column is refused
+# (an unknown column) rather than ignored.
+NOT_IN_SHEETS = frozenset({"poster", "subtitle", "footer", "format", "sharp"})
+SHEET_FIELDS = tuple(k for k in ALIASES if k not in NOT_IN_SHEETS)
+
+
+def header_names() -> dict[str, str]:
+    """Every accepted header spelling (casefolded) -> its field key."""
+    names: dict[str, str] = {}
+    for key in SHEET_FIELDS:
+        aliases = ALIASES[key]
+        for name in (key, *aliases, *HEADER_ALIASES.get(key, ())):
+            names[name.casefold()] = key
+    return names
+
+
+__all__ = ["ALIASES", "HEADER_ALIASES", "NOT_IN_SHEETS", "SHEET_FIELDS", "header_names"]
