@@ -1,0 +1,234 @@
+"""Hold under attack and failure (issue 13): four figures, over real ``minpcode serve`` processes on loopback.
+
+    .venv/bin/python bench/hold.py [--mixed 2000] [--json]
+
+1. **big body**: an unsigned 50 MB body to ``/slack/events`` — the answer, and the server's RSS before/after
+   (target: 413, RSS flat);
+2. **mixed**: ``--mixed`` requests (signed Slack commands, unsigned garbage, API codes, WeCom garbage,
+   health checks) from 16 threads — RSS before/after and the p99 latency (target: no 5xx, RSS flat);
+3. **two processes**: two servers on one data directory, 60 API codes sent to the first, the second started
+   while they are in flight — duplicate calls to WeChat (target 0);
+4. **kill -9**: 30 WeCom messages acknowledged, the server killed 0.6 s later and restarted — members
+   who got their code (target 30).
+
+Bounded: every request has a timeout, every server a temporary data directory, every process is stopped.
+Nothing leaves 127.0.0.1 (WeChat, Slack and WeCom are the emulators in tests/ and bot/sandbox/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET  # noqa: E402
+from bot.sandbox.server import ServerThread  # noqa: E402
+from bot.sandbox.wechat import WeChatEmulator  # noqa: E402
+from tests.conftest import Recorder  # noqa: E402
+from tests.served import Served  # noqa: E402
+from tests.slack_emulator import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator  # noqa: E402
+from tests.wecom_emulator import WeComEmulator  # noqa: E402
+
+SECRET = "bench-hold-signing-secret"
+TOKEN = "minpcodeCallbackToken2024"
+AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+API_KEY = "bench-hold-0123456789abcdef"
+MB = 1024 * 1024
+
+
+def sign(body: bytes) -> dict[str, str]:
+    ts = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + digest,
+            "content-type": "application/x-www-form-urlencoded"}
+
+
+def command(user: str, text: str, trigger: str) -> bytes:
+    return urllib.parse.urlencode({"team_id": TEAM_ID, "channel_id": PUBLIC_CHANNEL, "user_id": user,
+                                   "command": "/minpcode", "text": text, "trigger_id": trigger}).encode()
+
+
+class Sites:
+    """The emulators, each on its own loopback port in this process."""
+
+    def __init__(self) -> None:
+        self.slack = SlackEmulator().start()
+        self.wechat = WeChatEmulator()
+        self.wechat_log = Recorder(self.wechat.app)
+        self.wechat_thread = ServerThread(self.wechat_log).start()
+        self.wecom = WeComEmulator()
+        self.wecom_thread = ServerThread(self.wecom.app).start()
+
+    def env(self) -> dict[str, str]:
+        return {"SLACK_BOT_TOKEN": self.slack.bot_token, "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": self.slack.api_url, "MINPCODE_SANDBOX": "false", "WECHAT_APPID": SANDBOX_APPID,
+                "WECHAT_SECRET": SANDBOX_SECRET, "WECHAT_API_URL": self.wechat_thread.url,
+                "MINPCODE_API_KEYS": f"bench:{API_KEY}", "WECOM_CORP_ID": self.wecom.corp_id,
+                "WECOM_AGENT_ID": str(self.wecom.agent_id), "WECOM_SECRET": self.wecom.secret, "WECOM_TOKEN": TOKEN,
+                "WECOM_AES_KEY": AES_KEY, "WECOM_API_URL": self.wecom_thread.url}
+
+    def stop(self) -> None:
+        self.slack.stop()
+        self.wechat_thread.stop()
+        self.wecom_thread.stop()
+
+
+def big_body(sites: Sites, root: Path) -> dict[str, Any]:
+    with Served(root / "big", sites.env()) as proc:
+        time.sleep(1.0)
+        before = proc.rss()
+        answer = proc.post("/slack/events", content=b"payload=" + b"A" * (50 * MB),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+        time.sleep(0.5)
+        after = proc.rss()
+        log_bytes = len(proc.log().encode())
+    return {"status": answer.status_code, "rss_before_mb": round(before / MB, 1), "rss_after_mb": round(after / MB, 1),
+            "log_bytes": log_bytes}
+
+
+def mixed(sites: Sites, root: Path, n: int) -> dict[str, Any]:
+    kinds = ["signed", "garbage", "api", "wecom", "health"]
+    with Served(root / "mixed", sites.env()) as proc:
+        time.sleep(1.0)
+        before = proc.rss()
+
+        def one(i: int) -> tuple[str, int, float]:
+            kind = kinds[i % len(kinds)]
+            started = time.perf_counter()
+            with httpx.Client(timeout=30, trust_env=False) as http:
+                if kind == "signed":
+                    body = command(f"U{i % 50:04d}", "list" if i % 2 else "help", f"{i}.1.1")
+                    status = http.post(proc.url + "/slack/events", content=body, headers=sign(body)).status_code
+                elif kind == "garbage":
+                    status = http.post(proc.url + "/slack/events", content=[b"payload=%7Bx", b"{x", b"payload=[]"][i % 3],
+                                       headers={"content-type": "application/x-www-form-urlencoded"}).status_code
+                elif kind == "api":
+                    status = http.post(proc.url + "/api/weapp/qrcode", headers={"X-API-Key": API_KEY},
+                                       json={"path": "pages/index/index", "scene": f"m={i % 40}"}).status_code
+                elif kind == "wecom":
+                    status = http.post(proc.url + "/wecom/callback", params={"msg_signature": "0" * 40, "nonce": "1",
+                                                                             "timestamp": str(int(time.time()))},
+                                       content=b"<xml>" + b"<a>" * 2000 + b"</xml>").status_code
+                else:
+                    status = http.get(proc.url + "/healthz").status_code
+            return kind, status, time.perf_counter() - started
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(one, range(n)))
+        time.sleep(0.5)
+        after = proc.rss()
+    latencies = sorted(r[2] for r in results)
+    return {"requests": n, "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+            "status": dict(Counter(str(r[1]) for r in results)),
+            "server_errors": sum(1 for r in results if r[1] >= 500),
+            "rss_before_mb": round(before / MB, 1), "rss_after_mb": round(after / MB, 1)}
+
+
+def two_processes(sites: Sites, root: Path) -> dict[str, Any]:
+    sites.wechat.latency = 0.25
+    sites.wechat_log.clear()
+    data = root / "shared"
+    env = sites.env()
+    first = Served(data, env).start()
+    second = Served(data, env)
+
+    def ask(i: int) -> int:
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            return http.post(first.url + "/api/weapp/qrcode", headers={"X-API-Key": API_KEY},
+                             json={"path": "pages/index/index", "scene": f"two={i}"}).status_code
+
+    try:
+        with ThreadPoolExecutor(30) as pool:
+            futures = [pool.submit(ask, i) for i in range(60)]
+            time.sleep(1.0)
+            second.start()
+            statuses = [f.result() for f in futures]
+        deadline = time.monotonic() + 60
+        while len({r.body for r in sites.wechat_log.to("/wxa/getwxacodeunlimit")}) < 60 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        first.stop()
+        second.stop()
+        sites.wechat.latency = 0.0
+    calls = [r.body for r in sites.wechat_log.to("/wxa/getwxacodeunlimit")]
+    return {"requests": 60, "answered_200": statuses.count(200), "wechat_calls": len(calls),
+            "distinct_codes": len(set(calls)), "duplicate_upstream_calls": len(calls) - len(set(calls))}
+
+
+def kill_nine(sites: Sites, root: Path) -> dict[str, Any]:
+    sites.wechat.latency = 0.3
+    env = sites.env()
+    data = root / "killed"
+    proc = Served(data, env).start()
+    sender = sites.wecom.callback_client(proc.url + "/wecom/callback", TOKEN, AES_KEY, clock=time.time)
+    users = [f"bench{n:02d}" for n in range(30)]
+
+    def images() -> set[str]:
+        return {u for m in sites.wecom.sent_messages if m.msgtype == "image" for u in m.delivered_to if u in users}
+
+    with ThreadPoolExecutor(30) as pool:
+        acked = list(pool.map(lambda u: sender.send_text(u, f"new pages/index/index type=B scene=k={u}").status_code,
+                              users))
+    time.sleep(0.6)
+    proc.kill()
+    before = len(images())
+    restarted = Served(data, env, port=proc.port).start()
+    try:
+        deadline = time.monotonic() + 90
+        while len(images()) < 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        restarted.stop()
+        sites.wechat.latency = 0.0
+    return {"acknowledged": acked.count(200), "delivered_before_kill": before, "delivered_after_restart": len(images())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixed", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sites = Sites()
+    figures: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-hold-") as tmp:
+            root = Path(tmp)
+            figures["big_body"] = big_body(sites, root)
+            figures["mixed"] = mixed(sites, root, args.mixed)
+            figures["two_processes"] = two_processes(sites, root)
+            figures["kill_9"] = kill_nine(sites, root)
+    finally:
+        sites.stop()
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    b, m, t, k = figures["big_body"], figures["mixed"], figures["two_processes"], figures["kill_9"]
+    print(f"50 MB unsigned body: {b['status']}; RSS {b['rss_before_mb']} -> {b['rss_after_mb']} MB; "
+          f"log {b['log_bytes']} bytes in all")
+    print(f"{m['requests']} mixed requests: p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms; statuses {m['status']}; "
+          f"RSS {m['rss_before_mb']} -> {m['rss_after_mb']} MB")
+    print(f"two processes, one data dir, 60 codes: {t['wechat_calls']} WeChat calls for {t['distinct_codes']} codes "
+          f"-> {t['duplicate_upstream_calls']} duplicate(s)")
+    print(f"kill -9 0.6 s after {k['acknowledged']} acked WeCom messages: {k['delivered_before_kill']} delivered "
+          f"before, {k['delivered_after_restart']} of 30 after the restart")
+
+
+if __name__ == "__main__":
+    main()
