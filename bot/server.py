@@ -164,7 +164,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
 
     service = process.service
     built: list[FrontEnd | None] = [
-        slack_front_end(service),          # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
+        slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),          # GET, POST /wecom/callback; off without WECOM_* settings

@@ -55,6 +55,10 @@ class Batches:
         row = self._db.execute(f"SELECT {_BATCH} FROM batches WHERE id = ?", [batch_id.strip()]).fetchone()
         return self._batch(row) if row else None
 
+    def set_origin(self, batch_id: str, origin: BatchOrigin) -> None:
+        """Where the batch reports, once its message exists (the chat posts the dry run after storing it)."""
+        self._db.execute("UPDATE batches SET origin_json = ? WHERE id = ?", [origin.model_dump_json(), batch_id])
+
     def status(self, batch_id: str) -> BatchStatus | None:
         """Just the status (checked before each row is submitted, so a cancel from another process is seen)."""
         row = self._db.execute("SELECT status FROM batches WHERE id = ?", [batch_id]).fetchone()

@@ -251,6 +251,12 @@ class BatchEngine:
             tasks.append(asyncio.create_task(self.run(batch.id, on_progress=callback), name=f"batch-{batch.id}"))
         return tasks
 
+    def place(self, batch_id: str, **where: str | None) -> Batch:
+        """Record where the batch reports (``message_id``, ``thread_id``, ``channel_id``) once the chat knows."""
+        batch = self.get(batch_id)
+        self.store.set_origin(batch_id, batch.origin.model_copy(update=where))
+        return self.get(batch_id)
+
     def cancel(self, batch_id: str, requester: Requester) -> Batch:
         """Starter or admin: rows not yet submitted are skipped; rows made (or being made) stay."""
         batch = self.get(batch_id)

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot import logs
+from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
 from bot.metrics import METRICS
@@ -43,8 +44,10 @@ from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands
 from handlers.commands import Reply
+from handlers.slack import batches as slack_batches
 from handlers.slack import gate, listeners, live_home, parse, promises, views
 from handlers.slack import home as home_tab
+from handlers.slack.batches import SlackBatches
 from handlers.slack.bolt import build_bolt_app
 from handlers.slack.deliver import Delivery, fix_proxy
 from handlers.slack.errors import SLACK_FAILURES, slack_error
@@ -90,7 +93,7 @@ class SlackBot:
     """The Slack front end around one running :class:`~bot.service.Service`."""
 
     def __init__(self, service: Service, *, token: str, signing_secret: str | None, app_token: str | None,
-                 api_url: str) -> None:
+                 api_url: str, batches: BatchEngine | None = None) -> None:
         self.service = service
         self.settings = service.settings
         self.api_url = api_url
@@ -118,6 +121,8 @@ class SlackBot:
         if self.mode == "socket":
             self.bolt.use(_socket_entry)
         live_home.register(self.bolt, self)
+        self.batches = SlackBatches(self, batches or BatchEngine(service))
+        slack_batches.register(self.bolt, self, self.batches)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

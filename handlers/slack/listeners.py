@@ -19,6 +19,7 @@ from bot.models import CodeRecord, CodeRequest
 from handlers import grammar
 from handlers.slack import home as home_tab
 from handlers.slack import parse, views
+from handlers.slack.batches import SlackBatches, bulk_rows
 from handlers.slack.parse import Origin
 from handlers.slack.promises import Kind
 from handlers.slack.views import say
@@ -31,6 +32,7 @@ class SlackHost(Protocol):
     """What the listeners ask of the Slack front end."""
 
     recent: TtlSet[tuple[str, ...]]
+    batches: SlackBatches
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     def promise(self, kind: Kind, origin: Origin, value: Any, what: str) -> None: ...
@@ -87,6 +89,11 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
         if not text:
             await ack()
             bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
+            return
+        rows = bulk_rows(text)
+        if rows is not None:  # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
+            await ack(response_type="ephemeral", text=say(lang, "正在检查表格…", "Checking the sheet…"))
+            bot.spawn(bot.batches.from_text(rows, origin), "checking a pasted sheet")
             return
         if verb == "new":
             await ack(response_type="ephemeral", text=views.working_text(lang))

@@ -1,0 +1,112 @@
+"""Batches in Slack over the real server and the Slack emulator: pasted rows, the dry run with Start/Cancel,
+progress by chat.update in place, the zip and manifest in the thread."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import zipfile
+from typing import Any
+
+import pytest
+
+from tests.slack_emulator import APP_ID, DM_CHANNEL, TEAM_ID, USER_ID, ZH_USER_ID
+from tests.test_slack_e2e import Harness, make_harness, scan  # noqa: F401  (make_harness: a fixture)
+
+ROWS = ("bulk\n"
+        "页面\t类型\t场景\t名称\n"                         # tab separated, as a range copied from Excel
+        "pages/index/index\tB\tid=1\t上海一店\n"
+        "pages/index/index\tB\tid=2\t上海二店\n"
+        "pages/index/index\tB\tid=this-scene-is-far-too-long-for-wechat\t坏行\n")
+
+
+@pytest.fixture
+def h(make_harness: Any) -> Harness:  # noqa: F811  (the imported fixture)
+    return make_harness()
+
+
+def press(h: Harness, action_id: str, value: str, ts: str, *, user: str = USER_ID) -> None:
+    payload: dict[str, Any] = {
+        "type": "block_actions", "user": h.user(user), "team": {"id": TEAM_ID}, "api_app_id": APP_ID,
+        "trigger_id": h.emu.issue_trigger_id(user_id=user), "channel": {"id": DM_CHANNEL},
+        "container": {"type": "message", "message_ts": ts, "channel_id": DM_CHANNEL, "is_ephemeral": False},
+        "message": {"ts": ts, "type": "message"},
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value,
+                     "action_ts": str(time.time())}],
+    }
+    assert h.interact(payload).status_code == 200
+
+
+def dry_run(h: Harness, text: str = ROWS, user: str = USER_ID) -> tuple[str, str, dict[str, Any]]:
+    before = len(h.emu.calls_to("chat.postMessage"))
+    ack = h.command(text, user=user)
+    assert ack.status_code == 200 and ("Checking" in ack.json()["text"] or "检查" in ack.json()["text"])
+    call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
+    buttons = [e for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    batch_id = buttons[0]["value"] if buttons else ""
+    return batch_id, str(call.response["ts"]), call.params
+
+
+def wait_upload(h: Harness, name: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for up in h.emu.uploads:
+            if up.filename == name and up.completed:
+                return up
+        time.sleep(0.05)
+    raise AssertionError(f"no upload {name}; have {[u.filename for u in h.emu.uploads]}")
+
+
+def test_pasted_rows_dry_run_then_start_updates_in_place_and_uploads_the_zip(h: Harness) -> None:
+    batch_id, ts, message = dry_run(h)
+    assert message["channel"] == DM_CHANNEL
+    text = message["text"]
+    assert "3 row(s), 2 ready" in text and "Line 4" in text and "Start" in str(message["blocks"])
+    assert h.service.list(limit=10) == []  # the dry run made nothing
+
+    press(h, "batch_start", batch_id, ts)
+    zipped = wait_upload(h, f"minpcode-{batch_id}.zip")
+    manifest = wait_upload(h, f"minpcode-{batch_id}-manifest.csv")
+    assert zipped.thread_ts == ts and manifest.thread_ts == ts and zipped.channels == [DM_CHANNEL]
+    with zipfile.ZipFile(io.BytesIO(zipped.data or b"")) as z:
+        images = sorted(n for n in z.namelist() if not n.startswith("manifest."))
+        assert [n.rsplit(".", 1)[0] for n in images] == ["上海一店", "上海二店"]
+        assert [scan(z.read(n)).scene for n in images] == ["id=1", "id=2"]
+    rows = list(csv.DictReader(io.StringIO((manifest.data or b"").decode("utf-8-sig"))))
+    assert [(r["row"], r["status"]) for r in rows] == [("2", "done"), ("3", "done"), ("4", "invalid")]
+
+    updates = [c for c in h.emu.calls_to("chat.update", ok=True) if c.params.get("ts") == ts]
+    assert updates and "finished" in updates[-1].params["text"]
+    assert all(b["type"] != "actions" for b in updates[-1].params["blocks"])  # no buttons once started
+
+    press(h, "batch_start", batch_id, ts)  # a second press makes nothing again
+    time.sleep(0.5)
+    assert len(h.service.list(limit=10)) == 2
+
+
+def test_cancel_and_only_the_starter_may_start(h: Harness) -> None:
+    batch_id, ts, _ = dry_run(h)
+    before = len(h.emu.calls_to("chat.postEphemeral")) + len(h.emu.calls_to("chat.postMessage"))
+    press(h, "batch_start", batch_id, ts, user=ZH_USER_ID)
+    deadline = time.monotonic() + 10
+    while len(h.emu.calls_to("chat.postEphemeral")) + len(h.emu.calls_to("chat.postMessage")) == before:
+        assert time.monotonic() < deadline, "the other person was not told"
+        time.sleep(0.05)
+    assert h.service.list(limit=10) == []
+
+    press(h, "batch_cancel", batch_id, ts)
+    deadline = time.monotonic() + 10
+    while not any("cancelled" in c.params.get("text", "") for c in h.emu.calls_to("chat.update", ok=True)):
+        assert time.monotonic() < deadline, "the message was not updated"
+        time.sleep(0.05)
+    press(h, "batch_start", batch_id, ts)
+    time.sleep(0.5)
+    assert h.service.list(limit=10) == []
+
+
+def test_a_sheet_that_cannot_be_read_is_refused_in_words(h: Harness) -> None:
+    ack = h.command("bulk\nnot_a_column,type\nx,B")
+    assert ack.status_code == 200
+    message = h.ephemeral(lambda m: "not_a_column" in (m.get("text") or ""))
+    assert "Unknown column" in message["text"] or "不认识的列" in message["text"]
