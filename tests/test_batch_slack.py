@@ -110,3 +110,23 @@ def test_a_sheet_that_cannot_be_read_is_refused_in_words(h: Harness) -> None:
     assert ack.status_code == 200
     message = h.ephemeral(lambda m: "not_a_column" in (m.get("text") or ""))
     assert "Unknown column" in message["text"] or "不认识的列" in message["text"]
+
+
+def test_serve_resumes_a_slack_batch_and_still_uploads_into_its_thread(make_harness: Any) -> None:  # noqa: F811
+    from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
+
+    made: list[str] = []
+
+    def left_running(service: Any) -> None:  # what a kill -9 after Start leaves: running, rows ready
+        origin = BatchOrigin(user_id=USER_ID, chat="slack", channel_id=DM_CHANNEL, message_id="1700000000.000100",
+                             thread_id="1700000000.000100", lang="en")
+        rows = [(2, {"page": "pages/index/index", "type": "B", "scene": "id=7"}, RowStatus.READY, None, None)]
+        batch = service.storage.batches.create(origin, filename="pasted.txt", sha256="0" * 64, encoding="utf-8",
+                                               rows=rows)
+        service.storage.batches.set_status(batch.id, BatchStatus.RUNNING)
+        made.append(batch.id)
+
+    h = make_harness(prepare=left_running)
+    zipped = wait_upload(h, f"minpcode-{made[0]}.zip")
+    assert zipped.thread_ts == "1700000000.000100" and zipped.channels == [DM_CHANNEL]
+    assert [r.scene for r in h.service.list(limit=5)] == ["id=7"]

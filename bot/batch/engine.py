@@ -20,7 +20,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -106,6 +106,7 @@ class BatchEngine:
         self._pause_until = 0.0
         self._started: dict[str, float] = {}
         self._finished_now: dict[str, int] = {}
+        self._runners: dict[str, Callable[[Batch], Coroutine[Any, Any, Any]]] = {}
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, batch_id: str) -> Batch:
@@ -242,13 +243,20 @@ class BatchEngine:
         await _call(on_progress, self.progress(batch_id))
         return self.get(batch_id)
 
-    def resume_all(self, progress_for: Callable[[Batch], Progress | None] | None = None) -> list[asyncio.Task[Batch]]:
-        """Go on with every batch a stop or crash left running (``serve`` calls this after ``Service.start``)."""
-        tasks = []
+    def runner_for(self, chat: str, run: Callable[[Batch], Coroutine[Any, Any, Any]]) -> None:
+        """A chat that reports its batches itself (progress in its message, the zip at the end) resumes them."""
+        self._runners[chat] = run
+
+    def resume_all(self, progress_for: Callable[[Batch], Progress | None] | None = None) -> list[asyncio.Task[Any]]:
+        """Go on with every batch a stop or crash left running (``serve`` calls this after ``Service.start``):
+        through its chat's runner when one was given (:meth:`runner_for`), else quietly."""
+        tasks: list[asyncio.Task[Any]] = []
         for batch in self.store.running():
             log.info("resuming batch %s (%d rows left)", batch.id, batch.left)
+            runner = self._runners.get(batch.origin.chat)
             callback = progress_for(batch) if progress_for else None
-            tasks.append(asyncio.create_task(self.run(batch.id, on_progress=callback), name=f"batch-{batch.id}"))
+            work = runner(batch) if runner else self.run(batch.id, on_progress=callback)
+            tasks.append(asyncio.create_task(work, name=f"batch-{batch.id}"))
         return tasks
 
     def place(self, batch_id: str, **where: str | None) -> Batch:

@@ -72,6 +72,7 @@ class SlackBatches:
     def __init__(self, host: Host, engine: BatchEngine) -> None:
         self.host = host
         self.engine = engine
+        engine.runner_for("slack", self.run)  # after a restart, serve resumes Slack's batches through us
 
     async def from_text(self, rows: str, origin: Origin) -> None:
         requester, lang = await self.host.requester(origin)
