@@ -82,9 +82,9 @@ def metrics_allowed(request: Request, token: str | None) -> bool:
 
 
 def feed(service: Service) -> None:
-    """The figures ``/metrics`` reads from the database at scrape time: A/C quota and pending rows."""
+    """The figures ``/metrics`` reads from the database at scrape time: A/C quota, pending rows, batch rows."""
     METRICS.feed_quota(lambda: [(q.app, q.used, q.left) for q in service.quota()])
-    METRICS.feed_rows(pending=service.pending_count)
+    METRICS.feed_rows(pending=service.pending_count, batch=service.storage.batches.row_states)
 
 
 def routes(service: Service) -> list[BaseRoute]:

@@ -94,6 +94,11 @@ class Batches:
         return {status: count for status, count in self._db.execute(
             "SELECT status, count(*) FROM batch_rows WHERE batch_id = ? GROUP BY status", [batch_id]).fetchall()}
 
+    def row_states(self) -> dict[str, int]:
+        """Rows of every batch by status (``/metrics``)."""
+        return {status: count for status, count in self._db.execute(
+            "SELECT status, count(*) FROM batch_rows GROUP BY status").fetchall()}
+
     def set_status(self, batch_id: str, status: BatchStatus) -> None:
         now = now_text()
         finished = now if status in (BatchStatus.DONE, BatchStatus.CANCELLED) else None

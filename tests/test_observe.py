@@ -225,3 +225,18 @@ def test_resolver_scans_are_counted(tmp_path: Path, wechat: Any) -> None:
         assert (scans("found"), scans("unknown")) == (found + 1, unknown + 1)
     finally:
         server.thread.stop()
+
+
+def test_batch_rows_by_state_are_on_the_page(tmp_path: Path) -> None:
+    from bot.batch.models import BatchOrigin, RowStatus
+
+    settings = Settings(_env_file=None, minpcode_data_dir=tmp_path / "data", minpcode_sandbox=True)  # type: ignore[call-arg]
+    app = create_app(settings)
+    app.state.service.storage.batches.create(
+        BatchOrigin(user_id="alice"), filename="sheet.csv", sha256="0" * 64, encoding="utf-8",
+        rows=[(2, {"page": "pages/a/a"}, RowStatus.DONE, None, None), (3, {"page": "pages/b/b"}, RowStatus.DONE, None, None),
+              (4, {"page": "x"}, RowStatus.INVALID, None, "bad page")])
+    with ServerThread(app) as server:
+        page = samples(httpx.get(server.url + "/metrics").text)
+    assert value(page, "minpcode_batch_rows", state="done") == 2
+    assert value(page, "minpcode_batch_rows", state="invalid") == 1
