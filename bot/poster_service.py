@@ -190,7 +190,7 @@ class Posters:
         template = await asyncio.to_thread(team_template, name, layout, background)
         text = layout.decode("utf-8-sig") if isinstance(layout, bytes) else layout
         mime = (sniff(background) or "image/png") if background is not None else "image/png"
-        self.store.save_template(template.name, text, background, mime, created_by=requester.user_id)
+        self.store.save_template(template.name, text, background, mime, created_by=requester.key)
         return template
 
     def remove_template(self, name: str, requester: Requester) -> None:
@@ -213,7 +213,7 @@ class Posters:
         if not _may_administer(self.codes, requester):
             raise _denied()
         digest = self.keep_logo(data) if data is not None else None
-        self.store.set_default_logo(digest, updated_by=requester.user_id)
+        self.store.set_default_logo(digest, updated_by=requester.key)
         return digest
 
     def default_logo(self) -> str | None:
@@ -349,7 +349,7 @@ class Posters:
             record.id, key, template=template.name, fmt=request.format, data=data, mime=request.mime,
             width_px=width, height_px=height, dpi=template.dpi,
             request=request.model_dump(mode="json") | {"printed_code_id": printed.id},
-            created_by=requester.user_id)
+            created_by=requester.key)
         return PosterMade(info=info(stored), data=data, record=record, sharper_copy=copy)
 
 

@@ -293,6 +293,20 @@ def _batches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX batch_rows_status ON batch_rows (batch_id, status)")
 
 
+def _poster_makers_with_front_end(db: sqlite_utils.Database) -> None:
+    # Posters, team templates and the default logo named their maker by a bare id as well: a poster's maker
+    # is placed like its code's requester when they are the same id; anyone else is "unknown:".
+    db.execute("""
+        UPDATE posters SET created_by = coalesce(
+            (SELECT substr(c.requested_by, 1, instr(c.requested_by, ':')) FROM codes c
+             WHERE c.id = posters.code_id AND substr(c.requested_by, instr(c.requested_by, ':') + 1) = posters.created_by),
+            'unknown:') || created_by
+        WHERE created_by IS NOT NULL AND instr(created_by, ':') = 0""")
+    for table, column in (("poster_templates", "created_by"), ("poster_settings", "updated_by")):
+        db.execute(f"UPDATE {table} SET {column} = 'unknown:' || {column} "
+                   f"WHERE {column} IS NOT NULL AND instr({column}, ':') = 0")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -308,6 +322,7 @@ MIGRATIONS: list[Migration] = [
     ("requesters_with_front_end", _requesters_with_front_end),
     (_drafts.MIGRATION, _drafts.migration),
     ("leases_outbox_seen", _leases.migration),
+    ("poster_makers_with_front_end", _poster_makers_with_front_end),
     ("batches_rows", _batches),
 ]
 

@@ -14,6 +14,7 @@ short-lived key (team, user, trigger or command text) drops duplicates that arri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -101,6 +102,8 @@ class SlackBot:
         self.mode = "socket" if app_token else "http"
         self.token = token
         self.signing_secret = signing_secret
+        # seals the channel a form was opened in (parse.sealed): a forged private_metadata names none
+        self.metadata_key = hashlib.sha256(b"minpcode-metadata:" + (signing_secret or token).encode()).digest()
         self.client = fix_proxy(AsyncWebClient(
             token=token, base_url=api_url, timeout=30,
             retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -296,7 +299,8 @@ class SlackBot:
 
     async def open_form(self, trigger_id: str, origin: Origin) -> None:
         """Open at once (the trigger lives 3 s), then fill in what had to be fetched."""
-        metadata = parse.dump_metadata({"c": origin.channel_id, "r": origin.response_url})
+        metadata = parse.dump_metadata(parse.sealed({"c": origin.channel_id, "r": origin.response_url},
+                                                    self.metadata_key, origin.user_id))
         kind = self.default_kind()
         had_apps = len(self.apps())
         try:

@@ -33,6 +33,7 @@ class SlackHost(Protocol):
 
     recent: TtlSet[tuple[str, ...]]
     batches: SlackBatches
+    metadata_key: bytes
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     def promise(self, kind: Kind, origin: Origin, value: Any, what: str) -> None: ...
@@ -122,7 +123,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         if key in bot.recent:
             await ack()
             return
-        meta = parse.load_metadata(view)
+        meta = parse.checked(parse.load_metadata(view), bot.metadata_key, origin.user_id)
         lang = bot.cached_lang(origin.user_id)
         values = (view.get("state") or {}).get("values") or {}
         fields = parse.form_fields(values, bot.default_kind())
@@ -138,8 +139,9 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         if prepared is not None:
             found = await bot.existing(prepared)
             if found is not None:
-                metadata = parse.dump_metadata({"c": where.channel_id, "r": where.response_url, "id": found.id,
-                                                "f": fields})
+                metadata = parse.dump_metadata(parse.sealed({"c": where.channel_id, "r": where.response_url,
+                                                             "id": found.id, "f": fields}, bot.metadata_key,
+                                                            origin.user_id))
                 await ack(response_action="push", view=views.reuse_view(found, metadata))
                 return
         if not bot.recent.first(key):
@@ -154,7 +156,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         await ack(response_action="clear")
         if not bot.recent.first(("view", origin.team_id, origin.user_id, str(view.get("id")))):
             return
-        meta = parse.load_metadata(view)
+        meta = parse.checked(parse.load_metadata(view), bot.metadata_key, origin.user_id)
         where = _where(origin, meta)
         if isinstance(meta.get("f"), dict):
             bot.promise("make_code", where, meta["f"], "reusing a code")

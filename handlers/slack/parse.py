@@ -5,6 +5,8 @@ Nothing here talks to Slack or the core; every function is pure so the tests can
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +160,24 @@ def poster_fields(values: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------------------------- private_metadata
+
+
+def sealed(data: dict[str, Any], key: bytes, user_id: str) -> dict[str, Any]:
+    """``data`` with a MAC binding its channel and code id to the person the form is for."""
+    return {**data, "s": _mac(key, user_id, data)}
+
+
+def checked(meta: dict[str, Any], key: bytes, user_id: str) -> dict[str, Any]:
+    """``meta`` as read back, its channel and code id kept only when sealed for ``user_id``: a channel
+    that did not come from where this person opened the form is never used."""
+    if hmac.compare_digest(_mac(key, user_id, meta), str(meta.get("s") or "")):
+        return meta
+    return {k: v for k, v in meta.items() if k not in ("c", "r", "id", "s")}
+
+
+def _mac(key: bytes, user_id: str, data: dict[str, Any]) -> str:
+    signed = json.dumps([user_id, data.get("c"), data.get("id")], ensure_ascii=False)
+    return hmac.new(key, signed.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def dump_metadata(data: dict[str, Any]) -> str:
