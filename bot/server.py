@@ -167,7 +167,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
-        wecom_front_end(service),          # GET, POST /wecom/callback; off without WECOM_* settings
+        wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -183,4 +184,16 @@ def _row(line: int, keys: list[str], values: list[str]) -> SheetRow:
     return row
 
 
-__all__ = ["COLUMNS", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "decode", "read_pasted", "read_sheet"]
+BULK_WORDS = frozenset({"bulk", "批量"})
+
+
+def bulk_rows(text: str) -> str | None:
+    """The rows after ``bulk`` / ``批量`` (a header line then one line per code), or None for other commands."""
+    match = re.match(r"\s*(\S+)[ \t]*(.*)", text, re.S)
+    if match is None or match.group(1).casefold() not in BULK_WORDS:
+        return None
+    return match.group(2).strip("\n")
+
+
+__all__ = ["BULK_WORDS", "COLUMNS", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "bulk_rows", "decode",
+           "read_pasted", "read_sheet"]

@@ -33,18 +33,9 @@ from handlers.slack.views import say
 
 log = logging.getLogger("minpcode.slack.batches")
 
-BULK_WORDS = frozenset({"bulk", "批量"})
 START_ACTION, CANCEL_ACTION = "batch_start", "batch_cancel"
 EVERY = 2.0
 _MAX_TEXT = 2900  # a section block's text is at most 3000 characters
-
-
-def bulk_rows(text: str) -> str | None:
-    """The rows after ``bulk`` / ``批量`` (a header line then one line per code), or None for other commands."""
-    match = re.match(r"\s*(\S+)[ \t]*(.*)", text, re.S)
-    if match is None or match.group(1).casefold() not in BULK_WORDS:
-        return None
-    return match.group(2).strip("\n")
 
 
 class Host(Protocol):
@@ -185,4 +176,4 @@ def register(app: AsyncApp, host: Host, batches: SlackBatches) -> None:
             host.spawn(batches.cancel(batch_id, origin), "cancelling a batch", urgent=True)
 
 
-__all__ = ["BULK_WORDS", "SlackBatches", "bulk_rows", "register"]
+__all__ = ["SlackBatches", "register"]

@@ -13,13 +13,14 @@ from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.batch.sheets import bulk_rows
 from bot.concurrency import TtlSet
 from bot.errors import MinpcodeError
 from bot.models import CodeRecord, CodeRequest
 from handlers import grammar
 from handlers.slack import home as home_tab
 from handlers.slack import parse, views
-from handlers.slack.batches import SlackBatches, bulk_rows
+from handlers.slack.batches import SlackBatches
 from handlers.slack.parse import Origin
 from handlers.slack.promises import Kind
 from handlers.slack.views import say

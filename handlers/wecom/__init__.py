@@ -39,16 +39,17 @@ from .xml import (
 )
 
 if TYPE_CHECKING:
+    from bot.batch.engine import BatchEngine
     from bot.config import Settings
     from bot.ports import Announcer, FrontEnd
     from bot.service import Service
 
 
-def wecom_front_end(service: Service) -> FrontEnd | None:
+def wecom_front_end(service: Service, batches: BatchEngine | None = None) -> FrontEnd | None:
     """The callback front end, or None (one log line says why) when WeCom is not configured."""
     from .callback import wecom_front_end as build
 
-    return build(service)
+    return build(service, batches=batches)
 
 
 def wecom_announcer(settings: Settings) -> Announcer | None:

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
 from bot.config import WECOM_APP_SETTINGS
 from bot.metrics import METRICS
@@ -41,6 +42,7 @@ from bot.outbox import Outbox
 from bot.service import Service
 from handlers.http import BodyTooLarge, is_loopback, read_limited
 
+from .batches import WeComBatches
 from .client import WeComClient
 from .conversation import Conversation
 from .crypto import InvalidAESKey, InvalidSignature, ReceiveIdMismatch, WeComCrypto, WeComCryptoError
@@ -233,8 +235,10 @@ class WeComFrontEnd:
         await self.http.aclose()
 
 
-def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> WeComFrontEnd | None:
-    """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured."""
+def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW,
+                    batches: BatchEngine | None = None) -> WeComFrontEnd | None:
+    """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured.
+    ``batches``: the process's batch engine (one of its own otherwise)."""
     s = service.settings
     values = {
         "WECOM_CORP_ID": s.wecom_corp_id,
@@ -259,7 +263,8 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> W
         return None
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not is_loopback(s.wecom_api_url))
     client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
-    conversation = Conversation(service, Deliverer(client, s.minpcode_public_url))
+    deliver = Deliverer(client, s.minpcode_public_url)
+    conversation = Conversation(service, deliver, batches=WeComBatches(deliver, batches or BatchEngine(service)))
     callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent), outbox=service.outbox)
     return WeComFrontEnd(callback, conversation, client, http)
 

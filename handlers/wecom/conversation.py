@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from bot.batch.sheets import bulk_rows
 from bot.concurrency import KeyedLocks, TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
 from bot.models import CodeRequest, Requester
@@ -32,6 +33,7 @@ from bot.service import UNEXPECTED, Service
 from handlers import commands, grammar
 
 from . import drafts as stored
+from .batches import CANCEL_WORDS, START_WORDS, WeComBatches
 from .cards import (
     KINDS,
     MORE_PREFIX,
@@ -94,9 +96,10 @@ class Conversation:
     """Turns each inbound message into core calls and answers. ``handle`` is the callback's work function."""
 
     def __init__(self, service: Service, deliver: Deliverer, *, ttl: float = FORM_TTL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, batches: WeComBatches | None = None) -> None:
         self.service = service
         self.deliver = deliver
+        self.batches = batches
         self.ttl = ttl
         self.clock = clock
         self.drafts: dict[str, Draft] = {}
@@ -151,6 +154,8 @@ class Conversation:
     async def on_text(self, text: str, target: Target, requester: Requester) -> None:
         said = words(text)
         draft = self._draft(target.user)
+        if self.batches is not None and await self._batch_text(text, said, draft, target, requester):
+            return
         if said and said[0] in _CANCEL and len(said) == 1:
             if draft is None:
                 await self.deliver.say(target, "现在没有进行中的表单。", "There is no form in progress.")
@@ -167,6 +172,25 @@ class Conversation:
             return
         reply = await commands.run(self.service, text, requester)
         await self.deliver.reply(target, reply)
+
+    async def _batch_text(self, text: str, said: list[str], draft: Draft | None, target: Target,
+                          requester: Requester) -> bool:
+        """批量 + rows, or 开始 / 取消 for the member's batch waiting after its dry run (a form goes first)."""
+        assert self.batches is not None
+        rows = bulk_rows(text)
+        if rows is not None:
+            await self.batches.dry_run(rows, target, requester)
+            return True
+        if len(said) != 1 or draft is not None or said[0] not in START_WORDS | CANCEL_WORDS:
+            return False
+        waiting = self.batches.waiting(requester)
+        if waiting is None:
+            return False
+        if said[0] in START_WORDS:
+            await self.batches.start(waiting, target)
+        else:
+            await self.batches.cancel(waiting, target, requester)
+        return True
 
     async def welcome(self, target: Target) -> None:
         if not self._welcomed.first(target.user):

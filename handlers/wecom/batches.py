@@ -1,0 +1,130 @@
+"""Batches in WeCom: ``批量`` / ``bulk`` then the rows in the same message; a dry-run text; 开始 / 取消.
+
+WeCom has no message to update in place, so progress is a few separate texts: at 25, 50 and 75% and
+never more than one every :data:`PROGRESS_EVERY` seconds. The zip comes back as a file message. A member's
+batch waiting for 开始 is their newest draft batch in SQLite, so a restart between the dry run and 开始
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.batch import report
+from bot.batch.engine import BatchEngine, BatchProgress
+from bot.batch.models import Batch, BatchOrigin, BatchStatus
+from bot.batch.sheets import read_pasted
+from bot.errors import MinpcodeError, UpstreamError
+from bot.models import Requester
+from bot.text import Text
+
+from .client import Target
+from .deliver import TEXT_MAX_BYTES, Deliverer
+
+log = logging.getLogger("minpcode.wecom.batches")
+
+START_WORDS = frozenset({"开始", "start"})
+CANCEL_WORDS = frozenset({"取消", "cancel"})
+PROGRESS_EVERY = 30.0
+MARKS = (0.25, 0.5, 0.75)
+ZIP_MAX_BYTES = 20 * 1024 * 1024  # media/upload's limit for a file
+
+
+def _fit(text: str, limit: int = TEXT_MAX_BYTES) -> str:
+    """``text`` cut at a line end so it fits one WeCom text (2048 bytes)."""
+    if len(text.encode()) <= limit:
+        return text
+    lines, kept = text.split("\n"), list[str]()
+    for line in lines:
+        if len(("\n".join([*kept, line]) + "\n…").encode()) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept) + "\n…"
+
+
+class WeComBatches:
+    def __init__(self, deliver: Deliverer, engine: BatchEngine, *, every: float = PROGRESS_EVERY) -> None:
+        self.deliver = deliver
+        self.engine = engine
+        self.every = every
+        self.tasks: set[asyncio.Task[None]] = set()
+        engine.runner_for("wecom", self.run)  # after a restart, serve resumes WeCom's batches through us
+
+    def waiting(self, requester: Requester) -> Batch | None:
+        """The member's batch waiting for 开始 / 取消 (their newest, if it is still a draft)."""
+        newest = self.engine.recent(requester.key, limit=1)
+        return newest[0] if newest and newest[0].status is BatchStatus.DRAFT else None
+
+    async def dry_run(self, rows: str, target: Target, requester: Requester) -> None:
+        if not rows.strip():
+            await self.deliver.say(target, "用法：发送「批量」，换行后粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）。",
+                                   "Usage: send bulk, then the rows on the next lines (a header line such as "
+                                   "page,type,scene, then one line per code).")
+            return
+        where = BatchOrigin(user_id=requester.user_id, user_name=requester.user_name, chat="wecom",
+                            channel_id=target.chat_id, lang=requester.lang)
+        plan = await self.engine.dry_run(read_pasted(rows), where)
+        text = report.dry_run_text(plan)
+        if plan.ready:
+            text += Text(zh="\n回复「开始」生成，「取消」放弃。", en="\nReply start to make them, or cancel.")
+        else:
+            self.engine.cancel(plan.batch.id, requester)
+        await self.deliver.text(target, _fit(text.render("zh")))
+
+    async def start(self, batch: Batch, target: Target) -> None:
+        """Say so, then run it behind the message (the member may go on sending commands meanwhile)."""
+        await self.deliver.say(target, f"开始生成批量任务 {batch.id}（{batch.total} 行），完成后发回压缩包。",
+                               f"Batch {batch.id} started ({batch.total} rows); the zip comes back when done.")
+        task = asyncio.create_task(self._guarded(batch), name=f"wecom-batch-{batch.id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded(self, batch: Batch) -> None:
+        try:
+            await self.run(batch)
+        except Exception:  # the rows' state is stored; the log says why this run stopped
+            log.exception("wecom: batch %s stopped", batch.id)
+
+    async def cancel(self, batch: Batch, target: Target, requester: Requester) -> None:
+        self.engine.cancel(batch.id, requester)
+        await self.deliver.say(target, f"已取消批量任务 {batch.id}，什么都没有生成。",
+                               f"Batch {batch.id} cancelled; nothing was made.")
+
+    async def run(self, batch: Batch) -> None:
+        """Run (or go on with) ``batch``: a few progress texts, then the result and the zip as a file."""
+        target = Target(batch.origin.user_id, batch.origin.channel_id)
+        marks, last = list(MARKS), [time.monotonic()]
+
+        async def progress(p: BatchProgress) -> None:
+            done = report.share(p)
+            passed = [m for m in marks if done >= m]
+            if p.finished or not passed or time.monotonic() - last[0] < self.every:
+                return
+            for m in passed:
+                marks.remove(m)
+            last[0] = time.monotonic()
+            await self.deliver.text(target, report.progress_text(p).render("zh"))
+
+        final = await self.engine.run(batch.id, on_progress=progress, every=1.0)
+        await self.deliver.text(target, report.progress_text(self.engine.progress(final.id)).render("zh"))
+        if final.status is BatchStatus.DONE:
+            await self._send_zip(final, target)
+
+    async def _send_zip(self, batch: Batch, target: Target) -> None:
+        data = self.engine.result_zip(batch.id)
+        try:
+            if len(data) > ZIP_MAX_BYTES:
+                raise UpstreamError("wecom", None, "压缩包超过企业微信 20 MB 的文件上限。",
+                                    "The zip is over WeCom's 20 MB file limit.")
+            media_id = await self.deliver.client.upload_media(data, f"minpcode-{batch.id}.zip", "application/zip",
+                                                              media_type="file")
+            await self.deliver.client.send_file(target, media_id)
+        except MinpcodeError as exc:
+            log.warning("wecom: batch %s zip not sent: %s", batch.id, type(exc).__name__)
+            await self.deliver.say(target, f"压缩包没能发出（{exc.zh}）。可在命令行用 minpcode batch {batch.id} 查看结果。",
+                                   f"The zip could not be sent ({exc.en}). `minpcode batch {batch.id}` shows the results.")
+
+
+__all__ = ["CANCEL_WORDS", "START_WORDS", "WeComBatches"]

@@ -1,0 +1,67 @@
+"""Batches in WeCom over our real server and the WeCom emulator: 批量 + pasted rows, the dry-run text
+(one message, ≤ 2048 bytes), 开始 / 取消, a few progress texts and the zip back as a file message."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from tests.test_wecom_callback import USER, WeComSite, wecom  # noqa: F401  (the fixture)
+
+ROWS = "批量\npage,type,scene,name\n" + "".join(f"pages/index/index,B,id={i},门店{i}\n" for i in range(1, 6)) + \
+    "pages/index/index,B,id=this-scene-is-far-too-long-for-wechat,坏行\n"
+
+
+def wait_texts(site: WeComSite, predicate: Callable[[str], bool], timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for text in site.texts():
+            if predicate(text):
+                return text
+        time.sleep(0.02)
+    raise AssertionError(f"no such text; got {site.texts()}")
+
+
+def test_bulk_rows_dry_run_then_start_sends_the_zip_as_a_file(wecom: WeComSite,  # noqa: F811
+                                                             scan: Callable[[bytes], Any]) -> None:
+    wecom.sender.send_text(USER, ROWS)
+    dry = wait_texts(wecom, lambda t: "试运行" in t)
+    assert len(dry.encode()) <= 2048
+    assert "共 6 行，5 行可以生成" in dry and "第 7 行" in dry and "开始" in dry
+    assert wecom.service.list(limit=10) == []
+
+    wecom.sender.send_text(USER, "开始")
+    wait_texts(wecom, lambda t: "完成" in t and "新建 5" in t)
+    deadline = time.monotonic() + 20
+    while not [m for m in wecom.emu.sent_messages if m.msgtype == "file"]:
+        assert time.monotonic() < deadline, "no file message"
+        time.sleep(0.05)
+    [file_message] = [m for m in wecom.emu.sent_messages if m.msgtype == "file"]
+    record = wecom.emu.media[file_message.media_id or ""]
+    assert record.filename.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(wecom.emu.uploaded_media[record.media_id])) as z:
+        images = sorted(n for n in z.namelist() if not n.startswith("manifest."))
+        assert len(images) == 5 and "manifest.csv" in z.namelist()
+        assert sorted(scan(z.read(n)).scene for n in images) == [f"id={i}" for i in range(1, 6)]
+    assert len(wecom.service.list(limit=10)) == 5
+    progress = [t for t in wecom.texts() if "生成中" in t]
+    assert len(progress) <= 3  # at most at 25/50/75%, never one per row
+
+
+def test_cancel_after_the_dry_run_makes_nothing(wecom: WeComSite) -> None:  # noqa: F811
+    wecom.sender.send_text(USER, ROWS)
+    wait_texts(wecom, lambda t: "试运行" in t)
+    wecom.sender.send_text(USER, "取消")
+    wait_texts(wecom, lambda t: "已取消批量任务" in t)
+    wecom.sender.send_text(USER, "开始")  # nothing waits any more: an ordinary (unknown) command
+    wecom.settle(0.5)
+    assert wecom.service.list(limit=10) == []
+
+
+def test_an_unreadable_sheet_is_refused_in_words(wecom: WeComSite) -> None:  # noqa: F811
+    wecom.sender.send_text(USER, "bulk\nnot_a_column,type\nx,B")
+    text = wait_texts(wecom, lambda t: "not_a_column" in t)
+    assert "不认识的列" in text and "Unknown column" in text
