@@ -18,7 +18,7 @@ import pytest
 import sqlite_utils
 
 from bot.models import CodeRequest, CodeType, Requester
-from storage import AuditLog, History, Storage
+from storage import AuditLog, History, ImageStore, Storage
 from storage.db import DB_NAME
 from storage.migrations import MIGRATIONS, migrate
 from tests.served import COMMAND, Served
@@ -117,6 +117,12 @@ def test_existing_rows_are_migrated_to_front_end_ids(tmp_path: Path) -> None:
     audit.record("cms", "requested", made["wecom"], chat="wecom")
     audit.record("cms", "deleted", made["api"])  # no front-end in the row: the code's own
     audit.record("U0ADMIN", "renamed", made["wecom"])  # someone else's code, front-end unknown
+    digest = ImageStore(old).put(b"\x89PNG not decoded here", "image/png")
+    for n, (code, maker) in enumerate(((made["wecom"], "cms"), (made["api"], "boss"))):
+        old.execute("INSERT INTO posters (id, code_id, request_key, template, format, image_sha256, mime, size, "
+                    "width_px, height_px, dpi, request_json, created_by, created_at) "
+                    "VALUES (?, ?, ?, 'a4', 'png', ?, 'image/png', 1, 1, 1, 300, '{}', ?, '2026-01-01')",
+                    [f"p{n}", code, f"pk{n}", digest, maker])
     old.conn.close()
 
     migrated = Storage.open(data)
@@ -124,5 +130,7 @@ def test_existing_rows_are_migrated_to_front_end_ids(tmp_path: Path) -> None:
     assert owners == {"wecom": "wecom:cms", "api": "api:cms", "console": "cli:alice", "slack": "slack:U0ADMIN"}
     actors = [r[0] for r in migrated.db.execute("SELECT actor FROM audit ORDER BY id").fetchall()]
     assert actors == ["wecom:cms", "api:cms", "unknown:U0ADMIN"]
+    makers = [r[0] for r in migrated.db.execute("SELECT created_by FROM posters ORDER BY id").fetchall()]
+    assert makers == ["wecom:cms", "unknown:boss"]  # the code's own requester is placed; anyone else is not
     migrated.close()
 
