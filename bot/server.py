@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import chart, health, logs
 from bot.batch.engine import BatchEngine
+from bot.batch.sheets import SAMPLE_CSV
 from bot.config import Settings
 from bot.errors import NotFound
 from bot.ports import Announcer, FrontEnd, Preflight
@@ -146,8 +147,13 @@ def core_routes(service: Service) -> list[BaseRoute]:
             return Response(status_code=304, headers=headers)
         return Response(data, media_type=info.mime, headers=headers)
 
+    async def sample_sheet(request: Request) -> Response:
+        return Response(SAMPLE_CSV, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="sample.csv"'})
+
     return [
         *health.routes(service),               # /healthz, /readyz, /metrics
+        Route("/batches/sample.csv", sample_sheet, methods=["GET"]),  # the batch forms link it
         Route("/posters/{poster_id:str}.{format:str}", poster_file, methods=["GET"]),
         # The id is 12 random characters: the link works as a capability and cannot be enumerated.
         Route("/codes/{code_id:str}.png", code_image, methods=["GET"]),

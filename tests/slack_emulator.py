@@ -82,6 +82,7 @@ DEFAULT_SCOPES = (
     "commands",
     "chat:write",
     "files:write",
+    "files:read",
     "channels:join",
     "channels:read",
     "groups:read",
@@ -1404,11 +1405,26 @@ class SlackEmulator:
             )
         return Response(text, status_code=status, media_type="text/plain; charset=utf-8")
 
+    def add_user_file(self, filename: str, data: bytes, user_id: str = "") -> dict[str, Any]:
+        """A file a person uploaded (a modal's file_input, or a file dropped in a DM): the file object Slack
+        hands the app, whose ``url_private_download`` serves ``data`` to the bot token."""
+        fid = self._new_id("F")
+        up = Upload(fid, filename, len(data), "", int(self.wall_clock()), data=data, completed=True)
+        self.files[fid] = up
+        obj = self._file_object(up, (self.url or "").rstrip("/"), shared=False)
+        obj["user"] = user_id or obj["user"]
+        return obj
+
     async def _download_endpoint(self, request: Request) -> Response:
         team_file = request.path_params["team_file"]
         auth = request.headers.get("authorization", "")
         if auth != f"Bearer {self.bot_token}":
             return Response("unauthorized", status_code=302, headers={"location": "https://slack.com/signin"})
+        if "files:read" not in self.scopes:
+            # Slack answers a token without files:read (or a stale install) with 200 and its sign-in page,
+            # not an error status (the issue's and community reports' observation; not in Slack's reference).
+            return Response("<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>",
+                            media_type="text/html; charset=utf-8")
         fid = team_file.split("-", 1)[-1]
         up = self.files.get(fid)
         if up is None or up.data is None or up.deleted:

@@ -130,3 +130,70 @@ def test_serve_resumes_a_slack_batch_and_still_uploads_into_its_thread(make_harn
     zipped = wait_upload(h, f"minpcode-{made[0]}.zip")
     assert zipped.thread_ts == "1700000000.000100" and zipped.channels == [DM_CHANNEL]
     assert [r.scene for r in h.service.list(limit=5)] == ["id=7"]
+
+
+def open_batch_form(h: Harness) -> dict[str, Any]:
+    before = len(h.emu.calls_to("views.open"))
+    assert h.command("bulk").status_code == 200
+    call = h.emu.wait_for("views.open", before + 1, ok=True)[-1]
+    return h.emu.views[call.response["view"]["id"]]
+
+
+def form_values(files: list[dict[str, Any]] | None = None, rows: str = "", **defaults: str) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "batch_file": {"batch_file": {"type": "file_input", "files": files or []}},
+        "batch_rows": {"batch_rows": {"type": "plain_text_input", "value": rows or None}},
+        "batch_type": {"batch_type": {"type": "static_select", "selected_option":
+                                      {"value": defaults["type"]} if "type" in defaults else None}},
+    }
+    for key in ("campaign", "channel", "app"):
+        values[f"batch_{key}"] = {f"batch_{key}": {"type": "plain_text_input", "value": defaults.get(key)}}
+    return {"values": values}
+
+
+def test_the_form_takes_an_xlsx_file_with_defaults_for_every_row(h: Harness) -> None:
+    from openpyxl import Workbook
+
+    view = open_batch_form(h)
+    kinds = [b.get("element", {}).get("type") for b in view["blocks"] if b["type"] == "input"]
+    assert "file_input" in kinds and "plain_text_input" in kinds
+    assert "/batches/sample.csv" in str(view["blocks"])
+    sample = h.http.get(h.url + "/batches/sample.csv")
+    assert sample.status_code == 200 and sample.content.startswith("\ufeff页面".encode())
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["页面", "场景", "名称"])  # no type column: the form's default gives it
+    sheet.append(["pages/index/index", "id=11", "北京一店"])
+    sheet.append(["pages/index/index", "id=12", "北京二店"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    file = h.emu.add_user_file("stores.xlsx", buffer.getvalue(), USER_ID)
+    before = len(h.emu.calls_to("chat.postMessage"))
+    assert h.submit(view, form_values([file], type="B")).status_code == 200
+    call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
+    assert "stores.xlsx" in call.params["text"] and "2 row(s), 2 ready" in call.params["text"]
+    batch_id = next(e["value"] for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"])
+    press(h, "batch_start", batch_id, str(call.response["ts"]))
+    zipped = wait_upload(h, f"minpcode-{batch_id}.zip")
+    with zipfile.ZipFile(io.BytesIO(zipped.data or b"")) as z:
+        scenes = sorted(scan(z.read(n)).scene for n in z.namelist() if not n.startswith("manifest."))
+    assert scenes == ["id=11", "id=12"]
+
+
+def test_the_form_wants_a_file_or_rows(h: Harness) -> None:
+    view = open_batch_form(h)
+    answer = h.submit(view, form_values())
+    assert answer.status_code == 200 and answer.json()["response_action"] == "errors"
+    assert "batch_rows" in answer.json()["errors"]
+
+
+def test_a_sign_in_page_instead_of_the_file_says_what_to_fix(make_harness: Any) -> None:  # noqa: F811
+    h = make_harness()
+    view = open_batch_form(h)
+    file = h.emu.add_user_file("stores.csv", b"page,type,scene\npages/index/index,B,id=1\n", USER_ID)
+    h.emu.scopes = [s for s in h.emu.scopes if s != "files:read"]  # the app was installed before files:read
+    assert h.submit(view, form_values([file])).status_code == 200
+    message = h.ephemeral(lambda m: "files:read" in (m.get("text") or ""))
+    assert "sign-in page" in message["text"] or "登录页" in message["text"]
+    assert h.service.storage.batches.recent() == []  # nothing was read as a sheet

@@ -163,7 +163,8 @@ async def test_files_upload_v2_end_to_end(emu: SlackEmulator) -> None:
     assert json.loads(complete["files"]) == [{"id": up.file_id, "title": "Spring campaign"}]
     share = emu.messages_in(PUBLIC_CHANNEL)[-1]
     assert share["files"][0]["id"] == up.file_id and share["thread_ts"] == parent["ts"]
-    with pytest.raises(SlackApiError, match="missing_scope"):  # files:read is not a default scope
+    emu.scopes = [s for s in emu.scopes if s != "files:read"]
+    with pytest.raises(SlackApiError, match="missing_scope"):  # files.info needs files:read
         await client.files_info(file=up.file_id)
     emu.scopes = [*emu.scopes, "files:read"]
     info = (await client.files_info(file=up.file_id))["file"]

@@ -184,6 +184,11 @@ def _row(line: int, keys: list[str], values: list[str]) -> SheetRow:
     return row
 
 
+# What the chats link as a sample sheet (UTF-8 with BOM, so Excel shows the Chinese headers).
+SAMPLE_CSV = ("\ufeff页面,类型,场景,名称,推广活动,推广渠道\r\n"
+              "pages/index/index,B,store=001,上海一店,,\r\n"
+              "pages/index/index,B,store=002,上海二店,,\r\n").encode()
+
 BULK_WORDS = frozenset({"bulk", "批量"})
 
 
@@ -195,5 +200,5 @@ def bulk_rows(text: str) -> str | None:
     return match.group(2).strip("\n")
 
 
-__all__ = ["BULK_WORDS", "COLUMNS", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "bulk_rows", "decode",
+__all__ = ["BULK_WORDS", "COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "bulk_rows", "decode",
            "read_pasted", "read_sheet"]

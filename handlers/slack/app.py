@@ -48,7 +48,6 @@ from handlers.commands import Reply
 from handlers.slack import batches as slack_batches
 from handlers.slack import gate, listeners, live_home, parse, promises, views
 from handlers.slack import home as home_tab
-from handlers.slack.batches import SlackBatches
 from handlers.slack.bolt import build_bolt_app
 from handlers.slack.deliver import Delivery, fix_proxy
 from handlers.slack.errors import SLACK_FAILURES, slack_error
@@ -63,8 +62,8 @@ def _quiet(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
 
-REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "channels:join", "users:read", "im:write", "channels:read",
-                   "groups:read")  # the last two: SLACK_SUMMARY_CHANNEL by name (conversations.list)
+REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "files:read", "channels:join", "users:read", "im:write",
+                   "channels:read", "groups:read")  # the last two: SLACK_SUMMARY_CHANNEL by name (conversations.list)
 DEDUPE_WINDOW = 10.0  # seconds a request key is remembered
 # Validation before a view_submission ack. Slack waits 3 s for the whole round trip, and between a server
 # in China and Slack the network takes much of that: answer within 1 s whatever GrowingIO does. What is
@@ -125,8 +124,7 @@ class SlackBot:
         if self.mode == "socket":
             self.bolt.use(_socket_entry)
         live_home.register(self.bolt, self)
-        self.batches = SlackBatches(self, batches or BatchEngine(service))
-        slack_batches.register(self.bolt, self, self.batches)
+        self.batches = slack_batches.register(self.bolt, self, batches or BatchEngine(service))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

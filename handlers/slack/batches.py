@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, Protocol
 
 from slack_bolt.async_app import AsyncApp
@@ -21,11 +21,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import read_pasted
+from bot.batch.sheets import Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
 from bot.models import Requester
 from bot.service import Service
-from handlers.slack import parse
+from handlers.slack import batch_form, parse
 from handlers.slack.deliver import Delivery
 from handlers.slack.errors import slack_error
 from handlers.slack.parse import Origin
@@ -42,6 +42,11 @@ class Host(Protocol):
     service: Service
     client: AsyncWebClient
     delivery: Delivery
+    token: str
+    api_url: str
+    public_url: str
+
+    def cached_lang(self, user_id: str) -> str | None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     async def requester(self, origin: Origin) -> tuple[Requester, Literal["zh", "en"] | None]: ...
@@ -65,18 +70,31 @@ class SlackBatches:
         self.engine = engine
         engine.runner_for("slack", self.run)  # after a restart, serve resumes Slack's batches through us
 
+    async def open_form(self, trigger_id: str, origin: Origin) -> None:
+        _, lang = await self.host.requester(origin)
+        try:
+            await self.host.client.views_open(trigger_id=trigger_id, view=batch_form.form_view(
+                lang, self.host.public_url, parse.dump_metadata({"c": origin.channel_id})))
+        except (SlackApiError, SlackClientError) as exc:
+            await self.host.delivery.tell(origin.user_id, origin.channel_id, say(
+                lang, f"表单没能打开（{slack_error(exc)}），请再输入一次 /minpcode bulk，或在它后面换行粘贴表格。",
+                f"The form did not open ({slack_error(exc)}). Type /minpcode bulk again, or paste the rows on the "
+                "lines after it."), response_url=origin.response_url)
+
     async def from_text(self, rows: str, origin: Origin) -> None:
+        await self._dry_run(lambda: _pasted(rows), origin, {})
+
+    async def from_form(self, files: list[dict[str, Any]], rows: str, defaults: dict[str, str], origin: Origin) -> None:
+        async def sheet() -> Sheet:
+            return await batch_form.read(files, rows, self.host.token, self.host.api_url)
+
+        await self._dry_run(sheet, origin, defaults)
+
+    async def _dry_run(self, read: Callable[[], Awaitable[Sheet]], origin: Origin, defaults: dict[str, str]) -> None:
         requester, lang = await self.host.requester(origin)
         delivery = self.host.delivery
-        if not rows.strip():
-            text = say(lang, "用法：`/minpcode bulk` 后换行粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码；"
-                             "从 Excel 复制的制表符分隔也可以）。",
-                       "Usage: `/minpcode bulk` then the rows on the next lines (a header line such as "
-                       "page,type,scene, then one line per code; a range copied from Excel works as it is).")
-            await delivery.tell(origin.user_id, origin.channel_id, text, response_url=origin.response_url)
-            return
         try:
-            sheet = read_pasted(rows)
+            sheet = batch_form.with_defaults(await read(), defaults)
             channel = await delivery.dm_channel(origin.user_id)
             where = BatchOrigin(user_id=requester.user_id, user_name=requester.user_name, chat="slack",
                                 channel_id=channel, lang=lang or "zh")
@@ -164,7 +182,27 @@ class SlackBatches:
         return output.manifest_csv(self.engine.manifest(batch_id))
 
 
-def register(app: AsyncApp, host: Host, batches: SlackBatches) -> None:
+async def _pasted(rows: str) -> Sheet:
+    return read_pasted(rows)
+
+
+def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:
+    """The batch listeners (the form's submission, Start and Cancel); returns what runs the batches."""
+    batches = SlackBatches(host, engine)
+
+    @app.view(batch_form.CALLBACK)
+    async def on_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        origin = parse.action_origin(body)
+        meta = parse.load_metadata(view)
+        origin = Origin(origin.team_id, origin.user_id, origin.user_name, meta.get("c"), None)
+        files, rows, defaults = batch_form.submitted((view.get("state") or {}).get("values") or {})
+        errors = batch_form.missing(files, rows, host.cached_lang(origin.user_id))
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        host.spawn(batches.from_form(files, rows, defaults, origin), "checking a sheet from the batch form")
+
     @app.action(re.compile(rf"^({START_ACTION}|{CANCEL_ACTION})$"))
     async def on_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -174,6 +212,8 @@ def register(app: AsyncApp, host: Host, batches: SlackBatches) -> None:
             host.spawn(batches.start(batch_id, origin), "running a batch")
         else:
             host.spawn(batches.cancel(batch_id, origin), "cancelling a batch", urgent=True)
+
+    return batches
 
 
 __all__ = ["SlackBatches", "register"]

@@ -93,6 +93,11 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
             bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
             return
         rows = bulk_rows(text)
+        if rows == "":  # bulk alone: the form with a file input
+            await ack()
+            bot.spawn(bot.batches.open_form(str(body.get("trigger_id")), origin), "opening the batch form",
+                      urgent=True)
+            return
         if rows is not None:  # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
             await ack(response_type="ephemeral", text=say(lang, "正在检查表格…", "Checking the sheet…"))
             bot.spawn(bot.batches.from_text(rows, origin), "checking a pasted sheet")
