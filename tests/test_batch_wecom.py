@@ -65,3 +65,17 @@ def test_an_unreadable_sheet_is_refused_in_words(wecom: WeComSite) -> None:  # n
     wecom.sender.send_text(USER, "bulk\nnot_a_column,type\nx,B")
     text = wait_texts(wecom, lambda t: "not_a_column" in t)
     assert "不认识的列" in text and "Unknown column" in text
+
+
+def test_a_file_message_with_a_media_id_is_read_as_the_sheet(wecom: WeComSite) -> None:  # noqa: F811
+    import httpx
+
+    gbk = "页面,类型,场景\npages/index/index,B,id=21\npages/index/index,B,id=22\n".encode("gb18030")
+    token = wecom.emu.issue_token()
+    uploaded = httpx.post(f"{wecom.api}/cgi-bin/media/upload", params={"access_token": token, "type": "file"},
+                          files={"media": ("门店.csv", gbk, "text/csv")}, trust_env=False).json()
+    wecom.sender.send_file(USER, uploaded["media_id"])
+    dry = wait_texts(wecom, lambda t: "试运行" in t)
+    assert "门店.csv" in dry and "gb18030" in dry.lower() and "2 行可以生成" in dry
+    wecom.sender.send_text(USER, "start")
+    wait_texts(wecom, lambda t: "完成" in t and "新建 2" in t)

@@ -31,6 +31,7 @@ import string
 import struct
 import threading
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -694,7 +695,14 @@ class WeComEmulator:
         rec = self.media.get(ctx.query.get("media_id", ""))
         if rec is None or self.clock() - rec.created_at > MEDIA_TTL:
             return self._error(ctx, 40007)
-        headers = {"Content-Disposition": f'attachment; filename="{rec.filename or rec.media_id}"'}
+        name = rec.filename or rec.media_id
+        # A header is Latin-1: a non-ASCII name goes as RFC 6266's filename* (our assumption for such names;
+        # WeCom's reference shows only ASCII ones).
+        ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+        disposition = f'attachment; filename="{ascii_name}"'
+        if ascii_name != name:
+            disposition += f"; filename*=UTF-8''{urllib.parse.quote(name)}"
+        headers = {"Content-Disposition": disposition}
         return Response(rec.data, media_type=rec.content_type, headers=headers)
 
     def _media_ok(self, media_id: Any) -> bool:
@@ -1418,6 +1426,14 @@ class CallbackSender:
 
     def send_image(self, user: str, media_id: str, **kwargs: Any) -> httpx.Response:
         return self.send(self.build(self.image_xml(user, media_id, **kwargs)))
+
+    def send_file(self, user: str, media_id: str, *, create_time: int | None = None) -> httpx.Response:
+        """``MsgType=file`` with a ``MediaId``: outside the documented types of a self-built app's callback,
+        which some tenants report receiving (our assumption of its shape: the image message's fields)."""
+        mid = self.next_msg_id()
+        xml = (self._head(user, create_time, "file") + f"<MediaId>{_cd(media_id)}</MediaId><MsgId>{mid}</MsgId>"
+               f"<AgentID>{self.agent_id}</AgentID></xml>")
+        return self.send(self.build(xml))
 
     def send_enter_agent(self, user: str, *, create_time: int | None = None) -> httpx.Response:
         return self.send(self.build(self.enter_agent_xml(user, create_time=create_time)))

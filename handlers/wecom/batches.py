@@ -15,7 +15,7 @@ import time
 from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import read_pasted
+from bot.batch.sheets import MAX_BYTES, Sheet, read_pasted, read_sheet
 from bot.errors import MinpcodeError, UpstreamError
 from bot.models import Requester
 from bot.text import Text
@@ -63,9 +63,17 @@ class WeComBatches:
                                    "Usage: send bulk, then the rows on the next lines (a header line such as "
                                    "page,type,scene, then one line per code).")
             return
+        await self._dry_run(read_pasted(rows), target, requester)
+
+    async def from_file(self, media_id: str, target: Target, requester: Requester) -> None:
+        """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get``."""
+        data, name = await self.deliver.client.get_media(media_id, MAX_BYTES)
+        await self._dry_run(read_sheet(data, name), target, requester)
+
+    async def _dry_run(self, sheet: Sheet, target: Target, requester: Requester) -> None:
         where = BatchOrigin(user_id=requester.user_id, user_name=requester.user_name, chat="wecom",
                             channel_id=target.chat_id, lang=requester.lang)
-        plan = await self.engine.dry_run(read_pasted(rows), where)
+        plan = await self.engine.dry_run(sheet, where)
         text = report.dry_run_text(plan)
         if plan.ready:
             text += Text(zh="\n回复「开始」生成，「取消」放弃。", en="\nReply start to make them, or cancel.")

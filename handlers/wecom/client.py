@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +187,23 @@ class WeComClient:
             raise wecom_error(-1, "media/upload returned no media_id")
         return media_id
 
+    async def get_media(self, media_id: str, limit: int) -> tuple[bytes, str]:
+        """``media/get``: a temporary media's bytes (at most ``limit``) and its file name. WeCom answers an
+        error as JSON, the media as its own type with a Content-Disposition file name."""
+        token = await self.token()
+        try:
+            response = await self._http.get(self._base + "media/get",
+                                            params={"access_token": token, "media_id": media_id})
+        except httpx.HTTPError as exc:
+            raise e.UpstreamBusy("wecom", type(exc).__name__, "连不上企业微信，请稍后再试。",
+                                 "Could not reach WeCom; try again later.") from exc
+        if response.status_code != 200 or "json" in response.headers.get("content-type", ""):
+            data = response.json() if "json" in response.headers.get("content-type", "") else {}
+            raise self._fail(_errcode(data) if isinstance(data, dict) else -1, data, "media/get")
+        if len(response.content) > limit:
+            raise e.FieldError("file", "文件太大。", "The file is too large.")
+        return response.content, _filename(response.headers.get("content-disposition", ""))
+
     async def send(self, target: Target, msgtype: str, payload: dict[str, Any]) -> SendResult:
         """``message/send`` to a member, or ``appchat/send`` to an app-created group chat."""
         if target.chat_id:
@@ -274,6 +292,19 @@ class WeComClient:
         else:
             log.warning("wecom %s failed: errcode %d %s", path, code, error.raw)
         return error
+
+
+def _filename(disposition: str) -> str:
+    """The file name of a Content-Disposition header (RFC 6266's ``filename*`` first)."""
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename*" and "''" in value:
+            return urllib.parse.unquote(value.split("''", 1)[1]) or "sheet"
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename":
+            return value.strip('"') or "sheet"
+    return "sheet"
 
 
 def _errcode(data: dict[str, Any]) -> int:

@@ -56,6 +56,7 @@ from .drafts import Draft
 from .xml import (
     EnterAgentEvent,
     EventMessage,
+    FileMessage,
     InboundMessage,
     MenuClickEvent,
     TemplateCardEvent,
@@ -141,6 +142,8 @@ class Conversation:
             key = message.event_key
             if key.startswith("cmd:") and key[4:].strip():
                 await self.on_text(key[4:], target, requester)
+        elif isinstance(message, FileMessage) and self.batches is not None and message.media_id:
+            await self.batches.from_file(message.media_id, target, requester)
         elif isinstance(message, EnterAgentEvent):
             await self.welcome(target)
         elif isinstance(message, EventMessage):

@@ -22,7 +22,7 @@ from bot.text import clip_utf8
 
 from .crypto import EncryptedEnvelope, InvalidXml, WeComCrypto, cdata, parse_xml
 
-__all__ = [
+__all__ = ["FileMessage", 
     "CARD_TYPES",
     "TEXT_REPLY_MAX_BYTES",
     "CallbackEnvelope",
@@ -86,6 +86,14 @@ class TextMessage(InboundMessage):
 
 class ImageMessage(InboundMessage):
     pic_url: str = Field("", alias="PicUrl")
+    media_id: str = Field("", alias="MediaId")
+    msg_id: int | None = Field(None, alias="MsgId")
+
+
+class FileMessage(InboundMessage):
+    """``MsgType=file``: not among a self-built app's documented types, but some tenants send it (a sheet
+    for a batch); the file is fetched with ``media/get``."""
+
     media_id: str = Field("", alias="MediaId")
     msg_id: int | None = Field(None, alias="MsgId")
 
@@ -174,6 +182,8 @@ def parse_message(plaintext: str | bytes) -> InboundMessage:
         cls = TextMessage
     elif msg_type == "image":
         cls = ImageMessage
+    elif msg_type == "file":
+        cls = FileMessage
     elif msg_type == "event":
         event = fields.get("Event", "").strip()
         data["Event"] = event
