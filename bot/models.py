@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InvalidRequest
 from bot.text import Text
-from bot.wording import field_errors
+from bot.wording import field_errors, suggest_name
 
 
 class CodeType(StrEnum):
@@ -103,7 +103,7 @@ def name_errors(field: str, value: str | None, *, required: bool, label_zh: str,
         )]
     if not GIO_NAME_RE.match(value):
         bad = "".join(dict.fromkeys(ch for ch in value if not GIO_NAME_RE.match(ch)))
-        fixed = suggest_name(value)
+        fixed = suggest_name(value, GIO_NAME_RE)
         return [FieldError(
             field,
             f"{label_zh}只能包含中文、英文字母、数字和 - / _，请去掉：{bad!r}（空格也不行）"
@@ -112,13 +112,6 @@ def name_errors(field: str, value: str | None, *, required: bool, label_zh: str,
             f"remove {bad!r} (spaces are not allowed either)" + (f"; for instance {fixed}." if fixed else "."),
         )]
     return []
-
-
-def suggest_name(value: str) -> str | None:
-    """``value`` with each run of characters GrowingIO refuses turned into one ``-`` (``spring sale`` →
-    ``spring-sale``), or None when nothing valid is left."""
-    fixed = re.sub(r"-{2,}", "-", "".join(ch if GIO_NAME_RE.match(ch) else "-" for ch in value)).strip("-")
-    return fixed if fixed and GIO_NAME_RE.match(fixed) else None
 
 
 def check_name(value: str, field: str = "name", label_zh: str = "名称", label_en: str = "name") -> str:

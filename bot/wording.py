@@ -7,6 +7,7 @@ pydantic's own English sentence never reaches a person.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,13 @@ def describe(field: str, item: Mapping[str, Any], labels: Mapping[str, tuple[str
     return FieldError(field, f"{zh_label}的值不对，请检查。", f"The {en_label} is not valid; check it.")
 
 
+def suggest_name(value: str, allowed: re.Pattern[str]) -> str | None:
+    """``value`` with each run of characters ``allowed`` refuses (GrowingIO's name rule) turned into one ``-`` (``spring sale`` →
+    ``spring-sale``), or None when nothing valid is left."""
+    fixed = re.sub(r"-{2,}", "-", "".join(ch if allowed.match(ch) else "-" for ch in value)).strip("-")
+    return fixed if fixed and allowed.match(fixed) else None
+
+
 def field_errors(exc: ValidationError, labels: Mapping[str, tuple[str, str]] = LABELS) -> list[FieldError]:
     """Every problem pydantic found, one :class:`FieldError` each, in our words."""
     found: list[FieldError] = []
@@ -78,4 +86,4 @@ def field_errors(exc: ValidationError, labels: Mapping[str, tuple[str, str]] = L
     return found
 
 
-__all__ = ["LABELS", "describe", "field_errors"]
+__all__ = ["LABELS", "describe", "field_errors", "suggest_name"]
