@@ -166,6 +166,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
     from handlers.api import api_front_end
     from handlers.linkpage import link_front_end
     from handlers.slack import slack_front_end
+    from handlers.upload_page import upload_front_end
     from handlers.wecom import wecom_front_end
 
     service = process.service
@@ -174,6 +175,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
+        upload_front_end(service, process.batches),  # /batches/upload/<token>: a sheet for a chat's batch
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]

@@ -197,3 +197,17 @@ def test_a_sign_in_page_instead_of_the_file_says_what_to_fix(make_harness: Any) 
     message = h.ephemeral(lambda m: "files:read" in (m.get("text") or ""))
     assert "sign-in page" in message["text"] or "登录页" in message["text"]
     assert h.service.storage.batches.recent() == []  # nothing was read as a sheet
+
+
+def test_the_forms_upload_link_takes_a_sheet_and_the_dry_run_comes_to_the_dm(h: Harness) -> None:
+    import re
+
+    view = open_batch_form(h)
+    match = re.search(r"/batches/upload/([^|>]+)", str(view["blocks"]))
+    assert match is not None
+    before = len(h.emu.calls_to("chat.postMessage"))
+    answer = h.http.post(h.url + "/batches/upload/" + match.group(1), headers={"X-Filename": "s.csv"},
+                         content=b"page,type,scene\npages/index/index,B,id=41\n")
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
+    assert call.params["channel"] == DM_CHANNEL and "s.csv" in call.params["text"] and "1 ready" in call.params["text"]

@@ -26,17 +26,20 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.batch import output
+from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
 from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, PermissionDenied, UpstreamError
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.priority import Priority
+from bot.scans import hash_key
 from bot.service import Service
 
 log = logging.getLogger("minpcode.batch")
 
 RATE_CODES = frozenset({"45009", "45011", "429"})  # per-minute / per-day answers: back off, then resume
 Progress = Callable[["BatchProgress"], Awaitable[None] | None]
+Intake = Callable[[Sheet, UploadClaim], Coroutine[Any, Any, None]]
 _CANCELLED = ("批量任务已取消，这一行没有生成。", "The batch was cancelled before this row was made.")
 
 
@@ -107,6 +110,9 @@ class BatchEngine:
         self._started: dict[str, float] = {}
         self._finished_now: dict[str, int] = {}
         self._runners: dict[str, Callable[[Batch], Coroutine[Any, Any, Any]]] = {}
+        self._intakes: dict[str, Intake] = {}
+        secret = service.settings.minpcode_scan_hash_key
+        self.links = UploadLinks(hash_key(secret.get_secret_value() if secret else None, service.storage.directory))
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, batch_id: str) -> Batch:
@@ -242,6 +248,13 @@ class BatchEngine:
             self.store.set_status(batch_id, BatchStatus.DONE)
         await _call(on_progress, self.progress(batch_id))
         return self.get(batch_id)
+
+    def intake_for(self, chat: str, take: Intake) -> None:
+        """Where a sheet sent through an upload link (:mod:`bot.batch.links`) continues: the chat's dry run."""
+        self._intakes[chat] = take
+
+    def intake(self, chat: str) -> Intake | None:
+        return self._intakes.get(chat)
 
     def runner_for(self, chat: str, run: Callable[[Batch], Coroutine[Any, Any, Any]]) -> None:
         """A chat that reports its batches itself (progress in its message, the zip at the end) resumes them."""

@@ -32,8 +32,11 @@ def _text_input(block_id: str, label: str, *, multiline: bool = False, placehold
             "element": element}
 
 
-def form_view(lang: str | None, public_url: str | None, metadata: str) -> dict[str, Any]:
+def form_view(lang: str | None, public_url: str | None, metadata: str, upload_token: str | None = None) -> dict[str, Any]:
     sample = f"<{public_url.rstrip('/')}{SAMPLE_PATH}|sample.csv>" if public_url else "`page,type,scene,name`"
+    upload = say(lang, f" 也可以在 30 分钟内用<{public_url.rstrip('/')}/batches/upload/{upload_token}|这个链接>上传（只能用一次）。",
+                 f" You may also upload it <{public_url.rstrip('/')}/batches/upload/{upload_token}|here> within "
+                 "30 minutes (one use).") if public_url and upload_token else ""
     types = [{"text": {"type": "plain_text", "text": t}, "value": t} for t in ("A", "B", "C", "shortlink")]
     return {
         "type": "modal", "callback_id": CALLBACK, "private_metadata": metadata,
@@ -46,7 +49,7 @@ def form_view(lang: str | None, public_url: str | None, metadata: str) -> dict[s
                       f"推广活动、推广渠道……）。示例：{sample}。先试运行，确认后才生成。",
                 f"Upload a CSV/XLSX (its first sheet), or paste the rows below. The header names the same fields "
                 f"as the commands (page, type, scene, name, campaign, channel, …). Sample: {sample}. A dry run "
-                "comes first; nothing is made before you confirm.")}},
+                "comes first; nothing is made before you confirm.") + upload}},
             {"type": "input", "block_id": FILE_BLOCK, "optional": True,
              "label": {"type": "plain_text", "text": say(lang, "表格文件", "Sheet file")},
              "element": {"type": "file_input", "action_id": FILE_BLOCK, "filetypes": ["csv", "xlsx"], "max_files": 1}},

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
+from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
@@ -69,17 +70,25 @@ class SlackBatches:
         self.host = host
         self.engine = engine
         engine.runner_for("slack", self.run)  # after a restart, serve resumes Slack's batches through us
+        engine.intake_for("slack", self.from_upload)  # a sheet sent through an upload link comes back here
 
     async def open_form(self, trigger_id: str, origin: Origin) -> None:
         _, lang = await self.host.requester(origin)
         try:
+            link = self.engine.links.issue("slack", origin.user_id, origin.channel_id, lang or "zh")
             await self.host.client.views_open(trigger_id=trigger_id, view=batch_form.form_view(
-                lang, self.host.public_url, parse.dump_metadata({"c": origin.channel_id})))
+                lang, self.host.public_url, parse.dump_metadata({"c": origin.channel_id}), upload_token=link))
         except (SlackApiError, SlackClientError) as exc:
             await self.host.delivery.tell(origin.user_id, origin.channel_id, say(
                 lang, f"表单没能打开（{slack_error(exc)}），请再输入一次 /minpcode bulk，或在它后面换行粘贴表格。",
                 f"The form did not open ({slack_error(exc)}). Type /minpcode bulk again, or paste the rows on the "
                 "lines after it."), response_url=origin.response_url)
+
+    async def from_upload(self, sheet: Sheet, claim: UploadClaim) -> None:
+        async def read() -> Sheet:
+            return sheet
+
+        await self._dry_run(read, Origin("", claim.user_id, None, claim.channel_id), {})
 
     async def from_text(self, rows: str, origin: Origin) -> None:
         await self._dry_run(lambda: _pasted(rows), origin, {})

@@ -14,6 +14,7 @@ import time
 
 from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
+from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import MAX_BYTES, Sheet, read_pasted, read_sheet
 from bot.errors import MinpcodeError, UpstreamError
@@ -51,6 +52,7 @@ class WeComBatches:
         self.every = every
         self.tasks: set[asyncio.Task[None]] = set()
         engine.runner_for("wecom", self.run)  # after a restart, serve resumes WeCom's batches through us
+        engine.intake_for("wecom", self.from_upload)  # a sheet sent through an upload link comes back here
 
     def waiting(self, requester: Requester) -> Batch | None:
         """The member's batch waiting for 开始 / 取消 (their newest, if it is still a draft)."""
@@ -59,9 +61,15 @@ class WeComBatches:
 
     async def dry_run(self, rows: str, target: Target, requester: Requester) -> None:
         if not rows.strip():
-            await self.deliver.say(target, "用法：发送「批量」，换行后粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）。",
-                                   "Usage: send bulk, then the rows on the next lines (a header line such as "
-                                   "page,type,scene, then one line per code).")
+            link = ""
+            if self.deliver.public_url:
+                token = self.engine.links.issue("wecom", requester.user_id, target.chat_id, requester.lang)
+                link = f"{self.deliver.public_url}/batches/upload/{token}"
+            await self.deliver.say(
+                target, "发送「批量」后换行粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）"
+                        + (f"，或在 30 分钟内用这个链接上传 CSV/XLSX（只能用一次）：{link}" if link else "。"),
+                "Send bulk with the rows on the next lines (a header line such as page,type,scene, then one line "
+                "per code)" + (f", or upload a CSV/XLSX within 30 minutes here (one use): {link}" if link else "."))
             return
         await self._dry_run(read_pasted(rows), target, requester)
 
@@ -69,6 +77,12 @@ class WeComBatches:
         """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get``."""
         data, name = await self.deliver.client.get_media(media_id, MAX_BYTES)
         await self._dry_run(read_sheet(data, name), target, requester)
+
+    async def from_upload(self, sheet: Sheet, claim: UploadClaim) -> None:
+        target = Target(claim.user_id, claim.channel_id)
+        requester = Requester(chat="wecom", user_id=claim.user_id, channel_id=claim.channel_id,
+                              lang="en" if claim.lang == "en" else "zh")
+        await self._dry_run(sheet, target, requester)
 
     async def _dry_run(self, sheet: Sheet, target: Target, requester: Requester) -> None:
         where = BatchOrigin(user_id=requester.user_id, user_name=requester.user_name, chat="wecom",

@@ -1,0 +1,132 @@
+"""The batch upload page: ``GET /batches/upload/<token>`` (a small page), ``POST`` the same address (the file).
+
+A chat answers ``bulk`` with a one-time link (bot/batch/links.py) for people whose chat cannot send files
+(WeCom's self-built apps). The page works without a framework in WeCom's and WeChat's built-in browsers and
+on a desktop: one file input, the file POSTed as the body (no multipart), the answer shown under it. The
+sheet is checked here and the dry run continues in the chat the link came from.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import urllib.parse
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.batch.engine import BatchEngine
+from bot.batch.links import TTL_SECONDS, LinkError, UploadClaim
+from bot.batch.sheets import MAX_BYTES, read_sheet
+from bot.errors import MinpcodeError
+from bot.service import Service
+from handlers.http import BodyTooLarge, read_limited
+
+log = logging.getLogger("minpcode.upload")
+
+PATH = "/batches/upload/{token:str}"
+
+_PAGE = """<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>上传表格 · Upload a sheet</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+button{{font-size:1.1rem;padding:.5rem 1.5rem}} #result{{margin-top:1rem;white-space:pre-wrap}}</style></head>
+<body><h1>上传表格 · Upload a sheet</h1>
+<p>选择 CSV 或 XLSX（最多 5 MB、5000 行），试运行结果会发回聊天。<br>
+Choose a CSV or XLSX (up to 5 MB and 5,000 rows); the dry run comes back in the chat.</p>
+<form id="form"><input id="file" type="file" accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" required>
+<p><button id="send" type="submit">上传 · Upload</button></p></form>
+<div id="result" role="status">{notice}</div>
+<script>
+document.getElementById("form").addEventListener("submit", function (event) {{
+  event.preventDefault();
+  var file = document.getElementById("file").files[0], result = document.getElementById("result");
+  if (!file) {{ return; }}
+  if (file.size > {max_bytes}) {{ result.textContent = "文件超过 5 MB。\\nThe file is over 5 MB."; return; }}
+  document.getElementById("send").disabled = true;
+  result.textContent = "上传中… Uploading…";
+  fetch(location.href, {{method: "POST", body: file, headers: {{"X-Filename": encodeURIComponent(file.name)}}}})
+    .then(function (r) {{ return r.json(); }})
+    .then(function (answer) {{ result.textContent = answer.message;
+      if (!answer.ok) {{ document.getElementById("send").disabled = false; }} }})
+    .catch(function () {{ result.textContent = "上传失败，请重试。\\nThe upload failed; try again.";
+      document.getElementById("send").disabled = false; }});
+}});
+</script></body></html>
+"""
+
+
+def _both(zh: str, en: str) -> str:
+    return f"{zh}\n{en}"
+
+
+class UploadPage:
+    """The page as a front-end of ``minpcode serve`` (routes only; nothing to start)."""
+
+    name = "batch-upload"
+
+    def __init__(self, service: Service, engine: BatchEngine) -> None:
+        self.service = service
+        self.engine = engine
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(PATH, self.page, methods=["GET"]), Route(PATH, self.upload, methods=["POST"])]
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def _claim(self, token: str) -> UploadClaim:
+        return self.engine.links.verify(token)
+
+    async def page(self, request: Request) -> Response:
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+        try:
+            self._claim(request.path_params["token"])
+        except LinkError as exc:
+            return HTMLResponse(_PAGE.format(notice=html.escape(_both(exc.zh, exc.en)), max_bytes=MAX_BYTES)
+                                .replace('<form id="form">', '<form id="form" hidden>'), status_code=403,
+                                headers=headers)
+        return HTMLResponse(_PAGE.format(notice="", max_bytes=MAX_BYTES), headers=headers)
+
+    async def upload(self, request: Request) -> Response:
+        try:
+            claim = self._claim(request.path_params["token"])
+        except LinkError as exc:
+            return _answer(False, exc.zh, exc.en, 403)
+        try:
+            data = await read_limited(request, MAX_BYTES)
+        except BodyTooLarge:
+            return _answer(False, "文件超过 5 MB。", "The file is over 5 MB.", 413)
+        name = urllib.parse.unquote(request.headers.get("x-filename", "")) or "sheet.csv"
+        take = self.engine.intake(claim.chat)
+        if take is None:
+            return _answer(False, "这个聊天现在不可用，请稍后再试。", "That chat is not available now; try again later.", 503)
+        try:
+            sheet = read_sheet(data, name)
+        except MinpcodeError as exc:
+            return _answer(False, exc.zh, exc.en, 400)
+        if not self.service.outbox.first_seen(f"batch-upload:{claim.nonce}", TTL_SECONDS):
+            return _answer(False, "这个链接已经用过了。请在聊天里重新发送「批量」。",
+                           "This link was already used. Send bulk in the chat again.", 409)
+        try:
+            await take(sheet, claim)
+        except MinpcodeError as exc:
+            return _answer(False, exc.zh, exc.en, 400)
+        return _answer(True, "已收到，试运行结果已发回聊天。", "Received: the dry run is in the chat.", 200)
+
+
+def _answer(ok: bool, zh: str, en: str, status: int) -> Response:
+    return JSONResponse({"ok": ok, "message": _both(zh, en)}, status_code=status,
+                        headers={"Cache-Control": "no-store"}, media_type="application/json")
+
+
+def upload_front_end(service: Service, engine: BatchEngine) -> UploadPage:
+    return UploadPage(service, engine)
+
+
+__all__ = ["PATH", "UploadPage", "upload_front_end"]
