@@ -86,6 +86,7 @@ DEFAULT_SCOPES = (
     "channels:join",
     "channels:read",
     "groups:read",
+    "im:history",
     "im:read",
     "im:write",
     "users:read",

@@ -211,3 +211,17 @@ def test_the_forms_upload_link_takes_a_sheet_and_the_dry_run_comes_to_the_dm(h: 
     assert answer.status_code == 200 and answer.json()["ok"] is True
     call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
     assert call.params["channel"] == DM_CHANNEL and "s.csv" in call.params["text"] and "1 ready" in call.params["text"]
+
+
+def test_a_sheet_dropped_in_the_dm_with_bulk_starts_the_same_dry_run(h: Harness) -> None:
+    file = h.emu.add_user_file("drop.csv", "页面,类型,场景\npages/index/index,B,id=51\n".encode(), USER_ID)
+    before = len(h.emu.calls_to("chat.postMessage"))
+    event = {"type": "message", "subtype": "file_share", "channel": DM_CHANNEL, "channel_type": "im",
+             "user": USER_ID, "text": "bulk please", "files": [file], "ts": "1700000001.000200"}
+    assert h.event(event, event_id="EvDrop1").status_code == 200
+    call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
+    assert "drop.csv" in call.params["text"] and "1 ready" in call.params["text"]
+    other = {**event, "text": "just a file", "ts": "1700000002.000300"}  # no "bulk": not a batch
+    assert h.event(other, event_id="EvDrop2").status_code == 200
+    time.sleep(0.5)
+    assert len(h.emu.calls_to("chat.postMessage")) == before + 1

@@ -63,7 +63,7 @@ def _quiet(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "files:read", "channels:join", "users:read", "im:write",
-                   "channels:read", "groups:read")  # the last two: SLACK_SUMMARY_CHANNEL by name (conversations.list)
+                   "channels:read", "groups:read", "im:history")  # channels/groups:read: SLACK_SUMMARY_CHANNEL by name
 DEDUPE_WINDOW = 10.0  # seconds a request key is remembered
 # Validation before a view_submission ack. Slack waits 3 s for the whole round trip, and between a server
 # in China and Slack the network takes much of that: answer within 1 s whatever GrowingIO does. What is

@@ -22,7 +22,7 @@ from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import Sheet, read_pasted
+from bot.batch.sheets import BULK_WORDS, Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
 from bot.models import Requester
 from bot.service import Service
@@ -211,6 +211,17 @@ def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:
             return
         await ack()
         host.spawn(batches.from_form(files, rows, defaults, origin), "checking a sheet from the batch form")
+
+    @app.event("message")
+    async def on_dm(event: dict[str, Any], body: dict[str, Any]) -> None:
+        # A CSV/XLSX dropped in the DM with "bulk" in the message starts the same flow as the form.
+        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+        words = set(str(event.get("text") or "").casefold().split())
+        if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & BULK_WORDS:
+            return
+        origin = Origin(str(body.get("team_id") or ""), str(event.get("user") or ""), None, event.get("channel"))
+        if origin.user_id:
+            host.spawn(batches.from_form(files, "", {}, origin), "checking a sheet dropped in the DM")
 
     @app.action(re.compile(rf"^({START_ACTION}|{CANCEL_ACTION})$"))
     async def on_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
