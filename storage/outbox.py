@@ -11,6 +11,8 @@ import time
 
 import sqlite_utils
 
+KEEP_DONE = 24 * 3600.0
+
 
 class Outbox:
     def __init__(self, db: sqlite_utils.Database) -> None:
@@ -45,7 +47,10 @@ class Outbox:
         return row_id
 
     def done(self, row_id: int) -> None:
-        self._db.execute("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?", [time.time(), row_id])
+        now = time.time()
+        self._db.execute("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?", [now, row_id])
+        # what was delivered is kept a day (for whoever looks into a complaint), then dropped
+        self._db.execute("DELETE FROM outbox WHERE state = 'done' AND done_at < ?", [now - KEEP_DONE])
 
     def pending(self, front: str) -> list[tuple[int, str, str]]:
         """(id, kind, payload) of what ``front`` still owes, oldest first."""

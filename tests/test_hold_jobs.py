@@ -76,3 +76,19 @@ def _count(data: Path, sql: str) -> int:
             return int(db.execute(sql).fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def test_the_outbox_saves_once_per_id_and_forgets_what_was_delivered_a_day_ago(tmp_path: Path) -> None:
+    store = Storage.open(tmp_path)
+    outbox = store.outbox
+    first = outbox.accept("wecom", "message", "{}", seen="wecom:1", ttl=900)
+    assert first is not None and outbox.accept("wecom", "message", "{}", seen="wecom:1", ttl=900) is None
+    assert [row for row, _, _ in outbox.pending("wecom")] == [first]
+    outbox.done(first)
+    assert outbox.pending("wecom") == [] and outbox.state(first) == "done"
+    store.db.execute("UPDATE outbox SET done_at = done_at - 2 * 86400 WHERE id = ?", [first])
+    second = outbox.accept("slack", "run_text", "{}")
+    assert second is not None
+    outbox.done(second)
+    assert outbox.state(first) is None and outbox.state(second) == "done"
+    store.close()
