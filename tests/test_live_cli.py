@@ -75,7 +75,7 @@ def test_bulk_makes_one_live_code_per_row(cli: Cli, tmp_path: Path) -> None:
                      "pages/shop/index?store=1,yes,门店1,2099-06-30\n"
                      "pages/shop/index?store=1,yes,门店1b,\n"
                      "pages/shop/index?store=2,yes,门店2,\n", encoding="utf-8")
-    cli.ok("bulk", str(sheet), "--out", str(tmp_path / "codes"))
+    cli.ok("bulk", str(sheet), "--yes", "--out", str(tmp_path / "codes"))
     listed = [r for r in cli.json("list") if r["live"]]
     assert len(listed) == 3  # identical rows still make their own live code: each can be re-pointed alone
     assert {r["destination"] for r in listed} == {"pages/shop/index?store=1", "pages/shop/index?store=2"}
