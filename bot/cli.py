@@ -1,4 +1,4 @@
-"""``minpcode``: the command line. A thin consumer of :mod:`bot.service` (shared/docs/contract.md).
+"""``minpcode``: the command line. A thin consumer of :mod:`bot.service` (docs/configuration.md).
 
 Every command turns its options into one service call and renders the answer: rich tables for
 people, ``--json`` for scripts. Outcomes become exit codes in one place, :func:`exit_code`:
@@ -8,39 +8,41 @@ people, ``--json`` for scripts. Outcomes become exit codes in one place, :func:`
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Awaitable, Callable, Iterable
-from enum import IntEnum, StrEnum
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from bot import logs
-from bot.announce import cli_summary
 from bot.config import BadSettings, Settings
-from bot.errors import (
-    FieldError,
-    InputError,
-    InvalidRequest,
-    MinpcodeError,
-    NotConfigured,
-    UpstreamError,
-    UsageError,
-)
+from bot.errors import FieldError, InvalidRequest, MinpcodeError
 from bot.models import CodeRecord, CodeRequest, CodeType, Requester, Status
 from bot.ports import Announcer
 from bot.server import command_logging, compose, prepare, serve_logging
-from bot.service import Notice, Service, Submission
-from bot.startup import startup_report
-from bot.summary import DEFAULT_DAYS, MAX_DAYS
+from bot.service import Service, Submission
 from bot.wording import describe
-from handlers import cli_audit, cli_batch, cli_live
+from handlers import cli_audit, cli_batch, cli_live, cli_reports
 from handlers import poster_cli as cli_posters
+from handlers.cli_output import (
+    ExitCode,
+    Lang,
+    check_port,
+    err,
+    exit_code,
+    fail,
+    out,
+    print_json_out,
+    print_notices,
+    print_version,
+    report,
+    say,
+    say_startup,
+    warn_old_data_dir,
+)
 from handlers.commands import reuse_heading
-from handlers.terminal import print_json, quota_table, record_json, record_table, records_table, write_image
+from handlers.terminal import record_json, record_table, records_table, write_image
 
 __all__ = ["ExitCode", "app", "exit_code", "main", "record_json", "write_image"]
 
@@ -53,56 +55,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold settings: never print them
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 WAIT_SECONDS = 120.0
 OutDir = Annotated[Path | None, typer.Option("--out", help="Folder for the images (default DATA_DIR/out).")]
 OutFile = Annotated[Path | None, typer.Option("--out", help="Write the image here (.png, .jpg, ...).")]
-
-
-# -- exit codes: the one place ---------------------------------------------------------------------
-class ExitCode(IntEnum):
-    OK = 0
-    UPSTREAM = 1
-    INPUT = 2
-
-
-def exit_code(outcome: BaseException | CodeRecord | None = None) -> ExitCode:
-    """What an outcome means for the shell.
-
-    A record is OK when it is done (or deleted: the command did what was asked) and UPSTREAM when it
-    failed or is still waiting on the upstream. Input errors (and invalid settings) are INPUT;
-    every other minpcode error (upstream refusals, our own A/C quota ledger) is UPSTREAM.
-    """
-    if outcome is None:
-        return ExitCode.OK
-    if isinstance(outcome, CodeRecord):
-        return ExitCode.OK if outcome.status in (Status.DONE, Status.DELETED) else ExitCode.UPSTREAM
-    if isinstance(outcome, InputError | ValidationError):
-        return ExitCode.INPUT
-    if isinstance(outcome, MinpcodeError):
-        return ExitCode.UPSTREAM
-    raise TypeError(f"no exit code for {type(outcome).__name__}")
-
-
-def worst(codes: Iterable[ExitCode]) -> ExitCode:
-    """Several outcomes at once (bulk): bad input first, since retrying cannot fix it."""
-    found = set(codes)
-    for code in (ExitCode.INPUT, ExitCode.UPSTREAM):
-        if code in found:
-            return code
-    return ExitCode.OK
-
-
-# -- plumbing ----------------------------------------------------------------------------------------
-class Lang(StrEnum):
-    zh = "zh"
-    en = "en"
-
-
-def _say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
-    (err if to_err else out).print(text, markup=False, soft_wrap=True, style=style)
 
 
 def _requester() -> Requester:
@@ -117,15 +73,15 @@ def _settings(*needed: str) -> Settings:
         if needed:
             settings.check(*(() if needed == ("*",) else needed))
     except ValidationError as exc:
-        _say("设置有误 / The settings are not valid:", style="red", to_err=True)
+        say("设置有误 / The settings are not valid:", style="red", to_err=True)
         for item in exc.errors():
             name = ".".join(str(p) for p in item.get("loc", ())).upper()
             said = describe(name, item, {})  # our words, never pydantic's
-            _say(f"  {said.zh}\n  {said.en}", to_err=True)
+            say(f"  {said.zh}\n  {said.en}", to_err=True)
         raise typer.Exit(exit_code(exc)) from None
     except BadSettings as exc:
         for line in exc.lines:
-            _say(line, style="red", to_err=True)
+            say(line, style="red", to_err=True)
         raise typer.Exit(ExitCode.INPUT) from None
     return settings
 
@@ -152,53 +108,9 @@ def _run(body: Callable[[Service], Awaitable[ExitCode]], *, worker: bool = False
         with logs.request_id():  # every line of one command, down to the upstream calls, shares it
             code = asyncio.run(go())
     except MinpcodeError as exc:
-        _report(exc, as_json)
+        report(exc, as_json)
         code = exit_code(exc)
     raise typer.Exit(int(code))
-
-
-def _option(field_name: str) -> str:
-    return {"create_missing": "--create", "env_version": "--env", "check_path": "--no-check"}.get(
-        field_name, "--" + field_name.replace("_", "-"))
-
-
-def _error_lines(exc: MinpcodeError, label: Callable[[str], str] = _option) -> list[str]:
-    """Each problem on its own lines, Chinese then English; field errors name the option."""
-    if isinstance(exc, InvalidRequest):
-        lines: list[str] = []
-        for item in exc.errors:
-            lines += [f"{label(item.field)}: {item.zh}", f"{label(item.field)}: {item.en}"]
-        return lines
-    if isinstance(exc, FieldError):
-        return [f"{label(exc.field)}: {exc.zh}", f"{label(exc.field)}: {exc.en}"]
-    if isinstance(exc, UpstreamError):
-        where = "微信 WeChat" if exc.provider == "wechat" else "GrowingIO"
-        return [f"{exc.zh}（{where} {exc.code}）", f"{exc.en} ({where} {exc.code})"]
-    return [exc.zh, exc.en]
-
-
-def _report(exc: MinpcodeError, as_json: bool) -> None:
-    fixable = isinstance(exc, FieldError | InvalidRequest | UsageError) and not isinstance(exc, NotConfigured)
-    heading = "请修改后再试 / Please fix and try again:" if fixable else "没有完成 / Not done:"
-    _say(heading, style="red", to_err=True)
-    for line in _error_lines(exc):
-        _say(line, to_err=True)
-    if as_json:
-        errors = exc.errors if isinstance(exc, InvalidRequest) else [exc] if isinstance(exc, FieldError) else []
-        payload: dict[str, Any] = {"kind": type(exc).__name__, "zh": exc.zh, "en": exc.en,
-                                   "fields": [{"field": e.field, "zh": e.zh, "en": e.en} for e in errors]}
-        if isinstance(exc, UpstreamError):
-            payload |= {"provider": exc.provider, "code": exc.code}
-        _print_json({"ok": False, "exit_code": int(exit_code(exc)), "error": payload})
-
-
-def _print_json(data: Any) -> None:
-    print_json(out, data)
-
-
-def _print_notices(notices: Iterable[Notice]) -> None:
-    for notice in notices:
-        _say(notice.text("zh"), style="yellow")
 
 
 def _save_record_image(service: Service, record: CodeRecord, path: Path) -> Path:
@@ -226,7 +138,7 @@ def serve(
         # Image links and /openapi.json name where this server listens (a wildcard is no address to visit).
         visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
         settings = settings.model_copy(update={"minpcode_public_url": f"http://{visit}:{port}"})
-    _check_port(host, port)
+    check_port(host, port)
     serve_logging(settings)
     application = create_app(settings)
     if settings.sandbox:
@@ -235,33 +147,10 @@ def serve(
         parts = [f"WeChat {settings.wechat_appid}" if settings.wechat_configured else "",
                  f"GrowingIO {settings.gio_project_uid}" if settings.gio_configured else ""]
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
-    _say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
-    _say_startup(settings)
-    _say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
+    say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
+    say_startup(settings)
+    say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
     run_server(application, host, port, settings.minpcode_stop_grace)  # SIGTERM: a graceful stop, exit 0
-
-
-def _check_port(host: str, port: int) -> None:
-    """Refuse a port another program holds before saying "serving on" (uvicorn would fail after it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            _say(f"不能监听 {host}:{port}（{exc.strerror}）：端口可能已被占用，请停止占用它的程序或换一个 --port。\n"
-                 f"Cannot listen on {host}:{port} ({exc.strerror}): the port may be in use; stop the program "
-                 "holding it or choose another --port.", style="red", to_err=True)
-            raise typer.Exit(ExitCode.INPUT) from None
-
-
-def _say_startup(settings: Settings) -> None:
-    """The mode and why, and every half-configured part or unknown variable (bot/startup.py)."""
-    report = startup_report(settings)
-    lines = report.lines(settings.terminal_lang)
-    _say(lines[0], style="bold")
-    for line in lines[1:]:
-        _say(line, style="yellow", to_err=True)
 
 
 @app.command()
@@ -275,11 +164,11 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     from handlers.console import chat as run_chat
 
     settings = _settings("MINPCODE_TIMEZONE", "MINPCODE_ADMINS")
-    _say_startup(settings)
+    say_startup(settings)
     try:
         code = asyncio.run(run_chat(compose(settings).service, lang=lang.value))
     except KeyboardInterrupt:
-        _say("\n再见 / Bye.")
+        say("\n再见 / Bye.")
         code = 130
     raise typer.Exit(code)
 
@@ -370,22 +259,22 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
             "notices": [n.model_dump() for n in submission.notices],
             "out": str(written) if written else None,
         }
-        _print_json(data)
+        print_json_out(data)
         return code
     if record.status is Status.DONE and submission.reused:
-        _say("\n".join(reuse_heading(submission)), style="green")
+        say("\n".join(reuse_heading(submission)), style="green")
     elif record.status is Status.DONE:
-        _say("码已生成。\nYour code is ready.", style="green")
+        say("码已生成。\nYour code is ready.", style="green")
     elif record.status is Status.PENDING:
-        _say("还在生成中，稍后用 minpcode show 查看。\nStill working on it; check again with minpcode show.",
+        say("还在生成中，稍后用 minpcode show 查看。\nStill working on it; check again with minpcode show.",
              style="yellow")
     else:
-        _say("生成失败。\nCould not make the code.", style="red")
+        say("生成失败。\nCould not make the code.", style="red")
     out.print(record_table(record, service.settings))
-    cli_live.print_live(service, record, _say)
-    _print_notices(submission.notices)
+    cli_live.print_live(service, record, say)
+    print_notices(submission.notices)
     if written is not None:
-        _say(f"图片已保存到 Image saved to: {written}")
+        say(f"图片已保存到 Image saved to: {written}")
     return code
 
 
@@ -402,13 +291,13 @@ def list_codes(
         minpcode list --query spring --limit 5
     """
     async def body(service: Service) -> ExitCode:
-        records = service.list(_requester(), query=query, limit=limit)
+        records = service.recent(_requester(), query=query, limit=limit)
         if as_json:
             live = service.live_totals(records)
-            _print_json([record_json(r, service.settings, live.get(r.id)) for r in records])
+            print_json_out([record_json(r, service.settings, live.get(r.id)) for r in records])
             return ExitCode.OK
         if not records:
-            _say("没有找到码。/ No codes found.")
+            say("没有找到码。/ No codes found.")
             return ExitCode.OK
         out.print(records_table(records, service.settings.minpcode_timezone))
         return ExitCode.OK
@@ -434,15 +323,15 @@ def show(
         written = _save_record_image(service, record, out_file) if out_file is not None else None
         if as_json:
             view = service.live_view(record)
-            _print_json(record_json(record, service.settings, service.live_totals([record]).get(record.id))
+            print_json_out(record_json(record, service.settings, service.live_totals([record]).get(record.id))
                         | {"out": str(written) if written else None}
                         | ({"live_code": view.model_dump(mode="json")} if view else {}))
         else:
             out.print(record_table(record, service.settings))
-            cli_live.print_live(service, record, _say)
-            cli_audit.print_history(service, record.id, out, _say)
+            cli_live.print_live(service, record, say)
+            cli_audit.print_history(service, record.id, out, say)
             if written is not None:
-                _say(f"图片已保存到 Image saved to: {written}")
+                say(f"图片已保存到 Image saved to: {written}")
         return ExitCode.OK
 
     _run(body, as_json=as_json)
@@ -462,7 +351,7 @@ def rename(
 
     async def body(service: Service) -> ExitCode:
         record = service.rename(code_id, name, _requester())
-        _say(f"已改名为「{record.name}」。\nRenamed to '{record.name}'.", style="green")
+        say(f"已改名为「{record.name}」。\nRenamed to '{record.name}'.", style="green")
         return ExitCode.OK
 
     _run(body)
@@ -479,7 +368,7 @@ def delete(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's
 
     async def body(service: Service) -> ExitCode:
         record = service.delete(code_id, _requester())
-        _say(f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。\n"
+        say(f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。\n"
              f"Deleted {record.id}. Codes already printed or shared keep working, and GrowingIO keeps "
              "counting their scans.", style="green")
         return ExitCode.OK
@@ -487,96 +376,15 @@ def delete(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's
     _run(body)
 
 
-@app.command()
-def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:
-    """How much of each mini program's lifetime A+C code quota (MINPCODE_AC_CAP, 100,000 by default) is used.
-
-    Example:
-
-        minpcode quota --json
-    """
-
-    async def body(service: Service) -> ExitCode:
-        rows = service.quota()
-        if as_json:
-            _print_json([q.model_dump() | {"left": q.left, "ratio": q.ratio} for q in rows])
-            return ExitCode.OK
-        if not rows:
-            _say("还没有生成过 A/C 码。/ No A/C codes made yet.")
-            return ExitCode.OK
-        out.print(quota_table(rows))
-        _print_notices(n for q in rows if (n := q.notice()))
-        return ExitCode.OK
-
-    _run(body, as_json=as_json)
-
-
-@app.command()
-def summary(
-    days: Annotated[int, typer.Option("--days", min=1, max=MAX_DAYS, help="Report on the last N days.")] = DEFAULT_DAYS,
-    post: Annotated[bool, typer.Option("--post", help="Also post it to the Slack/WeCom channels.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-) -> None:
-    """Report on the codes made in the last N days; --post sends it to the chats as well.
-
-    Example:
-
-        minpcode summary --days 30 --post
-    """
-
-    settings = _settings("MINPCODE_TIMEZONE", *(("SLACK_API_URL", "WECOM_WEBHOOK_URL") if post else ()))
-    places: list[Announcer] = []
-
-    async def body(service: Service) -> ExitCode:
-        text, code = await cli_summary(service, places, days=days, post=post, as_json=as_json)
-        if as_json:
-            out.file.write(text.rstrip("\n") + "\n")
-        else:
-            _say(text)
-        return ExitCode(code)
-
-    _run(body, as_json=as_json, settings=settings, announcers=places)
+cli_reports.register(app, run=_run, settings=_settings)
 
 
 # -- operations (issue 17): version, logging, backups, migrations -------------------------------------------
-def _print_version(value: bool) -> None:
-    if value:
-        from bot.version import __version__
-
-        _say(f"minpcode {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+def _main(version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
                                                 help="Print the version and exit. 显示版本。")] = False) -> None:
     """WeChat mini-program codes and GrowingIO tracking links from the terminal."""
-    _warn_old_data_dir()
-
-
-def _warn_old_data_dir() -> None:
-    """Earlier versions kept the history in ./data: say so rather than silently start a second one."""
-    old = Path("data") / "minpcode.db"
-    if not old.is_file():
-        return
-    try:
-        settings = Settings()
-    except ValidationError:
-        return  # the command itself reports the settings
-    if "minpcode_data_dir" in settings.model_fields_set:
-        return  # chosen on purpose
-    current = settings.minpcode_data_dir
-    if current.resolve() != old.parent.resolve():
-        where = old.parent.resolve()
-        _say(f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
-             f"MINPCODE_DATA_DIR={where}。\nNote: {where} holds the history of an earlier version, but the data "
-             f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", style="yellow", to_err=True)
-
-
-def _fail(exc: MinpcodeError) -> NoReturn:
-    _say("没有完成 / Not done:", style="red", to_err=True)
-    _say(f"{exc.zh}\n{exc.en}", to_err=True)
-    raise typer.Exit(exit_code(exc))
+    warn_old_data_dir()
 
 
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default MINPCODE_DATA_DIR).")]
@@ -594,9 +402,9 @@ def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="Th
     try:
         report = backup(data_dir or _settings().minpcode_data_dir, path)
     except BackupError as exc:
-        _fail(exc)
+        fail(exc)
     codes = report.tables.get("codes", 0)
-    _say(f"备份已写入 {report.path}（{codes} 个码，{len(report.files)} 个其他文件，{report.size} 字节）\n"
+    say(f"备份已写入 {report.path}（{codes} 个码，{len(report.files)} 个其他文件，{report.size} 字节）\n"
          f"Backup written to {report.path} ({codes} codes, {len(report.files)} other files, {report.size} bytes)")
 
 
@@ -613,9 +421,9 @@ def restore_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="A
     try:
         report = restore(path, target)
     except BackupError as exc:
-        _fail(exc)
+        fail(exc)
     codes = report.tables.get("codes", 0)
-    _say(f"已恢复到 {target}，检查通过（{codes} 个码）。\nRestored into {target} and checked ({codes} codes).")
+    say(f"已恢复到 {target}，检查通过（{codes} 个码）。\nRestored into {target} and checked ({codes} codes).")
 
 
 @app.command("migrate")
@@ -629,14 +437,14 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     todo = pending_migrations(folder)
     for name, changes in todo:
         note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
-        _say(f"  {name}{note}")
+        say(f"  {name}{note}")
     if not todo:
-        _say(f"数据库已是最新 / The database in {folder} is up to date.")
+        say(f"数据库已是最新 / The database in {folder} is up to date.")
     elif check:
-        _say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.")
+        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.")
     else:
         Storage.open(folder).close()
-        _say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
+        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
 
 
 @app.command("doctor")
@@ -659,18 +467,18 @@ def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print t
         prepare(settings)
         rows = asyncio.run(doctor.diagnose(preflights(settings)))
         lang = settings.terminal_lang
-        _say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}", to_err=as_json)
+        say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}", to_err=as_json)
     if as_json:
-        _print_json(doctor.rows_json(rows))
+        print_json_out(doctor.rows_json(rows))
     else:
         out.print(doctor_table(rows, lang))
     raise typer.Exit(doctor.exit_status(rows))
 
 
-cli_live.register(app, run=_run, requester=_requester, print_json=_print_json, say=_say)
-cli_audit.register(app, run=_run, print_json=_print_json, say=_say, out=out)
+cli_live.register(app, run=_run, requester=_requester, print_json=print_json_out, say=say)
+cli_audit.register(app, run=_run, print_json=print_json_out, say=say, out=out)
 cli_batch.register(app, run=_run, requester=_requester, data_dir=lambda: _settings().minpcode_data_dir,
-                   print_json=_print_json, say=_say, out=out, err=err)
+                   print_json=print_json_out, say=say, out=out, err=err)
 _posters = cli_posters.Plumbing(run=_run, requester=_requester, out=out, err=err)
 cli_posters.register(app, _posters)
 

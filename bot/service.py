@@ -12,9 +12,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
-import re
 import time
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +33,7 @@ from bot.errors import (
 )
 from bot.history import AuditEntry, HistoryPage, HistoryQuery
 from bot.jobs import JobRunner
-from bot.live import DayScans, LiveCodes, LiveView, Resolution
+from bot.live import LiveCodes
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.metrics import METRICS, kind_label
@@ -45,13 +43,12 @@ from bot.poster_service import Posters
 from bot.priority import Priority
 from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
 from bot.scans import ScanRecorder, hash_key
+from bot.service_live import LiveVerbs
 from bot.upstream import Upstream
 from storage import Storage
 
 log = logging.getLogger("minpcode.service")
 
-SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
-SITE_FILE_MAX = 4096
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -72,7 +69,7 @@ class Submission(BaseModel):
     notices: list[Notice] = []
 
 
-class Service:
+class Service(LiveVerbs):
     """What every front-end calls (they never reach storage or the upstream client themselves).
 
     Codes: :meth:`prepare`, :meth:`existing`, :meth:`submit`, :meth:`wait`. Reading and managing:
@@ -430,83 +427,6 @@ class Service:
         """How many codes are waiting for the worker (the health check shows it)."""
         return len(self.storage.history.pending())
 
-    # -- live codes (bot/live.py) ------------------------------------------------------------------------
-    def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
-        """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
-        found = self.live.resolve(key, visitor=visitor, source=source)
-        METRICS.resolver_scans.labels("found" if found is not None else "unknown").inc()
-        return found
-
-    def live_view(self, record: CodeRecord) -> LiveView | None:
-        """The live side of ``record`` (destination history, paused, scans), None for other codes."""
-        return self.live.view(record)
-
-    def live_totals(self, records: builtins.list[CodeRecord]) -> dict[str, tuple[str, bool, int]]:
-        """For the live codes among ``records``: id -> (destination, paused, total scans)."""
-        return {code_id: (row.page, row.paused, n) for code_id, (row, n) in self.live.totals(records).items()}
-
-    def repoint(self, code_id: str, page: str, requester: Requester) -> LiveView:
-        """Send a live code's scans to ``page`` from now on (creator or admin; no WeChat call)."""
-        record = self._manageable(code_id, requester)
-        self.live.repoint(record, page, requester)
-        return self._live_view(record)
-
-    def pause(self, code_id: str, requester: Requester) -> LiveView:
-        record = self._manageable(code_id, requester)
-        self.live.set_paused(record, True, requester)
-        return self._live_view(record)
-
-    def resume(self, code_id: str, requester: Requester) -> LiveView:
-        record = self._manageable(code_id, requester)
-        self.live.set_paused(record, False, requester)
-        return self._live_view(record)
-
-    def live_stats(self, code_id: str, days: int = 30) -> tuple[LiveView, builtins.list[DayScans]]:
-        """A live code's view and its scans per local day over the last ``days`` days."""
-        record = self.get(code_id)
-        return self._live_view(record), self.live.per_day(record, days)
-
-    def most_scanned(self, start: datetime, end: datetime, limit: int = 5) -> builtins.list[tuple[CodeRecord, int]]:
-        """The live codes scanned most in ``[start, end)``, with their scans."""
-        return [(self.get(code_id), n) for code_id, n in self.live.top(start, end, limit)]
-
-    def short_link_for(self, destination: str) -> str | None:
-        """A Short Link already made for ``destination`` (page?query), if any."""
-        return self.live.short_link(destination)
-
-    def site_file(self, name: str) -> bytes | None:
-        """A file served at the site's root (WeChat's domain verification file), by its name."""
-        return self.storage.site_files.get(name) if SITE_FILE_RE.match(name) else None
-
-    def save_site_file(self, name: str, body: bytes, requester: Requester) -> None:
-        if not SITE_FILE_RE.match(name):
-            raise FieldError("file", "校验文件名应像 abcdef123.txt（字母、数字、- _，以 .txt 结尾）。",
-                             "The verification file's name should look like abcdef123.txt (letters, digits, - _, .txt).")
-        if len(body) > SITE_FILE_MAX:
-            raise FieldError("file", f"校验文件最大 {SITE_FILE_MAX} 字节。",
-                             f"The verification file may have at most {SITE_FILE_MAX} bytes.")
-        self.storage.site_files.put(name, body, requester.key)
-        self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
-
-    def _live_view(self, record: CodeRecord) -> LiveView:
-        view = self.live.view(record)
-        if view is None:
-            self.live.row(record)  # raises NotLive
-        assert view is not None
-        return view
-
-    def _manageable(self, code_id: str, requester: Requester) -> CodeRecord:
-        record = self.get(code_id)
-        if not self.may_manage(record, requester):
-            self.storage.audit.record(requester.key, "change_refused", record.id, owner=record.requested_by)
-            raise PermissionDenied(
-                f"只有创建者（{record.requested_by_name or record.requested_by}）或管理员可以修改码 {code_id}。",
-                f"Only its creator ({record.requested_by_name or record.requested_by}) or an admin may change code {code_id}.",
-            )
-        return record
-
-    # The old name of :meth:`recent`, kept until every front-end calls ``recent`` or ``history``.
-    list = recent
 
 
 __all__ = ["QUOTA_WARN_LEVELS", "UNEXPECTED", "HistoryPage", "HistoryQuery", "Notice", "QuotaStatus", "Service",

@@ -119,7 +119,7 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
                             requester, sharper=command.fields.get("sharp") == "yes")
     if verb == "list":
         query = command.args[0] if command.args else None
-        records = service.list(requester, query=query, limit=LIST_LIMIT)
+        records = service.recent(requester, query=query, limit=LIST_LIMIT)
         if not records:
             return Reply(zh="没有找到码。用 new <页面> 生成一个。", en="No codes found. Make one with new <page>.")
         table = list_table(records, service.settings.minpcode_timezone)

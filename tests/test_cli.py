@@ -24,7 +24,7 @@ import zxingcpp
 from PIL import Image
 from typer.testing import CliRunner
 
-import bot.cli as cli_module
+import handlers.cli_reports as reports_module
 from bot.cli import ExitCode, app, exit_code
 from bot.errors import (
     FieldError,
@@ -385,7 +385,7 @@ def test_summary_hands_its_options_to_bot_announce(tmp_path: Path, monkeypatch: 
         calls.append({"days": days, "post": post, "as_json": as_json})
         return ("Summary of 30 days / 30 天汇总", 1)
 
-    monkeypatch.setattr(cli_module, "cli_summary", cli_summary)
+    monkeypatch.setattr(reports_module, "cli_summary", cli_summary)  # the summary command lives there
     for key in list(os.environ):
         if key.startswith(SECRET_PREFIXES):
             monkeypatch.delenv(key)

@@ -168,7 +168,7 @@ async def test_rename_and_delete_permissions(service: Service) -> None:
     assert service.delete(record.id, ALICE).status is Status.DELETED
     with pytest.raises(NotFound):
         service.rename(record.id, "again", ALICE)
-    assert record.id not in [r.id for r in service.list()]
+    assert record.id not in [r.id for r in service.recent()]
     actions = [a["action"] for a in service.storage.audit.for_code(record.id)]
     assert actions == ["requested", "rename_refused", "renamed", "renamed", "delete_refused", "deleted"]
     refused = service.storage.audit.for_code(record.id)[1]
@@ -189,10 +189,10 @@ async def test_gio_names_are_unique_but_an_identical_request_still_reuses(servic
 async def test_list_search_and_mine(service: Service) -> None:
     await service.submit({**B_CODE, "name": "春节海报"}, ALICE)
     await service.submit({**B_CODE, "scene": "id=7", "name": "summer-poster"}, BOB)
-    assert [r.name for r in service.list(query="春节")] == ["春节海报"]
-    assert [r.name for r in service.list(query="poster")] == ["summer-poster"]
-    assert [r.name for r in service.list(BOB, everyone=False)] == ["summer-poster"]
-    assert len(service.list(ADMIN, everyone=False)) == 2
+    assert [r.name for r in service.recent(query="春节")] == ["春节海报"]
+    assert [r.name for r in service.recent(query="poster")] == ["summer-poster"]
+    assert [r.name for r in service.recent(BOB, everyone=False)] == ["summer-poster"]
+    assert len(service.recent(ADMIN, everyone=False)) == 2
 
 
 SCRIPT = textwrap.dedent("""

@@ -133,10 +133,10 @@ class HomeTab:
     async def publish(self, requester: Requester, *, offset: int | None = None, banner: str | None = None) -> None:
         user = requester.user_id
         start = self.offsets.get(user, 0) if offset is None else max(0, offset)
-        records = self.service.list(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
+        records = self.service.recent(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
         if not records and start > 0:  # the last item of a page went away: show the page before
             start = max(0, start - PAGE_SIZE)
-            records = self.service.list(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
+            records = self.service.recent(requester, limit=PAGE_SIZE + 1, offset=start, everyone=False)
         shown = records[:PAGE_SIZE]
         counts = self.service.posters.counts([r.id for r in shown])
         posters = {r.id: self.service.posters.for_code(r.id) for r in shown if counts.get(r.id)}

@@ -227,7 +227,7 @@ class Conversation:
         found_channels = await self.service.options("channel")
         if not found_campaigns or not found_channels:
             return [], []
-        recent = self.service.list(limit=200)
+        recent = self.service.recent(limit=200)
         campaigns = rank([Choice(o.value, o.label) for o in found_campaigns],
                          [v for r in recent for v in (r.campaign, r.campaign_id)])
         channels = rank([Choice(o.value, o.label) for o in found_channels],
