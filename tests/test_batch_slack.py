@@ -63,7 +63,7 @@ def test_pasted_rows_dry_run_then_start_updates_in_place_and_uploads_the_zip(h: 
     assert message["channel"] == DM_CHANNEL
     text = message["text"]
     assert "3 row(s), 2 ready" in text and "Line 4" in text and "Start" in str(message["blocks"])
-    assert h.service.list(limit=10) == []  # the dry run made nothing
+    assert h.service.recent(limit=10) == []  # the dry run made nothing
 
     press(h, "batch_start", batch_id, ts)
     zipped = wait_upload(h, f"minpcode-{batch_id}.zip")
@@ -82,7 +82,7 @@ def test_pasted_rows_dry_run_then_start_updates_in_place_and_uploads_the_zip(h: 
 
     press(h, "batch_start", batch_id, ts)  # a second press makes nothing again
     time.sleep(0.5)
-    assert len(h.service.list(limit=10)) == 2
+    assert len(h.service.recent(limit=10)) == 2
 
 
 def test_cancel_and_only_the_starter_may_start(h: Harness) -> None:
@@ -93,7 +93,7 @@ def test_cancel_and_only_the_starter_may_start(h: Harness) -> None:
     while len(h.emu.calls_to("chat.postEphemeral")) + len(h.emu.calls_to("chat.postMessage")) == before:
         assert time.monotonic() < deadline, "the other person was not told"
         time.sleep(0.05)
-    assert h.service.list(limit=10) == []
+    assert h.service.recent(limit=10) == []
 
     press(h, "batch_cancel", batch_id, ts)
     deadline = time.monotonic() + 10
@@ -102,7 +102,7 @@ def test_cancel_and_only_the_starter_may_start(h: Harness) -> None:
         time.sleep(0.05)
     press(h, "batch_start", batch_id, ts)
     time.sleep(0.5)
-    assert h.service.list(limit=10) == []
+    assert h.service.recent(limit=10) == []
 
 
 def test_a_sheet_that_cannot_be_read_is_refused_in_words(h: Harness) -> None:
@@ -129,7 +129,7 @@ def test_serve_resumes_a_slack_batch_and_still_uploads_into_its_thread(make_harn
     h = make_harness(prepare=left_running)
     zipped = wait_upload(h, f"minpcode-{made[0]}.zip")
     assert zipped.thread_ts == "1700000000.000100" and zipped.channels == [DM_CHANNEL]
-    assert [r.scene for r in h.service.list(limit=5)] == ["id=7"]
+    assert [r.scene for r in h.service.recent(limit=5)] == ["id=7"]
 
 
 def open_batch_form(h: Harness) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def test_bulk_rows_dry_run_then_start_sends_the_zip_as_a_file(wecom: WeComSite, 
     dry = wait_texts(wecom, lambda t: "试运行" in t)
     assert len(dry.encode()) <= 2048
     assert "共 6 行，5 行可以生成" in dry and "第 7 行" in dry and "开始" in dry
-    assert wecom.service.list(limit=10) == []
+    assert wecom.service.recent(limit=10) == []
 
     wecom.sender.send_text(USER, "开始")
     wait_texts(wecom, lambda t: "完成" in t and "新建 5" in t)
@@ -46,7 +46,7 @@ def test_bulk_rows_dry_run_then_start_sends_the_zip_as_a_file(wecom: WeComSite, 
         images = sorted(n for n in z.namelist() if not n.startswith("manifest."))
         assert len(images) == 5 and "manifest.csv" in z.namelist()
         assert sorted(scan(z.read(n)).scene for n in images) == [f"id={i}" for i in range(1, 6)]
-    assert len(wecom.service.list(limit=10)) == 5
+    assert len(wecom.service.recent(limit=10)) == 5
     progress = [t for t in wecom.texts() if "生成中" in t]
     assert len(progress) <= 3  # at most at 25/50/75%, never one per row
 
@@ -58,7 +58,7 @@ def test_cancel_after_the_dry_run_makes_nothing(wecom: WeComSite) -> None:  # no
     wait_texts(wecom, lambda t: "已取消批量任务" in t)
     wecom.sender.send_text(USER, "开始")  # nothing waits any more: an ordinary (unknown) command
     wecom.settle(0.5)
-    assert wecom.service.list(limit=10) == []
+    assert wecom.service.recent(limit=10) == []
 
 
 def test_an_unreadable_sheet_is_refused_in_words(wecom: WeComSite) -> None:  # noqa: F811
