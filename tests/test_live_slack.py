@@ -13,7 +13,7 @@ from tests.test_slack_e2e import Harness, _home_where, h, make_harness, state  #
 def test_home_shows_scans_and_repoints_pauses_and_resumes(h: Harness) -> None:  # noqa: F811
     h.command("new pages/coupon/get?id=1&from=slack live=yes name=春季海报")
     h.uploads_for("春季海报")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     assert record.page == "pages/minpcode/router" and record.scene
     for visitor in ("a", "b", "a"):
         assert h.service.resolve(record.scene, visitor=visitor) is not None
@@ -47,7 +47,7 @@ def test_home_shows_scans_and_repoints_pauses_and_resumes(h: Harness) -> None:  
 def test_someone_else_cannot_repoint_from_slack(h: Harness) -> None:  # noqa: F811
     h.command("new pages/mine/index live=yes name=mine")
     h.uploads_for("mine")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     h.command(f"repoint {record.id} pages/theirs/index", user=ZH_USER_ID)
     refused = h.ephemeral(lambda m: "只有创建者" in (m.get("text") or ""))
     assert refused
@@ -66,7 +66,7 @@ def test_the_form_makes_a_live_code(h: Harness) -> None:  # noqa: F811
     done = h.submit(live_form, state(type="wx-live", page="pages/coupon/get?id=7", name="表单活码"))
     assert done.status_code == 200
     h.uploads_for("表单活码")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     view = h.service.live_view(record)
     assert record.page == "pages/minpcode/router" and view is not None and view.destination == "pages/coupon/get?id=7"
 

@@ -15,7 +15,7 @@ def test_the_same_words_make_repoint_pause_resume_and_count(wecom: WeComSite,  #
     wecom.sender.send_text(USER, "新建 pages/coupon/get?id=3 活码=是 名称=企业微信活码")
     image = next(m for m in wecom.sent(2) if m.msgtype == "image")
     code = scan(wecom.emu.uploaded_media[image.media_id or ""])
-    record = wecom.service.list()[0]
+    record = wecom.service.recent()[0]
     assert (code.kind, code.page, code.scene) == ("B", "pages/minpcode/router", record.scene)
     wait_text(wecom, 1, "pages/coupon/get?id=3")
     assert wecom.service.resolve(record.scene or "", visitor="wx-user") is not None

@@ -103,7 +103,7 @@ def test_slack_form_offers_templates_then_their_texts_and_home_links_the_poster(
     assert scan(upload.data).scene == "s=79"
 
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvP1")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     poster = h.service.posters.for_code(record.id)[0]
     home = _home_where(h, lambda t: poster.path in t)
     assert any(e.get("action_id", "").endswith("download") and e.get("url", "").endswith(poster.path)

@@ -147,7 +147,7 @@ def test_the_form_takes_version_check_and_long_parameters(make_harness: Any) -> 
     [upload] = h.uploads_for("pages/new/new", timeout=30)
     code = scan(upload.data or b"")
     assert code.kind == "B" and code.scene and code.scene.startswith("k=")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     request = record.code_request()
     assert (request.env_version, request.check_path) == ("trial", False)
     assert h.service.scene_params(record.scene or "") == "城市=上海&门店=静安寺"

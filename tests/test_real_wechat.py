@@ -193,7 +193,7 @@ def test_wecom_text_takes_long_env_and_check(wecom_site: Any, scan: Scan) -> Non
 
     wecom_site.sender.send_text(wecom_user(), "新建 pages/new/new type=B scene=城市=上海 long=yes env=trial check=no")
     wait_text(wecom_site, 1, "k=")
-    record = wecom_site.service.list()[0]
+    record = wecom_site.service.recent()[0]
     assert (record.code_request().env_version, record.code_request().check_path) == ("trial", False)
     assert wecom_site.service.scene_params(record.scene or "") == "城市=上海"
     wecom_site.sender.send_text(wecom_user(), "新建 pages/a/a type=B scene=城市=上海")

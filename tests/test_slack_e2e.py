@@ -277,7 +277,7 @@ def test_new_code_is_acked_at_once_then_posted_in_the_channel(h: Harness) -> Non
     code = scan(upload.data or b"")
     assert (code.appid, code.kind, code.page, code.scene) == (SANDBOX_APPID, "B", "pages/shop/index", "shop42")
     comment = upload.initial_comment or ""
-    [record] = h.service.list(limit=5)
+    [record] = h.service.recent(limit=5)
     assert record.id in comment and f"<@{USER_ID}>" in comment and "Page" in comment  # English user
     assert h.emu.last_call("users.info")["include_locale"] in (True, "true", "1")
 
@@ -287,7 +287,7 @@ def test_tracking_link_comment_in_chinese_for_a_zh_user(h: Harness) -> None:
     [upload] = h.uploads_for("双十一推广")
     code = scan(upload.data or b"")
     assert code.kind == "A" and code.page.startswith("pages/index/index?from=poster&aid=")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     comment = upload.initial_comment or ""
     assert "推广渠道: 微博" in comment and "监测链接" in comment and record.tracking_url in comment
     assert "Tracking URL" not in comment
@@ -296,7 +296,7 @@ def test_tracking_link_comment_in_chinese_for_a_zh_user(h: Harness) -> None:
 def test_text_commands_answer_ephemerally_in_the_users_language(h: Harness) -> None:
     h.command("new pages/a type=B scene=one", user=ZH_USER_ID)
     h.uploads_for("one")
-    code_id = h.service.list(limit=1)[0].id
+    code_id = h.service.recent(limit=1)[0].id
     for text in ("help", "list", f"show {code_id}", "quota", f"rename {code_id} 新名字", "列表"):
         h.command(text, user=ZH_USER_ID)
     h.ephemeral(lambda m: "新名字" in m["text"] and "已改名" in m["text"])
@@ -333,7 +333,7 @@ def test_slack_upload_failure_tells_the_user_where_the_code_is(h: Harness) -> No
     h.emu.fail_next("files.completeUploadExternal", "internal_error")
     h.command("new pages/index/index type=B scene=fail1")
     message = h.ephemeral(lambda m: "could not be posted" in m["text"])
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     assert record.id in message["text"] and f"/codes/{record.id}.png" in message["text"]
 
 
@@ -389,7 +389,7 @@ def test_forged_stale_and_unsigned_requests_get_401(h: Harness) -> None:
     assert retry_forged.status_code == 401
     time.sleep(0.3)
     assert [c.method for c in h.emu.calls if c.method != "auth.test"] == []
-    assert h.service.list(limit=5) == []
+    assert h.service.recent(limit=5) == []
 
 
 def test_retries_never_make_a_second_code(h: Harness) -> None:
@@ -403,7 +403,7 @@ def test_retries_never_make_a_second_code(h: Harness) -> None:
     h.uploads_for("once")
     time.sleep(0.5)
     assert len(h.uploads_for("once")) == 1
-    assert len(h.service.list(limit=10)) == 1
+    assert len(h.service.recent(limit=10)) == 1
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvR")
     h.emu.wait_for("views.publish")
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvR",
@@ -517,7 +517,7 @@ def test_field_errors_show_beside_their_fields(h: Harness) -> None:
     time.sleep(0.1)
     response = h.submit(zh_view, state(type="wechat:B", page="pages/a", scene=""), user=ZH_USER_ID)
     assert "B 码需要" in response.json()["errors"]["scene"] and "needs" not in response.json()["errors"]["scene"]
-    assert not h.emu.uploads and h.service.list(limit=5) == []
+    assert not h.emu.uploads and h.service.recent(limit=5) == []
 
 
 def test_form_submission_posts_the_tracking_code(h: Harness) -> None:
@@ -528,7 +528,7 @@ def test_form_submission_posts_the_tracking_code(h: Harness) -> None:
     [upload] = h.uploads_for("spring-sale")
     code = scan(upload.data or b"")
     assert code.kind == "C" and code.page.startswith("pages/item?id=7&aid=")
-    record = h.service.list(limit=1)[0]
+    record = h.service.recent(limit=1)[0]
     assert (record.campaign, record.channel, record.medium, record.comments) == ("spring-sale", "门店海报", "poster",
                                                                                 "A4 flyer")
     gio = h.service.upstream.emulators[1]
@@ -551,7 +551,7 @@ def test_identical_code_is_offered_for_reuse(h: Harness) -> None:
     assert cleared.json() == {"response_action": "clear"}
     uploads = h.uploads_for("same1", 2)
     assert "reusing" in (uploads[-1].initial_comment or "")
-    assert len(h.service.list(limit=10)) == 1
+    assert len(h.service.recent(limit=10)) == 1
 
 
 def test_form_opened_from_home_delivers_by_dm(h: Harness) -> None:
@@ -564,7 +564,7 @@ def test_form_opened_from_home_delivers_by_dm(h: Harness) -> None:
     assert upload.channel_id == DM_CHANNEL and upload.filename.endswith(".png")
     assert scan(upload.data or b"").kind == "A"
     published = h.emu.wait_for("views.publish", 2, ok=True)[-1].params["view"]
-    assert h.service.list(limit=1)[0].id in json.dumps(published)
+    assert h.service.recent(limit=1)[0].id in json.dumps(published)
 
 
 # ---------------------------------------------------------------------------------------------- App Home
@@ -595,11 +595,11 @@ def test_home_lists_codes_and_manages_them(h: Harness) -> None:
     text = json.dumps(home, ensure_ascii=False)
     assert "zhs" not in text and "/codes/" in text  # own codes only, links not thumbnails
     assert '"home_page_next"' in text and '"home_page_prev"' not in text
-    newest = h.service.list(limit=1, query="home")[0]
+    newest = h.service.recent(limit=1, query="home")[0]
     assert newest.id in text
     h.action(home, "home_page_next", "8")
     page2 = _home_where(h, lambda t: '"home_page_prev"' in t)
-    on_page2 = [r.id for r in h.service.list(limit=2, offset=8, query="home")]
+    on_page2 = [r.id for r in h.service.recent(limit=2, offset=8, query="home")]
     assert all(code_id in json.dumps(page2) for code_id in on_page2) and newest.id not in json.dumps(page2)
     target = h.service.get(on_page2[0])
     h.action(page2, "home_rename", target.id)
@@ -635,7 +635,7 @@ def test_home_thumbnails_when_the_public_url_is_https(make_harness: Any) -> None
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "Ev4")
     home = _home(h)
     images = [b["accessory"]["image_url"] for b in home["blocks"] if b.get("accessory", {}).get("type") == "image"]
-    assert images == [f"https://codes.example.com/codes/{h.service.list(limit=1)[0].id}.png"]
+    assert images == [f"https://codes.example.com/codes/{h.service.recent(limit=1)[0].id}.png"]
 
 
 # ---------------------------------------------------------------------------------------------- settings

@@ -153,7 +153,7 @@ def test_socket_mode_receives_commands_and_posts_codes(socket_bot: Any) -> None:
     fake.send(command("env2", "new pages/socket/index type=B scene=sock1", retry=1))
     assert fake.ack("env2").get("payload") in (None, {})
     time.sleep(0.3)
-    assert len(h.uploads_for("sock1")) == 1 and len(h.service.list(limit=5)) == 1
+    assert len(h.uploads_for("sock1")) == 1 and len(h.service.recent(limit=5)) == 1
 
 
 def acks_timed() -> float:

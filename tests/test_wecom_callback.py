@@ -123,7 +123,7 @@ def test_text_command_sends_the_image_then_the_details(wecom: WeComSite, scan: C
     code = scan(uploaded)
     assert (code.kind, code.page, code.scene) == ("B", "pages/index/index", "id=42")
 
-    record = wecom.service.list()[0]
+    record = wecom.service.recent()[0]
     content = text.content or ""
     assert record.id in content and "pages/index/index" in content and "id=42" in content
     assert content.index("编号") < content.index("ID:")  # Chinese first, English under it

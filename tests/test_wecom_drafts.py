@@ -48,7 +48,7 @@ def test_a_form_in_progress_survives_a_restart(serve: Callable[[Any], str], tmp_
     wait_text(second, 2, "监测链接")
     code = scan(second.emu.uploaded_media[image.media_id or ""])
     assert code.kind == "A" and code.page.startswith("pages/list/list?from=poster")
-    record = second.service.list()[0]
+    record = second.service.recent()[0]
     assert record.campaign == "双十一推广" and record.channel == "今日头条"
     assert second.service.drafts.load("wecom", USER) is None  # the finished form is gone from the database
 

@@ -73,7 +73,7 @@ def test_card_flow_makes_a_tracking_link(wecom: WeComSite, scan: Callable[[bytes
     details = wait_text(wecom, 2, "监测链接")
     code = scan(wecom.emu.uploaded_media[image.media_id or ""])
     assert code.kind == "A" and code.page.startswith("pages/list/list?from=poster")
-    record = wecom.service.list()[0]
+    record = wecom.service.recent()[0]
     assert record.campaign == "双十一推广" and record.channel == "今日头条" and record.provider.value == "gio"
     for value in (record.id, record.name or "", "pages/list/list", "双十一推广", "今日头条", record.tracking_url or "-"):
         assert value in details
@@ -101,7 +101,7 @@ def test_card_flow_b_code_asks_for_the_scene(wecom: WeComSite, scan: Callable[[b
     image = next(m for m in wecom.sent(7) if m.msgtype == "image")
     code = scan(wecom.emu.uploaded_media[image.media_id or ""])
     assert (code.kind, code.page, code.scene) == ("B", "pages/index/index", "id=7")
-    record = wecom.service.list()[0]
+    record = wecom.service.recent()[0]
     assert record.campaign is None and record.provider.value == "wechat"  # B codes ignore campaign/channel
 
 
@@ -125,7 +125,7 @@ def test_long_lists_are_paged_by_a_follow_up_card(wecom: WeComSite) -> None:  # 
     wait_text(wecom, 1, "活动14")
     wecom.sender.send_text(USER, "pages/a/a")
     wait_text(wecom, 2, "码已生成")
-    record = wecom.service.list()[0]
+    record = wecom.service.recent()[0]
     assert (record.type.value, record.campaign, record.channel) == ("C", "活动14", "二维码推广")
 
 
