@@ -32,6 +32,7 @@ from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
 from tests.browser import browser, browser_page  # noqa: F401 - the headless browser fixtures, for every module
 from tests.slack_emulator import SlackEmulator
+from tests.upstreams import Upstreams
 from tests.wecom_emulator import WeComEmulator
 
 Scope = dict[str, Any]
@@ -247,3 +248,10 @@ def _scratch_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     yield
     if saved is None:
         os.environ.pop("MINPCODE_DATA_DIR", None)
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[Upstreams]:
+    """The WeChat and GrowingIO emulators on loopback ports, one pair per test module."""
+    with Upstreams() as running:
+        yield running

@@ -14,10 +14,8 @@ import sqlite3
 import subprocess
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import zxingcpp
 from openpyxl import Workbook
 from PIL import Image
@@ -25,13 +23,7 @@ from PIL import Image
 from bot import sandbox
 from bot.sandbox.qr import code_url
 from tests.test_cli import COMMAND, clean_env
-from tests.test_service import Upstreams
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with Upstreams() as running:
-        yield running
+from tests.upstreams import Upstreams
 
 
 def env_for(upstreams: Upstreams, data: Path, user: str = "alice") -> dict[str, str]:

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +23,9 @@ from bot.errors import PermissionDenied
 from bot.models import Requester, Status
 from bot.sandbox.qr import code_url, parse_code_url
 from bot.service import Service
-from tests.test_service import ADMIN, ALICE, Upstreams
+from tests.upstreams import ADMIN, ALICE, Upstreams
 
 ORIGIN = BatchOrigin(user_id=ALICE.user_id, user_name="alice", chat="slack", channel_id="D123", message_id="1700.1")
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with Upstreams() as running:
-        yield running
 
 
 @pytest.fixture

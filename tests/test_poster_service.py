@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pypdf
@@ -20,19 +20,13 @@ from bot.models import Requester, Status
 from bot.posters import SharperCopyNeeded
 from bot.sandbox import qr
 from bot.service import Service
-from tests.test_service import ADMIN, ALICE, Upstreams
+from tests.upstreams import ADMIN, ALICE, Upstreams
 
 Scan = Callable[[bytes], qr.ScannedCode]
 B_CODE = {"type": "B", "page": "pages/shop/index", "scene": "s=1001", "name": "上海徐汇店"}
 A_CODE = {"type": "A", "via": "wechat", "page": "pages/shop/index?id=7", "name": "store-7"}
 LAYOUT = {"width": 100, "height": 150, "code": {"x": 20, "y": 40, "size": 60},
           "texts": [{"field": "title", "box": {"x": 5, "y": 5, "w": 90, "h": 30}, "size": 30}]}
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with Upstreams() as running:
-        yield running
 
 
 @pytest.fixture

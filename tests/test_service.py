@@ -7,58 +7,19 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from bot import sandbox
 from bot.config import Settings
 from bot.errors import InputError, InvalidRequest, NotFound, PermissionDenied, QuotaExhausted
-from bot.models import Requester, Status
-from bot.sandbox.growingio import GrowingIOEmulator
-from bot.sandbox.server import ServerThread
-from bot.sandbox.wechat import WeChatEmulator
+from bot.models import Status
 from bot.service import Service
+from tests.upstreams import PEOPLE, Upstreams
 
-ALICE = Requester(chat="slack", user_id="U_ALICE", user_name="alice")
-BOB = Requester(chat="wecom", user_id="U_BOB", user_name="bob")
-ADMIN = Requester(chat="slack", user_id="U_ADMIN", user_name="admin")
-
-
-class Upstreams:
-    def __init__(self) -> None:
-        self.wechat = WeChatEmulator()
-        self.gio = GrowingIOEmulator(wechat=self.wechat)
-        self._servers = [ServerThread(self.wechat.app), ServerThread(self.gio.app)]
-
-    def __enter__(self) -> Upstreams:
-        for server in self._servers:
-            server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.stop()
-
-    def settings(self, data_dir: Path, **extra: object) -> Settings:
-        values: dict[str, object] = dict(
-            minpcode_data_dir=data_dir, minpcode_sandbox=False, minpcode_admins=[ADMIN.key],
-            wechat_appid=sandbox.SANDBOX_APPID, wechat_secret=SecretStr(sandbox.SANDBOX_SECRET),
-            wechat_api_url=self._servers[0].url,
-            gio_project_uid=sandbox.GIO_PROJECT_UID, gio_client_id=sandbox.GIO_CLIENT_ID,
-            gio_token=SecretStr(sandbox.GIO_TOKEN), gio_product_id=sandbox.GIO_PRODUCT_ID,
-            gio_api_url=self._servers[1].url,
-        )
-        values.update(extra)
-        return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with Upstreams() as running:
-        yield running
+ALICE, BOB, ADMIN = PEOPLE
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ sentences as data, over the emulators on loopback ports and a real SQLite file."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +13,10 @@ from bot.errors import NotFound
 from bot.models import CodeRequest, CodeType, Provider, Requester, Status
 from bot.service import Service
 from storage import Storage
-from tests.test_service import Upstreams
+from tests.upstreams import Upstreams
 
 ALICE = Requester(chat="wecom", user_id="U_ALICE", user_name="alice")
 B_CODE = {"type": "B", "page": "pages/index/index", "scene": "id=7"}
-
-
-@pytest.fixture(scope="module")
-def upstreams() -> Iterator[Upstreams]:
-    with Upstreams() as running:
-        yield running
 
 
 @pytest.fixture
