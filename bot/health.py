@@ -82,9 +82,16 @@ def metrics_allowed(request: Request, token: str | None) -> bool:
 
 
 def feed(service: Service) -> None:
-    """The figures ``/metrics`` reads from the database at scrape time: A/C quota, pending rows, batch rows."""
+    """The figures ``/metrics`` reads from the database at scrape time: A/C quota, pending rows, batch rows.
+
+    Fed while the service runs (the server's lifespan), and forgotten with :func:`unfeed` before it closes.
+    """
     METRICS.feed_quota(lambda: [(q.app, q.used, q.left) for q in service.quota()])
     METRICS.feed_rows(pending=service.pending_count, batch=service.storage.batches.row_states)
+
+
+def unfeed() -> None:
+    METRICS.unfeed()
 
 
 def routes(service: Service) -> list[BaseRoute]:
@@ -108,4 +115,4 @@ def routes(service: Service) -> list[BaseRoute]:
             Route("/metrics", metrics_page, methods=["GET"])]
 
 
-__all__ = ["alive", "configured_upstreams", "feed", "metrics_allowed", "ready", "routes"]
+__all__ = ["alive", "configured_upstreams", "feed", "metrics_allowed", "ready", "routes", "unfeed"]

@@ -114,6 +114,11 @@ class Metrics:
         self._pending = pending or self._pending
         self._batch = batch or self._batch
 
+    def unfeed(self) -> None:
+        """Forget every scrape-time source: their database is about to close, and reading a closed (or
+        closing) connection from a scrape would crash, not fail."""
+        self._quota = self._pending = self._batch = None
+
     def _quota_families(self) -> Iterator[Metric]:
         if self._quota is None:
             return

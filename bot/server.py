@@ -185,11 +185,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     process = compose(settings, service)
     service = process.service
     mounted = front_ends(process)
-    health.feed(service)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         resumed = await service.start()
+        health.feed(service)
         log.info("minpcode serving (sandbox=%s, resumed %d pending)", service.sandbox, resumed)
         batch_runs = process.batches.resume_all()  # after start: their rows need the job runner
         started: list[FrontEnd] = []
@@ -207,6 +207,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             for run in batch_runs:  # each row's state is stored: the next start resumes where this stopped
                 run.cancel()
             await asyncio.gather(*batch_runs, return_exceptions=True)
+            health.unfeed()
             await service.close()
 
     routes = [*core_routes(service)]
