@@ -30,10 +30,7 @@ def require_upstream(upstream: Upstream, settings: Settings, provider: Provider,
     """Refuse a code whose upstream the settings do not configure, saying which settings are missing."""
     if provider is Provider.GIO and upstream.gio is None:
         missing = settings.gio_missing
-        zh, en = "没有配置 GrowingIO", "GrowingIO is not configured"
-        if missing:
-            zh += f"：缺少 {'、'.join(missing)}"
-            en += f": {', '.join(missing)} not set"
+        zh, en = _not_configured("没有配置 GrowingIO", "GrowingIO is not configured", missing)
         zh += "。填了推广活动或渠道就是要监测链接，所以什么都没有生成。"
         en += ". A campaign or channel asks for a tracking link, so nothing was made."
         if upstream.wechat is not None:
@@ -42,10 +39,7 @@ def require_upstream(upstream: Upstream, settings: Settings, provider: Provider,
         raise NotConfigured(zh, en, missing, field="campaign" if request.campaign else "via")
     if provider is Provider.WECHAT and upstream.wechat is None:
         missing = settings.wechat_missing
-        zh, en = "没有配置微信小程序", "WeChat is not configured"
-        if missing:
-            zh += f"：缺少 {'、'.join(missing)}"
-            en += f": {', '.join(missing)} not set"
+        zh, en = _not_configured("没有配置微信小程序", "WeChat is not configured", missing)
         if request.type.counts_against_cap and upstream.gio is not None:
             zh += "。去掉 via=wechat 即可经 GrowingIO 生成监测链接（需要推广活动和渠道）。"
             en += ". Leave out via=wechat to make it as a GrowingIO tracking link (campaign and channel needed)."
@@ -74,4 +68,13 @@ async def will_create(upstream: Upstream, request: CodeRequest) -> list[Notice]:
     return said
 
 
+def _not_configured(zh: str, en: str, missing: list[str]) -> tuple[str, str]:
+    """The "<part> is not configured" sentence, naming the settings that are missing."""
+    if missing:
+        zh += f"：缺少 {'、'.join(missing)}"
+        en += f": {', '.join(missing)} not set"
+    return zh, en
+
+
 __all__ = ["default_via", "require_upstream", "will_create"]
+

@@ -12,8 +12,10 @@ from typing import Annotated, Any, NoReturn, Protocol
 
 import typer
 
+from bot.live import LiveView
 from bot.models import CodeRecord, Requester
 from bot.service import Service
+from bot.summary import MAX_DAYS
 from handlers.live_commands import live_lines, stats_chart
 from handlers.terminal import write_image
 
@@ -36,6 +38,16 @@ def print_live(service: Service, record: CodeRecord, say: Say) -> None:
 
 def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], print_json: Callable[[Any], None],
              say: Say) -> None:
+    def change(act: Callable[[Service], LiveView], zh: str, en: str, *, paused: bool = False) -> None:
+        """Run one change of a live code and say where its scans lead now."""
+        async def body(service: Service) -> int:
+            view = act(service)
+            leads = view.leads_to if paused else view.destination
+            say(f"{zh}：扫码打开 {leads}\n{en}: scans open {leads}", style="green")
+            return 0
+
+        run(body)
+
     @app.command()
     def repoint(code_id: IdArg,
                 page: Annotated[str, typer.Argument(metavar="PAGE", help="The new destination: page?query.")]) -> None:
@@ -45,12 +57,7 @@ def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], 
 
             minpcode repoint 3k9x2m7q1abc "pages/spring/sale?from=poster"
         """
-        async def body(service: Service) -> int:
-            view = service.repoint(code_id, page, requester())
-            say(f"已改指向：扫码打开 {view.destination}\nRe-pointed: scans open {view.destination}", style="green")
-            return 0
-
-        run(body)
+        change(lambda service: service.repoint(code_id, page, requester()), "已改指向", "Re-pointed")
 
     @app.command()
     def pause(code_id: IdArg) -> None:
@@ -60,12 +67,7 @@ def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], 
 
             minpcode pause 3k9x2m7q1abc
         """
-        async def body(service: Service) -> int:
-            view = service.pause(code_id, requester())
-            say(f"已暂停：扫码打开 {view.leads_to}\nPaused: scans open {view.leads_to}", style="green")
-            return 0
-
-        run(body)
+        change(lambda service: service.pause(code_id, requester()), "已暂停", "Paused", paused=True)
 
     @app.command()
     def resume(code_id: IdArg) -> None:
@@ -75,17 +77,12 @@ def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], 
 
             minpcode resume 3k9x2m7q1abc
         """
-        async def body(service: Service) -> int:
-            view = service.resume(code_id, requester())
-            say(f"已恢复：扫码打开 {view.destination}\nResumed: scans open {view.destination}", style="green")
-            return 0
-
-        run(body)
+        change(lambda service: service.resume(code_id, requester()), "已恢复", "Resumed")
 
     @app.command()
     def stats(
         code_id: IdArg,
-        days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days per day-count (default 30).")] = 30,
+        days: Annotated[int, typer.Option("--days", min=1, max=MAX_DAYS, help="Days per day-count (default 30).")] = 30,
         chart: Annotated[Path | None, typer.Option("--chart", help="Write the per-day chart here (.png).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
