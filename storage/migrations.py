@@ -234,6 +234,19 @@ def _summary_speed(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX quota_keys_at ON quota_keys (app, at)")
 
 
+def _summary_made_index(db: sqlite_utils.Database) -> None:
+    # A week of a million-row history took 60 ms because every group read every row of the period and
+    # worked out "made" for each. codes_made holds only the made rows (the same expression as
+    # storage/reports.py's _MADE, which names this index so a drift fails loudly), so a summary's groups
+    # read made rows straight from it; (created_at, status) answers requested, pending and failures.
+    db.execute("DROP INDEX IF EXISTS codes_period")
+    db.execute("CREATE INDEX codes_made ON codes (created_at, campaign, channel, type, provider, status, "
+               "requested_by_name, requested_by, page) WHERE (status = 'done' OR (status = 'deleted' AND "
+               "(image_sha256 IS NOT NULL OR link IS NOT NULL OR tracking_url IS NOT NULL)))")
+    db.execute("CREATE INDEX codes_created_status ON codes (created_at, status)")
+    db.execute("DROP INDEX IF EXISTS codes_created")  # a prefix of codes_created_status
+
+
 def _requesters_with_front_end(db: sqlite_utils.Database) -> None:
     # A requester was a bare id, so the WeCom user "cms" owned the API key "cms"'s codes. Now every id
     # is "front-end:id". Audit rows first, while codes.requested_by is still bare: an actor's front-end
@@ -324,6 +337,7 @@ MIGRATIONS: list[Migration] = [
     ("leases_outbox_seen", _leases.migration),
     ("poster_makers_with_front_end", _poster_makers_with_front_end),
     ("batches_rows", _batches),
+    ("summary_made_index", _summary_made_index),
 ]
 
 

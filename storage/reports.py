@@ -10,9 +10,12 @@ import sqlite_utils
 from pydantic import BaseModel
 
 # What the summary calls made / failed (bot/summary.py): a deleted row was made if it got something from
-# upstream, and failed if it got nothing but an error.
-_MADE_ROW = "(d.image_sha256 IS NOT NULL OR d.link IS NOT NULL OR d.tracking_url IS NOT NULL)"
-_HAS_ERROR = "(d.error_code IS NOT NULL OR coalesce(d.error_zh, '') != '' OR coalesce(d.error_en, '') != '')"
+# upstream, and failed if it got nothing but an error. _MADE is, word for word, the WHERE of the partial
+# index codes_made (migration summary_made_index): SQLite uses a partial index only for a query that
+# repeats its condition, and INDEXED BY turns any drift into an error instead of a slow scan.
+_MADE = ("(status = 'done' OR (status = 'deleted' AND "
+         "(image_sha256 IS NOT NULL OR link IS NOT NULL OR tracking_url IS NOT NULL)))")
+_HAS_ERROR = "(error_code IS NOT NULL OR coalesce(error_zh, '') != '' OR coalesce(error_en, '') != '')"
 TOP_PAGES = 10
 
 
@@ -82,8 +85,8 @@ class Reports:
         return [ReuseRow.model_validate(dict(zip(names, row, strict=True))) for row in rows]
 
     def period(self, since: str, until: str, day_starts: Sequence[str] = ()) -> PeriodCounts:
-        """Every count of ``[since, until)`` in one aggregate statement over the ``codes_period`` index:
-        no row becomes a record, so a week of a million-row history reads in milliseconds.
+        """Every count of ``[since, until)`` in one aggregate statement (one consistent read): no row
+        becomes a record, so a week of a million-row history reads in milliseconds.
 
         ``day_starts``: when each local day after the first begins (stored-time text, ascending); the
         daily counts are keyed by the day's position (0 = the first day). Comparing text keeps every
@@ -92,32 +95,27 @@ class Reports:
         params: dict[str, str] = {"since": since, "until": until}
         params.update({f"b{i}": start for i, start in enumerate(day_starts, start=1)})
         day = _day_index(0, len(day_starts) + 1)
-        # p reads only the covering index codes_period (migration 008), never the rows: a deleted row's
-        # "made" and a failure's reasons are looked up by rowid for those few rows alone.
+        period = "created_at >= :since AND created_at < :until"
+        # Made rows come from the covering index codes_made alone; requested, pending and the few
+        # failures from (created_at, status), reading a row only for a failure's reasons.
+        made = f"FROM codes INDEXED BY codes_made WHERE {period} AND {_MADE}"
         sql = f"""
-            WITH p AS MATERIALIZED (
-                SELECT c.rowid AS rid, c.type, c.provider, c.status, c.campaign, c.channel, c.page,
-                       coalesce(c.requested_by_name, c.requested_by) AS person, {day} AS day,
-                       CASE c.status WHEN 'done' THEN 1 WHEN 'deleted' THEN
-                           (SELECT {_MADE_ROW} FROM codes d WHERE d.rowid = c.rowid) ELSE 0 END AS made
-                FROM codes AS c INDEXED BY codes_period
-                WHERE c.created_at >= :since AND c.created_at < :until
-            ),
-            f AS MATERIALIZED (
-                SELECT d.id, d.created_at, d.error_code, trim(coalesce(d.error_zh, '')) AS zh,
-                       trim(coalesce(d.error_en, '')) AS en
-                FROM p JOIN codes d ON d.rowid = p.rid
-                WHERE p.status = 'failed' OR (p.status = 'deleted' AND NOT p.made AND {_HAS_ERROR})
-            ),
-            m AS (SELECT * FROM p WHERE made)
-            SELECT 'group', day, type, count(*), provider, status, made, campaign, channel FROM p
-                   GROUP BY day, type, provider, status, made, campaign, channel
-            UNION ALL SELECT 'person', person, NULL, count(*), 0, 0, 0, 0, 0 FROM m GROUP BY person
+            SELECT 'group', {day}, type, count(*), provider, status, campaign, channel {made}
+                   GROUP BY 2, campaign, channel, type, provider, status
+            UNION ALL SELECT 'all', NULL, NULL, count(*), count(*) FILTER (WHERE status = 'pending'), 0, 0, 0
+                   FROM codes INDEXED BY codes_created_status WHERE {period}
+            UNION ALL SELECT 'person', coalesce(requested_by_name, requested_by), NULL, count(*), 0, 0, 0, 0
+                   {made} GROUP BY 2
             UNION ALL SELECT 'failure', error_code, zh || char(10) || en, count(*),
-                   group_concat(created_at || ' ' || id, ','), 0, 0, 0, 0 FROM f GROUP BY error_code, zh, en
+                   group_concat(created_at || ' ' || id, ','), 0, 0, 0 FROM (
+                SELECT id, created_at, error_code, trim(coalesce(error_zh, '')) AS zh,
+                       trim(coalesce(error_en, '')) AS en
+                FROM codes INDEXED BY codes_created_status
+                WHERE {period} AND (status = 'failed' OR (status = 'deleted' AND NOT {_MADE} AND {_HAS_ERROR}))
+            ) GROUP BY error_code, zh, en
             UNION ALL SELECT * FROM (
-                SELECT 'page', page, NULL, count(*), 0, 0, 0, 0, 0 FROM (
-                    SELECT page FROM m
+                SELECT 'page', page, NULL, count(*), 0, 0, 0, 0 FROM (
+                    SELECT page {made}
                     UNION ALL SELECT c.page FROM audit a JOIN codes c ON c.id = a.code_id
                     WHERE a.action = 'reused' AND a.at >= :since AND a.at < :until AND c.page IS NOT NULL
                 ) GROUP BY page ORDER BY count(*) DESC, page LIMIT {TOP_PAGES})
@@ -126,12 +124,12 @@ class Reports:
 
 
 def _day_index(lo: int, hi: int) -> str:
-    """SQL for the position of ``c.created_at`` among days ``lo``..``hi - 1``: a binary search over the
+    """SQL for the position of ``created_at`` among days ``lo``..``hi - 1``: a binary search over the
     ``:b<i>`` day starts, so a year costs nine text comparisons a row and a week three."""
     if hi - lo <= 1:
         return str(lo)
     mid = (lo + hi) // 2
-    return f"(CASE WHEN c.created_at < :b{mid} THEN {_day_index(lo, mid)} ELSE {_day_index(mid, hi)} END)"
+    return f"(CASE WHEN created_at < :b{mid} THEN {_day_index(lo, mid)} ELSE {_day_index(mid, hi)} END)"
 
 
 def _period_counts(rows: list[tuple[Any, ...]]) -> PeriodCounts:
@@ -142,13 +140,11 @@ def _period_counts(rows: list[tuple[Any, ...]]) -> PeriodCounts:
     daily_total: Counter[int] = Counter()
     daily_campaign: dict[int, dict[str, int]] = defaultdict(dict)
     daily_channel: dict[int, dict[str, int]] = defaultdict(dict)
-    for kind, k1, k2, n, a, b, c, d, e in rows:
-        if kind == "group":  # one group per day, type, provider, status, campaign and channel
-            provider, status, made, campaign, channel = a, b, c, d, e
-            out.requested += n
-            out.pending += n if status == "pending" else 0
-            if not made:
-                continue
+    for kind, k1, k2, n, a, b, c, d in rows:
+        if kind == "all":
+            out.requested, out.pending = n, a
+        elif kind == "group":  # made codes: one group per day, type, provider, status, campaign and channel
+            provider, status, campaign, channel = a, b, c, d
             out.made += n
             out.deleted += n if status == "deleted" else 0
             out.tracking_links += n if provider == "gio" else 0
