@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,35 +64,63 @@ async def wait_ready(url: str, timeout: float = 20.0) -> None:
             await asyncio.sleep(0.1)
 
 
+class _Answers(asyncio.Protocol):
+    """Reads HTTP/1.1 answers off one socket as they arrive (a status line, headers, Content-Length body)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.waiting: asyncio.Future[int] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is one without subclassing it
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiting is None:
+            return
+        head = self.buffer[:end].lower() + b"\r\n"
+        at = head.find(b"\r\ncontent-length:")
+        length = int(head[at + 17:head.find(b"\r\n", at + 2)]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(self.buffer[9:12])
+        self.buffer = self.buffer[end + 4 + length:]
+        waiting, self.waiting = self.waiting, None
+        waiting.set_result(status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_exception(exc or ConnectionError("closed before the answer"))
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection with just enough client to time the server, not the client
-    (httpx's per-request overhead would otherwise be most of what is measured)."""
+    """One keep-alive HTTP/1.1 connection with just enough client to time the server, not the client:
+    a bare asyncio protocol (httpx's per-request overhead, or even asyncio streams', would otherwise take
+    CPU the server shares on a small machine)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.protocol: _Answers | None = None
+
+    async def open(self) -> Connection:
+        if self.protocol is None:
+            _, self.protocol = await asyncio.get_running_loop().create_connection(_Answers, self.host, self.port)
+        return self
 
     async def request(self, raw: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length:
-            await self.reader.readexactly(length)
-        return status
+        """Send one request and wait for its answer's status (the body is read and dropped)."""
+        await self.open()
+        assert self.protocol is not None and self.protocol.transport is not None
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.protocol.waiting = answer
+        self.protocol.transport.write(raw)
+        return await answer
 
     async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
+        if self.protocol is not None and self.protocol.transport is not None:
+            self.protocol.transport.close()
 
 
 def http_request(method: str, target: str, host: str, headers: dict[str, str] | None = None,

@@ -22,6 +22,7 @@ import logging
 import re
 import secrets as _random
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -54,10 +55,20 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+access_log = logging.getLogger("minpcode.access")
+QUIET_PATHS = ("/api/scenes/", "/q/")
+
+
 class RequestIdMiddleware:
     """ASGI: every HTTP request runs under a request id — a well-formed ``X-Request-Id`` it came with,
     else a new one — and the answer carries it back. Work the request spawns (tasks copy contextvars,
-    the job queue carries it) logs under the same id, so one grep follows a request to the upstream."""
+    the job queue carries it) logs under the same id, so one grep follows a request to the upstream.
+
+    It also writes the access line (``minpcode.access``: client, method, path, status, time to the
+    answer's start), in place of uvicorn's: never the query string (a scan's ``visitor`` id, the words
+    of a search are no one's business in a log), and none for an answered scan of a printed code
+    (``/api/scenes/``, ``/q/``): a print run brings thousands a second, each counted in the scans table
+    and /metrics, and uvicorn's line alone cost a third of a scan's time. Their 4xx and 5xx still log."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
@@ -66,14 +77,30 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        with request_id(given if _GIVEN_ID.fullmatch(given) else None) as rid:
+        given = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value
+                break
+        started = time.perf_counter()
+        with request_id(_given_id(given)) as rid:
             async def send_with_id(message: MutableMapping[str, Any]) -> None:
                 if message["type"] == "http.response.start":
                     message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                    status = message["status"]
+                    path = scope["path"]
+                    if status >= 400 or not path.startswith(QUIET_PATHS):
+                        client = scope.get("client")
+                        access_log.info('%s "%s %s" %d %.1f ms', client[0] if client else "-", scope["method"],
+                                        path, status, (time.perf_counter() - started) * 1000)
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
+
+
+def _given_id(raw: bytes) -> str | None:
+    given = raw.decode("latin-1")
+    return given if given and _GIVEN_ID.fullmatch(given) else None
 
 
 class _Formatter(logging.Formatter):

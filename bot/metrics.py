@@ -95,6 +95,7 @@ class Metrics:
                                       "a person scanned a B code whose scene is a key (long parameters or a live "
                                       "code) or a live code's plain link (found or unknown key).", ["outcome"],
                                       registry=r)
+        self.scans_found, self.scans_unknown = self.resolver_scans.labels("found"), self.resolver_scans.labels("unknown")
         self._quota: Callable[[], Iterable[QuotaRow]] | None = None
         self._pending: Callable[[], int] | None = None
         self._batch: Callable[[], Mapping[str, int]] | None = None

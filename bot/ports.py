@@ -1,7 +1,8 @@
 """What the core needs from the outside, as small protocols the adapters implement.
 
     FrontEnd   something ``minpcode serve`` mounts: routes on the one ASGI app, started and stopped
-               in its lifespan (Slack, WeCom, the HTTP API, the summary scheduler)
+               in its lifespan (Slack, WeCom, the HTTP API, the summary scheduler); a route on every
+               scan's path is a :class:`HotRoute`
     Announcer  a place a summary is posted to (a Slack channel, a WeCom group robot); the adapter
                renders the summary in its own format and within its own limits
     Preflight  one configured part checked live by ``minpcode doctor`` (bot/doctor.py): rows of
@@ -19,13 +20,19 @@ from collections.abc import Callable
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from bot.errors import MinpcodeError
 from bot.summary import Summary
 from bot.text import Lang, Text
 
 OnStep = Callable[[str], None]
+
+
+class HotRoute(Route):
+    """A route the app tries before its middleware stack and router (bot/server.py ``App``): for an
+    endpoint on every scan's path that answers its own errors. Request ids and access lines still apply;
+    Starlette's error pages and exception handlers, a fifth of a scan's time, do not."""
 
 
 @runtime_checkable

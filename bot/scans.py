@@ -1,11 +1,13 @@
-"""Counting scans off the request path: the resolver appends to memory, a flusher writes each second.
+"""Counting scans off the request path: the resolver appends to memory, a flusher writes each second
+(or as soon as ``FLUSH_ROWS`` wait).
 
     recorder = ScanRecorder(storage.scans, hash_key)
     recorder.record("k=3fZq9LmA0x", visitor="o6_bmjrPTlm6_2sgVt7hMZOPfL2M", source="wxa")   # no I/O
     await recorder.start()  ...  await recorder.stop()       # stop writes whatever is left
 
 Durability, said plainly: a clean shutdown (``Service.close``) loses nothing, since ``stop`` flushes
-the buffer; a crash loses at most the scans of the last flush interval (one second by default).
+the buffer; a crash loses at most the scans of the last flush interval (one second by default), and
+never more than about ``FLUSH_ROWS`` of them plus the batch being written.
 
 A visitor value (whatever anonymous id the mini program sends, an openid included) is stored only
 as an HMAC-SHA256 under a secret key: ``MINPCODE_SCAN_HASH_KEY`` when set, otherwise a random key
@@ -32,6 +34,8 @@ from storage.scans import ScanRow, ScanStore
 log = logging.getLogger("minpcode.scans")
 
 FLUSH_SECONDS = 1.0
+FLUSH_ROWS = 2000       # or sooner, when this many wait: a busy print run writes small batches often, so
+                        # no single write holds the server up for long (and a crash loses less)
 VISITOR_MAX = 256       # characters of a visitor value read from a request (longer ones are cut)
 KEY_FILE = "scan-hash.key"
 
@@ -60,19 +64,21 @@ class ScanRecorder:
     def __init__(self, store: ScanStore, key: bytes, *, interval: float = FLUSH_SECONDS,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._interval = interval
         self._clock = clock
         self._buffer: list[ScanRow] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._due = asyncio.Event()   # set by stop, and by record when FLUSH_ROWS wait
         self._listeners: list[ScanListener] = []
         self.recorded = 0   # scans recorded since start (flushed or not)
 
     def visitor_hash(self, visitor: str | None) -> str | None:
         if not visitor:
             return None
-        digest = hmac.new(self._key, visitor[:VISITOR_MAX].encode("utf-8", "replace"), hashlib.sha256)
+        digest = self._keyed.copy()  # the key already mixed in: cheaper than a new HMAC per scan
+        digest.update(visitor[:VISITOR_MAX].encode("utf-8", "replace"))
         return digest.hexdigest()[:32]
 
     def add_listener(self, listener: ScanListener) -> None:
@@ -83,6 +89,8 @@ class ScanRecorder:
         """Count one scan now, in memory; the flusher writes it."""
         self._buffer.append((key, self._clock(), self.visitor_hash(visitor), source))
         self.recorded += 1
+        if len(self._buffer) >= FLUSH_ROWS:
+            self._due.set()
         for listener in self._listeners:
             try:
                 listener(key, source)
@@ -110,14 +118,15 @@ class ScanRecorder:
 
     async def start(self) -> None:
         if self._task is None:
-            self._stopping = asyncio.Event()
+            self._stopping, self._due = asyncio.Event(), asyncio.Event()
             self._task = asyncio.create_task(self._loop(), name="minpcode-scan-flusher")
 
     async def _loop(self) -> None:
         stopping = self._stopping
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self._interval)
+                await asyncio.wait_for(self._due.wait(), self._interval)
+            self._due.clear()
             rows = self._take()
             if not rows:
                 continue
@@ -130,9 +139,10 @@ class ScanRecorder:
     async def stop(self) -> None:
         if self._task is not None:
             self._stopping.set()
+            self._due.set()
             await self._task  # the write under way finishes; the loop writes what is left and ends
             self._task = None
         self.flush()
 
 
-__all__ = ["FLUSH_SECONDS", "ScanListener", "ScanRecorder", "hash_key"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "ScanListener", "ScanRecorder", "hash_key"]

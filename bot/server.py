@@ -17,19 +17,21 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from bot import chart, health, logs
 from bot.batch.engine import BatchEngine
 from bot.batch.sheets import SAMPLE_CSV
 from bot.config import Settings
 from bot.errors import NotFound
-from bot.ports import Announcer, FrontEnd, Preflight
+from bot.ports import Announcer, FrontEnd, HotRoute, Preflight
 from bot.service import Service
 
 log = logging.getLogger("minpcode.server")
@@ -88,18 +90,28 @@ def run_server(app: Starlette, host: str, port: int, grace: float) -> None:
     making it"), uvicorn stops accepting and gives open requests ``grace`` seconds, then the lifespan
     stops the front-ends and the worker (codes in flight get ``grace`` seconds more, then stay pending
     for the next start)."""
+    import gc
     import signal
+    import socket
 
     import uvicorn
 
     service: Service = app.state.service
 
     class Graceful(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # What start-up built (modules, settings, caches) lives as long as the process: frozen out of
+            # the collector, a full collection under load no longer walks it (it paused scans for 50 ms).
+            gc.collect()
+            gc.freeze()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             service.drain()
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,  # see serve_logging
+                            access_log=False,  # bot.logs.RequestIdMiddleware writes the access lines
                             timeout_graceful_shutdown=max(1, round(grace)))
     # uvicorn raises the captured signal again once it has stopped: SIGTERM then lands here (a clean
     # stop, exit 0) instead of killing the process after its orderly shutdown.
@@ -171,14 +183,37 @@ def front_ends(process: Process) -> list[FrontEnd]:
 
     service = process.service
     built: list[FrontEnd | None] = [
+        # first: its routes are matched first, and GET /api/scenes/{key} is on every scan's path
+        api_front_end(service),           # /api/scenes, /api/weapp/qrcode, /api/codes, /openapi.json
         slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
-        api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes, /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
         upload_front_end(service, process.batches),  # /batches/upload/<token>: a sheet for a chat's batch
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]
+
+
+class App(Starlette):
+    """Starlette, with each :class:`~bot.ports.HotRoute` answered before the middleware stack (inside
+    the request-id middleware only). Any other request, and a hot path asked with another method, take
+    the usual way (a 405 from the router)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hot = [(route, logs.RequestIdMiddleware(route.handle)) for route in self.router.routes
+                     if isinstance(route, HotRoute)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route, handle in self._hot:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope["app"] = self
+                    scope.update(child)  # the path parameters, as the router would set them
+                    await handle(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> Starlette:
@@ -210,10 +245,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             health.unfeed()
             await service.close()
 
-    routes = [*core_routes(service)]
-    for front_end in mounted:
-        routes += front_end.routes()
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)])
+    # The front-ends' routes before the core's, so the scan route is tried first. No pattern overlaps the
+    # core's: the links' catch-all /{name}.txt is one segment, and no core path ends in .txt.
+    routes = [route for front_end in mounted for route in front_end.routes()] + core_routes(service)
+    app = App(routes=routes, lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)])
     app.state.service = service
     app.state.front_ends = mounted
     return app

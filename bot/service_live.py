@@ -34,7 +34,7 @@ class LiveVerbs:
     def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
         """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
         found = self.live.resolve(key, visitor=visitor, source=source)
-        METRICS.resolver_scans.labels("found" if found is not None else "unknown").inc()
+        (METRICS.scans_found if found is not None else METRICS.scans_unknown).inc()
         return found
 
     def live_view(self, record: CodeRecord) -> LiveView | None:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 
 from bot.net import is_loopback  # one copy, shared with the core (doctor, /metrics)
+from bot.text import Lang
+
+
+def accept_lang(header: str) -> Lang:
+    """The caller's language from an Accept-Language value (its first entry): Chinese unless English."""
+    first = header.split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh"
+
+
+def request_lang(request: Request) -> Lang:
+    return accept_lang(request.headers.get("accept-language", ""))
 
 
 class BodyTooLarge(Exception):
@@ -32,4 +43,4 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["BodyTooLarge", "is_loopback", "read_limited"]
+__all__ = ["BodyTooLarge", "accept_lang", "is_loopback", "read_limited", "request_lang"]

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from bot.live import link_qr, normal_key
 from bot.service import Service
 from handlers.api.resolver import client_of
+from handlers.http import request_lang
 from handlers.ratelimit import PerClientLimit
 
 PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -62,11 +63,6 @@ def unknown(lang: str) -> str:
     return _page("没有这个码 · No such code", zh + en if lang == "zh" else en + zh, lang)
 
 
-def _lang(request: Request) -> str:
-    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh"
-
-
 class LinkPages:
     """The front-end of ``/q/`` and the verification file (``bot.ports.FrontEnd``)."""
 
@@ -101,7 +97,7 @@ class LinkPages:
         return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
     async def page(self, request: Request) -> Response:
-        lang = _lang(request)
+        lang = request_lang(request)
         if not self.limit.allow(client_of(request)):
             return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
         found = self.service.resolve(request.path_params["key"], source="web")

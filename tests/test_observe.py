@@ -118,6 +118,27 @@ def test_metrics_readyz_request_ids_and_no_secret_in_the_logs(tmp_path: Path, we
         assert secret not in log, f"a secret reached the log: {secret[:4]}…"
 
 
+def test_access_lines_keep_no_query_and_skip_answered_scans(tmp_path: Path) -> None:
+    with Served(tmp_path / "data", env={"MINPCODE_API_KEYS": f"cms:{KEY}"}) as proc:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        made = proc.post("/api/weapp/qrcode", json={"path": "pages/coupon/get?id=5", "live": True}, headers=auth)
+        assert made.status_code == 200 and made.json()["code"] == 0, made.text
+        key = made.json()["scene"]
+        for _ in range(3):
+            scan = proc.get(f"/api/scenes/{key}", params={"visitor": "oVisitorOpenId-7f3a"})
+            assert scan.status_code == 200 and scan.json()["data"]["live"] is True
+        assert proc.get("/api/scenes/k=NoSuchKey0", params={"visitor": "oVisitorOpenId-7f3a"}).status_code == 404
+        assert proc.get("/api/codes", params={"q": "春节 secret-campaign-words"}, headers=auth).status_code == 200
+        log = proc.log()
+    access = [line for line in log.splitlines() if "minpcode.access" in line]
+    assert any('127.0.0.1 "GET /api/codes" 200 ' in line for line in access), access
+    assert any('"GET /api/scenes/k=NoSuchKey0" 404 ' in line for line in access), access  # refusals stay
+    assert not any(key in line for line in access), access          # answered scans: counted, not logged
+    assert "oVisitorOpenId-7f3a" not in log and "secret-campaign-words" not in log
+    assert any('"POST /api/weapp/qrcode" 200 ' in line for line in access), access
+    assert "uvicorn.access" not in log  # one access line per request, ours
+
+
 def test_metrics_with_a_token_need_the_bearer(tmp_path: Path) -> None:
     with Served(tmp_path / "data", env={"MINPCODE_METRICS_TOKEN": "metrics-token-9f8e7d"}) as proc:
         assert proc.get("/metrics").status_code == 404

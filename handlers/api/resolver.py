@@ -12,18 +12,22 @@ hash is kept.
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from bot.errors import InputError, NotFound
+from bot.errors import InputError, MinpcodeError, NotFound
+from bot.live import Resolution
 from bot.service import Service
 from handlers.api.errors import OK, error_response
+from handlers.http import accept_lang
 from handlers.ratelimit import PerClientLimit
 
 UNKNOWN = NotFound("没有这个场景编号。", "There is no such scene key.")
-LIVE_HEADERS = {"Cache-Control": "no-store"}  # a live code can be re-pointed, and each scan must reach us
-STORED_HEADERS = {"Cache-Control": "public, max-age=86400, immutable"}  # long-scene keys never change
+# a live code can be re-pointed, and each scan must reach us; long-scene keys never change
+LIVE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+STORED_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"public, max-age=86400, immutable")]
 
 
 class TooMany(InputError):
@@ -44,34 +48,66 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
+BODIES_MAX = 4096  # answers kept encoded: one per key and destination, forgotten all at once when full
+
+
+def _visitor(query_string: bytes) -> str | None:
+    # read as Starlette reads a query (latin-1 bytes, then %-decoded as UTF-8); the first visitor= wins
+    if b"visitor=" not in query_string:
+        return None
+    for part in query_string.split(b"&"):
+        if part.startswith(b"visitor="):
+            return unquote_plus(part[8:].decode("latin-1")) or None
+    return None
+
+
 class Resolver:
+    """The route's ASGI app. Starlette's Request and Response took more of a scan's time than the
+    lookup itself; on a path every scan of every printed code takes, it reads the scope and sends the
+    answer directly (errors, which are rare, still go through the API's one error envelope)."""
+
     def __init__(self, service: Service) -> None:
         self.service = service
         self.limit = PerClientLimit(service.settings.minpcode_resolver_rate)
+        self._answers: dict[Resolution, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
 
-    def refused(self, request: Request, lang: str) -> Response | None:
-        """The 429 answer when this client has used its tokens, else None."""
-        if self.limit.allow(client_of(request)):
-            return None
-        response = error_response(TooMany("请求太频繁，请稍后再试。", "Too many requests; try again shortly."), lang)
-        response.status_code = 429
-        response.headers["Retry-After"] = str(self.limit.retry_after())
-        return response
-
-    async def scene(self, request: Request, lang: str) -> Response:
-        refused = self.refused(request, lang)
-        if refused is not None:
-            return refused
-        visitor = request.query_params.get("visitor") or None
-        found = self.service.resolve(request.path_params["key"], visitor=visitor, source="wxa")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lang = "zh"
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                lang = accept_lang(value.decode("latin-1"))
+                break
+        client = scope.get("client")
+        if not self.limit.allow(client[0] if client else "-"):
+            response = error_response(TooMany("请求太频繁，请稍后再试。", "Too many requests; try again shortly."), lang)
+            response.status_code = 429
+            response.headers["Retry-After"] = str(self.limit.retry_after())
+            await response(scope, receive, send)
+            return
+        try:
+            found = self.service.resolve(scope["path_params"]["key"], visitor=_visitor(scope["query_string"]),
+                                         source="wxa")
+        except MinpcodeError as exc:
+            await error_response(exc, lang)(scope, receive, send)
+            return
         if found is None:
-            return error_response(UNKNOWN, lang)
-        # SceneAnswer's shape (the OpenAPI test checks real answers against it), built without a model per scan.
+            await error_response(UNKNOWN, lang)(scope, receive, send)
+            return
+        body, headers = self._answers.get(found) or self._answer(found)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _answer(self, found: Resolution) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        # SceneAnswer's shape (the OpenAPI test checks real answers against it), built without a model.
         data = {"key": found.key, "scene": found.scene, "query": split_params(found.query), "page": found.page,
                 "live": found.live, "paused": found.paused}
-        body = json.dumps({"code": OK, "msg": "", "data": data}, ensure_ascii=False, separators=(",", ":"))
-        return Response(body.encode("utf-8"), media_type="application/json",
-                        headers=LIVE_HEADERS if found.live else STORED_HEADERS)
+        body = json.dumps({"code": OK, "msg": "", "data": data}, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+        headers = [*(LIVE_HEADERS if found.live else STORED_HEADERS), (b"content-length", str(len(body)).encode())]
+        if len(self._answers) >= BODIES_MAX:
+            self._answers.clear()
+        self._answers[found] = body, headers
+        return body, headers
 
 
 __all__ = ["Resolver", "client_of", "split_params"]

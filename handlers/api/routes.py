@@ -23,8 +23,9 @@ from starlette.routing import BaseRoute, Route
 from bot import scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.ports import HotRoute
 from bot.service import HistoryQuery, Service
-from bot.text import Lang, Text
+from bot.text import Text
 from bot.wording import field_errors
 from handlers.api.auth import ApiKeys
 from handlers.api.errors import MAX_BODY, OK, CodeFailed, EmptyPath, StillPending, answer, error_response
@@ -42,19 +43,13 @@ from handlers.api.models import (
 )
 from handlers.api.openapi import openapi_document
 from handlers.api.resolver import Resolver
-from handlers.http import BodyTooLarge, read_limited
+from handlers.http import BodyTooLarge, read_limited, request_lang
 
 log = logging.getLogger("minpcode.api")
 
 WAIT_SECONDS = 30.0  # how long a request waits for the upstream before answering "still making it"
 ID_MAX = 64  # characters of an id or key read from a URL
 POSTER_BODY_MAX = 1_500_000  # a poster request may carry a logo (1 MB, base64)
-
-
-def request_lang(request: Request) -> Lang:
-    """The caller's language from Accept-Language (its first entry); Chinese unless it is English."""
-    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh"
 
 
 def _bad_text(value: str) -> bool:
@@ -78,12 +73,13 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
+            # first: every scan of every printed code comes here, and a route tried earlier costs each one
+            HotRoute("/api/scenes/{key:str}", self.resolver, methods=["GET"]),  # an ASGI app: see Resolver
             Route("/api/weapp/qrcode", self._guarded(self.qrcode), methods=["POST"]),
             Route("/api/posters", self._guarded(self.poster), methods=["POST"]),
             Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
             Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
             Route("/api/codes/{code_id:str}/destination", self._guarded(self.destination), methods=["POST"]),
-            Route("/api/scenes/{key:str}", self._open(self.scene), methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
 
@@ -263,10 +259,6 @@ class Api:
             (self.service.pause if body.paused else self.service.resume)(record.id, requester)
         log.info("api: %s changed live code %s", name, record.id)
         return answer(CodeAnswer(code=OK, msg="", data=self.view(self.service.get(record.id))))
-
-    # -- GET /api/scenes/{key} ---------------------------------------------------------------------
-    async def scene(self, request: Request) -> Response:
-        return await self.resolver.scene(request, request_lang(request))
 
     # -- GET /openapi.json -------------------------------------------------------------------------
     async def openapi(self, request: Request) -> Response:
