@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     gio_token: SecretStr | None = None
     gio_product_id: str | None = None
     gio_api_url: str = "https://www.growingio.com"
+    # Open-API calls a second (GrowingIO allows 10): lower it when other systems share the project's token.
+    gio_rate_per_second: int = Field(10, ge=1, le=10)
 
     wecom_corp_id: str | None = None
     wecom_agent_id: str | None = None

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.errors import FieldError, NotFound
 from bot.models import CodeRequest, Provider, UpstreamResult
 from bot.upstream.growingio import GrowingIOClient, Product
+from bot.upstream.ratelimit import RateLimiter
 from bot.upstream.wechat import WeChatClient
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -47,7 +48,8 @@ class Upstream:
             http = httpx.AsyncClient(timeout=TIMEOUT)
             clients.append(http)
             gio = GrowingIOClient(http, settings.gio_api_url, settings.gio_project_uid or "",
-                                  settings.gio_client_id or None, settings.gio_token or SecretStr(""))
+                                  settings.gio_client_id or None, settings.gio_token or SecretStr(""),
+                                  limiter=RateLimiter(settings.gio_rate_per_second, reserve=1))
         return cls(wechat=wechat, gio=gio, gio_product_id=settings.gio_product_id, _clients=clients)
 
     @classmethod
