@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.batch.sheets import bulk_rows
 from bot.errors import UsageError
 from bot.fields import ALIASES
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
+from handlers import bulk_help
 
 __all__ = ["COMMANDS", "Command", "help_text", "parse", "render", "usage"]
 
@@ -146,11 +148,14 @@ _FIELDS: dict[str, _FieldSpec] = {
     )
 }
 
-_HELP, _NEW, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
+_HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
                 "查看帮助，或某个命令的详细说明"),
     CommandSpec("new", "新建", ("<page>",), "make a mini-program code or short link",
                 "生成一个小程序码或短链", keys=tuple(_FIELDS)),
+    # The rows follow on the next lines: parse() takes them whole, before tokens (cells hold quotes and '=').
+    CommandSpec("bulk", "批量", (), "many codes from a sheet: a dry run first, then start",
+                "用表格批量生成：先预检，再开始"),
     CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query",
                 "列出已生成的码，可按关键词筛选", rest=True),
     CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
@@ -197,6 +202,7 @@ _ESCAPABLE = frozenset(_QUOTES) | frozenset(_QUOTES.values()) | {"\\"}
 _EQUALS = "=＝"
 _KEY_RE = re.compile(r"[^\W\d][\w-]*")
 _PREFIXES = ("/minpcode", "minpcode")
+_PREFIX_RE = re.compile(r"\s*(?:/?minpcode\s+)?/?", re.I)
 
 
 class Command(BaseModel):
@@ -213,7 +219,11 @@ class Command(BaseModel):
 
 
 def parse(text: str) -> Command:
-    """Parse one line of chat text. Raises only :class:`UsageError`."""
+    """Parse one line of chat text (``bulk`` with its rows: several). Raises only :class:`UsageError`."""
+    prefix = _PREFIX_RE.match(text)
+    rows = bulk_rows(text[prefix.end():] if prefix else text)
+    if rows is not None:
+        return Command(verb="bulk", args=[rows] if rows else [])
     tokens = _tokenize(text)
     tokens = _strip_prefix(tokens)
     if not tokens:
@@ -243,6 +253,8 @@ def parse(text: str) -> Command:
 
 def render(command: Command) -> str:
     """Text that :func:`parse` reads back as ``command`` (canonical verb, every value quoted as needed)."""
+    if command.verb == "bulk":  # the rows as they are, on the lines after the verb
+        return "\n".join(["bulk", *command.args])
     parts = [command.verb, *(_quote(a) for a in command.args)]
     parts += [f"{key}={_quote(value)}" for key, value in command.fields.items()]
     return " ".join(parts)
@@ -260,8 +272,12 @@ def usage(verb: str | None = None) -> str:
     return spec.usage
 
 
-def help_text(lang: str = "zh", command: str | None = None) -> str:
-    """Bilingual help, the requested language first: every command, or one command in detail."""
+def help_text(lang: str = "zh", command: str | None = None, chat: str | None = None) -> str:
+    """Bilingual help, the requested language first: every command, or one command in detail.
+
+    ``chat`` (``Requester.chat``: slack, wecom, console …) says how ``bulk`` takes a sheet there; any other
+    value, or None, points to the CLI's ``minpcode bulk FILE``, which is true everywhere.
+    """
     en_first = lang.lower().startswith("en")
 
     def pair(zh: str, en: str, sep: str = "\n") -> str:
@@ -285,16 +301,26 @@ def help_text(lang: str = "zh", command: str | None = None) -> str:
         if spec is _NEW:
             lines.append(pair("按类型：", "By type:", " / "))
             lines += [f"  {pair(zh, en, ' / ')}" for zh, en in _NEW_BY_TYPE]
+        if spec is _BULK:
+            shown, _, _ = bulk_help.overview(chat)
+            lines[2] = pair(f"用法：{shown}", f"Usage: {shown}")
+            for n, (zh, en) in enumerate(bulk_help.detail(chat)):
+                lines.append(pair(zh, en))
+                if n == 1:
+                    lines += [f"  {names}" for names in bulk_help.columns()]
         return "\n".join(lines)
 
     lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
     for spec in _SPECS:
         # A command with many options shows them in its own help, so this list stays one chat message.
         shown = spec.usage if len(spec.keys) <= _KEYS_SHOWN else " ".join((spec.verb, *spec.params, "[key=value …]"))
+        zh, en = spec.zh, spec.en
+        if spec is _BULK:
+            shown, zh, en = bulk_help.overview(chat)
         lines.append(f"• {spec.alias}｜{shown}")
-        lines.append(f"  {pair(spec.zh, spec.en, ' / ')}")
-    lines.append(pair('含空格的值请加引号，如 comments="春季 海报" 或 备注=“春季 海报”（名称不能有空格）。',
-                      'Quote values that contain spaces, e.g. comments="spring poster" (names take no spaces).'))
+        lines.append(f"  {pair(zh, en, ' / ')}")
+    lines.append(pair('含空格的值请加引号，如 备注=“春季 海报”（名称不能有空格）。',
+                      'Quote values with spaces, e.g. comments="spring poster" (names take none).'))
     lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
     return "\n".join(lines)
 

@@ -29,10 +29,10 @@ def test_public_surface_is_exact() -> None:
 
 
 def test_table_has_every_command_once() -> None:
-    assert list(COMMANDS) == ["help", "new", "list", "show", "poster", "rename", "delete", "summary", "quota",
-                              "repoint", "pause", "resume", "stats"]
+    assert list(COMMANDS) == ["help", "new", "bulk", "list", "show", "poster", "rename", "delete", "summary",
+                              "quota", "repoint", "pause", "resume", "stats"]
     aliases = [spec.alias for spec in COMMANDS.values()]
-    assert aliases == ["帮助", "新建", "列表", "查看", "海报", "改名", "删除", "汇总", "额度", "改指向", "暂停", "恢复", "统计"]
+    assert aliases == ["帮助", "新建", "批量", "列表", "查看", "海报", "改名", "删除", "汇总", "额度", "改指向", "暂停", "恢复", "统计"]
     assert COMMANDS["rename"].usage == "rename <id> <name>"
     assert (COMMANDS["show"].min_args, COMMANDS["show"].max_args) == (1, 1)
     assert (COMMANDS["summary"].min_args, COMMANDS["summary"].max_args) == (0, 1)
@@ -253,8 +253,49 @@ def test_help_lists_every_command_from_the_table(lang: str) -> None:
         assert spec.alias in text
         # a command with many options (new) lists them in its own help, keeping this one chat message
         assert spec.usage in text or (len(spec.keys) > 8 and f"{spec.verb} <page> [key=value …]" in text)
-        assert spec.zh in text and spec.en in text
+        if spec.verb != "bulk":  # bulk's line says how this chat takes a sheet (below)
+            assert spec.zh in text and spec.en in text
     assert len(text.encode("utf-8")) <= 2048  # WeCom's text limit: the welcome is one message
+
+
+@pytest.mark.parametrize("chat", ["slack", "wecom", "console", None])
+def test_help_lists_bulk_the_way_each_chat_takes_a_sheet(chat: str | None) -> None:
+    text = help_text("zh", chat=chat)
+    line = next(n for n in text.splitlines() if n.startswith("• 批量｜bulk"))
+    about = text.splitlines()[text.splitlines().index(line) + 1]
+    if chat in ("slack", "wecom"):
+        assert line == "• 批量｜bulk ⏎ <header> ⏎ <row> …" and "表头" in about and "header" in about
+        assert ("DM" in about and "form" in about) if chat == "slack" else ("upload link" in about and "DM" not in about)
+    else:  # the console reads one command a line: it takes no rows and no file, and says where to go
+        assert line == "• 批量｜bulk" and "minpcode bulk FILE" in about and "header" not in about
+
+
+@pytest.mark.parametrize("chat", ["slack", "wecom", "console"])
+def test_help_bulk_shows_the_sheet_columns_and_limits_from_the_reader(chat: str) -> None:
+    from bot.batch.sheets import COLUMNS, MAX_BYTES, MAX_ROWS
+
+    for name in ("bulk", "批量", "BULK"):
+        text = help_text("en", name, chat=chat)
+        for key in COLUMNS:
+            assert any(line.split()[:1] == [key] for line in text.splitlines()), key
+        for chinese in ("页面", "类型", "场景", "推广活动", "推广渠道"):
+            assert chinese in text
+        assert "poster" not in [line.split()[0] for line in text.splitlines() if line.startswith("  ")]
+        assert f"{MAX_ROWS} rows" in text and f"{MAX_BYTES // 1048576} MB" in text
+        assert "dry run" in text and "manifest" in text
+    assert ("Start and Cancel" in help_text("en", "bulk", chat="slack")
+            and "reply start" in help_text("en", "bulk", chat="wecom"))
+    if chat == "wecom":
+        assert len(help_text("zh", "bulk", chat=chat).encode()) <= 2048  # one WeCom text
+
+
+def test_bulk_takes_its_rows_whole() -> None:
+    rows = 'page,type,scene,comments\npages/a,B,id=1,"春季 ""大促"""'
+    for text in (f"bulk\n{rows}", f"/minpcode bulk\n{rows}", f"批量 \n{rows}"):
+        assert parse(text) == cmd("bulk", rows)
+    assert parse("bulk") == parse("/bulk") == cmd("bulk")
+    assert parse(render(cmd("bulk", rows))) == cmd("bulk", rows)
+    assert parse("help bulk") == parse("帮助 批量") == cmd("help", "bulk")
 
 
 def test_help_puts_the_requested_language_first() -> None:

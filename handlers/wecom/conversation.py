@@ -199,7 +199,7 @@ class Conversation:
         if not self._welcomed.first(target.user):
             return
         await self.deliver.text(target, "你好！发送「新建」打开表单，或直接发送命令。\nHello! Send new for the form, "
-                                "or type a command.\n\n" + grammar.help_text("zh"))
+                                "or type a command.\n\n" + grammar.help_text("zh", chat="wecom"))
 
     # -- the form ---------------------------------------------------------------------------------------------
 
