@@ -225,3 +225,20 @@ def test_a_sheet_dropped_in_the_dm_with_bulk_starts_the_same_dry_run(h: Harness)
     assert h.event(other, event_id="EvDrop2").status_code == 200
     time.sleep(0.5)
     assert len(h.emu.calls_to("chat.postMessage")) == before + 1
+
+
+def test_help_lists_bulk_and_help_bulk_gives_the_columns(h: Harness) -> None:
+    from bot.batch.sheets import COLUMNS, MAX_ROWS
+
+    h.command("help")
+    overview = h.ephemeral(lambda m: "minpcode commands" in m["text"])
+    text = overview["text"]
+    assert "• 批量｜bulk ⏎ <header> ⏎ <row> …" in text
+    assert "a CSV/XLSX in the DM with the bot, saying bulk" in text and "bulk alone opens a form" in text
+    assert "upload link" not in text  # WeCom's way, not Slack's
+    assert all(len(b["text"]["text"]) <= 3000 for b in overview.get("blocks") or [] if b.get("text"))
+    h.command("help 批量")
+    detail = h.ephemeral(lambda m: m["text"].startswith("bulk（批量）"))["text"]
+    assert [line.split()[0] for line in detail.splitlines() if line.startswith("  ")] == list(COLUMNS)
+    assert f"{MAX_ROWS} rows" in detail and "Start and Cancel" in detail and "manifest.csv" in detail
+    assert "/minpcode bulk alone for a form" in detail

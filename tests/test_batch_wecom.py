@@ -79,3 +79,24 @@ def test_a_file_message_with_a_media_id_is_read_as_the_sheet(wecom: WeComSite) -
     assert "门店.csv" in dry and "gb18030" in dry.lower() and "2 行可以生成" in dry
     wecom.sender.send_text(USER, "start")
     wait_texts(wecom, lambda t: "完成" in t and "新建 2" in t)
+
+
+def test_help_lists_bulk_and_help_bulk_gives_the_columns_each_in_one_text(wecom: WeComSite) -> None:  # noqa: F811
+    from bot.batch.sheets import COLUMNS, MAX_ROWS
+
+    wecom.sender.send_enter_agent(USER)  # the welcome carries the overview
+    wecom.sender.send_text(USER, "帮助")
+    wecom.sender.send_text(USER, "帮助 批量")
+    wecom.sent(3)
+    wecom.settle(0.5)
+    welcome, overview, detail = wecom.texts()  # each one message: nothing was split
+    assert len(wecom.emu.sent_messages) == 3
+    for text in (welcome, overview):
+        assert "• 批量｜bulk ⏎ <header> ⏎ <row> …" in text and "上传表格的链接" in text and "upload link" in text
+        assert "私信" not in text and "DM" not in text  # Slack's ways are not WeCom's
+        assert len(text.encode()) <= 2048
+    assert welcome.startswith("你好")
+    assert len(detail.encode()) <= 2048
+    listed = [line.split()[0] for line in detail.splitlines() if line.startswith("  ")]
+    assert listed == list(COLUMNS)
+    assert "推广活动" in detail and f"{MAX_ROWS} 行" in detail and "回复「开始」" in detail and "manifest" in detail

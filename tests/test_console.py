@@ -143,3 +143,18 @@ def test_chat_runs_under_python_m_bot_too(tmp_path: Path) -> None:
                           env=clean_env(tmp_path / "data", "alice"), capture_output=True, text=True,
                           encoding="utf-8", timeout=120)
     assert done.returncode == 0 and "A+C" in done.stdout
+
+
+def test_the_console_lists_bulk_truthfully_and_sends_sheets_to_the_cli(tmp_path: Path) -> None:
+    from bot.batch.sheets import COLUMNS
+
+    done = session(tmp_path, ["help", "help 批量", "bulk", "page,type,scene"])
+    assert done.returncode == 0, done.stderr
+    said = answers(done.stdout)
+    overview, detail = said["help"], said["help 批量"]
+    assert "批量｜bulk\n" in overview and "minpcode bulk FILE" in overview
+    for text in (overview, detail):  # one command a line here: no rows after bulk, no file, no upload link
+        assert "⏎" not in text and "DM" not in text and "upload" not in text
+    assert all(f"  {key}" in detail for key in COLUMNS) and "--dry-run" in detail
+    assert "minpcode bulk FILE.csv" in said["bulk"]  # typed anyway: told where it works
+    assert "没有「page,type,scene」这个命令" in said["page,type,scene"]
