@@ -18,7 +18,7 @@ from starlette.routing import Route
 from handlers.slack.promises import slack_host
 from tests.conftest import Site
 from tests.served import Served
-from tests.slack_emulator import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator
+from tests.slack_emulator import PUBLIC_CHANNEL, TEAM_ID, USER_ID, SlackEmulator
 from tests.test_hold_jobs import upstream_env
 from tests.test_hold_slack import FORM, SECRET, sign
 
@@ -121,3 +121,37 @@ def test_a_response_url_off_slack_is_never_called(slack: SlackEmulator, serve: C
 ])
 def test_response_url_hosts(url: str, ok: bool) -> None:
     assert slack_host(url, "http://127.0.0.1:4000/api/") is ok
+
+
+def dry_runs(emu: SlackEmulator) -> list[Any]:
+    """The dry-run messages posted: chat.postMessage calls carrying the Start button."""
+    return [c for c in emu.calls if c.method == "chat.postMessage" and "batch_start" in str(c.params.get("blocks"))]
+
+
+def test_a_pasted_bulk_gets_its_dry_run_once_after_a_kill_9(slack: SlackEmulator, tmp_path: Path) -> None:
+    # The DM is opened just before the dry run is posted: slow, so the kill lands between the ack and the post.
+    slack.latency_by_method["conversations.open"] = 3.0
+    proc = Served(tmp_path / "data", slack_env(slack)).start()
+    rows = "bulk\npage,type,scene,name\npages/index/index,B,id=1,一店\npages/index/index,B,id=2,二店"
+    body = command(USER_ID, rows, "6.6.6")
+    answer = proc.post("/slack/events", content=body, headers={**FORM, **sign(body)})
+    assert answer.status_code == 200 and "Checking the sheet" in answer.text
+    time.sleep(1.0)
+    proc.kill()
+    assert dry_runs(slack) == [], "the dry run was posted before the kill: the test proves nothing"
+    slack.latency_by_method.clear()
+    restarted = Served(tmp_path / "data", slack_env(slack), port=proc.port).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not dry_runs(slack):
+            assert time.monotonic() < deadline, "the dry run owed before the kill was never posted"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        [posted] = dry_runs(slack)
+        assert "2 row(s), 2 ready" in posted.params["text"] and "Cancel" in str(posted.params["blocks"])
+        restarted.stop()
+        restarted = Served(tmp_path / "data", slack_env(slack), port=proc.port).start()  # delivered: not owed again
+        time.sleep(1.5)
+        assert len(dry_runs(slack)) == 1
+    finally:
+        restarted.stop()

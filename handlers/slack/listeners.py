@@ -100,7 +100,7 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
             return
         if rows is not None:  # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
             await ack(response_type="ephemeral", text=say(lang, "正在检查表格…", "Checking the sheet…"))
-            bot.spawn(bot.batches.from_text(rows, origin), "checking a pasted sheet")
+            bot.promise("bulk_text", origin, rows, "checking a pasted sheet")
             return
         if verb == "new":
             await ack(response_type="ephemeral", text=views.working_text(lang))

@@ -1,8 +1,9 @@
 """Slack work acked now and done later ("working on it…"), kept in the durable outbox until answered.
 
-A text command or a form submission is saved (what to do, and who asked where: team, person,
-channel) before the listener returns, so before the HTTP ack; it is done and answered from the
-outbox, and what a crash interrupted is done at the next start. The ``response_url`` is not saved:
+A text command, ``/minpcode bulk`` with its rows (answered by the dry run with Start and Cancel) or a
+form submission is saved (what to do, and who asked where: team, person, channel) before the listener
+returns, so before the HTTP ack; it is done and answered from the outbox, and what a crash interrupted
+is done at the next start. The ``response_url`` is not saved:
 it is a capability good for 30 minutes, and an answer after a restart goes by ephemeral message or DM.
 """
 
@@ -19,11 +20,18 @@ from handlers.slack.parse import Origin
 
 log = logging.getLogger("minpcode.slack")
 
-Kind = Literal["run_text", "make_code"]
+Kind = Literal["run_text", "make_code", "bulk_text"]
+
+
+class _Bulk(Protocol):
+    async def from_text(self, rows: str, origin: Origin) -> None: ...
 
 
 class Worker(Protocol):
     outbox: Outbox
+
+    @property
+    def batches(self) -> _Bulk: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     async def run_text(self, text: str, origin: Origin) -> None: ...
@@ -54,6 +62,8 @@ async def _run(bot: Worker, kind: str, origin: Origin, value: Any) -> None:
         await bot.run_text(str(value), origin)
     elif kind == "make_code":
         await bot.make_code(dict(value), origin)
+    elif kind == "bulk_text":
+        await bot.batches.from_text(str(value), origin)
     else:
         log.warning("slack outbox: unknown kind %s dropped", kind)
 
