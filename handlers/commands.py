@@ -112,10 +112,8 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         return Reply(zh=text, en=text)
     if verb == "bulk":
         # Slack and WeCom take bulk before this; what reaches here (the console chat) cannot take a sheet.
-        return Reply(ok=False, zh="这个聊天不收表格。请在命令行运行 minpcode bulk 文件.csv（或 .xlsx）；"
-                                  "在 Slack 或企业微信里发送 bulk 也可以。",
-                     en="This chat takes no sheet. Run minpcode bulk FILE.csv (or .xlsx) in a terminal, "
-                        "or send bulk in Slack or WeCom.")
+        return Reply(ok=False, zh="这个聊天不收表格。请在命令行运行 minpcode bulk 文件.csv（或 .xlsx）。",
+                     en="This chat takes no sheet. Run minpcode bulk FILE.csv (or .xlsx) in a terminal.")
     if verb == "new":
         if "poster" in command.fields or any(k in command.fields for k in POSTER_KEYS):
             return await new_with_poster(service, command, requester)
