@@ -3,8 +3,8 @@
 A text command, ``/minpcode bulk`` with its rows (answered by the dry run with Start and Cancel) or a
 form submission is saved (what to do, and who asked where: team, person, channel) before the listener
 returns, so before the HTTP ack; it is done and answered from the outbox, and what a crash interrupted
-is done at the next start. The ``response_url`` is not saved:
-it is a capability good for 30 minutes, and an answer after a restart goes by ephemeral message or DM.
+is done at the next start. The ``response_url`` is not saved: it is a capability good for 30 minutes,
+and an answer after a restart goes by ephemeral message or DM.
 """
 
 from __future__ import annotations
