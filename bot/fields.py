@@ -47,10 +47,10 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-# Fields a sheet cannot carry yet: a poster per row is not made by batches, so such a column is refused
-# (an unknown column) rather than ignored.
-NOT_IN_SHEETS = frozenset({"poster", "subtitle", "footer", "format", "sharp"})
-SHEET_FIELDS = tuple(k for k in ALIASES if k not in NOT_IN_SHEETS)
+# A sheet carries every field a ``new`` command does, the poster's too (``poster`` names the template;
+# with it, ``title`` is the poster's title, as in the command).
+POSTER_FIELDS = ("poster", "subtitle", "footer", "format", "sharp")
+SHEET_FIELDS = tuple(ALIASES)
 
 
 def header_names() -> dict[str, str]:
@@ -63,4 +63,4 @@ def header_names() -> dict[str, str]:
     return names
 
 
-__all__ = ["ALIASES", "HEADER_ALIASES", "NOT_IN_SHEETS", "SHEET_FIELDS", "header_names"]
+__all__ = ["ALIASES", "HEADER_ALIASES", "POSTER_FIELDS", "SHEET_FIELDS", "header_names"]

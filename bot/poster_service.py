@@ -3,6 +3,7 @@
     posters = service.posters
     made = await posters.make(code_id, {"template": "a4", "title": "春季大促"}, requester)   # PosterMade
     both = await posters.for_new(code_fields, {"template": "a4", "footer": "{name}"}, requester)  # NewWithPoster
+    planned = await posters.plan_new(code_fields, {"template": "a4"}, requester)  # NewPlan: checked, nothing spent
     posters.templates()                       # built-in, then the team's
     await posters.add_template(name, layout_json, background_png, requester)   # admins (and the CLI)
 
@@ -13,7 +14,8 @@ free, and an A/C code gets one only with ``sharper=True`` (the person's consent)
 through :meth:`Service.submit`, so it is recorded, counted in the ledger and reused like any other.
 
 Each poster is stored once per key (code, template as it is now, filled texts, logo, format, bleed):
-asking again serves the stored bytes. ``for_new`` is also what a batch calls for each row.
+asking again serves the stored bytes. A batch row asking for a poster goes through the same two steps
+as ``for_new``: :meth:`Posters.plan_new` (dry run and submit), then :meth:`Posters.make`.
 """
 
 from __future__ import annotations
@@ -125,6 +127,13 @@ class PosterMade(BaseModel):
             head += (f"；印的是清晰版 {self.sharper_copy.id}（{self.sharper_copy.width} 像素）" if lang == "zh"
                      else f"; printed from the sharper copy {self.sharper_copy.id} ({self.sharper_copy.width} px)")
         return head
+
+
+class NewPlan(BaseModel):
+    """A checked ``new … poster=…``: the poster to make, and the code to submit for it."""
+
+    poster: PosterRequest
+    target: CodeRequest
 
 
 class NewWithPoster(BaseModel):
@@ -275,13 +284,11 @@ class Posters:
             made = await self._render(record, copy, code_image, template, request, key, requester)
             return made.model_copy(update={"notices": notices + _dpi_notice(template)})
 
-    async def for_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
-                      requester: Requester, *, logo: bytes | None = None, sharper: bool = False,
-                      timeout: float = WAIT_SECONDS, long_scene: bool = False) -> NewWithPoster:
-        """``new … poster=…`` (and a batch row asking for a poster): the code made at the width the
-        template needs (or the identical one reused), then its poster. Every rule of the code and
-        the poster request is checked before any upstream call; a poster that cannot be made after
-        the code was (a text that does not fit) comes back as ``poster_error`` beside the code."""
+    async def plan_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
+                       requester: Requester, *, logo: bytes | None = None, long_scene: bool = False) -> NewPlan:
+        """Every rule of ``new … poster=…`` checked, nothing spent: the poster request, and the code to
+        submit (at the width the template needs, or the identical one that exists). A batch's dry run
+        checks each row with this, and its run submits ``target`` at batch priority."""
         request = self.request(data, logo)
         template = self.template(request.template)
         code_fields = dict(fields)
@@ -298,12 +305,22 @@ class Posters:
         target = await self.codes.prepare(sized, requester=requester, long_scene=long_scene)
         if await self.codes.existing(target) is None and await self.codes.existing(prepared) is not None:
             target = prepared  # the identical code exists: its poster decides about a sharper copy
-        submission = await self.codes.submit(target, requester, timeout=timeout, long_scene=long_scene)
+        return NewPlan(poster=request, target=target)
+
+    async def for_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
+                      requester: Requester, *, logo: bytes | None = None, sharper: bool = False,
+                      timeout: float = WAIT_SECONDS, long_scene: bool = False) -> NewWithPoster:
+        """``new … poster=…``: the code made at the width the template needs (or the identical one
+        reused), then its poster. Every rule of the code and the poster request is checked before any
+        upstream call (:meth:`plan_new`); a poster that cannot be made after the code was (a text that
+        does not fit) comes back as ``poster_error`` beside the code."""
+        planned = await self.plan_new(fields, data, requester, logo=logo, long_scene=long_scene)
+        submission = await self.codes.submit(planned.target, requester, timeout=timeout, long_scene=long_scene)
         record: CodeRecord = submission.record
         if record.status is not Status.DONE:
             return NewWithPoster(submission=submission)
         try:
-            poster = await self.make(record.id, request, requester, sharper=sharper)
+            poster = await self.make(record.id, planned.poster, requester, sharper=sharper)
         except MinpcodeError as exc:
             return NewWithPoster(submission=submission, poster_error=exc)
         return NewWithPoster(submission=submission, poster=poster)
@@ -380,4 +397,4 @@ def _prepared_values(prepared: CodeRequest) -> dict[str, str | None]:
             "page": prepared.page, "scene": prepared.scene}
 
 
-__all__ = ["Codes", "NewWithPoster", "PosterInfo", "PosterMade", "Posters", "info"]
+__all__ = ["Codes", "NewPlan", "NewWithPoster", "PosterInfo", "PosterMade", "Posters", "info"]

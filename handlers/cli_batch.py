@@ -17,7 +17,7 @@ from rich.console import Console
 
 from bot.batch.engine import BatchEngine, BatchProgress, DryRun, RowProblem
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
-from bot.batch.output import ManifestRow
+from bot.batch.output import POSTERS_DIR, ManifestRow
 from bot.batch.sheets import read_sheet
 from bot.media import extension
 from bot.models import Requester
@@ -78,6 +78,9 @@ class _Term:
                          f"(lines {where})", style="yellow", to_err=True)
         for app, left in plan.quota_left.items():
             self.say(f"A/C 额度 quota {app}: 将用 would spend {plan.new_ac.get(app, 0)}，剩余 left {left}")
+        if plan.posters:
+            where = ", ".join(map(str, plan.poster_lines))
+            self.say(f"海报 Posters: 将做 {plan.posters} 张（第 {where} 行）/ would make {plan.posters} (lines {where})")
 
     def confirm(self, yes: bool, count: int) -> bool:
         if yes:
@@ -114,23 +117,34 @@ class _Term:
                 if row.id and row.image_sha256:
                     data, mime = service.image(row.id)
                     write_image(data, mime, where / f"{row.id}.{extension(mime)}")
+                if row.poster and row.poster_id:
+                    _, data = service.posters.get(row.poster_id)
+                    (where / POSTERS_DIR).mkdir(parents=True, exist_ok=True)
+                    (where / POSTERS_DIR / row.poster).write_bytes(data)  # as rendered: PNG or PDF
         if as_json:
             self.print_json([r.model_dump(exclude={"image_sha256"}) for r in rows])
             return
-        table = _table("行 Line", "编号 ID", "类型 Type", "结果 Result", "名称 Name", "链接 Link")
+        posters = engine.get(batch_id).posters
+        wanted = posters.get("wanted", 0)
+        table = _table("行 Line", "编号 ID", "类型 Type", "结果 Result", "名称 Name", "链接 Link",
+                       *(("海报 Poster",) if wanted else ()))
         table.columns[1].no_wrap = True
         for r in rows:
             table.add_row(str(r.row), r.id or "-", r.type or "", _LABEL[r.status.value], r.name or "-",
-                          r.link or r.tracking_url or "-")
+                          r.link or r.tracking_url or "-", *((r.poster or "-",) if wanted else ()))
         self.out.print(table)
+        # Failed and skipped rows, and made rows whose poster was not made (the code stays made).
         self.problems(RowProblem(line=r.row, zh=(r.error or "").split(" / ")[0],
                                  en=" / ".join((r.error or "").split(" / ")[1:]))
-                      for r in rows if r.status in (RowStatus.FAILED, RowStatus.SKIPPED) and r.error)
+                      for r in rows if r.status in (RowStatus.FAILED, RowStatus.SKIPPED, RowStatus.DONE,
+                                                    RowStatus.REUSED) and r.error)
         n = {s: sum(r.status is s for r in rows) for s in RowStatus}
+        made, failed = posters.get("made", 0), posters.get("failed", 0)
         self.say(f"完成：新建 {n[RowStatus.DONE]}，复用 {n[RowStatus.REUSED]}，失败 {n[RowStatus.FAILED]}，"
-                 f"有误 {n[RowStatus.INVALID]}。结果在 {where}\n"
+                 f"有误 {n[RowStatus.INVALID]}{f'；海报 {made} 张，海报失败 {failed}' if wanted else ''}。结果在 {where}\n"
                  f"Done: {n[RowStatus.DONE]} made, {n[RowStatus.REUSED]} reused, {n[RowStatus.FAILED]} failed, "
-                 f"{n[RowStatus.INVALID]} invalid. Results in {where}")
+                 f"{n[RowStatus.INVALID]} invalid{f'; {made} poster(s) made, {failed} failed' if wanted else ''}. "
+                 f"Results in {where}")
 
 
 def bulk_exit(rows: list[BatchRow], *, dry: bool) -> int:
@@ -145,7 +159,7 @@ def bulk_exit(rows: list[BatchRow], *, dry: bool) -> int:
 def batch_json(batch: Batch) -> dict[str, Any]:
     return {"id": batch.id, "status": batch.status.value, "user": batch.origin.user_id, "chat": batch.origin.chat,
             "filename": batch.filename, "encoding": batch.encoding, "rows": batch.total, "counts": batch.counts,
-            "left": batch.left, "created_at": batch.created_at.isoformat()}
+            "left": batch.left, "posters": batch.posters, "created_at": batch.created_at.isoformat()}
 
 
 def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], data_dir: Callable[[], Path],
@@ -194,10 +208,11 @@ def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], 
                 term.problems(plan.problems)
                 say(f"编码 Encoding: {sheet.encoding}", to_err=True)
                 bad = plan.invalid + len(plan.over_cap)
-                say(f"试运行：{plan.ready} 行可以生成，{bad} 行有误；将占用 A/C 额度 "
-                    f"{plan.spend} 个。{'什么都没有生成。' if dry_run else ''}\n"
+                say(f"试运行：{plan.ready} 行可以生成，{bad} 行有误；将占用 A/C 额度 {plan.spend} 个，"
+                    f"将做海报 {plan.posters} 张。{'什么都没有生成。' if dry_run else ''}\n"
                     f"Dry run: {plan.ready} row(s) ready, {bad} with problems; would spend {plan.spend} of the "
-                    f"A/C quota.{' Nothing was made.' if dry_run else ''}  [batch {batch.id}]", to_err=as_json)
+                    f"A/C quota and make {plan.posters} poster(s).{' Nothing was made.' if dry_run else ''}  "
+                    f"[batch {batch.id}]", to_err=as_json)
                 if dry_run:
                     return bulk_exit(engine.rows(batch.id), dry=True)
                 if plan.ready and not term.confirm(yes, plan.ready):

@@ -1,4 +1,4 @@
-"""Batches and their rows: each row's fields, status, code id and error survive any restart."""
+"""Batches and their rows: each row's fields, status, code id, poster id and error survive any restart."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from storage.clock import from_text, now_text
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _BATCH = "id, status, origin_json, filename, sha256, encoding, total, created_at, updated_at, finished_at"
-_ROW = "batch_id, line, fields_json, status, code_id, error, attempts"
+_ROW = "batch_id, line, fields_json, status, code_id, error, attempts, poster_id"
 
 
 def new_batch_id() -> str:
@@ -94,6 +94,15 @@ class Batches:
         return {status: count for status, count in self._db.execute(
             "SELECT status, count(*) FROM batch_rows WHERE batch_id = ? GROUP BY status", [batch_id]).fetchall()}
 
+    def poster_counts(self, batch_id: str) -> dict[str, int]:
+        """Rows asking for a poster (``wanted``), those whose poster is made, and those whose poster failed
+        (the row's code is made, its poster is not)."""
+        wanted, made, failed = self._db.execute(
+            "SELECT count(*), count(poster_id), coalesce(sum(poster_id IS NULL AND status IN ('done', 'reused')), 0) "
+            "FROM batch_rows WHERE batch_id = ? AND json_extract(fields_json, '$.poster') IS NOT NULL "
+            "AND status NOT IN ('invalid', 'skipped')", [batch_id]).fetchone()
+        return {"wanted": int(wanted), "made": int(made), "failed": int(failed)}
+
     def row_states(self) -> dict[str, int]:
         """Rows of every batch by status (``/metrics``)."""
         return {status: count for status, count in self._db.execute(
@@ -106,11 +115,12 @@ class Batches:
                          [status.value, now, finished, batch_id])
 
     def update_row(self, batch_id: str, line: int, status: RowStatus, *, code_id: str | None = None,
-                   error: str | None = None, attempt: bool = False) -> None:
+                   error: str | None = None, attempt: bool = False, poster_id: str | None = None) -> None:
         self._db.execute(
             "UPDATE batch_rows SET status = ?, code_id = coalesce(?, code_id), error = ?, "
-            "attempts = attempts + ?, updated_at = ? WHERE batch_id = ? AND line = ?",
-            [status.value, code_id, error, int(attempt), now_text(), batch_id, line])
+            "poster_id = coalesce(?, poster_id), attempts = attempts + ?, updated_at = ? "
+            "WHERE batch_id = ? AND line = ?",
+            [status.value, code_id, error, poster_id, int(attempt), now_text(), batch_id, line])
 
     def skip_unfinished(self, batch_id: str, error: str) -> int:
         """Cancel: rows not yet submitted are skipped (rows already made stay made)."""
@@ -123,14 +133,15 @@ class Batches:
         (batch_id, status, origin, filename, sha256, encoding, total, created, updated, finished) = row
         return Batch(id=batch_id, status=BatchStatus(status), origin=BatchOrigin.model_validate_json(origin),
                      filename=filename, sha256=sha256, encoding=encoding, total=total, counts=self.counts(batch_id),
+                     posters=self.poster_counts(batch_id),
                      created_at=from_text(created), updated_at=from_text(updated),
                      finished_at=from_text(finished) if finished else None)
 
 
 def _row(row: tuple[Any, ...]) -> BatchRow:
-    batch_id, line, fields, status, code_id, error, attempts = row
+    batch_id, line, fields, status, code_id, error, attempts, poster_id = row
     return BatchRow(batch_id=batch_id, line=line, fields=json.loads(fields), status=RowStatus(status),
-                    code_id=code_id, error=error, attempts=attempts)
+                    code_id=code_id, error=error, attempts=attempts, poster_id=poster_id)
 
 
 __all__ = ["Batches", "new_batch_id"]

@@ -320,6 +320,12 @@ def _poster_makers_with_front_end(db: sqlite_utils.Database) -> None:
                    f"WHERE {column} IS NOT NULL AND instr({column}, ':') = 0")
 
 
+def _batch_row_posters(db: sqlite_utils.Database) -> None:
+    # A batch row may ask for a poster: its id is kept beside the row's code id, written in the same
+    # update that makes the row final, so a resumed run neither loses nor repeats it.
+    db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -338,13 +344,14 @@ MIGRATIONS: list[Migration] = [
     ("poster_makers_with_front_end", _poster_makers_with_front_end),
     ("batches_rows", _batches),
     ("summary_made_index", _summary_made_index),
+    ("batch_row_posters", _batch_row_posters),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
-                                              "requesters_with_front_end"})
+                                              "requesters_with_front_end", "batch_row_posters"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

@@ -12,6 +12,9 @@ Every front-end (CLI, Slack, WeCom) drives batches only through :class:`BatchEng
 No row is made twice: a row is marked ``queued`` with its code id right after the service recorded
 the code, and the service's reuse key gives an identical request (a row resubmitted after a crash)
 the record that already exists. A/C quota is spent only by a record that is actually made.
+A row with a ``poster`` is checked and made as one ``new … poster=…`` is (:mod:`bot.batch.posters`): its
+code at the width the template needs, then its poster, whose id is stored in the update that makes
+the row final.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.batch import output
+from bot.batch import posters as row_posters
 from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
@@ -66,10 +70,16 @@ class DryRun(BaseModel):
     problems: list[RowProblem]
     unknown: dict[str, dict[str, list[int]]]  # "campaign"/"channel" -> value -> lines
     requests: dict[int, CodeRequest]  # line -> the prepared request (for tables)
+    poster_lines: list[int] = []  # ready rows that ask for a poster
 
     @property
     def spend(self) -> int:
         return sum(self.new_ac.values())
+
+    @property
+    def posters(self) -> int:
+        """The posters the run will make (one per ready row asking for one)."""
+        return len(self.poster_lines)
 
 
 class BatchProgress(BaseModel):
@@ -84,6 +94,7 @@ class BatchProgress(BaseModel):
     left: int
     elapsed: float
     eta_seconds: float | None  # None until a rate is known
+    posters: dict[str, int] = {}  # "wanted" / "made" / "failed" (Batch.posters)
 
     @property
     def finished(self) -> bool:
@@ -142,7 +153,7 @@ class BatchEngine:
         return BatchProgress(batch_id=batch.id, status=batch.status, total=batch.total,
                              done=c.get("done", 0), reused=c.get("reused", 0), failed=c.get("failed", 0),
                              invalid=c.get("invalid", 0), skipped=c.get("skipped", 0), left=batch.left,
-                             elapsed=elapsed, eta_seconds=eta)
+                             elapsed=elapsed, eta_seconds=eta, posters=batch.posters)
 
     def manifest(self, batch_id: str) -> list[output.ManifestRow]:
         return output.manifest_rows(self.rows(batch_id), self.service)
@@ -165,13 +176,13 @@ class BatchEngine:
         reuse_sheet: dict[int, int] = {}
         reuse_ids: dict[int, str] = {}
         new_ac: dict[str, list[int]] = {}
+        poster_lines: list[int] = []
         for row in sheet.rows:
             found = [RowProblem(line=row.line, zh=zh, en=en) for zh, en in row.errors]
             request = None
             if not found:
                 try:
-                    fields, long_scene = _split(row.fields)
-                    request = await self.service.prepare(fields, long_scene=long_scene)
+                    request = await self._prepare(row.fields, origin.requester)
                 except InputError as exc:
                     found = _problems(row.line, exc)
                     if isinstance(exc, NotFound) and exc.field in unknown:
@@ -185,6 +196,8 @@ class BatchEngine:
             if request is None:
                 continue
             requests[row.line] = request
+            if row_posters.wants_poster(row.fields):
+                poster_lines.append(row.line)
             key = request.reuse_key()
             earlier = first_line.setdefault(key, row.line)
             existing = await self.service.existing(request)
@@ -215,7 +228,8 @@ class BatchEngine:
                       reuse_sheet=reuse_sheet, reuse_ids=reuse_ids,
                       new_ac={a: len(ls) for a, ls in new_ac.items() if not over.intersection(ls)},
                       quota_left=quota, over_cap=sorted(over_cap), problems=problems,
-                      unknown={k: v for k, v in unknown.items() if v}, requests=requests)
+                      unknown={k: v for k, v in unknown.items() if v}, requests=requests,
+                      poster_lines=[line for line in poster_lines if statuses[line] is RowStatus.READY])
 
     # -- running --------------------------------------------------------------------------------------
     async def run(self, batch_id: str, *, on_progress: Progress | None = None, every: float = 2.0) -> Batch:
@@ -301,8 +315,12 @@ class BatchEngine:
                     return
                 await self._wait_pause()
                 try:
-                    fields, long_scene = _split(row.fields)
-                    submission = await self.service.submit(fields, requester, wait=False, long_scene=long_scene,
+                    fields, long_scene, poster = row_posters.split(row.fields)
+                    target: CodeRequest | dict[str, Any] = fields
+                    if poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
+                        target = (await self.service.posters.plan_new(fields, poster.data, requester,
+                                                                      long_scene=long_scene)).target
+                    submission = await self.service.submit(target, requester, wait=False, long_scene=long_scene,
                                                            priority=Priority.BATCH)
                 except MinpcodeError as exc:
                     if _rate_limited(exc) and attempt < self.max_attempts:
@@ -322,9 +340,28 @@ class BatchEngine:
         else:
             return
         if record.status is Status.DONE or record.status is Status.DELETED:
-            self.store.update_row(batch.id, row.line, RowStatus.REUSED if reused else RowStatus.DONE)
+            poster_id, error = await self._poster(row, code_id, requester)
+            # One update: the row is final only with its poster made (or its failure said), so a resume
+            # after a crash in between makes the poster then (the poster store serves it if it was saved).
+            self.store.update_row(batch.id, row.line, RowStatus.REUSED if reused else RowStatus.DONE,
+                                  poster_id=poster_id, error=error)
         elif record.status is Status.FAILED:
             self.store.update_row(batch.id, row.line, RowStatus.FAILED, error=record.error or record.error_code)
+
+    async def _prepare(self, fields: dict[str, Any], requester: Requester) -> CodeRequest:
+        """One row checked as one ``new`` command is: the code, and its poster when it asks for one."""
+        code_fields, long_scene, poster = row_posters.split(fields)
+        if poster is None:
+            return await self.service.prepare(code_fields, long_scene=long_scene)
+        planned = await self.service.posters.plan_new(code_fields, poster.data, requester, long_scene=long_scene)
+        return planned.target
+
+    async def _poster(self, row: BatchRow, code_id: str, requester: Requester) -> tuple[str | None, str | None]:
+        if row.poster_id is not None or not row_posters.wants_poster(row.fields):
+            return row.poster_id, None
+        _, _, poster = row_posters.split(row.fields)
+        assert poster is not None  # the row was checked when it was submitted
+        return await row_posters.make(self.service.posters, code_id, poster, requester)
 
     async def _finished(self, code_id: str) -> CodeRecord:
         deadline = time.monotonic() + self.row_timeout
@@ -364,7 +401,7 @@ def _problems(line: int, exc: MinpcodeError) -> list[RowProblem]:
 
 
 def _label(field: str) -> str:
-    return {"create_missing": "create"}.get(field, field)
+    return {"create_missing": "create", "template": "poster"}.get(field, field)
 
 
 def _text(problems: Iterable[RowProblem]) -> str:
@@ -392,12 +429,6 @@ async def _call(callback: Progress | None, progress: BatchProgress) -> None:
             await result
     except Exception:  # a chat that cannot show progress must not stop the batch
         log.exception("batch progress callback failed")
-
-
-def _split(fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """A row's request fields, and whether a scene that does not fit goes behind a key (``long=yes``)."""
-    rest = dict(fields)
-    return rest, bool(rest.pop("long_scene", False))
 
 
 __all__ = ["BatchEngine", "BatchProgress", "DryRun", "Progress", "RowProblem"]

@@ -61,6 +61,7 @@ class BatchRow(BaseModel):
     fields: dict[str, Any]
     status: RowStatus
     code_id: str | None = None
+    poster_id: str | None = None  # the row's poster, once made (rows with a ``poster`` field)
     error: str | None = None  # bilingual, Chinese line then English line
     attempts: int = 0
 
@@ -74,6 +75,7 @@ class Batch(BaseModel):
     status: BatchStatus
     total: int
     counts: dict[str, int] = {}  # RowStatus value -> rows
+    posters: dict[str, int] = {}  # "wanted" / "made" / "failed" -> rows asking for a poster
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None

@@ -1,5 +1,6 @@
 """A batch's result: manifest rows, ``manifest.csv`` (UTF-8 with BOM, for Excel), ``manifest.xlsx``,
-and a zip of the images named by each row's name (safe file names, Chinese kept, collisions numbered)."""
+and a zip of the images named by each row's name (safe file names, Chinese kept, collisions numbered),
+with each row's poster under ``posters/``, named the same way, as PNG or PDF."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from bot.service import Service
 
 MANIFEST_COLUMNS = ("row", "id", "status", "name", "type", "page", "scene", "campaign", "channel",
-                    "tracking_url", "link", "error")
+                    "tracking_url", "link", "poster", "error")
+POSTERS_DIR = "posters"
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -36,8 +38,10 @@ class ManifestRow(BaseModel):
     channel: str | None = None
     tracking_url: str | None = None
     link: str | None = None
+    poster: str | None = None  # the poster's file name in the zip's posters/ folder
     error: str | None = None
     image_sha256: str | None = None  # not a manifest column: where the zip finds the image
+    poster_id: str | None = None  # not a manifest column: the stored poster
 
     def cells(self) -> list[str]:
         values = self.model_dump(include=set(MANIFEST_COLUMNS))
@@ -59,7 +63,19 @@ def manifest_rows(rows: list[BatchRow], service: Service) -> list[ManifestRow]:
                 "tracking_url": record.tracking_url, "link": record.link,
                 "image_sha256": record.image_sha256 if row.status in (RowStatus.DONE, RowStatus.REUSED) else None})
         found.append(item)
-    return found
+    return _with_poster_names(found, {r.line: r.poster_id for r in rows if r.poster_id}, service)
+
+
+def _with_poster_names(rows: list[ManifestRow], ids: dict[int, str], service: Service) -> list[ManifestRow]:
+    formats: dict[int, str] = {}
+    for line, poster_id in ids.items():
+        stored = service.storage.posters.get(poster_id)
+        if stored is not None:
+            formats[line] = stored.format
+    names = numbered([(r.row, safe_name(r.name or "", f"row-{r.row}"), formats[r.row]) for r in rows if r.row in formats],
+                     by_stem=True)
+    return [r.model_copy(update={"poster_id": ids[r.row], "poster": names[r.row]}) if r.row in names else r
+            for r in rows]
 
 
 def manifest_csv(rows: list[ManifestRow]) -> bytes:
@@ -94,21 +110,24 @@ def safe_name(name: str, fallback: str) -> str:
     return cleaned
 
 
-def image_names(rows: list[ManifestRow], mimes: dict[str, str]) -> dict[int, str]:
-    """Row -> file name in the zip; a second ``门店`` becomes ``门店-2`` (case-insensitively unique)."""
+def numbered(items: list[tuple[int, str, str]], *, by_stem: bool = False) -> dict[int, str]:
+    """(row, base name, extension) -> row's file name; a second ``门店`` becomes ``门店-2`` (case-insensitively
+    unique). ``by_stem``: names differing only in extension collide too (a PNG and a PDF poster)."""
     taken: set[str] = set()
     names: dict[int, str] = {}
-    for r in rows:
-        if not r.image_sha256:
-            continue
-        ext = _EXT.get(mimes.get(r.image_sha256, ""), "jpg")
-        base = safe_name(r.name or "", f"row-{r.row}")
-        name, n = f"{base}.{ext}", 2
-        while name.casefold() in taken:
-            name, n = f"{base}-{n}.{ext}", n + 1
-        taken.add(name.casefold())
-        names[r.row] = name
+    for row, base, ext in items:
+        stem, n = base, 2
+        while (stem if by_stem else f"{stem}.{ext}").casefold() in taken:
+            stem, n = f"{base}-{n}", n + 1
+        taken.add((stem if by_stem else f"{stem}.{ext}").casefold())
+        names[row] = f"{stem}.{ext}"
     return names
+
+
+def image_names(rows: list[ManifestRow], mimes: dict[str, str]) -> dict[int, str]:
+    """Row -> image file name in the zip (:func:`numbered`)."""
+    return numbered([(r.row, safe_name(r.name or "", f"row-{r.row}"), _EXT.get(mimes.get(r.image_sha256, ""), "jpg"))
+                     for r in rows if r.image_sha256])
 
 
 def result_zip(rows: list[ManifestRow], service: Service) -> bytes:
@@ -126,10 +145,15 @@ def result_zip(rows: list[ManifestRow], service: Service) -> bytes:
                 # Already compressed images: stored, not deflated again.
                 archive.writestr(zipfile.ZipInfo(names[r.row]), images[r.image_sha256][0],
                                  compress_type=zipfile.ZIP_STORED)
+        for r in rows:
+            if r.poster and r.poster_id:
+                _, data = service.posters.get(r.poster_id)
+                packed = zipfile.ZIP_STORED if r.poster.endswith(".png") else zipfile.ZIP_DEFLATED
+                archive.writestr(zipfile.ZipInfo(f"{POSTERS_DIR}/{r.poster}"), data, compress_type=packed)
         archive.writestr("manifest.csv", manifest_csv(rows))
         archive.writestr("manifest.xlsx", manifest_xlsx(rows))
     return buffer.getvalue()
 
 
-__all__ = ["MANIFEST_COLUMNS", "ManifestRow", "image_names", "manifest_csv", "manifest_rows", "manifest_xlsx",
+__all__ = ["MANIFEST_COLUMNS", "POSTERS_DIR", "ManifestRow", "image_names", "numbered", "manifest_csv", "manifest_rows", "manifest_xlsx",
            "result_zip", "safe_name"]

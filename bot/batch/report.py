@@ -22,6 +22,9 @@ def dry_run_text(plan: DryRun, *, first: int = FIRST_PROBLEMS) -> Text:
           f"{bad} 行有误。将占用 A/C 额度 {plan.spend} 个。"]
     en = [f"Dry run {b.id} ({b.filename}, {b.encoding}): {b.total} row(s), {plan.ready} ready ({reuse} reused), "
           f"{bad} with problems. Would spend {plan.spend} of the A/C quota."]
+    if plan.posters:
+        zh.append(f"将做 {plan.posters} 张海报（每张在它的码做好后生成）。")
+        en.append(f"Would make {plan.posters} poster(s) (each once its code is made).")
     for app, left in plan.quota_left.items():
         zh.append(f"额度 {app}：将用 {plan.new_ac.get(app, 0)}，剩余 {left}。")
         en.append(f"Quota {app}: would spend {plan.new_ac.get(app, 0)}, {left} left.")
@@ -61,6 +64,9 @@ def progress_text(p: BatchProgress) -> Text:
     bar = p.bar()
     counts_zh = f"新建 {p.done}，复用 {p.reused}，失败 {p.failed}，有误 {p.invalid}"
     counts_en = f"{p.done} made, {p.reused} reused, {p.failed} failed, {p.invalid} invalid"
+    if p.posters.get("wanted"):
+        counts_zh += f"；海报 {p.posters.get('made', 0)}/{p.posters['wanted']}，海报失败 {p.posters.get('failed', 0)}"
+        counts_en += f"; posters {p.posters.get('made', 0)}/{p.posters['wanted']}, {p.posters.get('failed', 0)} poster(s) failed"
     if p.status is BatchStatus.CANCELLED:
         return Text(zh=f"批量任务 {p.batch_id} 已取消（已生成的码保留）。{counts_zh}，未生成 {p.skipped + p.left}。",
                     en=f"Batch {p.batch_id} cancelled (codes made stay made). {counts_en}, "

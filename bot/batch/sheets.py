@@ -23,9 +23,10 @@ MAX_ROWS = 5_000
 MAX_BYTES = 5 * 1024 * 1024
 COLUMNS = SHEET_FIELDS
 # The same yes/no fields and renames as the text commands (handlers/commands.py); ``long_scene`` is not a
-# request field but :meth:`Service.submit`'s switch, which the engine takes out of each row.
+# request field but :meth:`Service.submit`'s switch, and ``sharp`` the poster's consent to a sharper copy,
+# which the engine takes out of each row.
 FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
-         "check": "check_path", "long": "long_scene"}
+         "check": "check_path", "long": "long_scene", "sharp": "sharp"}
 RENAMED = {"env": "env_version"}
 _YES = {"yes", "y", "true", "1", "是", "on"}
 _NO = {"no", "n", "false", "0", "否", "off", ""}
