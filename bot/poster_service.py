@@ -265,24 +265,25 @@ class Posters:
                 return PosterMade(info=info(stored), data=self.store.data(stored), record=record, reused=True,
                                   notices=_dpi_notice(template))
             code_image, _ = self.codes.image(record.id)
-            copy: CodeRecord | None = None
             notices: list[Notice] = []
-            # WeChat answers a few pixels short of the width asked for: a code asked for at the width
-            # this template needs is as sharp as WeChat makes it, and is used as it is.
-            if record.width < plan_code_image(record.type, template, None).width:
-                try:
-                    plan = plan_code_image(record.type, template, code_image, sharper=sharper)
-                except SharperCopyNeeded:
-                    copy = await self._existing_copy(record, template)  # a sharper copy made before is free
-                    if copy is None:
-                        raise
-                else:
-                    if not plan.reuse:
-                        copy, notices = await self._sharper_copy(record, plan, requester)
+            plan, copy = await self._code_plan(record, template, code_image, sharper)
+            if plan is not None:
+                copy, notices = await self._sharper_copy(record, plan, requester)
             if copy is not None:
                 code_image, _ = self.codes.image(copy.id)
             made = await self._render(record, copy, code_image, template, request, key, requester)
             return made.model_copy(update={"notices": notices + _dpi_notice(template)})
+
+    async def check(self, code_id: str, data: PosterRequest | Mapping[str, Any], *, sharper: bool = False) -> None:
+        """What :meth:`make` would refuse, found without spending or rendering anything: a code with no
+        image, a placeholder it cannot fill, a sharper A/C copy without consent (SharperCopyNeeded)."""
+        request = self.request(data)
+        record = self.codes.get(code_id)
+        _check_printable(record)
+        template = self.template(request.template)
+        key = request.key(record.id, template.fingerprint(), record_values(record))
+        if self.store.find(key) is None:
+            await self._code_plan(record, template, self.codes.image(record.id)[0], sharper)
 
     async def plan_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
                        requester: Requester, *, logo: bytes | None = None, long_scene: bool = False) -> NewPlan:
@@ -326,6 +327,23 @@ class Posters:
         return NewWithPoster(submission=submission, poster=poster)
 
     # -- helpers ------------------------------------------------------------------------------------
+    async def _code_plan(self, record: CodeRecord, template: PosterTemplate, code_image: bytes,
+                         sharper: bool) -> tuple[CodePlan | None, CodeRecord | None]:
+        """How to get the code's image for this template: as stored (None, None), from a sharper copy made
+        before (None, copy), or from a new sharper copy (plan, None); SharperCopyNeeded without consent."""
+        # WeChat answers a few pixels short of the width asked for: a code asked for at the width
+        # this template needs is as sharp as WeChat makes it, and is used as it is.
+        if record.width >= plan_code_image(record.type, template, None).width:
+            return None, None
+        try:
+            plan = plan_code_image(record.type, template, code_image, sharper=sharper)
+        except SharperCopyNeeded:
+            copy = await self._existing_copy(record, template)  # a sharper copy made before is free
+            if copy is None:
+                raise
+            return None, copy
+        return (None, None) if plan.reuse else (plan, None)
+
     def _copy_request(self, record: CodeRecord, plan: CodePlan) -> dict[str, Any]:
         data = record.code_request().model_dump()
         data["width"] = plan.width

@@ -263,11 +263,15 @@ def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], 
             if as_json:
                 print_json(batch_json(found) | {"manifest": [r.model_dump(exclude={"image_sha256"}) for r in rows]})
                 return OK
-            say(f"批量任务 batch {found.id}: {found.status.value}, {found.total} 行 rows, 剩余 left {found.left} "
+            posters = found.posters
+            made = (f", 海报 posters {posters.get('made', 0)}/{posters['wanted']} (失败 failed {posters.get('failed', 0)})"
+                    if posters.get("wanted") else "")
+            say(f"批量任务 batch {found.id}: {found.status.value}, {found.total} 行 rows, 剩余 left {found.left}{made} "
                 f"({found.filename}, {found.encoding})")
-            table = _table("行 Line", "编号 ID", "结果 Status", "名称 Name", "页面 Page", "错误 Error")
+            table = _table("行 Line", "编号 ID", "结果 Status", "名称 Name", "页面 Page", "海报 Poster", "错误 Error")
             for r in rows:
-                table.add_row(str(r.row), r.id or "-", r.status.value, r.name or "-", r.page or "-", r.error or "")
+                table.add_row(str(r.row), r.id or "-", r.status.value, r.name or "-", r.page or "-", r.poster or "-",
+                              r.error or "")
             out.print(table)
             if cancel:
                 say("已取消；已生成的码保留。\nCancelled; codes already made stay made.")

@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from PIL import Image
 
 import bot.poster_service
+from bot import sandbox
 from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
 from bot.batch.output import MANIFEST_COLUMNS, safe_name
@@ -135,7 +136,8 @@ async def test_mixed_rows_dry_run_then_posters_in_the_zip_and_manifest(
     assert {r[0]: r[column] for r in values[1:]}[3] == "徐汇店-2.pdf"
 
 
-async def test_a_poster_that_cannot_be_made_fails_only_the_poster(service: Service, upstreams: Upstreams) -> None:
+async def test_a_poster_that_cannot_be_made_fails_only_the_poster(service: Service, upstreams: Upstreams,
+                                                                  scan: Scan) -> None:
     # An A code made before at WeChat's default width: its poster would need a sharper copy, which
     # costs quota, so without the row's consent (sharp=yes) the poster is refused and the code reused.
     earlier = (await service.submit({"type": "A", "via": "wechat", "page": "pages/shop/index?id=7"}, ALICE)).record
@@ -144,7 +146,10 @@ async def test_a_poster_that_cannot_be_made_fails_only_the_poster(service: Servi
              "pages/shop/index?id=8,A,wechat,sticker-60,\n")
     engine = BatchEngine(service)
     plan = await engine.dry_run(read_pasted(sheet), ORIGIN)
-    assert plan.ready == 2 and plan.posters == 2 and plan.reuse_ids == {2: earlier.id}
+    assert plan.ready == 2 and plan.posters == 1 and plan.reuse_ids == {2: earlier.id}
+    warned = [p for p in plan.problems if p.line == 2]  # said in the dry run, before anything is made
+    assert len(warned) == 1 and warned[0].field == "poster" and "sharp column" in warned[0].en
+    assert "1 个 A/C 码额度" in warned[0].zh
     batch = await engine.run(plan.batch.id)
     assert batch.posters == {"wanted": 2, "made": 1, "failed": 1}
     rows = {r.line: r for r in engine.rows(batch.id)}
@@ -156,6 +161,20 @@ async def test_a_poster_that_cannot_be_made_fails_only_the_poster(service: Servi
     assert manifest[2].id == earlier.id and manifest[2].poster is None and "sharp" in (manifest[2].error or "")
     assert manifest[3].poster == safe_name(manifest[3].name or "", "row-3") + ".png"
     assert "海报失败 1" in progress_text(engine.progress(batch.id)).zh
+
+    # With the row's consent the sharper copy is made (one A/C code) and printed.
+    used = service.storage.ledger.used(sandbox.SANDBOX_APPID)
+    plan = await engine.dry_run(read_pasted("page,type,via,poster,sharp\npages/shop/index?id=7,A,wechat,a4,yes\n"),
+                                ORIGIN)
+    assert plan.posters == 1 and not plan.problems
+    batch = await engine.run(plan.batch.id)
+    assert batch.posters == {"wanted": 1, "made": 1, "failed": 0}
+    assert service.storage.ledger.used(sandbox.SANDBOX_APPID) == used + 1
+    (row,) = engine.rows(batch.id)
+    assert row.code_id == earlier.id and row.status is RowStatus.REUSED
+    found = scan(zipfile.ZipFile(io.BytesIO(engine.result_zip(batch.id))).read(
+        f"posters/{engine.manifest(batch.id)[0].poster}"))
+    assert (found.kind, found.page) == ("A", "pages/shop/index?id=7")
 
 
 async def test_resume_after_an_interruption_makes_no_second_poster(
@@ -218,6 +237,8 @@ def test_cli_bulk_counts_posters_and_its_json_rows_carry_them(upstreams: Upstrea
     assert "posters/one.png" in zipfile.ZipFile(tmp_path / "out.zip").namelist()
     listed = json.loads(run(env, tmp_path, "batches", "--json").stdout)
     assert listed[0]["posters"] == {"wanted": 1, "made": 1, "failed": 0}
+    shown = run(env, tmp_path, "batch", listed[0]["id"])
+    assert shown.returncode == 0 and "posters 1/1" in shown.stdout and "one.png" in shown.stdout, shown.stdout
     text = run(env, tmp_path, "bulk", str(sheet), "--yes", "--out", "again")
     assert text.returncode == 0, text.stderr
     assert "1 poster(s) made, 0 failed" in text.stdout + text.stderr

@@ -179,10 +179,10 @@ class BatchEngine:
         poster_lines: list[int] = []
         for row in sheet.rows:
             found = [RowProblem(line=row.line, zh=zh, en=en) for zh, en in row.errors]
-            request = None
+            request = poster = None
             if not found:
                 try:
-                    request = await self._prepare(row.fields, origin.requester)
+                    request, poster = await self._prepare(row.fields, origin.requester)
                 except InputError as exc:
                     found = _problems(row.line, exc)
                     if isinstance(exc, NotFound) and exc.field in unknown:
@@ -196,11 +196,14 @@ class BatchEngine:
             if request is None:
                 continue
             requests[row.line] = request
-            if row_posters.wants_poster(row.fields):
-                poster_lines.append(row.line)
             key = request.reuse_key()
             earlier = first_line.setdefault(key, row.line)
             existing = await self.service.existing(request)
+            if poster is not None:
+                refused = await self._poster_refused(row.line, existing, poster)
+                problems += refused
+                if not refused:
+                    poster_lines.append(row.line)
             if existing is not None:
                 reuse_ids[row.line] = existing.id
             elif earlier != row.line:
@@ -348,13 +351,28 @@ class BatchEngine:
         elif record.status is Status.FAILED:
             self.store.update_row(batch.id, row.line, RowStatus.FAILED, error=record.error or record.error_code)
 
-    async def _prepare(self, fields: dict[str, Any], requester: Requester) -> CodeRequest:
+    async def _prepare(self, fields: dict[str, Any],
+                       requester: Requester) -> tuple[CodeRequest, row_posters.RowPoster | None]:
         """One row checked as one ``new`` command is: the code, and its poster when it asks for one."""
         code_fields, long_scene, poster = row_posters.split(fields)
         if poster is None:
-            return await self.service.prepare(code_fields, long_scene=long_scene)
+            return await self.service.prepare(code_fields, long_scene=long_scene), None
         planned = await self.service.posters.plan_new(code_fields, poster.data, requester, long_scene=long_scene)
-        return planned.target
+        return planned.target, poster
+
+    async def _poster_refused(self, line: int, existing: CodeRecord | None,
+                              poster: row_posters.RowPoster) -> list[RowProblem]:
+        """A code the row reuses may not print as asked (a sharper A/C copy needs consent): said now, not
+        after the run. The row stays ready: its code is reused, its poster refused unless the sheet changes."""
+        if existing is None or existing.status is not Status.DONE:
+            return []
+        try:
+            await self.service.posters.check(existing.id, poster.data, sharper=poster.sharper)
+        except MinpcodeError as exc:
+            zh, en = row_posters.reason(exc)
+            return [RowProblem(line=line, field="poster", zh=f"会复用已有的码 {existing.id}，但海报不会做：{zh}",
+                               en=f"The existing code {existing.id} is reused, but its poster would not be made: {en}")]
+        return []
 
     async def _poster(self, row: BatchRow, code_id: str, requester: Requester) -> tuple[str | None, str | None]:
         if row.poster_id is not None or not row_posters.wants_poster(row.fields):

@@ -2,6 +2,7 @@
 
     fields, long_scene, poster = split(row.fields)      # poster is None when the row asks for none
     planned = await service.posters.plan_new(fields, poster.data, requester, long_scene=long_scene)
+    await service.posters.check(existing.id, poster.data, sharper=poster.sharper)  # dry run, a code to reuse
     poster_id, error = await make(service.posters, code_id, poster, requester)   # after the code is made
 
 The checks and the rendering are :class:`bot.poster_service.Posters`' (one copy); this module only
@@ -71,8 +72,8 @@ async def make(posters: Posters, code_id: str, poster: RowPoster, requester: Req
     return made.info.id, None
 
 
-def error_text(exc: MinpcodeError) -> str:
-    """``海报没有做成：…`` then ``The poster was not made: …`` (the manifest's error cell)."""
+def reason(exc: MinpcodeError) -> tuple[str, str]:
+    """Why a row's poster is (or would be) refused, in Chinese and English."""
     if isinstance(exc, InvalidRequest):
         zh = "；".join(f"{e.field}: {e.zh}" for e in exc.errors)
         en = "; ".join(f"{e.field}: {e.en}" for e in exc.errors)
@@ -81,7 +82,13 @@ def error_text(exc: MinpcodeError) -> str:
     if isinstance(exc, SharperCopyNeeded):
         zh += "确认请在这一行的 sharp（清晰）列填 yes。"
         en += " To confirm, put yes in this row's sharp column."
+    return zh, en
+
+
+def error_text(exc: MinpcodeError) -> str:
+    """``海报没有做成：…`` then ``The poster was not made: …`` (the manifest's error cell)."""
+    zh, en = reason(exc)
     return f"海报没有做成：{zh}\nThe poster was not made: {en}"
 
 
-__all__ = ["RowPoster", "TEXTS", "error_text", "make", "split", "wants_poster"]
+__all__ = ["RowPoster", "TEXTS", "error_text", "make", "reason", "split", "wants_poster"]
