@@ -23,11 +23,14 @@ class RateLimiter:
     waiting for one. Each priority queues in order behind its own lock. While people are active (an
     interactive call in the last ``reserve_for`` seconds) batch calls also leave ``reserve`` slots
     free, so the next person's call finds one at once instead of waiting for the window to move.
+    The reserve costs a batch one slot in ``rate`` while it lasts, so it lasts ``reserve_for`` = 10 s:
+    a person's next call within that finds a slot at once; a later one waits for the next slot to
+    come free (slots free one after another, about ``per / rate`` apart while a batch runs).
     """
 
     def __init__(self, rate: int, per: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, reserve: int = 0,
-                 reserve_for: float = 30.0) -> None:
+                 reserve_for: float = 10.0) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1")
         self.rate = rate
