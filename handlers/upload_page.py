@@ -1,4 +1,5 @@
-"""The batch upload page: ``GET /batches/upload/<token>`` (a small page), ``POST`` the same address (the file).
+"""The batch upload page: ``GET /batches/upload/<token>`` (a small page), ``POST`` the same address (the file);
+and ``GET /batches/<token>.zip``, a finished batch's zip by its signed download link.
 
 A chat answers ``bulk`` with a one-time link (bot/batch/links.py) for people whose chat cannot send files
 (WeCom's self-built apps). The page works without a framework in WeCom's and WeChat's built-in browsers and
@@ -17,9 +18,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.batch.engine import BatchEngine
-from bot.batch.links import TTL_SECONDS, LinkError, UploadClaim
+from bot.batch.links import DOWNLOAD_PATH, TTL_SECONDS, LinkError, LinkExpired, UploadClaim
+from bot.batch.models import BatchStatus
 from bot.batch.sheets import MAX_BYTES, read_sheet
-from bot.errors import MinpcodeError
+from bot.errors import MinpcodeError, NotFound
 from bot.service import Service
 from handlers.http import BodyTooLarge, read_limited
 
@@ -72,7 +74,8 @@ class UploadPage:
         self.engine = engine
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(PATH, self.page, methods=["GET"]), Route(PATH, self.upload, methods=["POST"])]
+        return [Route(PATH, self.page, methods=["GET"]), Route(PATH, self.upload, methods=["POST"]),
+                Route(DOWNLOAD_PATH, self.download, methods=["GET"])]
 
     async def start(self) -> None:
         return None
@@ -118,6 +121,28 @@ class UploadPage:
         except MinpcodeError as exc:
             return _answer(False, exc.zh, exc.en, 400)
         return _answer(True, "已收到，试运行结果已发回聊天。", "Received: the dry run is in the chat.", 200)
+
+    async def download(self, request: Request) -> Response:
+        """The zip of the batch the token names, built afresh; a plain bilingual page when it cannot be had."""
+        try:
+            claim = self.engine.links.verify_download(request.path_params["token"])
+            batch = self.engine.get(claim.batch_id)
+        except LinkExpired as exc:
+            return _refusal(exc.zh, exc.en, 410)
+        except (LinkError, NotFound):
+            return _refusal("这个下载链接无效。", "This download link is not valid.", 404)
+        if batch.status is not BatchStatus.DONE:
+            return _refusal(f"批量任务 {batch.id} 还没有完成。", f"Batch {batch.id} is not finished.", 404)
+        data = self.engine.result_zip(batch.id)
+        return Response(data, media_type="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="minpcode-{batch.id}.zip"',
+            "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+
+
+def _refusal(zh: str, en: str, status: int) -> Response:
+    body = f'<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8"><title>下载 · Download</title></head>' \
+           f"<body><p>{html.escape(zh)}</p><p>{html.escape(en)}</p></body></html>"
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def _answer(ok: bool, zh: str, en: str, status: int) -> Response:

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
-from bot.batch.links import UploadClaim
+from bot.batch.links import UploadClaim, download_path
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import BULK_WORDS, Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
@@ -182,10 +182,14 @@ class SlackBatches:
                                "title": f"{stem}-manifest.csv"}])
         except (SlackApiError, SlackClientError) as exc:
             log.warning("batch %s: upload failed: %s", batch.id, slack_error(exc))
+            if self.host.public_url:  # the same test as the upload link's in the batch form
+                link = self.host.public_url.rstrip("/") + download_path(self.engine.links.issue_download(batch.id))
+                zh, en = f"请在 24 小时内从<{link}|这里>下载。", f"Download it <{link}|here> within 24 hours."
+            else:
+                zh, en = f"可用 `minpcode batch {batch.id}` 查看。", f"`minpcode batch {batch.id}` shows it."
             await self.host.delivery.tell(where.user_id, where.channel_id, say(
-                where.lang, f"批量任务 {batch.id} 已完成，但结果没能上传（{slack_error(exc)}）。可用 `minpcode batch {batch.id}` 查看。",
-                f"Batch {batch.id} is finished but its results could not be uploaded ({slack_error(exc)}). "
-                f"`minpcode batch {batch.id}` shows it."))
+                where.lang, f"批量任务 {batch.id} 已完成，但结果没能上传（{slack_error(exc)}）。{zh}",
+                f"Batch {batch.id} is finished but its results could not be uploaded ({slack_error(exc)}). {en}"))
 
     def _manifest_csv(self, batch_id: str) -> bytes:
         return output.manifest_csv(self.engine.manifest(batch_id))

@@ -1,7 +1,8 @@
 """Batches in WeCom: ``批量`` / ``bulk`` then the rows in the same message; a dry-run text; 开始 / 取消.
 
 WeCom has no message to update in place, so progress is a few separate texts: at 25, 50 and 75% and
-never more than one every :data:`PROGRESS_EVERY` seconds. The zip comes back as a file message. A member's
+never more than one every :data:`PROGRESS_EVERY` seconds. The zip comes back as a file message, or as a
+download link (bot/batch/links.py) when it is over WeCom's file limit or its upload fails. A member's
 batch waiting for 开始 is their newest draft batch in SQLite, so a restart between the dry run and 开始
 loses nothing.
 """
@@ -14,7 +15,7 @@ import time
 
 from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
-from bot.batch.links import UploadClaim
+from bot.batch.links import UploadClaim, download_path
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import MAX_BYTES, Sheet, read_pasted, read_sheet
 from bot.errors import MinpcodeError, UpstreamError
@@ -50,6 +51,7 @@ class WeComBatches:
         self.deliver = deliver
         self.engine = engine
         self.every = every
+        self.zip_max_bytes = ZIP_MAX_BYTES  # an attribute so a test can see the link path with a small batch
         self.tasks: set[asyncio.Task[None]] = set()
         engine.runner_for("wecom", self.run)  # after a restart, serve resumes WeCom's batches through us
         engine.intake_for("wecom", self.from_upload)  # a sheet sent through an upload link comes back here
@@ -136,8 +138,9 @@ class WeComBatches:
 
     async def _send_zip(self, batch: Batch, target: Target) -> None:
         data = self.engine.result_zip(batch.id)
+        size = len(data)
         try:
-            if len(data) > ZIP_MAX_BYTES:
+            if size > self.zip_max_bytes:
                 raise UpstreamError("wecom", None, "压缩包超过企业微信 20 MB 的文件上限。",
                                     "The zip is over WeCom's 20 MB file limit.")
             media_id = await self.deliver.client.upload_media(data, f"minpcode-{batch.id}.zip", "application/zip",
@@ -145,8 +148,24 @@ class WeComBatches:
             await self.deliver.client.send_file(target, media_id)
         except MinpcodeError as exc:
             log.warning("wecom: batch %s zip not sent: %s", batch.id, type(exc).__name__)
-            await self.deliver.say(target, f"压缩包没能发出（{exc.zh}）。可在命令行用 minpcode batch {batch.id} 查看结果。",
-                                   f"The zip could not be sent ({exc.en}). `minpcode batch {batch.id}` shows the results.")
+            await self._offer_link(batch, target, size, exc)
 
+    async def _offer_link(self, batch: Batch, target: Target, size: int, exc: MinpcodeError) -> None:
+        mb = f"{size / (1024 * 1024):.1f}"
+        if not self.deliver.public_url:  # the same test as the upload link's: no address, no link
+            await self.deliver.say(
+                target, f"压缩包没能发出（{exc.zh}），且没有设置 MINPCODE_PUBLIC_URL，无法给出下载链接。"
+                        f"可在命令行用 minpcode batch {batch.id} 查看结果。",
+                f"The zip could not be sent ({exc.en}) and MINPCODE_PUBLIC_URL is not set, so there is no download "
+                f"link. `minpcode batch {batch.id}` shows the results.")
+            return
+        link = self.deliver.public_url + download_path(self.engine.links.issue_download(batch.id))
+        if size > self.zip_max_bytes:
+            zh = f"压缩包有 {mb} MB，超过企业微信 20 MB 的文件上限，请在 24 小时内从这里下载：{link}"
+            en = f"The zip is {mb} MB, over WeCom's 20 MB file limit; download it within 24 hours: {link}"
+        else:
+            zh = f"压缩包（{mb} MB）没能作为文件发出（{exc.zh}），请在 24 小时内从这里下载：{link}"
+            en = f"The zip ({mb} MB) could not be sent as a file ({exc.en}); download it within 24 hours: {link}"
+        await self.deliver.say(target, zh, en)
 
 __all__ = ["CANCEL_WORDS", "START_WORDS", "WeComBatches"]
