@@ -130,3 +130,14 @@ def test_a_failed_upload_offers_the_link_and_bad_tokens_are_refused(site: Site,
         assert_refused(http.get(site.public + download_path(links.issue_download("no-such-batch"))), 404)
         upload_kind = links.issue("wecom", USER)  # an upload link's token opens no zip
         assert_refused(http.get(site.public + download_path(upload_kind)), 404)
+
+
+def test_without_a_public_address_the_chat_is_told_so_and_given_the_cli_pointer(site: Site) -> None:
+    site.batches.zip_max_bytes = 1000
+    site.batches.deliver.public_url = None  # as a Deliverer built without MINPCODE_PUBLIC_URL
+    site.wecom.sender.send_text(USER, ROWS)
+    wait_texts(site.wecom, lambda t: "试运行" in t)
+    site.wecom.sender.send_text(USER, "开始")
+    text = wait_texts(site.wecom, lambda t: "MINPCODE_PUBLIC_URL" in t, timeout=30)
+    [batch] = site.batches.engine.recent(limit=1)
+    assert f"minpcode batch {batch.id}" in text and "/batches/" not in text and "没有设置" in text

@@ -242,3 +242,20 @@ def test_help_lists_bulk_and_help_bulk_gives_the_columns(h: Harness) -> None:
     assert [line.split()[0] for line in detail.splitlines() if line.startswith("  ")] == list(COLUMNS)
     assert f"{MAX_ROWS} rows" in detail and "Start and Cancel" in detail and "manifest.csv" in detail
     assert "/minpcode bulk alone for a form" in detail
+
+
+def test_a_failed_zip_upload_offers_the_download_link(h: Harness) -> None:
+    import re
+
+    batch_id, ts, _ = dry_run(h)
+    h.emu.fail_next("files.getUploadURLExternal", "internal_error")
+    press(h, "batch_start", batch_id, ts)
+    call = h.emu.wait_for("chat.postEphemeral", 1, ok=True, timeout=30)[-1]
+    text = call.params["text"]
+    assert "could not be uploaded" in text and "within 24 hours" in text
+    match = re.search(r"<http://[^/]+(/batches/[^/|>]+\.zip)\|", text)  # MINPCODE_PUBLIC_URL's port is not ours
+    assert match is not None, text
+    got = h.http.get(h.url + match.group(1))
+    assert got.status_code == 200 and got.headers["content-disposition"] == f'attachment; filename="minpcode-{batch_id}.zip"'
+    with zipfile.ZipFile(io.BytesIO(got.content)) as z:
+        assert "manifest.csv" in z.namelist() and len([n for n in z.namelist() if not n.startswith("manifest.")]) == 2
