@@ -23,7 +23,7 @@ from bot.models import Requester
 from bot.text import Text
 
 from .client import Target
-from .deliver import TEXT_MAX_BYTES, Deliverer
+from .deliver import TEXT_MAX_BYTES, Deliverer, bilingual
 
 log = logging.getLogger("minpcode.wecom.batches")
 
@@ -166,6 +166,6 @@ class WeComBatches:
         else:
             zh = f"压缩包（{mb} MB）没能作为文件发出（{exc.zh}），请在 24 小时内从这里下载：{link}"
             en = f"The zip ({mb} MB) could not be sent as a file ({exc.en}); download it within 24 hours: {link}"
-        await self.deliver.say(target, zh, en)
+        await self.deliver.text(target, _fit(bilingual(zh, en)))  # a long upstream reason cuts the English, not the link
 
 __all__ = ["CANCEL_WORDS", "START_WORDS", "WeComBatches"]
