@@ -188,7 +188,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
-        upload_front_end(service, process.batches),  # /batches/upload/<token>: a sheet for a chat's batch
+        upload_front_end(service, process.batches),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]
