@@ -134,10 +134,10 @@ def serve(
 
     settings = _settings("*")
     shown = f"[{host}]" if ":" in host else host
-    if "minpcode_public_url" not in settings.model_fields_set:
-        # Image links and /openapi.json name where this server listens (a wildcard is no address to visit).
-        visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
-        settings = settings.model_copy(update={"minpcode_public_url": f"http://{visit}:{port}"})
+    # Image links in API answers and /openapi.json name where this server listens (a wildcard is no address
+    # to visit); links for people still need MINPCODE_PUBLIC_URL (Settings.people_url).
+    visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
+    settings = settings.listening_at(f"http://{visit}:{port}")
     check_port(host, port)
     serve_logging(settings)
     application = create_app(settings)

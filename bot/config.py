@@ -149,6 +149,23 @@ class Settings(BaseSettings):
         return "en"
 
     @property
+    def people_url(self) -> str | None:
+        """``MINPCODE_PUBLIC_URL`` when it was given: the address for links handed to people (upload and
+        download links, a code's image link in WeCom, the sample sheet in Slack). None when it was not:
+        the default, or where serve listens (:meth:`listening_at`), is right for this machine's own
+        callers and never for a phone, so a link there would look right and lead nowhere."""
+        return self.minpcode_public_url.rstrip("/") if "minpcode_public_url" in self.model_fields_set else None
+
+    def listening_at(self, url: str) -> Settings:
+        """This, with ``url`` (where serve listens) as the public URL when none was given; it is still
+        not given, so :attr:`people_url` stays None."""
+        if "minpcode_public_url" in self.model_fields_set:
+            return self
+        copy = self.model_copy(update={"minpcode_public_url": url})
+        copy.model_fields_set.discard("minpcode_public_url")
+        return copy
+
+    @property
     def wechat_configured(self) -> bool:
         return bool(self.wechat_appid and self.wechat_secret)
 

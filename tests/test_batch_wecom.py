@@ -100,3 +100,13 @@ def test_help_lists_bulk_and_help_bulk_gives_the_columns_each_in_one_text(wecom:
     listed = [line.split()[0] for line in detail.splitlines() if line.startswith("  ")]
     assert listed == list(COLUMNS)
     assert "推广活动" in detail and f"{MAX_ROWS} 行" in detail and "回复「开始」" in detail and "manifest" in detail
+
+
+def test_without_a_public_url_bulk_offers_no_link_and_says_what_it_needs(wecom: WeComSite) -> None:  # noqa: F811
+    # The site's settings give no MINPCODE_PUBLIC_URL: a link to the default (or serve's own loopback
+    # address) would look right on a phone and lead nowhere.
+    assert wecom.service.settings.people_url is None
+    wecom.sender.send_text(USER, "批量")
+    text = wait_texts(wecom, lambda t: "MINPCODE_PUBLIC_URL" in t)
+    assert "/batches/upload/" not in text and "http" not in text
+    assert text.index("上传链接") < text.index("upload link")  # Chinese first in WeCom

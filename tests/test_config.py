@@ -70,3 +70,14 @@ def test_the_terminal_language_follows_the_locale(tmp_path: Path, monkeypatch: p
     assert settings(tmp_path).terminal_lang == "zh"
     monkeypatch.setenv("MINPCODE_LANG", "en")
     assert settings(tmp_path).terminal_lang == "en"
+
+
+def test_links_for_people_need_the_public_url_the_operator_gave(tmp_path: Path) -> None:
+    default = Settings(_env_file=None, minpcode_data_dir=tmp_path)
+    assert default.people_url is None  # the default 127.0.0.1 address is nobody's phone's
+    serving = default.listening_at("http://127.0.0.1:8123")
+    assert serving.minpcode_public_url == "http://127.0.0.1:8123"  # image links for this machine's callers
+    assert serving.people_url is None and default.people_url is None
+    given = Settings(_env_file=None, minpcode_data_dir=tmp_path, minpcode_public_url="https://codes.example.com/")
+    assert given.people_url == "https://codes.example.com"
+    assert given.listening_at("http://127.0.0.1:8123") is given  # serve keeps what was given

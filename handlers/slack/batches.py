@@ -77,7 +77,8 @@ class SlackBatches:
         try:
             link = self.engine.links.issue("slack", origin.user_id, origin.channel_id, lang or "zh")
             await self.host.client.views_open(trigger_id=trigger_id, view=batch_form.form_view(
-                lang, self.host.public_url, parse.dump_metadata({"c": origin.channel_id}), upload_token=link))
+                lang, self.host.service.settings.people_url, parse.dump_metadata({"c": origin.channel_id}),
+                upload_token=link))
         except (SlackApiError, SlackClientError) as exc:
             await self.host.delivery.tell(origin.user_id, origin.channel_id, say(
                 lang, f"表单没能打开（{slack_error(exc)}），请再输入一次 /minpcode bulk，或在它后面换行粘贴表格。",
@@ -182,8 +183,9 @@ class SlackBatches:
                                "title": f"{stem}-manifest.csv"}])
         except (SlackApiError, SlackClientError) as exc:
             log.warning("batch %s: upload failed: %s", batch.id, slack_error(exc))
-            if self.host.public_url:  # the same test as the upload link's in the batch form
-                link = self.host.public_url.rstrip("/") + download_path(self.engine.links.issue_download(batch.id))
+            people_url = self.host.service.settings.people_url
+            if people_url:  # the same test as the upload link's in the batch form
+                link = people_url + download_path(self.engine.links.issue_download(batch.id))
                 zh, en = f"请在 24 小时内从<{link}|这里>下载。", f"Download it <{link}|here> within 24 hours."
             else:
                 zh, en = f"可用 `minpcode batch {batch.id}` 查看。", f"`minpcode batch {batch.id}` shows it."

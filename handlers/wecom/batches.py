@@ -69,9 +69,11 @@ class WeComBatches:
                 link = f"{self.deliver.public_url}/batches/upload/{token}"
             await self.deliver.say(
                 target, "发送「批量」后换行粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）"
-                        + (f"，或在 30 分钟内用这个链接上传 CSV/XLSX（只能用一次）：{link}" if link else "。"),
+                        + (f"，或在 30 分钟内用这个链接上传 CSV/XLSX（只能用一次）：{link}" if link else
+                           "。（上传链接要等管理员设置 MINPCODE_PUBLIC_URL。）"),
                 "Send bulk with the rows on the next lines (a header line such as page,type,scene, then one line "
-                "per code)" + (f", or upload a CSV/XLSX within 30 minutes here (one use): {link}" if link else "."))
+                "per code)" + (f", or upload a CSV/XLSX within 30 minutes here (one use): {link}" if link else
+                               ". (An upload link needs MINPCODE_PUBLIC_URL, set by whoever runs the bot.)"))
             return
         await self._dry_run(read_pasted(rows), target, requester)
 

@@ -263,7 +263,7 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW,
         return None
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not is_loopback(s.wecom_api_url))
     client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
-    deliver = Deliverer(client, s.minpcode_public_url)
+    deliver = Deliverer(client, s.people_url)  # links go to phones: only an address the operator gave
     conversation = Conversation(service, deliver, batches=WeComBatches(deliver, batches or BatchEngine(service)))
     callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent), outbox=service.outbox)
     return WeComFrontEnd(callback, conversation, client, http)
