@@ -99,6 +99,20 @@ def test_other_modals_and_home_are_valid() -> None:
             block.validate_json()
 
 
+def test_without_an_address_people_reach_there_is_no_link_to_follow() -> None:
+    # Settings.people_url is None when MINPCODE_PUBLIC_URL was not given: a button to serve's loopback
+    # address would look right in Slack and lead nowhere.
+    done = record()
+    home = valid(home_view([done], offset=0, more=False, admin=False, public_url=None))
+    assert "/codes/" not in str(home) and not any(b.get("accessory") for b in home["blocks"])
+    assert any(e.get("action_id") == "home_rename" for b in home["blocks"] for e in b.get("elements", []))
+    assert len(views.code_link_blocks("text", done, None)) == 1  # the answer, no Download button
+    assert views.poster_line("A4 poster", None, done.id, "en") == "A4 poster"
+    linked = views.code_link_blocks("text", done, "https://qr.example.com")
+    assert linked[1]["elements"][0]["url"] == f"https://qr.example.com/codes/{done.id}.png"
+    assert not thumbnails_possible(None)
+
+
 def test_thumbnails_need_a_public_https_address() -> None:
     assert thumbnails_possible("https://qr.example.com/base")
     assert not thumbnails_possible("http://qr.example.com")

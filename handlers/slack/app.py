@@ -108,7 +108,7 @@ class SlackBot:
             retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                             AsyncServerErrorRetryHandler(max_retry_count=1)],
         ), api_url)
-        self.public_url = self.settings.minpcode_public_url
+        self.public_url = self.settings.people_url  # links in Slack go to people: only an address given
         self.outbox = service.outbox
         self.delivery = Delivery(self.client, lambda url: promises.slack_host(url, api_url))
         self.home = home_tab.HomeTab(service, self.client, self.public_url)
@@ -431,11 +431,12 @@ class SlackBot:
                 return
             except SLACK_FAILURES as exc:
                 log.warning("posting code %s failed: %s", record.id, slack_error(exc))
-                url = views.image_url(self.public_url, record.id)
+                url = views.image_url(self.public_url, record.id) if self.public_url else None
                 text = say(lang, f"码已生成（编号 {record.id}），但没能发到 Slack（{slack_error(exc)}）。请稍后用 "
-                                 f"`/minpcode show {record.id}` 再看，或下载：{url}",
+                                 f"`/minpcode show {record.id}` 再看" + (f"，或下载：{url}" if url else "。"),
                            f"The code is made (id {record.id}) but could not be posted in Slack "
-                           f"({slack_error(exc)}). Try `/minpcode show {record.id}` later, or download it: {url}")
+                           f"({slack_error(exc)}). Try `/minpcode show {record.id}` later"
+                           + (f", or download it: {url}" if url else "."))
                 await self.delivery.tell(origin.user_id, origin.channel_id, text, response_url=origin.response_url)
                 return
         text = say(lang, reply.zh, reply.en)

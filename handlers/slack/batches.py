@@ -45,7 +45,7 @@ class Host(Protocol):
     delivery: Delivery
     token: str
     api_url: str
-    public_url: str
+    public_url: str | None
 
     def cached_lang(self, user_id: str) -> str | None: ...
 

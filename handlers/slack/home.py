@@ -35,12 +35,12 @@ DOWNLOAD_ACTION = "home_download"
 POSTER_LINKS = 3  # posters linked per code on the Home tab, newest first
 
 
-def thumbnails_possible(public_url: str) -> bool:
+def thumbnails_possible(public_url: str | None) -> bool:
     """Slack fetches image blocks itself, so thumbnails need a public https address."""
-    return public_url.startswith("https://") and not is_loopback(public_url)
+    return bool(public_url) and str(public_url).startswith("https://") and not is_loopback(str(public_url))
 
 
-def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str,
+def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str | None,
               banner: str | None = None, live: dict[str, live_home.Live] | None = None,
               posters: dict[str, list[PosterInfo]] | None = None) -> dict[str, Any]:
     thumbs = thumbnails_possible(public_url)
@@ -73,7 +73,7 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
     return {"type": "home", "callback_id": "minpcode_home", "private_metadata": str(offset), "blocks": blocks}
 
 
-def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
+def _record_blocks(record: CodeRecord, public_url: str | None, thumbs: bool,
                    live: live_home.Live | None = None,
                    posters: list[PosterInfo] | None = None) -> list[dict[str, Any]]:
     type_zh, type_en = TYPE_LABELS[record.type]
@@ -91,9 +91,9 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
     if live is not None:
         lines.append(live_home.live_line(live))
     has_image = bool(record.image_sha256) and record.status is Status.DONE
-    url = views.image_url(public_url, record.id)
+    url = views.image_url(public_url, record.id) if public_url else None  # no link rather than a dead one
     first = section("\n".join(lines), block_id=f"code_{record.id}")
-    if has_image and thumbs:
+    if has_image and thumbs and url:
         first["accessory"] = {"type": "image", "image_url": url, "alt_text": record.name or record.id}
     notes = [f"{record.requested_by_name or record.requested_by} · {record.created_at:%Y-%m-%d %H:%M} UTC"]
     why = record.error_message if record.status is Status.FAILED else None
@@ -102,13 +102,13 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
     if record.tracking_url:
         notes.append(record.tracking_url[:300])
     elements = []
-    if has_image:
+    if has_image and url:
         elements.append(button("⬇ 下载 / Download", DOWNLOAD_ACTION, url=url, value=record.id))
     if live is not None:
         elements += live_home.live_buttons(record, live)
-    for n, poster in enumerate((posters or [])[:POSTER_LINKS]):  # the newest posters, a link each
+    for n, poster in enumerate((posters or [])[:POSTER_LINKS] if public_url else []):  # newest posters, a link each
         elements.append(button(f"🖼 海报 / Poster {poster.template} {poster.format.upper()}",
-                               f"home_poster_{n}_download", url=public_url.rstrip("/") + poster.path, value=poster.id))
+                               f"home_poster_{n}_download", url=str(public_url) + poster.path, value=poster.id))
     elements.append(button("✏️ 改名 / Rename", RENAME_ACTION, value=record.id))
     elements.append(button("🗑 删除 / Delete", DELETE_ACTION, value=record.id, style="danger", confirm={
         "title": plain("删除这个码？/ Delete this code?", 100),
@@ -123,7 +123,7 @@ def _record_blocks(record: CodeRecord, public_url: str, thumbs: bool,
 
 
 class HomeTab:
-    def __init__(self, service: Service, client: AsyncWebClient, public_url: str) -> None:
+    def __init__(self, service: Service, client: AsyncWebClient, public_url: str | None) -> None:
         self.service = service
         self.client = client
         self.public_url = public_url

@@ -387,10 +387,11 @@ def working_text(lang: str | None) -> str:
     return say(lang, "⏳ 正在生成…", "⏳ Working on it…")
 
 
-def code_link_blocks(text: str, record: CodeRecord, public_url: str) -> list[dict[str, Any]]:
-    """An ephemeral answer about one code, with a download button when it has an image."""
+def code_link_blocks(text: str, record: CodeRecord, public_url: str | None) -> list[dict[str, Any]]:
+    """An ephemeral answer about one code, with a download button when it has an image and there is an
+    address people can reach (``Settings.people_url``: no button rather than a dead one)."""
     blocks = [section(text)]
-    if record.image_sha256 and record.status is Status.DONE:
+    if public_url and record.image_sha256 and record.status is Status.DONE:
         blocks.append({"type": "actions", "elements": [
             button("下载 / Download", "result_download", url=image_url(public_url, record.id), value=record.id),
         ]})
@@ -401,8 +402,10 @@ def image_url(public_url: str, code_id: str) -> str:
     return f"{public_url.rstrip('/')}/codes/{code_id}.png"
 
 
-def poster_line(described: str, public_url: str, code_id: str, lang: str | None) -> str:
-    """Under a posted poster: what it is, and the bare code a link away."""
+def poster_line(described: str, public_url: str | None, code_id: str, lang: str | None) -> str:
+    """Under a posted poster: what it is, and the bare code a link away (when people can reach us)."""
+    if not public_url:
+        return described
     url = image_url(public_url, code_id)
     return say(lang, f"{described} · <{url}|只要码>", f"{described} · <{url}|bare code>")
 
