@@ -431,12 +431,7 @@ class SlackBot:
                 return
             except SLACK_FAILURES as exc:
                 log.warning("posting code %s failed: %s", record.id, slack_error(exc))
-                url = views.image_url(self.public_url, record.id) if self.public_url else None
-                text = say(lang, f"码已生成（编号 {record.id}），但没能发到 Slack（{slack_error(exc)}）。请稍后用 "
-                                 f"`/minpcode show {record.id}` 再看" + (f"，或下载：{url}" if url else "。"),
-                           f"The code is made (id {record.id}) but could not be posted in Slack "
-                           f"({slack_error(exc)}). Try `/minpcode show {record.id}` later"
-                           + (f", or download it: {url}" if url else "."))
+                text = views.not_posted(record.id, slack_error(exc), self.public_url, lang)
                 await self.delivery.tell(origin.user_id, origin.channel_id, text, response_url=origin.response_url)
                 return
         text = say(lang, reply.zh, reply.en)
