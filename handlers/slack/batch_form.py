@@ -15,7 +15,7 @@ import httpx
 from bot.batch.sheets import Sheet, SheetError, read_pasted, read_sheet
 from bot.errors import UpstreamError
 from handlers.slack.deliver import bypass_proxy
-from handlers.slack.views import say
+from handlers.slack.views import modal, say
 
 CALLBACK = "minpcode_batch_form"
 FILE_BLOCK, ROWS_BLOCK = "batch_file", "batch_rows"
@@ -38,12 +38,9 @@ def form_view(lang: str | None, public_url: str | None, metadata: str, upload_to
                  f" You may also upload it <{public_url.rstrip('/')}/batches/upload/{upload_token}|here> within "
                  "30 minutes (one use).") if public_url and upload_token else ""
     types = [{"text": {"type": "plain_text", "text": t}, "value": t} for t in ("A", "B", "C", "shortlink")]
-    return {
-        "type": "modal", "callback_id": CALLBACK, "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": say(lang, "批量生成", "Batch of codes")[:24]},
-        "submit": {"type": "plain_text", "text": say(lang, "试运行", "Dry run")[:24]},
-        "close": {"type": "plain_text", "text": say(lang, "取消", "Cancel")[:24]},
-        "blocks": [
+    return modal(
+        CALLBACK, say(lang, "批量生成", "Batch of codes"), say(lang, "试运行", "Dry run"), say(lang, "取消", "Cancel"),
+        metadata, [
             {"type": "section", "text": {"type": "mrkdwn", "text": say(
                 lang, f"上传 CSV/XLSX（第一个工作表），或在下面粘贴表格。表头用和命令一样的字段（页面、类型、场景、名称、"
                       f"推广活动、推广渠道……）。示例：{sample}。先试运行，确认后才生成。",
@@ -61,8 +58,7 @@ def form_view(lang: str | None, public_url: str | None, metadata: str, upload_to
             _text_input("batch_campaign", say(lang, "默认推广活动", "Default campaign")),
             _text_input("batch_channel", say(lang, "默认推广渠道", "Default channel")),
             _text_input("batch_app", say(lang, "默认小程序 appid", "Default mini program appid")),
-        ],
-    }
+        ])
 
 
 def submitted(values: dict[str, Any]) -> tuple[list[dict[str, Any]], str, dict[str, str]]:

@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.errors import FieldError, MinpcodeError
 from bot.models import CodeRecord, Requester
 from handlers.slack import parse
-from handlers.slack.views import button, input_block, plain, say, section, text_input
+from handlers.slack.views import button, input_block, modal, say, section, text_input
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -46,21 +46,13 @@ def live_buttons(record: CodeRecord, live: Live) -> list[dict[str, Any]]:
 
 
 def repoint_view(record: CodeRecord, destination: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": REPOINT_CALLBACK,
-        "title": plain("改指向 / Repoint", 24),
-        "submit": plain("保存 / Save", 24),
-        "close": plain("取消 / Cancel", 24),
-        "private_metadata": record.id,
-        "blocks": [
-            section(f"`{record.id}` · {record.name or '-'}\n现在 / now: `{destination[:500]}`"),
-            input_block("page", "新的目标页面 / New destination", text_input("pages/coupon/get?id=1", initial=destination,
-                                                                            max_length=1024),
-                        hint="页面路径加 ?参数，最多 1024 个字符；图片不变，无需重印。 / A page with its ?query, at "
-                             "most 1024 characters; the image stays the same."),
-        ],
-    }
+    return modal(REPOINT_CALLBACK, "改指向 / Repoint", "保存 / Save", "取消 / Cancel", record.id, [
+        section(f"`{record.id}` · {record.name or '-'}\n现在 / now: `{destination[:500]}`"),
+        input_block("page", "新的目标页面 / New destination", text_input("pages/coupon/get?id=1", initial=destination,
+                                                                        max_length=1024),
+                    hint="页面路径加 ?参数，最多 1024 个字符；图片不变，无需重印。 / A page with its ?query, at "
+                         "most 1024 characters; the image stays the same."),
+    ])
 
 
 class LiveHost(Protocol):

@@ -55,6 +55,13 @@ def plain(text: str, limit: int = 3000) -> dict[str, Any]:
     return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
 
 
+def modal(callback_id: str, title: str, submit: str, close: str, metadata: str,
+          blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A modal view; Slack cuts nothing itself and refuses a title, submit or close over 24 characters."""
+    return {"type": "modal", "callback_id": callback_id, "title": plain(title, 24), "submit": plain(submit, 24),
+            "close": plain(close, 24), "private_metadata": metadata, "blocks": blocks}
+
+
 def mrkdwn(text: str, limit: int = 3000) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": clip(text, limit)}
 
@@ -230,15 +237,7 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
         ))
     if image and posters:
         blocks += poster_blocks(posters, poster)
-    return {
-        "type": "modal",
-        "callback_id": FORM_CALLBACK,
-        "title": plain("生成小程序码 / New code", 24),
-        "submit": plain("生成 / Create", 24),
-        "close": plain("取消 / Cancel", 24),
-        "private_metadata": metadata,
-        "blocks": blocks,
-    }
+    return modal(FORM_CALLBACK, "生成小程序码 / New code", "生成 / Create", "取消 / Cancel", metadata, blocks)
 
 
 NO_POSTER = "none"
@@ -315,32 +314,17 @@ def reuse_view(record: CodeRecord, metadata: str) -> dict[str, Any]:
     ]
     note = ("复用它不占额度，会把它发到频道里。按「返回」回到表单修改。 / Reusing it spends no quota and posts it "
             "in the channel. Press Back to change the form.")
-    return {
-        "type": "modal",
-        "callback_id": REUSE_CALLBACK,
-        "title": plain("已有相同的码 / Exists", 24),
-        "submit": plain("复用 / Reuse", 24),
-        "close": plain("返回 / Back", 24),
-        "private_metadata": metadata,
-        "blocks": [section("\n".join(lines)), context(note)],
-    }
+    return modal(REUSE_CALLBACK, "已有相同的码 / Exists", "复用 / Reuse", "返回 / Back", metadata,
+                 [section("\n".join(lines)), context(note)])
 
 
 def rename_view(record: CodeRecord, metadata: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": RENAME_CALLBACK,
-        "title": plain("改名 / Rename", 24),
-        "submit": plain("保存 / Save", 24),
-        "close": plain("取消 / Cancel", 24),
-        "private_metadata": metadata,
-        "blocks": [
-            section(f"`{record.id}` · {type_label(record, 'zh')} / {type_label(record, 'en')}\n{record.page or '-'}"),
-            input_block("name", "新名称 / New name", text_input(initial=record.name, max_length=50),
-                        hint="最多 50 个字符，仅中文、英文字母、数字和 - / _。 / At most 50 characters; Chinese, "
-                             "letters, digits and - / _ only."),
-        ],
-    }
+    return modal(RENAME_CALLBACK, "改名 / Rename", "保存 / Save", "取消 / Cancel", metadata, [
+        section(f"`{record.id}` · {type_label(record, 'zh')} / {type_label(record, 'en')}\n{record.page or '-'}"),
+        input_block("name", "新名称 / New name", text_input(initial=record.name, max_length=50),
+                    hint="最多 50 个字符，仅中文、英文字母、数字和 - / _。 / At most 50 characters; Chinese, "
+                         "letters, digits and - / _ only."),
+    ])
 
 
 # ---------------------------------------------------------------------------------------------- messages
