@@ -83,16 +83,21 @@ def list_table(records: Sequence[CodeRecord], zone: str = "UTC") -> str:
     headers = ["编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page"]
     headers += ["活动·渠道 Campaign·Channel"] if marketing else []
     headers += ["创建人 By", f"时间 Time ({tz_name})"]
-    rows = []
-    for r in records:
-        zh_status, en_status = STATUS_LABELS[r.status]
-        cells = [r.id, r.type.value, f"{zh_status} {en_status}", r.name or "-",
-                 (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
-        if marketing:
-            cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
-        cells += [r.requested_by_name or r.requested_by, local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
-        rows.append(cells)
+    rows = [record_cells(r, marketing) + [r.requested_by_name or r.requested_by,
+                                          local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
+            for r in records]
     return text_table(headers, rows)
+
+
+def record_cells(r: CodeRecord, marketing: bool) -> list[str]:
+    """A code's cells in a list (id, type, status, name, page and scene; campaign·channel when ``marketing``),
+    the same in a chat's text table and the terminal's."""
+    zh_status, en_status = STATUS_LABELS[r.status]
+    cells = [r.id, r.type.value, f"{zh_status} {en_status}", r.name or "-",
+             (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
+    if marketing:
+        cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
+    return cells
 
 
 ACTION_WORDS = {"requested": ("请求生成", "requested"), "reused": ("复用", "reused"), "renamed": ("改名", "renamed"),

@@ -21,15 +21,15 @@ from bot.models import CodeRecord
 from bot.ports import Check
 from bot.service import QuotaStatus
 from bot.text import local_time
-from handlers.render import STATUS_LABELS, detail_lines
+from handlers.render import detail_lines, record_cells
 
 _STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
 
 
 def image_url(settings: Settings, record: CodeRecord) -> str | None:
-    if not record.image_sha256 or "minpcode_public_url" not in settings.model_fields_set:
+    if not record.image_sha256 or settings.people_url is None:
         return None  # no server is configured: a link to the default address would lead nowhere
-    return f"{settings.minpcode_public_url.rstrip('/')}/codes/{record.id}.png"
+    return f"{settings.people_url}/codes/{record.id}.png"
 
 
 def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, int] | None = None) -> dict[str, Any]:
@@ -97,13 +97,8 @@ def records_table(records: Iterable[CodeRecord], zone: str = "UTC") -> Table:
     shown.add_column(f"创建 Made ({local_time(datetime.now(UTC), zone).rsplit(' ', 1)[1]})", overflow="fold")
     shown.columns[0].no_wrap = True
     for r in records:
-        zh, en = STATUS_LABELS[r.status]
-        cells = [r.id, r.type.value, f"{zh} {en}", r.name or "-",
-                 (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
-        if marketing:
-            cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
-        cells.append(f"{r.requested_by_name or r.requested_by} {local_time(r.created_at, zone, '%m-%d %H:%M').rsplit(' ', 1)[0]}")
-        shown.add_row(*cells)
+        made = local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]
+        shown.add_row(*record_cells(r, marketing), f"{r.requested_by_name or r.requested_by} {made}")
     return shown
 
 
