@@ -19,18 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from bot.batch.engine import BatchEngine
 from bot.batch.links import download_path
-from bot.config import Settings
 from bot.sandbox.server import ServerThread
 from bot.server import create_app
 from bot.service import Service
 from handlers.wecom.batches import WeComBatches
 from tests.served import free_port
 from tests.test_batch_wecom import ROWS, wait_texts
-from tests.test_wecom_callback import AES_KEY, TOKEN, USER, WeComSite
+from tests.test_wecom_callback import AES_KEY, TOKEN, USER, WeComSite, wecom_settings
 from tests.wecom_emulator import WeComEmulator
 
 
@@ -47,11 +45,7 @@ def site(serve: Any, tmp_path: Path) -> Iterator[Site]:
     api = serve(emu.app)
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        _env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True, minpcode_public_url=public,
-        wecom_corp_id=emu.corp_id, wecom_agent_id=str(emu.agent_id), wecom_secret=SecretStr(emu.secret),
-        wecom_token=SecretStr(TOKEN), wecom_aes_key=SecretStr(AES_KEY), wecom_api_url=api,
-    )
+    settings = wecom_settings(emu, api, tmp_path, minpcode_public_url=public)
     service = Service.from_settings(settings)
     app = create_app(settings, service)
     [wecom] = [f for f in app.state.front_ends if f.name == "wecom"]

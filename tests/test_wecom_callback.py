@@ -55,14 +55,19 @@ class WeComSite:
         time.sleep(seconds)
 
 
+def wecom_settings(emu: WeComEmulator, api: str, data_dir: Path, **extra: Any) -> Settings:
+    """A sandbox install whose WeCom app is ``emu`` at ``api`` (``extra``: e.g. ``minpcode_public_url``)."""
+    return Settings(
+        _env_file=None, minpcode_data_dir=data_dir, minpcode_sandbox=True,  # type: ignore[call-arg]
+        wecom_corp_id=emu.corp_id, wecom_agent_id=str(emu.agent_id), wecom_secret=SecretStr(emu.secret),
+        wecom_token=SecretStr(TOKEN), wecom_aes_key=SecretStr(AES_KEY), wecom_api_url=api, **extra,
+    )
+
+
 def make_site(serve: Callable[[Any], str], tmp_path: Path, **emu_options: Any) -> WeComSite:
     emu = WeComEmulator(**emu_options)
     api = serve(emu.app)
-    settings = Settings(
-        _env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True,  # type: ignore[call-arg]
-        wecom_corp_id=emu.corp_id, wecom_agent_id=str(emu.agent_id), wecom_secret=SecretStr(emu.secret),
-        wecom_token=SecretStr(TOKEN), wecom_aes_key=SecretStr(AES_KEY), wecom_api_url=api,
-    )
+    settings = wecom_settings(emu, api, tmp_path)
     service = Service.from_settings(settings)
     url = serve(create_app(settings, service)) + "/wecom/callback"
     sender = emu.callback_client(url, TOKEN, AES_KEY, clock=time.time)
