@@ -144,9 +144,7 @@ class GrowingIOPreflight:
         if not (s.gio_project_uid or s.gio_token or s.gio_product_id):
             return [skipped("gio", "没有配置（GIO_PROJECT_UID/GIO_TOKEN/GIO_PRODUCT_ID）。",
                             "Not configured (GIO_PROJECT_UID/GIO_TOKEN/GIO_PRODUCT_ID).")]
-        missing = [n for n, v in (("GIO_PROJECT_UID", s.gio_project_uid), ("GIO_TOKEN", s.gio_token),
-                                  ("GIO_PRODUCT_ID", s.gio_product_id)) if not v]
-        if missing:
+        if missing := s.gio_missing:
             names = ", ".join(missing)
             return [row("gio", "configured", "failed", f"{names} 没有设置。", f"{names} not set.", setting=missing[0],
                         fix=(f"设置 {names}（或都去掉，不用 GrowingIO）。", f"Set {names} (or unset all, to leave GrowingIO off)."))]
