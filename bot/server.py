@@ -183,9 +183,8 @@ def front_ends(process: Process) -> list[FrontEnd]:
 
     service = process.service
     built: list[FrontEnd | None] = [
-        # first: its routes are matched first, and GET /api/scenes/{key} is on every scan's path
-        api_front_end(service),           # /api/scenes, /api/weapp/qrcode, /api/codes, /openapi.json
         slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
+        api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes (a HotRoute), /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
         upload_front_end(service, process.batches),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
@@ -245,9 +244,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             health.unfeed()
             await service.close()
 
-    # The front-ends' routes before the core's, so the scan route is tried first. No pattern overlaps the
-    # core's: the links' catch-all /{name}.txt is one segment, and no core path ends in .txt.
-    routes = [route for front_end in mounted for route in front_end.routes()] + core_routes(service)
+    routes = [*core_routes(service)]
+    for front_end in mounted:
+        routes += front_end.routes()
     app = App(routes=routes, lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)])
     app.state.service = service
     app.state.front_ends = mounted

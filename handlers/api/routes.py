@@ -73,13 +73,13 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            # first: every scan of every printed code comes here, and a route tried earlier costs each one
-            HotRoute("/api/scenes/{key:str}", self.resolver, methods=["GET"]),  # an ASGI app: see Resolver
             Route("/api/weapp/qrcode", self._guarded(self.qrcode), methods=["POST"]),
             Route("/api/posters", self._guarded(self.poster), methods=["POST"]),
             Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
             Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
             Route("/api/codes/{code_id:str}/destination", self._guarded(self.destination), methods=["POST"]),
+            # every scan of every printed code: answered before the middleware (bot.ports.HotRoute)
+            HotRoute("/api/scenes/{key:str}", self.resolver, methods=["GET"]),  # an ASGI app: see Resolver
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
 
