@@ -18,6 +18,11 @@ def request_lang(request: Request) -> Lang:
     return accept_lang(request.headers.get("accept-language", ""))
 
 
+def client_of(request: Request) -> str:
+    """The client's address as uvicorn gives it (the phone's, behind a proxy uvicorn trusts)."""
+    return request.client.host if request.client else "-"
+
+
 class BodyTooLarge(Exception):
     """The body is over the route's limit (answer 413); nothing past the limit was read."""
 
@@ -43,4 +48,4 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["BodyTooLarge", "accept_lang", "is_loopback", "read_limited", "request_lang"]
+__all__ = ["BodyTooLarge", "accept_lang", "client_of", "is_loopback", "read_limited", "request_lang"]

@@ -20,8 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.live import link_qr, normal_key
 from bot.service import Service
-from handlers.api.resolver import client_of
-from handlers.http import request_lang
+from handlers.http import client_of, request_lang
 from handlers.ratelimit import PerClientLimit
 
 PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",

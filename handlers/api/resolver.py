@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote_plus
 
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from bot.errors import InputError, MinpcodeError, NotFound
@@ -42,10 +41,6 @@ def split_params(params: str) -> dict[str, str]:
             name, _, value = part.partition("=")
             out[name] = value
     return out
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 BODIES_MAX = 4096  # answers kept encoded: one per key and destination, forgotten all at once when full
@@ -110,4 +105,4 @@ class Resolver:
         return body, headers
 
 
-__all__ = ["Resolver", "client_of", "split_params"]
+__all__ = ["Resolver", "split_params"]
