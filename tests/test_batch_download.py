@@ -22,14 +22,9 @@ import pytest
 
 from bot.batch.engine import BatchEngine
 from bot.batch.links import download_path
-from bot.sandbox.server import ServerThread
-from bot.server import create_app
-from bot.service import Service
 from handlers.wecom.batches import WeComBatches
-from tests.served import free_port
 from tests.test_batch_wecom import ROWS, wait_texts
-from tests.test_wecom_callback import AES_KEY, TOKEN, USER, WeComSite, wecom_settings
-from tests.wecom_emulator import WeComEmulator
+from tests.test_wecom_callback import USER, WeComSite, public_site
 
 
 @dataclass
@@ -41,18 +36,9 @@ class Site:
 
 @pytest.fixture
 def site(serve: Any, tmp_path: Path) -> Iterator[Site]:
-    emu = WeComEmulator()
-    api = serve(emu.app)
-    port = free_port()
-    public = f"http://127.0.0.1:{port}"
-    settings = wecom_settings(emu, api, tmp_path, minpcode_public_url=public)
-    service = Service.from_settings(settings)
-    app = create_app(settings, service)
-    [wecom] = [f for f in app.state.front_ends if f.name == "wecom"]
-    with ServerThread(app, port=port) as server:
-        url = server.url + "/wecom/callback"
-        yield Site(WeComSite(emu, url, emu.callback_client(url, TOKEN, AES_KEY, clock=time.time), service, api),
-                   wecom.conversation.batches, public)
+    with public_site(serve, tmp_path) as (wecom, app):
+        [front_end] = [f for f in app.state.front_ends if f.name == "wecom"]
+        yield Site(wecom, front_end.conversation.batches, str(wecom.service.settings.people_url))
 
 
 def run_batch(site: Site) -> str:

@@ -12,27 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.sandbox.server import ServerThread
-from bot.server import create_app
-from bot.service import Service
-from tests.served import free_port
-from tests.test_wecom_callback import AES_KEY, TOKEN, USER, WeComSite, wecom_settings
-from tests.wecom_emulator import WeComEmulator
+from tests.test_wecom_callback import USER, WeComSite, public_site
 
 SHEET = "页面,类型,场景\npages/index/index,B,id=31\npages/index/index,B,id=32\n".encode("gb18030")
 
 
 @pytest.fixture
 def site(serve: Any, tmp_path: Path) -> Iterator[WeComSite]:
-    emu = WeComEmulator()
-    api = serve(emu.app)
-    port = free_port()
-    public = f"http://127.0.0.1:{port}"
-    settings = wecom_settings(emu, api, tmp_path, minpcode_public_url=public)
-    service = Service.from_settings(settings)
-    with ServerThread(create_app(settings, service), port=port) as server:
-        url = server.url + "/wecom/callback"
-        yield WeComSite(emu, url, emu.callback_client(url, TOKEN, AES_KEY, clock=time.time), service, api)
+    with public_site(serve, tmp_path) as (wecom, _):
+        yield wecom
 
 
 def texts_with(site: WeComSite, needle: str, timeout: float = 20.0) -> list[str]:

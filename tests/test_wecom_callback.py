@@ -7,6 +7,7 @@ bad request, and the access-token / trusted-IP errors of WeCom's API.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from bot.config import Settings
+from bot.sandbox.server import ServerThread
 from bot.server import create_app
 from bot.service import Service
 from handlers.wecom.callback import MAX_BODY
+from tests.served import free_port
 from tests.wecom_emulator import CallbackSender, SentMessage, WeComEmulator
 
 TOKEN = "minpcodeCallbackToken2024"
@@ -72,6 +76,21 @@ def make_site(serve: Callable[[Any], str], tmp_path: Path, **emu_options: Any) -
     url = serve(create_app(settings, service)) + "/wecom/callback"
     sender = emu.callback_client(url, TOKEN, AES_KEY, clock=time.time)
     return WeComSite(emu, url, sender, service, api)
+
+
+@contextlib.contextmanager
+def public_site(serve: Callable[[Any], str], tmp_path: Path) -> Iterator[tuple[WeComSite, Starlette]]:
+    """A WeCom site whose server listens at the MINPCODE_PUBLIC_URL it was given (links people follow
+    lead to it), with the app (its front-ends are in ``app.state.front_ends``)."""
+    emu = WeComEmulator()
+    api = serve(emu.app)
+    port = free_port()
+    settings = wecom_settings(emu, api, tmp_path, minpcode_public_url=f"http://127.0.0.1:{port}")
+    service = Service.from_settings(settings)
+    app = create_app(settings, service)
+    with ServerThread(app, port=port) as server:
+        url = server.url + "/wecom/callback"
+        yield WeComSite(emu, url, emu.callback_client(url, TOKEN, AES_KEY, clock=time.time), service, api), app
 
 
 @pytest.fixture
