@@ -40,9 +40,9 @@ from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET  # noqa: E402
 from bot.sandbox.server import ServerThread  # noqa: E402
 from bot.sandbox.wechat import WeChatEmulator  # noqa: E402
 from tests.conftest import Recorder  # noqa: E402
+from tests.emulators.slack import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator  # noqa: E402
+from tests.emulators.wecom import WeComEmulator  # noqa: E402
 from tests.served import Served  # noqa: E402
-from tests.slack_emulator import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator  # noqa: E402
-from tests.wecom_emulator import WeComEmulator  # noqa: E402
 
 SECRET = "bench-hold-signing-secret"
 TOKEN = "minpcodeCallbackToken2024"

@@ -6,7 +6,7 @@ Three processes, as in production where Slack, the bot and the people are on dif
 
 * the bot: ``create_app()`` (sandbox upstream, a temporary data dir) under uvicorn on a loopback port,
   its own process, with ``SLACK_API_URL`` pointing at
-* the Slack Web API emulator (tests/slack_emulator.py), in this process, which records when each
+* the Slack Web API emulator (tests/emulators/slack.py), in this process, which records when each
   image upload completes;
 * the client: a separate process firing the N signed commands at once, each on its own kept-alive
   HTTP/1.1 connection (opened beforehand), and timing every answer.
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.sandbox.server import free_port  # noqa: E402
-from tests.slack_emulator import APP_ID, PUBLIC_CHANNEL, TEAM_ID, USER_ID, SlackEmulator  # noqa: E402
+from tests.emulators.slack import APP_ID, PUBLIC_CHANNEL, TEAM_ID, USER_ID, SlackEmulator  # noqa: E402
 
 SECRET = "bench-signing-secret"
 KINDS = {

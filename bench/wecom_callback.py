@@ -3,7 +3,7 @@
     .venv/bin/python bench/wecom_callback.py [--messages 200] [--duplicates 40] [--users 40]
 
 Our server (``create_app`` under uvicorn) runs in its own process, as ``minpcode serve`` does; WeCom's server
-(``tests/wecom_emulator.py``) and WeChat/GrowingIO (the sandbox emulators) run in this process on their own
+(``tests/emulators/wecom.py``) and WeChat/GrowingIO (the sandbox emulators) run in this process on their own
 loopback ports, as remote upstreams would. The client is a bare asyncio HTTP/1.1 client (one connection per
 callback, as WeCom does), so the figures measure the server rather than a client library. Every
 message is a text command ``新建 pages/index/index type=B scene=…`` encrypted and signed like WeCom's; of the
@@ -39,7 +39,7 @@ from bot.sandbox.growingio import GrowingIOEmulator  # noqa: E402
 from bot.sandbox.server import ServerThread, free_port  # noqa: E402
 from bot.sandbox.wechat import WeChatEmulator  # noqa: E402
 from storage import Storage  # noqa: E402
-from tests.wecom_emulator import CallbackRequest, WeComEmulator  # noqa: E402
+from tests.emulators.wecom import CallbackRequest, WeComEmulator  # noqa: E402
 
 TOKEN = "minpcodeBenchToken"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"

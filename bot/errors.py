@@ -23,7 +23,7 @@ Python class name), which is what the history stores beside the message (``error
 ``error_zh``, ``error_en``).
 
 This is the only root: every error class in ``bot/`` and ``storage/`` derives from it, and a front-end
-maps its SDK's errors at its own boundary (tests/test_architecture.py holds both). The emulators'
+maps its SDK's errors at its own boundary (tests/docs/test_architecture.py holds both). The emulators'
 ``WeChatError`` and ``GioError`` (bot/sandbox/) are outside on purpose: they stand for WeChat's and
 GrowingIO's own answers, become HTTP responses at the emulator's edge, and reach our code only as
 answers on the wire, which bot/upstream/ turns into this tree.

@@ -12,6 +12,8 @@ of that test and joined at the end of the session, so stopping costs a test noth
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,13 +33,47 @@ from bot.sandbox.wechat import WeChatEmulator
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
 from tests.browser import browser, browser_page  # noqa: F401 - the headless browser fixtures, for every module
-from tests.slack_emulator import SlackEmulator
-from tests.upstreams import Upstreams
-from tests.wecom_emulator import WeComEmulator
+from tests.emulators.slack import SlackEmulator
+from tests.emulators.upstreams import Upstreams
+from tests.emulators.wecom import WeComEmulator
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
+
+
+# -- the slow marker ------------------------------------------------------------------------------
+# A test that starts a process or a browser is marked ``@pytest.mark.slow`` so that
+# ``bash scripts/test --fast`` (``-m "not slow"``) leaves it out. The mark is kept true by the wire
+# itself: every child process goes through ``subprocess.Popen`` (asyncio's subprocesses and
+# Playwright's driver too), and one started for a test without the mark fails that test.
+_running: list[pytest.Item] = []
+_AUDIT = os.environ.get("MINPCODE_SLOW_AUDIT")
+_popen_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+
+def _guarded_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> Any:
+    item = _running[-1] if _running else None
+    if item is not None and item.get_closest_marker("slow") is None:
+        if _AUDIT:
+            with open(_AUDIT, "a", encoding="utf-8") as out:
+                out.write(item.nodeid + "\n")
+            return _popen_child(self, args, *rest, **kwargs)
+        raise RuntimeError(f"{item.nodeid} starts a process ({args!r:.120}) but is not marked "
+                           "@pytest.mark.slow; mark it so that `scripts/test --fast` leaves it out")
+    return _popen_child(self, args, *rest, **kwargs)
+
+
+subprocess.Popen._execute_child = _guarded_child  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
 
 
 class FakeClock:

@@ -1,0 +1,100 @@
+"""POST /api/posters and GET /posters/{id}.{format} on the real server (sandbox WeChat, real SQLite)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pypdf
+import pytest
+from PIL import Image
+
+from tests.api.test_api import CMS_KEY, Live, _start, ok, scan
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    server, running = _start(tmp_path_factory.mktemp("poster-api"))
+    try:
+        yield running
+    finally:
+        server.stop()
+
+
+def post(live: Live, body: Any, **headers: str) -> httpx.Response:
+    with httpx.Client(trust_env=False, timeout=60) as client:
+        return client.post(live.url + "/api/posters", json=body,
+                           headers={"Authorization": f"Bearer {CMS_KEY}", **headers})
+
+
+def wx(live: Live) -> int:
+    return sum(n for path, n in live.wechat.calls.items() if path.startswith("/wxa/"))
+
+
+def test_a_poster_from_the_codes_fields_then_by_id_served_from_the_store(live: Live) -> None:
+    body = ok(post(live, {"path": "/pages/shop/index", "scene": "s=88", "template": "a4", "title": "春季大促",
+                          "footer": "{scene}"}))
+    assert body["data"] == f"{live.url}/posters/{body['id']}.png" and body["reused"] is False
+    assert (body["width_px"], body["height_px"], body["dpi"]) == (2480, 3508, 300)
+    png = live.get(body["data"], key=None)
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert round(Image.open(io.BytesIO(png.content)).info["dpi"][0]) == 300
+    assert (scan(png.content).page, scan(png.content).scene) == ("pages/shop/index", "s=88")
+    assert live.get(body["data"], key=None, headers={"If-None-Match": png.headers["etag"]}).status_code == 304
+    assert live.get(body["data"].replace(".png", ".pdf"), key=None).status_code == 404
+
+    calls = wx(live)
+    again = ok(post(live, {"id": body["code_id"], "template": "a4", "title": "春季大促", "footer": "{scene}"}))
+    assert again["reused"] is True and again["id"] == body["id"] and wx(live) == calls
+    record = ok(live.get(f"/api/codes/{body['code_id']}"))["data"]
+    assert record["width"] == 1182  # made at the size the template prints it
+
+
+def test_pdf_bytes_when_accept_asks_for_them(live: Live) -> None:
+    answer = post(live, {"path": "pages/shop/index", "scene": "s=89", "template": "a5-tent", "format": "pdf"},
+                  Accept="application/pdf")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    page = pypdf.PdfReader(io.BytesIO(answer.content)).pages[0]
+    assert (round(float(page.mediabox.width) * 25.4 / 72), round(float(page.mediabox.height) * 25.4 / 72)) == (148, 210)
+    assert answer.headers["x-poster-id"] and answer.headers["x-code-id"]
+
+
+def test_an_a_code_asks_before_spending_and_errors_are_the_apis(live: Live) -> None:
+    code = ok(live.post({"path": "pages/shop/index?id=5"}))
+    calls = wx(live)
+    refused = post(live, {"id": code["id"], "template": "a4"})
+    assert refused.status_code == 400 and refused.json()["code"] == -1
+    assert "1 个 A/C 码额度" in refused.json()["msg"] and wx(live) == calls
+    made = ok(post(live, {"id": code["id"], "template": "a4", "sharper": True}))
+    assert made["sharper_copy"] and wx(live) == calls + 1
+    assert post(live, {"id": "nosuchcode00", "template": "a4"}).status_code == 404
+    bad = post(live, {"path": "pages/shop/index", "scene": "s=1", "template": "a4", "footer": "{store}"})
+    assert bad.status_code == 400 and "{store}" in bad.json()["msg"]
+    assert post(live, {"path": "pages/x", "template": "a4", "colour": "red"}).status_code == 400
+    assert post(live, {"path": "pages/shop/index", "scene": "s=1", "logo": "not base64!"}).status_code == 400
+    with httpx.Client(trust_env=False) as client:
+        assert client.post(live.url + "/api/posters", json={"id": code["id"]}).status_code == 401
+
+
+def test_a_logo_goes_in_base64_and_makes_its_own_poster(live: Live) -> None:
+    logo = io.BytesIO()
+    Image.new("RGB", (240, 240), "#E53935").save(logo, "PNG")
+    plain = ok(post(live, {"path": "pages/shop/index", "scene": "s=90", "template": "sticker-60"}))
+    body = ok(post(live, {"path": "pages/shop/index", "scene": "s=90", "template": "sticker-60",
+                          "logo": base64.b64encode(logo.getvalue()).decode()}))
+    assert body["reused"] is False and body["id"] != plain["id"] and body["code_id"] == plain["code_id"]
+    assert live.get(body["data"], key=None).content != live.get(plain["data"], key=None).content
+
+
+def test_openapi_documents_the_poster_route(live: Live) -> None:
+    doc = live.get("/openapi.json", key=None).json()
+    operation = doc["paths"]["/api/posters"]["post"]
+    schema = {**operation["responses"]["200"]["content"]["application/json"]["schema"], "components": doc["components"]}
+    made = post(live, {"path": "pages/doc/index", "scene": "d=9", "template": "moments"})
+    jsonschema.Draft202012Validator(schema).validate(made.json())
+    request = doc["components"]["schemas"]["PosterApiRequest"]
+    assert request["additionalProperties"] is False and "template" in request["properties"]

@@ -1,0 +1,76 @@
+"""The batch upload link end to end: WeCom's ``批量`` answers a one-time link; a real headless chromium opens
+the page served by our server, chooses a sheet and uploads it; the dry run comes back in WeCom."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.wecom.test_callback import USER, WeComSite, public_site
+
+SHEET = "页面,类型,场景\npages/index/index,B,id=31\npages/index/index,B,id=32\n".encode("gb18030")
+
+
+@pytest.fixture
+def site(serve: Any, tmp_path: Path) -> Iterator[WeComSite]:
+    with public_site(serve, tmp_path) as (wecom, _):
+        yield wecom
+
+
+def texts_with(site: WeComSite, needle: str, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [t for t in site.texts() if needle in t]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no text with {needle!r}; got {site.texts()}")
+
+
+def the_link(site: WeComSite) -> str:
+    site.sender.send_text(USER, "批量")
+    [text] = texts_with(site, "/batches/upload/")
+    match = re.search(r"(http://\S+/batches/upload/\S+)", text)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_link_opens_in_a_real_browser_takes_the_sheet_once_and_the_dry_run_is_in_the_chat(
+        site: WeComSite, browser_page: Any, tmp_path: Path) -> None:
+    link = the_link(site)
+    page = browser_page
+    page.goto(link)
+    assert "上传表格" in page.locator("h1").inner_text()
+    page.set_input_files("#file", files=[{"name": "门店.csv", "mimeType": "text/csv", "buffer": SHEET}])
+    page.click("#send")
+    page.wait_for_function("document.getElementById('result').textContent.includes('Received')", timeout=20_000)
+    [dry] = texts_with(site, "试运行")
+    assert "门店.csv" in dry and "2 行可以生成" in dry and "gb18030" in dry.lower()
+
+    page.reload()  # one use only
+    page.set_input_files("#file", files=[{"name": "again.csv", "mimeType": "text/csv", "buffer": SHEET}])
+    page.click("#send")
+    page.wait_for_function("document.getElementById('result').textContent.includes('already used')",
+                           timeout=20_000)
+
+    page.goto(link[:-3] + "xyz")  # a forged signature
+    assert "not valid" in page.locator("#result").inner_text()
+    assert page.locator("#form").is_hidden()
+
+
+def test_the_page_refuses_a_file_over_the_limit_and_an_unreadable_one(site: WeComSite) -> None:
+    link = the_link(site)
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        big = http.post(link, content=b"x" * (5 * 1024 * 1024 + 1), headers={"X-Filename": "big.csv"})
+        assert big.status_code == 413 and "5 MB" in big.json()["message"]
+        bad = http.post(link, content=b"nothing,we,know\n1,2,3\n", headers={"X-Filename": "bad.csv"})
+        assert bad.status_code == 400 and "header" in bad.json()["message"]
+        good = http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"})  # refusals did not spend the link
+        assert good.status_code == 200 and good.json()["ok"] is True
+    texts_with(site, "试运行")

@@ -1,0 +1,82 @@
+"""Live codes through the real ``minpcode`` console script (one process per command, one SQLite history)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.sandbox.qr import parse_code_url
+from bot.service import Service
+from tests.cli.test_cli import Cli, scan
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def scan_in_process(data: Path, key: str, visitors: list[str | None]) -> None:
+    """Scans as the resolver counts them, through a service on the same history (closed cleanly)."""
+    async def go() -> None:
+        settings = Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=data)
+        async with Service.from_settings(settings) as service:
+            for visitor in visitors:
+                assert service.resolve(key, visitor=visitor) is not None
+    asyncio.run(go())
+
+
+def test_create_live_repoint_pause_resume_stats_and_json(cli: Cli, tmp_path: Path) -> None:
+    made = cli.json("create", "--page", "pages/coupon/get?id=1", "--live", "--expires", "2099-12-31",
+                    "--out", str(tmp_path / "code.png"))
+    assert (made["live"], made["destination"], made["paused"], made["scans"]) == (True, "pages/coupon/get?id=1", False, 0)
+    assert (made["type"], made["page"]) == ("B", "pages/minpcode/router")
+    scanned = parse_code_url(scan(tmp_path / "code.png"))
+    assert (scanned.page, scanned.scene) == ("pages/minpcode/router", made["scene"])
+
+    out = cli.ok("repoint", made["id"], "pages/spring/sale?from=poster")
+    assert "pages/spring/sale?from=poster" in out
+    refused = cli.run("pause", made["id"], user="bob")
+    assert refused.returncode == 2 and "alice" in refused.stderr
+    cli.ok("pause", made["id"])
+    assert cli.json("show", made["id"])["paused"] is True
+    cli.ok("resume", made["id"])
+
+    scan_in_process(cli.data, made["scene"], ["v1", "v2", "v1", None])
+    stats = cli.json("stats", made["id"], "--days", "7")
+    assert stats["live"]["scans"] == {"total": 4, "today": 4, "last_7_days": 4, "unique": 2}
+    assert len(stats["days"]) == 7 and stats["days"][-1]["scans"] == 4
+    assert [d["page"] for d in stats["live"]["destinations"]] == ["pages/coupon/get?id=1", "pages/spring/sale?from=poster"]
+    shown = cli.json("show", made["id"])
+    assert (shown["live"], shown["scans"], shown["live_code"]["expires_on"]) == (True, 4, "2099-12-31")
+    listed = {r["id"]: r for r in cli.json("list")}
+    assert (listed[made["id"]]["live"], listed[made["id"]]["scans"]) == (True, 4)
+    text = cli.ok("stats", made["id"], "--chart", str(tmp_path / "scans.png"))
+    assert "独立访客 2" in text and (tmp_path / "scans.png").read_bytes()[:4] == b"\x89PNG"
+    plain = cli.json("create", "--page", "pages/p/index", "--type", "B", "--scene", "x=1")
+    assert (plain["live"], plain["destination"], plain["scans"]) == (False, None, None)
+    assert cli.run("stats", plain["id"]).returncode == 2
+
+
+def test_verify_file_is_stored_for_the_server(cli: Cli, tmp_path: Path) -> None:
+    good = tmp_path / "a1B2c3D4e5.txt"
+    good.write_bytes(b"4f8c1e2d9b7a6c5e")
+    assert "a1B2c3D4e5.txt" in cli.ok("verify-file", str(good))
+    bad = tmp_path / "not allowed.txt"
+    bad.write_text("x")
+    assert cli.run("verify-file", str(bad)).returncode == 2
+
+
+def test_bulk_makes_one_live_code_per_row(cli: Cli, tmp_path: Path) -> None:
+    sheet = tmp_path / "live.csv"
+    sheet.write_text("page,live,name,expires\n"
+                     "pages/shop/index?store=1,yes,门店1,2099-06-30\n"
+                     "pages/shop/index?store=1,yes,门店1b,\n"
+                     "pages/shop/index?store=2,yes,门店2,\n", encoding="utf-8")
+    cli.ok("bulk", str(sheet), "--yes", "--out", str(tmp_path / "codes"))
+    listed = [r for r in cli.json("list") if r["live"]]
+    assert len(listed) == 3  # identical rows still make their own live code: each can be re-pointed alone
+    assert {r["destination"] for r in listed} == {"pages/shop/index?store=1", "pages/shop/index?store=2"}
+    assert len({r["scene"] for r in listed}) == 3 and all(r["page"] == "pages/minpcode/router" for r in listed)

@@ -1,0 +1,156 @@
+"""The container files, tested as far as a machine without a container engine allows.
+
+1. The Dockerfile's instructions, .dockerignore and compose.yaml, parsed and checked.
+2. What the image runs, run for real: the wheel built from this tree, installed into a clean venv
+   (no source tree, no PYTHONPATH), then ``minpcode serve`` as the image's CMD says, with its data
+   folder from ``MINPCODE_DATA_DIR``, answering ``/healthz`` on a loopback port. The dependencies are
+   lent to that venv by a path file pointing at this interpreter's site-packages, so nothing is
+   downloaded; only minpcode itself comes from the wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import yaml  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) for each instruction, continuation lines joined, comments dropped."""
+    found: list[tuple[str, str]] = []
+    pending = ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        pending += (" " if pending else "") + line.removesuffix("\\").strip()
+        if not line.endswith("\\"):
+            word, _, rest = pending.partition(" ")
+            found.append((word.upper(), rest.strip()))
+            pending = ""
+    assert not pending, "a continuation line runs off the end"
+    return found
+
+
+def first(items: list[tuple[str, str]], word: str) -> int:
+    return next(i for i, (w, _) in enumerate(items) if w == word)
+
+
+def test_the_dockerfile_instructions() -> None:
+    items = instructions()
+    words = [w for w, _ in items]
+    assert items[0] == ("FROM", "python:3.11-slim")
+    users = [args for w, args in items if w == "USER"]
+    assert users and users[-1] not in ("root", "0") and max(i for i, w in enumerate(words) if w == "USER") \
+        < first(items, "CMD")
+    assert ("VOLUME", "/data") in items and ("EXPOSE", "3000") in items
+    env = " ".join(args for w, args in items if w == "ENV")
+    assert "MINPCODE_DATA_DIR=/data" in env
+    health = next(args for w, args in items if w == "HEALTHCHECK")
+    assert "/healthz" in health and "127.0.0.1:3000" in health
+    cmd = json.loads(next(args for w, args in items if w == "CMD"))
+    assert cmd[:4] == ["minpcode", "serve", "--host", "0.0.0.0"] and cmd[cmd.index("--port") + 1] == "3000"
+    # Dependencies in their own layer: installed from pyproject.toml alone, before any source is copied.
+    copies = [(i, args) for i, (w, args) in enumerate(items) if w == "COPY"]
+    assert copies[0][1].split()[0] == "pyproject.toml"
+    deps = next(i for i, (w, args) in enumerate(items) if w == "RUN" and "--requirement" in args)
+    source = min(i for i, args in copies if args.split()[0] in ("bot", "handlers", "storage"))
+    assert copies[0][0] < deps < source
+    assert len(users) == 1 and first(items, "USER") > source  # installs run as root, the server does not
+    assert "useradd" in next(args for w, args in items if w == "RUN" and "useradd" in args)
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".env", ".git", ".venv", "data", "tests"} <= ignored
+    for needed in ("pyproject.toml", "README.md", "LICENSE", "bot", "handlers", "storage"):
+        assert needed not in ignored and (ROOT / needed).exists()
+
+
+def test_compose_file() -> None:
+    service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["minpcode"]
+    assert service["build"] == "." and any(e["path"] == ".env" for e in service["env_file"])
+    assert service["environment"]["MINPCODE_DATA_DIR"] == "/data"
+    assert any(v.split(":")[1] == "/data" for v in service["volumes"])
+    assert any(p.endswith(":3000") for p in service["ports"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_wheel(into: Path) -> Path:
+    """The wheel of this tree, built offline with the setuptools already installed (a copy, so the tree stays clean)."""
+    tree = into / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tree / name)
+    for package in ("bot", "handlers", "storage"):
+        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    script = f"from setuptools import build_meta; print(build_meta.build_wheel({str(into)!r}))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return into / done.stdout.strip().splitlines()[-1]
+
+
+def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheel)],
+                   check=True, timeout=300, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    own = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own) / "lent-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_",
+                                                                    "MINPCODE_", "PYTHON"))}
+    data = tmp_path / "data"
+    env.update(MINPCODE_DATA_DIR=str(data), HOME=str(tmp_path / "home"), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    where = subprocess.run([str(py), "-c", "import bot.server, storage; print(bot.server.__file__, storage.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert where.returncode == 0, where.stderr
+    assert all(path.startswith(own) for path in where.stdout.split()), where.stdout  # the wheel's copy
+    version = subprocess.run([str(venv / "bin" / "minpcode"), "--version"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version.stdout.strip() == f"minpcode {declared}", version.stderr
+
+    port = free_port()
+    command = shlex.split(f"minpcode serve --host 127.0.0.1 --port {port}")  # the image's CMD, on loopback
+    process = subprocess.Popen([str(venv / "bin" / command[0]), *command[1:]], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0][-3000:]
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        assert (data / "minpcode.db").is_file() and oct(data.stat().st_mode & 0o777) == "0o700"
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert "Traceback" not in output, output[-3000:]
