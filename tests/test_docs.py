@@ -1,4 +1,4 @@
-"""The README and the operating contract stay true to the code."""
+"""The README, the pages in docs/ and the operating contract stay true to the code."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def test_every_setting_in_the_contract_is_a_setting() -> None:
 
 
 DOCS = ROOT / "docs"
+PAGES = sorted(path.relative_to(ROOT).as_posix() for path in DOCS.glob("*.md"))
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -56,7 +57,7 @@ def test_every_setting_is_in_the_configuration_document(setting: str) -> None:
     assert f"`{setting}`" in (DOCS / "configuration.md").read_text(encoding="utf-8"), setting
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/configuration.md", "docs/architecture.md", "docs/guide.md"])
+@pytest.mark.parametrize("document", ["README.md", *PAGES])
 def test_links_stay_inside_the_repository_and_lead_somewhere(document: str) -> None:
     path = ROOT / document
     for target in _LINK.findall(path.read_text(encoding="utf-8")):
@@ -68,7 +69,8 @@ def test_links_stay_inside_the_repository_and_lead_somewhere(document: str) -> N
 
 
 def test_the_readme_links_the_projects_documents() -> None:
-    for name in ("docs/configuration.md", "docs/architecture.md", "docs/guide.md"):
+    assert {"docs/configuration.md", "docs/architecture.md", "docs/guide.md"} <= set(PAGES)
+    for name in PAGES:
         assert f"]({name})" in README, name
 
 
@@ -93,13 +95,13 @@ def test_the_codes_in_the_guide_scan() -> None:
 
 
 def _examples() -> list[str]:
-    text = (DOCS / "guide.md").read_text(encoding="utf-8") + README
+    text = "\n".join((ROOT / page).read_text(encoding="utf-8") for page in PAGES) + README
     return sorted({line.strip() for line in text.splitlines() if line.strip().startswith(("new ", "新建 "))
                    and "<" not in line})
 
 
 @pytest.mark.parametrize("line", _examples())
-def test_every_new_example_in_the_guide_and_readme_is_a_valid_request(line: str) -> None:
+def test_every_new_example_in_the_docs_and_readme_is_a_valid_request(line: str) -> None:
     from bot.models import CodeRequest, Provider
     from handlers.commands import request_fields
     from handlers.grammar import parse
@@ -110,10 +112,16 @@ def test_every_new_example_in_the_guide_and_readme_is_a_valid_request(line: str)
         CodeRequest.parse(fields | {"via": Provider.GIO})  # the GrowingIO rules too (names, campaign, channel)
 
 
-def test_the_manifest_names_a_readme_section_that_exists() -> None:
+def test_the_manifest_names_the_slack_page_and_it_documents_every_scope() -> None:
+    import yaml
+
     manifest = (ROOT / "manifest.yml").read_text(encoding="utf-8")
-    [section] = re.findall(r'See README\.md, section "([^"]+)"', manifest)
-    assert f"\n## {section}\n" in README
+    [page] = re.findall(r"See (docs/[a-z-]+\.md)\.", manifest)
+    assert page in PAGES, page
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert "manifest.yml" in text
+    scopes = yaml.safe_load(manifest)["oauth_config"]["scopes"]["bot"]
+    assert scopes and all(f"`{scope}`" in text for scope in scopes), [s for s in scopes if f"`{s}`" not in text]
 
 
 def test_the_openapi_text_names_no_internal_document() -> None:
