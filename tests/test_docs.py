@@ -52,6 +52,10 @@ PAGES = sorted(path.relative_to(ROOT).as_posix() for path in DOCS.glob("*.md"))
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+def test_the_readme_fits_on_a_few_screens() -> None:
+    assert len(README.encode("utf-8")) < 12_000, "move detail to a page in docs/ and link it"
+
+
 @pytest.mark.parametrize("setting", sorted(name.upper() for name in Settings.model_fields))
 def test_every_setting_is_in_the_configuration_document(setting: str) -> None:
     assert f"`{setting}`" in (DOCS / "configuration.md").read_text(encoding="utf-8"), setting
@@ -72,6 +76,19 @@ def test_the_readme_links_the_projects_documents() -> None:
     assert {"docs/configuration.md", "docs/architecture.md", "docs/guide.md"} <= set(PAGES)
     for name in PAGES:
         assert f"]({name})" in README, name
+
+
+@pytest.mark.parametrize("document", ["README.md", "CHANGELOG.md", *PAGES])
+def test_no_document_cites_the_folder_outside_the_product(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    for internal in ("../shared/", "shared/docs"):
+        assert internal not in text, f"{document} cites {internal}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_starts_with_a_title_and_a_one_line_purpose(page: str) -> None:
+    title, blank, purpose = (ROOT / page).read_text(encoding="utf-8").splitlines()[:3]
+    assert title.startswith("# ") and not blank and purpose and not purpose.startswith(("#", "|", "`", "-")), page
 
 
 def test_the_guides_pictures_are_small_real_pngs() -> None:
