@@ -149,3 +149,11 @@ def test_the_openapi_text_names_no_internal_document() -> None:
     text = json.dumps(openapi_document("http://127.0.0.1:3000"), ensure_ascii=False)
     for internal in ("seed", "shared/docs", "design.md", "contract.md"):
         assert internal not in text, internal
+
+
+def test_the_changelog_names_the_version_pyproject_declares() -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    versions = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    assert versions[:2] == ["Unreleased", declared], versions
