@@ -6,7 +6,7 @@
     GET /{name}.txt    the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``)
 
 WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
-page with the URL in ``q``, and the router asks the resolver like a B code would (README, "Live codes").
+page with the URL in ``q``, and the router asks the resolver like a B code would (docs/live-codes.md).
 """
 
 from __future__ import annotations

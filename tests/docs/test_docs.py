@@ -1,4 +1,4 @@
-"""The README and the operating contract stay true to the code."""
+"""The README, the pages in docs/ and the operating contract stay true to the code."""
 
 from __future__ import annotations
 
@@ -48,7 +48,12 @@ def test_every_setting_in_the_contract_is_a_setting() -> None:
 
 
 DOCS = ROOT / "docs"
+PAGES = sorted(path.relative_to(ROOT).as_posix() for path in DOCS.glob("*.md"))
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_readme_fits_on_a_few_screens() -> None:
+    assert len(README.encode("utf-8")) < 12_000, "move detail to a page in docs/ and link it"
 
 
 @pytest.mark.parametrize("setting", sorted(name.upper() for name in Settings.model_fields))
@@ -56,7 +61,7 @@ def test_every_setting_is_in_the_configuration_document(setting: str) -> None:
     assert f"`{setting}`" in (DOCS / "configuration.md").read_text(encoding="utf-8"), setting
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/configuration.md", "docs/architecture.md", "docs/guide.md"])
+@pytest.mark.parametrize("document", ["README.md", *PAGES])
 def test_links_stay_inside_the_repository_and_lead_somewhere(document: str) -> None:
     path = ROOT / document
     for target in _LINK.findall(path.read_text(encoding="utf-8")):
@@ -68,8 +73,22 @@ def test_links_stay_inside_the_repository_and_lead_somewhere(document: str) -> N
 
 
 def test_the_readme_links_the_projects_documents() -> None:
-    for name in ("docs/configuration.md", "docs/architecture.md", "docs/guide.md"):
+    assert {"docs/configuration.md", "docs/architecture.md", "docs/guide.md"} <= set(PAGES)
+    for name in PAGES:
         assert f"]({name})" in README, name
+
+
+@pytest.mark.parametrize("document", ["README.md", "CHANGELOG.md", *PAGES])
+def test_no_document_cites_the_folder_outside_the_product(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    for internal in ("../shared/", "shared/docs"):
+        assert internal not in text, f"{document} cites {internal}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_starts_with_a_title_and_a_one_line_purpose(page: str) -> None:
+    title, blank, purpose = (ROOT / page).read_text(encoding="utf-8").splitlines()[:3]
+    assert title.startswith("# ") and not blank and purpose and not purpose.startswith(("#", "|", "`", "-")), page
 
 
 def test_the_guides_pictures_are_small_real_pngs() -> None:
@@ -93,13 +112,13 @@ def test_the_codes_in_the_guide_scan() -> None:
 
 
 def _examples() -> list[str]:
-    text = (DOCS / "guide.md").read_text(encoding="utf-8") + README
+    text = "\n".join((ROOT / page).read_text(encoding="utf-8") for page in PAGES) + README
     return sorted({line.strip() for line in text.splitlines() if line.strip().startswith(("new ", "新建 "))
                    and "<" not in line})
 
 
 @pytest.mark.parametrize("line", _examples())
-def test_every_new_example_in_the_guide_and_readme_is_a_valid_request(line: str) -> None:
+def test_every_new_example_in_the_docs_and_readme_is_a_valid_request(line: str) -> None:
     from bot.models import CodeRequest, Provider
     from handlers.commands import request_fields
     from handlers.grammar import parse
@@ -110,10 +129,16 @@ def test_every_new_example_in_the_guide_and_readme_is_a_valid_request(line: str)
         CodeRequest.parse(fields | {"via": Provider.GIO})  # the GrowingIO rules too (names, campaign, channel)
 
 
-def test_the_manifest_names_a_readme_section_that_exists() -> None:
+def test_the_manifest_names_the_slack_page_and_it_documents_every_scope() -> None:
+    import yaml
+
     manifest = (ROOT / "manifest.yml").read_text(encoding="utf-8")
-    [section] = re.findall(r'See README\.md, section "([^"]+)"', manifest)
-    assert f"\n## {section}\n" in README
+    [page] = re.findall(r"See (docs/[a-z-]+\.md)\.", manifest)
+    assert page in PAGES, page
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert "manifest.yml" in text
+    scopes = yaml.safe_load(manifest)["oauth_config"]["scopes"]["bot"]
+    assert scopes and all(f"`{scope}`" in text for scope in scopes), [s for s in scopes if f"`{s}`" not in text]
 
 
 def test_the_openapi_text_names_no_internal_document() -> None:
@@ -124,3 +149,11 @@ def test_the_openapi_text_names_no_internal_document() -> None:
     text = json.dumps(openapi_document("http://127.0.0.1:3000"), ensure_ascii=False)
     for internal in ("seed", "shared/docs", "design.md", "contract.md"):
         assert internal not in text, internal
+
+
+def test_the_changelog_names_the_version_pyproject_declares() -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    versions = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    assert versions[:2] == ["Unreleased", declared], versions
