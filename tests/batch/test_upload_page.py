@@ -41,6 +41,7 @@ def the_link(site: WeComSite) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_the_link_opens_in_a_real_browser_takes_the_sheet_once_and_the_dry_run_is_in_the_chat(
         site: WeComSite, browser_page: Any, tmp_path: Path) -> None:
     link = the_link(site)

@@ -47,6 +47,7 @@ def decode(data: bytes) -> str:
     return str(found[0].text)
 
 
+@pytest.mark.slow
 def test_console_writes_the_poster_and_show_lists_it(tmp_path: Path) -> None:
     first = session(tmp_path, [
         "new pages/shop/index type=B scene=s=1001 name=徐汇店 poster=a4 title=春季大促 subtitle=\"扫码领券\" footer={name}",

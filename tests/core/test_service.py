@@ -177,6 +177,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 async def test_pending_row_survives_a_killed_process_and_is_resumed(upstreams: Upstreams, tmp_path: Path) -> None:
     settings = upstreams.settings(tmp_path)
     before = upstreams.wechat.calls["/wxa/getwxacodeunlimit"]

@@ -23,6 +23,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +112,7 @@ def build_wheel(into: Path) -> Path:
     return into / done.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     venv = tmp_path / "venv"

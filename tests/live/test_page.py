@@ -63,6 +63,7 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return dict(response.json())
 
 
+@pytest.mark.slow
 def test_the_q_page_says_how_to_open_it_in_wechat_and_counts_every_scan(running: Running, browser_page: Any,
                                                                         browser: Any) -> None:
     made = post(running.url, {"path": DESTINATION, "live": True})

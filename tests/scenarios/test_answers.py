@@ -52,6 +52,7 @@ def chat(tmp_path: Path, lines: list[str], *args: str, **env: str) -> dict[str, 
 
 
 # -- a tracking link never silently becomes a plain code -------------------------------------------
+@pytest.mark.slow
 def test_a_campaign_with_growingio_half_configured_is_refused_and_nothing_is_recorded(
         cli: Cli, wechat_url: str) -> None:
     env = live_wechat(wechat_url) | {"GIO_TOKEN": "token-only"}
@@ -66,6 +67,7 @@ def test_a_campaign_with_growingio_half_configured_is_refused_and_nothing_is_rec
     assert plain["provider"] == "wechat" and plain["status"] == "done" and plain["tracking_url"] is None
 
 
+@pytest.mark.slow
 def test_without_credentials_a_b_code_gets_the_right_advice_and_no_failed_row(cli: Cli) -> None:
     done = cli.run("create", *B_ARGS, MINPCODE_SANDBOX="0")
     assert done.returncode == 2
@@ -76,12 +78,14 @@ def test_without_credentials_a_b_code_gets_the_right_advice_and_no_failed_row(cl
     assert summary["failed"] == 0 and summary["failures"] == []
 
 
+@pytest.mark.slow
 def test_a_b_code_with_a_campaign_is_refused(cli: Cli) -> None:
     done = cli.run("create", *B_ARGS, "--campaign", "spring")
     assert done.returncode == 2
     assert "--campaign: A B code is no tracking link" in done.stderr and "B 码不是监测链接" in done.stderr
 
 
+@pytest.mark.slow
 def test_create_yes_says_what_it_created(tmp_path: Path) -> None:
     first = "new pages/index/index campaign=春季新品 channel=海报 create=yes"
     second = "new pages/index/other campaign=春季新品 channel=海报 create=yes"
@@ -92,6 +96,7 @@ def test_create_yes_says_what_it_created(tmp_path: Path) -> None:
 
 
 # -- image links and the server -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_prints_no_server_link_unless_one_is_configured(cli: Cli) -> None:
     assert "http://" not in cli.ok("create", *B_ARGS)
     shown = cli.ok("create", *B_ARGS, MINPCODE_PUBLIC_URL="https://codes.example.com")
@@ -110,6 +115,7 @@ def _wait_for(url: str, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("serve did not start")
 
 
+@pytest.mark.slow
 def test_serve_links_images_and_openapi_to_where_it_listens(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(tmp_path / "data", "alice", MINPCODE_API_KEYS="cms:long-random-key-123")
@@ -134,6 +140,7 @@ def test_serve_links_images_and_openapi_to_where_it_listens(tmp_path: Path) -> N
 
 
 # -- half a configuration is never silent ------------------------------------------------------------
+@pytest.mark.slow
 def test_start_says_the_mode_why_what_is_half_configured_and_misspelt(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("WECHAT_APPID=wx123\nGIO_TOKEN=abc\nMINPCODE_SANBOX=0\n", encoding="utf-8")
     said = chat(tmp_path, ["quota"], WECOM_TOKN="x")[""]
@@ -157,6 +164,7 @@ def test_the_report_is_data_for_doctor(tmp_path: Path) -> None:
 
 
 # -- what the chat says -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_chat_speaks_our_words(tmp_path: Path) -> None:
     said = chat(tmp_path, [
         "new pages/index/index width=abc",
@@ -197,6 +205,7 @@ def test_the_chat_speaks_our_words(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "out" / "code.png").exists()
 
 
+@pytest.mark.slow
 def test_serve_does_not_print_serving_before_a_busy_port(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -209,6 +218,7 @@ def test_serve_does_not_print_serving_before_a_busy_port(tmp_path: Path) -> None
 
 
 # -- the audit log has a reader ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_audit_and_show_tell_the_history_of_a_code(cli: Cli) -> None:
     made = cli.json("create", *B_ARGS)
     cli.ok("rename", made["id"], "海报二")
@@ -225,6 +235,7 @@ def test_audit_and_show_tell_the_history_of_a_code(cli: Cli) -> None:
     assert missing.returncode == 2 and "There is no code with id nosuchcode" in missing.stderr
 
 
+@pytest.mark.slow
 def test_chat_show_has_the_history_in_the_time_zone(tmp_path: Path) -> None:
     said = chat(tmp_path, ["new pages/index/index type=B scene=id=9"], MINPCODE_TIMEZONE="UTC")
     code_id = re.search(r"ID: ([a-z0-9]{12})", said["new pages/index/index type=B scene=id=9"]).group(1)  # type: ignore[union-attr]
@@ -233,6 +244,7 @@ def test_chat_show_has_the_history_in_the_time_zone(tmp_path: Path) -> None:
 
 
 # -- odds and ends ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_show_out_on_a_short_link_says_it_is_a_link(cli: Cli) -> None:
     link = cli.json("create", "--page", "pages/index/index", "--type", "shortlink")
     done = cli.run("show", link["id"], "--out", "x.png")
@@ -240,6 +252,7 @@ def test_show_out_on_a_short_link_says_it_is_a_link(cli: Cli) -> None:
     assert "(done)" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [280, 430, 1280])
 def test_sandbox_images_are_as_wide_as_asked(cli: Cli, width: int) -> None:
     import zxingcpp
@@ -254,6 +267,7 @@ def test_sandbox_images_are_as_wide_as_asked(cli: Cli, width: int) -> None:
         assert len(zxingcpp.read_barcodes(image)) == 1
 
 
+@pytest.mark.slow
 def test_permission_errors_and_bad_settings_speak_our_words(cli: Cli) -> None:
     made = cli.json("create", *B_ARGS)
     refused = cli.run("rename", made["id"], "别人的码", user="bob")

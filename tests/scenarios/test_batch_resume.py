@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
 from bot.batch.sheets import read_pasted
@@ -12,6 +14,8 @@ from bot.config import Settings
 from bot.service import Service
 from storage import Storage
 from tests.served import Served
+
+pytestmark = pytest.mark.slow  # every test here starts a process or a browser
 
 ROWS = "page,type,scene\n" + "".join(f"pages/index/index,B,id={i}\n" for i in range(6))
 

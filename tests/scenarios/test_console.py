@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import zxingcpp
 from PIL import Image
 from rich.console import Console
@@ -42,6 +43,7 @@ def scan(path: Path) -> str:
     return str(found[0].text)
 
 
+@pytest.mark.slow
 def test_a_piped_session_makes_lists_and_explains_mistakes(tmp_path: Path) -> None:
     done = session(tmp_path, [
         "help",
@@ -88,6 +90,7 @@ def test_a_piped_session_makes_lists_and_explains_mistakes(tmp_path: Path) -> No
     assert out.rstrip().endswith("再见。 / Bye.")
 
 
+@pytest.mark.slow
 def test_a_second_session_renames_shows_and_deletes_and_stops_at_exit(tmp_path: Path) -> None:
     first = session(tmp_path, ["new pages/index/index type=B scene=id=9"])
     code_id = re.search(rf"ID: ({ID})", first.stdout).group(1)  # type: ignore[union-attr]
@@ -138,6 +141,7 @@ def test_round_codes_are_not_redrawn_but_qr_codes_are() -> None:
     assert decode_qr(b"not an image") is None
 
 
+@pytest.mark.slow
 def test_chat_runs_under_python_m_bot_too(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", "chat"], input="额度\n", cwd=tmp_path,
                           env=clean_env(tmp_path / "data", "alice"), capture_output=True, text=True,
@@ -145,6 +149,7 @@ def test_chat_runs_under_python_m_bot_too(tmp_path: Path) -> None:
     assert done.returncode == 0 and "A+C" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_console_lists_bulk_truthfully_and_sends_sheets_to_the_cli(tmp_path: Path) -> None:
     from bot.batch.sheets import COLUMNS
 

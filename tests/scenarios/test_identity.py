@@ -71,6 +71,7 @@ def api_code(site: Site, scene: str) -> str:
     return str(answer.json()["id"])
 
 
+@pytest.mark.slow
 def test_the_same_id_on_another_front_end_is_another_person(site: Site) -> None:
     code_id = api_code(site, "id=1")
     assert site.proc.get(f"/api/codes/{code_id}", headers={"X-API-Key": API_KEY}).json()["data"][
@@ -91,6 +92,7 @@ def test_the_same_id_on_another_front_end_is_another_person(site: Site) -> None:
                             ("wecom:U0ADMIN", "delete_refused", code_id), ("cli:cms", "rename_refused", code_id)]
 
 
+@pytest.mark.slow
 def test_a_bare_admin_id_is_refused_at_start_with_the_fix(tmp_path: Path) -> None:
     proc = Served(tmp_path / "data", {"MINPCODE_ADMINS": "slack:U0ADMIN,U0OTHER"})
     with pytest.raises(RuntimeError) as failed:

@@ -15,6 +15,8 @@ from tests.scenarios.test_identity import wecom_env
 from tests.served import Served
 from tests.wecom.test_callback import AES_KEY, TOKEN
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a browser
+
 KEY = "inputs-0123456789abcdef"
 
 

@@ -59,6 +59,7 @@ def wecom() -> Iterator[tuple[WeComEmulator, str]]:
         yield emu, server.url
 
 
+@pytest.mark.slow
 def test_metrics_readyz_request_ids_and_no_secret_in_the_logs(tmp_path: Path, wecom: tuple[WeComEmulator, str]) -> None:
     wecom_emu, wecom_url = wecom
     signing = "slack-signing-secret-5e2a91"
@@ -118,6 +119,7 @@ def test_metrics_readyz_request_ids_and_no_secret_in_the_logs(tmp_path: Path, we
         assert secret not in log, f"a secret reached the log: {secret[:4]}…"
 
 
+@pytest.mark.slow
 def test_access_lines_keep_no_query_and_skip_answered_scans(tmp_path: Path) -> None:
     with Served(tmp_path / "data", env={"MINPCODE_API_KEYS": f"cms:{KEY}"}) as proc:
         auth = {"Authorization": f"Bearer {KEY}"}
@@ -139,6 +141,7 @@ def test_access_lines_keep_no_query_and_skip_answered_scans(tmp_path: Path) -> N
     assert "uvicorn.access" not in log  # one access line per request, ours
 
 
+@pytest.mark.slow
 def test_metrics_with_a_token_need_the_bearer(tmp_path: Path) -> None:
     with Served(tmp_path / "data", env={"MINPCODE_METRICS_TOKEN": "metrics-token-9f8e7d"}) as proc:
         assert proc.get("/metrics").status_code == 404
@@ -161,6 +164,7 @@ def test_readyz_says_which_upstream_was_unreachable(tmp_path: Path) -> None:
     assert wechat["ok"] is False and wechat["error"]
 
 
+@pytest.mark.slow
 def test_sigterm_lets_serve_exit_0_and_leaves_the_code_for_the_next_start(tmp_path: Path) -> None:
     emu = WeChatEmulator(latency=30.0)  # WeChat hangs: the code is in flight when SIGTERM comes
     data = tmp_path / "data"

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET
 from storage import Storage
@@ -29,6 +30,7 @@ def ask(url: str, n: int) -> int:
                          headers={"X-API-Key": KEY}).status_code
 
 
+@pytest.mark.slow
 def test_a_second_process_takes_no_job_the_first_one_holds(wechat: Site, tmp_path: Path) -> None:
     wechat.emu.latency = 0.25  # 60 codes on 4 workers: ~4 s in flight
     data = tmp_path / "data"

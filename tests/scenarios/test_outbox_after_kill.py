@@ -9,12 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Site
 from tests.emulators.wecom import WeComEmulator
 from tests.scenarios.test_identity import wecom_env
 from tests.scenarios.test_one_owner_per_job import upstream_env
 from tests.served import Served
 from tests.wecom.test_callback import AES_KEY, TOKEN
+
+pytestmark = pytest.mark.slow  # every test here starts a process or a browser
 
 
 def images_to(emu: WeComEmulator) -> set[str]:

@@ -45,6 +45,7 @@ def uploads(emu: SlackEmulator) -> int:
     return sum(1 for c in emu.calls if c.method == "upload")
 
 
+@pytest.mark.slow
 def test_working_on_it_is_finished_and_delivered_after_a_kill_9(slack: SlackEmulator, wechat: Site,
                                                                tmp_path: Path) -> None:
     wechat.emu.latency = 0.5  # 12 codes on 4 workers: ~1.5 s of work after the acks
@@ -69,6 +70,7 @@ def test_working_on_it_is_finished_and_delivered_after_a_kill_9(slack: SlackEmul
         restarted.stop()
 
 
+@pytest.mark.slow
 def test_a_signed_command_replayed_later_runs_once(slack: SlackEmulator, tmp_path: Path) -> None:
     proc = Served(tmp_path / "data", slack_env(slack)).start()
     try:
@@ -93,6 +95,7 @@ def test_a_signed_command_replayed_later_runs_once(slack: SlackEmulator, tmp_pat
         proc.stop()
 
 
+@pytest.mark.slow
 def test_a_response_url_off_slack_is_never_called(slack: SlackEmulator, serve: Callable[[Any], str],
                                                   tmp_path: Path) -> None:
     hits: list[str] = []
@@ -128,6 +131,7 @@ def dry_runs(emu: SlackEmulator) -> list[Any]:
     return [c for c in emu.calls if c.method == "chat.postMessage" and "batch_start" in str(c.params.get("blocks"))]
 
 
+@pytest.mark.slow
 def test_a_pasted_bulk_gets_its_dry_run_once_after_a_kill_9(slack: SlackEmulator, tmp_path: Path) -> None:
     # The DM is opened just before the dry run is posted: slow, so the kill lands between the ack and the post.
     slack.latency_by_method["conversations.open"] = 3.0

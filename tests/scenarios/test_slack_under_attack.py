@@ -16,6 +16,8 @@ from handlers.slack.gate import MAX_BODY
 from tests.emulators.slack import PUBLIC_CHANNEL, TEAM_ID, USER_ID, SlackEmulator
 from tests.served import Served
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a browser
+
 SECRET = "hold-signing-secret"
 
 

@@ -77,6 +77,7 @@ def serving(tmp_path: Path):
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_backup_while_serve_writes_restores_to_an_identical_history(serving, tmp_path: Path) -> None:
     url, data = serving
     made: list[str] = []
@@ -221,6 +222,7 @@ def test_migrate_check_lists_pending_and_a_changing_migration_backs_up_first(tmp
     assert not (fresh / BACKUP_DIR).exists()  # a new database has nothing to lose
 
 
+@pytest.mark.slow
 def test_the_commands(tmp_path: Path) -> None:
     env = child_env(tmp_path / "data")
 
