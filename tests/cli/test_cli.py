@@ -24,8 +24,8 @@ import zxingcpp
 from PIL import Image
 from typer.testing import CliRunner
 
-import handlers.cli_reports as reports_module
-from bot.cli import ExitCode, app, exit_code
+import handlers.cli.reports as reports_module
+from bot.cli import app
 from bot.errors import (
     FieldError,
     InvalidRequest,
@@ -37,6 +37,7 @@ from bot.errors import (
 )
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import code_url
+from handlers.cli.output import ExitCode, exit_code
 
 SCRIPT = Path(sys.executable).with_name("minpcode")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
