@@ -21,6 +21,7 @@ from handlers.live_commands import live_lines, stats_chart
 Body = Callable[[Service], Awaitable[int]]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
 
+
 def print_live(service: Service, record: CodeRecord, say: Say) -> None:
     """The live side of a record under its table (nothing for other codes)."""
     view = service.live_view(record)
