@@ -1,7 +1,7 @@
-"""``minpcode bulk / batches / batch`` as real processes against the emulators on loopback ports.
+"""``minpcode bulk / batches / batch`` against the emulators on loopback ports.
 
 Unlike tests/cli/test_cli.py (an in-process sandbox per command), the emulators here outlive each
-process, so what reached the upstream can be counted across a ``kill -9`` and the resume.
+command, so what reached the upstream can be counted across a ``kill -9`` (of a real process) and the resume.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 import zxingcpp
 from openpyxl import Workbook
 from PIL import Image
 
 from bot import sandbox
 from bot.sandbox.qr import code_url
-from tests.cli.test_cli import COMMAND, clean_env
+from tests.cli.test_cli import COMMAND, Ran, clean_env, invoke
 from tests.emulators.upstreams import Upstreams
 
 
@@ -35,9 +36,8 @@ def env_for(upstreams: Upstreams, data: Path, user: str = "alice") -> dict[str, 
                      GIO_PRODUCT_ID=sandbox.GIO_PRODUCT_ID, GIO_API_URL=s.gio_api_url)
 
 
-def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*COMMAND, *args], cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8",
-                          timeout=180, stdin=subprocess.DEVNULL)
+def run(env: dict[str, str], cwd: Path, *args: str) -> Ran:
+    return invoke(args, cwd=cwd, env=env)
 
 
 def done_rows(path: Path) -> int:
@@ -57,6 +57,7 @@ def scan(data: bytes) -> str:
     return str(found[0].text)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_the_same_command_resumes_with_no_duplicate(upstreams: Upstreams, tmp_path: Path) -> None:
     upstreams.gio.latency = 0.1
     rows = 30

@@ -1,13 +1,17 @@
-"""``minpcode`` through the real console script, in sandbox mode, one process per command.
+"""``minpcode`` in sandbox mode, each command run in-process through typer's ``CliRunner``.
 
-Each process has its own in-process WeChat/GrowingIO emulator (so WeChat's state resets per
-command) while the SQLite history under ``MINPCODE_DATA_DIR`` persists between them.
+Each command opens its own service on its own in-process WeChat/GrowingIO emulator (so WeChat's state
+resets per command) while the SQLite history under ``MINPCODE_DATA_DIR`` persists between them. A few
+tests run the real console script as a child process (marked slow): the entry points themselves, and
+``serve`` on a port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -15,6 +19,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +30,8 @@ import zxingcpp
 from PIL import Image
 from typer.testing import CliRunner
 
-import handlers.cli_reports as reports_module
-from bot.cli import ExitCode, app, exit_code
+import handlers.cli.reports as reports_module
+from bot.cli import app
 from bot.errors import (
     FieldError,
     InvalidRequest,
@@ -37,6 +43,7 @@ from bot.errors import (
 )
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import code_url
+from handlers.cli.output import ExitCode, exit_code
 
 SCRIPT = Path(sys.executable).with_name("minpcode")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
@@ -53,20 +60,49 @@ def clean_env(data_dir: Path, user: str, **extra: str) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Ran:
+    """One run of ``minpcode``, named as ``subprocess.CompletedProcess`` names it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextlib.contextmanager
+def _own_logging() -> Iterator[None]:
+    """A command sets up the root logger as a process would; the next test gets it back as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def invoke(args: Sequence[str], *, cwd: Path, env: dict[str, str], stdin: str | None = None) -> Ran:
+    """``minpcode ARGS`` in this process, as a child would run it: ``env`` is its whole environment
+    (a variable not in it is unset for the run) and ``cwd`` its working folder. An exception the app
+    does not turn into an exit code is raised here, where a child would have died of it."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    with contextlib.chdir(cwd), _own_logging():
+        result = CliRunner().invoke(app, list(args), input=stdin, env=unset | env, prog_name="minpcode")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
 class Cli:
-    """Runs ``minpcode …`` as a child process in a scratch folder, as some user."""
+    """Runs ``minpcode …`` in a scratch folder, as some user, in this process."""
 
     def __init__(self, root: Path) -> None:
         self.cwd = root / "work"
         self.cwd.mkdir()
         self.data = root / "data"
 
-    def run(self, *args: str, user: str = "alice", stdin: str | None = None,
-            **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*COMMAND, *args], cwd=self.cwd, env=clean_env(self.data, user, **env), input=stdin,
-            capture_output=True, text=True, encoding="utf-8", timeout=120,
-        )
+    def run(self, *args: str, user: str = "alice", stdin: str | None = None, **env: str) -> Ran:
+        return invoke(args, cwd=self.cwd, env=clean_env(self.data, user, **env), stdin=stdin)
 
     def ok(self, *args: str, **kw: Any) -> str:
         done = self.run(*args, **kw)
@@ -75,6 +111,17 @@ class Cli:
 
     def json(self, *args: str, **kw: Any) -> Any:
         return json.loads(self.ok(*args, "--json", **kw))
+
+
+class ConsoleScript(Cli):
+    """The same, through the real console script as a child process (its tests are marked slow)."""
+
+    def run(self, *args: str, user: str = "alice", stdin: str | None = None, **env: str) -> Ran:
+        done = subprocess.run(
+            [*COMMAND, *args], cwd=self.cwd, env=clean_env(self.data, user, **env), input=stdin,
+            capture_output=True, text=True, encoding="utf-8", timeout=120,
+        )
+        return Ran(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.fixture
@@ -326,15 +373,30 @@ def test_bulk_refuses_unknown_columns_and_bad_flags(cli: Cli) -> None:
 COMMANDS = ("serve", "chat", "create", "list", "show", "rename", "delete", "bulk", "summary", "quota")
 
 
-def test_python_m_bot_is_the_same_program_and_every_command_has_an_example(cli: Cli) -> None:
+@pytest.mark.slow
+def test_python_m_bot_is_the_same_program(cli: Cli) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True,
                           encoding="utf-8", env=clean_env(cli.data, "alice", COLUMNS="200"), cwd=cli.cwd)
     assert done.returncode == 0
     for command in COMMANDS:
         assert re.search(rf"│ {command}\s", done.stdout), command
+
+
+def test_every_command_has_an_example(cli: Cli) -> None:
+    for command in COMMANDS:
         page = cli.ok(command, "--help", COLUMNS="200")
         examples = [line for line in page.splitlines() if f"minpcode {command}" in line and "Usage" not in line]
         assert "Example" in page and examples, command
+
+
+@pytest.mark.slow
+def test_the_console_script_makes_lists_and_says_its_version(tmp_path: Path) -> None:
+    script = ConsoleScript(tmp_path)
+    version = script.run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("minpcode ")
+    made = script.json("create", *B_ARGS)
+    assert made["status"] == "done"
+    assert [r["id"] for r in script.json("list")] == [made["id"]]
 
 
 @pytest.mark.parametrize(("setting", "value", "advice"), [
@@ -343,8 +405,7 @@ def test_python_m_bot_is_the_same_program_and_every_command_has_an_example(cli: 
 ])
 def test_serve_refuses_a_bad_setting_at_start_with_one_clear_line(cli: Cli, setting: str, value: str,
                                                                   advice: str) -> None:
-    done = subprocess.run([*COMMAND, "serve", "--port", "9"], cwd=cli.cwd, capture_output=True, text=True,
-                          encoding="utf-8", timeout=60, env=clean_env(cli.data, "alice", **{setting: value}))
+    done = cli.run("serve", "--port", "9", **{setting: value})
     assert done.returncode == 2 and done.stdout == ""
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"{setting}={value!r}") and advice in line and "Traceback" not in done.stderr
@@ -353,6 +414,7 @@ def test_serve_refuses_a_bad_setting_at_start_with_one_clear_line(cli: Cli, sett
         assert cli.run("list", **{setting: value}).returncode == 0
 
 
+@pytest.mark.slow
 def test_serve_says_sandbox_and_answers_on_its_url(cli: Cli) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

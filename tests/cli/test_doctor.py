@@ -1,7 +1,7 @@
 """``minpcode doctor`` against the emulators on loopback ports: each broken credential named, with the fix.
 
 Every test talks to a real HTTP server (bot/sandbox emulators, tests/emulators/slack.py,
-tests/emulators/wecom.py); the last ones run the real console script and read what it prints.
+tests/emulators/wecom.py); the last ones run the ``minpcode doctor`` command (in-process) and read what it prints.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from bot.server import create_app, preflights
 from handlers.slack.app import REQUIRED_SCOPES
 from handlers.slack.preflight import SlackPreflight
 from handlers.wecom.preflight import WeComPreflight
+from tests.cli.test_cli import Ran, invoke
 from tests.emulators.slack import (
     DEFAULT_TOKEN,
     OTHER_PUBLIC_CHANNEL,
@@ -221,10 +220,9 @@ def test_data_folder_font_and_public_url(tmp_path: Path) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------------------
-def minpcode(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def minpcode(env: dict[str, str], *args: str) -> Ran:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_", "MINPCODE_"))}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=clean | {"PYTHONPATH": str(ROOT)} | env,
-                          capture_output=True, text=True, timeout=120, cwd=env["MINPCODE_DATA_DIR"])
+    return invoke(args, env=clean | env, cwd=Path(env["MINPCODE_DATA_DIR"]))
 
 
 def test_doctor_names_every_broken_credential_and_prints_no_secret(tmp_path: Path, wechat: tuple[WeChatEmulator, str],

@@ -1,4 +1,4 @@
-"""Live codes through the real ``minpcode`` console script (one process per command, one SQLite history)."""
+"""Live codes through ``minpcode`` (in-process, a fresh service per command, one SQLite history)."""
 
 from __future__ import annotations
 

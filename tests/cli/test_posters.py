@@ -1,4 +1,4 @@
-"""``minpcode create --poster``, ``poster``, ``posters`` and the admin commands, as child processes (sandbox)."""
+"""``minpcode create --poster``, ``poster``, ``posters`` and the admin commands, in-process (sandbox)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from bot.config import Settings, default_data_dir
 from storage import Storage
+from tests.cli.test_cli import invoke
 
 
 def test_default_is_the_user_data_folder_and_the_env_overrides(monkeypatch: pytest.MonkeyPatch,
@@ -42,14 +42,11 @@ def test_two_working_folders_share_one_history(tmp_path: Path) -> None:
     ids = []
     for folder in ("one", "two"):
         (tmp_path / folder).mkdir()
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "create", "--page", "pages/index/index", "--type", "B",
-             "--scene", f"id={folder}", "--json"],
-            cwd=tmp_path / folder, env=env, capture_output=True, text=True, timeout=120)
+        done = invoke(["create", "--page", "pages/index/index", "--type", "B", "--scene", f"id={folder}", "--json"],
+                      cwd=tmp_path / folder, env=env)
         assert done.returncode == 0, done.stderr
         ids.append(done.stdout)
-    listed = subprocess.run([sys.executable, "-m", "bot", "list", "--json"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    listed = invoke(["list", "--json"], cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "id=one" in listed.stdout and "id=two" in listed.stdout
     assert (tmp_path / "xdg" / "minpcode" / "minpcode.db").exists()
@@ -61,11 +58,9 @@ def test_an_old_dot_data_history_is_pointed_out_not_silently_left(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_"))}
     env.pop("MINPCODE_DATA_DIR", None)
     env.update(XDG_DATA_HOME=str(tmp_path / "xdg"), PYTHONUTF8="1")
-    done = subprocess.run([sys.executable, "-m", "bot", "list"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = invoke(["list"], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert f"MINPCODE_DATA_DIR={tmp_path / 'data'}" in done.stderr and "earlier version" in done.stderr
     env["MINPCODE_DATA_DIR"] = str(tmp_path / "data")
-    quiet = subprocess.run([sys.executable, "-m", "bot", "list"], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=120)
+    quiet = invoke(["list"], cwd=tmp_path, env=env)
     assert quiet.returncode == 0 and "earlier version" not in quiet.stderr

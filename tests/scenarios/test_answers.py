@@ -21,7 +21,8 @@ from bot.config import Settings
 from bot.sandbox.server import ServerThread, free_port
 from bot.sandbox.wechat import WeChatEmulator
 from bot.startup import startup_report
-from tests.cli.test_cli import COMMAND, Cli, clean_env
+from tests.cli.test_cli import COMMAND, clean_env
+from tests.cli.test_cli import ConsoleScript as Cli
 
 B_ARGS = ["--page", "pages/index/index", "--type", "B", "--scene", "id=42"]
 

@@ -1,24 +1,23 @@
-"""The CLI's report commands: ``quota`` and ``summary`` (bot/cli.py registers them, handing in its plumbing)."""
+"""The CLI's report commands: ``quota`` and ``summary``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from bot.announce import cli_summary
-from bot.config import Settings
 from bot.ports import Announcer
 from bot.service import Service
 from bot.summary import DEFAULT_DAYS, MAX_DAYS
-from handlers.cli_output import ExitCode, out, print_json_out, print_notices, say
-from handlers.terminal import quota_table
+from handlers.cli.app import Cli
+from handlers.cli.output import ExitCode, out, print_json_out, print_notices, say
+from handlers.cli.terminal import quota_table
 
 
-def register(app: typer.Typer, *, run: Callable[..., NoReturn], settings: Callable[..., Settings]) -> None:
-    """Add ``quota`` and ``summary`` to ``app``; ``run`` is bot.cli's one way to run a body on the service."""
-    _run, _settings = run, settings
+def register(app: typer.Typer, cli: Cli) -> None:
+    """Add ``quota`` and ``summary`` to ``app``."""
+    _run, _settings = cli.run, cli.settings
 
     @app.command()
     def quota(as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False) -> None:

@@ -1,31 +1,25 @@
-"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``) and ``verify-file``.
-
-bot/cli.py (the process) registers them on its app with :func:`register`, handing in its own plumbing (run a body
-against a fresh service, who is asking, JSON and text output), so they behave like every other command.
-"""
+"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``) and ``verify-file``."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol
+from typing import Annotated
 
 import typer
 
 from bot.live import LiveView
-from bot.models import CodeRecord, Requester
+from bot.models import CodeRecord
 from bot.service import Service
 from bot.summary import MAX_DAYS
+from handlers.cli.app import Cli, Say
+from handlers.cli.output import print_json_out as print_json
+from handlers.cli.output import say
+from handlers.cli.terminal import write_image
 from handlers.live_commands import live_lines, stats_chart
-from handlers.terminal import write_image
 
 Body = Callable[[Service], Awaitable[int]]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
-Say = Callable[..., None]
-
-
-class Run(Protocol):
-    def __call__(self, body: Any, *, worker: bool = False, as_json: bool = False) -> NoReturn: ...
 
 
 def print_live(service: Service, record: CodeRecord, say: Say) -> None:
@@ -36,8 +30,9 @@ def print_live(service: Service, record: CodeRecord, say: Say) -> None:
             say(f"{zh}\n{en}")
 
 
-def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], print_json: Callable[[Any], None],
-             say: Say) -> None:
+def register(app: typer.Typer, cli: Cli) -> None:
+    run, requester = cli.run, cli.requester
+
     def change(act: Callable[[Service], LiveView], zh: str, en: str, *, paused: bool = False) -> None:
         """Run one change of a live code and say where its scans lead now."""
         async def body(service: Service) -> int:

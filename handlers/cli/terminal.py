@@ -1,5 +1,5 @@
-"""Rendering for the terminal, shared by the CLI (bot/cli.py) and the console chat: record tables,
-machine-readable JSON, and writing images in the format a file name asks for."""
+"""The CLI's rendering for the terminal: record tables, machine-readable JSON, and writing images in the
+format a file name asks for."""
 
 from __future__ import annotations
 

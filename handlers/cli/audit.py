@@ -1,13 +1,9 @@
-"""``minpcode audit [ID]``: the audit log's reader, and the history table ``minpcode show`` prints.
-
-bot/cli.py (the process) registers the command with :func:`register`, handing in its plumbing as it
-does for handlers/cli_live.py.
-"""
+"""``minpcode audit [ID]``: the audit log's reader, and the history table ``minpcode show`` prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,9 +12,11 @@ from rich.table import Table
 from bot.history import AuditEntry
 from bot.service import Service
 from bot.text import local_time
-from handlers.cli_live import Run, Say
+from handlers.cli.app import Cli, Say
+from handlers.cli.output import out, say
+from handlers.cli.output import print_json_out as print_json
+from handlers.cli.terminal import table
 from handlers.render import ACTION_WORDS
-from handlers.terminal import table
 
 
 def audit_table(entries: Sequence[AuditEntry], zone: str, *, with_code: bool = True) -> Table:
@@ -44,7 +42,9 @@ def print_history(service: Service, code_id: str, out: Console, say: Say) -> Non
         out.print(audit_table(entries, service.settings.minpcode_timezone, with_code=False))
 
 
-def register(app: typer.Typer, *, run: Run, print_json: Callable[[Any], None], say: Say, out: Console) -> None:
+def register(app: typer.Typer, cli: Cli) -> None:
+    run = cli.run
+
     @app.command()
     def audit(
         code_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="One code's history (default: all).")] = None,

@@ -1,7 +1,6 @@
 """The CLI's batch commands: ``bulk`` (a sheet of rows), ``batches`` and ``batch ID [--cancel]``.
 
-The sheet reading and the engine live in bot/batch/; this is only the terminal around them. bot/cli.py (the
-process) registers them with :func:`register`, handing in its plumbing, as for handlers/cli_live.py.
+The sheet reading and the engine live in bot/batch/; this is only the terminal around them.
 """
 
 from __future__ import annotations
@@ -20,14 +19,14 @@ from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatu
 from bot.batch.output import POSTERS_DIR, ManifestRow
 from bot.batch.sheets import read_sheet
 from bot.media import extension
-from bot.models import Requester
 from bot.service import Service
-from handlers.cli_live import Run, Say
-from handlers.terminal import table as _table
-from handlers.terminal import write_image
+from handlers.cli.app import Cli, Say
+from handlers.cli.output import ExitCode, err, out, say
+from handlers.cli.output import print_json_out as print_json
+from handlers.cli.terminal import table as _table
+from handlers.cli.terminal import write_image
 
-# bot/cli.py's ExitCode values (a front-end does not import the process).
-OK, UPSTREAM, INPUT = 0, 1, 2
+OK, UPSTREAM, INPUT = ExitCode.OK, ExitCode.UPSTREAM, ExitCode.INPUT
 
 _LABEL = {"done": "新建 made", "reused": "复用 reused", "failed": "失败 failed", "invalid": "有误 invalid",
           "skipped": "未生成 skipped", "queued": "生成中 pending", "ready": "未开始 not started"}
@@ -162,8 +161,8 @@ def batch_json(batch: Batch) -> dict[str, Any]:
             "left": batch.left, "posters": batch.posters, "created_at": batch.created_at.isoformat()}
 
 
-def register(app: typer.Typer, *, run: Run, requester: Callable[[], Requester], data_dir: Callable[[], Path],
-             print_json: Callable[[Any], None], say: Say, out: Console, err: Console) -> None:
+def register(app: typer.Typer, cli: Cli) -> None:
+    run, requester, data_dir = cli.run, cli.requester, cli.data_dir
     term = _Term(say=say, out=out, err=err, print_json=print_json)
 
     @app.command()

@@ -1,6 +1,5 @@
-"""The CLI's poster commands (bot/cli.py registers them; they live with the
-terminal rendering, as front-end code): posters of codes, the template list, and
-the admin's team templates and default logo.
+"""The CLI's poster commands: posters of codes, the template list, and the admin's team templates and
+default logo.
 
     minpcode create … --poster a4 [--title T] [--subtitle S] [--footer F] [--logo FILE] [--sharper] --out FILE.pdf
     minpcode poster ID --template a4 [--title …] [--format png|pdf] [--out FILE.png|FILE.pdf]
@@ -27,20 +26,26 @@ from bot.models import Requester, Status
 from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded, format_for_path
 from bot.service import Service
-from handlers.terminal import print_json, record_json, record_table, table
+from handlers.cli.app import Cli
+from handlers.cli.output import ExitCode, err, out
+from handlers.cli.terminal import print_json, record_json, record_table, table
 
 Body = Callable[[Service], Awaitable[int]]
-INPUT = 2
+INPUT = ExitCode.INPUT
 
 
 @dataclass(frozen=True)
 class Plumbing:
-    """What the CLI's own module lends these commands (kept there: one copy of each piece)."""
+    """What these commands run on: the CLI's plumbing (handlers/cli/app.py) and its consoles."""
 
-    run: Callable[..., NoReturn]  # bot.cli._run(body, worker=…, as_json=…)
+    run: Callable[..., NoReturn]  # Cli.run(body, worker=…, as_json=…)
     requester: Callable[[], Requester]
     out: Console
     err: Console
+
+
+def plumbing(cli: Cli) -> Plumbing:
+    return Plumbing(run=cli.run, requester=cli.requester, out=out, err=err)
 
 
 Template = Annotated[str, typer.Option("--template", "-t", help="a4, a5-tent, sticker-60, moments or a team template.")]
@@ -119,8 +124,9 @@ async def create_poster(p: Plumbing, service: Service, fields: dict[str, Any], p
     return _show(p, service, both.poster, path, as_json, {"reused": submission.reused})
 
 
-def register(app: typer.Typer, p: Plumbing) -> None:
+def register(app: typer.Typer, cli: Cli) -> None:
     """Add ``poster``, ``posters``, ``poster-template`` and ``poster-logo`` to the CLI."""
+    p = plumbing(cli)
 
     def run(body: Body, *, worker: bool = False, as_json: bool = False) -> NoReturn:
         async def guarded(service: Service) -> int:
@@ -224,4 +230,4 @@ def check_poster_out(poster: str | None, out_file: Path | None) -> None:
         format_for_path(out_file.name)
 
 
-__all__ = ["Plumbing", "check_poster_out", "create_poster", "poster_fields", "register"]
+__all__ = ["Plumbing", "check_poster_out", "plumbing", "create_poster", "poster_fields", "register"]

@@ -1,7 +1,7 @@
 """The CLI's terminal output, one place: exit codes, errors, notices and the start-up report.
 
-bot/cli.py (the process) parses the options and calls the service; everything a person sees in the
-terminal is written here (tables and images are in :mod:`handlers.terminal`).
+The commands (handlers/cli/) parse the options and call the service; everything a person sees in the
+terminal is written here (tables and images are in :mod:`handlers.cli.terminal`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,26 @@ from bot.errors import (
 from bot.models import CodeRecord, Status
 from bot.quota import Notice
 from bot.startup import startup_report
-from handlers.terminal import print_json
+from handlers.cli.terminal import print_json
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class Terminal(Console):
+    """A console on whatever ``sys.stdout`` (or ``sys.stderr``) is at each write, as rich's is.
+
+    Rich measures the width (``COLUMNS``) and the colours once, when a console is built; :meth:`reset`
+    measures again. The app does it as each command starts, so a command run in-process (typer's
+    ``CliRunner`` swaps the streams and the environment) is measured as a new process would be.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, highlight=False)
+
+    def reset(self) -> None:
+        Terminal.__init__(self, stderr=self.stderr)
+
+
+out = Terminal()
+err = Terminal(stderr=True)
 
 
 # -- exit codes: the one place ---------------------------------------------------------------------
@@ -77,8 +93,6 @@ class Lang(StrEnum):
 
 def say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
     (err if to_err else out).print(text, markup=False, soft_wrap=True, style=style)
-
-
 
 
 def option(field_name: str) -> str:
@@ -181,5 +195,5 @@ def fail(exc: MinpcodeError) -> NoReturn:
     raise typer.Exit(exit_code(exc))
 
 
-__all__ = ["ExitCode", "Lang", "check_port", "err", "error_lines", "exit_code", "fail", "option", "out",
+__all__ = ["ExitCode", "Lang", "Terminal", "check_port", "err", "error_lines", "exit_code", "fail", "option", "out",
            "print_json_out", "print_notices", "print_version", "report", "say", "say_startup", "warn_old_data_dir", "worst"]
