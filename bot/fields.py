@@ -1,7 +1,10 @@
 """The request fields a person can name, with their Chinese aliases: one table for text commands and sheets.
 
 A leaf module: ``handlers/grammar.py`` (``key=value`` commands) and ``bot/batch/sheets.py`` (sheet
-headers) both read it, so a field is spelled the same way everywhere.
+headers and cells) both read it, so a field is spelled, and means, the same everywhere. It lives in the
+core rather than beside the grammar because the core's sheet reader needs it and ``bot/`` may not
+import ``handlers/`` (docs/architecture.md, the first wall); the grammar owns the commands, this module
+the words both of them share.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 
 # A sheet carries every field a ``new`` command does, the poster's too (``poster`` names the template;
 # with it, ``title`` is the poster's title, as in the command).
-POSTER_FIELDS = ("poster", "subtitle", "footer", "format", "sharp")
+POSTER_TEXTS = ("subtitle", "footer", "format")
+POSTER_FIELDS = ("poster", *POSTER_TEXTS, "sharp")
 SHEET_FIELDS = tuple(ALIASES)
 
 
@@ -63,4 +67,19 @@ def header_names() -> dict[str, str]:
     return names
 
 
-__all__ = ["ALIASES", "HEADER_ALIASES", "POSTER_FIELDS", "SHEET_FIELDS", "header_names"]
+# The words that take yes or no, in the order help lists them. ``long`` and ``sharp`` are not request fields:
+# ``long`` is the service's switch to keep a long scene behind a key, ``sharp`` the poster's consent to a
+# sharper A/C copy.
+FLAGS = ("create", "transparent", "permanent", "live", "check", "long", "sharp")
+
+# Words whose CodeRequest field (or service switch) has another name; every other word is its field's name.
+REQUEST_NAMES = {"create": "create_missing", "check": "check_path", "env": "env_version", "long": "long_scene"}
+
+
+def request_name(key: str) -> str:
+    """The CodeRequest input name of the word ``key`` (``create`` -> ``create_missing``)."""
+    return REQUEST_NAMES.get(key, key)
+
+
+__all__ = ["ALIASES", "FLAGS", "HEADER_ALIASES", "POSTER_FIELDS", "POSTER_TEXTS", "REQUEST_NAMES", "SHEET_FIELDS", "header_names",
+           "request_name"]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
+from bot.fields import FLAGS, POSTER_FIELDS, request_name
 from bot.models import CodeRecord, Requester, Status
 from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded
@@ -27,10 +28,7 @@ from handlers.render import audit_lines, detail_lines, list_table
 log = logging.getLogger("minpcode.commands")
 
 LIST_LIMIT = 10
-_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
-              "check": "check_path", "long": "long_scene"}
-_RENAMED = {"env": "env_version"}
-POSTER_KEYS = ("subtitle", "footer", "format", "sharp")  # with poster=, title is the poster's too
+POSTER_KEYS = tuple(k for k in POSTER_FIELDS if k != "poster")  # with poster=, title is the poster's too
 
 
 class Reply(BaseModel):
@@ -70,8 +68,7 @@ def request_fields(command: grammar.Command) -> dict[str, Any]:
     for key, value in command.fields.items():
         if key == "page" or key in poster:
             continue
-        target = _FIELD_MAP.get(key, _RENAMED.get(key, key))
-        data[target] = (value == "yes") if key in _FIELD_MAP else value
+        data[request_name(key)] = (value == "yes") if key in FLAGS else value
     return data
 
 
@@ -79,12 +76,20 @@ async def run(service: Service, text: str, requester: Requester) -> Reply:
     """Parse ``text`` and run it; every failure becomes a Reply with ``ok=False``, never an exception."""
     try:
         command = grammar.parse(text)
+    except MinpcodeError as exc:
+        return failure(exc)
+    return await execute(service, command, requester)
+
+
+async def execute(service: Service, command: grammar.Command, requester: Requester) -> Reply:
+    """Run a command a front-end has parsed already (it read the verb first): a Reply, never an exception."""
+    try:
         return await dispatch(service, command, requester)
     except MinpcodeError as exc:
         return failure(exc)
     except Exception:
         # A bug must still get the person an answer, never silence or a stack trace.
-        log.exception("command failed unexpectedly: %s", text.split(maxsplit=1)[0] if text.strip() else "")
+        log.exception("command failed unexpectedly: %s", command.verb)
         return Reply(ok=False, zh=UNEXPECTED[0], en=UNEXPECTED[1])
 
 

@@ -39,11 +39,11 @@ from starlette.responses import Response
 from bot import logs
 from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
-from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
+from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound, UsageError
 from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
-from handlers import commands
+from handlers import commands, grammar
 from handlers.commands import Reply
 from handlers.slack import batches as slack_batches
 from handlers.slack import gate, listeners, live_home, parse, promises, views
@@ -359,9 +359,12 @@ class SlackBot:
         return None, prepared
 
     # -- making and answering ---------------------------------------------------------------------------
-    async def run_text(self, text: str, origin: Origin) -> None:
+    async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None:
         requester, lang = await self.requester(origin)
-        reply = await commands.run(self.service, text, requester)
+        if isinstance(parsed, UsageError):
+            reply = commands.failure(parsed)
+        else:
+            reply = await commands.execute(self.service, parsed, requester)
         await self.answer(reply, origin, requester, lang)
         if reply.ok and reply.record is not None:
             await self.home.refresh(requester)

@@ -22,10 +22,11 @@ from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim, download_path
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import BULK_WORDS, Sheet, read_pasted
+from bot.batch.sheets import Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
 from bot.models import Requester
 from bot.service import Service
+from handlers import grammar
 from handlers.slack import batch_form, parse
 from handlers.slack.deliver import Delivery
 from handlers.slack.errors import slack_error
@@ -223,7 +224,7 @@ def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:
         # A CSV/XLSX dropped in the DM with "bulk" in the message starts the same flow as the form.
         files = [f for f in event.get("files") or [] if isinstance(f, dict)]
         words = set(str(event.get("text") or "").casefold().split())
-        if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & BULK_WORDS:
+        if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & grammar.names("bulk"):
             return
         origin = Origin(str(body.get("team_id") or ""), str(event.get("user") or ""), None, event.get("channel"))
         if origin.user_id:

@@ -13,16 +13,15 @@ from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.batch.sheets import bulk_rows
 from bot.concurrency import TtlSet
-from bot.errors import MinpcodeError
+from bot.errors import UsageError
 from bot.models import CodeRecord, CodeRequest
 from handlers import grammar
 from handlers.slack import home as home_tab
 from handlers.slack import parse, views
 from handlers.slack.batches import SlackBatches
 from handlers.slack.parse import Origin
-from handlers.slack.promises import Kind
+from handlers.slack.promises import Kind, parsed_value
 from handlers.slack.views import say
 
 MUTATING_VERBS = frozenset({"new", "rename", "delete"})
@@ -48,7 +47,7 @@ class SlackHost(Protocol):
                      lang: str | None) -> dict[str, str] | None: ...
     async def open_form(self, trigger_id: str, origin: Origin) -> None: ...
     async def update_form(self, view: dict[str, Any]) -> None: ...
-    async def run_text(self, text: str, origin: Origin) -> None: ...
+    async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None: ...
     async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
     async def post_existing(self, code_id: str, origin: Origin) -> None: ...
     async def show_home(self, origin: Origin, *, offset: int | None = None, banner: str | None = None) -> None: ...
@@ -63,11 +62,12 @@ def register(app: AsyncApp, bot: SlackHost) -> None:
     register_home(app, bot)
 
 
-def _verb(text: str) -> str | None:
+def _parse(text: str) -> grammar.Command | UsageError:
+    """The one parse of a slash command's text: its verb decides the ack, and the work after it runs it as is."""
     try:
-        return grammar.parse(text).verb
-    except MinpcodeError:
-        return None
+        return grammar.parse(text)
+    except UsageError as exc:
+        return exc
 
 
 def _where(origin: Origin, meta: dict[str, Any]) -> Origin:
@@ -81,32 +81,33 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
         origin = parse.command_origin(body)
         text = (body.get("text") or "").strip()
         lang = bot.cached_lang(origin.user_id)
-        verb = _verb(text) if text else None
+        parsed = _parse(text) if text else None
+        verb = parsed.verb if isinstance(parsed, grammar.Command) else None
         # a mutating command is one per text; anything else is one per trigger (a retyped "list" runs again)
         nonce = str(body.get("command")) if verb in MUTATING_VERBS else str(body.get("trigger_id"))
         if not bot.recent.first(("cmd", origin.team_id, origin.user_id, nonce, text)):
             await ack(response_type="ephemeral",
                       text=say(lang, "同样的命令刚收到过，正在处理。", "Same command just received; already on it."))
             return
-        if not text:
+        if parsed is None:
             await ack()
             bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
             return
-        rows = bulk_rows(text)
-        if rows == "":  # bulk alone: the form with a file input
-            await ack()
-            bot.spawn(bot.batches.open_form(str(body.get("trigger_id")), origin), "opening the batch form",
-                      urgent=True)
-            return
-        if rows is not None:  # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
+        if isinstance(parsed, grammar.Command) and verb == "bulk":
+            if not parsed.args:  # bulk alone: the form with a file input
+                await ack()
+                bot.spawn(bot.batches.open_form(str(body.get("trigger_id")), origin), "opening the batch form",
+                          urgent=True)
+                return
+            # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
             await ack(response_type="ephemeral", text=say(lang, "正在检查表格…", "Checking the sheet…"))
-            bot.promise("bulk_text", origin, rows, "checking a pasted sheet")
+            bot.promise("bulk_text", origin, parsed.args[0], "checking a pasted sheet")
             return
         if verb == "new":
             await ack(response_type="ephemeral", text=views.working_text(lang))
         else:
             await ack()
-        bot.promise("run_text", origin, text, f"/minpcode {verb or '?'}")
+        bot.promise("run_text", origin, parsed_value(parsed), f"/minpcode {verb or '?'}")
 
 
 def register_form(app: AsyncApp, bot: SlackHost) -> None:
