@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import media
+from bot import links, media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
 from bot.fields import FLAGS, POSTER_FIELDS, request_name
 from bot.models import CodeRecord, Requester, Status
@@ -194,9 +194,9 @@ def show(service: Service, code_id: str) -> Reply:
     view = service.live_view(record)
     trail = service.audit(record.id)
     posters = service.posters.for_code(record.id)
-    base = service.settings.minpcode_public_url.rstrip("/")
-    listed = {"zh": [f"{p.describe('zh')}：{base}{p.path}" for p in posters],
-              "en": [f"{p.describe('en')}: {base}{p.path}" for p in posters]}
+    base = service.settings.minpcode_public_url
+    listed = {"zh": [f"{p.describe('zh')}：{links.poster_url(base, p.id, p.format)}" for p in posters],
+              "en": [f"{p.describe('en')}: {links.poster_url(base, p.id, p.format)}" for p in posters]}
     extra = {lang: (live_commands.live_lines(view, lang) if view else []) + listed[lang] + audit_lines(trail, lang, zone)
              for lang in ("zh", "en")}
     data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}

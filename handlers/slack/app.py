@@ -44,6 +44,7 @@ from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
 from handlers import commands, grammar
+from handlers.attachments import attachment
 from handlers.commands import Reply
 from handlers.slack import batches as slack_batches
 from handlers.slack import gate, listeners, live_home, parse, promises, views
@@ -422,13 +423,13 @@ class SlackBot:
         if reply.public and record is not None:
             notes = [say(lang, n.zh, n.en) for n in reply.notices]
             comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes)
-            image, mime = reply.image, reply.image_mime
-            if reply.poster is not None:  # the poster is what is posted; the bare code a link away
-                image, mime = reply.poster.data, reply.poster.info.mime
+            attached = attachment(reply, self.public_url)
+            if attached is not None and reply.poster is not None:
                 comment += "\n" + views.poster_line(reply.poster.text("en" if lang == "en" else "zh"),
-                                                     self.public_url, record.id, lang)
+                                                     attached.code_url, lang)
             try:
-                await self.delivery.post_code(record=record, image=image, mime=mime,
+                await self.delivery.post_code(record=record, image=attached.data if attached else None,
+                                              mime=attached.mime if attached else None,
                                               comment=comment, user_id=origin.user_id,
                                               channel_id=origin.channel_id, lang=lang)
                 return
