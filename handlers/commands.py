@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import links, media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
-from bot.fields import FLAGS, POSTER_FIELDS, request_name
+from bot.fields import POSTER_TEXTS, CodeAsk
 from bot.models import CodeRecord, Requester, Status
 from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded
@@ -28,7 +28,6 @@ from handlers.render import audit_lines, detail_lines, list_table
 log = logging.getLogger("minpcode.commands")
 
 LIST_LIMIT = 10
-POSTER_KEYS = tuple(k for k in POSTER_FIELDS if k != "poster")  # with poster=, title is the poster's too
 
 
 class Reply(BaseModel):
@@ -58,18 +57,6 @@ class Reply(BaseModel):
     @property
     def filename(self) -> str:
         return f"minpcode-{self.record.id if self.record else 'code'}.{media.extension(self.image_mime)}"
-
-
-def request_fields(command: grammar.Command) -> dict[str, Any]:
-    """The ``new`` command's words as CodeRequest input (the models check the rules); the poster's
-    words (and ``title``, the poster's when ``poster=`` is given) are :func:`poster_fields`'."""
-    data: dict[str, Any] = {"page": command.args[0] if command.args else ""}
-    poster = {"poster", *POSTER_KEYS, *(("title",) if "poster" in command.fields else ())}
-    for key, value in command.fields.items():
-        if key == "page" or key in poster:
-            continue
-        data[request_name(key)] = (value == "yes") if key in FLAGS else value
-    return data
 
 
 async def run(service: Service, text: str, requester: Requester) -> Reply:
@@ -120,9 +107,7 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         return Reply(ok=False, zh="这个聊天不收表格。请在命令行运行 minpcode bulk 文件.csv（或 .xlsx）。",
                      en="This chat takes no sheet. Run minpcode bulk FILE.csv (or .xlsx) in a terminal.")
     if verb == "new":
-        if "poster" in command.fields or any(k in command.fields for k in POSTER_KEYS):
-            return await new_with_poster(service, command, requester)
-        return await new_code(service, request_fields(command), requester)
+        return await new(service, command.ask(), requester)
     if verb == "poster":
         return await poster(service, command.args[0], poster_fields(command, command.args[1]),
                             requester, sharper=command.fields.get("sharp") == "yes")
@@ -152,11 +137,21 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
     raise AssertionError(f"unhandled verb {verb}")
 
 
-async def new_code(service: Service, fields: dict[str, Any], requester: Requester) -> Reply:
-    """``fields`` as CodeRequest input, plus ``long_scene`` (store a scene that does not fit behind a key)."""
-    fields = dict(fields)
-    long_scene = bool(fields.pop("long_scene", False))
-    return code_reply(service, await service.submit(fields, requester, long_scene=long_scene))
+async def new(service: Service, ask: CodeAsk, requester: Requester) -> Reply:
+    """A new code as asked (the text command, Slack's form, WeCom's form); with a poster asked, the poster
+    is the answer's file."""
+    if ask.poster is None:
+        return code_reply(service, await service.submit(dict(ask.fields), requester, long_scene=ask.long_scene))
+    both = await service.posters.for_new(dict(ask.fields), ask.poster.data, requester, sharper=ask.poster.sharper,
+                                         long_scene=ask.long_scene)
+    head = code_reply(service, both.submission)
+    if both.poster is not None:
+        return poster_reply(service, both.poster, head)
+    if both.poster_error is not None:
+        why = failure(both.poster_error)
+        return head.model_copy(update={"zh": f"{head.zh}\n海报没有做成：{why.zh}",
+                                       "en": f"{head.en}\nThe poster was not made: {why.en}"})
+    return head
 
 
 def code_reply(service: Service, submission: Submission) -> Reply:
@@ -209,8 +204,7 @@ def show(service: Service, code_id: str) -> Reply:
 
 def poster_fields(command: grammar.Command, template: str) -> dict[str, Any]:
     """The poster's words of a command as PosterRequest input."""
-    fields: dict[str, Any] = {k: command.fields[k] for k in ("title", "subtitle", "footer", "format")
-                              if k in command.fields}
+    fields: dict[str, Any] = {k: command.fields[k] for k in ("title", *POSTER_TEXTS) if k in command.fields}
     return {"template": template, **fields}
 
 
@@ -236,34 +230,6 @@ def poster_reply(service: Service, made: PosterMade, head: Reply | None = None) 
     notices = [*(head.notices if head is not None else []), *made.notices]
     return Reply(zh=zh, en=en, record=record, image=image, image_mime=mime, public=True,
                  reused=head.reused if head is not None else True, notices=notices, poster=made)
-
-
-async def new_with_poster(service: Service, command: grammar.Command, requester: Requester) -> Reply:
-    """``new … poster=a4 title=… footer={name}``: the code at the width the template needs, then its poster."""
-    template = command.fields.get("poster")
-    if template is None:
-        given = ", ".join(k for k in POSTER_KEYS if k in command.fields)
-        raise UsageError(grammar.usage("new"), zh=f"{given} 是海报的参数，请同时写 poster=<模板>。",
-                         en=f"{given} belong to a poster; add poster=<template>.")
-    fields = request_fields(command)
-    return await code_and_poster(service, fields, poster_fields(command, template), requester,
-                                 sharper=command.fields.get("sharp") == "yes")
-
-
-async def code_and_poster(service: Service, fields: dict[str, Any], poster: dict[str, Any], requester: Requester, *,
-                          sharper: bool = False) -> Reply:
-    """A code and its poster (the text command and Slack's form): the poster is the answer's file."""
-    fields = dict(fields)
-    long_scene = bool(fields.pop("long_scene", False))
-    both = await service.posters.for_new(fields, poster, requester, sharper=sharper, long_scene=long_scene)
-    head = code_reply(service, both.submission)
-    if both.poster is not None:
-        return poster_reply(service, both.poster, head)
-    if both.poster_error is not None:
-        why = failure(both.poster_error)
-        return head.model_copy(update={"zh": f"{head.zh}\n海报没有做成：{why.zh}",
-                                       "en": f"{head.en}\nThe poster was not made: {why.en}"})
-    return head
 
 
 async def summary_reply(service: Service, days: int | None, requester: Requester, *,

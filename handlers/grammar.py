@@ -21,11 +21,12 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
-from bot.fields import ALIASES, POSTER_TEXTS
+from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, request_name
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
 from handlers import bulk_help
@@ -213,6 +214,20 @@ class Command(BaseModel):
     verb: str
     args: list[str] = []
     fields: dict[str, str] = {}
+
+    def ask(self) -> CodeAsk:
+        """A ``new`` command's words as the typed ask: the request's fields, the long-scene switch and the
+        poster (``title`` is the poster's when ``poster=`` is given). Poster words without ``poster=`` are a
+        usage error, said before anything is asked of the service."""
+        if "poster" not in self.fields:
+            loose = ", ".join(k for k in (*POSTER_TEXTS, "sharp") if k in self.fields)
+            if loose:
+                raise UsageError(usage("new"), zh=f"{loose} 是海报的参数，请同时写 poster=<模板>。",
+                                 en=f"{loose} belong to a poster; add poster=<template>.")
+        named: dict[str, Any] = {"page": self.args[0] if self.args else ""}
+        for key, value in self.fields.items():
+            named[request_name(key)] = (value == "yes") if key in FLAGS else value
+        return CodeAsk.read(named)
 
 
 # ---------------------------------------------------------------------------------------------- public

@@ -40,6 +40,7 @@ from bot import logs
 from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound, UsageError
+from bot.fields import CodeAsk
 from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
@@ -334,11 +335,10 @@ class SlackBot:
         except SlackApiError as exc:  # hash_conflict: a newer update is on its way; not_found: closed
             log.info("views.update %s: %s", view_id, slack_error(exc))
 
-    async def check_form(self, fields: dict[str, Any], present: list[str],
+    async def check_form(self, ask: CodeAsk, present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]:
         """Field errors for the modal, or the prepared request (None when preparing took too long)."""
-        fields = dict(fields)
-        long_scene = bool(fields.pop("long_scene", False))
+        fields, long_scene = dict(ask.fields), ask.long_scene
         try:
             if not fields.get("live") and not long_scene:  # prepare turns these into what the model checks
                 CodeRequest.parse(fields)
@@ -387,21 +387,16 @@ class SlackBot:
             return views.field_errors([FieldError(blocks.get(exc.field, "poster"), exc.zh, exc.en)], present, lang)
         return None
 
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None:
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None:
         requester, lang = await self.requester(origin)
         if origin.channel_id:
             await self.delivery.tell(origin.user_id, origin.channel_id, views.working_text(lang),
                                      response_url=origin.response_url, dm_fallback=False)
-        fields = dict(fields)
-        poster = fields.pop("_poster", None)  # the form's poster rides with the code's fields
         try:
-            if isinstance(poster, dict):
-                reply = await commands.code_and_poster(self.service, fields, poster, requester)
-            else:
-                reply = await commands.new_code(self.service, fields, requester)
+            reply = await commands.new(self.service, ask, requester)
         except MinpcodeError as exc:
             reply = commands.failure(exc)
-        if fields.get("create_missing"):
+        if ask.fields.get("create_missing"):
             self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
         await self.home.refresh(requester)

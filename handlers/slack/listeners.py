@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.concurrency import TtlSet
 from bot.errors import UsageError
+from bot.fields import CodeAsk
 from bot.models import CodeRecord, CodeRequest
 from handlers import grammar
 from handlers.slack import home as home_tab
@@ -40,7 +41,7 @@ class SlackHost(Protocol):
     def cached_lang(self, user_id: str) -> str | None: ...
     def default_kind(self) -> str: ...
     async def names(self, kind: str, *, timeout: float | None = None) -> list[str]: ...
-    async def check_form(self, fields: dict[str, Any], present: list[str],
+    async def check_form(self, ask: CodeAsk, present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]: ...
     async def existing(self, prepared: CodeRequest) -> CodeRecord | None: ...
     def check_poster(self, poster: dict[str, Any], prepared: CodeRequest | None, present: list[str],
@@ -48,7 +49,7 @@ class SlackHost(Protocol):
     async def open_form(self, trigger_id: str, origin: Origin) -> None: ...
     async def update_form(self, view: dict[str, Any]) -> None: ...
     async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None: ...
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None: ...
     async def post_existing(self, code_id: str, origin: Origin) -> None: ...
     async def show_home(self, origin: Origin, *, offset: int | None = None, banner: str | None = None) -> None: ...
     async def home_rename(self, trigger_id: str, code_id: str, origin: Origin) -> None: ...
@@ -133,12 +134,10 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         meta = parse.checked(parse.load_metadata(view), bot.metadata_key, origin.user_id)
         lang = bot.cached_lang(origin.user_id)
         values = (view.get("state") or {}).get("values") or {}
-        fields = parse.form_fields(values, bot.default_kind())
-        errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
-        poster = parse.poster_fields(values)
-        if poster is not None and not errors:
-            errors = bot.check_poster(poster, prepared, views.present_blocks(view), lang)
-            fields = {**fields, "_poster": poster}
+        ask = parse.form_ask(values, bot.default_kind())
+        errors, prepared = await bot.check_form(ask, views.present_blocks(view), lang)
+        if ask.poster is not None and not errors:
+            errors = bot.check_poster(ask.poster.data, prepared, views.present_blocks(view), lang)
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -147,7 +146,8 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             found = await bot.existing(prepared)
             if found is not None:
                 metadata = parse.dump_metadata(parse.sealed({"c": where.channel_id, "r": where.response_url,
-                                                             "id": found.id, "f": fields}, bot.metadata_key,
+                                                             "id": found.id, "f": ask.model_dump(mode="json")},
+                                                            bot.metadata_key,
                                                             origin.user_id))
                 await ack(response_action="push", view=views.reuse_view(found, metadata))
                 return
@@ -155,7 +155,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             await ack()
             return
         await ack()
-        bot.promise("make_code", where, fields, "making a code from the form")
+        bot.promise("make_code", where, ask.model_dump(mode="json"), "making a code from the form")
 
     @app.view(views.REUSE_CALLBACK)
     async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -16,9 +16,10 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from bot.errors import UsageError
+from bot.fields import CodeAsk
 from bot.outbox import Outbox
 from handlers import grammar
-from handlers.slack.parse import Origin
+from handlers.slack.parse import Origin, saved_ask
 
 log = logging.getLogger("minpcode.slack")
 
@@ -37,7 +38,7 @@ class Worker(Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None: ...
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None: ...
 
 
 def promise(bot: Worker, kind: Kind, origin: Origin, value: Any, what: str) -> None:
@@ -81,7 +82,7 @@ async def _run(bot: Worker, kind: str, origin: Origin, value: Any) -> None:
     if kind == "run_text":
         await bot.run_command(_parsed(value), origin)
     elif kind == "make_code":
-        await bot.make_code(dict(value), origin)
+        await bot.make_code(saved_ask(dict(value)), origin)
     elif kind == "bulk_text":
         await bot.batches.from_text(str(value), origin)
     else:

@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.concurrency import KeyedLocks, TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError, UsageError
+from bot.fields import CodeAsk
 from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
 from handlers import commands, grammar
@@ -335,7 +336,7 @@ class Conversation:
 
     async def _submit(self, draft: Draft) -> None:
         try:
-            reply = await commands.new_code(self.service, draft.fields(), draft.requester)
+            reply = await commands.new(self.service, CodeAsk(fields=draft.fields()), draft.requester)
         except InvalidRequest as exc:
             fixable = [err for err in exc.errors if err.field in ("page", "scene")]
             if fixable and len(fixable) == len(exc.errors):
