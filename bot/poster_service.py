@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from bot import links
 from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, MinpcodeError, NotFound, PermissionDenied
 from bot.media import sniff
@@ -103,7 +104,7 @@ class PosterInfo(BaseModel):
     @property
     def path(self) -> str:
         """Where ``minpcode serve`` serves it (the id is random: the link is the capability)."""
-        return f"/posters/{self.id}.{self.format}"
+        return links.poster_path(self.id, self.format)
 
     def describe(self, lang: str = "zh") -> str:
         size = f"{self.width_px}×{self.height_px} px, {self.dpi} dpi, {self.size / 1024 / 1024:.1f} MB"

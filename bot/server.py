@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
-from bot import chart, health, logs
+from bot import chart, health, links, logs
 from bot.batch.engine import BatchEngine
 from bot.batch.sheets import SAMPLE_CSV
 from bot.config import Settings
@@ -165,10 +165,10 @@ def core_routes(service: Service) -> list[BaseRoute]:
 
     return [
         *health.routes(service),               # /healthz, /readyz, /metrics
-        Route("/batches/sample.csv", sample_sheet, methods=["GET"]),  # the batch forms link it
-        Route("/posters/{poster_id:str}.{format:str}", poster_file, methods=["GET"]),
+        Route(links.SAMPLE_SHEET_ROUTE, sample_sheet, methods=["GET"]),  # the batch forms link it
+        Route(links.POSTER_ROUTE, poster_file, methods=["GET"]),
         # The id is 12 random characters: the link works as a capability and cannot be enumerated.
-        Route("/codes/{code_id:str}.png", code_image, methods=["GET"]),
+        Route(links.CODE_IMAGE_ROUTE, code_image, methods=["GET"]),
     ]
 
 

@@ -8,8 +8,8 @@ the help cannot drift from what the sheet reader accepts.
 
 from __future__ import annotations
 
-from bot.batch.sheets import COLUMNS, FLAGS, MAX_BYTES, MAX_ROWS
-from bot.fields import header_names
+from bot.batch.sheets import COLUMNS, MAX_BYTES, MAX_ROWS
+from bot.fields import FLAGS, header_names
 
 USAGE = "bulk ⏎ <header> ⏎ <row> …"
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import media
+from bot import links, media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
+from bot.fields import POSTER_TEXTS, CodeAsk
 from bot.models import CodeRecord, Requester, Status
 from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded
@@ -27,10 +28,6 @@ from handlers.render import audit_lines, detail_lines, list_table
 log = logging.getLogger("minpcode.commands")
 
 LIST_LIMIT = 10
-_FIELD_MAP = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
-              "check": "check_path", "long": "long_scene"}
-_RENAMED = {"env": "env_version"}
-POSTER_KEYS = ("subtitle", "footer", "format", "sharp")  # with poster=, title is the poster's too
 
 
 class Reply(BaseModel):
@@ -62,29 +59,24 @@ class Reply(BaseModel):
         return f"minpcode-{self.record.id if self.record else 'code'}.{media.extension(self.image_mime)}"
 
 
-def request_fields(command: grammar.Command) -> dict[str, Any]:
-    """The ``new`` command's words as CodeRequest input (the models check the rules); the poster's
-    words (and ``title``, the poster's when ``poster=`` is given) are :func:`poster_fields`'."""
-    data: dict[str, Any] = {"page": command.args[0] if command.args else ""}
-    poster = {"poster", *POSTER_KEYS, *(("title",) if "poster" in command.fields else ())}
-    for key, value in command.fields.items():
-        if key == "page" or key in poster:
-            continue
-        target = _FIELD_MAP.get(key, _RENAMED.get(key, key))
-        data[target] = (value == "yes") if key in _FIELD_MAP else value
-    return data
-
-
 async def run(service: Service, text: str, requester: Requester) -> Reply:
     """Parse ``text`` and run it; every failure becomes a Reply with ``ok=False``, never an exception."""
     try:
         command = grammar.parse(text)
+    except MinpcodeError as exc:
+        return failure(exc)
+    return await execute(service, command, requester)
+
+
+async def execute(service: Service, command: grammar.Command, requester: Requester) -> Reply:
+    """Run a command a front-end has parsed already (it read the verb first): a Reply, never an exception."""
+    try:
         return await dispatch(service, command, requester)
     except MinpcodeError as exc:
         return failure(exc)
     except Exception:
         # A bug must still get the person an answer, never silence or a stack trace.
-        log.exception("command failed unexpectedly: %s", text.split(maxsplit=1)[0] if text.strip() else "")
+        log.exception("command failed unexpectedly: %s", command.verb)
         return Reply(ok=False, zh=UNEXPECTED[0], en=UNEXPECTED[1])
 
 
@@ -115,9 +107,7 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         return Reply(ok=False, zh="这个聊天不收表格。请在命令行运行 minpcode bulk 文件.csv（或 .xlsx）。",
                      en="This chat takes no sheet. Run minpcode bulk FILE.csv (or .xlsx) in a terminal.")
     if verb == "new":
-        if "poster" in command.fields or any(k in command.fields for k in POSTER_KEYS):
-            return await new_with_poster(service, command, requester)
-        return await new_code(service, request_fields(command), requester)
+        return await new(service, command.ask(), requester)
     if verb == "poster":
         return await poster(service, command.args[0], poster_fields(command, command.args[1]),
                             requester, sharper=command.fields.get("sharp") == "yes")
@@ -147,11 +137,21 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
     raise AssertionError(f"unhandled verb {verb}")
 
 
-async def new_code(service: Service, fields: dict[str, Any], requester: Requester) -> Reply:
-    """``fields`` as CodeRequest input, plus ``long_scene`` (store a scene that does not fit behind a key)."""
-    fields = dict(fields)
-    long_scene = bool(fields.pop("long_scene", False))
-    return code_reply(service, await service.submit(fields, requester, long_scene=long_scene))
+async def new(service: Service, ask: CodeAsk, requester: Requester) -> Reply:
+    """A new code as asked (the text command, Slack's form, WeCom's form); with a poster asked, the poster
+    is the answer's file."""
+    if ask.poster is None:
+        return code_reply(service, await service.submit(dict(ask.fields), requester, long_scene=ask.long_scene))
+    both = await service.posters.for_new(dict(ask.fields), ask.poster.data, requester, sharper=ask.poster.sharper,
+                                         long_scene=ask.long_scene)
+    head = code_reply(service, both.submission)
+    if both.poster is not None:
+        return poster_reply(service, both.poster, head)
+    if both.poster_error is not None:
+        why = failure(both.poster_error)
+        return head.model_copy(update={"zh": f"{head.zh}\n海报没有做成：{why.zh}",
+                                       "en": f"{head.en}\nThe poster was not made: {why.en}"})
+    return head
 
 
 def code_reply(service: Service, submission: Submission) -> Reply:
@@ -189,9 +189,9 @@ def show(service: Service, code_id: str) -> Reply:
     view = service.live_view(record)
     trail = service.audit(record.id)
     posters = service.posters.for_code(record.id)
-    base = service.settings.minpcode_public_url.rstrip("/")
-    listed = {"zh": [f"{p.describe('zh')}：{base}{p.path}" for p in posters],
-              "en": [f"{p.describe('en')}: {base}{p.path}" for p in posters]}
+    base = service.settings.minpcode_public_url
+    listed = {"zh": [f"{p.describe('zh')}：{links.poster_url(base, p.id, p.format)}" for p in posters],
+              "en": [f"{p.describe('en')}: {links.poster_url(base, p.id, p.format)}" for p in posters]}
     extra = {lang: (live_commands.live_lines(view, lang) if view else []) + listed[lang] + audit_lines(trail, lang, zone)
              for lang in ("zh", "en")}
     data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}
@@ -204,8 +204,7 @@ def show(service: Service, code_id: str) -> Reply:
 
 def poster_fields(command: grammar.Command, template: str) -> dict[str, Any]:
     """The poster's words of a command as PosterRequest input."""
-    fields: dict[str, Any] = {k: command.fields[k] for k in ("title", "subtitle", "footer", "format")
-                              if k in command.fields}
+    fields: dict[str, Any] = {k: command.fields[k] for k in ("title", *POSTER_TEXTS) if k in command.fields}
     return {"template": template, **fields}
 
 
@@ -231,34 +230,6 @@ def poster_reply(service: Service, made: PosterMade, head: Reply | None = None) 
     notices = [*(head.notices if head is not None else []), *made.notices]
     return Reply(zh=zh, en=en, record=record, image=image, image_mime=mime, public=True,
                  reused=head.reused if head is not None else True, notices=notices, poster=made)
-
-
-async def new_with_poster(service: Service, command: grammar.Command, requester: Requester) -> Reply:
-    """``new … poster=a4 title=… footer={name}``: the code at the width the template needs, then its poster."""
-    template = command.fields.get("poster")
-    if template is None:
-        given = ", ".join(k for k in POSTER_KEYS if k in command.fields)
-        raise UsageError(grammar.usage("new"), zh=f"{given} 是海报的参数，请同时写 poster=<模板>。",
-                         en=f"{given} belong to a poster; add poster=<template>.")
-    fields = request_fields(command)
-    return await code_and_poster(service, fields, poster_fields(command, template), requester,
-                                 sharper=command.fields.get("sharp") == "yes")
-
-
-async def code_and_poster(service: Service, fields: dict[str, Any], poster: dict[str, Any], requester: Requester, *,
-                          sharper: bool = False) -> Reply:
-    """A code and its poster (the text command and Slack's form): the poster is the answer's file."""
-    fields = dict(fields)
-    long_scene = bool(fields.pop("long_scene", False))
-    both = await service.posters.for_new(fields, poster, requester, sharper=sharper, long_scene=long_scene)
-    head = code_reply(service, both.submission)
-    if both.poster is not None:
-        return poster_reply(service, both.poster, head)
-    if both.poster_error is not None:
-        why = failure(both.poster_error)
-        return head.model_copy(update={"zh": f"{head.zh}\n海报没有做成：{why.zh}",
-                                       "en": f"{head.en}\nThe poster was not made: {why.en}"})
-    return head
 
 
 async def summary_reply(service: Service, days: int | None, requester: Requester, *,

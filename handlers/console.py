@@ -32,6 +32,7 @@ from bot import media
 from bot.models import Requester
 from bot.service import Service
 from bot.text import bilingual
+from handlers.attachments import attachment
 from handlers.commands import Reply, run
 
 __all__ = ["EXIT_WORDS", "ChatSession", "chat", "decode_qr", "read_lines"]
@@ -170,10 +171,11 @@ class ChatSession:
 
     def show(self, reply: Reply) -> None:
         self.say(reply.text(self.lang), style=None if reply.ok else "red")
-        if reply.poster is not None:
-            poster = self.out_dir / reply.poster.info.filename
+        attached = attachment(reply, None)  # a terminal keeps both files: the poster, then the bare code below
+        if attached is not None and attached.poster:
+            poster = self.out_dir / attached.filename
             poster.parent.mkdir(parents=True, exist_ok=True)
-            poster.write_bytes(reply.poster.data)
+            poster.write_bytes(attached.data)
             self.say(self.pair("海报", "Poster", " ") + f": {poster}", style="green")
         if reply.image is None:
             return

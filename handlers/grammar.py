@@ -21,17 +21,17 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.batch.sheets import bulk_rows
 from bot.errors import UsageError
-from bot.fields import ALIASES
+from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, request_name
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
 from handlers import bulk_help
 
-__all__ = ["COMMANDS", "Command", "help_text", "parse", "render", "usage"]
+__all__ = ["COMMANDS", "PREFIXES", "Command", "help_text", "names", "parse", "render", "usage"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ _VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"
 _ENVS = {"release": "release", "正式版": "release", "trial": "trial", "体验版": "trial", "develop": "develop",
          "开发版": "develop"}
 
-_POSTER_KEYS = ("title", "subtitle", "footer", "format", "sharp")
+_POSTER_KEYS = ("title", *POSTER_TEXTS, "sharp")
 _KEYS_SHOWN = 8  # options listed in the general help before "help <command>" takes over
 _FIELDS: dict[str, _FieldSpec] = {
     f.key: f
@@ -201,7 +201,8 @@ _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": 
 _ESCAPABLE = frozenset(_QUOTES) | frozenset(_QUOTES.values()) | {"\\"}
 _EQUALS = "=＝"
 _KEY_RE = re.compile(r"[^\W\d][\w-]*")
-_PREFIXES = ("/minpcode", "minpcode")
+PREFIXES = ("/minpcode", "minpcode")
+"""The words a message may start with before its command (after any ``@mention``)."""
 _PREFIX_RE = re.compile(r"\s*(?:/?minpcode\s+)?/?", re.I)
 
 
@@ -214,6 +215,20 @@ class Command(BaseModel):
     args: list[str] = []
     fields: dict[str, str] = {}
 
+    def ask(self) -> CodeAsk:
+        """A ``new`` command's words as the typed ask: the request's fields, the long-scene switch and the
+        poster (``title`` is the poster's when ``poster=`` is given). Poster words without ``poster=`` are a
+        usage error, said before anything is asked of the service."""
+        if "poster" not in self.fields:
+            loose = ", ".join(k for k in (*POSTER_TEXTS, "sharp") if k in self.fields)
+            if loose:
+                raise UsageError(usage("new"), zh=f"{loose} 是海报的参数，请同时写 poster=<模板>。",
+                                 en=f"{loose} belong to a poster; add poster=<template>.")
+        named: dict[str, Any] = {"page": self.args[0] if self.args else ""}
+        for key, value in self.fields.items():
+            named[request_name(key)] = (value == "yes") if key in FLAGS else value
+        return CodeAsk.read(named)
+
 
 # ---------------------------------------------------------------------------------------------- public
 
@@ -221,7 +236,7 @@ class Command(BaseModel):
 def parse(text: str) -> Command:
     """Parse one line of chat text (``bulk`` with its rows: several). Raises only :class:`UsageError`."""
     prefix = _PREFIX_RE.match(text)
-    rows = bulk_rows(text[prefix.end():] if prefix else text)
+    rows = _bulk_rows(text[prefix.end():] if prefix else text)
     if rows is not None:
         return Command(verb="bulk", args=[rows] if rows else [])
     tokens = _tokenize(text)
@@ -249,6 +264,12 @@ def parse(text: str) -> Command:
     if spec is _SUMMARY and args:
         args = [_days(args[0])]
     return Command(verb=spec.verb, args=args, fields=fields)
+
+
+def names(verb: str | None = None) -> frozenset[str]:
+    """The spellings (normalised as :func:`parse` compares them) of ``verb``, or of every verb, in both languages."""
+    specs = _SPECS if verb is None else (COMMANDS[verb],)
+    return frozenset(_norm(name) for spec in specs for name in (spec.verb, spec.alias))
 
 
 def render(command: Command) -> str:
@@ -387,6 +408,16 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+def _bulk_rows(text: str) -> str | None:
+    """The rows after ``bulk`` / ``批量`` (a header line then one line per code), or None for other commands.
+
+    Read before tokens: the rows are a sheet, whose cells hold quotes and '=' that are no command syntax."""
+    match = re.match(r"\s*(\S+)[ \t]*(.*)", text, re.S)
+    if match is None or _norm(match.group(1)) not in names("bulk"):
+        return None
+    return match.group(2).strip("\n")
+
+
 def _usage_for(tokens: list[_Token]) -> str:
     """The usage line of the command the tokens seem to start, else the general usage."""
     for token in _strip_prefix(tokens)[:1]:
@@ -397,7 +428,7 @@ def _usage_for(tokens: list[_Token]) -> str:
 
 
 def _strip_prefix(tokens: list[_Token]) -> list[_Token]:
-    if tokens and tokens[0].key is None and _norm(tokens[0].text) in _PREFIXES:
+    if tokens and tokens[0].key is None and _norm(tokens[0].text) in PREFIXES:
         tokens = tokens[1:]
     if tokens and tokens[0].key is None:
         head = _norm(tokens[0].text)

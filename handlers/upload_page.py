@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import links
 from bot.batch.engine import BatchEngine
-from bot.batch.links import DOWNLOAD_PATH, TTL_SECONDS, LinkError, LinkExpired, UploadClaim
+from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
 from bot.batch.sheets import MAX_BYTES, read_sheet
 from bot.errors import MinpcodeError, NotFound
@@ -27,7 +28,6 @@ from handlers.http import BodyTooLarge, read_limited
 
 log = logging.getLogger("minpcode.upload")
 
-PATH = "/batches/upload/{token:str}"
 
 _PAGE = """<!DOCTYPE html>
 <html lang="zh"><head><meta charset="utf-8">
@@ -74,8 +74,9 @@ class UploadPage:
         self.engine = engine
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(PATH, self.page, methods=["GET"]), Route(PATH, self.upload, methods=["POST"]),
-                Route(DOWNLOAD_PATH, self.download, methods=["GET"])]
+        return [Route(links.UPLOAD_ROUTE, self.page, methods=["GET"]),
+                Route(links.UPLOAD_ROUTE, self.upload, methods=["POST"]),
+                Route(links.DOWNLOAD_ROUTE, self.download, methods=["GET"])]
 
     async def start(self) -> None:
         return None
@@ -154,4 +155,4 @@ def upload_front_end(service: Service, engine: BatchEngine) -> UploadPage:
     return UploadPage(service, engine)
 
 
-__all__ = ["PATH", "UploadPage", "upload_front_end"]
+__all__ = ["UploadPage", "upload_front_end"]

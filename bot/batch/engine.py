@@ -34,6 +34,7 @@ from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
 from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, PermissionDenied, UpstreamError
+from bot.fields import PosterAsk
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.priority import Priority
 from bot.scans import hash_key
@@ -318,12 +319,12 @@ class BatchEngine:
                     return
                 await self._wait_pause()
                 try:
-                    fields, long_scene, poster = row_posters.split(row.fields)
-                    target: CodeRequest | dict[str, Any] = fields
-                    if poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
-                        target = (await self.service.posters.plan_new(fields, poster.data, requester,
-                                                                      long_scene=long_scene)).target
-                    submission = await self.service.submit(target, requester, wait=False, long_scene=long_scene,
+                    ask = row_posters.read(row.fields)
+                    target: CodeRequest | dict[str, Any] = ask.fields
+                    if ask.poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
+                        target = (await self.service.posters.plan_new(ask.fields, ask.poster.data, requester,
+                                                                      long_scene=ask.long_scene)).target
+                    submission = await self.service.submit(target, requester, wait=False, long_scene=ask.long_scene,
                                                            priority=Priority.BATCH)
                 except MinpcodeError as exc:
                     if _rate_limited(exc) and attempt < self.max_attempts:
@@ -352,16 +353,17 @@ class BatchEngine:
             self.store.update_row(batch.id, row.line, RowStatus.FAILED, error=record.error or record.error_code)
 
     async def _prepare(self, fields: dict[str, Any],
-                       requester: Requester) -> tuple[CodeRequest, row_posters.RowPoster | None]:
+                       requester: Requester) -> tuple[CodeRequest, PosterAsk | None]:
         """One row checked as one ``new`` command is: the code, and its poster when it asks for one."""
-        code_fields, long_scene, poster = row_posters.split(fields)
-        if poster is None:
-            return await self.service.prepare(code_fields, long_scene=long_scene), None
-        planned = await self.service.posters.plan_new(code_fields, poster.data, requester, long_scene=long_scene)
-        return planned.target, poster
+        ask = row_posters.read(fields)
+        if ask.poster is None:
+            return await self.service.prepare(ask.fields, long_scene=ask.long_scene), None
+        planned = await self.service.posters.plan_new(ask.fields, ask.poster.data, requester,
+                                                      long_scene=ask.long_scene)
+        return planned.target, ask.poster
 
     async def _poster_refused(self, line: int, existing: CodeRecord | None,
-                              poster: row_posters.RowPoster) -> list[RowProblem]:
+                              poster: PosterAsk) -> list[RowProblem]:
         """A code the row reuses may not print as asked (a sharper A/C copy needs consent): said now, not
         after the run. The row stays ready: its code is reused, its poster refused unless the sheet changes."""
         if existing is None or existing.status is not Status.DONE:
@@ -377,7 +379,7 @@ class BatchEngine:
     async def _poster(self, row: BatchRow, code_id: str, requester: Requester) -> tuple[str | None, str | None]:
         if row.poster_id is not None or not row_posters.wants_poster(row.fields):
             return row.poster_id, None
-        _, _, poster = row_posters.split(row.fields)
+        poster = row_posters.read(row.fields).poster
         assert poster is not None  # the row was checked when it was submitted
         return await row_posters.make(self.service.posters, code_id, poster, requester)
 

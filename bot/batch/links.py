@@ -9,6 +9,7 @@ A finished batch whose zip a chat cannot carry (WeCom's 20 MB file message) is o
 
 A token is ``payload.signature`` (base64url JSON, HMAC-SHA256 under a key derived from the install's
 hash key); the payload's ``kind`` keeps an upload token from opening a download and the other way round.
+The links around the tokens are bot/links.py's, with every other public link.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ TTL_SECONDS = 30 * 60
 # forwarded chat message does not hand out the batch's codes for good. The link may be used again meanwhile
 # (a phone download can fail halfway), so there is no nonce to spend.
 DOWNLOAD_TTL_SECONDS = 24 * 60 * 60
-DOWNLOAD_PATH = "/batches/{token:str}.zip"
 
 
 class LinkError(InputError):
@@ -122,9 +122,5 @@ class UploadLinks:
         return claim
 
 
-def download_path(token: str) -> str:
-    return DOWNLOAD_PATH.replace("{token:str}", token)
-
-
-__all__ = ["DOWNLOAD_PATH", "DOWNLOAD_TTL_SECONDS", "TTL_SECONDS", "DownloadClaim", "LinkError", "LinkExpired",
-           "UploadClaim", "UploadLinks", "download_path"]
+__all__ = ["DOWNLOAD_TTL_SECONDS", "TTL_SECONDS", "DownloadClaim", "LinkError", "LinkExpired", "UploadClaim",
+           "UploadLinks"]

@@ -1,13 +1,13 @@
 """A batch row's poster: the same fields and the same two steps as one ``new … poster=…``.
 
-    fields, long_scene, poster = split(row.fields)      # poster is None when the row asks for none
-    planned = await service.posters.plan_new(fields, poster.data, requester, long_scene=long_scene)
+    ask = read(row.fields)                               # ask.poster is None when the row asks for none
+    planned = await service.posters.plan_new(ask.fields, ask.poster.data, requester, long_scene=ask.long_scene)
     await service.posters.check(existing.id, poster.data, sharper=poster.sharper)  # dry run, a code to reuse
     poster_id, error = await make(service.posters, code_id, poster, requester)   # after the code is made
 
-The checks and the rendering are :class:`bot.poster_service.Posters`' (one copy); this module only
-reads a row's cells the way ``handlers/commands.py`` reads a command's words: with ``poster`` given,
-``title`` is the poster's title; poster texts without a ``poster`` template are refused, not ignored.
+The checks and the rendering are :class:`bot.poster_service.Posters`' (one copy); a row's cells are read
+into a :class:`~bot.fields.CodeAsk` as a command's words are: with ``poster`` given, ``title`` is the
+poster's title; poster texts without a ``poster`` template are refused, not ignored.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from bot.errors import FieldError, InvalidRequest, MinpcodeError
+from bot.fields import CodeAsk, PosterAsk, loose_poster_words
 from bot.posters import SharperCopyNeeded
 
 if TYPE_CHECKING:
@@ -26,40 +25,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("minpcode.batch")
 
-TEXTS = ("subtitle", "footer", "format")  # a poster's own cells besides ``poster``, ``title`` and ``sharp``
-
-
-class RowPoster(BaseModel):
-    """The poster one row asks for: PosterRequest input, and consent to a sharper A/C copy."""
-
-    data: dict[str, Any]
-    sharper: bool = False
-
-
-def split(fields: dict[str, Any]) -> tuple[dict[str, Any], bool, RowPoster | None]:
-    """A row's code fields, whether a long scene goes behind a key (``long=yes``), and its poster."""
-    rest = dict(fields)
-    long_scene = bool(rest.pop("long_scene", False))
-    template = rest.pop("poster", None)
-    texts = {k: rest.pop(k) for k in TEXTS if k in rest}
-    sharper = bool(rest.pop("sharp", False))
-    if template is None:
-        given = [*texts, *(("sharp",) if sharper else ())]
-        if given:
-            raise FieldError("poster", f"{', '.join(given)} 是海报的参数，请同时填写 poster（海报）列的模板名。",
-                             f"{', '.join(given)} belong to a poster; fill in the poster column with a template.")
-        return rest, long_scene, None
-    data: dict[str, Any] = {"template": template, **texts}
-    if "title" in rest:
-        data["title"] = rest.pop("title")
-    return rest, long_scene, RowPoster(data=data, sharper=sharper)
+def read(fields: dict[str, Any]) -> CodeAsk:
+    """A row's cells (as the sheet reader stored them) as the typed ask: the code's fields, whether a long
+    scene goes behind a key (``long=yes``), and its poster."""
+    given = loose_poster_words(fields)
+    if given:
+        raise FieldError("poster", f"{', '.join(given)} 是海报的参数，请同时填写 poster（海报）列的模板名。",
+                         f"{', '.join(given)} belong to a poster; fill in the poster column with a template.")
+    return CodeAsk.read(fields)
 
 
 def wants_poster(fields: dict[str, Any]) -> bool:
     return bool(fields.get("poster"))
 
 
-async def make(posters: Posters, code_id: str, poster: RowPoster, requester: Requester) -> tuple[str | None, str | None]:
+async def make(posters: Posters, code_id: str, poster: PosterAsk, requester: Requester) -> tuple[str | None, str | None]:
     """The row's poster through :meth:`Posters.make` (a stored one with the same key is served, never
     rendered again): its id, or the bilingual reason it was not made (the code stays made)."""
     try:
@@ -91,4 +71,4 @@ def error_text(exc: MinpcodeError) -> str:
     return f"海报没有做成：{zh}\nThe poster was not made: {en}"
 
 
-__all__ = ["RowPoster", "TEXTS", "error_text", "make", "reason", "split", "wants_poster"]
+__all__ = ["error_text", "make", "read", "reason", "wants_poster"]

@@ -10,24 +10,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 import zipfile
 from typing import Any
 
 from pydantic import BaseModel
 
 from bot.errors import InputError
-from bot.fields import SHEET_FIELDS, header_names
+from bot.fields import FLAGS, SHEET_FIELDS, header_names, request_name
 
 MAX_ROWS = 5_000
 MAX_BYTES = 5 * 1024 * 1024
 COLUMNS = SHEET_FIELDS
-# The same yes/no fields and renames as the text commands (handlers/commands.py); ``long_scene`` is not a
-# request field but :meth:`Service.submit`'s switch, and ``sharp`` the poster's consent to a sharper copy,
-# which the engine takes out of each row.
-FLAGS = {"create": "create_missing", "transparent": "transparent", "permanent": "permanent", "live": "live",
-         "check": "check_path", "long": "long_scene", "sharp": "sharp"}
-RENAMED = {"env": "env_version"}
 _YES = {"yes", "y", "true", "1", "是", "on"}
 _NO = {"no", "n", "false", "0", "否", "off", ""}
 
@@ -179,9 +172,9 @@ def _row(line: int, keys: list[str], values: list[str]) -> SheetRow:
             if value.casefold() not in _YES | _NO:
                 row.errors.append((f"{key}: 只能填 yes 或 no，现在是「{value}」。", f"{key}: must be yes or no, not {value!r}."))
             if value:  # an empty cell keeps the field's default (check_path is on unless check=no)
-                row.fields[FLAGS[key]] = value.casefold() in _YES
+                row.fields[request_name(key)] = value.casefold() in _YES
         elif value:
-            row.fields[RENAMED.get(key, key)] = value
+            row.fields[request_name(key)] = value
     return row
 
 
@@ -190,16 +183,6 @@ SAMPLE_CSV = ("\ufeff页面,类型,场景,名称,推广活动,推广渠道\r\n"
               "pages/index/index,B,store=001,上海一店,,\r\n"
               "pages/index/index,B,store=002,上海二店,,\r\n").encode()
 
-BULK_WORDS = frozenset({"bulk", "批量"})
 
-
-def bulk_rows(text: str) -> str | None:
-    """The rows after ``bulk`` / ``批量`` (a header line then one line per code), or None for other commands."""
-    match = re.match(r"\s*(\S+)[ \t]*(.*)", text, re.S)
-    if match is None or match.group(1).casefold() not in BULK_WORDS:
-        return None
-    return match.group(2).strip("\n")
-
-
-__all__ = ["BULK_WORDS", "COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "bulk_rows", "decode",
+__all__ = ["COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "decode",
            "read_pasted", "read_sheet"]

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import scenes
+from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.models import CodeRecord, CodeType, Requester, Status
 from bot.ports import HotRoute
@@ -101,7 +101,7 @@ class Api:
     def image_url(self, record: CodeRecord) -> str | None:
         if not record.image_sha256 or record.status is not Status.DONE:
             return None
-        return f"{self.public_url}/codes/{record.id}.png"
+        return links.code_image_url(self.public_url, record.id)
 
     def view(self, record: CodeRecord, live: tuple[str, bool, int] | None = None) -> CodeView:
         if live is None:
@@ -209,7 +209,7 @@ class Api:
                 "X-Poster-Id": info.id, "X-Code-Id": info.code_id,
                 "Content-Disposition": f'attachment; filename="{info.filename}"'})
         return answer(PosterAnswer(
-            code=OK, msg="", data=f"{self.public_url}{info.path}", id=info.id, code_id=info.code_id,
+            code=OK, msg="", data=links.poster_url(self.public_url, info.id, info.format), id=info.id, code_id=info.code_id,
             template=info.template, format=info.format, mime=info.mime, width_px=info.width_px,
             height_px=info.height_px, dpi=info.dpi, size=info.size, reused=made.reused,
             sharper_copy=made.sharper_copy.id if made.sharper_copy else None,

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bot import links
 from bot.config import Settings
 from bot.errors import FieldError
 from bot.models import CodeRecord
@@ -29,7 +30,7 @@ _STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
 def image_url(settings: Settings, record: CodeRecord) -> str | None:
     if not record.image_sha256 or settings.people_url is None:
         return None  # no server is configured: a link to the default address would lead nowhere
-    return f"{settings.people_url}/codes/{record.id}.png"
+    return links.code_image_url(settings.people_url, record.id)
 
 
 def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, int] | None = None) -> dict[str, Any]:

@@ -39,11 +39,13 @@ from starlette.responses import Response
 from bot import logs
 from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
-from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound
+from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound, UsageError
+from bot.fields import CodeAsk
 from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeRequest, Requester, Status
 from bot.service import Service
-from handlers import commands
+from handlers import commands, grammar
+from handlers.attachments import attachment
 from handlers.commands import Reply
 from handlers.slack import batches as slack_batches
 from handlers.slack import gate, listeners, live_home, parse, promises, views
@@ -333,11 +335,10 @@ class SlackBot:
         except SlackApiError as exc:  # hash_conflict: a newer update is on its way; not_found: closed
             log.info("views.update %s: %s", view_id, slack_error(exc))
 
-    async def check_form(self, fields: dict[str, Any], present: list[str],
+    async def check_form(self, ask: CodeAsk, present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]:
         """Field errors for the modal, or the prepared request (None when preparing took too long)."""
-        fields = dict(fields)
-        long_scene = bool(fields.pop("long_scene", False))
+        fields, long_scene = dict(ask.fields), ask.long_scene
         try:
             if not fields.get("live") and not long_scene:  # prepare turns these into what the model checks
                 CodeRequest.parse(fields)
@@ -359,9 +360,12 @@ class SlackBot:
         return None, prepared
 
     # -- making and answering ---------------------------------------------------------------------------
-    async def run_text(self, text: str, origin: Origin) -> None:
+    async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None:
         requester, lang = await self.requester(origin)
-        reply = await commands.run(self.service, text, requester)
+        if isinstance(parsed, UsageError):
+            reply = commands.failure(parsed)
+        else:
+            reply = await commands.execute(self.service, parsed, requester)
         await self.answer(reply, origin, requester, lang)
         if reply.ok and reply.record is not None:
             await self.home.refresh(requester)
@@ -383,21 +387,16 @@ class SlackBot:
             return views.field_errors([FieldError(blocks.get(exc.field, "poster"), exc.zh, exc.en)], present, lang)
         return None
 
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None:
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None:
         requester, lang = await self.requester(origin)
         if origin.channel_id:
             await self.delivery.tell(origin.user_id, origin.channel_id, views.working_text(lang),
                                      response_url=origin.response_url, dm_fallback=False)
-        fields = dict(fields)
-        poster = fields.pop("_poster", None)  # the form's poster rides with the code's fields
         try:
-            if isinstance(poster, dict):
-                reply = await commands.code_and_poster(self.service, fields, poster, requester)
-            else:
-                reply = await commands.new_code(self.service, fields, requester)
+            reply = await commands.new(self.service, ask, requester)
         except MinpcodeError as exc:
             reply = commands.failure(exc)
-        if fields.get("create_missing"):
+        if ask.fields.get("create_missing"):
             self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
         await self.home.refresh(requester)
@@ -419,13 +418,13 @@ class SlackBot:
         if reply.public and record is not None:
             notes = [say(lang, n.zh, n.en) for n in reply.notices]
             comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes)
-            image, mime = reply.image, reply.image_mime
-            if reply.poster is not None:  # the poster is what is posted; the bare code a link away
-                image, mime = reply.poster.data, reply.poster.info.mime
+            attached = attachment(reply, self.public_url)
+            if attached is not None and reply.poster is not None:
                 comment += "\n" + views.poster_line(reply.poster.text("en" if lang == "en" else "zh"),
-                                                     self.public_url, record.id, lang)
+                                                     attached.code_url, lang)
             try:
-                await self.delivery.post_code(record=record, image=image, mime=mime,
+                await self.delivery.post_code(record=record, image=attached.data if attached else None,
+                                              mime=attached.mime if attached else None,
                                               comment=comment, user_id=origin.user_id,
                                               channel_id=origin.channel_id, lang=lang)
                 return

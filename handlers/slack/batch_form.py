@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bot import links
 from bot.batch.sheets import Sheet, SheetError, read_pasted, read_sheet
 from bot.errors import UpstreamError
 from handlers.slack.deliver import bypass_proxy
@@ -21,7 +22,6 @@ CALLBACK = "minpcode_batch_form"
 FILE_BLOCK, ROWS_BLOCK = "batch_file", "batch_rows"
 DEFAULT_BLOCKS = {"batch_type": "type", "batch_campaign": "campaign", "batch_channel": "channel", "batch_app": "app"}
 FILE_MAX_BYTES = 10 * 1024 * 1024  # Slack's file_input limit
-SAMPLE_PATH = "/batches/sample.csv"
 
 
 def _text_input(block_id: str, label: str, *, multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
@@ -33,9 +33,9 @@ def _text_input(block_id: str, label: str, *, multiline: bool = False, placehold
 
 
 def form_view(lang: str | None, public_url: str | None, metadata: str, upload_token: str | None = None) -> dict[str, Any]:
-    sample = f"<{public_url.rstrip('/')}{SAMPLE_PATH}|sample.csv>" if public_url else "`page,type,scene,name`"
-    upload = say(lang, f" 也可以在 30 分钟内用<{public_url.rstrip('/')}/batches/upload/{upload_token}|这个链接>上传（只能用一次）。",
-                 f" You may also upload it <{public_url.rstrip('/')}/batches/upload/{upload_token}|here> within "
+    sample = f"<{links.sample_sheet_url(public_url)}|sample.csv>" if public_url else "`page,type,scene,name`"
+    upload = say(lang, f" 也可以在 30 分钟内用<{links.upload_url(public_url, upload_token)}|这个链接>上传（只能用一次）。",
+                 f" You may also upload it <{links.upload_url(public_url, upload_token)}|here> within "
                  "30 minutes (one use).") if public_url and upload_token else ""
     types = [{"text": {"type": "plain_text", "text": t}, "value": t} for t in ("A", "B", "C", "shortlink")]
     return modal(
@@ -126,5 +126,5 @@ async def read(files: list[dict[str, Any]], rows: str, token: str, api_url: str)
     return read_pasted(rows)
 
 
-__all__ = ["CALLBACK", "FILE_MAX_BYTES", "SAMPLE_PATH", "fetch", "form_view", "missing", "read", "submitted",
+__all__ = ["CALLBACK", "FILE_MAX_BYTES", "fetch", "form_view", "missing", "read", "submitted",
            "with_defaults"]

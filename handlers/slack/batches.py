@@ -18,14 +18,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import links
 from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
-from bot.batch.links import UploadClaim, download_path
+from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import BULK_WORDS, Sheet, read_pasted
+from bot.batch.sheets import Sheet, read_pasted
 from bot.errors import MinpcodeError, PermissionDenied
 from bot.models import Requester
 from bot.service import Service
+from handlers import grammar
 from handlers.slack import batch_form, parse
 from handlers.slack.deliver import Delivery
 from handlers.slack.errors import slack_error
@@ -185,7 +187,7 @@ class SlackBatches:
             log.warning("batch %s: upload failed: %s", batch.id, slack_error(exc))
             people_url = self.host.service.settings.people_url
             if people_url:  # the same test as the upload link's in the batch form
-                link = people_url + download_path(self.engine.links.issue_download(batch.id))
+                link = links.download_url(people_url, self.engine.links.issue_download(batch.id))
                 zh, en = f"请在 24 小时内从<{link}|这里>下载。", f"Download it <{link}|here> within 24 hours."
             else:
                 zh, en = f"可用 `minpcode batch {batch.id}` 查看。", f"`minpcode batch {batch.id}` shows it."
@@ -223,7 +225,7 @@ def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:
         # A CSV/XLSX dropped in the DM with "bulk" in the message starts the same flow as the form.
         files = [f for f in event.get("files") or [] if isinstance(f, dict)]
         words = set(str(event.get("text") or "").casefold().split())
-        if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & BULK_WORDS:
+        if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & grammar.names("bulk"):
             return
         origin = Origin(str(body.get("team_id") or ""), str(event.get("user") or ""), None, event.get("channel"))
         if origin.user_id:

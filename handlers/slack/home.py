@@ -14,6 +14,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import links
 from bot.errors import FieldError, InputError, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.poster_service import PosterInfo
@@ -91,7 +92,7 @@ def _record_blocks(record: CodeRecord, public_url: str | None, thumbs: bool,
     if live is not None:
         lines.append(live_home.live_line(live))
     has_image = bool(record.image_sha256) and record.status is Status.DONE
-    url = views.image_url(public_url, record.id) if public_url else None  # no link rather than a dead one
+    url = links.code_image_url(public_url, record.id) if public_url else None  # no link rather than a dead one
     first = section("\n".join(lines), block_id=f"code_{record.id}")
     if has_image and thumbs and url:
         first["accessory"] = {"type": "image", "image_url": url, "alt_text": record.name or record.id}
@@ -108,7 +109,7 @@ def _record_blocks(record: CodeRecord, public_url: str | None, thumbs: bool,
         elements += live_home.live_buttons(record, live)
     for n, poster in enumerate((posters or [])[:POSTER_LINKS] if public_url else []):  # newest posters, a link each
         elements.append(button(f"🖼 海报 / Poster {poster.template} {poster.format.upper()}",
-                               f"home_poster_{n}_download", url=str(public_url) + poster.path, value=poster.id))
+                               f"home_poster_{n}_download", url=links.poster_url(str(public_url), poster.id, poster.format), value=poster.id))
     elements.append(button("✏️ 改名 / Rename", RENAME_ACTION, value=record.id))
     elements.append(button("🗑 删除 / Delete", DELETE_ACTION, value=record.id, style="danger", confirm={
         "title": plain("删除这个码？/ Delete this code?", 100),

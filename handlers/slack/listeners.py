@@ -13,16 +13,16 @@ from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.batch.sheets import bulk_rows
 from bot.concurrency import TtlSet
-from bot.errors import MinpcodeError
+from bot.errors import UsageError
+from bot.fields import CodeAsk
 from bot.models import CodeRecord, CodeRequest
 from handlers import grammar
 from handlers.slack import home as home_tab
 from handlers.slack import parse, views
 from handlers.slack.batches import SlackBatches
 from handlers.slack.parse import Origin
-from handlers.slack.promises import Kind
+from handlers.slack.promises import Kind, parsed_value
 from handlers.slack.views import say
 
 MUTATING_VERBS = frozenset({"new", "rename", "delete"})
@@ -41,15 +41,15 @@ class SlackHost(Protocol):
     def cached_lang(self, user_id: str) -> str | None: ...
     def default_kind(self) -> str: ...
     async def names(self, kind: str, *, timeout: float | None = None) -> list[str]: ...
-    async def check_form(self, fields: dict[str, Any], present: list[str],
+    async def check_form(self, ask: CodeAsk, present: list[str],
                          lang: str | None) -> tuple[dict[str, str] | None, CodeRequest | None]: ...
     async def existing(self, prepared: CodeRequest) -> CodeRecord | None: ...
     def check_poster(self, poster: dict[str, Any], prepared: CodeRequest | None, present: list[str],
                      lang: str | None) -> dict[str, str] | None: ...
     async def open_form(self, trigger_id: str, origin: Origin) -> None: ...
     async def update_form(self, view: dict[str, Any]) -> None: ...
-    async def run_text(self, text: str, origin: Origin) -> None: ...
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+    async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None: ...
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None: ...
     async def post_existing(self, code_id: str, origin: Origin) -> None: ...
     async def show_home(self, origin: Origin, *, offset: int | None = None, banner: str | None = None) -> None: ...
     async def home_rename(self, trigger_id: str, code_id: str, origin: Origin) -> None: ...
@@ -63,11 +63,12 @@ def register(app: AsyncApp, bot: SlackHost) -> None:
     register_home(app, bot)
 
 
-def _verb(text: str) -> str | None:
+def _parse(text: str) -> grammar.Command | UsageError:
+    """The one parse of a slash command's text: its verb decides the ack, and the work after it runs it as is."""
     try:
-        return grammar.parse(text).verb
-    except MinpcodeError:
-        return None
+        return grammar.parse(text)
+    except UsageError as exc:
+        return exc
 
 
 def _where(origin: Origin, meta: dict[str, Any]) -> Origin:
@@ -81,32 +82,33 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
         origin = parse.command_origin(body)
         text = (body.get("text") or "").strip()
         lang = bot.cached_lang(origin.user_id)
-        verb = _verb(text) if text else None
+        parsed = _parse(text) if text else None
+        verb = parsed.verb if isinstance(parsed, grammar.Command) else None
         # a mutating command is one per text; anything else is one per trigger (a retyped "list" runs again)
         nonce = str(body.get("command")) if verb in MUTATING_VERBS else str(body.get("trigger_id"))
         if not bot.recent.first(("cmd", origin.team_id, origin.user_id, nonce, text)):
             await ack(response_type="ephemeral",
                       text=say(lang, "同样的命令刚收到过，正在处理。", "Same command just received; already on it."))
             return
-        if not text:
+        if parsed is None:
             await ack()
             bot.spawn(bot.open_form(str(body.get("trigger_id")), origin), "opening the form", urgent=True)
             return
-        rows = bulk_rows(text)
-        if rows == "":  # bulk alone: the form with a file input
-            await ack()
-            bot.spawn(bot.batches.open_form(str(body.get("trigger_id")), origin), "opening the batch form",
-                      urgent=True)
-            return
-        if rows is not None:  # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
+        if isinstance(parsed, grammar.Command) and verb == "bulk":
+            if not parsed.args:  # bulk alone: the form with a file input
+                await ack()
+                bot.spawn(bot.batches.open_form(str(body.get("trigger_id")), origin), "opening the batch form",
+                          urgent=True)
+                return
+            # bulk / 批量 and the pasted rows: a dry run comes back with Start and Cancel
             await ack(response_type="ephemeral", text=say(lang, "正在检查表格…", "Checking the sheet…"))
-            bot.promise("bulk_text", origin, rows, "checking a pasted sheet")
+            bot.promise("bulk_text", origin, parsed.args[0], "checking a pasted sheet")
             return
         if verb == "new":
             await ack(response_type="ephemeral", text=views.working_text(lang))
         else:
             await ack()
-        bot.promise("run_text", origin, text, f"/minpcode {verb or '?'}")
+        bot.promise("run_text", origin, parsed_value(parsed), f"/minpcode {verb or '?'}")
 
 
 def register_form(app: AsyncApp, bot: SlackHost) -> None:
@@ -132,12 +134,10 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
         meta = parse.checked(parse.load_metadata(view), bot.metadata_key, origin.user_id)
         lang = bot.cached_lang(origin.user_id)
         values = (view.get("state") or {}).get("values") or {}
-        fields = parse.form_fields(values, bot.default_kind())
-        errors, prepared = await bot.check_form(fields, views.present_blocks(view), lang)
-        poster = parse.poster_fields(values)
-        if poster is not None and not errors:
-            errors = bot.check_poster(poster, prepared, views.present_blocks(view), lang)
-            fields = {**fields, "_poster": poster}
+        ask = parse.form_ask(values, bot.default_kind())
+        errors, prepared = await bot.check_form(ask, views.present_blocks(view), lang)
+        if ask.poster is not None and not errors:
+            errors = bot.check_poster(ask.poster.data, prepared, views.present_blocks(view), lang)
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -146,7 +146,8 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             found = await bot.existing(prepared)
             if found is not None:
                 metadata = parse.dump_metadata(parse.sealed({"c": where.channel_id, "r": where.response_url,
-                                                             "id": found.id, "f": fields}, bot.metadata_key,
+                                                             "id": found.id, "f": ask.model_dump(mode="json")},
+                                                            bot.metadata_key,
                                                             origin.user_id))
                 await ack(response_action="push", view=views.reuse_view(found, metadata))
                 return
@@ -154,7 +155,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
             await ack()
             return
         await ack()
-        bot.promise("make_code", where, fields, "making a code from the form")
+        bot.promise("make_code", where, ask.model_dump(mode="json"), "making a code from the form")
 
     @app.view(views.REUSE_CALLBACK)
     async def on_reuse(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

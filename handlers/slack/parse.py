@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.fields import CodeAsk, PosterAsk
 from handlers.slack.views import CREATE_PREFIX, KINDS, LIVE_VALUE, NAME_PREFIX
 
 TEXT_FIELDS = ("app", "page", "scene", "title", "name", "comments", "medium", "content", "term")
@@ -137,11 +138,8 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
         fields["transparent"] = "yes" in state["transparent"]
     if isinstance(state.get("env_version"), str):
         fields["env_version"] = state["env_version"]
-    options = state.get("b_options") or []
-    if "no-check" in options:
+    if "no-check" in (state.get("b_options") or []):
         fields["check_path"] = False
-    if "long-scene" in options:
-        fields["long_scene"] = True  # not a CodeRequest field: commands.new_code hands it to the service
     return fields
 
 
@@ -157,6 +155,26 @@ def poster_fields(values: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(value, str) and value.strip():
             fields[field] = value.strip()
     return fields
+
+
+def form_ask(values: dict[str, Any], default_kind: str = "wechat:A") -> CodeAsk:
+    """The submitted form as the typed ask: its fields, the long-scene switch and the poster."""
+    poster = poster_fields(values)
+    return CodeAsk(fields=form_fields(values, default_kind),
+                   long_scene="long-scene" in (state_values(values).get("b_options") or []),
+                   poster=PosterAsk(data=poster) if poster is not None else None)
+
+
+def saved_ask(value: dict[str, Any]) -> CodeAsk:
+    """A form's ask as the outbox or a reuse view kept it (``CodeAsk.model_dump``). An older version kept
+    the fields flat, with ``long_scene`` and the poster (``_poster``) among them; such a row is read too."""
+    if "fields" in value:
+        return CodeAsk.model_validate(value)
+    flat = dict(value)
+    poster = flat.pop("_poster", None)
+    long_scene = bool(flat.pop("long_scene", False))
+    return CodeAsk(fields=flat, long_scene=long_scene,
+                   poster=PosterAsk(data=poster) if isinstance(poster, dict) else None)
 
 
 # ---------------------------------------------------------------------------------------------- private_metadata

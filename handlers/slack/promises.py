@@ -15,8 +15,11 @@ from dataclasses import asdict, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from bot.errors import UsageError
+from bot.fields import CodeAsk
 from bot.outbox import Outbox
-from handlers.slack.parse import Origin
+from handlers import grammar
+from handlers.slack.parse import Origin, saved_ask
 
 log = logging.getLogger("minpcode.slack")
 
@@ -34,8 +37,8 @@ class Worker(Protocol):
     def batches(self) -> _Bulk: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
-    async def run_text(self, text: str, origin: Origin) -> None: ...
-    async def make_code(self, fields: dict[str, Any], origin: Origin) -> None: ...
+    async def run_command(self, parsed: grammar.Command | UsageError, origin: Origin) -> None: ...
+    async def make_code(self, ask: CodeAsk, origin: Origin) -> None: ...
 
 
 def promise(bot: Worker, kind: Kind, origin: Origin, value: Any, what: str) -> None:
@@ -57,11 +60,29 @@ def resume(bot: Worker) -> int:
     return len(owed)
 
 
+def parsed_value(parsed: grammar.Command | UsageError) -> dict[str, Any]:
+    """A text command as the listener parsed it, saved as it is so the work after the ack does not parse again."""
+    if isinstance(parsed, UsageError):
+        return {"usage": parsed.usage, "zh": parsed.reason.zh, "en": parsed.reason.en}
+    return {"command": parsed.model_dump()}
+
+
+def _parsed(value: Any) -> grammar.Command | UsageError:
+    if isinstance(value, str):  # saved by a version that kept the text: parsed now, once
+        try:
+            return grammar.parse(value)
+        except UsageError as exc:
+            return exc
+    if "command" in value:
+        return grammar.Command.model_validate(value["command"])
+    return UsageError(str(value["usage"]), zh=str(value["zh"]), en=str(value["en"]))
+
+
 async def _run(bot: Worker, kind: str, origin: Origin, value: Any) -> None:
     if kind == "run_text":
-        await bot.run_text(str(value), origin)
+        await bot.run_command(_parsed(value), origin)
     elif kind == "make_code":
-        await bot.make_code(dict(value), origin)
+        await bot.make_code(saved_ask(dict(value)), origin)
     elif kind == "bulk_text":
         await bot.batches.from_text(str(value), origin)
     else:
@@ -80,4 +101,4 @@ def slack_host(url: str | None, api_url: str) -> bool:
     return parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com"))
 
 
-__all__ = ["Kind", "promise", "resume", "slack_host"]
+__all__ = ["Kind", "parsed_value", "promise", "resume", "slack_host"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import kinds as code_kinds
+from bot import links
 from bot.errors import FieldError
 from bot.models import CodeRecord, Status
 from bot.text import Text, clip
@@ -377,28 +378,23 @@ def code_link_blocks(text: str, record: CodeRecord, public_url: str | None) -> l
     blocks = [section(text)]
     if public_url and record.image_sha256 and record.status is Status.DONE:
         blocks.append({"type": "actions", "elements": [
-            button("下载 / Download", "result_download", url=image_url(public_url, record.id), value=record.id),
+            button("下载 / Download", "result_download", url=links.code_image_url(public_url, record.id), value=record.id),
         ]})
     return blocks
 
 
-def image_url(public_url: str, code_id: str) -> str:
-    return f"{public_url.rstrip('/')}/codes/{code_id}.png"
-
-
 def not_posted(code_id: str, error: str, public_url: str | None, lang: str | None) -> str:
     """A made code Slack would not take: where to find it (a download link only where people can reach us)."""
-    url = image_url(public_url, code_id) if public_url else None
+    url = links.code_image_url(public_url, code_id) if public_url else None
     return say(lang, f"码已生成（编号 {code_id}），但没能发到 Slack（{error}）。请稍后用 `/minpcode show {code_id}` 再看"
                      + (f"，或下载：{url}" if url else "。"),
                f"The code is made (id {code_id}) but could not be posted in Slack ({error}). Try "
                f"`/minpcode show {code_id}` later" + (f", or download it: {url}" if url else "."))
 
 
-def poster_line(described: str, public_url: str | None, code_id: str, lang: str | None) -> str:
+def poster_line(described: str, code_url: str | None, lang: str | None) -> str:
     """Under a posted poster: what it is, and the bare code a link away (when people can reach us)."""
-    if not public_url:
+    if not code_url:
         return described
-    url = image_url(public_url, code_id)
-    return say(lang, f"{described} · <{url}|只要码>", f"{described} · <{url}|bare code>")
+    return say(lang, f"{described} · <{code_url}|只要码>", f"{described} · <{code_url}|bare code>")
 

@@ -13,9 +13,10 @@ import asyncio
 import logging
 import time
 
+from bot import links
 from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
-from bot.batch.links import UploadClaim, download_path
+from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import MAX_BYTES, Sheet, read_pasted, read_sheet
 from bot.errors import MinpcodeError, UpstreamError
@@ -66,7 +67,7 @@ class WeComBatches:
             link = ""
             if self.deliver.public_url:
                 token = self.engine.links.issue("wecom", requester.user_id, target.chat_id, requester.lang)
-                link = f"{self.deliver.public_url}/batches/upload/{token}"
+                link = links.upload_url(self.deliver.public_url, token)
             await self.deliver.say(
                 target, "发送「批量」后换行粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）"
                         + (f"，或在 30 分钟内用这个链接上传 CSV/XLSX（只能用一次）：{link}" if link else
@@ -161,7 +162,7 @@ class WeComBatches:
                 f"The zip could not be sent ({exc.en}) and MINPCODE_PUBLIC_URL is not set, so there is no download "
                 f"link. `minpcode batch {batch.id}` shows the results.")
             return
-        link = self.deliver.public_url + download_path(self.engine.links.issue_download(batch.id))
+        link = links.download_url(self.deliver.public_url, self.engine.links.issue_download(batch.id))
         if size > self.zip_max_bytes:
             zh = f"压缩包有 {mb} MB，超过企业微信 20 MB 的文件上限，请在 24 小时内从这里下载：{link}"
             en = f"The zip is {mb} MB, over WeCom's 20 MB file limit; download it within 24 hours: {link}"

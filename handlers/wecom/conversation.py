@@ -25,9 +25,9 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from bot.batch.sheets import bulk_rows
 from bot.concurrency import KeyedLocks, TtlSet
-from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError
+from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError, UsageError
+from bot.fields import CodeAsk
 from bot.models import CodeRequest, Requester
 from bot.service import UNEXPECTED, Service
 from handlers import commands, grammar
@@ -72,11 +72,9 @@ WELCOME_EVERY = 24 * 3600.0
 SUBMITTED = "已提交 ✓"
 STALE = "已失效"
 _CANCEL = {"取消", "cancel", "退出", "quit"}
-_NEW = {"new", "新建"}
+_NEW = grammar.names("new")
 _HOME = {"-", "首页", "home"}
-_PREFIXES = {"minpcode", "/minpcode"}
-_VERBS = {unicodedata.normalize("NFKC", w).casefold()
-          for spec in grammar.COMMANDS.values() for w in (spec.verb, spec.alias)}
+_VERBS = grammar.names()
 
 
 def words(text: str) -> list[str]:
@@ -84,7 +82,7 @@ def words(text: str) -> list[str]:
     items = [unicodedata.normalize("NFKC", w).casefold() for w in text.split()]
     while items and items[0].startswith("@"):
         items.pop(0)
-    if items and items[0] in _PREFIXES:
+    if items and items[0] in grammar.PREFIXES:
         items.pop(0)
     if items and items[0].startswith("/"):
         items[0] = items[0][1:]
@@ -157,7 +155,11 @@ class Conversation:
     async def on_text(self, text: str, target: Target, requester: Requester) -> None:
         said = words(text)
         draft = self._draft(target.user)
-        if self.batches is not None and await self._batch_text(text, said, draft, target, requester):
+        try:  # the one parse of the message; a form's answer (a page path) is no command and is not run as one
+            parsed: grammar.Command | UsageError = grammar.parse(text)
+        except UsageError as exc:
+            parsed = exc
+        if self.batches is not None and await self._batch_text(parsed, said, draft, target, requester):
             return
         if said and said[0] in _CANCEL and len(said) == 1:
             if draft is None:
@@ -173,16 +175,18 @@ class Conversation:
             draft.target = target
             await self._answer(draft, text.strip())
             return
-        reply = await commands.run(self.service, text, requester)
+        if isinstance(parsed, UsageError):
+            reply = commands.failure(parsed)
+        else:
+            reply = await commands.execute(self.service, parsed, requester)
         await self.deliver.reply(target, reply)
 
-    async def _batch_text(self, text: str, said: list[str], draft: Draft | None, target: Target,
-                          requester: Requester) -> bool:
+    async def _batch_text(self, parsed: grammar.Command | UsageError, said: list[str], draft: Draft | None,
+                          target: Target, requester: Requester) -> bool:
         """批量 + rows, or 开始 / 取消 for the member's batch waiting after its dry run (a form goes first)."""
         assert self.batches is not None
-        rows = bulk_rows(text)
-        if rows is not None:
-            await self.batches.dry_run(rows, target, requester)
+        if isinstance(parsed, grammar.Command) and parsed.verb == "bulk":
+            await self.batches.dry_run(parsed.args[0] if parsed.args else "", target, requester)
             return True
         if len(said) != 1 or draft is not None or said[0] not in START_WORDS | CANCEL_WORDS:
             return False
@@ -332,7 +336,7 @@ class Conversation:
 
     async def _submit(self, draft: Draft) -> None:
         try:
-            reply = await commands.new_code(self.service, draft.fields(), draft.requester)
+            reply = await commands.new(self.service, CodeAsk(fields=draft.fields()), draft.requester)
         except InvalidRequest as exc:
             fixable = [err for err in exc.errors if err.field in ("page", "scene")]
             if fixable and len(fixable) == len(exc.errors):

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.errors import MinpcodeError, UpstreamError
 from bot.text import Text, clip_utf8
+from handlers.attachments import attachment
 from handlers.commands import Reply
 
 from .client import SendResult, Target, WeComClient
@@ -90,21 +91,16 @@ class Deliverer:
     async def reply(self, target: Target, reply: Reply) -> None:
         """A command's answer: its image (if any), then its text with any notices."""
         note = ""
-        image, mime, filename = reply.image, reply.image_mime, reply.filename
-        if reply.poster is not None:  # the poster is what is sent; the bare code a link away
-            image, mime, filename = reply.poster.data, reply.poster.info.mime, reply.poster.info.filename
-            if self.public_url and reply.record is not None:
-                note = "\n" + bilingual(f"只要码：{self.public_url}/codes/{reply.record.id}.png",
-                                         f"Bare code: {self.public_url}/codes/{reply.record.id}.png")
-        if image:
+        attached = attachment(reply, self.public_url)
+        if attached is not None and attached.code_url and attached.poster:
+            note = "\n" + bilingual(f"只要码：{attached.code_url}", f"Bare code: {attached.code_url}")
+        if attached is not None and attached.data:
             try:
-                await self.image(target, image, mime, filename)
+                await self.image(target, attached.data, attached.mime, attached.filename)
             except UpstreamError as exc:
                 log.warning("wecom: image for %s not sent: %s %s", target, type(exc).__name__, exc.code)
                 note = "\n\n" + bilingual("（图片没能发出。）", "(The image could not be sent.)")
-                if self.public_url and reply.record is not None:
-                    link = f"{self.public_url}{reply.poster.info.path}" if reply.poster is not None else \
-                        f"{self.public_url}/codes/{reply.record.id}.png"
-                    note = "\n\n" + bilingual(f"（图片没能发出，可在这里下载：{link}）",
-                                              f"(The image could not be sent; download it here: {link})")
+                if attached.url:
+                    note = "\n\n" + bilingual(f"（图片没能发出，可在这里下载：{attached.url}）",
+                                              f"(The image could not be sent; download it here: {attached.url})")
         await self.text(target, reply.text("zh") + note)

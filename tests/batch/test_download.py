@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from bot.batch.engine import BatchEngine
-from bot.batch.links import download_path
+from bot.links import download_url
 from handlers.wecom.batches import WeComBatches
 from tests.wecom.test_batches import ROWS, wait_texts
 from tests.wecom.test_callback import USER, WeComSite, public_site
@@ -105,11 +105,11 @@ def test_a_failed_upload_offers_the_link_and_bad_tokens_are_refused(site: Site,
     with httpx.Client(timeout=20) as http:
         assert_zip_with_manifest(http.get(link), batch.id, scan)
         tampered = f"{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-        assert_refused(http.get(site.public + download_path(tampered)), 404)
-        assert_refused(http.get(site.public + download_path(late)), 410)
-        assert_refused(http.get(site.public + download_path(links.issue_download("no-such-batch"))), 404)
+        assert_refused(http.get(download_url(site.public, tampered)), 404)
+        assert_refused(http.get(download_url(site.public, late)), 410)
+        assert_refused(http.get(download_url(site.public, links.issue_download("no-such-batch"))), 404)
         upload_kind = links.issue("wecom", USER)  # an upload link's token opens no zip
-        assert_refused(http.get(site.public + download_path(upload_kind)), 404)
+        assert_refused(http.get(download_url(site.public, upload_kind)), 404)
 
 
 def test_without_a_public_address_the_chat_is_told_so_and_given_the_cli_pointer(site: Site) -> None:

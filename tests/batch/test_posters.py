@@ -26,7 +26,7 @@ from bot import sandbox
 from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
 from bot.batch.output import MANIFEST_COLUMNS, safe_name
-from bot.batch.posters import split
+from bot.batch.posters import read
 from bot.batch.report import dry_run_text, progress_text
 from bot.batch.sheets import read_pasted
 from bot.errors import InputError
@@ -214,10 +214,12 @@ async def test_resume_after_an_interruption_makes_no_second_poster(
 
 def test_a_row_reads_its_poster_cells_as_the_new_command_does() -> None:
     fields = read_pasted("页面,类型,海报,标题,页脚,清晰,长参数\npages/a/a,B,A4,春季,{name},是,yes\n").rows[0].fields
-    code, long_scene, poster = split(fields)
+    ask = read(fields)
+    code, long_scene, poster = ask.fields, ask.long_scene, ask.poster
     assert code == {"page": "pages/a/a", "type": "B"} and long_scene
     assert poster is not None and poster.sharper and poster.data == {"template": "A4", "footer": "{name}", "title": "春季"}
-    code, _, poster = split(read_pasted("page,type,title\npages/a/a,shortlink,Hello\n").rows[0].fields)
+    ask = read(read_pasted("page,type,title\npages/a/a,shortlink,Hello\n").rows[0].fields)
+    code, poster = ask.fields, ask.poster
     assert poster is None and code["title"] == "Hello"  # without a poster, title is the short link's
 
 

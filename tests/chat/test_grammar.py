@@ -24,7 +24,7 @@ def usage_error(text: str) -> UsageError:
 
 
 def test_public_surface_is_exact() -> None:
-    assert sorted(grammar.__all__) == ["COMMANDS", "Command", "help_text", "parse", "render", "usage"]
+    assert sorted(grammar.__all__) == ["COMMANDS", "Command", "PREFIXES", "help_text", "names", "parse", "render", "usage"]
     assert issubclass(UsageError, InputError)
 
 

@@ -120,10 +120,9 @@ def _examples() -> list[str]:
 @pytest.mark.parametrize("line", _examples())
 def test_every_new_example_in_the_docs_and_readme_is_a_valid_request(line: str) -> None:
     from bot.models import CodeRequest, Provider
-    from handlers.commands import request_fields
     from handlers.grammar import parse
 
-    fields = request_fields(parse(line))
+    fields = parse(line).ask().fields
     request = CodeRequest.parse(fields)
     if request.type.counts_against_cap and request.via is None and (request.campaign or request.channel):
         CodeRequest.parse(fields | {"via": Provider.GIO})  # the GrowingIO rules too (names, campaign, channel)

@@ -107,7 +107,7 @@ def test_without_an_address_people_reach_there_is_no_link_to_follow() -> None:
     assert "/codes/" not in str(home) and not any(b.get("accessory") for b in home["blocks"])
     assert any(e.get("action_id") == "home_rename" for b in home["blocks"] for e in b.get("elements", []))
     assert len(views.code_link_blocks("text", done, None)) == 1  # the answer, no Download button
-    assert views.poster_line("A4 poster", None, done.id, "en") == "A4 poster"
+    assert views.poster_line("A4 poster", None, "en") == "A4 poster"
     linked = views.code_link_blocks("text", done, "https://qr.example.com")
     assert linked[1]["elements"][0]["url"] == f"https://qr.example.com/codes/{done.id}.png"
     assert not thumbnails_possible(None)

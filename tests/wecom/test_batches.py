@@ -61,6 +61,15 @@ def test_cancel_after_the_dry_run_makes_nothing(wecom: WeComSite) -> None:  # no
     assert wecom.service.recent(limit=10) == []
 
 
+def test_bulk_after_the_minpcode_prefix_is_a_dry_run_as_every_command_is(wecom: WeComSite) -> None:  # noqa: F811
+    # The grammar reads the prefix for every verb; bulk was looked for before it, so this was answered
+    # "this chat takes no sheet" although WeCom takes one.
+    wecom.sender.send_text(USER, "minpcode " + ROWS)
+    dry = wait_texts(wecom, lambda t: "试运行" in t)
+    assert "共 6 行，5 行可以生成" in dry
+    assert not [t for t in wecom.texts() if "这个聊天不收表格" in t]
+
+
 def test_an_unreadable_sheet_is_refused_in_words(wecom: WeComSite) -> None:  # noqa: F811
     wecom.sender.send_text(USER, "bulk\nnot_a_column,type\nx,B")
     text = wait_texts(wecom, lambda t: "not_a_column" in t)
