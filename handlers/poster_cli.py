@@ -24,8 +24,8 @@ from rich.console import Console
 
 from bot.errors import InvalidRequest
 from bot.models import Requester, Status
-from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded, format_for_path
+from bot.posters.service import PosterMade
 from bot.service import Service
 from handlers.terminal import print_json, record_json, record_table, table
 
