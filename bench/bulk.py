@@ -24,7 +24,6 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot import sandbox
-from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin
 from bot.batch.sheets import read_pasted
 from bot.config import Settings
@@ -95,7 +94,7 @@ async def scenario(rows: int, n_singles: int, limited: bool) -> dict[str, float]
         if not limited and service.upstream.gio is not None:
             service.upstream.gio.limiter = RateLimiter(1_000_000)  # the bot's own ceiling, nothing else
         async with service:
-            engine = BatchEngine(service)
+            engine = service.batches
             figures: dict[str, float] = {}
             if n_singles:
                 await singles(service, 3, "warm", 0.2)  # the first codes of a process fill its caches

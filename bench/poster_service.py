@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.models import Requester
-from bot.poster_service import RENDERS_AT_ONCE
+from bot.posters.service import RENDERS_AT_ONCE
 from bot.service import Service
 
 STORES = ["上海徐汇店", "北京朝阳大悦城店", "广州天河城店", "深圳万象城店", "杭州西湖银泰店", "成都太古里店"]

@@ -1,4 +1,5 @@
-"""Paging through the history the way every front-end asks for it: text, type, status and requester filters.
+"""Reading the history the way every front-end asks for it: one record by id, and pages with text, type,
+status and requester filters.
 
 The storage filters by requester and text; type and status are filtered here, reading rows in
 batches, so a page holds exactly ``limit`` matching records and says whether more follow.
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.errors import NotFound
 from bot.models import CodeRecord, CodeType, Status
 from storage import Storage
 from storage.clock import from_text
@@ -38,6 +40,14 @@ class AuditEntry(BaseModel):
     action: str
     code_id: str | None = None
     detail: dict[str, Any] = {}
+
+
+def get_record(storage: Storage, code_id: str) -> CodeRecord:
+    """The record with this id, or NotFound (every verb that takes a code id answers the same)."""
+    record = storage.history.get(code_id.strip())
+    if record is None:
+        raise NotFound(f"没有编号为 {code_id} 的码。", f"There is no code with id {code_id}.")
+    return record
 
 
 def audit_trail(storage: Storage, code_id: str | None = None, limit: int = 50) -> list[AuditEntry]:

@@ -27,7 +27,6 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
 from bot import chart, health, links, logs
-from bot.batch.engine import BatchEngine
 from bot.batch.sheets import SAMPLE_CSV
 from bot.config import Settings
 from bot.errors import NotFound
@@ -61,7 +60,6 @@ class Process:
     settings: Settings
     service: Service
     announcers: list[Announcer]
-    batches: BatchEngine  # one engine per process: the chats, the upload page and serve's resume share it
 
 
 def prepare(settings: Settings) -> None:
@@ -74,7 +72,7 @@ def compose(settings: Settings | None = None, service: Service | None = None) ->
     settings = settings or (service.settings if service is not None else Settings())
     prepare(settings)
     service = service or Service.from_settings(settings)
-    return Process(settings, service, announcers(settings), BatchEngine(service))
+    return Process(settings, service, announcers(settings))
 
 
 def serve_logging(settings: Settings) -> None:
@@ -183,11 +181,11 @@ def front_ends(process: Process) -> list[FrontEnd]:
 
     service = process.service
     built: list[FrontEnd | None] = [
-        slack_front_end(service, process.batches),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
+        slack_front_end(service),  # POST /slack/events, or Socket Mode when SLACK_APP_TOKEN is set
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes (a HotRoute), /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
-        wecom_front_end(service, batches=process.batches),  # GET, POST /wecom/callback; off without WECOM_* settings
-        upload_front_end(service, process.batches),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
+        wecom_front_end(service),  # GET, POST /wecom/callback; off without WECOM_* settings
+        upload_front_end(service),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]
@@ -225,7 +223,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         resumed = await service.start()
         health.feed(service)
         log.info("minpcode serving (sandbox=%s, resumed %d pending)", service.sandbox, resumed)
-        batch_runs = process.batches.resume_all()  # after start: their rows need the job runner
+        batch_runs = service.batches.resume_all()  # after start: their rows need the job runner
         started: list[FrontEnd] = []
         try:
             for front_end in mounted:

@@ -225,7 +225,7 @@ def build_summary(service: Service, start: datetime, end: datetime, *, now: date
         failures=failures, quota=quota,
         top_pages=[Tally(name=page, count=count) for page, count in counts.top_pages],
         daily=daily,
-        top_scanned=[ScannedCode(id=r.id, name=r.name, scans=n) for r, n in service.most_scanned(start, end, 5)],
+        top_scanned=[ScannedCode(id=r.id, name=r.name, scans=n) for r, n in service.live.most_scanned(start, end, 5)],
     )
 
 

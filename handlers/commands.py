@@ -17,8 +17,8 @@ from bot import links, media
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
 from bot.fields import POSTER_TEXTS, CodeAsk
 from bot.models import CodeRecord, Requester, Status
-from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded
+from bot.posters.service import PosterMade
 from bot.service import UNEXPECTED, Notice, Service, Submission
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
@@ -166,7 +166,7 @@ def code_reply(service: Service, submission: Submission) -> Reply:
     else:
         return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh", zone)),
                      en="Could not make the code.\n" + "\n".join(detail_lines(record, "en", zone)), record=record)
-    view = service.live_view(record)
+    view = service.live.view(record)
     extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
     return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
                  en=head_en + "\n" + "\n".join(detail_lines(record, "en", zone) + extra["en"]),
@@ -186,7 +186,7 @@ def show(service: Service, code_id: str) -> Reply:
     record = service.get(code_id)
     zone = service.settings.minpcode_timezone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
-    view = service.live_view(record)
+    view = service.live.view(record)
     trail = service.audit(record.id)
     posters = service.posters.for_code(record.id)
     base = service.settings.minpcode_public_url

@@ -90,7 +90,7 @@ class LinkPages:
 
     async def qr(self, request: Request) -> Response:
         key = normal_key(request.path_params["key"])
-        if key is None or self.service.live.lookup(key).live is None:
+        if key is None or not self.service.live.is_live(key):
             return Response("not found", status_code=404, media_type="text/plain")
         png = await asyncio.to_thread(link_qr, self.link(key))
         return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
@@ -99,15 +99,15 @@ class LinkPages:
         lang = request_lang(request)
         if not self.limit.allow(client_of(request)):
             return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
-        found = self.service.resolve(request.path_params["key"], source="web")
+        found = self.service.live.resolve(request.path_params["key"], source="web")
         if found is None or not found.live:
             return HTMLResponse(unknown(lang), status_code=404, headers=PAGE_HEADERS)
         destination = (found.page or "") + (f"?{found.query}" if found.query else "")
-        short_link = self.service.short_link_for(destination)
+        short_link = self.service.live.short_link_for(destination)
         return HTMLResponse(open_in_wechat(found.key, short_link, lang), headers=PAGE_HEADERS)
 
     async def site_file(self, request: Request) -> Response:
-        body = self.service.site_file(request.path_params["name"] + ".txt")
+        body = self.service.live.site_file(request.path_params["name"] + ".txt")
         if body is None:
             return Response("not found", status_code=404, media_type="text/plain")
         return Response(body, media_type="text/plain", headers={"Cache-Control": "no-cache"})

@@ -50,7 +50,7 @@ async def run_live(service: Service, verb: str, args: list[str], requester: Requ
     """The answer to one live-code command, as the fields of :class:`handlers.commands.Reply`."""
     code_id = args[0]
     if verb == "stats":
-        view, days = service.live_stats(code_id)
+        view, days = service.live.stats(code_id)
         png = await asyncio.to_thread(stats_chart, days, requester.lang, code_id)
         week = sum(d.scans for d in days[-7:])
         head_zh = f"活码 {code_id} 近 {len(days)} 天每日扫码（近 7 天 {week} 次）。"
@@ -59,15 +59,15 @@ async def run_live(service: Service, verb: str, args: list[str], requester: Requ
                 "image": png, "image_mime": "image/png",
                 "data": {"live": view.model_dump(mode="json"), "days": [d.model_dump(mode="json") for d in days]}}
     if verb == "repoint":
-        view = service.repoint(code_id, args[1], requester)
+        view = service.live.repoint(code_id, args[1], requester)
         zh, en = (f"已改指向：{code_id} 扫码后打开 {view.destination}（图片不变，无需重新打印）。",
                   f"Re-pointed: {code_id} now opens {view.destination} (same image, nothing to reprint).")
     elif verb == "pause":
-        view = service.pause(code_id, requester)
+        view = service.live.pause(code_id, requester)
         zh, en = (f"已暂停 {code_id}：扫码打开默认页 {view.leads_to}，发送 resume {code_id} 恢复。",
                   f"Paused {code_id}: scans open the fallback page {view.leads_to}; send resume {code_id} to undo.")
     else:
-        view = service.resume(code_id, requester)
+        view = service.live.resume(code_id, requester)
         zh, en = (f"已恢复 {code_id}：扫码打开 {view.destination}。", f"Resumed {code_id}: scans open {view.destination}.")
     return {"zh": zh, "en": en, "data": {"live": view.model_dump(mode="json")}}
 

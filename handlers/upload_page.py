@@ -18,7 +18,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import links
-from bot.batch.engine import BatchEngine
 from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
 from bot.batch.sheets import MAX_BYTES, read_sheet
@@ -69,9 +68,9 @@ class UploadPage:
 
     name = "batch-upload"
 
-    def __init__(self, service: Service, engine: BatchEngine) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
-        self.engine = engine
+        self.engine = service.batches
 
     def routes(self) -> list[BaseRoute]:
         return [Route(links.UPLOAD_ROUTE, self.page, methods=["GET"]),
@@ -151,8 +150,8 @@ def _answer(ok: bool, zh: str, en: str, status: int) -> Response:
                         headers={"Cache-Control": "no-store"}, media_type="application/json")
 
 
-def upload_front_end(service: Service, engine: BatchEngine) -> UploadPage:
-    return UploadPage(service, engine)
+def upload_front_end(service: Service) -> UploadPage:
+    return UploadPage(service)
 
 
 __all__ = ["UploadPage", "upload_front_end"]

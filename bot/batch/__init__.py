@@ -1,8 +1,7 @@
 """Batches: many codes from one sheet, a dry run first, then a durable, resumable, rate-limited run.
 
     from bot.batch.sheets import read_sheet, read_pasted   # bytes/text -> Sheet (or SheetError)
-    from bot.batch.engine import BatchEngine
-    engine = BatchEngine(service)
+    engine = service.batches                               # the BatchEngine (bot/batch/engine.py), one per process
     plan = await engine.dry_run(sheet, origin)             # a stored draft; nothing is made
     batch = await engine.run(plan.batch.id, on_progress=cb)  # rows become jobs at batch priority
     data = engine.result_zip(batch.id)                     # images + manifest.csv + manifest.xlsx

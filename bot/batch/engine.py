@@ -1,6 +1,7 @@
 """The batch engine: a sheet becomes a stored dry run, then rows become jobs at batch priority.
 
-Every front-end (CLI, Slack, WeCom) drives batches only through :class:`BatchEngine`:
+Every front-end (CLI, Slack, WeCom, the upload page) drives batches only through :class:`BatchEngine`, the
+one ``service.batches`` (built by :class:`bot.service.Service`):
 
     plan = await engine.dry_run(sheet, origin)      # DryRun: counts, problems, quota; a stored draft
     batch = await engine.run(batch_id, on_progress=cb, every=2.0)   # returns when every row is final
@@ -33,12 +34,13 @@ from bot.batch import posters as row_posters
 from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
+from bot.codes import Codes
 from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, PermissionDenied, UpstreamError
 from bot.fields import PosterAsk
+from bot.live.scans import hash_key
 from bot.models import CodeRecord, CodeRequest, Requester, Status
+from bot.posters.service import Posters
 from bot.priority import Priority
-from bot.scans import hash_key
-from bot.service import Service
 
 log = logging.getLogger("minpcode.batch")
 
@@ -109,12 +111,13 @@ class BatchProgress(BaseModel):
 
 
 class BatchEngine:
-    def __init__(self, service: Service, *, window: int | None = None, backoff: float = 60.0,
+    def __init__(self, codes: Codes, posters: Posters, *, window: int | None = None, backoff: float = 60.0,
                  max_attempts: int = 5, row_timeout: float = 600.0) -> None:
-        self.service = service
-        self.store = service.storage.batches
+        self.codes = codes
+        self.posters = posters
+        self.store = codes.storage.batches
         # Rows in flight at once: enough to keep the batch's workers busy, few enough that a cancel is quick.
-        self.window = window or max(2, 2 * service.jobs.batch_capacity)
+        self.window = window or max(2, 2 * codes.jobs.batch_capacity)
         self.backoff = backoff
         self.max_attempts = max_attempts
         self.row_timeout = row_timeout
@@ -123,8 +126,8 @@ class BatchEngine:
         self._finished_now: dict[str, int] = {}
         self._runners: dict[str, Callable[[Batch], Coroutine[Any, Any, Any]]] = {}
         self._intakes: dict[str, Intake] = {}
-        secret = service.settings.minpcode_scan_hash_key
-        self.links = UploadLinks(hash_key(secret.get_secret_value() if secret else None, service.storage.directory))
+        secret = codes.settings.minpcode_scan_hash_key
+        self.links = UploadLinks(hash_key(secret.get_secret_value() if secret else None, codes.storage.directory))
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, batch_id: str) -> Batch:
@@ -157,10 +160,10 @@ class BatchEngine:
                              elapsed=elapsed, eta_seconds=eta, posters=batch.posters)
 
     def manifest(self, batch_id: str) -> list[output.ManifestRow]:
-        return output.manifest_rows(self.rows(batch_id), self.service)
+        return output.manifest_rows(self.rows(batch_id), self.codes.storage)
 
     def result_zip(self, batch_id: str) -> bytes:
-        return output.result_zip(self.manifest(batch_id), self.service)
+        return output.result_zip(self.manifest(batch_id), self.codes.storage, self.posters)
 
     # -- dry run --------------------------------------------------------------------------------------
     async def dry_run(self, sheet: Sheet, origin: BatchOrigin) -> DryRun:
@@ -199,7 +202,7 @@ class BatchEngine:
             requests[row.line] = request
             key = request.reuse_key()
             earlier = first_line.setdefault(key, row.line)
-            existing = await self.service.existing(request)
+            existing = await self.codes.existing(request)
             if poster is not None:
                 refused = await self._poster_refused(row.line, existing, poster)
                 problems += refused
@@ -210,12 +213,12 @@ class BatchEngine:
             elif earlier != row.line:
                 reuse_sheet[row.line] = earlier
             elif request.type.counts_against_cap and request.app:
-                if not self.service.storage.ledger.counted(request.app, key):
+                if not self.codes.storage.ledger.counted(request.app, key):
                     new_ac.setdefault(request.app, []).append(row.line)
-        quota = {q.app: q.left for q in self.service.quota()}
+        quota = {q.app: q.left for q in self.codes.quota()}
         over_cap: list[int] = []
         for app, lines in new_ac.items():
-            left = quota.get(app, self.service.settings.minpcode_ac_cap)
+            left = quota.get(app, self.codes.settings.minpcode_ac_cap)
             quota.setdefault(app, left)
             if len(lines) > left:
                 over_cap += lines
@@ -299,7 +302,7 @@ class BatchEngine:
     def cancel(self, batch_id: str, requester: Requester) -> Batch:
         """Starter or admin: rows not yet submitted are skipped; rows made (or being made) stay."""
         batch = self.get(batch_id)
-        if batch.origin.key != requester.key and not self.service.is_admin(requester):
+        if not self.codes.permissions.owns_or_admin(batch.origin.key, requester):
             who = batch.origin.user_name or batch.origin.user_id
             raise PermissionDenied(f"只有发起人（{who}）或管理员可以取消批量任务 {batch_id}。",
                                    f"Only its starter ({who}) or an admin may cancel batch {batch_id}.")
@@ -311,7 +314,7 @@ class BatchEngine:
     async def _row(self, batch: Batch, row: BatchRow, requester: Requester) -> None:
         code_id, reused = row.code_id, False
         if row.status is RowStatus.QUEUED and code_id:
-            record = self.service.storage.history.get(code_id)
+            record = self.codes.storage.history.get(code_id)
             reused = record is not None and (record.created_at < batch.created_at or self._earlier_row(row, code_id))
         for attempt in range(row.attempts + 1, self.max_attempts + 1):
             if code_id is None:
@@ -322,9 +325,9 @@ class BatchEngine:
                     ask = row_posters.read(row.fields)
                     target: CodeRequest | dict[str, Any] = ask.fields
                     if ask.poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
-                        target = (await self.service.posters.plan_new(ask.fields, ask.poster.data, requester,
-                                                                      long_scene=ask.long_scene)).target
-                    submission = await self.service.submit(target, requester, wait=False, long_scene=ask.long_scene,
+                        target = (await self.posters.plan_new(ask.fields, ask.poster.data, requester,
+                                                              long_scene=ask.long_scene)).target
+                    submission = await self.codes.submit(target, requester, wait=False, long_scene=ask.long_scene,
                                                            priority=Priority.BATCH)
                 except MinpcodeError as exc:
                     if _rate_limited(exc) and attempt < self.max_attempts:
@@ -357,9 +360,8 @@ class BatchEngine:
         """One row checked as one ``new`` command is: the code, and its poster when it asks for one."""
         ask = row_posters.read(fields)
         if ask.poster is None:
-            return await self.service.prepare(ask.fields, long_scene=ask.long_scene), None
-        planned = await self.service.posters.plan_new(ask.fields, ask.poster.data, requester,
-                                                      long_scene=ask.long_scene)
+            return await self.codes.prepare(ask.fields, long_scene=ask.long_scene), None
+        planned = await self.posters.plan_new(ask.fields, ask.poster.data, requester, long_scene=ask.long_scene)
         return planned.target, ask.poster
 
     async def _poster_refused(self, line: int, existing: CodeRecord | None,
@@ -369,7 +371,7 @@ class BatchEngine:
         if existing is None or existing.status is not Status.DONE:
             return []
         try:
-            await self.service.posters.check(existing.id, poster.data, sharper=poster.sharper)
+            await self.posters.check(existing.id, poster.data, sharper=poster.sharper)
         except MinpcodeError as exc:
             zh, en = row_posters.reason(exc)
             return [RowProblem(line=line, field="poster", zh=f"会复用已有的码 {existing.id}，但海报不会做：{zh}",
@@ -381,12 +383,12 @@ class BatchEngine:
             return row.poster_id, None
         poster = row_posters.read(row.fields).poster
         assert poster is not None  # the row was checked when it was submitted
-        return await row_posters.make(self.service.posters, code_id, poster, requester)
+        return await row_posters.make(self.posters, code_id, poster, requester)
 
     async def _finished(self, code_id: str) -> CodeRecord:
         deadline = time.monotonic() + self.row_timeout
         while True:
-            record = await self.service.wait(code_id, max(0.1, deadline - time.monotonic()))
+            record = await self.codes.wait(code_id, max(0.1, deadline - time.monotonic()))
             if record.status is not Status.PENDING or time.monotonic() >= deadline:
                 return record
 

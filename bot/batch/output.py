@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from bot.batch.models import BatchRow, RowStatus
 
 if TYPE_CHECKING:
-    from bot.service import Service
+    from bot.posters.service import Posters
+    from storage import Storage
 
 MANIFEST_COLUMNS = ("row", "id", "status", "name", "type", "page", "scene", "campaign", "channel",
                     "tracking_url", "link", "poster", "error")
@@ -48,10 +49,10 @@ class ManifestRow(BaseModel):
         return ["" if values[c] is None else str(values[c]) for c in MANIFEST_COLUMNS]
 
 
-def manifest_rows(rows: list[BatchRow], service: Service) -> list[ManifestRow]:
+def manifest_rows(rows: list[BatchRow], storage: Storage) -> list[ManifestRow]:
     found = []
     for row in rows:
-        record = service.storage.history.get(row.code_id) if row.code_id else None
+        record = storage.history.get(row.code_id) if row.code_id else None
         f = row.fields
         item = ManifestRow(row=row.line, status=row.status, name=f.get("name"), type=f.get("type"),
                            page=f.get("page"), scene=f.get("scene"), campaign=f.get("campaign"),
@@ -63,13 +64,13 @@ def manifest_rows(rows: list[BatchRow], service: Service) -> list[ManifestRow]:
                 "tracking_url": record.tracking_url, "link": record.link,
                 "image_sha256": record.image_sha256 if row.status in (RowStatus.DONE, RowStatus.REUSED) else None})
         found.append(item)
-    return _with_poster_names(found, {r.line: r.poster_id for r in rows if r.poster_id}, service)
+    return _with_poster_names(found, {r.line: r.poster_id for r in rows if r.poster_id}, storage)
 
 
-def _with_poster_names(rows: list[ManifestRow], ids: dict[int, str], service: Service) -> list[ManifestRow]:
+def _with_poster_names(rows: list[ManifestRow], ids: dict[int, str], storage: Storage) -> list[ManifestRow]:
     formats: dict[int, str] = {}
     for line, poster_id in ids.items():
-        stored = service.storage.posters.get(poster_id)
+        stored = storage.posters.get(poster_id)
         if stored is not None:
             formats[line] = stored.format
     names = numbered([(r.row, safe_name(r.name or "", f"row-{r.row}"), formats[r.row]) for r in rows if r.row in formats],
@@ -130,11 +131,11 @@ def image_names(rows: list[ManifestRow], mimes: dict[str, str]) -> dict[int, str
                      for r in rows if r.image_sha256])
 
 
-def result_zip(rows: list[ManifestRow], service: Service) -> bytes:
+def result_zip(rows: list[ManifestRow], storage: Storage, posters: Posters) -> bytes:
     images: dict[str, tuple[bytes, str]] = {}
     for r in rows:
         if r.image_sha256 and r.image_sha256 not in images:
-            got = service.storage.images.get(r.image_sha256)
+            got = storage.images.get(r.image_sha256)
             if got is not None:
                 images[r.image_sha256] = got
     names = image_names([r for r in rows if r.image_sha256 in images], {k: v[1] for k, v in images.items()})
@@ -147,7 +148,7 @@ def result_zip(rows: list[ManifestRow], service: Service) -> bytes:
                                  compress_type=zipfile.ZIP_STORED)
         for r in rows:
             if r.poster and r.poster_id:
-                _, data = service.posters.get(r.poster_id)
+                _, data = posters.get(r.poster_id)
                 packed = zipfile.ZIP_STORED if r.poster.endswith(".png") else zipfile.ZIP_DEFLATED
                 archive.writestr(zipfile.ZipInfo(f"{POSTERS_DIR}/{r.poster}"), data, compress_type=packed)
         archive.writestr("manifest.csv", manifest_csv(rows))

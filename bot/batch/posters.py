@@ -5,7 +5,7 @@
     await service.posters.check(existing.id, poster.data, sharper=poster.sharper)  # dry run, a code to reuse
     poster_id, error = await make(service.posters, code_id, poster, requester)   # after the code is made
 
-The checks and the rendering are :class:`bot.poster_service.Posters`' (one copy); a row's cells are read
+The checks and the rendering are :class:`bot.posters.service.Posters`' (one copy); a row's cells are read
 into a :class:`~bot.fields.CodeAsk` as a command's words are: with ``poster`` given, ``title`` is the
 poster's title; poster texts without a ``poster`` template are refused, not ignored.
 """
@@ -21,7 +21,7 @@ from bot.posters import SharperCopyNeeded
 
 if TYPE_CHECKING:
     from bot.models import Requester
-    from bot.poster_service import Posters
+    from bot.posters.service import Posters
 
 log = logging.getLogger("minpcode.batch")
 

@@ -80,7 +80,7 @@ class Resolver:
             await response(scope, receive, send)
             return
         try:
-            found = self.service.resolve(scope["path_params"]["key"], visitor=_visitor(scope["query_string"]),
+            found = self.service.live.resolve(scope["path_params"]["key"], visitor=_visitor(scope["query_string"]),
                                          source="wxa")
         except MinpcodeError as exc:
             await error_response(exc, lang)(scope, receive, send)

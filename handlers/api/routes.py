@@ -105,7 +105,7 @@ class Api:
 
     def view(self, record: CodeRecord, live: tuple[str, bool, int] | None = None) -> CodeView:
         if live is None:
-            live = self.service.live_totals([record]).get(record.id)
+            live = self.service.live.totals([record]).get(record.id)
         params = None
         if record.type is CodeType.B and record.scene and scenes.is_key(record.scene):
             params = self.service.scene_params(record.scene)
@@ -227,7 +227,7 @@ class Api:
         page = self.service.history(HistoryQuery(
             text=query.q, type=query.type, status=query.status, requested_by=query.requested_by, mine=query.mine,
             limit=query.limit, offset=query.offset), requester)
-        live = self.service.live_totals(page.items)
+        live = self.service.live.totals(page.items)
         return answer(CodeListAnswer(code=OK, msg="", data=CodePage(
             items=[self.view(r, live.get(r.id)) for r in page.items], limit=page.limit, offset=page.offset,
             next_offset=page.next_offset,
@@ -254,9 +254,9 @@ class Api:
             raise InputError("请给出 page（新的目标页面）或 paused。", "Give page (the new destination) or paused.")
         requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
         if body.page is not None:
-            self.service.repoint(record.id, body.page, requester)
+            self.service.live.repoint(record.id, body.page, requester)
         if body.paused is not None:
-            (self.service.pause if body.paused else self.service.resume)(record.id, requester)
+            (self.service.live.pause if body.paused else self.service.live.resume)(record.id, requester)
         log.info("api: %s changed live code %s", name, record.id)
         return answer(CodeAnswer(code=OK, msg="", data=self.view(self.service.get(record.id))))
 

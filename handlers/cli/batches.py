@@ -190,7 +190,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
         where = out_path or data_dir() / "out"
 
         async def body(service: Service) -> int:
-            engine = BatchEngine(service)
+            engine = service.batches
             sheet = read_sheet(sheet_file.read_bytes(), sheet_file.name)
             who = requester()
             origin = BatchOrigin(user_id=who.user_id, user_name=who.user_name, chat="cli")
@@ -231,7 +231,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
         """List batches: id, who, rows, done/failed/left, status."""
 
         async def body(service: Service) -> int:
-            found = BatchEngine(service).recent(limit=limit)
+            found = service.batches.recent(limit=limit)
             if as_json:
                 print_json([batch_json(b) for b in found])
                 return OK
@@ -256,7 +256,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
         """Show one batch and its rows, or cancel it (its starter or an admin; rows made stay made)."""
 
         async def body(service: Service) -> int:
-            engine = BatchEngine(service)
+            engine = service.batches
             found = engine.cancel(batch_id, requester()) if cancel else engine.get(batch_id)
             rows = engine.manifest(found.id)
             if as_json:

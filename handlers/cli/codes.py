@@ -115,7 +115,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
         async def body(service: Service) -> ExitCode:
             records = service.recent(_requester(), query=query, limit=limit)
             if as_json:
-                live = service.live_totals(records)
+                live = service.live.totals(records)
                 print_json_out([record_json(r, service.settings, live.get(r.id)) for r in records])
                 return ExitCode.OK
             if not records:
@@ -143,8 +143,8 @@ def register(app: typer.Typer, cli: Cli) -> None:
             record = service.get(code_id)
             written = _save_record_image(service, record, out_file) if out_file is not None else None
             if as_json:
-                view = service.live_view(record)
-                print_json_out(record_json(record, service.settings, service.live_totals([record]).get(record.id))
+                view = service.live.view(record)
+                print_json_out(record_json(record, service.settings, service.live.totals([record]).get(record.id))
                             | {"out": str(written) if written else None}
                             | ({"live_code": view.model_dump(mode="json")} if view else {}))
             else:
@@ -211,7 +211,7 @@ def _show_submission(service: Service, submission: Submission, out_file: Path | 
         written = _save_record_image(service, record, out_file)
     code = exit_code(record)
     if as_json:
-        data = record_json(record, service.settings, service.live_totals([record]).get(record.id)) | {
+        data = record_json(record, service.settings, service.live.totals([record]).get(record.id)) | {
             "reused": submission.reused, "original_by": submission.original_by,
             "notices": [n.model_dump() for n in submission.notices],
             "out": str(written) if written else None,

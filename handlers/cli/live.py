@@ -24,7 +24,7 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
 
 def print_live(service: Service, record: CodeRecord, say: Say) -> None:
     """The live side of a record under its table (nothing for other codes)."""
-    view = service.live_view(record)
+    view = service.live.view(record)
     if view is not None:
         for zh, en in zip(live_lines(view, "zh"), live_lines(view, "en"), strict=False):
             say(f"{zh}\n{en}")
@@ -52,7 +52,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
             minpcode repoint 3k9x2m7q1abc "pages/spring/sale?from=poster"
         """
-        change(lambda service: service.repoint(code_id, page, requester()), "已改指向", "Re-pointed")
+        change(lambda service: service.live.repoint(code_id, page, requester()), "已改指向", "Re-pointed")
 
     @app.command()
     def pause(code_id: IdArg) -> None:
@@ -62,7 +62,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
             minpcode pause 3k9x2m7q1abc
         """
-        change(lambda service: service.pause(code_id, requester()), "已暂停", "Paused", paused=True)
+        change(lambda service: service.live.pause(code_id, requester()), "已暂停", "Paused", paused=True)
 
     @app.command()
     def resume(code_id: IdArg) -> None:
@@ -72,7 +72,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
             minpcode resume 3k9x2m7q1abc
         """
-        change(lambda service: service.resume(code_id, requester()), "已恢复", "Resumed")
+        change(lambda service: service.live.resume(code_id, requester()), "已恢复", "Resumed")
 
     @app.command()
     def stats(
@@ -88,7 +88,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             minpcode stats 3k9x2m7q1abc --chart scans.png
         """
         async def body(service: Service) -> int:
-            view, per_day = service.live_stats(code_id, days)
+            view, per_day = service.live.stats(code_id, days)
             if chart is not None:
                 write_image(stats_chart(per_day, "zh", code_id), "image/png", chart)
             if as_json:
@@ -112,7 +112,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             minpcode verify-file ./a1b2c3d4e5.txt
         """
         async def body(service: Service) -> int:
-            service.save_site_file(file.name, file.read_bytes(), requester())
+            service.live.save_site_file(file.name, file.read_bytes(), requester())
             url = f"{service.settings.minpcode_public_url.rstrip('/')}/{file.name}"
             say(f"已保存，访问 {url} 可看到它。\nStored; it is served at {url}", style="green")
             return 0

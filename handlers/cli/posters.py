@@ -23,8 +23,8 @@ from rich.console import Console
 
 from bot.errors import InvalidRequest
 from bot.models import Requester, Status
-from bot.poster_service import PosterMade
 from bot.posters import SharperCopyNeeded, format_for_path
+from bot.posters.service import PosterMade
 from bot.service import Service
 from handlers.cli.app import Cli
 from handlers.cli.output import ExitCode, err, out

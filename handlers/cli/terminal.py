@@ -36,7 +36,7 @@ def image_url(settings: Settings, record: CodeRecord) -> str | None:
 def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, int] | None = None) -> dict[str, Any]:
     """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on).
 
-    ``live`` is a live code's (destination, paused, total scans), from ``Service.live_totals``.
+    ``live`` is a live code's (destination, paused, total scans), from ``service.live.totals``.
     """
     return {
         "id": record.id, "type": record.type.value, "provider": record.provider.value,

@@ -24,7 +24,6 @@ from bot.config import Settings
 from bot.service import Service
 
 if TYPE_CHECKING:
-    from bot.batch.engine import BatchEngine
     from bot.ports import Announcer
     from handlers.slack.app import SlackBot
     from handlers.slack.socket import SocketMode
@@ -87,9 +86,8 @@ class SlackFrontEnd:
             await self.bot.stop()
 
 
-def slack_front_end(service: Service, batches: BatchEngine | None = None) -> SlackFrontEnd:
-    """The Slack front end for these settings (off, with the reason, when they are incomplete); ``batches``:
-    the process's batch engine (one of its own otherwise)."""
+def slack_front_end(service: Service) -> SlackFrontEnd:
+    """The Slack front end for these settings (off, with the reason, when they are incomplete)."""
     settings = service.settings
     token = _secret(settings.slack_bot_token)
     signing_secret = _secret(settings.slack_signing_secret)
@@ -101,8 +99,7 @@ def slack_front_end(service: Service, batches: BatchEngine | None = None) -> Sla
     from handlers.slack.app import SlackBot
 
     api_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    bot = SlackBot(service, token=token, signing_secret=signing_secret, app_token=app_token, api_url=api_url,
-                   batches=batches)
+    bot = SlackBot(service, token=token, signing_secret=signing_secret, app_token=app_token, api_url=api_url)
     socket = None
     if app_token:
         from handlers.slack.socket import SocketMode

@@ -37,7 +37,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot import logs
-from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, NotFound, UsageError
 from bot.fields import CodeAsk
@@ -96,7 +95,7 @@ class SlackBot:
     """The Slack front end around one running :class:`~bot.service.Service`."""
 
     def __init__(self, service: Service, *, token: str, signing_secret: str | None, app_token: str | None,
-                 api_url: str, batches: BatchEngine | None = None) -> None:
+                 api_url: str) -> None:
         self.service = service
         self.settings = service.settings
         self.api_url = api_url
@@ -126,7 +125,7 @@ class SlackBot:
         if self.mode == "socket":
             self.bolt.use(_socket_entry)
         live_home.register(self.bolt, self)
-        self.batches = slack_batches.register(self.bolt, self, batches or BatchEngine(service))
+        self.batches = slack_batches.register(self.bolt, self, service.batches)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -126,7 +126,7 @@ class SlackBatches:
         requester, lang = await self.host.requester(origin)
         try:
             batch = self.engine.get(batch_id)
-            if batch.origin.key != requester.key and not self.host.service.is_admin(requester):
+            if not self.host.service.permissions.owns_or_admin(batch.origin.key, requester):
                 raise PermissionDenied("只有发起人或管理员可以开始这个批量任务。",
                                        "Only its starter or an admin may start this batch.")
         except MinpcodeError as exc:

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import links
 from bot.errors import FieldError, InputError, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
-from bot.poster_service import PosterInfo
+from bot.posters.service import PosterInfo
 from bot.service import Service
 from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
@@ -142,8 +142,8 @@ class HomeTab:
         counts = self.service.posters.counts([r.id for r in shown])
         posters = {r.id: self.service.posters.for_code(r.id) for r in shown if counts.get(r.id)}
         view = home_view(shown, offset=start, more=len(records) > PAGE_SIZE,
-                         admin=self.service.is_admin(requester), public_url=self.public_url, banner=banner,
-                         live=self.service.live_totals(shown), posters=posters)
+                         admin=self.service.permissions.is_admin(requester), public_url=self.public_url, banner=banner,
+                         live=self.service.live.totals(shown), posters=posters)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
@@ -164,7 +164,7 @@ class HomeTab:
         except MinpcodeError as exc:
             await self.publish(requester, banner="⚠️ " + say(lang, exc.zh, exc.en))
             return
-        if not self.service.may_manage(record, requester):
+        if not self.service.permissions.may_manage(record, requester):
             who = record.requested_by_name or record.requested_by
             await self.publish(requester, banner="⚠️ " + say(
                 lang, f"只有创建者（{who}）或管理员可以改名。", f"Only its creator ({who}) or an admin may rename it."))

@@ -66,10 +66,10 @@ async def open_repoint(host: LiveHost, trigger_id: str, code_id: str, requester:
     home = host.home
     try:
         record = home.service.get(code_id)
-        if not home.service.may_manage(record, requester):
+        if not home.service.permissions.may_manage(record, requester):
             who = record.requested_by_name or record.requested_by
             raise FieldError("page", f"只有创建者（{who}）或管理员可以改指向。", f"Only its creator ({who}) or an admin may repoint it.")
-        view = home.service.live_view(record)
+        view = home.service.live.view(record)
         if view is None:
             raise FieldError("page", "这不是活码。", "This is not a live code.")
     except MinpcodeError as exc:
@@ -81,7 +81,7 @@ async def open_repoint(host: LiveHost, trigger_id: str, code_id: str, requester:
 async def set_paused(host: LiveHost, code_id: str, paused: bool, requester: Requester) -> None:
     lang = requester.lang
     try:
-        view = (host.home.service.pause if paused else host.home.service.resume)(code_id, requester)
+        view = (host.home.service.live.pause if paused else host.home.service.live.resume)(code_id, requester)
     except MinpcodeError as exc:
         await host.home.publish(requester, banner="⚠️ " + say(lang, exc.zh, exc.en))
         return
@@ -95,7 +95,7 @@ def repoint_submitted(host: LiveHost, view: dict[str, Any], requester: Requester
     page = parse.state_values((view.get("state") or {}).get("values") or {}).get("page")
     code_id = str(view.get("private_metadata") or "")
     try:
-        host.home.service.repoint(code_id, str(page or ""), requester)
+        host.home.service.live.repoint(code_id, str(page or ""), requester)
     except MinpcodeError as exc:
         return {"page": say(requester.lang, exc.zh, exc.en)}
     host.spawn(host.home.publish(requester, banner="🔀 " + say(

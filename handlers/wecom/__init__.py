@@ -39,17 +39,16 @@ from .xml import (
 )
 
 if TYPE_CHECKING:
-    from bot.batch.engine import BatchEngine
     from bot.config import Settings
     from bot.ports import Announcer, FrontEnd
     from bot.service import Service
 
 
-def wecom_front_end(service: Service, batches: BatchEngine | None = None) -> FrontEnd | None:
+def wecom_front_end(service: Service) -> FrontEnd | None:
     """The callback front end, or None (one log line says why) when WeCom is not configured."""
     from .callback import wecom_front_end as build
 
-    return build(service, batches=batches)
+    return build(service)
 
 
 def wecom_announcer(settings: Settings) -> Announcer | None:

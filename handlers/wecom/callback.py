@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.batch.engine import BatchEngine
 from bot.concurrency import TtlSet
 from bot.config import WECOM_APP_SETTINGS
 from bot.metrics import METRICS
@@ -235,10 +234,8 @@ class WeComFrontEnd:
         await self.http.aclose()
 
 
-def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW,
-                    batches: BatchEngine | None = None) -> WeComFrontEnd | None:
-    """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured.
-    ``batches``: the process's batch engine (one of its own otherwise)."""
+def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW) -> WeComFrontEnd | None:
+    """Build the WeCom front-end from the service's settings; ``None`` (and one log line) when not configured."""
     s = service.settings
     values = {
         "WECOM_CORP_ID": s.wecom_corp_id,
@@ -264,7 +261,7 @@ def wecom_front_end(service: Service, *, max_skew: float | None = MAX_SKEW,
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), trust_env=not is_loopback(s.wecom_api_url))
     client = WeComClient(http, s.wecom_api_url, str(values["WECOM_CORP_ID"]), int(agent), s.wecom_secret)  # type: ignore[arg-type]
     deliver = Deliverer(client, s.people_url)  # links go to phones: only an address the operator gave
-    conversation = Conversation(service, deliver, batches=WeComBatches(deliver, batches or BatchEngine(service)))
+    conversation = Conversation(service, deliver, batches=WeComBatches(deliver, service.batches))
     callback = WeComCallback(crypto, conversation.handle, agent_id=int(agent), outbox=service.outbox)
     return WeComFrontEnd(callback, conversation, client, http)
 

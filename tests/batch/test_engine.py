@@ -55,7 +55,7 @@ MIXED = ("页面,类型,场景,名称,推广活动,推广渠道\n"
 
 async def test_mixed_sheet_dry_run_then_run_zip_and_manifest(service: Service, upstreams: Upstreams) -> None:
     earlier = await service.submit({"type": "B", "page": "pages/index/index", "scene": "id=9"}, ADMIN)
-    engine = BatchEngine(service)
+    engine = service.batches
     plan = await engine.dry_run(read_pasted(MIXED), ORIGIN)
     assert plan.batch.status is BatchStatus.DRAFT and plan.batch.total == 8
     assert plan.invalid == 3 and plan.ready == 5
@@ -101,7 +101,7 @@ async def test_a_batch_that_would_cross_the_cap_refuses_its_ac_rows(upstreams: U
     async with Service.from_settings(upstreams.settings(tmp_path, minpcode_ac_cap=2)) as service:
         sheet = read_pasted("page,type,campaign,channel,scene\n" + "".join(
             f"pages/index/index?cap={i},A,新品上市,今日头条,\n" for i in range(3)) + "pages/index/index,B,,,cap=1\n")
-        engine = BatchEngine(service)
+        engine = service.batches
         plan = await engine.dry_run(sheet, ORIGIN)
         assert plan.over_cap == [2, 3, 4] and plan.ready == 1
         problem = next(p for p in plan.problems if p.line == 2)
@@ -114,7 +114,7 @@ async def test_a_batch_that_would_cross_the_cap_refuses_its_ac_rows(upstreams: U
 async def test_a_45009_storm_backs_off_and_every_row_is_made(service: Service, upstreams: Upstreams) -> None:
     sheet = read_pasted("page,type,scene\n" + "".join(f"pages/index/index,B,storm={i}\n" for i in range(6)))
     upstreams.wechat.inject(45009, times=5, path="/wxa/getwxacodeunlimit")
-    engine = BatchEngine(service, backoff=0.2)
+    engine = BatchEngine(service, service.posters, backoff=0.2)
     plan = await engine.dry_run(sheet, ORIGIN)
     batch = await engine.run(plan.batch.id)
     rows = engine.rows(batch.id)
@@ -128,7 +128,7 @@ async def test_cancel_by_starter_or_admin_keeps_what_was_made(service: Service, 
     upstreams.gio.latency = 0.05
     sheet = read_pasted("page,type,campaign,channel,name\n" + "".join(
         f"pages/index/index?cancel={i},A,新品上市,今日头条,cancel-{i}\n" for i in range(40)))
-    engine = BatchEngine(service, window=2)
+    engine = BatchEngine(service, service.posters, window=2)
     plan = await engine.dry_run(sheet, ORIGIN)
     with pytest.raises(PermissionDenied) as denied:
         engine.cancel(plan.batch.id, Requester(chat="slack", user_id="U_BOB"))
@@ -150,7 +150,7 @@ async def test_a_single_code_during_a_batch_goes_before_the_batch_rows(service: 
     upstreams.gio.latency = 0.02
     sheet = read_pasted("page,type,campaign,channel,name\n" + "".join(
         f"pages/index/index?prio={i},A,新品上市,今日头条,prio-{i}\n" for i in range(60)))
-    engine = BatchEngine(service)
+    engine = service.batches
     plan = await engine.dry_run(sheet, ORIGIN)
     running = asyncio.create_task(engine.run(plan.batch.id))
     while engine.progress(plan.batch.id).done < 5:

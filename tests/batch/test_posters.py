@@ -21,7 +21,7 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-import bot.poster_service
+import bot.posters.service
 from bot import sandbox
 from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
@@ -50,13 +50,13 @@ async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The template of every poster actually rendered (not served from the store)."""
     seen: list[str] = []
-    real = bot.poster_service.render_poster
+    real = bot.posters.service.render_poster
 
     def counting(*args: Any, **kwargs: Any) -> bytes:
         seen.append(args[2].name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bot.poster_service, "render_poster", counting)
+    monkeypatch.setattr(bot.posters.service, "render_poster", counting)
     return seen
 
 
@@ -81,7 +81,7 @@ MIXED = ("页面,类型,场景,名称,海报,标题,副标题,底部文字,格�
 
 async def test_mixed_rows_dry_run_then_posters_in_the_zip_and_manifest(
         service: Service, upstreams: Upstreams, renders: list[str], scan: Scan) -> None:
-    engine = BatchEngine(service)
+    engine = service.batches
     plan = await engine.dry_run(read_pasted(MIXED), ORIGIN)
     assert wx_calls(upstreams) == 0  # every rule checked before any upstream call
     assert plan.ready == 4 and plan.invalid == 3 and plan.posters == 3 and plan.poster_lines == [2, 3, 8]
@@ -144,7 +144,7 @@ async def test_a_poster_that_cannot_be_made_fails_only_the_poster(service: Servi
     sheet = ("page,type,via,poster,sharp\n"
              "pages/shop/index?id=7,A,wechat,a4,\n"
              "pages/shop/index?id=8,A,wechat,sticker-60,\n")
-    engine = BatchEngine(service)
+    engine = service.batches
     plan = await engine.dry_run(read_pasted(sheet), ORIGIN)
     assert plan.ready == 2 and plan.posters == 1 and plan.reuse_ids == {2: earlier.id}
     warned = [p for p in plan.problems if p.line == 2]  # said in the dry run, before anything is made
@@ -183,7 +183,7 @@ async def test_resume_after_an_interruption_makes_no_second_poster(
     sheet = read_pasted("页面,类型,场景,名称,海报,标题\n" + "".join(
         f"pages/shop/index,B,s={i},店{i},sticker-60,开业\n" for i in range(rows)))
     async with Service.from_settings(upstreams.settings(tmp_path)) as first:
-        engine = BatchEngine(first, window=2)
+        engine = BatchEngine(first, first.posters, window=2)
         plan = await engine.dry_run(sheet, ORIGIN)
         task = asyncio.create_task(engine.run(plan.batch.id))
         for _ in range(600):
@@ -203,7 +203,7 @@ async def test_resume_after_an_interruption_makes_no_second_poster(
                      [plan.batch.id, crashed])
 
     async with Service.from_settings(upstreams.settings(tmp_path)) as second:
-        engine = BatchEngine(second)
+        engine = second.batches
         batch = await engine.run(plan.batch.id)
         assert batch.status is BatchStatus.DONE and batch.posters == {"wanted": rows, "made": rows, "failed": 0}
         after = {r.line: r.poster_id for r in engine.rows(batch.id)}

@@ -24,7 +24,7 @@ def scan_in_process(data: Path, key: str, visitors: list[str | None]) -> None:
         settings = Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=data)
         async with Service.from_settings(settings) as service:
             for visitor in visitors:
-                assert service.resolve(key, visitor=visitor) is not None
+                assert service.live.resolve(key, visitor=visitor) is not None
     asyncio.run(go())
 
 

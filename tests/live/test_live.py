@@ -21,13 +21,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot import live as live_module
 from bot import sandbox
 from bot.config import Settings
 from bot.destinations import DESTINATION_MAX
+from bot.live import rules as live_module
+from bot.live.scans import KEY_FILE
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
-from bot.scans import KEY_FILE
 from bot.server import create_app
 from bot.service import Service
 from handlers import commands
@@ -119,7 +119,7 @@ def test_create_resolve_repoint_pause_resume_without_a_second_wechat_call(server
 
     record = server.ok("GET", f"/api/codes/{body['id']}")["data"]
     assert (record["page"], record["scene"], record["scans"]) == (ROUTER, key, 4)
-    history = server.service.live_view(server.service.get(body["id"]))
+    history = server.service.live.view(server.service.get(body["id"]))
     assert history is not None
     assert [d.page for d in history.destinations] == ["pages/coupon/get?id=1&from=poster",
                                                        "pages/spring/sale?aid=a9a84ZoB"]
@@ -135,7 +135,7 @@ async def test_expiry_sends_scans_to_the_fallback_until_resumed(server: Server, 
     key = body["scene"]
     assert resolve(server, key).json()["data"]["page"] == "pages/event/index"
     # The clock is the one thing without a wire: move it past the last day (local end of day).
-    later = service.live.end_of(date(2099, 12, 31)) + 1
+    later = service.live.rules.end_of(date(2099, 12, 31)) + 1
     assert datetime.fromtimestamp(later - 2, ZoneInfo("Asia/Shanghai")).date() == date(2099, 12, 31)
     monkeypatch.setattr(live_module.time, "time", lambda: later)
     expired = resolve(server, key).json()["data"]
@@ -210,7 +210,7 @@ def test_scans_survive_a_clean_restart_and_visitors_are_only_hashed(tmp_path: Pa
 
     again = start(tmp_path, wechat)
     try:
-        view = again.service.live_view(again.service.get(body["id"]))
+        view = again.service.live.view(again.service.get(body["id"]))
         assert view is not None
         assert (view.scans.total, view.scans.today, view.scans.last_7_days, view.scans.unique) == (10, 10, 10, 2)
         listed = again.ok("GET", "/api/codes")["data"]["items"]
@@ -224,7 +224,7 @@ def test_a_configured_hash_key_is_used_and_nothing_is_written_beside_the_databas
     try:
         key = make_live(server)["scene"]
         resolve(server, key, visitor="v1")
-        server.service.scans.flush()
+        server.service.live.scans.flush()
         db = sqlite3.connect(tmp_path / "minpcode.db")
         (visitor,) = db.execute("SELECT visitor FROM scans").fetchone()
         db.close()
@@ -256,7 +256,7 @@ def test_a_long_scene_key_answers_as_before(server: Server) -> None:
     assert response.headers["cache-control"] == "public, max-age=86400, immutable"
     assert response.json()["data"] == {"key": key, "scene": params, "query": {"product_id": "12345", "from": "公众号推文"},
                                        "page": None, "live": False, "paused": False}
-    assert server.service.live_view(server.service.get(
+    assert server.service.live.view(server.service.get(
         server.ok("GET", "/api/codes")["data"]["items"][0]["id"])) is None
 
 
@@ -270,7 +270,7 @@ async def test_stats_draws_scans_per_day(server: Server) -> None:
     assert len(days) == 30 and days[-1]["scans"] == 3 and sum(d["scans"] for d in days) == 3
     assert "共 3 次" in reply.zh
     started = time.perf_counter()
-    assert server.service.resolve("k=0000000000") is None
+    assert server.service.live.resolve("k=0000000000") is None
     assert time.perf_counter() - started < 1.0
 
 
@@ -297,7 +297,7 @@ def test_a_change_made_by_another_process_reaches_the_server_within_the_cache_ti
     assert resolve(server, body["scene"]).json()["data"]["page"] == "pages/coupon/get"
     monkeypatch.setattr(live_module, "CACHE_SECONDS", 0.3)
     other = Service(server.service.settings, Storage.open(tmp_path), server.service.upstream)  # the CLI, say
-    other.repoint(body["id"], "pages/from/cli", Requester(chat="api", user_id="cms"))
+    other.live.repoint(body["id"], "pages/from/cli", Requester(chat="api", user_id="cms"))
     other.storage.close()
     time.sleep(0.4)
     assert resolve(server, body["scene"]).json()["data"]["page"] == "pages/from/cli"

@@ -85,7 +85,7 @@ def test_the_q_page_says_how_to_open_it_in_wechat_and_counts_every_scan(running:
     finally:
         english.close()
 
-    view = running.service.live_view(running.service.get(made["id"]))
+    view = running.service.live.view(running.service.get(made["id"]))
     assert view is not None and view.scans.total == 2  # two page loads; the image itself is no scan
 
     missing = browser_page.goto(f"{running.url}/q/0000000000")
@@ -105,7 +105,7 @@ def test_the_q_image_is_a_square_qr_of_our_link_and_the_verification_file_is_ser
         assert client.get(f"{running.url}/q/0000000000.png").status_code == 404
 
         assert client.get(f"{running.url}/Zx9Yw8Vu7T.txt").status_code == 404
-        running.service.save_site_file("Zx9Yw8Vu7T.txt", b"6a1f0c9e8d7b", Requester(user_id="admin"))
+        running.service.live.save_site_file("Zx9Yw8Vu7T.txt", b"6a1f0c9e8d7b", Requester(user_id="admin"))
         served = client.get(f"{running.url}/Zx9Yw8Vu7T.txt")
         assert (served.status_code, served.content, served.headers["content-type"].split(";")[0]) == (
             200, b"6a1f0c9e8d7b", "text/plain")

@@ -185,7 +185,7 @@ async def test_a_live_code_asks_for_its_poster_at_the_same_time(service: Service
     assert made.poster is not None and record.status is Status.DONE
     code = scan(made.poster.data)
     assert (code.page, code.scene) == (record.page, record.scene)  # the router page and the live key
-    assert service.live_view(record) is not None
+    assert service.live.view(record) is not None
 
 
 async def test_a_team_template_with_a_big_code_says_what_dpi_it_reaches(service: Service, scan: Scan) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.batch.engine import BatchEngine
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
 from bot.batch.sheets import read_pasted
 from bot.config import Settings
@@ -24,7 +23,7 @@ async def test_serve_resumes_a_batch_a_stop_left_running(tmp_path: Path) -> None
     data = tmp_path / "data"
     settings = Settings(_env_file=None, minpcode_data_dir=data, minpcode_sandbox=True)  # type: ignore[call-arg]
     async with Service.from_settings(settings) as service:
-        engine = BatchEngine(service)
+        engine = service.batches
         plan = await engine.dry_run(read_pasted(ROWS), BatchOrigin(user_id="U1", chat="cli"))
         assert plan.ready == 6
         # What a process killed right after the person pressed Start leaves behind: running, nothing made.

@@ -16,7 +16,7 @@ def test_home_shows_scans_and_repoints_pauses_and_resumes(h: Harness) -> None:  
     record = h.service.recent(limit=1)[0]
     assert record.page == "pages/minpcode/router" and record.scene
     for visitor in ("a", "b", "a"):
-        assert h.service.resolve(record.scene, visitor=visitor) is not None
+        assert h.service.live.resolve(record.scene, visitor=visitor) is not None
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvLive1")
     home = _home_where(h, lambda t: record.id in t)
     text = json.dumps(home, ensure_ascii=False)
@@ -26,11 +26,11 @@ def test_home_shows_scans_and_repoints_pauses_and_resumes(h: Harness) -> None:  
     h.action(home, "home_live_pause", record.id)
     paused = _home_where(h, lambda t: "Paused" in t)
     assert '"home_live_resume"' in json.dumps(paused)
-    found = h.service.resolve(record.scene)
+    found = h.service.live.resolve(record.scene)
     assert found is not None and found.paused and found.page == "pages/index/index"
     h.action(paused, "home_live_resume", record.id)
     _home_where(h, lambda t: "Resumed" in t)
-    assert not h.service.live_view(record).paused  # type: ignore[union-attr]
+    assert not h.service.live.view(record).paused  # type: ignore[union-attr]
 
     h.action(home, "home_live_repoint", record.id)
     modal: dict[str, Any] = h.emu.views[h.emu.wait_for("views.open", ok=True)[-1].response["view"]["id"]]
@@ -40,7 +40,7 @@ def test_home_shows_scans_and_repoints_pauses_and_resumes(h: Harness) -> None:  
     good = h.submit(modal, state(page="pages/spring/sale?aid=a9a84ZoB"))
     assert good.status_code == 200 and good.content == b""
     _home_where(h, lambda t: "Re-pointed" in t)
-    moved = h.service.resolve(record.scene)
+    moved = h.service.live.resolve(record.scene)
     assert moved is not None and (moved.page, moved.query) == ("pages/spring/sale", "aid=a9a84ZoB")
 
 
@@ -51,7 +51,7 @@ def test_someone_else_cannot_repoint_from_slack(h: Harness) -> None:  # noqa: F8
     h.command(f"repoint {record.id} pages/theirs/index", user=ZH_USER_ID)
     refused = h.ephemeral(lambda m: "只有创建者" in (m.get("text") or ""))
     assert refused
-    view = h.service.live_view(record)
+    view = h.service.live.view(record)
     assert view is not None and view.destination == "pages/mine/index"
 
 
@@ -67,7 +67,7 @@ def test_the_form_makes_a_live_code(h: Harness) -> None:  # noqa: F811
     assert done.status_code == 200
     h.uploads_for("表单活码")
     record = h.service.recent(limit=1)[0]
-    view = h.service.live_view(record)
+    view = h.service.live.view(record)
     assert record.page == "pages/minpcode/router" and view is not None and view.destination == "pages/coupon/get?id=7"
 
 

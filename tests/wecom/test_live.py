@@ -18,13 +18,13 @@ def test_the_same_words_make_repoint_pause_resume_and_count(wecom: WeComSite,  #
     record = wecom.service.recent()[0]
     assert (code.kind, code.page, code.scene) == ("B", "pages/minpcode/router", record.scene)
     wait_text(wecom, 1, "pages/coupon/get?id=3")
-    assert wecom.service.resolve(record.scene or "", visitor="wx-user") is not None
+    assert wecom.service.live.resolve(record.scene or "", visitor="wx-user") is not None
 
     wecom.sender.send_text(USER, f"改指向 {record.id} pages/spring/index")
     wait_text(wecom, 2, "pages/spring/index")
     wecom.sender.send_text(USER, f"暂停 {record.id}")
     wait_text(wecom, 3, "已暂停")
-    paused = wecom.service.resolve(record.scene or "")
+    paused = wecom.service.live.resolve(record.scene or "")
     assert paused is not None and paused.paused and paused.page == "pages/index/index"
     wecom.sender.send_text(USER, f"恢复 {record.id}")
     wait_text(wecom, 4, "已恢复")

@@ -23,15 +23,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from bot import links
+from bot.codes import Codes, Submission
 from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, MinpcodeError, NotFound, PermissionDenied
 from bot.media import sniff
 from bot.models import WIDTH_MAX, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
+from bot.permissions import Permissions
 from bot.posters import (
     CodePlan,
     PosterFormat,
@@ -54,32 +56,6 @@ from storage import PosterRecord, Storage
 
 RENDERS_AT_ONCE = 2  # an A4 canvas is ~26 MB: a few at a time keeps a batch's memory flat
 WAIT_SECONDS = 120.0
-
-
-class Made(Protocol):
-    """What :meth:`Service.submit` answers (only what posters read)."""
-
-    record: CodeRecord
-    reused: bool
-    notices: list[Notice]
-
-
-class Codes(Protocol):
-    """The part of :class:`bot.service.Service` posters use (kept narrow: no import circle)."""
-
-    def get(self, code_id: str) -> CodeRecord: ...
-
-    def image(self, code_id: str) -> tuple[bytes, str]: ...
-
-    def is_admin(self, requester: Requester) -> bool: ...
-
-    async def prepare(self, request: CodeRequest | dict[str, Any], *, long_scene: bool = False,
-                      requester: Requester | None = None) -> CodeRequest: ...
-
-    async def existing(self, request: CodeRequest) -> CodeRecord | None: ...
-
-    async def submit(self, request: CodeRequest | dict[str, Any], requester: Requester, *, wait: bool = True,
-                     reuse: bool = True, timeout: float = 60.0, long_scene: bool = False) -> Any: ...
 
 
 class PosterInfo(BaseModel):
@@ -141,7 +117,7 @@ class NewWithPoster(BaseModel):
     """``new … poster=…``: the code as :meth:`Service.submit` answered, and its poster or why not."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    submission: Any  # bot.service.Submission
+    submission: Submission
     poster: PosterMade | None = None
     poster_error: MinpcodeError | None = None
 
@@ -153,21 +129,17 @@ def info(record: PosterRecord) -> PosterInfo:
                       created_at=record.created_at)
 
 
-def _may_administer(codes: Codes, requester: Requester) -> bool:
-    # The CLI runs as the database's owner (it can open the file anyway), so it administers.
-    return requester.chat == "cli" or codes.is_admin(requester)
-
-
 def _denied() -> PermissionDenied:
     return PermissionDenied("只有管理员（MINPCODE_ADMINS）可以管理团队海报模板和默认标志。",
                             "Only admins (MINPCODE_ADMINS) may manage team poster templates and the default logo.")
 
 
 class Posters:
-    """Posters for :class:`bot.service.Service` (``service.posters``)."""
+    """``service.posters``: posters of the codes that ``codes`` makes and reads."""
 
-    def __init__(self, codes: Codes, storage: Storage) -> None:
+    def __init__(self, codes: Codes, storage: Storage, permissions: Permissions) -> None:
         self.codes = codes
+        self.permissions = permissions
         self.store = storage.posters
         self._locks: KeyedLocks[str] = KeyedLocks()
         self._renders = asyncio.Semaphore(RENDERS_AT_ONCE)
@@ -195,7 +167,7 @@ class Posters:
     async def add_template(self, name: str, layout: bytes | str, background: bytes | None,
                            requester: Requester) -> PosterTemplate:
         """Add or replace a team template; InvalidRequest names every problem of the layout file."""
-        if not _may_administer(self.codes, requester):
+        if not self.permissions.may_administer(requester):
             raise _denied()
         template = await asyncio.to_thread(team_template, name, layout, background)
         text = layout.decode("utf-8-sig") if isinstance(layout, bytes) else layout
@@ -204,7 +176,7 @@ class Posters:
         return template
 
     def remove_template(self, name: str, requester: Requester) -> None:
-        if not _may_administer(self.codes, requester):
+        if not self.permissions.may_administer(requester):
             raise _denied()
         if not self.store.delete_template(name.strip().lower()):
             raise NotFound(f"没有名为 {name} 的团队模板。", f"There is no team template named {name}.", field="template")
@@ -220,7 +192,7 @@ class Posters:
 
     def set_default_logo(self, data: bytes | None, requester: Requester) -> str | None:
         """The team's default logo (None to have none); its hash."""
-        if not _may_administer(self.codes, requester):
+        if not self.permissions.may_administer(requester):
             raise _denied()
         digest = self.keep_logo(data) if data is not None else None
         self.store.set_default_logo(digest, updated_by=requester.key)
@@ -363,7 +335,7 @@ class Posters:
 
     async def _sharper_copy(self, record: CodeRecord, plan: CodePlan,
                             requester: Requester) -> tuple[CodeRecord, list[Notice]]:
-        submission: Made = await self.codes.submit(self._copy_request(record, plan), requester, timeout=WAIT_SECONDS)
+        submission = await self.codes.submit(self._copy_request(record, plan), requester, timeout=WAIT_SECONDS)
         copy = submission.record
         if copy.status is not Status.DONE or not copy.image_sha256:
             why = copy.error_message
@@ -416,4 +388,4 @@ def _prepared_values(prepared: CodeRequest) -> dict[str, str | None]:
             "page": prepared.page, "scene": prepared.scene}
 
 
-__all__ = ["Codes", "NewPlan", "NewWithPoster", "PosterInfo", "PosterMade", "Posters", "info"]
+__all__ = ["NewPlan", "NewWithPoster", "PosterInfo", "PosterMade", "Posters", "info"]

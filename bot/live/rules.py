@@ -9,7 +9,7 @@ every destination is kept with who set it and when. A paused or expired code lea
 page (``MINPCODE_FALLBACK_PAGE``) until it is resumed.
 
 Resolving is on every scan's path: answers come from memory (an LRU of keys, dropped on every
-change) or one indexed read, and the scan is counted in memory (bot/scans.py writes it).
+change) or one indexed read, and the scan is counted in memory (bot/live/scans.py writes it).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pydantic import BaseModel
 from bot import scenes
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InputError
+from bot.live.scans import ScanRecorder
 from bot.models import CodeRecord, CodeType, Requester, Status
-from bot.scans import ScanRecorder
 from storage import Storage
 from storage.live import LiveRow, Resolved
 

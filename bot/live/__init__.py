@@ -1,0 +1,26 @@
+"""Live codes (活码): a B code printed once whose destination can change, and whose scans are counted.
+
+    service.live.resolve(key, visitor=…)          # the scan's path (bot/live/service.py: LiveService)
+    service.live.repoint(code_id, page, requester) / pause / resume / stats / view / totals
+
+``rules.py`` holds the rules (the key, the destination and its history, pausing, expiry, the resolver's
+cache), ``scans.py`` counts scans off the request path, ``service.py`` is ``service.live``: the verbs
+front-ends call, each checked with :class:`bot.permissions.Permissions`.
+"""
+
+from bot.live.rules import (
+    DayScans,
+    Destination,
+    LiveCodes,
+    LiveView,
+    NotLive,
+    Resolution,
+    ScanCounts,
+    link_qr,
+    normal_key,
+    split,
+)
+from bot.live.service import LiveService
+
+__all__ = ["DayScans", "Destination", "LiveCodes", "LiveService", "LiveView", "NotLive", "Resolution", "ScanCounts",
+           "link_qr", "normal_key", "split"]

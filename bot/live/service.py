@@ -1,0 +1,136 @@
+"""``service.live``: what front-ends do with live codes (resolve a scan, re-point, pause, resume, stats,
+the site's verification files). The rules themselves are in :mod:`bot.live.rules`; scans are written
+off the request path by :mod:`bot.live.scans`.
+
+    live = service.live
+    found = live.resolve("k=3fZq9LmA0x", visitor="o6_bm…")     # Resolution | None; the scan is counted
+    view = live.repoint(code_id, "pages/spring/index?from=poster", requester)   # LiveView
+    view, per_day = live.stats(code_id, days=30)
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Settings
+from bot.errors import FieldError
+from bot.history import get_record
+from bot.live.rules import DayScans, LiveCodes, LiveView, Resolution
+from bot.live.scans import ScanRecorder, hash_key
+from bot.metrics import METRICS
+from bot.models import CodeRecord, Requester
+from bot.permissions import Permissions
+from storage import Storage
+
+SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
+SITE_FILE_MAX = 4096
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
+
+
+class LiveService:
+    """Live codes for every front-end; :attr:`rules` is what making a code asks (place, register, end_of)."""
+
+    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions) -> None:
+        self.storage = storage
+        self.permissions = permissions
+        secret = settings.minpcode_scan_hash_key
+        self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
+                                                          storage.directory))
+        self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
+                               fallback_page=settings.minpcode_fallback_page, zone=_zone(settings.minpcode_timezone))
+
+    async def start(self) -> None:
+        await self.scans.start()
+
+    async def close(self) -> None:
+        await self.scans.stop()  # every scan counted so far is written before the database closes
+
+    # -- the scan's path --------------------------------------------------------------------------
+    def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
+        """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
+        found = self.rules.resolve(key, visitor=visitor, source=source)
+        (METRICS.scans_found if found is not None else METRICS.scans_unknown).inc()
+        return found
+
+    def is_live(self, key: str) -> bool:
+        """Whether ``key`` (as stored, ``k=`` + 10) is a live code's; no scan is counted."""
+        return self.rules.lookup(key).live is not None
+
+    def short_link_for(self, destination: str) -> str | None:
+        """A Short Link already made for ``destination`` (page?query), if any."""
+        return self.rules.short_link(destination)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def view(self, record: CodeRecord) -> LiveView | None:
+        """The live side of ``record`` (destination history, paused, scans), None for other codes."""
+        return self.rules.view(record)
+
+    def totals(self, records: builtins.list[CodeRecord]) -> dict[str, tuple[str, bool, int]]:
+        """For the live codes among ``records``: id -> (destination, paused, total scans)."""
+        return {code_id: (row.page, row.paused, n) for code_id, (row, n) in self.rules.totals(records).items()}
+
+    def stats(self, code_id: str, days: int = 30) -> tuple[LiveView, builtins.list[DayScans]]:
+        """A live code's view and its scans per local day over the last ``days`` days."""
+        record = get_record(self.storage, code_id)
+        return self._view(record), self.rules.per_day(record, days)
+
+    def most_scanned(self, start: datetime, end: datetime, limit: int = 5) -> builtins.list[tuple[CodeRecord, int]]:
+        """The live codes scanned most in ``[start, end)``, with their scans."""
+        return [(get_record(self.storage, code_id), n) for code_id, n in self.rules.top(start, end, limit)]
+
+    # -- changing (its creator or an admin; no WeChat call) -----------------------------------------
+    def repoint(self, code_id: str, page: str, requester: Requester) -> LiveView:
+        """Send a live code's scans to ``page`` from now on."""
+        record = self._manageable(code_id, requester)
+        self.rules.repoint(record, page, requester)
+        return self._view(record)
+
+    def pause(self, code_id: str, requester: Requester) -> LiveView:
+        record = self._manageable(code_id, requester)
+        self.rules.set_paused(record, True, requester)
+        return self._view(record)
+
+    def resume(self, code_id: str, requester: Requester) -> LiveView:
+        record = self._manageable(code_id, requester)
+        self.rules.set_paused(record, False, requester)
+        return self._view(record)
+
+    # -- the site's files (WeChat's domain verification file) ----------------------------------------
+    def site_file(self, name: str) -> bytes | None:
+        """A file served at the site's root, by its name."""
+        return self.storage.site_files.get(name) if SITE_FILE_RE.match(name) else None
+
+    def save_site_file(self, name: str, body: bytes, requester: Requester) -> None:
+        if not SITE_FILE_RE.match(name):
+            raise FieldError("file", "校验文件名应像 abcdef123.txt（字母、数字、- _，以 .txt 结尾）。",
+                             "The verification file's name should look like abcdef123.txt (letters, digits, - _, .txt).")
+        if len(body) > SITE_FILE_MAX:
+            raise FieldError("file", f"校验文件最大 {SITE_FILE_MAX} 字节。",
+                             f"The verification file may have at most {SITE_FILE_MAX} bytes.")
+        self.storage.site_files.put(name, body, requester.key)
+        self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _view(self, record: CodeRecord) -> LiveView:
+        view = self.rules.view(record)
+        if view is None:
+            self.rules.row(record)  # raises NotLive
+        assert view is not None
+        return view
+
+    def _manageable(self, code_id: str, requester: Requester) -> CodeRecord:
+        record = get_record(self.storage, code_id)
+        self.permissions.check(record, requester, "change")
+        return record
+
+
+__all__ = ["SITE_FILE_MAX", "SITE_FILE_RE", "LiveService"]
