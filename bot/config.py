@@ -141,6 +141,14 @@ class Settings(BaseSettings):
         found += [entry.partition(":")[2].strip() for entry in _secret(self.minpcode_api_keys).split(",")]
         return [value for value in found if value]
 
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """``MINPCODE_TIMEZONE`` as the one time zone every part uses (summaries, the scheduler, live codes'
+        expiry, times shown to people). A bad name raises :class:`BadSettings` naming it rather than falling
+        back to some other zone: a wrong zone would put every period and expiry silently off by hours."""
+        self.check("MINPCODE_TIMEZONE")
+        return ZoneInfo(self.minpcode_timezone.strip())
+
     @property
     def terminal_lang(self) -> Literal["zh", "en"]:
         for value in (self.minpcode_lang, self.lc_all, self.lc_messages, self.lang):

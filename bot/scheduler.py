@@ -41,7 +41,7 @@ from starlette.routing import BaseRoute
 
 from bot.announce import announce
 from bot.ports import Announcer, PostOutcome
-from bot.summary import Lang, build_summary, local_midnight, zone_named
+from bot.summary import Lang, build_summary, local_midnight
 from storage.summary_runs import SummaryRun, SummaryRuns
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class RunReport(BaseModel):
 class SummaryScheduler:
     name = "summary"
 
-    def __init__(self, service: Service, announcers: Sequence[Announcer], *, cron: str | None = None, timezone: str | None = None,
+    def __init__(self, service: Service, announcers: Sequence[Announcer], *, cron: str | None = None, zone: ZoneInfo | None = None,
                  clock: Clock = utc_now, sleep: Sleep = asyncio.sleep, lang: Lang = "zh",
                  retry_delays: Sequence[float] = RETRY_DELAYS, lease: timedelta = LEASE,
                  max_sleep: float = MAX_SLEEP, first_start_grace: timedelta = FIRST_START_GRACE) -> None:
@@ -85,7 +85,7 @@ class SummaryScheduler:
         self.cron = (cron or service.settings.minpcode_summary_cron).strip()
         if not croniter.is_valid(self.cron):
             raise ValueError(f"MINPCODE_SUMMARY_CRON is not a valid cron expression: {self.cron!r}")
-        self.zone: ZoneInfo = zone_named(timezone or service.settings.minpcode_timezone)
+        self.zone: ZoneInfo = zone or service.settings.zone
         self.clock = clock
         self.sleep = sleep
         self.lang: Lang = lang

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
@@ -49,13 +48,6 @@ from storage import Storage
 
 log = logging.getLogger("minpcode.service")
 
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
 
 UNEXPECTED = (INTERNAL.zh, INTERNAL.en)
 
@@ -95,7 +87,7 @@ class Service(LiveVerbs):
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
                                                           storage.directory))
         self.live = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
-                              fallback_page=settings.minpcode_fallback_page, zone=_zone(settings.minpcode_timezone))
+                              fallback_page=settings.minpcode_fallback_page, zone=settings.zone)
         self.posters = Posters(self, storage)  # posters of codes: bot/poster_service.py
 
     @classmethod
