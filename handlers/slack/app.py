@@ -397,8 +397,6 @@ class SlackBot:
                 reply = await commands.new_code(self.service, fields, requester)
         except MinpcodeError as exc:
             reply = commands.failure(exc)
-        if fields.get("create_missing"):
-            self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
         await self.home.refresh(requester)
 

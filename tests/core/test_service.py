@@ -75,6 +75,15 @@ async def test_unknown_campaign_names_the_closest_and_create_makes_it(service: S
     assert created.record.status is Status.DONE and created.record.campaign == "冬季促销"
 
 
+async def test_a_campaign_made_by_create_is_offered_by_the_next_form_at_once(service: Service) -> None:
+    before = [o.label for o in await service.options("campaign", timeout=5)]
+    assert before and "秋季上新" not in before  # the forms' list is loaded and fresh
+    made = await service.submit({"type": "C", "page": "pages/a/a", "campaign": "秋季上新", "channel": "今日头条",
+                                 "create_missing": True}, ALICE)
+    assert made.record.status is Status.DONE
+    assert "秋季上新" in [o.label for o in await service.options("campaign", timeout=5)]
+
+
 async def test_field_rules_are_enforced_before_any_upstream_call(service: Service, upstreams: Upstreams) -> None:
     before = sum(upstreams.wechat.calls.values())
     with pytest.raises(InvalidRequest) as info:
