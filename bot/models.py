@@ -85,6 +85,17 @@ def path_limit(kind: CodeType, via: Provider | None) -> int:
     return A_PATH_MAX_BYTES if kind is CodeType.A else PATH_MAX_BYTES
 
 
+def page_path(value: str) -> str:
+    """A page as every request keeps it: without the leading ``/`` people type by habit. WeChat's
+    getUnlimitedQRCode (B) says its ``page`` must not start with ``/`` ("根路径前不要填加 /",
+    https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html);
+    getQRCode's (A) ``path`` sets no such rule
+    (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getQRCode.html), and
+    both name the same page either way. One form for every front-end makes ``/pages/x`` and ``pages/x``
+    the identical request: the same reuse key, the same code."""
+    return value.strip().removeprefix("/")
+
+
 def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
@@ -226,8 +237,9 @@ class CodeRequest(BaseModel):
                 data["via"] = data["via"].strip().lower()
             if data.get("live") is True and not data.get("type"):
                 data["type"] = "B"  # a live code is a B code: no A/C quota, ever
-            if isinstance(data.get("destination"), str) and data["destination"].startswith("/"):
-                data["destination"] = data["destination"][1:]
+            for field in ("page", "destination"):
+                if isinstance(data.get(field), str):
+                    data[field] = page_path(data[field])
             if isinstance(data.get("title"), str) and data["title"].strip():
                 data["title"] = truncate_title(data["title"].strip())
         return data

@@ -16,8 +16,8 @@ not allowed; 3001 empty path; 3002 bad scene. The HTTP status agrees with the co
 
 A request with a scene makes a B code (unlimited quota), one without makes a plain WeChat A code
 (the path may carry ``?query``; it counts against the 100,000 A+C cap, so identical repeats reuse
-the code already made). One leading ``/`` of the path is dropped (WeChat's B page must not have
-one; the seed's example sends ``/pages/...``). Scenes that do not fit WeChat's 32 characters or
+the code already made). A leading ``/`` of the path is dropped by the core, as for every front-end
+(:func:`bot.models.page_path`), so ``/pages/x`` and ``pages/x`` are one code. Scenes that do not fit WeChat's 32 characters or
 character set are stored by the service behind a short key (see ``bot/scenes.py``).
 
 The modules: ``models`` (wire models), ``auth`` (keys), ``errors`` (our errors as answers),

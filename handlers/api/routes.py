@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
-from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
 from bot.service import HistoryQuery, Service
 from bot.text import Text
@@ -150,9 +150,7 @@ class Api:
         page = parsed.path.strip()
         if _bad_text(page):
             raise FieldError("page", "path 不能包含控制字符。", "The path cannot contain control characters.")
-        if page.startswith("/"):
-            page = page[1:]
-        if not page:  # the seed's path is required, for B codes too (WeChat's "home page" default is not offered)
+        if not page_path(page):  # required, for B codes too (WeChat's "home page" default is not offered)
             raise EmptyPath()
         scene = (parsed.scene or "").strip()
         if parsed.live:

@@ -84,10 +84,17 @@ async def test_a_campaign_made_by_create_is_offered_by_the_next_form_at_once(ser
     assert "秋季上新" in [o.label for o in await service.options("campaign", timeout=5)]
 
 
+async def test_a_b_page_with_a_leading_slash_is_accepted_and_is_the_same_code(service: Service) -> None:
+    slashed = await service.submit({**B_CODE, "page": "/pages/index/index"}, ALICE)
+    assert slashed.record.status is Status.DONE and slashed.record.page == "pages/index/index"
+    plain = await service.submit(B_CODE, BOB)
+    assert plain.reused and plain.record.id == slashed.record.id
+
+
 async def test_field_rules_are_enforced_before_any_upstream_call(service: Service, upstreams: Upstreams) -> None:
     before = sum(upstreams.wechat.calls.values())
     with pytest.raises(InvalidRequest) as info:
-        await service.submit({"type": "B", "page": "/pages/x", "scene": "x" * 33, "width": 100}, ALICE)
+        await service.submit({"type": "B", "page": "pages/x?y=1", "scene": "x" * 33, "width": 100}, ALICE)
     assert set(info.value.by_field()) == {"page", "scene", "width"}
     with pytest.raises(InvalidRequest) as info:
         await service.submit({"type": "A", "page": "pages/a", "campaign": "a", "channel": "b", "name": "has space"}, ALICE)

@@ -506,7 +506,7 @@ def test_field_errors_show_beside_their_fields(h: Harness) -> None:
     body = response.json()
     assert body["response_action"] == "errors"
     assert set(body["errors"]) == {"page", "campaign"}
-    response = h.submit(view, state(type="wechat:B", page="/pages/a", scene="中文"))
+    response = h.submit(view, state(type="wechat:B", page="//pages/a", scene="中文"))
     assert set(response.json()["errors"]) == {"page", "scene"}
     response = h.submit(view, state(type="gio:C", page="pages/a", campaign="c:bad name!", channel="n:微博"))
     assert set(response.json()["errors"]) == {"campaign"}

@@ -157,7 +157,7 @@ def test_text_command_sends_the_image_then_the_details(wecom: WeComSite, scan: C
 def test_help_and_bad_input_answer_in_chinese_then_english(wecom: WeComSite) -> None:
     wecom.sender.send_text(USER, "帮助")
     wecom.sent(1)
-    wecom.sender.send_text(USER, "新建 /pages/x type=B scene=a")
+    wecom.sender.send_text(USER, "新建 //pages/x type=B scene=a")
     wecom.sent(2)
     help_text, error = wecom.texts()
     assert "新建" in help_text and "new" in help_text
