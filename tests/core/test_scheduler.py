@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.scheduler import SummaryScheduler, scheduler_for, summary_front_end
-from bot.server import announcers
+from bot.server import announcers, open_service
 from bot.service import Service
 from tests.core.test_summary import Wall, at, check_png, fill_week, sandbox_settings, settings_for
 from tests.emulators.slack import PUBLIC_CHANNEL, SlackEmulator
@@ -42,7 +42,7 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
 
 @pytest.fixture
 async def service(tmp_path: Path, slack: SlackEmulator, wecom: tuple[WeComEmulator, str]) -> AsyncIterator[Service]:
-    svc = Service.from_settings(settings_for(tmp_path, slack, wecom[1]))
+    svc = open_service(settings_for(tmp_path, slack, wecom[1]))
     async with svc:
         yield svc
 
@@ -103,7 +103,7 @@ async def test_bad_cron_and_nowhere_to_post_turn_it_off(tmp_path: Path, service:
     with pytest.raises(ValueError):
         scheduler(service, wall, cron="every monday")
     assert scheduler_for(service, announcers(service.settings), cron="not a cron") is None
-    quiet = Service.from_settings(sandbox_settings(tmp_path / "quiet"))
+    quiet = open_service(sandbox_settings(tmp_path / "quiet"))
     assert summary_front_end(quiet, announcers(quiet.settings)) is None
     quiet.storage.close()
     await quiet.upstream.aclose()

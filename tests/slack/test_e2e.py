@@ -33,7 +33,7 @@ from bot.models import Status
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import ScannedCode, parse_code_url
 from bot.sandbox.server import ServerThread
-from bot.server import create_app
+from bot.server import create_app, open_service
 from bot.service import Service
 from tests.emulators.slack import (
     APP_ID,
@@ -240,7 +240,7 @@ def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
         )
         values.update(overrides)
         settings = Settings(**values)
-        service = Service.from_settings(settings)
+        service = open_service(settings)
         if prepare is not None:
             prepare(service)
         server = ServerThread(create_app(settings, service)).start()
