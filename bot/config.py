@@ -1,4 +1,4 @@
-"""Settings from the environment or ``.env`` (names as in shared/docs/contract.md).
+"""Settings from the environment or ``.env`` (every one in docs/configuration.md).
 
 ``Settings`` is the only reader of the environment. Values are checked when the settings are made
 (the ``_check`` validator), but a bad value does not stop everything: each command asks for the

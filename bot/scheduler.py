@@ -1,7 +1,8 @@
 """Scheduled summaries inside ``minpcode serve``: MINPCODE_SUMMARY_CRON in MINPCODE_TIMEZONE.
 
 Why in-process and not Slack's ``chat.scheduleMessage``: the summary is computed when it is due,
-carries a chart, and also goes to WeCom (shared/docs/slack.md §6).
+carries a chart, and also goes to WeCom; ``chat.scheduleMessage`` posts a message fixed when it is
+scheduled, to Slack only (https://docs.slack.dev/reference/methods/chat.scheduleMessage).
 
 Periods. A cron tick at ``fire`` closes the period that began at the previous tick. For daily or
 coarser crons the period is whole local days: ``[midnight of the previous tick's day, midnight of

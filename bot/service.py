@@ -1,6 +1,6 @@
 """The one entry point every front-end calls: submit, history, show, rename, delete, quota.
 
-The life of one request (shared/docs/design.md): validate and normalise; offer an identical live
+The life of one request (docs/architecture.md): validate and normalise; offer an identical live
 code instead of spending upstream quota; otherwise record a ``pending`` row *before* any upstream
 call; the worker then calls the shared client, stores the image and marks the row ``done`` or
 ``failed`` with a message a person can act on. Pending rows are resumed on start.
@@ -137,7 +137,7 @@ class Service(LiveVerbs):
         goes behind a stored ``k=`` key (:mod:`bot.scenes`); its parameters are stored only once the
         whole request is valid, so a refused request leaves nothing behind. Without it WeChat's own
         scene rule applies. It is the person's choice, the same in every front-end: the HTTP API's
-        ``"long_scene": "key"`` (seed 003's 3002 otherwise), the chat's ``long=yes``, the CLI's
+        ``"long_scene": "key"`` (its code 3002 otherwise), the chat's ``long=yes``, the CLI's
         ``--long-scene``.
         """
         data = request.model_dump() if isinstance(request, CodeRequest) else dict(request)

@@ -207,8 +207,9 @@ class GrowingIOClient:
         return None
 
     async def download(self, url: str) -> bytes:
-        # Not through the limiter: the 10/s limit is the Open API's (/meta/), and qrCode is a signed
-        # bucket download (shared/docs/wechat-and-growingio.md); limiting it halved links per second.
+        # Not through the limiter: the 10/s limit is the Open API's (/meta/,
+        # https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api), and
+        # qrCode is a signed bucket download outside it (our assumption); limiting it halved links per second.
         response = await send(self._http, "gio", "GET", url)
         if response.status_code != 200 or image_type(response.content) is None:
             raise UpstreamBusy("gio", response.status_code, "GrowingIO 的二维码图片下载失败（链接可能已过期）。",

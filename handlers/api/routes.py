@@ -1,4 +1,4 @@
-"""The API's routes: each reads its input, asks the service, and answers seed 003's envelope.
+"""The API's routes: each reads its input, asks the service, and answers the API's envelope ``{code, msg, data}``.
 
 Only the service is used (no storage, no upstream client, no lock of our own: the service
 serialises identical submits, so a double click reuses the first code). Refusals are our errors,
@@ -142,7 +142,7 @@ class Api:
 
     @staticmethod
     def fields(body: dict[str, Any]) -> dict[str, Any]:
-        """Seed 003's body as CodeRequest input: a B code with a scene, else an A code."""
+        """The body of ``POST /api/weapp/qrcode`` as CodeRequest input: a B code with a scene, else an A code."""
         try:
             parsed = QRCodeRequest.model_validate(body)
         except ValidationError as exc:

@@ -1,6 +1,6 @@
 """The HTTP API over real loopback HTTP, against the real server (``create_app``) on the sandbox.
 
-Every answer of seed 003's contract, both key headers, reuse without a second upstream call,
+Every answer of the API's contract (README.md, "HTTP API"), both key headers, reuse without a second upstream call,
 history routes, the image route, long parameters behind short scenes, and the OpenAPI document.
 """
 
@@ -201,7 +201,7 @@ def test_input_errors_carry_the_seeds_codes(live: Live) -> None:
         ({"path": "pages/a", "scene": "a=1\x00"}, 3002),
         ({"path": "pages/a", "scene": "x" * (scenes.PARAMS_MAX + 1)}, 3002),
         ({"path": "pages/a", "scene": "k=ZZZZZZZZZZ", "long_scene": "key"}, 3002),  # key-shaped, but no such key
-        ({"path": "/pages/product/detail", "scene": "产品=1"}, 3002),  # seed 003: WeChat would refuse it
+        ({"path": "/pages/product/detail", "scene": "产品=1"}, 3002),  # 3002: WeChat would refuse it
         ({"path": "pages/a", "scene": "x" * 33}, 3002),
         ({"path": "pages/a", "scene": "a=1", "long_scene": "yes"}, -1),
         ({"path": "pages/a?x=1", "scene": "a=1"}, -1),  # a B page cannot carry a query
