@@ -31,6 +31,7 @@ from bot.models import Requester
 from bot.sandbox.growingio import GrowingIOEmulator
 from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator
+from bot.server import open_service
 from bot.service import Service
 from bot.upstream.growingio import GIO_RATE_PER_SECOND
 from bot.upstream.ratelimit import RateLimiter
@@ -90,7 +91,7 @@ async def scenario(rows: int, n_singles: int, limited: bool) -> dict[str, float]
     counter = StatusCounter(gio_emu.app)
     wx, gio = ServerThread(wx_emu.app).start(), ServerThread(counter).start()
     try:
-        service = Service.from_settings(settings_for(wx, gio))
+        service = open_service(settings_for(wx, gio))
         if not limited and service.upstream.gio is not None:
             service.upstream.gio.limiter = RateLimiter(1_000_000)  # the bot's own ceiling, nothing else
         async with service:

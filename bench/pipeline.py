@@ -18,7 +18,7 @@ import time
 
 from bot.config import Settings
 from bot.models import Requester
-from bot.service import Service
+from bot.server import open_service
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,7 +37,7 @@ def request_fields(i: int, gio: bool) -> dict[str, str]:
 async def run(total: int, concurrency: int, gio: bool) -> None:
     settings = Settings(_env_file=None, minpcode_data_dir=tempfile.mkdtemp(prefix="minpcode-pipe-"),
                         minpcode_sandbox=True)
-    service = Service.from_settings(settings)
+    service = open_service(settings)
     upstream_time: dict[str, float] = {}
     make = service.upstream.make
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.models import Requester
 from bot.posters.service import RENDERS_AT_ONCE
+from bot.server import open_service
 from bot.service import Service
 
 STORES = ["上海徐汇店", "北京朝阳大悦城店", "广州天河城店", "深圳万象城店", "杭州西湖银泰店", "成都太古里店"]
@@ -71,7 +72,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, minpcode_data_dir=Path(tmp), minpcode_sandbox=True)  # type: ignore[call-arg]
-        async with Service.from_settings(settings) as service:
+        async with open_service(settings) as service:
             start = rss_mb()
             print(f"{args.rows} rows on {args.template} ({args.format}), {args.concurrency} at a time, "
                   f"renders at once: {RENDERS_AT_ONCE}; RSS at start {start:.0f} MB")

@@ -1,4 +1,4 @@
-"""Settings from the environment or ``.env`` (names as in shared/docs/contract.md).
+"""Settings from the environment or ``.env`` (every one in docs/configuration.md).
 
 ``Settings`` is the only reader of the environment. Values are checked when the settings are made
 (the ``_check`` validator), but a bad value does not stop everything: each command asks for the
@@ -140,6 +140,14 @@ class Settings(BaseSettings):
         found = [_secret(value) for value in fields]
         found += [entry.partition(":")[2].strip() for entry in _secret(self.minpcode_api_keys).split(",")]
         return [value for value in found if value]
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """``MINPCODE_TIMEZONE`` as the one time zone every part uses (summaries, the scheduler, live codes'
+        expiry, times shown to people). A bad name raises :class:`BadSettings` naming it rather than falling
+        back to some other zone: a wrong zone would put every period and expiry silently off by hours."""
+        self.check("MINPCODE_TIMEZONE")
+        return ZoneInfo(self.minpcode_timezone.strip())
 
     @property
     def terminal_lang(self) -> Literal["zh", "en"]:

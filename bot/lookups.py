@@ -18,11 +18,13 @@ from pydantic import BaseModel
 from bot.concurrency import SingleFlight
 from bot.errors import MinpcodeError
 from bot.upstream import Upstream
+from bot.upstream.growingio import Created
 
 log = logging.getLogger("minpcode.lookups")
 
 ListKind = Literal["campaign", "channel", "apps"]
 LIST_TTL = 60.0  # seconds a list is fresh; GrowingIO's own lists change rarely
+_KIND_OF: dict[Created, ListKind] = {"campaigns": "campaign", "channels": "channel"}
 
 
 class Option(BaseModel):
@@ -39,6 +41,10 @@ class Lookups:
         self._data: dict[ListKind, tuple[float, list[Option]]] = {}
         self._flight: SingleFlight[ListKind, list[Option]] = SingleFlight()
         self._tasks: set[asyncio.Task[list[Option]]] = set()
+        if upstream.gio is not None:
+            # A campaign or channel made by any request (create=yes in a chat, the CLI, the API, a batch)
+            # shows in the next form at once, not after LIST_TTL.
+            upstream.gio.on_created(lambda what: self.invalidate(_KIND_OF[what]))
 
     def cached(self, kind: ListKind) -> list[Option]:
         """What is known now, without waiting (empty when nothing was loaded yet)."""

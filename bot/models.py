@@ -1,6 +1,7 @@
 """The request and result models every front-end and the core share, with every field rule.
 
-Rules come from the seeds and shared/docs/wechat-and-growingio.md §2, §3.1 and §6. They are
+Rules come from WeChat's code and Short Link references and GrowingIO's tracking-link API; each
+constant below names its page ("our assumption" where none says it). They are
 checked here, before any upstream call, and every violation is a :class:`FieldError` naming the
 field and saying, in Chinese and English, what to change. :meth:`CodeRequest.parse` gathers them
 all into one :class:`InvalidRequest` so a form can show each error beside its field.
@@ -46,14 +47,14 @@ class Status(StrEnum):
     DELETED = "deleted"
 
 
-# GrowingIO: "仅支持中英文数字-/_" and at most 50 characters (seed 001, doc §6).
+# GrowingIO: "仅支持中英文数字-/_" and at most 50 characters (https://growingio.gitbook.io/old_docs/api/ads-tracking-api).
 GIO_NAME_MAX = 50
 GIO_NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z0-9/_-]+\Z")  # \Z: "$" would let a trailing newline in
-# WeChat B scene: 1-32 visible characters from this set (doc §2.1).
+# WeChat B scene: 1-32 visible characters from this set (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html).
 SCENE_MAX = 32
 SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+\Z")
 # createwxaqrcode (C) takes a path of at most 128 bytes; getwxacode (A) up to 1024 (the current
-# wxacode.get reference; older texts said 128). GrowingIO links keep 128 (seed 002) and GrowingIO
+# wxacode.get reference; older texts said 128). GrowingIO links keep 128 (our assumption: its minplinks page names no limit) and GrowingIO
 # appends its id to the path: "?aid=<8>" in the create example, "?gio_link_id=<8>" in the list
 # example, so the longer one is budgeted and a path we accept is never refused after the fact.
 PATH_MAX_BYTES = 128
@@ -83,6 +84,17 @@ def path_limit(kind: CodeType, via: Provider | None) -> int:
     if via is Provider.GIO:
         return PATH_MAX_BYTES - GIO_AID_SUFFIX_BYTES
     return A_PATH_MAX_BYTES if kind is CodeType.A else PATH_MAX_BYTES
+
+
+def page_path(value: str) -> str:
+    """A page as every request keeps it: without the leading ``/`` people type by habit. WeChat's
+    getUnlimitedQRCode (B) says its ``page`` must not start with ``/`` ("根路径前不要填加 /",
+    https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html);
+    getQRCode's (A) ``path`` sets no such rule
+    (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getQRCode.html), and
+    both name the same page either way. One form for every front-end makes ``/pages/x`` and ``pages/x``
+    the identical request: the same reuse key, the same code."""
+    return value.strip().removeprefix("/")
 
 
 def _utf8_len(text: str) -> int:
@@ -226,8 +238,9 @@ class CodeRequest(BaseModel):
                 data["via"] = data["via"].strip().lower()
             if data.get("live") is True and not data.get("type"):
                 data["type"] = "B"  # a live code is a B code: no A/C quota, ever
-            if isinstance(data.get("destination"), str) and data["destination"].startswith("/"):
-                data["destination"] = data["destination"][1:]
+            for field in ("page", "destination"):
+                if isinstance(data.get(field), str):
+                    data[field] = page_path(data[field])
             if isinstance(data.get("title"), str) and data["title"].strip():
                 data["title"] = truncate_title(data["title"].strip())
         return data

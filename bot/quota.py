@@ -1,6 +1,7 @@
 """The A+C lifetime cap of each mini program, as our own ledger counts it, and the heads-ups near it.
 
-WeChat allows 100,000 A and C codes per mini program, ever (shared/docs/wechat-and-growingio.md);
+WeChat allows 100,000 A and C codes per mini program, ever ("与 wxacode.get 总共生成的码数量限制为
+100,000", https://developers.weixin.qq.com/miniprogram/dev/api-backend/open-api/qr-code/wxacode.createqrcode.html);
 the ledger counts every one we made so a new A/C code is refused *before* the upstream call once
 the cap is reached, and people are warned as they approach it.
 """

@@ -1,7 +1,7 @@
 """Long B-code parameters behind short scene keys.
 
 WeChat's B code carries at most 32 scene characters from a small set (no Chinese, no ``%``; see
-shared/docs/wechat-and-growingio.md §2.1). When the parameters someone wants do not fit, minpcode
+https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html). When the parameters someone wants do not fit, minpcode
 stores them and puts a short key in the scene instead:
 
     k=<10 characters from 0-9 A-Z a-z>        e.g.  k=3fZq9LmA0x   (12 characters in all)

@@ -1,7 +1,8 @@
 """Scheduled summaries inside ``minpcode serve``: MINPCODE_SUMMARY_CRON in MINPCODE_TIMEZONE.
 
 Why in-process and not Slack's ``chat.scheduleMessage``: the summary is computed when it is due,
-carries a chart, and also goes to WeCom (shared/docs/slack.md §6).
+carries a chart, and also goes to WeCom; ``chat.scheduleMessage`` posts a message fixed when it is
+scheduled, to Slack only (https://docs.slack.dev/reference/methods/chat.scheduleMessage).
 
 Periods. A cron tick at ``fire`` closes the period that began at the previous tick. For daily or
 coarser crons the period is whole local days: ``[midnight of the previous tick's day, midnight of
@@ -41,7 +42,7 @@ from starlette.routing import BaseRoute
 
 from bot.announce import announce
 from bot.ports import Announcer, PostOutcome
-from bot.summary import Lang, build_summary, local_midnight, zone_named
+from bot.summary import Lang, build_summary, local_midnight
 from storage.summary_runs import SummaryRun, SummaryRuns
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class RunReport(BaseModel):
 class SummaryScheduler:
     name = "summary"
 
-    def __init__(self, service: Service, announcers: Sequence[Announcer], *, cron: str | None = None, timezone: str | None = None,
+    def __init__(self, service: Service, announcers: Sequence[Announcer], *, cron: str | None = None, zone: ZoneInfo | None = None,
                  clock: Clock = utc_now, sleep: Sleep = asyncio.sleep, lang: Lang = "zh",
                  retry_delays: Sequence[float] = RETRY_DELAYS, lease: timedelta = LEASE,
                  max_sleep: float = MAX_SLEEP, first_start_grace: timedelta = FIRST_START_GRACE) -> None:
@@ -85,7 +86,7 @@ class SummaryScheduler:
         self.cron = (cron or service.settings.minpcode_summary_cron).strip()
         if not croniter.is_valid(self.cron):
             raise ValueError(f"MINPCODE_SUMMARY_CRON is not a valid cron expression: {self.cron!r}")
-        self.zone: ZoneInfo = zone_named(timezone or service.settings.minpcode_timezone)
+        self.zone: ZoneInfo = zone or service.settings.zone
         self.clock = clock
         self.sleep = sleep
         self.lang: Lang = lang

@@ -1,6 +1,7 @@
 """The process: how minpcode is put together, and ``minpcode serve`` (one ASGI app around one service).
 
     process = compose(settings)            # the Service and the summary announcers (every entry point)
+    service = open_service(settings)       # the Service alone, on the real upstreams or the sandbox's
     app = create_app(settings)             # serve: the front-ends' routes on one Starlette app
 
 Every front-end is a ``FrontEnd`` (bot/ports.py) built by its own factory from the service; the
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+import httpx
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -32,8 +35,47 @@ from bot.config import Settings
 from bot.errors import NotFound
 from bot.ports import Announcer, FrontEnd, HotRoute, Preflight
 from bot.service import Service
+from bot.upstream import TIMEOUT, Upstream
+from bot.upstream.growingio import GrowingIOClient
+from bot.upstream.wechat import WeChatClient
+from storage import Storage
 
 log = logging.getLogger("minpcode.server")
+SANDBOX_WECHAT_URL = "http://wechat.sandbox"
+SANDBOX_GIO_URL = "http://gio.sandbox"
+
+
+def sandboxed_upstream() -> Upstream:
+    """Both upstreams answered in this process by the emulators, through ``httpx.ASGITransport``.
+
+    The process wires the emulators under the clients: the client never imports the sandbox (an
+    import-linter contract in pyproject.toml), so no setting or bug can put emulated codes into a
+    live deployment's history."""
+    from bot import sandbox
+    from bot.sandbox.growingio import GrowingIOEmulator
+    from bot.sandbox.wechat import WeChatEmulator
+
+    wx = WeChatEmulator()
+    gio = GrowingIOEmulator(wechat=wx)
+    wx_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=wx.app), timeout=TIMEOUT)
+    gio_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=gio.app), timeout=TIMEOUT)
+    return Upstream(
+        wechat=WeChatClient(wx_http, SANDBOX_WECHAT_URL, sandbox.SANDBOX_APPID, SecretStr(sandbox.SANDBOX_SECRET)),
+        gio=GrowingIOClient(gio_http, SANDBOX_GIO_URL, sandbox.GIO_PROJECT_UID, sandbox.GIO_CLIENT_ID,
+                            SecretStr(sandbox.GIO_TOKEN)),
+        gio_product_id=sandbox.GIO_PRODUCT_ID, sandbox=True, emulators=(wx, gio), _clients=[wx_http, gio_http],
+    )
+
+
+def upstream_for(settings: Settings) -> Upstream:
+    """The settings' upstream: the emulators in the sandbox, else the clients the settings configure."""
+    return sandboxed_upstream() if settings.sandbox else Upstream.from_settings(settings)
+
+
+def open_service(settings: Settings | None = None) -> Service:
+    """The service on the settings' data folder and upstream (the one way to open one, sandbox included)."""
+    settings = settings or Settings()
+    return Service(settings, Storage.open(settings.minpcode_data_dir), upstream_for(settings))
 
 
 def announcers(settings: Settings) -> list[Announcer]:
@@ -71,7 +113,7 @@ def compose(settings: Settings | None = None, service: Service | None = None) ->
     """The one way the parts are put together: the service and the announcers from the settings."""
     settings = settings or (service.settings if service is not None else Settings())
     prepare(settings)
-    service = service or Service.from_settings(settings)
+    service = service or open_service(settings)
     return Process(settings, service, announcers(settings))
 
 

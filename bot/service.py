@@ -1,6 +1,6 @@
 """The one entry point every front-end calls, and the composition root of the core's features.
 
-    service = Service.from_settings(settings)
+    service = Service(settings, storage, upstream)   # the process builds it: bot.server.open_service
     await service.submit(request, requester)              # the code verbs (bot/codes.py)
     service.live.repoint(code_id, page, requester)        # live codes (bot/live/)
     await service.posters.make(code_id, poster, requester)   # posters (bot/posters/)
@@ -46,11 +46,6 @@ class Service(Codes):
         self.posters = Posters(self, storage, permissions)
         # One engine per process: the chats, the upload page, the CLI and serve's resume share it.
         self.batches = BatchEngine(self, self.posters)
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Service:
-        settings = settings or Settings()
-        return cls(settings, Storage.open(settings.minpcode_data_dir), Upstream.from_settings(settings))
 
     async def start(self) -> int:
         """Start the features and the worker, resuming every pending row; returns how many were resumed."""

@@ -15,11 +15,10 @@ bot/scheduler.py). Codes deleted since are still counted (as made, and as delete
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -29,8 +28,6 @@ from storage.clock import to_text
 
 if TYPE_CHECKING:
     from bot.service import Service
-
-log = logging.getLogger("minpcode.summary")
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 365
@@ -117,7 +114,7 @@ class Summary(BaseModel):
 
     @property
     def zone(self) -> ZoneInfo:
-        return zone_named(self.timezone)
+        return ZoneInfo(self.timezone)  # the key of Settings.zone, written by build_summary
 
     @property
     def days(self) -> int:
@@ -132,18 +129,6 @@ class Summary(BaseModel):
 
 
 # -- computing --------------------------------------------------------------------------------------
-
-
-def zone_named(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown MINPCODE_TIMEZONE %r; using UTC", name)
-        return ZoneInfo("UTC")
-
-
-def zone_of(service: Service) -> ZoneInfo:
-    return zone_named(service.settings.minpcode_timezone)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -180,7 +165,7 @@ def build_summary(service: Service, start: datetime, end: datetime, *, now: date
     Every count comes from one aggregate statement (:meth:`storage.reports.Reports.period`): no
     row is read as a record, so a week of a million-row history takes milliseconds.
     """
-    zone = zone_of(service)
+    zone = service.settings.zone
     start, end = start.astimezone(zone), end.astimezone(zone)
     since, until = to_text(start), to_text(end)
     storage = service.storage
@@ -231,7 +216,7 @@ def build_summary(service: Service, start: datetime, end: datetime, *, now: date
 
 def summary_for_days(service: Service, days: int | None = None, *, now: datetime | None = None) -> Summary:
     now = now or datetime.now(UTC)
-    start, end = period_for_days(days or DEFAULT_DAYS, now, zone_of(service))
+    start, end = period_for_days(days or DEFAULT_DAYS, now, service.settings.zone)
     return build_summary(service, start, end, now=now)
 
 
@@ -458,5 +443,5 @@ __all__ = [
     "DEFAULT_DAYS", "LIST_KEYS", "MAX_DAYS", "AppQuota", "DayCount", "FailureGroup", "Lang", "Summary", "Tally",
     "build_summary", "chart_filename", "chart_series", "chart_title", "failure_items", "headline", "limited",
     "local_midnight", "number", "period_for_days", "period_label", "quota_items", "render_text",
-    "summary_chart", "summary_for_days", "tally_items", "tally_name", "warning_lines", "word", "zone_named",
+    "summary_chart", "summary_for_days", "tally_items", "tally_name", "warning_lines", "word",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,14 +65,13 @@ def clip_utf8(text: str, max_bytes: int, *, ellipsis: str = "") -> str:
     return data[:room].decode("utf-8", errors="ignore") + (ellipsis if room < len(data) else "")
 
 
-def local_time(moment: datetime, zone: str = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """``moment`` in the time zone ``zone`` (MINPCODE_TIMEZONE), followed by the zone's name; naive is UTC."""
-    try:
-        tz = ZoneInfo(zone.strip())
-    except (ZoneInfoNotFoundError, ValueError):  # the settings check names a bad zone; never fail a listing
-        tz = ZoneInfo("UTC")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def local_time(moment: datetime, zone: ZoneInfo = UTC_ZONE, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in ``zone`` (``Settings.zone``, MINPCODE_TIMEZONE), followed by the zone's name; naive is UTC."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return f"{aware.astimezone(tz).strftime(fmt)} {tz.key}"
+    return f"{aware.astimezone(zone).strftime(fmt)} {zone.key}"
 
 
 # The words a person may use for yes and no, in any front-end (text grammar, CSV cells, prompts).
@@ -90,5 +89,5 @@ def yes_no(value: str) -> bool | None:
     return None
 
 
-__all__ = ["ELLIPSIS", "NO_WORDS", "YES_WORDS", "Lang", "Text", "bilingual", "clip", "clip_utf8", "local_time",
+__all__ = ["ELLIPSIS", "NO_WORDS", "UTC_ZONE", "YES_WORDS", "Lang", "Text", "bilingual", "clip", "clip_utf8", "local_time",
            "utf8_len", "yes_no"]

@@ -116,7 +116,7 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         records = service.recent(requester, query=query, limit=LIST_LIMIT)
         if not records:
             return Reply(zh="没有找到码。用 new <页面> 生成一个。", en="No codes found. Make one with new <page>.")
-        table = list_table(records, service.settings.minpcode_timezone)
+        table = list_table(records, service.settings.zone)
         return Reply(zh=table, en=table, records=records)
     if verb == "show":
         return show(service, command.args[0])
@@ -157,7 +157,7 @@ async def new(service: Service, ask: CodeAsk, requester: Requester) -> Reply:
 def code_reply(service: Service, submission: Submission) -> Reply:
     """What a new (or reused) code's answer says."""
     record = submission.record
-    zone = service.settings.minpcode_timezone
+    zone = service.settings.zone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     if record.status is Status.DONE:
         head_zh, head_en = reuse_heading(submission) if submission.reused else ("码已生成。", "Your code is ready.")
@@ -184,7 +184,7 @@ def reuse_heading(submission: Submission) -> tuple[str, str]:
 
 def show(service: Service, code_id: str) -> Reply:
     record = service.get(code_id)
-    zone = service.settings.minpcode_timezone
+    zone = service.settings.zone
     image, mime = (service.image(record.id) if record.image_sha256 else (None, None))
     view = service.live.view(record)
     trail = service.audit(record.id)
@@ -224,7 +224,7 @@ def poster_reply(service: Service, made: PosterMade, head: Reply | None = None) 
     en += ("Your poster is ready (made before; served as it was): " if made.reused else "Your poster is ready: ") + \
         made.text("en")
     if head is None:
-        zone = service.settings.minpcode_timezone
+        zone = service.settings.zone
         zh = zh + "\n" + "\n".join(detail_lines(record, "zh", zone))
         en = en + "\n" + "\n".join(detail_lines(record, "en", zone))
     notices = [*(head.notices if head is not None else []), *made.notices]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from bot.history import AuditEntry
 from bot.models import CodeRecord, CodeType, Status
-from bot.text import local_time
+from bot.text import UTC_ZONE, local_time
 
 TYPE_LABELS = {
     CodeType.A: ("小程序码（A）", "mini-program code (A)"),
@@ -29,7 +30,7 @@ def type_label(record: CodeRecord, lang: str) -> str:
     return (zh if lang == "zh" else en) + via
 
 
-def detail_lines(record: CodeRecord, lang: str, zone: str = "UTC") -> list[str]:
+def detail_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str]:
     """The facts of one code, labelled in ``lang``; times in ``zone`` (MINPCODE_TIMEZONE), named."""
     zh = lang == "zh"
     status_zh, status_en = STATUS_LABELS[record.status]
@@ -76,13 +77,12 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def list_table(records: Sequence[CodeRecord], zone: str = "UTC") -> str:
+def list_table(records: Sequence[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> str:
     """The ``list`` answer: one table with bilingual headers, times in ``zone`` (named in the header)."""
     marketing = any(r.campaign or r.channel for r in records)
-    tz_name = local_time(records[0].created_at, zone).rsplit(" ", 1)[1] if records else zone
     headers = ["编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page"]
     headers += ["活动·渠道 Campaign·Channel"] if marketing else []
-    headers += ["创建人 By", f"时间 Time ({tz_name})"]
+    headers += ["创建人 By", f"时间 Time ({zone.key})"]
     rows = [record_cells(r, marketing) + [r.requested_by_name or r.requested_by,
                                           local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
             for r in records]
@@ -104,7 +104,7 @@ ACTION_WORDS = {"requested": ("请求生成", "requested"), "reused": ("复用",
             "deleted": ("删除", "deleted")}
 
 
-def audit_line(entry: AuditEntry, lang: str, zone: str = "UTC", *, with_code: bool = False) -> str:
+def audit_line(entry: AuditEntry, lang: str, zone: ZoneInfo = UTC_ZONE, *, with_code: bool = False) -> str:
     """One audit entry: when (in ``zone``), who, what; a rename says from what to what."""
     zh_word, en_word = ACTION_WORDS.get(entry.action, (entry.action, entry.action))
     what = zh_word if lang == "zh" else en_word
@@ -114,7 +114,7 @@ def audit_line(entry: AuditEntry, lang: str, zone: str = "UTC", *, with_code: bo
     return f"{local_time(entry.at, zone)}  {code}{entry.actor}  {what}"
 
 
-def audit_lines(entries: Sequence[AuditEntry], lang: str, zone: str = "UTC") -> list[str]:
+def audit_lines(entries: Sequence[AuditEntry], lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str]:
     """A code's history under its details (``show``)."""
     if not entries:
         return []

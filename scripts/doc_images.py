@@ -26,7 +26,7 @@ from bot.posters import find_template  # noqa: E402
 from bot.posters.fonts import font  # noqa: E402
 from bot.posters.render import render_poster  # noqa: E402
 from bot.posters.request import PosterFields  # noqa: E402
-from bot.service import Service  # noqa: E402
+from bot.server import open_service  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 
@@ -42,7 +42,7 @@ async def codes() -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=Path(tmp))  # type: ignore[call-arg]
         me = Requester(chat="console", user_id="zhang.san", user_name="张三")
-        async with Service.from_settings(settings) as service:
+        async with open_service(settings) as service:
             asks = {
                 "code-b": {"type": "B", "page": "pages/goods/detail", "scene": "id=42", "width": 280},
                 "code-c": {"type": "C", "via": "wechat", "page": "pages/index/index?from=poster", "width": 280},

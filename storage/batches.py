@@ -12,6 +12,7 @@ import sqlite_utils
 
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from storage.clock import from_text, now_text
+from storage.transaction import immediate
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _BATCH = "id, status, origin_json, filename, sha256, encoding, total, created_at, updated_at, finished_at"
@@ -32,8 +33,7 @@ class Batches:
         batch_id = new_batch_id()
         now = now_text()
         items = list(rows)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db.conn):
             self._db.execute(
                 f"INSERT INTO batches ({_BATCH}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [batch_id, BatchStatus.DRAFT.value, origin.model_dump_json(), filename, sha256, encoding,
@@ -43,10 +43,6 @@ class Batches:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(batch_id, line, json.dumps(fields, ensure_ascii=False), status.value, code_id, error, now)
                  for line, fields, status, code_id, error in items])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         found = self.get(batch_id)
         assert found is not None
         return found

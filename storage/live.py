@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlite_utils
 
 from storage.clock import from_text, now_text
+from storage.transaction import immediate
 
 _LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated_at"
 
@@ -64,16 +65,11 @@ class LiveStore:
 
     def create(self, key: str, code_id: str, page: str, set_by: str | None, expires_at: float | None) -> LiveRow:
         now = now_text()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db.conn):
             self._db.execute(f"INSERT INTO live_codes ({_LIVE}) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
                              [key, code_id, page, expires_at, set_by, now, now])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
                              [key, page, set_by, now])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         found = self.get(key)
         assert found is not None
         return found
@@ -107,15 +103,10 @@ class LiveStore:
 
     def set_page(self, key: str, page: str, set_by: str | None) -> None:
         now = now_text()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db.conn):
             self._db.execute("UPDATE live_codes SET page = ?, updated_at = ? WHERE key = ?", [page, now, key])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
                              [key, page, set_by, now])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     def set_paused(self, key: str, paused: bool, *, clear_expiry: bool = False) -> None:
         sql = "UPDATE live_codes SET paused = ?, updated_at = ?" + (", expires_at = NULL" if clear_expiry else "")

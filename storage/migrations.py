@@ -16,6 +16,7 @@ from bot.errors import MinpcodeError
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
+from storage.transaction import immediate
 
 
 def _v1_codes(db: sqlite_utils.Database) -> None:
@@ -385,14 +386,9 @@ def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None,
     for name, step in MIGRATIONS if steps is None else steps:
         if name in done:
             continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(db.conn):
             step(db)
             db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                        [name, datetime.now(UTC).isoformat()])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied

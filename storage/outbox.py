@@ -11,6 +11,8 @@ import time
 
 import sqlite_utils
 
+from storage.transaction import immediate
+
 KEEP_DONE = 24 * 3600.0
 
 
@@ -31,20 +33,13 @@ class Outbox:
 
     def accept(self, front: str, kind: str, payload: str, *, seen: str | None = None, ttl: float = 0.0) -> int | None:
         """Save a request to deliver; None when ``seen`` was already seen (a replay: nothing saved)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db.conn):
             if seen is not None and not self.first_seen(seen, ttl):
-                self._db.execute("ROLLBACK")
-                return None
+                return None  # a replay: first_seen changed no row, so the commit is empty
             cursor = self._db.execute(
                 "INSERT INTO outbox (front, kind, payload, state, created_at) VALUES (?, ?, ?, 'pending', ?)",
                 [front, kind, payload, time.time()])
-            row_id = int(cursor.lastrowid or 0)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return row_id
+            return int(cursor.lastrowid or 0)
 
     def done(self, row_id: int) -> None:
         now = time.time()

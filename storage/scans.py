@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import sqlite_utils
 
+from storage.transaction import immediate
+
 ScanRow = tuple[str, float, str | None, str]  # key, at (Unix seconds), visitor hash, source
 CHUNK = 1000
 
@@ -39,16 +41,11 @@ class ScanStore:
             # on a busy server each take waits behind the event loop (a second of scans took seconds to
             # write and slowed every answer). A chunk's step runs without the GIL; encoding it holds the
             # GIL well under a millisecond, so the loop is never held up for long.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 for start in range(0, len(rows), CHUNK):
                     batch = json.dumps(rows[start:start + CHUNK], separators=(",", ":"))
                     conn.execute("INSERT INTO scans (key, at, visitor, source) SELECT value ->> 0, value ->> 1, "
                                  "value ->> 2, value ->> 3 FROM json_each(?)", [batch])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Settings
 from bot.errors import FieldError
@@ -29,13 +28,6 @@ SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
 SITE_FILE_MAX = 4096
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")  # Settings.check names the bad setting; the contract's default meanwhile
-
-
 class LiveService:
     """Live codes for every front-end; :attr:`rules` is what making a code asks (place, register, end_of)."""
 
@@ -46,7 +38,7 @@ class LiveService:
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
                                                           storage.directory))
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
-                               fallback_page=settings.minpcode_fallback_page, zone=_zone(settings.minpcode_timezone))
+                               fallback_page=settings.minpcode_fallback_page, zone=settings.zone)
 
     async def start(self) -> None:
         await self.scans.start()

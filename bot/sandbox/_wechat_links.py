@@ -1,4 +1,5 @@
-"""Short Link (``/wxa/genwxashortlink``, doc §3.1 / seed 004): body parsing and the link text."""
+"""Short Link (``/wxa/genwxashortlink``,
+https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/short-link/generateShortLink.html): body parsing and the link text."""
 
 from __future__ import annotations
 

@@ -297,7 +297,7 @@ class GrowingIOEmulator:
         with self._lock:
             name = required(body, "name", str, problems)
             if name is not None:
-                # Unique including GIO's predefined channels (seed 001 rule 1.3).
+                # Unique including GIO's predefined channels (https://growingio.gitbook.io/old_docs/api/ads-tracking-api).
                 check_name(name, {c["name"] for c in self.channels}, "channel", "渠道", problems)
             if problems:
                 raise invalid(problems)

@@ -1,6 +1,6 @@
 """The shared client: one object that makes any code through GrowingIO or WeChat.
 
-    upstream = Upstream.from_settings(settings)      # real servers, or the built-in sandbox
+    upstream = Upstream.from_settings(settings)      # the real servers the settings configure
     result = await upstream.make(request)            # request.via already decided
     await upstream.aclose()
 """
@@ -20,8 +20,6 @@ from bot.upstream.ratelimit import RateLimiter
 from bot.upstream.wechat import WeChatClient
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-SANDBOX_WECHAT_URL = "http://wechat.sandbox"
-SANDBOX_GIO_URL = "http://gio.sandbox"
 
 
 @dataclass
@@ -35,8 +33,10 @@ class Upstream:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Upstream:
+        """The clients the settings configure. Never the sandbox: the process wires the emulators under
+        the clients (``bot.server.upstream_for``), so this package does not import them."""
         if settings.sandbox:
-            return cls.sandboxed()
+            raise ValueError("the sandbox's upstream is wired by the process: use bot.server.upstream_for(settings)")
         clients: list[httpx.AsyncClient] = []
         wechat = gio = None
         if settings.wechat_configured:
@@ -51,25 +51,6 @@ class Upstream:
                                   settings.gio_client_id or None, settings.gio_token or SecretStr(""),
                                   limiter=RateLimiter(settings.gio_rate_per_second, reserve=1))
         return cls(wechat=wechat, gio=gio, gio_product_id=settings.gio_product_id, _clients=clients)
-
-    @classmethod
-    def sandboxed(cls) -> Upstream:
-        """Both upstreams answered in-process by the emulators, through ``httpx.ASGITransport``."""
-        from bot import sandbox
-        from bot.sandbox.growingio import GrowingIOEmulator
-        from bot.sandbox.wechat import WeChatEmulator
-
-        wx = WeChatEmulator()
-        gio_emulator = GrowingIOEmulator(wechat=wx)
-        wx_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=wx.app), timeout=TIMEOUT)
-        gio_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=gio_emulator.app), timeout=TIMEOUT)
-        return cls(
-            wechat=WeChatClient(wx_http, SANDBOX_WECHAT_URL, sandbox.SANDBOX_APPID, SecretStr(sandbox.SANDBOX_SECRET)),
-            gio=GrowingIOClient(gio_http, SANDBOX_GIO_URL, sandbox.GIO_PROJECT_UID, sandbox.GIO_CLIENT_ID,
-                                SecretStr(sandbox.GIO_TOKEN)),
-            gio_product_id=sandbox.GIO_PRODUCT_ID, sandbox=True, emulators=(wx, gio_emulator),
-            _clients=[wx_http, gio_http],
-        )
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -117,4 +98,4 @@ class Upstream:
         raise FieldError("app", "请选择小程序（或设置 GIO_PRODUCT_ID）。", "Choose the mini program (or set GIO_PRODUCT_ID).")
 
 
-__all__ = ["Upstream"]
+__all__ = ["TIMEOUT", "Upstream"]

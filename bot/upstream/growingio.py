@@ -12,7 +12,8 @@ import difflib
 import json
 import logging
 import time
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -33,6 +34,7 @@ MAX_RETRY_AFTER = 5.0
 # Pauses before each look-up of a link whose create failed (timeout, 5xx): a slow GrowingIO may
 # finish creating it after we stopped waiting, and an empty first look must not mean "not created".
 LOOKUP_DELAYS = (0.0, 1.0, 3.0)
+Created = Literal["campaigns", "channels"]  # the lists a create changes
 
 
 class _GioModel(BaseModel):
@@ -113,6 +115,18 @@ class GrowingIOClient:
         self._token = token
         self.limiter = limiter or RateLimiter(GIO_RATE_PER_SECOND, reserve=1)
         self._lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        # Told after we create a campaign or channel, so caches above this client (the forms' lists,
+        # bot/lookups.py) drop theirs where the creation happens, whichever front-end asked for it.
+        self._on_created: list[Callable[[Created], None]] = []
+
+    def on_created(self, listener: Callable[[Created], None]) -> None:
+        """Call ``listener`` with "campaigns" or "channels" after each attempt to create one."""
+        self._on_created.append(listener)
+
+    def _created(self, what: Created) -> None:
+        self._lists.pop(what, None)
+        for listener in self._on_created:
+            listener(what)
 
     # -- the Open API, one method per endpoint ------------------------------------------------
     async def products(self) -> list[Product]:
@@ -140,7 +154,7 @@ class GrowingIOClient:
                 raise
             return found
         finally:
-            self._lists.pop("campaigns", None)
+            self._created("campaigns")
 
     async def create_channel(self, name: str) -> Channel:
         try:
@@ -151,7 +165,7 @@ class GrowingIOClient:
                 raise
             return found
         finally:
-            self._lists.pop("channels", None)
+            self._created("channels")
 
     @staticmethod
     async def _adopt_named(listing: Any, name: str) -> Any:
@@ -193,8 +207,9 @@ class GrowingIOClient:
         return None
 
     async def download(self, url: str) -> bytes:
-        # Not through the limiter: the 10/s limit is the Open API's (/meta/), and qrCode is a signed
-        # bucket download (shared/docs/wechat-and-growingio.md); limiting it halved links per second.
+        # Not through the limiter: the 10/s limit is the Open API's (/meta/,
+        # https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api), and
+        # qrCode is a signed bucket download outside it (our assumption); limiting it halved links per second.
         response = await send(self._http, "gio", "GET", url)
         if response.status_code != 200 or image_type(response.content) is None:
             raise UpstreamBusy("gio", response.status_code, "GrowingIO 的二维码图片下载失败（链接可能已过期）。",
@@ -330,4 +345,4 @@ def _not_found(label_zh: str, label_en: str, value: str, names: list[str]) -> No
     )
 
 
-__all__ = ["Campaign", "Channel", "GrowingIOClient", "MinpLink", "MinpLinkCreate", "Product"]
+__all__ = ["Campaign", "Channel", "Created", "GrowingIOClient", "MinpLink", "MinpLinkCreate", "Product"]

@@ -1,6 +1,6 @@
 """The HTTP API for other systems (CMS, CRM, scripts): the same core, history and quota as the bot.
 
-Routes (every ``/api`` answer is seed 003's envelope ``{code, msg, data}``):
+Routes (every ``/api`` answer is the envelope ``{code, msg, data}`` of README.md, "HTTP API"):
 
     POST /api/weapp/qrcode     {path, scene?, width?} -> data: the image URL under MINPCODE_PUBLIC_URL
     POST /api/posters          {id | path, scene?; template, title?, …} -> data: the poster's URL (or its bytes)
@@ -11,13 +11,13 @@ Routes (every ``/api`` answer is seed 003's envelope ``{code, msg, data}``):
 
 Keys: see :mod:`handlers.api.auth`. Codes: 0 ok; -1 failed, ``msg`` says why; 1001 no key; 1002 key
 not allowed; 3001 empty path; 3002 bad scene. The HTTP status agrees with the code (200, 400, 401,
-403, 404, 409, 413, 502, 503) so scripts and monitoring see failures, while seed-style clients read
+403, 404, 409, 413, 502, 503) so scripts and monitoring see failures, while clients of the envelope read
 ``code`` (the mapping is :mod:`handlers.api.errors`).
 
 A request with a scene makes a B code (unlimited quota), one without makes a plain WeChat A code
 (the path may carry ``?query``; it counts against the 100,000 A+C cap, so identical repeats reuse
-the code already made). One leading ``/`` of the path is dropped (WeChat's B page must not have
-one; the seed's example sends ``/pages/...``). Scenes that do not fit WeChat's 32 characters or
+the code already made). A leading ``/`` of the path is dropped by the core, as for every front-end
+(:func:`bot.models.page_path`), so ``/pages/x`` and ``pages/x`` are one code. Scenes that do not fit WeChat's 32 characters or
 character set are stored by the service behind a short key (see ``bot/scenes.py``).
 
 The modules: ``models`` (wire models), ``auth`` (keys), ``errors`` (our errors as answers),

@@ -1,9 +1,9 @@
-"""Our errors as HTTP answers: one function maps them to an HTTP status and seed 003's ``code``.
+"""Our errors as HTTP answers: one function maps them to an HTTP status and the API's ``code`` (README.md, "HTTP API").
 
 There is no API error class of its own: everything the API refuses is a :class:`MinpcodeError`
 (one error root for the whole bot), raised by the service or by the few API-only refusals below,
 and :func:`error_response` is the single place that decides, at the API's boundary, which status
-and seed code each one gets and renders its text in the caller's language:
+and API code each one gets and renders its text in the caller's language:
 
     MissingKey                       401  1001  (with WWW-Authenticate)
     KeyRefused                       403  1002
@@ -49,7 +49,7 @@ class KeyRefused(InputError):
 
 
 class EmptyPath(FieldError):
-    """The seed's ``path`` is required, for B codes too."""
+    """The API's ``path`` is required, for B codes too (README.md, "HTTP API")."""
 
     def __init__(self) -> None:
         super().__init__("page", "path 参数不能为空，例如 /pages/index/index。",
@@ -77,7 +77,7 @@ def _fields(exc: MinpcodeError) -> list[FieldError]:
 
 
 def status_and_code(exc: MinpcodeError | BodyTooLarge) -> tuple[int, int, dict[str, str]]:
-    """The HTTP status, seed code and extra headers for ``exc`` (the table in this module's docstring)."""
+    """The HTTP status, API code and extra headers for ``exc`` (the table in this module's docstring)."""
     if isinstance(exc, BodyTooLarge):
         return 413, FAILED, {}
     if isinstance(exc, MissingKey):
@@ -107,7 +107,7 @@ def answer(payload: BaseModel, status: int = 200, headers: dict[str, str] | None
 
 
 def error_response(exc: MinpcodeError | BodyTooLarge, lang: str | None) -> JSONResponse:
-    """``exc`` as seed 003's envelope, its text in the caller's language first."""
+    """``exc`` as the API's envelope, its text in the caller's language first."""
     status, code, headers = status_and_code(exc)
     if isinstance(exc, BodyTooLarge):
         text = bilingual(f"请求体最多 {MAX_BODY} 字节。", f"The body may have at most {MAX_BODY} bytes.", lang)

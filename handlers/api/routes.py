@@ -1,4 +1,4 @@
-"""The API's routes: each reads its input, asks the service, and answers seed 003's envelope.
+"""The API's routes: each reads its input, asks the service, and answers the API's envelope ``{code, msg, data}``.
 
 Only the service is used (no storage, no upstream client, no lock of our own: the service
 serialises identical submits, so a double click reuses the first code). Refusals are our errors,
@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
-from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
 from bot.service import HistoryQuery, Service
 from bot.text import Text
@@ -142,7 +142,7 @@ class Api:
 
     @staticmethod
     def fields(body: dict[str, Any]) -> dict[str, Any]:
-        """Seed 003's body as CodeRequest input: a B code with a scene, else an A code."""
+        """The body of ``POST /api/weapp/qrcode`` as CodeRequest input: a B code with a scene, else an A code."""
         try:
             parsed = QRCodeRequest.model_validate(body)
         except ValidationError as exc:
@@ -150,9 +150,7 @@ class Api:
         page = parsed.path.strip()
         if _bad_text(page):
             raise FieldError("page", "path 不能包含控制字符。", "The path cannot contain control characters.")
-        if page.startswith("/"):
-            page = page[1:]
-        if not page:  # the seed's path is required, for B codes too (WeChat's "home page" default is not offered)
+        if not page_path(page):  # required, for B codes too (WeChat's "home page" default is not offered)
             raise EmptyPath()
         scene = (parsed.scene or "").strip()
         if parsed.live:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -19,10 +20,9 @@ from handlers.cli.terminal import table
 from handlers.render import ACTION_WORDS
 
 
-def audit_table(entries: Sequence[AuditEntry], zone: str, *, with_code: bool = True) -> Table:
+def audit_table(entries: Sequence[AuditEntry], zone: ZoneInfo, *, with_code: bool = True) -> Table:
     """Entries, one row each, both languages in each cell; times in ``zone``, named in the header."""
-    tz_name = local_time(entries[0].at, zone).rsplit(" ", 1)[1] if entries else zone
-    headers = [f"时间 Time ({tz_name})", *(["编号 ID"] if with_code else []), "谁 Who", "做了什么 Action"]
+    headers = [f"时间 Time ({zone.key})", *(["编号 ID"] if with_code else []), "谁 Who", "做了什么 Action"]
     shown = table(*headers)
     for e in entries:
         zh, en = ACTION_WORDS.get(e.action, (e.action, e.action))
@@ -39,7 +39,7 @@ def print_history(service: Service, code_id: str, out: Console, say: Say) -> Non
     entries = service.audit(code_id)
     if entries:
         say("历史 History:")
-        out.print(audit_table(entries, service.settings.minpcode_timezone, with_code=False))
+        out.print(audit_table(entries, service.settings.zone, with_code=False))
 
 
 def register(app: typer.Typer, cli: Cli) -> None:
@@ -68,7 +68,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             if not entries:
                 say("审计日志里还没有记录。/ The audit log is empty.")
                 return 0
-            out.print(audit_table(entries, service.settings.minpcode_timezone, with_code=code_id is None))
+            out.print(audit_table(entries, service.settings.zone, with_code=code_id is None))
             return 0
 
         run(body, as_json=as_json)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 from rich.console import Console
@@ -21,7 +21,7 @@ from bot.errors import FieldError
 from bot.models import CodeRecord
 from bot.ports import Check
 from bot.service import QuotaStatus
-from bot.text import local_time
+from bot.text import UTC_ZONE, local_time
 from handlers.render import detail_lines, record_cells
 
 _STORED_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG"}
@@ -73,7 +73,7 @@ def record_table(record: CodeRecord, settings: Settings) -> Table:
     shown = Table(show_header=False, box=None, padding=(0, 1))
     shown.add_column(style="bold", no_wrap=True)
     shown.add_column(overflow="fold")
-    zone = settings.minpcode_timezone
+    zone = settings.zone
     for zh, en in zip(detail_lines(record, "zh", zone), detail_lines(record, "en", zone), strict=True):
         if ": " in zh and ": " in en:
             zh_label, zh_value = zh.split(": ", 1)
@@ -88,14 +88,14 @@ def record_table(record: CodeRecord, settings: Settings) -> Table:
     return shown
 
 
-def records_table(records: Iterable[CodeRecord], zone: str = "UTC") -> Table:
+def records_table(records: Iterable[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> Table:
     """Codes, one row each (with a campaign·channel column when any has one); times in ``zone``, named."""
     records = list(records)
     marketing = any(r.campaign or r.channel for r in records)
     shown = table("编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page")
     if marketing:
         shown.add_column("活动·渠道 Campaign·Channel", overflow="fold")
-    shown.add_column(f"创建 Made ({local_time(datetime.now(UTC), zone).rsplit(' ', 1)[1]})", overflow="fold")
+    shown.add_column(f"创建 Made ({zone.key})", overflow="fold")
     shown.columns[0].no_wrap = True
     for r in records:
         made = local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]

@@ -395,8 +395,6 @@ class SlackBot:
             reply = await commands.new(self.service, ask, requester)
         except MinpcodeError as exc:
             reply = commands.failure(exc)
-        if ask.fields.get("create_missing"):
-            self.service.lookups.invalidate("campaign", "channel")
         await self.answer(reply, origin, requester, lang)
         await self.home.refresh(requester)
 

@@ -1,7 +1,8 @@
 """Posting results in Slack: the code image into the channel, answers only the asker sees.
 
 Uploads use ``files_upload_v2`` (``files.upload`` is retired). A file share needs real membership,
-so (shared/docs/slack.md §4.3):
+so (https://docs.slack.dev/reference/methods/conversations.join; which upload errors mean what is
+our assumption):
 
 * ``not_in_channel`` — a public channel the bot is not in: ``conversations.join`` and retry once;
 * ``channel_not_found`` (a private channel or a DM the bot cannot see) or a refused join — the code

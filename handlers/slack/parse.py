@@ -56,7 +56,7 @@ def action_origin(body: dict[str, Any]) -> Origin:
 
 def slash_body_from_raw(raw: str) -> dict[str, str] | None:
     """Bolt reads any form body containing the substring ``payload`` as an interactivity envelope, so
-    ``/minpcode new pages/payload`` arrives empty (shared/docs/slack.md §2.4). A slash command has
+    ``/minpcode new pages/payload`` arrives empty (our finding in slack_bolt's body parsing; tests/slack/test_e2e.py pins it). A slash command has
     ``command=`` and no ``payload=`` field: re-read such a body as the flat form it is."""
     if "payload" not in raw or raw.lstrip().startswith("{"):
         return None

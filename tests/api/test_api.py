@@ -1,6 +1,6 @@
 """The HTTP API over real loopback HTTP, against the real server (``create_app``) on the sandbox.
 
-Every answer of seed 003's contract, both key headers, reuse without a second upstream call,
+Every answer of the API's contract (README.md, "HTTP API"), both key headers, reuse without a second upstream call,
 history routes, the image route, long parameters behind short scenes, and the OpenAPI document.
 """
 
@@ -10,7 +10,10 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +201,7 @@ def test_input_errors_carry_the_seeds_codes(live: Live) -> None:
         ({"path": "pages/a", "scene": "a=1\x00"}, 3002),
         ({"path": "pages/a", "scene": "x" * (scenes.PARAMS_MAX + 1)}, 3002),
         ({"path": "pages/a", "scene": "k=ZZZZZZZZZZ", "long_scene": "key"}, 3002),  # key-shaped, but no such key
-        ({"path": "/pages/product/detail", "scene": "产品=1"}, 3002),  # seed 003: WeChat would refuse it
+        ({"path": "/pages/product/detail", "scene": "产品=1"}, 3002),  # 3002: WeChat would refuse it
         ({"path": "pages/a", "scene": "x" * 33}, 3002),
         ({"path": "pages/a", "scene": "a=1", "long_scene": "yes"}, -1),
         ({"path": "pages/a?x=1", "scene": "a=1"}, -1),  # a B page cannot carry a query
@@ -246,6 +249,25 @@ def test_identical_request_reuses_the_code_without_an_upstream_call(live: Live) 
     assert (again["data"], again["id"], again["reused"]) == (first["data"], first["id"], True)
     assert first["reused"] is False
     assert live.wechat.calls[B_PATH] == calls
+
+
+@pytest.mark.slow
+def test_a_leading_slash_in_the_api_is_the_same_code_as_the_cli_makes_without_it(tmp_path: Path) -> None:
+    server, running = _start(tmp_path)
+    try:
+        made = ok(running.post({"path": "/pages/slash/index", "scene": "s=1"}))
+        assert running.service.get(made["id"]).page == "pages/slash/index"  # a B page, accepted and normalised
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_", "MINPCODE_"))}
+        env.update(MINPCODE_DATA_DIR=str(tmp_path), MINPCODE_SANDBOX="true", USER="alice", PYTHONUTF8="1")
+        for page in ("pages/slash/index", "/pages/slash/index"):  # the CLI refused the second before the core's rule
+            done = subprocess.run([sys.executable, "-m", "bot", "create", "--page", page, "--type", "B", "--scene", "s=1",
+                                   "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, encoding="utf-8",
+                                  timeout=120)
+            assert done.returncode == 0, done.stdout + done.stderr
+            answer = json.loads(done.stdout)
+            assert (answer["id"], answer["reused"], answer["page"]) == (made["id"], True, "pages/slash/index")
+    finally:
+        server.stop()
 
 
 def test_a_code_reuse_spends_the_quota_once(live: Live) -> None:

@@ -22,6 +22,7 @@ from bot.batch.sheets import read_pasted
 from bot.errors import PermissionDenied
 from bot.models import Requester, Status
 from bot.sandbox.qr import code_url, parse_code_url
+from bot.server import open_service
 from bot.service import Service
 from tests.emulators.upstreams import ADMIN, ALICE, Upstreams
 
@@ -32,7 +33,7 @@ ORIGIN = BatchOrigin(user_id=ALICE.user_id, user_name="alice", chat="slack", cha
 async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
     upstreams.gio.latency = 0.0
-    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path)) as svc:
         yield svc
 
 
@@ -98,7 +99,7 @@ async def test_mixed_sheet_dry_run_then_run_zip_and_manifest(service: Service, u
 
 
 async def test_a_batch_that_would_cross_the_cap_refuses_its_ac_rows(upstreams: Upstreams, tmp_path: Path) -> None:
-    async with Service.from_settings(upstreams.settings(tmp_path, minpcode_ac_cap=2)) as service:
+    async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=2)) as service:
         sheet = read_pasted("page,type,campaign,channel,scene\n" + "".join(
             f"pages/index/index?cap={i},A,新品上市,今日头条,\n" for i in range(3)) + "pages/index/index,B,,,cap=1\n")
         engine = service.batches

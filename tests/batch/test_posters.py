@@ -31,6 +31,7 @@ from bot.batch.report import dry_run_text, progress_text
 from bot.batch.sheets import read_pasted
 from bot.errors import InputError
 from bot.sandbox import qr
+from bot.server import open_service
 from bot.service import Service
 from tests.cli.test_batches import env_for, run
 from tests.emulators.upstreams import ALICE, Upstreams
@@ -42,7 +43,7 @@ Scan = Callable[[bytes], qr.ScannedCode]
 @pytest.fixture
 async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
-    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path)) as svc:
         yield svc
 
 
@@ -182,7 +183,7 @@ async def test_resume_after_an_interruption_makes_no_second_poster(
     rows = 10
     sheet = read_pasted("页面,类型,场景,名称,海报,标题\n" + "".join(
         f"pages/shop/index,B,s={i},店{i},sticker-60,开业\n" for i in range(rows)))
-    async with Service.from_settings(upstreams.settings(tmp_path)) as first:
+    async with open_service(upstreams.settings(tmp_path)) as first:
         engine = BatchEngine(first, first.posters, window=2)
         plan = await engine.dry_run(sheet, ORIGIN)
         task = asyncio.create_task(engine.run(plan.batch.id))
@@ -202,7 +203,7 @@ async def test_resume_after_an_interruption_makes_no_second_poster(
         conn.execute("UPDATE batch_rows SET status = 'queued', poster_id = NULL WHERE batch_id = ? AND line = ?",
                      [plan.batch.id, crashed])
 
-    async with Service.from_settings(upstreams.settings(tmp_path)) as second:
+    async with open_service(upstreams.settings(tmp_path)) as second:
         engine = second.batches
         batch = await engine.run(plan.batch.id)
         assert batch.status is BatchStatus.DONE and batch.posters == {"wanted": rows, "made": rows, "failed": 0}

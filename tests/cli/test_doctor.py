@@ -99,7 +99,7 @@ def test_wechat_wrong_appid_and_secret_name_their_settings(tmp_path: Path, wecha
 
 def test_wechat_ip_whitelist_names_the_ip_to_add(tmp_path: Path, wechat: tuple[WeChatEmulator, str]) -> None:
     emulator, url = wechat
-    # WeChat's words for 40164 carry the caller's IP (shared/docs: "invalid ip … not in whitelist").
+    # WeChat's words for 40164 carry the caller's IP ("invalid ip … not in whitelist": our assumption, from answers seen).
     emulator.inject(40164, path="/cgi-bin/stable_token",
                     errmsg="invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist")
     row = run(WeChatPreflight(settings(tmp_path, wechat_appid=SANDBOX_APPID, wechat_secret=SANDBOX_SECRET,

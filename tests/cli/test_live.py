@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import Settings
 from bot.sandbox.qr import parse_code_url
-from bot.service import Service
+from bot.server import open_service
 from tests.cli.test_cli import Cli, scan
 
 
@@ -22,7 +22,7 @@ def scan_in_process(data: Path, key: str, visitors: list[str | None]) -> None:
     """Scans as the resolver counts them, through a service on the same history (closed cleanly)."""
     async def go() -> None:
         settings = Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=data)
-        async with Service.from_settings(settings) as service:
+        async with open_service(settings) as service:
             for visitor in visitors:
                 assert service.live.resolve(key, visitor=visitor) is not None
     asyncio.run(go())

@@ -4,6 +4,7 @@ never the secret itself; a command checks only the settings it uses."""
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
@@ -54,6 +55,15 @@ def test_a_command_checks_only_what_it_uses(tmp_path: Path) -> None:
     assert s.check("MINPCODE_TIMEZONE") is s
     with pytest.raises(BadSettings):
         s.check("MINPCODE_SUMMARY_CRON")
+
+
+def test_the_time_zone_is_one_zoneinfo_and_a_bad_one_is_never_replaced(tmp_path: Path) -> None:
+    assert settings(tmp_path).zone == ZoneInfo("Asia/Shanghai")
+    assert settings(tmp_path, minpcode_timezone=" Europe/Paris ").zone == ZoneInfo("Europe/Paris")
+    bad = settings(tmp_path, minpcode_timezone="Mars/Olympus")
+    with pytest.raises(BadSettings) as raised:
+        bad.zone  # noqa: B018 - reading it is the check
+    assert raised.value.lines == bad.problems("MINPCODE_TIMEZONE")
 
 
 def test_a_whole_wecom_app_and_none_are_both_fine(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from bot import messages
 from bot.errors import NotFound
 from bot.models import CodeRequest, CodeType, Provider, Requester, Status
+from bot.server import open_service
 from bot.service import Service
 from storage import Storage
 from tests.emulators.upstreams import Upstreams
@@ -21,7 +22,7 @@ B_CODE = {"type": "B", "page": "pages/index/index", "scene": "id=7"}
 
 @pytest.fixture
 async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
-    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path)) as svc:
         yield svc
 
 
@@ -56,7 +57,7 @@ async def test_our_own_errors_are_stored_under_their_stable_name(upstreams: Upst
     earlier = Storage.open(tmp_path)
     pending = earlier.history.save_pending(request, ALICE, key=request.reuse_key(), app="SbxMinp1", sandbox=False)
     earlier.close()
-    async with Service.from_settings(upstreams.settings(tmp_path)) as service:
+    async with open_service(upstreams.settings(tmp_path)) as service:
         record = await service.wait(pending.id, timeout=30)
     assert record.status is Status.FAILED
     assert record.error_code == NotFound.code_name == "not_found"  # never the class name "NotFound"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.scheduler import SummaryScheduler, scheduler_for, summary_front_end
-from bot.server import announcers
+from bot.server import announcers, open_service
 from bot.service import Service
 from tests.core.test_summary import Wall, at, check_png, fill_week, sandbox_settings, settings_for
 from tests.emulators.slack import PUBLIC_CHANNEL, SlackEmulator
@@ -42,14 +42,14 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
 
 @pytest.fixture
 async def service(tmp_path: Path, slack: SlackEmulator, wecom: tuple[WeComEmulator, str]) -> AsyncIterator[Service]:
-    svc = Service.from_settings(settings_for(tmp_path, slack, wecom[1]))
+    svc = open_service(settings_for(tmp_path, slack, wecom[1]))
     async with svc:
         yield svc
 
 
 def scheduler(service: Service, wall: Wall, **kwargs: object) -> SummaryScheduler:
     kwargs.setdefault("cron", WEEKLY)
-    kwargs.setdefault("timezone", "Asia/Shanghai")
+    kwargs.setdefault("zone", SHANGHAI)
     return SummaryScheduler(service, announcers(service.settings), clock=wall, **kwargs)  # type: ignore[arg-type]
 
 
@@ -69,13 +69,13 @@ async def test_cron_boundaries_in_the_configured_timezone(service: Service, wall
     # the period is last week's Monday..Sunday, in whole Shanghai days
     assert s.period_for(monday_9) == (datetime(2025, 3, 3, tzinfo=SHANGHAI), datetime(2025, 3, 10, tzinfo=SHANGHAI))
     # the same cron in UTC ticks eight hours later
-    utc = scheduler(service, wall, timezone="UTC")
+    utc = scheduler(service, wall, zone=ZoneInfo("UTC"))
     assert utc.latest_fire(datetime(2025, 3, 10, 1, 0, tzinfo=UTC)) == datetime(2025, 3, 3, 9, 0, tzinfo=ZoneInfo("UTC"))
     assert utc.latest_fire(datetime(2025, 3, 10, 9, 0, tzinfo=UTC)) == datetime(2025, 3, 10, 9, 0, tzinfo=ZoneInfo("UTC"))
 
 
 async def test_daylight_saving_days_and_repeated_hours(service: Service, wall: Wall) -> None:
-    daily = scheduler(service, wall, cron="0 9 * * *", timezone="America/New_York")
+    daily = scheduler(service, wall, cron="0 9 * * *", zone=NEW_YORK)
     sunday = daily.latest_fire(datetime(2025, 3, 9, 13, 0, tzinfo=UTC))  # 09:00 EDT, the first day of DST
     assert sunday == datetime(2025, 3, 9, 9, 0, tzinfo=NEW_YORK) and sunday.utcoffset() == timedelta(hours=-4)
     start, end = daily.period_for(sunday)
@@ -83,7 +83,7 @@ async def test_daylight_saving_days_and_repeated_hours(service: Service, wall: W
     start, end = daily.period_for(datetime(2025, 3, 10, 9, 0, tzinfo=NEW_YORK))
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=23)  # the day that lost an hour
     # when clocks go back, 01:30 happens twice: both ticks name the same period, so it posts once
-    night = scheduler(service, wall, cron="30 1 * * *", timezone="America/New_York")
+    night = scheduler(service, wall, cron="30 1 * * *", zone=NEW_YORK)
     first = datetime(2025, 11, 2, 5, 30, tzinfo=UTC)   # 01:30 EDT
     second = datetime(2025, 11, 2, 6, 30, tzinfo=UTC)  # 01:30 EST
     assert night.latest_fire(first).astimezone(UTC) == first
@@ -103,7 +103,7 @@ async def test_bad_cron_and_nowhere_to_post_turn_it_off(tmp_path: Path, service:
     with pytest.raises(ValueError):
         scheduler(service, wall, cron="every monday")
     assert scheduler_for(service, announcers(service.settings), cron="not a cron") is None
-    quiet = Service.from_settings(sandbox_settings(tmp_path / "quiet"))
+    quiet = open_service(sandbox_settings(tmp_path / "quiet"))
     assert summary_front_end(quiet, announcers(quiet.settings)) is None
     quiet.storage.close()
     await quiet.upstream.aclose()

@@ -16,6 +16,7 @@ from bot import sandbox
 from bot.config import Settings
 from bot.errors import InputError, InvalidRequest, NotFound, PermissionDenied, QuotaExhausted
 from bot.models import Status
+from bot.server import open_service
 from bot.service import Service
 from tests.emulators.upstreams import PEOPLE, Upstreams
 
@@ -25,7 +26,7 @@ ALICE, BOB, ADMIN = PEOPLE
 @pytest.fixture
 async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
-    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path)) as svc:
         yield svc
 
 
@@ -75,10 +76,26 @@ async def test_unknown_campaign_names_the_closest_and_create_makes_it(service: S
     assert created.record.status is Status.DONE and created.record.campaign == "冬季促销"
 
 
+async def test_a_campaign_made_by_create_is_offered_by_the_next_form_at_once(service: Service) -> None:
+    before = [o.label for o in await service.options("campaign", timeout=5)]
+    assert before and "秋季上新" not in before  # the forms' list is loaded and fresh
+    made = await service.submit({"type": "C", "page": "pages/a/a", "campaign": "秋季上新", "channel": "今日头条",
+                                 "create_missing": True}, ALICE)
+    assert made.record.status is Status.DONE
+    assert "秋季上新" in [o.label for o in await service.options("campaign", timeout=5)]
+
+
+async def test_a_b_page_with_a_leading_slash_is_accepted_and_is_the_same_code(service: Service) -> None:
+    slashed = await service.submit({**B_CODE, "page": "/pages/index/index"}, ALICE)
+    assert slashed.record.status is Status.DONE and slashed.record.page == "pages/index/index"
+    plain = await service.submit(B_CODE, BOB)
+    assert plain.reused and plain.record.id == slashed.record.id
+
+
 async def test_field_rules_are_enforced_before_any_upstream_call(service: Service, upstreams: Upstreams) -> None:
     before = sum(upstreams.wechat.calls.values())
     with pytest.raises(InvalidRequest) as info:
-        await service.submit({"type": "B", "page": "/pages/x", "scene": "x" * 33, "width": 100}, ALICE)
+        await service.submit({"type": "B", "page": "pages/x?y=1", "scene": "x" * 33, "width": 100}, ALICE)
     assert set(info.value.by_field()) == {"page", "scene", "width"}
     with pytest.raises(InvalidRequest) as info:
         await service.submit({"type": "A", "page": "pages/a", "campaign": "a", "channel": "b", "name": "has space"}, ALICE)
@@ -99,7 +116,7 @@ async def test_upstream_failure_is_recorded_with_its_code_and_a_message(service:
 
 
 async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path) -> None:
-    async with Service.from_settings(upstreams.settings(tmp_path, minpcode_ac_cap=5)) as svc:
+    async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=5)) as svc:
         notices = []
         for n in range(5):
             result = await svc.submit({"type": "A", "via": "wechat", "page": f"pages/p{n}/p{n}"}, ALICE)
@@ -160,13 +177,13 @@ SCRIPT = textwrap.dedent("""
     import asyncio, os, signal, sys
     from pydantic import SecretStr
     from bot.config import Settings
-    from bot.service import Service
+    from bot.server import open_service
     from bot.models import Requester
 
     async def main():
         settings = Settings(_env_file=None, minpcode_data_dir=sys.argv[1], minpcode_sandbox=False,
                             wechat_appid=sys.argv[2], wechat_secret=SecretStr(sys.argv[3]), wechat_api_url=sys.argv[4])
-        service = Service.from_settings(settings)
+        service = open_service(settings)
         # recorded, but the worker never started: the process dies before any upstream call
         submission = await service.submit({"type": "B", "page": "pages/index/index", "scene": "crash=1"},
                                           Requester(user_id="U_ALICE"), wait=False)
@@ -188,7 +205,7 @@ async def test_pending_row_survives_a_killed_process_and_is_resumed(upstreams: U
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     code_id = proc.stdout.strip()
     assert upstreams.wechat.calls["/wxa/getwxacodeunlimit"] == before
-    async with Service.from_settings(settings) as svc:
+    async with open_service(settings) as svc:
         record = await svc.wait(code_id, timeout=20)
         assert record.status is Status.DONE
         assert svc.storage.history.pending() == []
@@ -196,7 +213,7 @@ async def test_pending_row_survives_a_killed_process_and_is_resumed(upstreams: U
 
 
 async def test_sandbox_answers_say_so(tmp_path: Path) -> None:
-    async with Service.from_settings(Settings(_env_file=None, minpcode_data_dir=tmp_path)) as svc:
+    async with open_service(Settings(_env_file=None, minpcode_data_dir=tmp_path)) as svc:
         assert svc.sandbox
         result = await svc.submit(B_CODE, ALICE)
         assert result.record.sandbox and any("sandbox" in n.en for n in result.notices)

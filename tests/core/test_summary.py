@@ -23,7 +23,7 @@ from PIL import Image
 from bot.announce import announce, cli_summary
 from bot.config import Settings
 from bot.models import Requester, Status
-from bot.server import announcers
+from bot.server import announcers, open_service
 from bot.service import Service
 from bot.summary import (
     DayCount,
@@ -91,7 +91,7 @@ def sandbox_settings(tmp_path: Path, **extra: object) -> Settings:
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    svc = Service.from_settings(sandbox_settings(tmp_path))
+    svc = open_service(sandbox_settings(tmp_path))
     async with svc:
         yield svc
 
@@ -172,7 +172,7 @@ async def test_summary_counts_a_week_of_real_history(service: Service, wall: Wal
 
 
 async def test_near_the_cap_warns_and_quota_is_per_mini_program(tmp_path: Path, wall: Wall) -> None:
-    svc = Service.from_settings(sandbox_settings(tmp_path, minpcode_ac_cap=5))
+    svc = open_service(sandbox_settings(tmp_path, minpcode_ac_cap=5))
     async with svc:
         for n in range(4):
             wall.set(at(4, 10, n))
@@ -327,7 +327,7 @@ def check_png(data: bytes) -> None:
 async def test_cli_post_goes_to_slack_and_wecom_with_the_chart(tmp_path: Path, wall: Wall, slack: SlackEmulator,
                                                               wecom: tuple[WeComEmulator, str]) -> None:
     robot, webhook = wecom
-    svc = Service.from_settings(settings_for(tmp_path, slack, webhook))
+    svc = open_service(settings_for(tmp_path, slack, webhook))
     async with svc:
         await fill_week(svc, wall)
         text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, now=at(9, 23, 59), lang="en")
@@ -357,7 +357,7 @@ async def test_cli_post_reports_a_failed_destination(tmp_path: Path, slack: Slac
                                                      wecom: tuple[WeComEmulator, str]) -> None:
     _, webhook = wecom
     bad = webhook.replace("robot-key", "wrong-key")
-    svc = Service.from_settings(settings_for(tmp_path, slack, bad))
+    svc = open_service(settings_for(tmp_path, slack, bad))
     async with svc:
         text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, lang="en")
         [run] = svc.storage.summary_runs.recent(kind="manual")
@@ -369,7 +369,7 @@ async def test_cli_post_reports_a_failed_destination(tmp_path: Path, slack: Slac
 
 
 async def test_slack_joins_a_public_channel_it_is_not_in(tmp_path: Path, wall: Wall, slack: SlackEmulator) -> None:
-    svc = Service.from_settings(settings_for(tmp_path, slack, None, channel=OTHER_PUBLIC_CHANNEL))
+    svc = open_service(settings_for(tmp_path, slack, None, channel=OTHER_PUBLIC_CHANNEL))
     async with svc:
         await fill_week(svc, wall)
         text, code = await cli_summary(svc, announcers(svc.settings), days=7, post=True, now=at(9, 23, 59), lang="en")

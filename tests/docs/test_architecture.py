@@ -1,4 +1,4 @@
-"""The walls of shared/docs/design.md, read from the code itself: what imports what, and one error root.
+"""The walls of docs/architecture.md, read from the code itself: what imports what, and one error root.
 
 The import graph is grimp's (the library import-linter is built on), over every import statement,
 including those inside functions and under ``TYPE_CHECKING``: a late import is still a dependency.

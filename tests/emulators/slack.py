@@ -10,8 +10,8 @@ Usage::
         [call] = emu.wait_for("chat.postMessage")     # polls: the bot works after the ack
         assert emu.uploads[0].data.startswith(b"\\x89PNG")
 
-Wire behaviour follows /work/shared/docs/slack.md §8.2 (written from slack_sdk's source and Slack's
-method reference): ``POST``/``GET /api/<method>``, params merged from the query string, a form body,
+Wire behaviour follows slack_sdk's source and Slack's method reference
+(https://docs.slack.dev/reference/methods): ``POST``/``GET /api/<method>``, params merged from the query string, a form body,
 a multipart body or a JSON body; token from ``Authorization: Bearer`` (or a ``token`` param);
 answers are ``application/json; charset=utf-8``, ``{"ok": true, ...}`` or HTTP 200
 ``{"ok": false, "error": "..."}``; injected rate limits are HTTP 429 + ``Retry-After`` +

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
-from bot.server import create_app
+from bot.server import create_app, open_service
 from bot.service import Service
 
 KEY = "cms-page-0a1b2c3d4e5f"
@@ -43,7 +43,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
     port = free_port()
 
     async def short_link_first() -> str:
-        async with Service.from_settings(settings(tmp_path, port)) as service:
+        async with open_service(settings(tmp_path, port)) as service:
             made = await service.submit({"type": "shortlink", "page": DESTINATION}, Requester(user_id="cms"))
             assert made.record.link
             return made.record.link

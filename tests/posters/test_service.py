@@ -19,6 +19,7 @@ from bot.errors import FieldError, InvalidRequest, PermissionDenied
 from bot.models import Requester, Status
 from bot.posters import SharperCopyNeeded
 from bot.sandbox import qr
+from bot.server import open_service
 from bot.service import Service
 from tests.emulators.upstreams import ADMIN, ALICE, Upstreams
 
@@ -32,7 +33,7 @@ LAYOUT = {"width": 100, "height": 150, "code": {"x": 20, "y": 40, "size": 60},
 @pytest.fixture
 async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
-    async with Service.from_settings(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path)) as svc:
         yield svc
 
 

@@ -10,7 +10,7 @@ import pytest
 from bot.batch.models import BatchOrigin, BatchStatus, RowStatus
 from bot.batch.sheets import read_pasted
 from bot.config import Settings
-from bot.service import Service
+from bot.server import open_service
 from storage import Storage
 from tests.served import Served
 
@@ -22,7 +22,7 @@ ROWS = "page,type,scene\n" + "".join(f"pages/index/index,B,id={i}\n" for i in ra
 async def test_serve_resumes_a_batch_a_stop_left_running(tmp_path: Path) -> None:
     data = tmp_path / "data"
     settings = Settings(_env_file=None, minpcode_data_dir=data, minpcode_sandbox=True)  # type: ignore[call-arg]
-    async with Service.from_settings(settings) as service:
+    async with open_service(settings) as service:
         engine = service.batches
         plan = await engine.dry_run(read_pasted(ROWS), BatchOrigin(user_id="U1", chat="cli"))
         assert plan.ready == 6

@@ -17,7 +17,7 @@ from rich.console import Console
 from bot.config import Settings
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import code_url, render
-from bot.service import Service
+from bot.server import open_service
 from handlers.console import chat, decode_qr
 from tests.cli.test_cli import COMMAND, clean_env
 
@@ -126,7 +126,7 @@ def test_an_unexpected_failure_is_reported_and_the_session_goes_on(tmp_path: Pat
     monkeypatch.setattr(console_module, "run", broken)
     buffer = io.StringIO()
     settings = Settings(_env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True)  # type: ignore[call-arg]
-    code = asyncio.run(chat(Service.from_settings(settings), stdin=io.StringIO("boom\nquota\n"), console=Console(file=buffer, width=120),
+    code = asyncio.run(chat(open_service(settings), stdin=io.StringIO("boom\nquota\n"), console=Console(file=buffer, width=120),
                             user_id="alice"))
     text = buffer.getvalue()
     assert code == 0 and "Something unexpected went wrong (RuntimeError)" in text

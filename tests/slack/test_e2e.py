@@ -33,7 +33,7 @@ from bot.models import Status
 from bot.sandbox import SANDBOX_APPID
 from bot.sandbox.qr import ScannedCode, parse_code_url
 from bot.sandbox.server import ServerThread
-from bot.server import create_app
+from bot.server import create_app, open_service
 from bot.service import Service
 from tests.emulators.slack import (
     APP_ID,
@@ -240,7 +240,7 @@ def make_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
         )
         values.update(overrides)
         settings = Settings(**values)
-        service = Service.from_settings(settings)
+        service = open_service(settings)
         if prepare is not None:
             prepare(service)
         server = ServerThread(create_app(settings, service)).start()
@@ -506,7 +506,7 @@ def test_field_errors_show_beside_their_fields(h: Harness) -> None:
     body = response.json()
     assert body["response_action"] == "errors"
     assert set(body["errors"]) == {"page", "campaign"}
-    response = h.submit(view, state(type="wechat:B", page="/pages/a", scene="中文"))
+    response = h.submit(view, state(type="wechat:B", page="//pages/a", scene="中文"))
     assert set(response.json()["errors"]) == {"page", "scene"}
     response = h.submit(view, state(type="gio:C", page="pages/a", campaign="c:bad name!", channel="n:微博"))
     assert set(response.json()["errors"]) == {"campaign"}

@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import Settings
 from bot.scheduler import SummaryScheduler
-from bot.service import Service
+from bot.server import open_service
 from handlers.slack.announce import SlackAnnouncer, slack_announcer
 from tests.emulators.slack import SlackEmulator
 from tests.slack.test_e2e import make_harness, scan, state
@@ -71,7 +71,7 @@ async def test_without_groups_read_public_channels_are_still_found(tmp_path: Pat
 async def test_the_summary_and_its_chart_reach_a_channel_given_by_name(tmp_path: Path, slack: SlackEmulator,
                                                                         caplog: pytest.LogCaptureFixture) -> None:
     slack.add_channel("C0GROWTH01", name="growth", kind="public", is_member=True)
-    svc = Service.from_settings(settings(tmp_path, slack, "#growth"))
+    svc = open_service(settings(tmp_path, slack, "#growth"))
     target = announcer(tmp_path, slack, "#growth")
     async with svc:
         from bot.announce import cli_summary
@@ -88,7 +88,7 @@ async def test_the_summary_and_its_chart_reach_a_channel_given_by_name(tmp_path:
 
 async def test_the_scheduler_says_at_start_what_is_wrong(tmp_path: Path, slack: SlackEmulator,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    svc = Service.from_settings(settings(tmp_path, slack, "#nowhere"))
+    svc = open_service(settings(tmp_path, slack, "#nowhere"))
     scheduler = SummaryScheduler(svc, [announcer(tmp_path, slack, "#nowhere")])
     async with svc:
         with caplog.at_level(logging.WARNING, "minpcode"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from storage import Storage
 from storage.clock import now_text, to_text
 from storage.db import DB_NAME
 from storage.reports import ReuseRow
+from storage.transaction import immediate
 from tests.conftest import scan_image
 
 ALICE = Requester(chat="slack", user_id="U_ALICE", user_name="alice")
@@ -52,6 +54,23 @@ def test_the_database_file_is_private_and_survives_reopening(tmp_path: Path) -> 
 
 
 # ---- images ---------------------------------------------------------------------------------------
+
+
+def test_one_transaction_keeps_all_of_its_block_or_none(store: Storage) -> None:
+    conn = store.db.conn
+    conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    with immediate(conn):
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.execute("INSERT INTO t VALUES (2)")
+    with pytest.raises(sqlite3.IntegrityError), immediate(conn):
+        conn.execute("INSERT INTO t VALUES (3)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert [r[0] for r in conn.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
+    assert not conn.in_transaction
+    # a replay returns from inside its transaction: it ends, and the next write has one of its own
+    assert store.outbox.accept("slack", "k", "{}", seen="e1", ttl=60) is not None
+    assert store.outbox.accept("slack", "k", "{}", seen="e1", ttl=60) is None
+    assert not conn.in_transaction
 
 
 def test_images_are_stored_once_by_content_hash(store: Storage) -> None:

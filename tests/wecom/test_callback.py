@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from bot.config import Settings
 from bot.sandbox.server import ServerThread
-from bot.server import create_app
+from bot.server import create_app, open_service
 from bot.service import Service
 from handlers.wecom.callback import MAX_BODY
 from tests.emulators.wecom import CallbackSender, SentMessage, WeComEmulator
@@ -72,7 +72,7 @@ def make_site(serve: Callable[[Any], str], tmp_path: Path, **emu_options: Any) -
     emu = WeComEmulator(**emu_options)
     api = serve(emu.app)
     settings = wecom_settings(emu, api, tmp_path)
-    service = Service.from_settings(settings)
+    service = open_service(settings)
     url = serve(create_app(settings, service)) + "/wecom/callback"
     sender = emu.callback_client(url, TOKEN, AES_KEY, clock=time.time)
     return WeComSite(emu, url, sender, service, api)
@@ -86,7 +86,7 @@ def public_site(serve: Callable[[Any], str], tmp_path: Path) -> Iterator[tuple[W
     api = serve(emu.app)
     port = free_port()
     settings = wecom_settings(emu, api, tmp_path, minpcode_public_url=f"http://127.0.0.1:{port}")
-    service = Service.from_settings(settings)
+    service = open_service(settings)
     app = create_app(settings, service)
     with ServerThread(app, port=port) as server:
         url = server.url + "/wecom/callback"
@@ -157,7 +157,7 @@ def test_text_command_sends_the_image_then_the_details(wecom: WeComSite, scan: C
 def test_help_and_bad_input_answer_in_chinese_then_english(wecom: WeComSite) -> None:
     wecom.sender.send_text(USER, "帮助")
     wecom.sent(1)
-    wecom.sender.send_text(USER, "新建 /pages/x type=B scene=a")
+    wecom.sender.send_text(USER, "新建 //pages/x type=B scene=a")
     wecom.sent(2)
     help_text, error = wecom.texts()
     assert "新建" in help_text and "new" in help_text
@@ -326,13 +326,13 @@ async def test_front_end_is_off_with_one_clear_line_when_settings_are_missing(
     ]
     for extra, line in cases:
         caplog.clear()
-        service = Service.from_settings(Settings(**base, **extra))
+        service = open_service(Settings(**base, **extra))
         assert wecom_front_end(service) is None
         lines = [r.getMessage() for r in caplog.records if r.name == "minpcode.wecom.callback"]
         assert len(lines) == 1 and lines[0].startswith("WeCom is off") and line in lines[0]
         assert "s3cret-value" not in caplog.text and AES_KEY not in caplog.text
         await service.close()
-    service = Service.from_settings(Settings(**base, **full))
+    service = open_service(Settings(**base, **full))
     mounted = wecom_front_end(service)
     assert mounted is not None and [r.path for r in mounted.routes()] == ["/wecom/callback"]  # type: ignore[attr-defined]
     await mounted.stop()

@@ -15,8 +15,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.drafts import Drafts
-from bot.server import create_app
-from bot.service import Service
+from bot.server import create_app, open_service
 from storage import Storage
 from tests.wecom.test_callback import AES_KEY, TOKEN, USER, WeComSite, make_site
 from tests.wecom.test_flow import card_sent, greyed, submit, wait_text
@@ -27,7 +26,7 @@ def restarted(site: WeComSite, serve: Callable[[Any], str], tmp_path: Path) -> W
         _env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True,  # type: ignore[call-arg]
         wecom_corp_id=site.emu.corp_id, wecom_agent_id=str(site.emu.agent_id), wecom_secret=SecretStr(site.emu.secret),
         wecom_token=SecretStr(TOKEN), wecom_aes_key=SecretStr(AES_KEY), wecom_api_url=site.api)
-    service = Service.from_settings(settings)
+    service = open_service(settings)
     url = serve(create_app(settings, service)) + "/wecom/callback"
     return WeComSite(site.emu, url, site.emu.callback_client(url, TOKEN, AES_KEY, clock=time.time), service, site.api)
 

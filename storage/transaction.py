@@ -1,0 +1,32 @@
+"""One write transaction: ``with immediate(conn):`` instead of hand-written BEGIN IMMEDIATE … COMMIT/ROLLBACK.
+
+Its own module (not storage/db.py) because storage/migrations.py needs it and storage/db.py imports
+the migrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """The block's statements as one transaction, committed when it ends and rolled back when it raises.
+
+    IMMEDIATE takes the write lock at BEGIN, so two processes writing at once queue on busy_timeout
+    rather than failing halfway (a deferred transaction that reads first cannot upgrade to a write
+    while another holds it). ``conn`` is in autocommit mode (``isolation_level=None``), as every
+    connection storage opens is, so BEGIN is ours to send.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+__all__ = ["immediate"]
