@@ -224,7 +224,6 @@ def test_a_row_reads_its_poster_cells_as_the_new_command_does() -> None:
     assert poster is None and code["title"] == "Hello"  # without a poster, title is the short link's
 
 
-@pytest.mark.slow
 def test_cli_bulk_counts_posters_and_its_json_rows_carry_them(upstreams: Upstreams, tmp_path: Path) -> None:
     sheet = tmp_path / "stores.csv"
     sheet.write_text("page,type,scene,name,poster,title\n"

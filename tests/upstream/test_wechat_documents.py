@@ -173,7 +173,6 @@ def test_the_bad_scene_characters_are_listed_in_the_order_they_appear() -> None:
     assert "'这是中文'" in caught.value.zh and "'这是中文'" in caught.value.en
 
 
-@pytest.mark.slow
 def test_cli_long_scene_env_and_no_check(tmp_path: Path) -> None:
     from tests.cli.test_cli import Cli
 
