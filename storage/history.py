@@ -13,6 +13,7 @@ import sqlite_utils
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, UpstreamResult
 from bot.text import Text
 from storage.clock import from_text, now_text
+from storage.transaction import immediate
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 12  # 36^12 ≈ 4.7e18: ids in image links cannot be guessed or enumerated
@@ -190,9 +191,8 @@ class History:
     def _insert_many(self, sql: str, chunk: list[list[Any]]) -> int:
         if not chunk:
             return 0
-        self._db.execute("BEGIN")
-        self._db.conn.executemany(sql, chunk)
-        self._db.execute("COMMIT")
+        with immediate(self._db.conn):
+            self._db.conn.executemany(sql, chunk)
         return len(chunk)
 
 

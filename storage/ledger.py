@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from storage.clock import now_text
+from storage.transaction import immediate
 
 
 class QuotaLedger:
@@ -21,11 +22,10 @@ class QuotaLedger:
 
     def import_keys(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Load (app, request_key, code_id, at) rows at once (imports, benchmarks)."""
-        self._db.execute("BEGIN")
-        self._db.conn.executemany(
-            "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)", rows
-        )
-        self._db.execute("COMMIT")
+        with immediate(self._db.conn):
+            self._db.conn.executemany(
+                "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)", rows
+            )
 
     def counted(self, app: str, request_key: str) -> bool:
         return self._db.execute(

@@ -28,7 +28,7 @@ from bot import scenes
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InputError
 from bot.live.scans import ScanRecorder
-from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from storage import Storage
 from storage.live import LiveRow, Resolved
 
@@ -164,7 +164,7 @@ class LiveCodes:
 
     def repoint(self, record: CodeRecord, destination: str, requester: Requester) -> LiveRow:
         row = self.row(record)
-        destination = destination.strip().removeprefix("/")
+        destination = page_path(destination)
         errors = destination_errors(destination)
         if errors:
             raise errors[0]
