@@ -78,7 +78,10 @@ SHORTLINK_RATE = (
     "今日生成的短链数量已达上限，请明天再试。",
     "Today's Short Link limit is reached; try again tomorrow.",
 )
-# 45009 on A (and, by assumption, C: doc §7.5) is the 10,000-codes-a-day limit; on B it is 5,000 a minute.
+# 45009 on A is the 10,000-codes-a-day limit (WeChat's answer in its developer community,
+# https://developers.weixin.qq.com/community/develop/doc/00024cb7bac430fec599b56ed5bc00; on C too: our
+# assumption); on B it is 5,000 a minute
+# (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html).
 DAILY_RATE = (
     "今天的 A/C 码已达微信每天 1 万个的上限，剩下的会在北京时间午夜之后再生成（或改用 B 码，不受此限）。",
     "WeChat's limit of 10,000 A/C codes a day is reached; the rest can be made after midnight Beijing time "
@@ -126,7 +129,7 @@ def wechat_error(errcode: int, errmsg: str, *, api: str = "", now: float | None 
     return cls("wechat", errcode, zh, en, raw=errmsg)
 
 
-# GrowingIO documents no error body for campaigns, channels or minplinks (doc §5.4, §7.13): what it
+# GrowingIO documents no error body for campaigns, channels or minplinks (docs/growingio.md): what it
 # refuses is recognised from the status and GrowingIO's own words (Chinese or English), and its words
 # are always shown. The names on the left are ours (stored as error_code), not GrowingIO's.
 GIO: dict[str, _Entry] = {

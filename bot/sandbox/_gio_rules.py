@@ -1,9 +1,11 @@
-"""GrowingIO validation (doc §6) and its error bodies.
+"""GrowingIO validation and its error bodies.
 
-GIO documents the rules but not the error answers for campaigns, channels or minplinks (doc §7
-items 13, 15, 16: UNCONFIRMED). So the emulator invents no typed codes: it answers a plain status
-(400 for every validation failure: OUR ASSUMPTION) and a human message, in one of the shapes other
-GrowingIO endpoints document (doc §5.4), chosen by ``shape``:
+GIO documents the rules (https://growingio.gitbook.io/old_docs/api/ads-tracking-api,
+https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api)
+but not the error answers for campaigns, channels or minplinks (docs/growingio.md). So the emulator
+invents no typed codes: it answers a plain status (400 for every validation failure: OUR ASSUMPTION)
+and a human message, in one of three shapes (which GrowingIO sends where is OUR ASSUMPTION too),
+chosen by ``shape``:
 
     "errors"  {"message": "<English>", "errors": [{"code": "bad_request", "message": "<中文>"}]}
     "status"  {"status": "fail", "message": "<中文> / <English>"}      (project-management endpoints)
@@ -20,7 +22,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-NAME_MAX = 50  # counted in characters (the doc's counting unit is UNCONFIRMED)
+NAME_MAX = 50  # counted in characters (GrowingIO says 50; characters, not bytes: our assumption)
 NAME_CHARS = re.compile(r"[\u4e00-\u9fa5A-Za-z0-9/_-]+")
 TRACKING_URL_MAX_BYTES = 128  # WeChat's code parameter cap; the tracking URL is what gets encoded
 # A page path with an optional query: no scheme, no leading '/', no empty segments, no spaces/'#'.
@@ -36,7 +38,8 @@ class Problem:
     zh: str
 
     def as_json(self) -> dict[str, str]:
-        # ``code`` is the one generic code GrowingIO documents for a 400 (doc §5.4); ours stay inside.
+        # ``code`` is one generic "bad_request" (our assumption: the GrowingIO pages we cite name no error
+        # codes); ours stay inside.
         return {"code": "bad_request", "message": f"{self.field}: {self.zh}"}
 
 

@@ -1,4 +1,9 @@
-"""Body parsing and validation for the A/B/C mini-program code APIs (doc §2.1, §2.3).
+"""Body parsing and validation for the A/B/C mini-program code APIs: A is getQRCode
+(https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getQRCode.html),
+B getUnlimitedQRCode
+(https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html),
+C createQRCode
+(https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/createQRCode.html).
 
 Pure functions: a JSON body in, a :class:`CodeRequest` or a :class:`WeChatError` out. Checks run in
 the order a careful server would: JSON shape and types (47001) first, then per-field rules.
@@ -48,7 +53,9 @@ class CodeRequest:
     @property
     def quota_key(self) -> tuple[object, ...]:
         """Same api + path + width + colours = the same code, which WeChat does not count twice
-        (doc §2.4: exact key UNCONFIRMED)."""
+        (WeChat's answer in its developer community,
+        https://developers.weixin.qq.com/community/develop/doc/000448546b4130283d09b7ca451400); which fields make the key
+        is our assumption."""
         return (self.kind, self.path, self.width, self.auto_color, self.line_color, self.is_hyaline)
 
     @property
@@ -58,13 +65,13 @@ class CodeRequest:
 
 @dataclass(frozen=True)
 class CodeRules:
-    """The knobs of validation; defaults follow the doc's emulator defaults."""
+    """The knobs of validation; each default says where it comes from."""
 
     path_max_bytes: int = 128  # C: createwxaqrcode's documented cap
     a_path_max_bytes: int = 1024  # A: the current wxacode.get reference (older texts: 128)
     strict_width: frozenset[str] = frozenset({"A"})  # kinds answering 40189; the others clamp
     pages: Collection[str] | None = None  # released pages; None = every page exists
-    reject_ampersand_in_scene: bool = False  # community report S30: '&' gives 40129
+    reject_ampersand_in_scene: bool = False  # a developers' report, not the reference: '&' gives 40129
 
 
 def load_body(raw: bytes | dict[str, Any]) -> dict[str, Any]:

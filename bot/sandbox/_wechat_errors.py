@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from bot.sandbox.faults import request_id
 
-# Doc §0.1 / §2.3 / §3.1 texts. Live servers append " rid: ..." so clients must match on errcode.
+# The errmsg texts of WeChat's token, code and Short Link answers. Live servers append " rid: ..." so
+# clients must match on errcode.
 ERRMSG: dict[int, str] = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest, could get access_token by "

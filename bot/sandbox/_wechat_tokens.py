@@ -1,4 +1,5 @@
-"""Access-token state of the WeChat emulator (doc §1.4).
+"""Access-token state of the WeChat emulator (getAccessToken and getStableAccessToken:
+https://developers.weixin.qq.com/miniprogram/dev/server/API/mp-access-token).
 
 Two isolated families per appid:
 
@@ -8,7 +9,9 @@ Two isolated families per appid:
   *remaining* lifetime and rotates it in the last ``grace`` seconds (the old one lives on until
   its own expiry); force mode kills both current and previous at once, at most once per
   ``force_spacing`` seconds and ``force_per_day`` times a day, otherwise it quietly does not
-  refresh (doc §1.2: exact answer UNCONFIRMED; we return the current token).
+  refresh (getStableAccessToken: 20 force refreshes a day, 30 s apart, "否则不会刷新",
+  https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-access-token/getStableAccessToken.html;
+  what it answers then is our assumption: we return the current token).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""A faithful local emulator of the GrowingIO Open API used for mini-program links (doc §5, §6).
+"""A faithful local emulator of the GrowingIO Open API used for mini-program links
+(https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api) and of its
+name rules (https://growingio.gitbook.io/old_docs/api/ads-tracking-api).
 
 Routes (``{uid}`` = ``project_uid``):
 
@@ -216,7 +218,9 @@ class GrowingIOEmulator:
 
     def _authorize(self, request: Request) -> None:
         auth = request.headers.get("authorization", "").strip()
-        # Official examples send the raw token; a "Token " prefix is accepted too (doc §7.12).
+        # GrowingIO's Authorization header is the bare token
+        # (https://growingio.gitbook.io/v3/developer-manual/api-reference/authenticate);
+        # a "Token " prefix is accepted too (our assumption).
         if auth[:6].lower() == "token ":
             auth = auth[6:].strip()
         if not auth or auth not in self.tokens:
@@ -333,7 +337,10 @@ class GrowingIOEmulator:
             problems.append(Problem("buildQrCode", "required", "is required", "buildQrCode 为必填项"))
         elif not isinstance(build, bool):
             problems.append(Problem("buildQrCode", "invalid_type", "must be a boolean", "buildQrCode 类型错误"))
-        code_type = body.get("codeType") or "A"  # default UNCONFIRMED (doc §7.14)
+        # codeType is "A码或C码" with no default given
+        # (https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api);
+        # A when it is left out is our assumption.
+        code_type = body.get("codeType") or "A"
         if code_type not in CODE_TYPES:
             problems.append(Problem("codeType", "invalid_code_type", "must be A or C", "codeType 只能是 A 或 C"))
         utm = {key: optional_str(body, key, problems) for key in ("utmMedium", "utmContent", "utmTerm", "comments")}
@@ -369,7 +376,10 @@ class GrowingIOEmulator:
         }
 
     def _spend_wechat_quota(self, link: dict[str, Any]) -> None:
-        """GIO calls WeChat A or C for the app; its A+C lifetime cap applies (doc §5.3)."""
+        """GIO calls WeChat A or C for the app
+        (https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api),
+        so WeChat's A+C lifetime cap applies
+        (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/createQRCode.html)."""
         file = link["_file"]
         if self.wechat is not None:
             try:

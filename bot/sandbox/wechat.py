@@ -1,4 +1,6 @@
-"""A faithful local emulator of the WeChat server API used by minpcode (doc §0–§3.1).
+"""A faithful local emulator of the WeChat server API used by minpcode: access tokens
+(https://developers.weixin.qq.com/miniprogram/dev/server/API/mp-access-token), the A/B/C codes and Short Link
+(https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/?lang=en).
 
     emu = WeChatEmulator(clock=fake_clock, ac_cap=3)
     with ServerThread(emu.app) as server:
@@ -218,7 +220,7 @@ class WeChatEmulator:
         except WeChatError as error:
             return error_response(error)
 
-    # ---- tokens (§1) ------------------------------------------------------------------------
+    # ---- tokens -----------------------------------------------------------------------------
 
     async def _token(self, request: Request) -> Response:
         try:
@@ -250,7 +252,7 @@ class WeChatEmulator:
         except WeChatError as error:
             return error_response(error)
 
-    # ---- codes (§2) -------------------------------------------------------------------------
+    # ---- codes ------------------------------------------------------------------------------
 
     async def _code(self, request: Request, appid: str, kind: str) -> Response:
         req, used = self._issue(appid, kind, await request.body())
@@ -272,7 +274,9 @@ class WeChatEmulator:
             repeat = req.quota_key in keys
             if not repeat and len(keys) >= self.ac_cap:
                 raise WeChatError(45029)
-            # A's 10,000/day; C is assumed to share it (doc §2 table: UNCONFIRMED).
+            # A's 10,000/day (WeChat's answer in its developer community,
+            # https://developers.weixin.qq.com/community/develop/doc/00024cb7bac430fec599b56ed5bc00);
+            # C sharing it: our assumption.
             self._take_daily(appid, "ac", self.a_per_day)
             keys.add(req.quota_key)
             return req, len(keys)
@@ -298,7 +302,7 @@ class WeChatEmulator:
             raise WeChatError(45009)
         self._daily[(appid, name)] = (day, count + 1)
 
-    # ---- short links (§3.1) -----------------------------------------------------------------
+    # ---- short links ------------------------------------------------------------------------
 
     async def _shortlink(self, request: Request, appid: str) -> Response:
         if not self.shortlink_allowed:

@@ -116,7 +116,9 @@ class WeChatClient:
     def _error(self, kind: CodeType, errcode: int, errmsg: str) -> UpstreamError:
         error = wechat_error(errcode, errmsg, api=kind.value, now=self._clock())
         if isinstance(error, RateLimited) and error.not_before is not None:
-            # A and C share one daily count (an assumption: the docs name A's only, doc §7.5).
+            # A and C share one daily count: our assumption. A's 10,000 a day is WeChat's answer in its
+            # developer community, which names no limit for C
+            # (https://developers.weixin.qq.com/community/develop/doc/00024cb7bac430fec599b56ed5bc00).
             for closed in (CodeType.A, CodeType.C) if kind.counts_against_cap else (kind,):
                 self._closed_until[closed] = error
         return error

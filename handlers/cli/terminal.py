@@ -34,7 +34,8 @@ def image_url(settings: Settings, record: CodeRecord) -> str | None:
 
 
 def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, int] | None = None) -> dict[str, Any]:
-    """The machine-readable record of ``--json`` (contract.md lists the fields scripts rely on).
+    """The machine-readable record of ``--json`` (docs/codes.md, "From the command line"); scripts rely on
+    these fields.
 
     ``live`` is a live code's (destination, paused, total scans), from ``service.live.totals``.
     """

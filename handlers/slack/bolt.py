@@ -25,8 +25,10 @@ log = logging.getLogger("minpcode.slack")
 Authorize = Callable[[str | None, str | None, str | None], Awaitable[AuthorizeResult | None]]
 
 # Bolt reads these from the process environment by itself: the two OAuth ones silently switch it to
-# OAuth mode (slack.md §1.5), the token one only earns a warning next to our own client. Our settings
-# come from bot.config; these names are hidden from Bolt while it is built, not read as configuration.
+# OAuth mode (a slack_bolt fact: see AsyncApp.__init__ in
+# https://docs.slack.dev/tools/bolt-python/reference/app/async_app.html), the token one only earns a
+# warning next to our own client. Our settings come from bot.config; these names are hidden from Bolt
+# while it is built, not read as configuration.
 _BOLT_READS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 

@@ -1,4 +1,5 @@
-"""``GET, POST /wecom/callback``: WeCom's URL check and its encrypted messages (docs/wecom.md §2.2–2.3).
+"""``GET, POST /wecom/callback``: WeCom's URL check and its encrypted messages
+(https://developer.work.weixin.qq.com/document/path/90238).
 
 * **GET** (URL verification, answered within WeCom's 1 s): check the signature over the URL-decoded
   ``echostr``, decrypt it and answer **200 with the bare plaintext** (no quotes, newline or BOM).

@@ -1,4 +1,5 @@
-"""Template cards for the WeCom form (docs/wecom.md §5.3): builders that keep WeCom's limits.
+"""Template cards for the WeCom form: builders that keep WeCom's limits (``template_card`` in
+https://developer.work.weixin.qq.com/document/path/90236).
 
 The form is one ``multiple_interaction`` card: at most **3** dropdowns of at most **10** options each,
 with no text inputs. The dropdowns are *code type*, *campaign* and *channel* (the last two only when

@@ -1,4 +1,9 @@
-"""The WeCom server API for one self-built app (docs/wecom.md §5): token, media upload, send, card update.
+"""The WeCom server API for one self-built app: token, media upload, send, card update.
+
+WeCom's pages: gettoken https://developer.work.weixin.qq.com/document/path/91039,
+media/upload https://developer.work.weixin.qq.com/document/path/90253,
+message/send https://developer.work.weixin.qq.com/document/path/90236,
+message/update_template_card https://developer.work.weixin.qq.com/document/path/94888.
 
     client = WeComClient(http, settings.wecom_api_url, corp_id, agent_id, secret)
     media_id = await client.upload_media(jpeg, "code.jpg", "image/jpeg")

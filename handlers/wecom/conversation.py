@@ -1,7 +1,8 @@
 """The WeCom conversation: text commands, and the new-code form as card → page path (→ scene) → code.
 
-WeCom cards have dropdowns but no text inputs (docs/wecom.md §9), so ``新建`` / ``new`` with no fields
-runs a short wizard per member:
+WeCom cards have dropdowns but no text inputs (no template card type of
+https://developer.work.weixin.qq.com/document/path/90236 has one), so ``新建`` / ``new`` with no
+fields runs a short wizard per member:
 
 1. ``card``  — a ``multiple_interaction`` card (:mod:`.cards`) with code type, campaign and channel. On
    submit the card is greyed out through ``update_template_card`` (so it cannot be submitted twice);

@@ -1,6 +1,6 @@
 """WeCom callback crypto (WXBizMsgCrypt): signatures, AES-256-CBC envelopes, safe XML.
 
-Algorithm (docs/wecom.md §2.4):
+Algorithm (https://developer.work.weixin.qq.com/document/path/90968):
 
 * ``msg_signature = sha1("".join(sorted([token, timestamp, nonce, encrypt]))).hexdigest()``
 * ``AESKey = b64decode(EncodingAESKey + "=")`` (32 bytes), ``IV = AESKey[:16]``
@@ -174,7 +174,8 @@ def cdata(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EncryptedEnvelope:
-    """An encrypted passive reply: the four fields of WeCom's reply envelope (§2.5)."""
+    """An encrypted passive reply: the four fields of WeCom's reply envelope
+    (https://developer.work.weixin.qq.com/document/path/90968)."""
 
     encrypt: str
     msg_signature: str

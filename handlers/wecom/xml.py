@@ -1,13 +1,16 @@
 """WeCom callback XML: decrypted messages/events → pydantic models, and passive replies → XML / envelope.
 
-Inbound (docs/wecom.md §3): :func:`parse_message` turns a decrypted plaintext into one of
-:class:`TextMessage`, :class:`ImageMessage`, :class:`EnterAgentEvent`, :class:`MenuClickEvent`,
+Inbound (messages https://developer.work.weixin.qq.com/document/path/90239, events
+https://developer.work.weixin.qq.com/document/path/90376): :func:`parse_message` turns a decrypted plaintext
+into one of :class:`TextMessage`, :class:`ImageMessage`, :class:`EnterAgentEvent`, :class:`MenuClickEvent`,
 :class:`TemplateCardEvent`, :class:`EventMessage` (any other event) or :class:`UnknownMessage`
 (voice, video, location, ...). Every field is optional except ``MsgType``; the raw top-level fields stay
 available in ``fields``.
 
-Outbound (§4, §2.5): :class:`TextReply`, :class:`ImageReply`, :class:`UpdateButtonReply` render with
-``to_xml()``; :func:`encrypted_reply` encrypts and signs one into the response body.
+Outbound (passive replies https://developer.work.weixin.qq.com/document/path/90241, their envelope
+https://developer.work.weixin.qq.com/document/path/90968): :class:`TextReply`, :class:`ImageReply`,
+:class:`UpdateButtonReply` render with ``to_xml()``; :func:`encrypted_reply` encrypts and signs one into
+the response body.
 """
 
 from __future__ import annotations
@@ -304,6 +307,7 @@ def encrypted_reply(
     nonce: str | int | None = None,
     timestamp: str | int | None = None,
 ) -> str:
-    """The HTTP response body for a passive reply: the encrypted, signed envelope XML (§2.5)."""
+    """The HTTP response body for a passive reply: the encrypted, signed envelope XML
+    (https://developer.work.weixin.qq.com/document/path/90968)."""
     plaintext = reply if isinstance(reply, str) else reply.to_xml()
     return crypto.encrypt(plaintext, nonce=nonce, timestamp=timestamp).xml

@@ -1,4 +1,4 @@
-"""CodeRequest field rules at their boundaries, by property-based tests (doc §2.1, §3.1, §6)."""
+"""CodeRequest field rules at their boundaries, by property-based tests (bot/models.py cites each rule's page)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ HOME = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn"
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # slack_sdk honours proxy env vars and ignores NO_PROXY (docs/slack.md §1.5)
+    # slack_sdk honours proxy env vars and ignores NO_PROXY (a slack_sdk fact:
+    # https://docs.slack.dev/tools/python-slack-sdk/reference/proxy_env_variable_loader.html)
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
 

@@ -661,8 +661,8 @@ def bot_url(bot_server, bot):
     return bot_server.url + "/wecom/callback"
 
 
-def test_sender_cipher_matches_official_vector_c3():
-    """The emulator's own WXBizMsgCrypt reproduces official vector C3 (docs/wecom.md §2.7)."""
+def test_sender_cipher_matches_published_vector_c3():
+    """The emulator's own WXBizMsgCrypt reproduces vector C3 (wechatpy's, see tests/wecom/test_crypto.py)."""
     c = WxBizCipher("123456", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wx49f0ab532d5d035a")
     reply = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n"
              "<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]>"

@@ -1,4 +1,5 @@
-"""A faithful local emulator of the WeCom (企业微信) server, for tests (docs/wecom.md §10).
+"""A faithful local emulator of the WeCom (企业微信) server, for tests (WeCom's pages for each half are
+cited in handlers/wecom/client.py and handlers/wecom/callback.py).
 
 Two halves:
 
@@ -11,9 +12,10 @@ Two halves:
 * :class:`CallbackSender` — the **outbound callbacks** WeCom makes to the bot's URL: URL verification (GET)
   and encrypted message/event POSTs, with ``MsgId``/``CreateTime`` control, ``resend()`` for WeCom's
   retries, and verification/decryption of passive replies. Its WXBizMsgCrypt is written independently of
-  ``handlers.wecom.crypto`` (and checked against the official vectors) so the two test each other.
+  ``handlers.wecom.crypto`` (and checked against the published vectors) so the two test each other.
 
-Error codes that the doc marks UNCONFIRMED are collected in :data:`ERRCODES` so they can be changed in one place.
+Error codes WeCom's pages do not confirm (marked UNCONFIRMED: our assumptions) are collected in :data:`ERRCODES`
+so they can be changed in one place.
 """
 
 from __future__ import annotations
@@ -970,7 +972,8 @@ class WeComEmulator:
 def validate_template_card(
     card: Any, *, webhook: bool = False, require_task_id: bool = True
 ) -> tuple[int, str] | None:
-    """Structural checks of a ``template_card`` (§5.3). ``None`` if fine, else ``(errcode, errmsg)``.
+    """Structural checks of a ``template_card`` (https://developer.work.weixin.qq.com/document/path/90236).
+    ``None`` if fine, else ``(errcode, errmsg)``.
 
     Display-length "suggestions" are not enforced (WeCom truncates them); counts, required fields, key
     sizes and ``task_id`` rules are.
@@ -1267,7 +1270,8 @@ class CallbackSender:
         self.sent: list[CallbackRequest] = []
         self.replies: list[str] = []
 
-    # ---- plaintext builders (the §3 shapes)
+    # ---- plaintext builders (the shapes of https://developer.work.weixin.qq.com/document/path/90239
+    # and https://developer.work.weixin.qq.com/document/path/90376)
 
     def _head(self, user: str, create_time: int | None, msg_type: str) -> str:
         ts = int(self.clock()) if create_time is None else create_time

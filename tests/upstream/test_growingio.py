@@ -1,4 +1,6 @@
-"""GrowingIOClient against the GrowingIO emulator on a real loopback port (doc §5, §6).
+"""GrowingIOClient against the GrowingIO emulator on a real loopback port (the API:
+https://help.growingio.com/v3/developer-manual/api-reference/query-productid/definition/minp-api;
+the name rules: https://growingio.gitbook.io/old_docs/api/ads-tracking-api).
 
 Products, campaigns, channels and minplinks with their auth headers; the whole create flow with
 the code image downloaded in the same call and scanned; error answers mapped to typed errors; the

@@ -1,4 +1,6 @@
-"""WeChatClient against the WeChat emulator on a real loopback port (doc §0–§3.1).
+"""WeChatClient against the WeChat emulator on a real loopback port: access tokens
+(https://developers.weixin.qq.com/miniprogram/dev/server/API/mp-access-token), the A/B/C codes and Short Link
+(https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/?lang=en).
 
 Tokens (stable_token normal mode, single flight, refresh once), A/B/C with every parameter, Short
 Link, every errcode mapped to a typed bilingual error, -1 and timeouts retried with bounded

@@ -1,4 +1,4 @@
-"""WeCom crypto and message XML: every official vector of docs/wecom.md §2.7, round trips, every failure."""
+"""WeCom crypto and message XML: every published vector (see ``VECTORS``), round trips, every failure."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ from handlers.wecom import (
 from handlers.wecom.crypto import parse_xml
 from handlers.wecom.xml import parse_callback_envelope, parse_reply_envelope
 
-# Copied verbatim from docs/wecom.md §2.7 (groups A, B, C official; D derived and cross-checked there).
+# Group A is the example in WeCom's callback sample code and B the one on WeCom's encryption page
+# (https://developer.work.weixin.qq.com/document/path/90968, which links the sample code); C is from wechatpy's
+# enterprise crypto tests (https://github.com/wechatpy/wechatpy); D is derived from them and cross-checked.
 VECTORS = json.loads(r"""
 {
     "A": {
@@ -176,7 +178,7 @@ def raw_cipher(key_b64: str, padded: bytes) -> str:
     return base64.b64encode(enc.update(padded) + enc.finalize()).decode()
 
 
-# ============================================================================ official vectors
+# =========================================================================== published vectors
 
 URL_VECTORS = [(A, "A1"), (B, "B1"), (C, "C1")]
 DECRYPT_VECTORS = [(A, "A2"), (A, "A3"), (B, "B2"), (C, "C2")]
