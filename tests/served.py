@@ -47,7 +47,7 @@ class Served:
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(timeout=30, trust_env=False)
 
-    def start(self, timeout: float = 30.0) -> Served:
+    def start(self, timeout: float = 90.0) -> Served:  # a loaded 2-core CI machine starts serve slowly
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen([*COMMAND, "serve", "--port", str(self.port)], env=self.env, stdout=out,

@@ -35,7 +35,7 @@ from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
 from bot.codes import Codes
-from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, PermissionDenied, UpstreamError
+from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, UpstreamError
 from bot.fields import PosterAsk
 from bot.live.scans import hash_key
 from bot.models import CodeRecord, CodeRequest, Requester, Status
@@ -299,13 +299,22 @@ class BatchEngine:
         self.store.set_origin(batch_id, batch.origin.model_copy(update=where))
         return self.get(batch_id)
 
+    def startable(self, batch_id: str, requester: Requester) -> Batch:
+        """The batch, when ``requester`` may start it (its starter or an admin); refused and audited otherwise."""
+        batch = self.get(batch_id)
+        who = batch.origin.user_name or batch.origin.user_id
+        self.codes.permissions.require_owner(batch.origin.key, requester, "batch_start", batch=batch_id,
+                                             zh=f"只有发起人（{who}）或管理员可以开始批量任务 {batch_id}。",
+                                             en=f"Only its starter ({who}) or an admin may start batch {batch_id}.")
+        return batch
+
     def cancel(self, batch_id: str, requester: Requester) -> Batch:
         """Starter or admin: rows not yet submitted are skipped; rows made (or being made) stay."""
         batch = self.get(batch_id)
-        if not self.codes.permissions.owns_or_admin(batch.origin.key, requester):
-            who = batch.origin.user_name or batch.origin.user_id
-            raise PermissionDenied(f"只有发起人（{who}）或管理员可以取消批量任务 {batch_id}。",
-                                   f"Only its starter ({who}) or an admin may cancel batch {batch_id}.")
+        who = batch.origin.user_name or batch.origin.user_id
+        self.codes.permissions.require_owner(batch.origin.key, requester, "batch_cancel", batch=batch_id,
+                                             zh=f"只有发起人（{who}）或管理员可以取消批量任务 {batch_id}。",
+                                             en=f"Only its starter ({who}) or an admin may cancel batch {batch_id}.")
         if batch.status in (BatchStatus.DRAFT, BatchStatus.RUNNING):
             self.store.set_status(batch_id, BatchStatus.CANCELLED)
             self.store.skip_unfinished(batch_id, "\n".join(_CANCELLED))

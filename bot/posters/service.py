@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from bot import links
 from bot.codes import Codes, Submission
 from bot.concurrency import KeyedLocks
-from bot.errors import FieldError, MinpcodeError, NotFound, PermissionDenied
+from bot.errors import FieldError, MinpcodeError, NotFound
 from bot.media import sniff
 from bot.models import WIDTH_MAX, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
 from bot.permissions import Permissions
@@ -129,11 +129,6 @@ def info(record: PosterRecord) -> PosterInfo:
                       created_at=record.created_at)
 
 
-def _denied() -> PermissionDenied:
-    return PermissionDenied("只有管理员（MINPCODE_ADMINS）可以管理团队海报模板和默认标志。",
-                            "Only admins (MINPCODE_ADMINS) may manage team poster templates and the default logo.")
-
-
 class Posters:
     """``service.posters``: posters of the codes that ``codes`` makes and reads."""
 
@@ -167,8 +162,7 @@ class Posters:
     async def add_template(self, name: str, layout: bytes | str, background: bytes | None,
                            requester: Requester) -> PosterTemplate:
         """Add or replace a team template; InvalidRequest names every problem of the layout file."""
-        if not self.permissions.may_administer(requester):
-            raise _denied()
+        self.permissions.require_admin(requester, "poster_template_add", template=name)
         template = await asyncio.to_thread(team_template, name, layout, background)
         text = layout.decode("utf-8-sig") if isinstance(layout, bytes) else layout
         mime = (sniff(background) or "image/png") if background is not None else "image/png"
@@ -176,8 +170,7 @@ class Posters:
         return template
 
     def remove_template(self, name: str, requester: Requester) -> None:
-        if not self.permissions.may_administer(requester):
-            raise _denied()
+        self.permissions.require_admin(requester, "poster_template_remove", template=name)
         if not self.store.delete_template(name.strip().lower()):
             raise NotFound(f"没有名为 {name} 的团队模板。", f"There is no team template named {name}.", field="template")
         self._team.pop(name.strip().lower(), None)
@@ -192,8 +185,7 @@ class Posters:
 
     def set_default_logo(self, data: bytes | None, requester: Requester) -> str | None:
         """The team's default logo (None to have none); its hash."""
-        if not self.permissions.may_administer(requester):
-            raise _denied()
+        self.permissions.require_admin(requester, "default_logo")
         digest = self.keep_logo(data) if data is not None else None
         self.store.set_default_logo(digest, updated_by=requester.key)
         return digest

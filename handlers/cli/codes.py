@@ -89,7 +89,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
                 fields.pop("title", None)
                 asked = cli_posters.poster_fields(poster, title, subtitle, footer, out_file)
                 return ExitCode(await cli_posters.create_poster(_posters, service, fields, asked, logo, sharper, out_file,
-                                                                as_json))
+                                                                as_json, long_scene=long_scene))
             if subtitle or footer or logo or sharper:
                 raise FieldError("poster", "--subtitle、--footer、--logo、--sharper 是海报的选项，请同时给出 --poster。",
                                  "--subtitle, --footer, --logo and --sharper belong to a poster; add --poster.")

@@ -103,10 +103,11 @@ def _show(p: Plumbing, service: Service, made: PosterMade, path: Path, as_json: 
 
 
 async def create_poster(p: Plumbing, service: Service, fields: dict[str, Any], poster: dict[str, Any],
-                        logo: Path | None, sharper: bool, out_file: Path | None, as_json: bool) -> int:
+                        logo: Path | None, sharper: bool, out_file: Path | None, as_json: bool, *,
+                        long_scene: bool = False) -> int:
     """``create … --poster``: the code (at the width the template needs), then its poster."""
     both = await service.posters.for_new(fields, poster, p.requester(), sharper=sharper,
-                                         logo=logo.read_bytes() if logo else None)
+                                         logo=logo.read_bytes() if logo else None, long_scene=long_scene)
     submission = both.submission
     record = submission.record
     if both.poster is None:

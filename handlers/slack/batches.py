@@ -24,7 +24,7 @@ from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
 from bot.batch.sheets import Sheet, read_pasted
-from bot.errors import MinpcodeError, PermissionDenied
+from bot.errors import MinpcodeError
 from bot.models import Requester
 from bot.service import Service
 from handlers import grammar
@@ -125,10 +125,7 @@ class SlackBatches:
     async def start(self, batch_id: str, origin: Origin) -> None:
         requester, lang = await self.host.requester(origin)
         try:
-            batch = self.engine.get(batch_id)
-            if not self.host.service.permissions.owns_or_admin(batch.origin.key, requester):
-                raise PermissionDenied("只有发起人或管理员可以开始这个批量任务。",
-                                       "Only its starter or an admin may start this batch.")
+            batch = self.engine.startable(batch_id, requester)
         except MinpcodeError as exc:
             await self.host.delivery.tell(origin.user_id, origin.channel_id, say(lang, exc.zh, exc.en))
             return

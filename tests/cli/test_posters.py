@@ -94,3 +94,15 @@ def test_templates_are_listed_and_a_team_template_and_logo_are_added(cli: Cli) -
     cli.ok("poster-logo", "clear")
     cli.ok("poster-template", "remove", "shop")
     assert "shop" not in cli.ok("posters")
+
+
+def test_long_scene_is_kept_when_the_code_comes_with_a_poster(cli: Cli) -> None:
+    # --long-scene with --poster was dropped without a word: the long scene was refused as too long.
+    long = ["--page", "pages/shop/index", "--type", "B", "--scene", "store=徐汇区漕溪北路店&from=poster&campaign=spring"]
+    refused = cli.run("create", *long, "--poster", "a4", "--out", str(cli.cwd / "refused.png"))
+    assert refused.returncode == 2
+    png = cli.cwd / "long.png"
+    data = cli.json("create", *long, "--long-scene", "--poster", "a4", "--out", str(png))
+    assert data["poster"]["out"] == str(png)
+    scanned = parse_code_url(scan(png))
+    assert scanned.scene is not None and scanned.scene.startswith("k=")

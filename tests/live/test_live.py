@@ -239,10 +239,16 @@ def test_unknown_keys_are_answered_alike_and_each_ip_is_limited(tmp_path: Path, 
     try:
         answers = {resolve(server, k).text for k in ("k=0000000000", "0000000000", "k=zzzzzzzzzz")}
         assert len(answers) == 1 and resolve(server, "nonsense").status_code == 404
-        responses = [resolve(server, "k=0000000000") for _ in range(30)]
+        began = time.monotonic()
+        responses = []
+        while len(responses) < 60 and (not responses or responses[-1].status_code != 429):
+            responses.append(resolve(server, "k=0000000000"))
+        elapsed = time.monotonic() - began
         statuses = [r.status_code for r in responses]
-        first = statuses.index(429)  # 12 a burst, 2 a second back: the limit bites within a few more
-        assert 8 <= first <= 20 and set(statuses[:first]) == {404}
+        first = statuses.index(429)
+        # 12 a burst, 2 a second back: the limit bites after the burst and what came back meanwhile (a
+        # loaded machine sends slower, so the bound follows the time the requests took, not a guess).
+        assert 8 <= first <= 12 + 2 * elapsed + 2 and set(statuses[:first]) == {404}
         limited = responses[first]
         assert limited.headers["retry-after"] == "1" and limited.json()["code"] == -1
     finally:
