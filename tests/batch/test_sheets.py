@@ -158,7 +158,7 @@ def test_each_xlsx_bomb_is_refused_quickly_by_a_named_limit_and_real_sheets_stil
         started = time.monotonic()
         with pytest.raises(SheetError) as caught:
             read_sheet(data, "bomb.xlsx")
-        assert time.monotonic() - started < 3, label
+        assert time.monotonic() - started < 5, label  # unbounded these took 8 s to 5 min; the machine is shared
         assert words in caught.value.en and has_cjk(caught.value.zh), (label, caught.value.en)
     assert [r.fields["scene"] for r in read_sheet(NORMAL, "ok.xlsx").rows] == ["id=1", "id=2"]
     assert len(read_sheet(b"page,type\npages/a/a,B\n", "ok.csv").rows) == 1
