@@ -7,7 +7,8 @@
     │   ├── UsageError               a text command that does not parse; carries the usage line
     │   ├── NotFound                 no such code / campaign / channel
     │   ├── PermissionDenied         only the creator or an admin may do this
-    │   └── NotConfigured            what was asked needs an upstream the settings do not configure
+    │   ├── NotConfigured            what was asked needs an upstream the settings do not configure
+    │   └── OverBudget               work on a person's input overran its time or memory (bot/workers.py)
     ├── QuotaExhausted               our own ledger refuses a new A/C code
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
@@ -30,6 +31,8 @@ answers on the wire, which bot/upstream/ turns into this tree.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from bot.text import Text
 
@@ -56,6 +59,18 @@ class MinpcodeError(Exception):
     def text(self, lang: str | None = "zh") -> str:
         """Both languages, the requested one first."""
         return self.message.render(lang)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickling calls cls(*self.args), which our constructors do not take; a worker process
+        # (bot/workers.py) hands its errors back pickled, so they are rebuilt from their attributes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[MinpcodeError], args: tuple[Any, ...], state: dict[str, Any]) -> MinpcodeError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(MinpcodeError):
@@ -131,6 +146,12 @@ class NotConfigured(InputError):
         super().__init__(zh, en)
         self.missing = missing
         self.field = field
+
+
+class OverBudget(InputError):
+    """Work on what a person sent (a sheet to read) overran its time or memory budget and was stopped."""
+
+    code_name = "over_budget"
 
 
 class QuotaExhausted(MinpcodeError):

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from bot import links
 from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
-from bot.batch.sheets import MAX_BYTES, read_sheet
+from bot.batch.sheets import MAX_BYTES, load_sheet
 from bot.errors import MinpcodeError, NotFound
 from bot.service import Service
 from handlers.http import BodyTooLarge, read_limited
@@ -110,7 +110,7 @@ class UploadPage:
         if take is None:
             return _answer(False, "这个聊天现在不可用，请稍后再试。", "That chat is not available now; try again later.", 503)
         try:
-            sheet = read_sheet(data, name)
+            sheet = await load_sheet(data, name)
         except MinpcodeError as exc:
             return _answer(False, exc.zh, exc.en, 400)
         if not self.service.outbox.first_seen(f"batch-upload:{claim.nonce}", TTL_SECONDS):

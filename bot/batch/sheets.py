@@ -3,6 +3,13 @@
 Everything here is pure: bytes or text in, a :class:`Sheet` out, or a bilingual :class:`SheetError`
 (an :class:`~bot.errors.InputError`) before anything is stored. Values are kept as the person wrote
 them; the field rules are the service's (``Service.prepare``), applied by the engine.
+
+A file a person sends is read with :func:`load_sheet` (or :func:`load_sheet_sync`), never
+:func:`read_sheet` on the event loop: a few kilobytes of XLSX can ask for minutes and gigabytes (issue 22).
+It runs :func:`read_sheet` in a worker process within :data:`BUDGET`, and :func:`read_sheet` refuses a
+bomb from the zip's directory and a streamed count before openpyxl builds anything: the uncompressed
+size of the parts, the shared strings, and the cells the rows actually span (the declared
+``<dimension>`` is ignored).
 """
 
 from __future__ import annotations
@@ -10,16 +17,29 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import zipfile
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
+from xml.etree.ElementTree import ParseError, iterparse
 
 from pydantic import BaseModel
 
+from bot import workers
 from bot.errors import InputError
 from bot.fields import FLAGS, SHEET_FIELDS, header_names, request_name
+from bot.text import Text
 
 MAX_ROWS = 5_000
 MAX_BYTES = 5 * 1024 * 1024
+# What an XLSX may hold, far above any real sheet of MAX_ROWS rows and far below what hurts.
+MAX_XLSX_TOTAL = 50 * 1024 * 1024  # all parts, uncompressed, as the zip's directory declares them
+MAX_XLSX_PART = 25 * 1024 * 1024  # one part, uncompressed
+MAX_XLSX_PARTS = 1_000
+MAX_SHARED_STRINGS = 200_000
+MAX_ROWS_PRESENT = 20 * MAX_ROWS  # <row> elements, blank ones included
+MAX_CELLS = 1_000_000  # the cells the rows span, from column A to each row's last cell
+BUDGET = workers.Budget(seconds=10, memory_mb=512, what=Text(zh="表格解析", en="reading the sheet"))
 COLUMNS = SHEET_FIELDS
 _YES = {"yes", "y", "true", "1", "是", "on"}
 _NO = {"no", "n", "false", "0", "否", "off", ""}
@@ -69,8 +89,27 @@ def decode(raw: bytes) -> tuple[str, str]:
                          "(in Excel, save as 'CSV UTF-8').") from None
 
 
+def _damaged() -> SheetError:
+    return SheetError("这个 .xlsx 文件已损坏或不是 Excel 表格。", "This .xlsx file is damaged or not an Excel workbook.")
+
+
+def _over(zh: str, en: str) -> SheetError:
+    return SheetError(f"{zh}，这不像一张码表。请检查文件或拆成几个表。",
+                      f"{en}; this does not look like a sheet of codes. Check the file or split it.")
+
+
+async def load_sheet(data: bytes, filename: str) -> Sheet:
+    """:func:`read_sheet` in a worker process within :data:`BUDGET`, the event loop serving meanwhile."""
+    return await workers.run(read_sheet, data, filename, budget=BUDGET)
+
+
+def load_sheet_sync(data: bytes, filename: str) -> Sheet:
+    """:func:`load_sheet` for a caller without an event loop: the same worker and budgets."""
+    return workers.run_sync(read_sheet, data, filename, budget=BUDGET)
+
+
 def read_sheet(data: bytes, filename: str) -> Sheet:
-    """A CSV or XLSX file (chosen by its content, not only its name)."""
+    """A CSV or XLSX file (chosen by its content, not only its name), in this process: see :func:`load_sheet`."""
     if len(data) > MAX_BYTES:
         raise _too_big(len(data))
     digest = hashlib.sha256(data).hexdigest()
@@ -78,7 +117,7 @@ def read_sheet(data: bytes, filename: str) -> Sheet:
         cells = _xlsx_cells(data)
         return _build(cells, filename, digest, "xlsx", first_line=1)
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        raise SheetError("这个 .xlsx 文件已损坏或不是 Excel 表格。", "This .xlsx file is damaged or not an Excel workbook.")
+        raise _damaged()
     text, encoding = decode(data)
     return _build(_csv_cells(text, delimiter=","), filename, digest, encoding, first_line=1)
 
@@ -96,30 +135,125 @@ def read_pasted(text: str, filename: str = "pasted.txt") -> Sheet:
 
 
 def _csv_cells(text: str, delimiter: str) -> list[list[str]]:
+    rows: list[list[str]] = []
+    filled = 0
     try:
-        return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            rows.append(row)
+            filled += any(c.strip() for c in row)
+            if filled > MAX_ROWS + 1:
+                break  # the header and one row too many: enough to refuse it
     except csv.Error as exc:
         raise SheetError(f"CSV 格式有误：{exc}。", f"The CSV is malformed: {exc}.") from None
+    return rows
 
 
 def _xlsx_cells(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook
 
     try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        _check_parts(archive)
+        _check_strings(archive)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise SheetError("这个 .xlsx 文件已损坏或不是 Excel 表格。",
-                         "This .xlsx file is damaged or not an Excel workbook.") from None
+    except SheetError:
+        raise
+    except Exception:  # openpyxl reports a broken part with whatever its parser raised
+        raise _damaged() from None
     try:
         sheet = book.worksheets[0]
+        if not hasattr(sheet, "_get_source"):  # a chartsheet first
+            raise _damaged()
+        with sheet._get_source() as source:
+            _check_rows(source)
+        sheet.reset_dimensions()  # never pad rows to the declared <dimension> (A1:XFD1048576 is a bomb)
         rows: list[list[str]] = []
+        filled = 0
         for values in sheet.iter_rows(values_only=True):
-            rows.append([_cell_text(v) for v in values])
-            if len(rows) > MAX_ROWS + 1:
-                break  # no need to read further to refuse it
+            row = [_cell_text(v) for v in values]
+            rows.append(row if any(c.strip() for c in row) else [])
+            filled += bool(row)
+            if filled > MAX_ROWS + 1:
+                break  # the header and one row too many: enough to refuse it
         return rows
+    except SheetError:
+        raise
+    except Exception:
+        raise _damaged() from None
     finally:
         book.close()
+
+
+def _check_parts(archive: zipfile.ZipFile) -> None:
+    """The sizes the zip's directory declares, before anything is inflated (zipfile stops at the declared size)."""
+    parts = archive.infolist()
+    if len(parts) > MAX_XLSX_PARTS:
+        raise _over(f"XLSX 里有 {len(parts)} 个部件，最多 {MAX_XLSX_PARTS} 个",
+                    f"The XLSX holds {len(parts)} parts; the limit is {MAX_XLSX_PARTS}")
+    total = sum(p.file_size for p in parts)
+    if total > MAX_XLSX_TOTAL:
+        raise _over(f"XLSX 解压后有 {total / 1048576:.0f} MB，最多 {MAX_XLSX_TOTAL // 1048576} MB",
+                    f"The XLSX holds {total / 1048576:.0f} MB uncompressed; the limit is "
+                    f"{MAX_XLSX_TOTAL // 1048576} MB uncompressed")
+    for part in parts:
+        if part.file_size > MAX_XLSX_PART:
+            raise _over(f"XLSX 的 {part.filename} 解压后有 {part.file_size / 1048576:.0f} MB，"
+                        f"一个部件最多 {MAX_XLSX_PART // 1048576} MB",
+                        f"The XLSX part {part.filename} is {part.file_size / 1048576:.0f} MB uncompressed; "
+                        f"the limit is {MAX_XLSX_PART // 1048576} MB a part")
+
+
+def _elements(source: IO[bytes], *names: str) -> Iterator[Any]:
+    """The start of each element named (any namespace), streamed: nothing is kept."""
+    try:
+        for _, element in iterparse(source, events=("start",)):
+            if element.tag.rpartition("}")[2] in names:
+                yield element
+    except ParseError:
+        raise _damaged() from None
+
+
+def _check_strings(archive: zipfile.ZipFile) -> None:
+    """Shared strings are read whole before any row, so they are counted first, in whichever part holds them."""
+    for name in archive.namelist():
+        if not name.lower().endswith(".xml") or "sharedstrings" not in name.lower():
+            continue
+        with archive.open(name) as source:
+            for count, _ in enumerate(_elements(source, "si"), start=1):
+                if count > MAX_SHARED_STRINGS:
+                    raise _over(f"XLSX 的共享字符串超过 {MAX_SHARED_STRINGS} 个",
+                                f"The XLSX has more than {MAX_SHARED_STRINGS:,} shared strings; the limit is "
+                                f"{MAX_SHARED_STRINGS:,}")
+
+
+_COLUMN = re.compile(r"[A-Za-z]{1,3}")
+
+
+def _column(ref: str) -> int:
+    letters = _COLUMN.match(ref)
+    number = 0
+    for ch in letters.group().upper() if letters else "":
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+def _check_rows(source: IO[bytes]) -> None:
+    """The rows present and the cells they span (what openpyxl fills in), streamed before it reads them."""
+    rows = cells = width = 0
+    for element in _elements(source, "row", "c"):
+        if element.tag.endswith("row"):
+            rows += 1
+            cells += width
+            width = 0
+            if rows > MAX_ROWS_PRESENT:
+                raise _over(f"表里有超过 {MAX_ROWS_PRESENT} 行（含空行）",
+                            f"The sheet has more than {MAX_ROWS_PRESENT:,} rows, blank ones included; the limit "
+                            f"is {MAX_ROWS_PRESENT:,}")
+        else:
+            width = max(width + 1, _column(element.get("r", "")))
+        if cells + width > MAX_CELLS:
+            raise _over(f"表里的行跨过超过 {MAX_CELLS} 个格子",
+                        f"The sheet's rows span more than {MAX_CELLS:,} cells; the limit is {MAX_CELLS:,} cells")
 
 
 def _cell_text(value: object) -> str:
@@ -184,5 +318,9 @@ SAMPLE_CSV = ("\ufeff页面,类型,场景,名称,推广活动,推广渠道\r\n"
               "pages/index/index,B,store=002,上海二店,,\r\n").encode()
 
 
-__all__ = ["COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_ROWS", "Sheet", "SheetError", "SheetRow", "decode",
-           "read_pasted", "read_sheet"]
+workers.preload(__name__, "openpyxl")
+
+
+__all__ = ["BUDGET", "COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_CELLS", "MAX_ROWS", "MAX_SHARED_STRINGS",
+           "MAX_XLSX_PART", "MAX_XLSX_TOTAL", "Sheet", "SheetError", "SheetRow", "decode", "load_sheet",
+           "load_sheet_sync", "read_pasted", "read_sheet"]

@@ -17,7 +17,7 @@ from rich.console import Console
 from bot.batch.engine import BatchEngine, BatchProgress, DryRun, RowProblem
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.output import POSTERS_DIR, ManifestRow
-from bot.batch.sheets import read_sheet
+from bot.batch.sheets import load_sheet
 from bot.media import extension
 from bot.service import Service
 from handlers.cli.app import Cli, Say
@@ -191,7 +191,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
         async def body(service: Service) -> int:
             engine = service.batches
-            sheet = read_sheet(sheet_file.read_bytes(), sheet_file.name)
+            sheet = await load_sheet(sheet_file.read_bytes(), sheet_file.name)
             who = requester()
             origin = BatchOrigin(user_id=who.user_id, user_name=who.user_name, chat="cli")
             batch = engine.find_open(sheet.sha256, origin.key)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot import links
-from bot.batch.sheets import Sheet, SheetError, read_pasted, read_sheet
+from bot.batch.sheets import Sheet, SheetError, load_sheet, read_pasted
 from bot.errors import UpstreamError
 from handlers.slack.deliver import bypass_proxy
 from handlers.slack.views import modal, say
@@ -122,7 +122,7 @@ async def fetch(file: dict[str, Any], token: str, api_url: str) -> bytes:
 async def read(files: list[dict[str, Any]], rows: str, token: str, api_url: str) -> Sheet:
     if files:
         file = files[0]
-        return read_sheet(await fetch(file, token, api_url), str(file.get("name") or "sheet.csv"))
+        return await load_sheet(await fetch(file, token, api_url), str(file.get("name") or "sheet.csv"))
     return read_pasted(rows)
 
 

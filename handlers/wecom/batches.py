@@ -18,7 +18,7 @@ from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import MAX_BYTES, Sheet, read_pasted, read_sheet
+from bot.batch.sheets import MAX_BYTES, Sheet, load_sheet, read_pasted
 from bot.errors import MinpcodeError, UpstreamError
 from bot.models import Requester
 from bot.text import Text
@@ -81,7 +81,7 @@ class WeComBatches:
     async def from_file(self, media_id: str, target: Target, requester: Requester) -> None:
         """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get``."""
         data, name = await self.deliver.client.get_media(media_id, MAX_BYTES)
-        await self._dry_run(read_sheet(data, name), target, requester)
+        await self._dry_run(await load_sheet(data, name), target, requester)
 
     async def from_upload(self, sheet: Sheet, claim: UploadClaim) -> None:
         target = Target(claim.user_id, claim.channel_id)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
+import time
+import zipfile
 
 import pytest
 from openpyxl import Workbook
 
-from bot.batch.sheets import MAX_ROWS, SheetError, read_pasted, read_sheet
-from bot.errors import InputError
+from bot import workers
+from bot.batch.sheets import MAX_ROWS, SheetError, load_sheet, load_sheet_sync, read_pasted, read_sheet
+from bot.errors import InputError, OverBudget
+from bot.text import Text
 
 CHINESE = "页面,类型,场景,名称,推广活动,推广渠道,媒介,内容,关键词,备注\n" \
           "pages/index/index,B,id=1,上海一店,,,,,,开业\n"
@@ -89,3 +95,125 @@ def test_cell_problems_stay_on_their_row() -> None:
     sheet = read_sheet(b"page,type,transparent\npages/a/a,A,maybe\npages/b/b,A,yes,extra\n", "f.csv")
     assert "transparent: must be yes or no" in sheet.rows[0].errors[0][1]
     assert "more cells than the header" in sheet.rows[1].errors[0][1]
+
+
+# -- bombs (issue 22): small on disk, huge when read; each is refused by a named limit, quickly ---------------
+
+def workbook(*rows: list[object]) -> bytes:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    for row in rows:
+        first.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+NORMAL = workbook(["page", "type", "scene"], ["pages/a/a", "B", "id=1"], ["pages/b/b", "B", "id=2"])
+
+
+def rebuilt(data: bytes, **parts: bytes) -> bytes:
+    """The workbook with some parts replaced (``sheet="..."`` for xl/worksheets/sheet1.xml), deflated."""
+    names = {"sheet": "xl/worksheets/sheet1.xml", "strings": "xl/sharedStrings.xml"}
+    replace = {names[k]: v for k, v in parts.items()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, replace.pop(name, None) or src.read(name))
+        for name, body in replace.items():
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def sheet_xml(data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def with_rows(xml: str, rows: str, dimension: str = "A1:XFD1048576") -> bytes:
+    xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', xml)
+    return xml.replace("</sheetData>", rows + "</sheetData>").encode()
+
+
+def bombs() -> dict[str, tuple[bytes, str]]:
+    xml = sheet_xml(NORMAL)
+    spanning = "".join(f'<row r="{r}"><c r="XFD{r}" t="inlineStr"><is><t>x</t></is></c></row>'
+                       for r in range(10, 80))
+    spaces = xml.replace("<sheetData>", "<sheetData>" + " " * (30 * 1024 * 1024))
+    strings = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+               + "<si><t>a</t></si>" * 200_001 + "</sst>")
+    return {
+        "declared A1:XFD1048576, cells across it": (rebuilt(NORMAL, sheet=with_rows(xml, spanning)), "cells"),
+        "30 MB of whitespace in sheet1.xml": (rebuilt(NORMAL, sheet=spaces.encode()), "25 MB a part"),
+        "200,001 shared strings": (rebuilt(NORMAL, strings=strings.encode()), "shared strings"),
+        "a cut sheet1.xml": (rebuilt(NORMAL, sheet=xml.encode()[: len(xml) // 2]), "damaged"),
+        "a zip that is not one": (b"PK\x03\x04" + b"\x00" * 2000, "damaged"),
+    }
+
+
+def test_each_xlsx_bomb_is_refused_quickly_by_a_named_limit_and_real_sheets_still_read() -> None:
+    for label, (data, words) in bombs().items():
+        assert len(data) < 200_000, label
+        started = time.monotonic()
+        with pytest.raises(SheetError) as caught:
+            read_sheet(data, "bomb.xlsx")
+        assert time.monotonic() - started < 5, label  # unbounded these took 8 s to 5 min; the machine is shared
+        assert words in caught.value.en and has_cjk(caught.value.zh), (label, caught.value.en)
+    assert [r.fields["scene"] for r in read_sheet(NORMAL, "ok.xlsx").rows] == ["id=1", "id=2"]
+    assert len(read_sheet(b"page,type\npages/a/a,B\n", "ok.csv").rows) == 1
+
+
+def test_a_declared_dimension_alone_is_ignored_not_padded() -> None:
+    lying = rebuilt(NORMAL, sheet=with_rows(sheet_xml(NORMAL), ""))
+    assert b"XFD1048576" in zipfile.ZipFile(io.BytesIO(lying)).read("xl/worksheets/sheet1.xml")
+    started = time.monotonic()
+    sheet = read_sheet(lying, "lying.xlsx")
+    assert time.monotonic() - started < 2
+    assert sheet.columns == ["page", "type", "scene"] and len(sheet.rows) == 2
+
+
+def test_blank_rows_in_an_xlsx_do_not_count_towards_the_row_limit() -> None:
+    rows = "".join(f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>pages/a/a</t></is></c></row>'
+                   for r in range(4, MAX_ROWS + 2))  # with the header and two rows: MAX_ROWS rows
+    gap = f'<row r="{MAX_ROWS + 100_000}"><c r="A{MAX_ROWS + 100_000}" s="0"/></row>'
+    sheet = read_sheet(rebuilt(NORMAL, sheet=with_rows(sheet_xml(NORMAL), rows + gap, "A1:C3")), "long.xlsx")
+    assert len(sheet.rows) == MAX_ROWS
+    over = f'<row r="{MAX_ROWS + 2}"><c r="A{MAX_ROWS + 2}" t="inlineStr"><is><t>p</t></is></c></row>'
+    with pytest.raises(SheetError, match="5000"):
+        read_sheet(rebuilt(NORMAL, sheet=with_rows(sheet_xml(NORMAL), rows + over, "A1:C3")), "over.xlsx")
+
+
+# -- the worker: a child process within a time and a memory budget --------------------------------------------
+
+@pytest.mark.slow
+def test_the_worker_stops_work_over_its_time_or_memory_budget_with_a_bilingual_error() -> None:
+    budget = workers.Budget(seconds=1, memory_mb=384, what=Text(zh="表格解析", en="reading the sheet"))
+
+    async def main() -> None:
+        # builtins, so a child need not import this module (that alone could take a second on a busy machine)
+        assert await workers.run(time.sleep, 0.01, budget=budget) is None
+        started = time.monotonic()
+        with pytest.raises(OverBudget) as slow:
+            await workers.run(time.sleep, 30, budget=budget)
+        assert time.monotonic() - started < 3
+        assert "表格解析超过 1 秒上限" in slow.value.zh and "longer than the 1-second limit" in slow.value.en
+        with pytest.raises(OverBudget) as big:
+            await workers.run(bytearray, 1024 * 1024 * 1024, budget=budget)
+        assert "384 MB" in big.value.zh and "the 384 MB memory limit" in big.value.en
+        assert len(await workers.run(bytearray, 16 * 1024 * 1024, budget=budget)) == 16 * 1024 * 1024  # a fresh child
+
+    asyncio.run(main())
+    with pytest.raises(OverBudget, match="1-second limit"):
+        workers.run_sync(time.sleep, 30, budget=budget)
+
+
+@pytest.mark.slow
+def test_sheets_are_read_in_the_worker_and_its_refusals_come_back_as_themselves() -> None:
+    data, words = bombs()["200,001 shared strings"]
+    with pytest.raises(SheetError, match=words):
+        asyncio.run(load_sheet(data, "bomb.xlsx"))
+    with pytest.raises(SheetError, match="damaged"):
+        load_sheet_sync(b"PK\x03\x04 nothing", "cut.xlsx")
+    assert len(asyncio.run(load_sheet(NORMAL, "ok.xlsx")).rows) == 2
+    assert load_sheet_sync(CHINESE.encode("gbk"), "门店.csv").encoding == "gb18030"

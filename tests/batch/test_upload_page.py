@@ -4,6 +4,7 @@ the page served by our server, chooses a sheet and uploads it; the dry run comes
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.batch.test_sheets import bombs
 from tests.wecom.test_callback import USER, WeComSite, public_site
 
 SHEET = "页面,类型,场景\npages/index/index,B,id=31\npages/index/index,B,id=32\n".encode("gb18030")
@@ -75,3 +77,26 @@ def test_the_page_refuses_a_file_over_the_limit_and_an_unreadable_one(site: WeCo
         good = http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"})  # refusals did not spend the link
         assert good.status_code == 200 and good.json()["ok"] is True
     texts_with(site, "试运行")
+
+
+@pytest.mark.slow  # the sheet is read in a worker process
+def test_a_bomb_is_refused_with_400_naming_the_limit_while_healthz_keeps_answering(site: WeComSite) -> None:
+    link = the_link(site)
+    base = link.split("/batches/")[0]
+    answers: list[httpx.Response] = []
+    for label, (data, words) in bombs().items():
+        poster = threading.Thread(target=lambda d=data: answers.append(httpx.post(
+            link, content=d, headers={"X-Filename": "bomb.xlsx"}, trust_env=False, timeout=60)))
+        poster.start()
+        with httpx.Client(trust_env=False, timeout=5) as http:
+            while poster.is_alive():
+                started = time.monotonic()
+                assert http.get(base + "/healthz").status_code == 200
+                assert time.monotonic() - started < 1, label
+                time.sleep(0.02)
+        poster.join()
+        answer = answers.pop()
+        assert answer.status_code == 400 and answer.json()["ok"] is False, (label, answer.text)
+        assert words in answer.json()["message"], label
+    with httpx.Client(trust_env=False, timeout=30) as http:  # the refusals did not spend the link
+        assert http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 200
