@@ -9,6 +9,7 @@
     │   ├── PermissionDenied         only the creator or an admin may do this
     │   └── NotConfigured            what was asked needs an upstream the settings do not configure
     ├── QuotaExhausted               our own ledger refuses a new A/C code
+    ├── Unexpected                   a bug of ours answered a request (HTTP 500); names the request id
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
         ├── ConfigError              wrong appid, secret, IP whitelist, token, client id
@@ -137,6 +138,19 @@ class QuotaExhausted(MinpcodeError):
     """Our ledger says the A+C lifetime cap of this mini program is reached."""
 
     code_name = "quota_exhausted"
+
+
+class Unexpected(MinpcodeError):
+    """A request met an error nobody anticipated (a bug of ours): what the person is told instead of a
+    traceback, with the request id that finds the traceback in the log."""
+
+    code_name = "internal"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"服务器内部出错，已记录在日志中（请求编号 {request_id}）。请稍后再试，或把这个编号告诉管理员。",
+                         f"Something went wrong on our side; it is in the log (request id {request_id}). "
+                         f"Try again shortly, or give this id to an administrator.")
+        self.request_id = request_id
 
 
 class UpstreamError(MinpcodeError):
