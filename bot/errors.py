@@ -10,6 +10,7 @@
     │   └── NotConfigured            what was asked needs an upstream the settings do not configure
     ├── QuotaExhausted               our own ledger refuses a new A/C code
     ├── Unexpected                   a bug of ours answered a request (HTTP 500); names the request id
+    ├── StorageUnavailable           the database file cannot take writes (deleted under us); HTTP 503
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
         ├── ConfigError              wrong appid, secret, IP whitelist, token, client id
@@ -151,6 +152,18 @@ class Unexpected(MinpcodeError):
                          f"Something went wrong on our side; it is in the log (request id {request_id}). "
                          f"Try again shortly, or give this id to an administrator.")
         self.request_id = request_id
+
+
+class StorageUnavailable(MinpcodeError):
+    """The database cannot keep what we would write: its file was deleted or replaced under the running
+    process. Writes are refused (nothing would survive a restart) until an operator restores it.
+    ``cause`` names what happened in one word (``deleted``, ``replaced``), for /readyz."""
+
+    code_name = "storage_unavailable"
+
+    def __init__(self, zh: str, en: str, cause: str) -> None:
+        super().__init__(zh, en)
+        self.cause = cause
 
 
 class UpstreamError(MinpcodeError):

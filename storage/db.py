@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import sqlite_utils
 
-from bot.errors import InputError
+from bot.errors import InputError, StorageUnavailable
 from storage.migrations import migrate, pending
 
 # Called once before migrations that change existing tables run: (connection, data folder, their names).
 BeforeChange = Callable[[sqlite3.Connection, Path, list[str]], None]
 
 DB_NAME = "minpcode.db"
+log = logging.getLogger("minpcode.storage")
 # The primary result codes of a file that is not an SQLite database, or one whose pages are damaged
 # (https://www.sqlite.org/rescode.html): a restore fixes these, waiting or retrying never does.
 _NOT_A_DATABASE = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
@@ -47,6 +50,8 @@ def open_database(data_dir: Path | str, before_change: BeforeChange | None = Non
     if not path.exists():
         # Create it ourselves so the file is never, even briefly, readable by others.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Said aloud: after a lost file this line is how an operator learns the history starts over.
+        log.info("No database at %s: created a new, empty one (to bring one back: minpcode restore)", path)
     os.chmod(path, 0o600)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     db = sqlite_utils.Database(conn)
@@ -66,6 +71,49 @@ def open_database(data_dir: Path | str, before_change: BeforeChange | None = Non
         conn.close()
         raise DatabaseUnreadable(path) from None
     return db
+
+
+class FileWatch:
+    """Whether the database file we opened is still the file at its path.
+
+    SQLite keeps writing to an open file after it is deleted (or replaced by a restore): every answer
+    stays 200 while nothing would survive a restart. Comparing the open file's device and inode with
+    the path's costs one ``stat``; :meth:`problem` makes it at most once a second, logs the loss once,
+    and stays red until the process restarts (a file put back at the path is another file)."""
+
+    INTERVAL = 1.0  # seconds between two stats of the path
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        found = os.stat(path)  # just opened: the path still names the file the connection holds
+        self._identity = (found.st_dev, found.st_ino)
+        self._checked = time.monotonic()
+        self._lost: StorageUnavailable | None = None
+
+    def problem(self) -> StorageUnavailable | None:
+        """Why writes would be lost, or None while the file at the path is the one we opened."""
+        now = time.monotonic()
+        if self._lost is not None or now - self._checked < self.INTERVAL:
+            return self._lost
+        self._checked = now
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            self._lost = _gone(self.path, "deleted")
+        else:
+            if (found.st_dev, found.st_ino) != self._identity:
+                self._lost = _gone(self.path, "replaced")
+        if self._lost is not None:
+            log.error("%s", self._lost.en)
+        return self._lost
+
+
+def _gone(path: Path, how: str) -> StorageUnavailable:
+    zh_how, en_how = ("被删除", "deleted") if how == "deleted" else ("被另一个文件替换", "replaced by another file")
+    return StorageUnavailable(
+        f"数据库文件 {path} 在运行中{zh_how}了：新写入的数据重启后都会丢失，所以暂停写入。请恢复它（minpcode restore）后重启 minpcode。",
+        f"The database file {path} was {en_how} while minpcode was running: anything written now would be lost at "
+        f"the next start, so writes are refused. Restore it (minpcode restore) and restart minpcode.", how)
 
 
 def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:

@@ -16,6 +16,7 @@ and API code each one gets and renders its text in the caller's language:
     QuotaExhausted                   409  -1
     StillPending                     503  -1    (with Retry-After)
     Unexpected (a bug of ours)       500  -1
+    StorageUnavailable               503  -1    (the database file is gone: writes refused)
     anything else (upstream, failed) 502  -1
 """
 
@@ -32,6 +33,7 @@ from bot.errors import (
     NotFound,
     PermissionDenied,
     QuotaExhausted,
+    StorageUnavailable,
     Unexpected,
 )
 from bot.text import bilingual
@@ -103,6 +105,8 @@ def status_and_code(exc: MinpcodeError | BodyTooLarge) -> tuple[int, int, dict[s
         return 503, FAILED, {"Retry-After": "5"}
     if isinstance(exc, Unexpected):
         return 500, FAILED, {}
+    if isinstance(exc, StorageUnavailable):
+        return 503, FAILED, {}
     return 502, FAILED, {}
 
 
