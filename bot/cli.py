@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.config import Settings
+from bot.errors import MinpcodeError
 from bot.server import command_logging, compose, prepare, serve_logging
 from handlers.cli import Cli, Wiring, add_groups, new_app
 from handlers.cli.output import Lang, check_port, fail, out, print_json_out, say, say_startup
@@ -48,7 +49,10 @@ def serve(
     settings = settings.listening_at(f"http://{visit}:{port}")
     check_port(host, port)
     serve_logging(settings)
-    application = create_app(settings)
+    try:
+        application = create_app(settings)
+    except MinpcodeError as exc:  # an unreadable database: one message, not a traceback
+        fail(exc)
     if settings.sandbox:
         mode = "SANDBOX 沙盒模式: built-in WeChat/GrowingIO emulators, codes are not real"
     else:
@@ -74,7 +78,11 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     settings = _settings("MINPCODE_TIMEZONE", "MINPCODE_ADMINS")
     say_startup(settings)
     try:
-        code = asyncio.run(run_chat(compose(settings).service, lang=lang.value))
+        service = compose(settings).service
+    except MinpcodeError as exc:
+        fail(exc)
+    try:
+        code = asyncio.run(run_chat(service, lang=lang.value))
     except KeyboardInterrupt:
         say("\n再见 / Bye.")
         code = 130
@@ -132,7 +140,10 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     from storage.db import pending_migrations
 
     folder = data_dir or _settings().minpcode_data_dir
-    todo = pending_migrations(folder)
+    try:
+        todo = pending_migrations(folder)
+    except MinpcodeError as exc:
+        fail(exc)
     for name, changes in todo:
         note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
         say(f"  {name}{note}")

@@ -10,6 +10,8 @@
     │   ├── NotConfigured            what was asked needs an upstream the settings do not configure
     │   └── OverBudget               work on a person's input overran its time or memory (bot/workers.py)
     ├── QuotaExhausted               our own ledger refuses a new A/C code
+    ├── Unexpected                   a bug of ours answered a request (HTTP 500); names the request id
+    ├── StorageUnavailable           the database file cannot take writes (deleted under us); HTTP 503
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
         ├── ConfigError              wrong appid, secret, IP whitelist, token, client id
@@ -158,6 +160,31 @@ class QuotaExhausted(MinpcodeError):
     """Our ledger says the A+C lifetime cap of this mini program is reached."""
 
     code_name = "quota_exhausted"
+
+
+class Unexpected(MinpcodeError):
+    """A request met an error nobody anticipated (a bug of ours): what the person is told instead of a
+    traceback, with the request id that finds the traceback in the log."""
+
+    code_name = "internal"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"服务器内部出错，已记录在日志中（请求编号 {request_id}）。请稍后再试，或把这个编号告诉管理员。",
+                         f"Something went wrong on our side; it is in the log (request id {request_id}). "
+                         f"Try again shortly, or give this id to an administrator.")
+        self.request_id = request_id
+
+
+class StorageUnavailable(MinpcodeError):
+    """The database cannot keep what we would write: its file was deleted or replaced under the running
+    process. Writes are refused (nothing would survive a restart) until an operator restores it.
+    ``cause`` names what happened in one word (``deleted``, ``replaced``), for /readyz."""
+
+    code_name = "storage_unavailable"
+
+    def __init__(self, zh: str, en: str, cause: str) -> None:
+        super().__init__(zh, en)
+        self.cause = cause
 
 
 class UpstreamError(MinpcodeError):

@@ -8,7 +8,7 @@
 <token>`` is required from everyone — or the request comes straight from loopback (no proxy header:
 a reverse proxy on the same host would otherwise make every outside request look local).
 
-Ready means the database answers and every configured upstream (WeChat, GrowingIO, the WeCom app)
+Ready means the database answers (and its file is still the one opened: not deleted or replaced) and every configured upstream (WeChat, GrowingIO, the WeCom app)
 answered its last call — a refusal is an answer; a timeout, a refused connection or a 5xx is not. An
 upstream not called yet since start counts as ready ("unknown"): readiness must not spend a call.
 """
@@ -55,6 +55,9 @@ def ready(service: Service) -> tuple[bool, dict[str, Any]]:
     except sqlite3.Error as exc:
         log.warning("readyz: the database does not answer: %s", exc)
         database = {"ok": False, "error": type(exc).__name__}
+    lost = service.storage.lost()  # the storage logs the loss itself, once
+    if lost is not None:
+        database = {"ok": False, "error": lost.cause, "message": lost.en}
     seen = METRICS.reachability()
     upstreams: dict[str, dict[str, Any]] = {}
     for name in configured_upstreams(service):

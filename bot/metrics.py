@@ -11,7 +11,7 @@ that live in SQLite (quota, pending rows, batch rows) are not kept here: the pro
 at wiring time and it is called on each scrape, so the numbers are never stale. A function that fails
 only drops its own figures from that scrape (the failure is logged), never the whole page.
 
-Label values are bounded: endpoints are URL paths with id-like segments folded to ``{id}``, codes are
+Label values are bounded: HTTP answers are counted by route template and status class; endpoints are URL paths with id-like segments folded to ``{id}``, codes are
 WeChat errcodes, HTTP statuses or a transport failure's name.
 """
 
@@ -96,6 +96,9 @@ class Metrics:
                                       "code) or a live code's plain link (found or unknown key).", ["outcome"],
                                       registry=r)
         self.scans_found, self.scans_unknown = self.resolver_scans.labels("found"), self.resolver_scans.labels("unknown")
+        self.http_responses = Counter("minpcode_http_responses", "HTTP answers by route template (\"unmatched\" when "
+                                      "no route matched) and status class (2xx, 3xx, 4xx, 5xx).", ["route", "status"],
+                                      registry=r)
         self._quota: Callable[[], Iterable[QuotaRow]] | None = None
         self._pending: Callable[[], int] | None = None
         self._batch: Callable[[], Mapping[str, int]] | None = None
@@ -152,6 +155,11 @@ class Metrics:
         # A refusal (an errcode, a 4xx) is an answer; a transport failure or a 5xx is not.
         down = error is not None and (not error.lstrip("-").isdigit() or 500 <= int(error) <= 599)
         self.reached(provider, not down, error if down else None)
+
+    def responded(self, route: str, status: int) -> None:
+        """One HTTP answer: ``route`` is the route's template (``/api/codes/{code_id:str}``), never the raw
+        path, so the label stays bounded whatever paths people send."""
+        self.http_responses.labels(route, f"{status // 100}xx").inc()
 
     @contextlib.contextmanager
     def ack(self, front_end: str) -> Iterator[None]:

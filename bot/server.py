@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -23,16 +23,16 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import chart, health, links, logs
 from bot.batch.sheets import SAMPLE_CSV
 from bot.config import Settings
-from bot.errors import NotFound
+from bot.errors import NotFound, StorageUnavailable, Unexpected
+from bot.metrics import METRICS
 from bot.ports import Announcer, FrontEnd, HotRoute, Preflight
 from bot.service import Service
 from bot.upstream import TIMEOUT, Upstream
@@ -233,24 +233,101 @@ def front_ends(process: Process) -> list[FrontEnd]:
     return [f for f in built if f is not None]
 
 
-class App(Starlette):
-    """Starlette, with each :class:`~bot.ports.HotRoute` answered before the middleware stack (inside
-    the request-id middleware only). Any other request, and a hot path asked with another method, take
-    the usual way (a 405 from the router)."""
+def error_answer(scope: Scope, failure: Unexpected | StorageUnavailable) -> Response:
+    """A request refused by the process itself: the API's envelope on ``/api/`` (its clients read ``code``
+    and ``msg``; the status is the API's mapping), plain bilingual text with the same status elsewhere."""
+    from handlers.api.errors import error_response, status_and_code
+    from handlers.http import accept_lang
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._hot = [(route, logs.RequestIdMiddleware(route.handle)) for route in self.router.routes
-                     if isinstance(route, HotRoute)]
+    header = next((v for k, v in scope.get("headers") or () if k == b"accept-language"), b"")
+    lang = accept_lang(header.decode("latin-1"))
+    if scope["path"].startswith("/api/"):
+        return error_response(failure, lang)
+    return PlainTextResponse(failure.text(lang), status_code=status_and_code(failure)[0])
+
+
+def unexpected_answer(scope: Scope) -> Response:
+    """What a request that met a bug of ours is answered: 500 and the request id to quote."""
+    return error_answer(scope, Unexpected(logs.current_request_id() or "-"))
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> Response:
+    return unexpected_answer(request.scope)
+
+
+_READS = ("GET", "HEAD", "OPTIONS")
+
+
+class Answered:
+    """ASGI, inside the request-id middleware: every request gets an answer and is counted.
+
+    An exception no route handled is logged once, with its traceback, under the request's id (uvicorn
+    would log it without one) and answered by :func:`unexpected_answer` when nothing was sent yet; it
+    is not raised further, so the server does not log it a second time. Each answer is counted in
+    ``minpcode_http_responses`` by the template of the route that matched (Starlette's router, or
+    :class:`App` for a hot route, leave it in ``scope["route"]``).
+
+    While ``lost()`` names a reason (the database file deleted under us), every request but a read is
+    refused with it, before any route runs."""
+
+    def __init__(self, app: ASGIApp, lost: Callable[[], StorageUnavailable | None] | None = None,
+                 routes: list[BaseRoute] | None = None) -> None:
+        self.app = app
+        self.lost = lost
+        self.routes = routes or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        app = self.app
+        if self.lost is not None and scope["method"] not in _READS and (lost := self.lost()) is not None:
+            app = error_answer(scope, lost)  # a write would land in a file nobody will see again
+            scope["route"] = next((r for r in self.routes if r.matches(scope)[0] is Match.FULL), None)
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_counted)
+        except Exception:
+            log.exception('unexpected error answering "%s %s"', scope["method"], scope["path"])
+            if not status:
+                await unexpected_answer(scope)(scope, receive, send_counted)
+        finally:
+            if status:
+                METRICS.responded(getattr(scope.get("route"), "path", None) or "unmatched", status)
+
+
+class App(Starlette):
+    """Starlette, with each :class:`~bot.ports.HotRoute` answered before the middleware stack (inside
+    the request-id middleware and :class:`Answered` only). Any other request, and a hot path asked with
+    another method, take the usual way (a 405 from the router)."""
+
+    def __init__(self, *args: Any, lost: Callable[[], StorageUnavailable | None] | None = None,
+                 **kwargs: Any) -> None:
+        # Starlette's own last resort answers text/plain with no request id; ours answers instead.
+        kwargs.setdefault("exception_handlers", {Exception: _unexpected_handler})
+        super().__init__(*args, **kwargs)
+        self._hot = [route for route in self.router.routes if isinstance(route, HotRoute)]
+        self._entry = logs.RequestIdMiddleware(Answered(self._dispatch, lost, self.router.routes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for route, handle in self._hot:
+            for route in self._hot:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
                     scope["app"] = self
+                    scope["route"] = route  # as the router would set it: the metrics label its template
                     scope.update(child)  # the path parameters, as the router would set them
-                    await handle(scope, receive, send)
+                    await route.handle(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
 
@@ -287,7 +364,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     routes = [*core_routes(service)]
     for front_end in mounted:
         routes += front_end.routes()
-    app = App(routes=routes, lifespan=lifespan, middleware=[Middleware(logs.RequestIdMiddleware)])
+    app = App(routes=routes, lifespan=lifespan, lost=service.storage.lost)  # App wraps itself in the request-id middleware
     app.state.service = service
     app.state.front_ends = mounted
     return app

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.errors import StorageUnavailable
 from storage.audit import AuditLog
 from storage.backup import backup_before_migration
 from storage.batches import Batches
-from storage.db import open_database
+from storage.db import FileWatch, open_database
 from storage.drafts import DraftStore
 from storage.history import History
 from storage.images import ImageStore
@@ -60,11 +61,14 @@ class Storage:
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
+    watch: FileWatch | None = field(init=False)  # is the open file still the one at its path (None: in memory)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)
+        main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
+        self.watch = FileWatch(Path(main)) if main else None
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -84,6 +88,10 @@ class Storage:
     def ping(self) -> None:
         """The database answers a query (``/readyz``); raises sqlite3.Error when it does not."""
         self.db.execute("SELECT 1").fetchone()
+
+    def lost(self) -> StorageUnavailable | None:
+        """Why writes would be lost (the file deleted or replaced under us), checked at most once a second."""
+        return self.watch.problem() if self.watch is not None else None
 
     def close(self) -> None:
         self.scans.close()

@@ -11,7 +11,7 @@ Routes (every ``/api`` answer is the envelope ``{code, msg, data}`` of README.md
 
 Keys: see :mod:`handlers.api.auth`. Codes: 0 ok; -1 failed, ``msg`` says why; 1001 no key; 1002 key
 not allowed; 3001 empty path; 3002 bad scene. The HTTP status agrees with the code (200, 400, 401,
-403, 404, 409, 413, 502, 503) so scripts and monitoring see failures, while clients of the envelope read
+403, 404, 409, 413, 500, 502, 503) so scripts and monitoring see failures, while clients of the envelope read
 ``code`` (the mapping is :mod:`handlers.api.errors`).
 
 A request with a scene makes a B code (unlimited quota), one without makes a plain WeChat A code

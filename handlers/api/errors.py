@@ -15,6 +15,8 @@ and API code each one gets and renders its text in the caller's language:
     BodyTooLarge                     413  -1
     QuotaExhausted                   409  -1
     StillPending                     503  -1    (with Retry-After)
+    Unexpected (a bug of ours)       500  -1
+    StorageUnavailable               503  -1    (the database file is gone: writes refused)
     anything else (upstream, failed) 502  -1
 """
 
@@ -31,6 +33,8 @@ from bot.errors import (
     NotFound,
     PermissionDenied,
     QuotaExhausted,
+    StorageUnavailable,
+    Unexpected,
 )
 from bot.text import bilingual
 from handlers.api.models import ErrorAnswer
@@ -99,6 +103,10 @@ def status_and_code(exc: MinpcodeError | BodyTooLarge) -> tuple[int, int, dict[s
         return 409, FAILED, {}
     if isinstance(exc, StillPending):
         return 503, FAILED, {"Retry-After": "5"}
+    if isinstance(exc, Unexpected):
+        return 500, FAILED, {}
+    if isinstance(exc, StorageUnavailable):
+        return 503, FAILED, {}
     return 502, FAILED, {}
 
 
