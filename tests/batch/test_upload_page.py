@@ -3,6 +3,7 @@ the page served by our server, chooses a sheet and uploads it; the dry run comes
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import logs
 from tests.wecom.test_callback import USER, WeComSite, public_site
 
 SHEET = "页面,类型,场景\npages/index/index,B,id=31\npages/index/index,B,id=32\n".encode("gb18030")
@@ -75,3 +77,43 @@ def test_the_page_refuses_a_file_over_the_limit_and_an_unreadable_one(site: WeCo
         good = http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"})  # refusals did not spend the link
         assert good.status_code == 200 and good.json()["ok"] is True
     texts_with(site, "试运行")
+
+
+def test_a_non_ascii_token_is_refused_like_any_bad_token(site: WeComSite) -> None:
+    """Issue 22: ``hmac.compare_digest`` refuses a non-ASCII str, which answered 500."""
+    link = the_link(site)
+    base, token = link.rsplit("/upload/", 1)
+    bent = token[:-1] + "%C3%A9"  # é in the signature
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        assert http.get(f"{base}/upload/{bent}").status_code == 403
+        assert http.post(f"{base}/upload/{bent}", content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 403
+        assert http.get(f"{base}/upload/%C3%A9.%C3%A9").status_code == 403
+        assert http.get(f"{base}/{bent}.zip").status_code == 404
+        assert http.get(f"{base}/%C3%A9.%C3%A9.zip").status_code == 404
+
+
+def test_the_access_line_shows_a_signed_route_with_its_token_redacted(site: WeComSite,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: a working upload link (30 minutes, the WeCom user id in its payload) was logged whole."""
+    link = the_link(site)
+    token = link.rsplit("/upload/", 1)[1]
+    payload, _, signature = token.partition(".")
+    root = logging.getLogger()
+    level = root.level
+    handler = logs.setup("INFO")  # what `minpcode serve` installs: our formatter on stderr
+    try:
+        capsys.readouterr()
+        with httpx.Client(trust_env=False, timeout=30) as http:
+            assert http.get(link).status_code == 200
+            assert http.get(link.replace("/upload/", "/") + ".zip").status_code == 404
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    deadline = time.monotonic() + 5
+    access: list[str] = []
+    while time.monotonic() < deadline and len(access) < 2:
+        access += [line for line in capsys.readouterr().err.splitlines() if "minpcode.access" in line]
+        time.sleep(0.05)
+    assert any('"GET /batches/upload/***" 200' in line for line in access), access
+    assert any('"GET /batches/***.zip" 404' in line for line in access), access
+    assert not any(payload in line or signature in line for line in access), access
