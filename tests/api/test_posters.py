@@ -120,3 +120,17 @@ def test_a_live_codes_poster_prints_its_key_and_registers_no_second_live_code(li
     assert storage.history.pending() == []
     again = ok(post(live, {"id": code["id"], "template": "a4", "title": "again"}))
     assert again["sharper_copy"] == made["sharper_copy"]  # the copy is reused, not made again
+
+
+def test_a_poster_body_over_its_limit_names_the_routes_limit(live: Live) -> None:
+    """Issue 22: the answer said the code route's 16384 bytes while this route takes 1.5 MB."""
+    with httpx.Client(trust_env=False, timeout=60) as client:
+        too_big = client.post(live.url + "/api/posters", content=b"{" + b" " * 1_500_001 + b"}",
+                              headers={"Authorization": f"Bearer {CMS_KEY}", "Content-Type": "application/json",
+                                       "Accept-Language": "en"})
+    assert too_big.status_code == 413
+    assert "at most 1500000 bytes" in too_big.json()["msg"] and "16384" not in too_big.json()["msg"]
+    fits = post(live, {"path": "pages/shop/index", "scene": "s=91", "template": "sticker-60", "title": "x" * 20_000})
+    assert fits.status_code != 413  # over the code route's 16 KB, within this one's
+    code_route = live.post({"path": "pages/a", "comments": "x" * 20_000})
+    assert code_route.status_code == 413 and "16384" in code_route.json()["msg"]
