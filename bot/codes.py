@@ -214,7 +214,11 @@ class Codes:
         creating = await routing.will_create(self.upstream, prepared)
         record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
         if prepared.live and prepared.destination:
-            self.live.rules.register(record, prepared.destination, prepared.expires, requester)
+            try:
+                self.live.rules.register(record, prepared.destination, prepared.expires, requester)
+            except BaseException:
+                history.discard(record.id)  # else the worker would make it later: a code nobody got
+                raise
         self.storage.audit.record(requester.key, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
         self.jobs.enqueue(record.id, priority)

@@ -18,6 +18,10 @@ _PATTERNS = (
                 re.IGNORECASE), r"\1***"),
     (re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (re.compile(r"\bx(?:ox[abeoprs]|app)-[A-Za-z0-9-]+"), "xox*-***"),
+    # The signed batch links (bot/links.py's UPLOAD_ROUTE and DOWNLOAD_ROUTE) work for anyone holding them
+    # until they expire, and an upload link's payload names the person: the route stays, the token goes.
+    (re.compile(r"(/batches/upload/)[^/\s\"'?#]+"), r"\1***"),
+    (re.compile(r"(/batches/)[^/\s\"'?#]+(\.zip)"), r"\1***\2"),
 )
 _known: set[str] = set()
 

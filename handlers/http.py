@@ -26,6 +26,10 @@ def client_of(request: Request) -> str:
 class BodyTooLarge(Exception):
     """The body is over the route's limit (answer 413); nothing past the limit was read."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit  # the route's own, for the answer to name (routes differ: 16 KB, 1.5 MB, 5 MB)
+
 
 async def read_limited(request: Request, max_bytes: int) -> bytes:
     """The request body, read only up to ``max_bytes``: a declared or streamed excess raises BodyTooLarge.
@@ -34,14 +38,14 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise BodyTooLarge
+        raise BodyTooLarge(max_bytes)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise BodyTooLarge
+                raise BodyTooLarge(max_bytes)
             chunks.append(chunk)
     except ClientDisconnect:
         return b""

@@ -80,6 +80,10 @@ class History:
     def rename(self, code_id: str, name: str) -> None:
         self._db.execute("UPDATE codes SET name = ?, updated_at = ? WHERE id = ?", [name, now_text(), code_id])
 
+    def discard(self, code_id: str) -> None:
+        """Forget a row still pending whose request failed before any upstream call."""
+        self._db.execute("DELETE FROM codes WHERE id = ? AND status = 'pending'", [code_id])
+
     def mark_deleted(self, code_id: str) -> None:
         now = now_text()
         self._db.execute(

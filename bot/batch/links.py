@@ -88,7 +88,8 @@ class UploadLinks:
 
     def _open(self, token: str, model: type[Claim], invalid: tuple[str, str]) -> Claim:
         payload, _, signature = token.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        # Bytes: compare_digest refuses a str with a non-ASCII character (a link bent to ``…%C3%A9``).
+        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise LinkError(*invalid)
         try:
             return model.model_validate(json.loads(_unb64(payload)))

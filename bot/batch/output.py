@@ -1,6 +1,7 @@
 """A batch's result: manifest rows, ``manifest.csv`` (UTF-8 with BOM, for Excel), ``manifest.xlsx``,
 and a zip of the images named by each row's name (safe file names, Chinese kept, collisions numbered),
-with each row's poster under ``posters/``, named the same way, as PNG or PDF."""
+with each row's poster under ``posters/``, named the same way, as PNG or PDF. Every exported cell is text, never
+a formula (:func:`csv_bytes`, :func:`xlsx_bytes`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -80,23 +82,50 @@ def _with_poster_names(rows: list[ManifestRow], ids: dict[int, str], storage: St
 
 
 def manifest_csv(rows: list[ManifestRow]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(r.cells() for r in rows)
-    return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read the Chinese as UTF-8
+    return csv_bytes(MANIFEST_COLUMNS, [r.cells() for r in rows])
 
 
 def manifest_xlsx(rows: list[ManifestRow]) -> bytes:
+    return xlsx_bytes("manifest", MANIFEST_COLUMNS, [[int(r.row), *r.cells()[1:]] for r in rows])
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula, and a sheet's name or scene
+# may start with any of them (WeChat's scene alphabet has = + - @). OWASP's CSV Injection page
+# (https://owasp.org/www-community/attacks/CSV_Injection) recommends prefixing such a cell with a
+# single quote, which Excel and WPS take as "this is text" and which a person still reads past.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """An exported CSV cell as inert text (OWASP's neutralisation); any other value as given."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
+    """Every CSV export: UTF-8 with BOM, each cell through :func:`csv_text`."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow([csv_text(c) for c in columns])
+    writer.writerows([csv_text(c) for c in row] for row in rows)
+    return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read the Chinese as UTF-8
+
+
+def xlsx_bytes(title: str, columns: Sequence[str], rows: Iterable[Sequence[str | int]]) -> bytes:
+    """Every XLSX export: a string is a string cell, never a formula (openpyxl makes any ``=…`` a
+    formula on assignment), so the cell keeps the person's text; those that would be formulas also
+    get Excel's quote prefix, so editing the cell does not turn it into one."""
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = "manifest"
-    sheet.append(list(MANIFEST_COLUMNS))
-    for r in rows:
-        sheet.append([int(r.row), *r.cells()[1:]])
+    sheet.title = title
+    for r, values in enumerate([list(columns), *rows], start=1):
+        for c, value in enumerate(values, start=1):
+            cell = sheet.cell(row=r, column=c, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+                cell.quotePrefix = value.startswith(FORMULA_STARTS)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -156,5 +185,5 @@ def result_zip(rows: list[ManifestRow], storage: Storage, posters: Posters) -> b
     return buffer.getvalue()
 
 
-__all__ = ["MANIFEST_COLUMNS", "POSTERS_DIR", "ManifestRow", "image_names", "numbered", "manifest_csv", "manifest_rows", "manifest_xlsx",
-           "result_zip", "safe_name"]
+__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "POSTERS_DIR", "ManifestRow", "csv_bytes", "csv_text", "image_names", "numbered",
+           "manifest_csv", "manifest_rows", "manifest_xlsx", "result_zip", "safe_name", "xlsx_bytes"]

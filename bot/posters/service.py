@@ -315,6 +315,11 @@ class Posters:
         data["transparent"] = bool(data.get("transparent")) or plan.transparent
         if record.provider is Provider.GIO:
             data["name"] = None  # GrowingIO names are unique: the copy gets a free one
+        if data.get("live"):
+            # A live code's copy is the same B code (router page, the same key) at a larger width, so it
+            # scans to the live code and follows its destination; it is an image, not a second live code,
+            # and the key is the live code's: registering it again is what failed (issue 22).
+            data.update(live=False, destination=None, expires=None)
         return data
 
     async def _existing_copy(self, record: CodeRecord, template: PosterTemplate) -> CodeRecord | None:

@@ -118,7 +118,7 @@ def error_response(exc: MinpcodeError | BodyTooLarge, lang: str | None) -> JSONR
     """``exc`` as the API's envelope, its text in the caller's language first."""
     status, code, headers = status_and_code(exc)
     if isinstance(exc, BodyTooLarge):
-        text = bilingual(f"请求体最多 {MAX_BODY} 字节。", f"The body may have at most {MAX_BODY} bytes.", lang)
+        text = bilingual(f"请求体最多 {exc.limit} 字节。", f"The body may have at most {exc.limit} bytes.", lang)
     else:
         text = exc.message.render(lang)
     return answer(ErrorAnswer(code=code, msg=text), status, headers)

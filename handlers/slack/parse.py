@@ -188,7 +188,7 @@ def sealed(data: dict[str, Any], key: bytes, user_id: str) -> dict[str, Any]:
 def checked(meta: dict[str, Any], key: bytes, user_id: str) -> dict[str, Any]:
     """``meta`` as read back, its channel and code id kept only when sealed for ``user_id``: a channel
     that did not come from where this person opened the form is never used."""
-    if hmac.compare_digest(_mac(key, user_id, meta), str(meta.get("s") or "")):
+    if hmac.compare_digest(_mac(key, user_id, meta).encode(), str(meta.get("s") or "").encode()):  # see bot/batch/links.py
         return meta
     return {k: v for k, v in meta.items() if k not in ("c", "r", "id", "s")}
 

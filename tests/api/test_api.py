@@ -40,6 +40,7 @@ from bot.sandbox.server import ServerThread, free_port
 from bot.server import create_app
 from bot.service import Service
 from handlers.api import ApiKeys, openapi_document
+from handlers.api.errors import MAX_BODY
 from handlers.http import BodyTooLarge
 
 CMS_KEY = "cms-4f0c2b9a7e1d4c83b6a5"
@@ -561,7 +562,7 @@ async def test_the_api_is_a_front_end(live: Live) -> None:
     (InvalidRequest([api_errors.EmptyPath()]), 400, 3001),
     (FieldError("width", "宽", "width"), 400, -1),
     (NotFound("无", "none"), 404, -1),
-    (BodyTooLarge(), 413, -1),
+    (BodyTooLarge(MAX_BODY), 413, -1),
     (QuotaExhausted("满", "full"), 409, -1),
     (api_errors.StillPending(), 503, -1),
     (UpstreamBusy("wechat", -1, "忙", "busy"), 502, -1),

@@ -98,3 +98,39 @@ def test_openapi_documents_the_poster_route(live: Live) -> None:
     jsonschema.Draft202012Validator(schema).validate(made.json())
     request = doc["components"]["schemas"]["PosterApiRequest"]
     assert request["additionalProperties"] is False and "template" in request["properties"]
+
+
+def test_a_live_codes_poster_prints_its_key_and_registers_no_second_live_code(live: Live) -> None:
+    """Issue 22: the sharper copy registered the live key again (500, and a stray pending row)."""
+    code = ok(live.post({"path": "pages/shop/index?id=7", "live": True}))
+    storage = live.service.storage
+    record = storage.history.get(code["id"])
+    assert record is not None and record.scene is not None and storage.live.for_code(record.id) is not None
+    key = record.scene
+    made = ok(post(live, {"id": code["id"], "template": "a4"}))
+    assert made["code_id"] == code["id"] and made["sharper_copy"]
+    scanned = scan(live.get(made["data"], key=None).content)
+    assert (scanned.kind, scanned.page, scanned.scene) == ("B", live.service.settings.minpcode_router_page, key)
+    # One live code for the key; the only other code carrying it is the poster's sharper copy, made and not live.
+    same_key = [r for r in storage.history.recent(limit=500) if r.scene == key]
+    assert sorted(r.id for r in same_key) == sorted([code["id"], made["sharper_copy"]])
+    copy = storage.history.get(made["sharper_copy"])
+    assert copy is not None and copy.status.value == "done" and storage.live.for_code(copy.id) is None
+    assert storage.live.get(key) is not None and storage.live.get(key).code_id == code["id"]  # type: ignore[union-attr]
+    assert storage.history.pending() == []
+    again = ok(post(live, {"id": code["id"], "template": "a4", "title": "again"}))
+    assert again["sharper_copy"] == made["sharper_copy"]  # the copy is reused, not made again
+
+
+def test_a_poster_body_over_its_limit_names_the_routes_limit(live: Live) -> None:
+    """Issue 22: the answer said the code route's 16384 bytes while this route takes 1.5 MB."""
+    with httpx.Client(trust_env=False, timeout=60) as client:
+        too_big = client.post(live.url + "/api/posters", content=b"{" + b" " * 1_500_001 + b"}",
+                              headers={"Authorization": f"Bearer {CMS_KEY}", "Content-Type": "application/json",
+                                       "Accept-Language": "en"})
+    assert too_big.status_code == 413
+    assert "at most 1500000 bytes" in too_big.json()["msg"] and "16384" not in too_big.json()["msg"]
+    fits = post(live, {"path": "pages/shop/index", "scene": "s=91", "template": "sticker-60", "title": "x" * 20_000})
+    assert fits.status_code != 413  # over the code route's 16 KB, within this one's
+    code_route = live.post({"path": "pages/a", "comments": "x" * 20_000})
+    assert code_route.status_code == 413 and "16384" in code_route.json()["msg"]

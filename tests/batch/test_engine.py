@@ -169,3 +169,36 @@ def test_safe_names_keep_chinese_and_drop_separators() -> None:
     assert safe_name("  ..  ", "row-3") == "row-3" and safe_name("CON", "row-4") == "row-4"
     assert len(safe_name("长" * 200, "x")) == 80
 
+
+
+# Issue 22: a sheet's name or scene that a spreadsheet would run as a formula comes back as text. The
+# name rule refuses the HYPERLINK, but an invalid row's cells are echoed in the manifest all the same.
+EVIL_NAME = '=HYPERLINK("http://evil.example/x","click me")'
+FORMULAS = ("page,type,scene,name\n"
+            f'pages/index/index,B,=1+1,"{EVIL_NAME.replace(chr(34), chr(34) * 2)}"\n'
+            "pages/index/index,B,@x,-minus\n"
+            "pages/index/index,B,+1,门店\n")
+AS_GIVEN = [("=1+1", EVIL_NAME), ("@x", "-minus"), ("+1", "门店")]
+
+
+async def test_a_formula_in_a_name_or_scene_comes_back_as_text_in_both_manifests(service: Service) -> None:
+    engine = service.batches
+    plan = await engine.dry_run(read_pasted(FORMULAS), ORIGIN)
+    assert [p.line for p in plan.problems] == [2] and plan.ready == 2
+    batch = await engine.run(plan.batch.id)
+    assert {r.line: r.status for r in engine.rows(batch.id)} == {2: RowStatus.INVALID, 3: RowStatus.DONE,
+                                                                 4: RowStatus.DONE}
+    archive = zipfile.ZipFile(io.BytesIO(engine.result_zip(batch.id)))
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    # OWASP's neutralisation: a single quote before the trigger; the rest is the person's text.
+    assert [(m["scene"], m["name"]) for m in manifest] == [("'=1+1", "'" + EVIL_NAME), ("'@x", "'-minus"),
+                                                           ("'+1", "门店")]
+    book = archive.read("manifest.xlsx")
+    sheet = load_workbook(io.BytesIO(book)).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    scene, name = header.index("scene"), header.index("name")
+    for row, (want_scene, want_name) in zip(sheet.iter_rows(min_row=2), AS_GIVEN, strict=True):
+        assert (row[scene].value, row[name].value) == (want_scene, want_name)
+        assert row[scene].data_type == "s" and row[name].data_type == "s"
+        assert all(cell.data_type != "f" for cell in row)
+    assert b"<f>" not in zipfile.ZipFile(io.BytesIO(book)).read("xl/worksheets/sheet1.xml")

@@ -3,6 +3,7 @@ the page served by our server, chooses a sheet and uploads it; the dry run comes
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import logs
 from tests.batch.test_sheets import bombs
 from tests.wecom.test_callback import USER, WeComSite, public_site
 
@@ -100,3 +102,43 @@ def test_a_bomb_is_refused_with_400_naming_the_limit_while_healthz_keeps_answeri
         assert words in answer.json()["message"], label
     with httpx.Client(trust_env=False, timeout=30) as http:  # the refusals did not spend the link
         assert http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 200
+
+
+def test_a_non_ascii_token_is_refused_like_any_bad_token(site: WeComSite) -> None:
+    """Issue 22: ``hmac.compare_digest`` refuses a non-ASCII str, which answered 500."""
+    link = the_link(site)
+    base, token = link.rsplit("/upload/", 1)
+    bent = token[:-1] + "%C3%A9"  # é in the signature
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        assert http.get(f"{base}/upload/{bent}").status_code == 403
+        assert http.post(f"{base}/upload/{bent}", content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 403
+        assert http.get(f"{base}/upload/%C3%A9.%C3%A9").status_code == 403
+        assert http.get(f"{base}/{bent}.zip").status_code == 404
+        assert http.get(f"{base}/%C3%A9.%C3%A9.zip").status_code == 404
+
+
+def test_the_access_line_shows_a_signed_route_with_its_token_redacted(site: WeComSite,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22: a working upload link (30 minutes, the WeCom user id in its payload) was logged whole."""
+    link = the_link(site)
+    token = link.rsplit("/upload/", 1)[1]
+    payload, _, signature = token.partition(".")
+    root = logging.getLogger()
+    level = root.level
+    handler = logs.setup("INFO")  # what `minpcode serve` installs: our formatter on stderr
+    try:
+        capsys.readouterr()
+        with httpx.Client(trust_env=False, timeout=30) as http:
+            assert http.get(link).status_code == 200
+            assert http.get(link.replace("/upload/", "/") + ".zip").status_code == 404
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    deadline = time.monotonic() + 5
+    access: list[str] = []
+    while time.monotonic() < deadline and len(access) < 2:
+        access += [line for line in capsys.readouterr().err.splitlines() if "minpcode.access" in line]
+        time.sleep(0.05)
+    assert any('"GET /batches/upload/***" 200' in line for line in access), access
+    assert any('"GET /batches/***.zip" 404' in line for line in access), access
+    assert not any(payload in line or signature in line for line in access), access

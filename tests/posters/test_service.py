@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -196,3 +197,15 @@ async def test_a_team_template_with_a_big_code_says_what_dpi_it_reaches(service:
     assert made.poster is not None and made.submission.record.width == 1280  # WeChat's largest
     assert any("162.6 dpi" in n.en and "20 cm" in n.en for n in made.poster.notices)
     assert scan(made.poster.data).scene == "s=1001"
+
+
+async def test_a_live_request_whose_key_cannot_be_registered_leaves_no_row(service: Service) -> None:
+    """Issue 22: the poster's sharper copy once asked for this (the live code's request at another
+    width); the pending row it left was later made into a code nobody got."""
+    live = await service.submit({"type": "B", "page": "pages/shop/index?id=3", "live": True}, ALICE)
+    assert live.record.status is Status.DONE
+    again = live.record.code_request().model_dump() | {"width": 900}
+    rows = service.storage.history.count()
+    with pytest.raises(sqlite3.IntegrityError):
+        await service.submit(again, ALICE)
+    assert service.storage.history.count() == rows and service.storage.history.pending() == []
