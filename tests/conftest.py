@@ -54,7 +54,9 @@ _popen_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
 
 
 # A library probing the system once (ctypes' find_library runs `ldconfig -p` when cairocffi loads,
-# matplotlib may run `fc-list`) is not the test starting a process.
+# matplotlib may run `fc-list`) is not the test starting a process. Nor is the product's own bounded
+# worker (bot/workers.py): its children fork from a server started once per test process and cost tens
+# of milliseconds, so a test that reads a sheet stays in the fast loop.
 _PROBES = (f"ctypes{os.sep}util.py", f"matplotlib{os.sep}font_manager.py", f"{os.sep}platform.py")
 
 
