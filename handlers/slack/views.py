@@ -25,7 +25,7 @@ RENAME_CALLBACK = "minpcode_rename"
 # The form's option values keep Slack's own spelling, in the order the form shows them: a form
 # opened before an upgrade is submitted with these values. What each kind is comes from bot.kinds.
 FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink")
-LIVE_VALUE = "wx-live"  # a live code (活码, bot/live.py): the form asks for its destination, not a scene
+LIVE_VALUE = "wx-live"  # a live code (活码, bot/live/rules.py): the form asks for its destination, not a scene
 
 
 def _kind_entry(value: str) -> tuple[str, str, str, str]:
