@@ -169,7 +169,7 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
              "(107 for tracking links).",
         "C": "可以带 ?参数；最多 128 字节（监测链接 107 字节）。 / May carry a ?query; at most 128 bytes "
              "(107 for tracking links).",
-        "B": "不以 / 开头，不带 ?参数（参数放 scene）；留空为首页。 / No leading '/', no ?query (use the scene); "
+        "B": "不带 ?参数（参数放 scene），开头的 / 会去掉；留空为首页。 / No ?query (use the scene); a leading / is dropped; "
              "empty opens the home page.",
         "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
     }[type_]
