@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 
 from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
+from bot.history import HistoryQuery
 from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
-from bot.service import HistoryQuery, Service
+from bot.service import Service
 from bot.text import Text
 from bot.wording import field_errors
 from handlers.api.auth import ApiKeys

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.codes import Submission
 from bot.errors import FieldError, InvalidRequest
 from bot.models import CodeRecord, CodeRequest, CodeType, Status
-from bot.service import Service, Submission
+from bot.service import Service
 from handlers.cli import audit as cli_audit
 from handlers.cli import live as cli_live
 from handlers.cli import posters as cli_posters
