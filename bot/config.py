@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     minpcode_cjk_font: Path | None = None
     minpcode_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     minpcode_log_format: Literal["text", "json"] = "text"
-    # Live codes (bot/live.py): the mini program's router page every live code opens, where paused or
+    # Live codes (bot/live/rules.py): the mini program's router page every live code opens, where paused or
     # expired codes lead, the key that hashes visitor values, and the resolver's per-IP limit.
     minpcode_router_page: str = "pages/minpcode/router"
     minpcode_fallback_page: str = "pages/index/index"

@@ -1,4 +1,4 @@
-"""The rule for a live code's destination (bot/live.py): a page path, its query allowed, 1024 characters."""
+"""The rule for a live code's destination (bot/live/rules.py): a page path, its query allowed, 1024 characters."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class Kind:
     type: str           # CodeType value: A, B, C, shortlink
     via: str | None     # "gio", "wechat", or None when only WeChat can make it
     label: Text
-    live: bool = False  # a live code (bot/live.py): the page is its destination, the scene our key
+    live: bool = False  # a live code (bot/live/rules.py): the page is its destination, the scene our key
 
     @property
     def gio(self) -> bool:

@@ -211,7 +211,7 @@ class CodeRequest(BaseModel):
     check_path: bool = True
     title: str | None = None
     permanent: bool = False
-    # A live code (bot/live.py): a B code for the router page whose scene is a key; ``destination`` is
+    # A live code (bot/live/rules.py): a B code for the router page whose scene is a key; ``destination`` is
     # where the key leads when the code is made (the page the person asked for), ``expires`` its last day.
     live: bool = False
     destination: str | None = None

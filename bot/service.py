@@ -16,16 +16,7 @@ extends, so there is no import circle, not even one for type checking.
 from __future__ import annotations
 
 from bot.batch.engine import BatchEngine
-from bot.codes import (
-    QUOTA_WARN_LEVELS,
-    UNEXPECTED,
-    Codes,
-    HistoryPage,
-    HistoryQuery,
-    Notice,
-    QuotaStatus,
-    Submission,
-)
+from bot.codes import Codes
 from bot.config import Settings
 from bot.live.service import LiveService
 from bot.permissions import Permissions
@@ -57,5 +48,4 @@ class Service(Codes):
         await super().close()
 
 
-__all__ = ["QUOTA_WARN_LEVELS", "UNEXPECTED", "HistoryPage", "HistoryQuery", "Notice", "QuotaStatus", "Service",
-           "Submission"]
+__all__ = ["Service"]

@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot import links, media
+from bot.codes import UNEXPECTED, Submission
 from bot.errors import InvalidRequest, MinpcodeError, UsageError
 from bot.fields import POSTER_TEXTS, CodeAsk
 from bot.models import CodeRecord, Requester, Status
 from bot.posters import SharperCopyNeeded
 from bot.posters.service import PosterMade
-from bot.service import UNEXPECTED, Notice, Service, Submission
+from bot.quota import Notice
+from bot.service import Service
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
 from handlers import grammar, live_commands

@@ -182,8 +182,8 @@ _NEW_BY_TYPE = (
     ("A / C 普通码（via=wechat）：page 可带 ?参数；可选 width、transparent=yes（A）；不用 campaign、channel",
      "A / C plain code (via=wechat): the page may carry a ?query; width, transparent=yes (A) optional; "
      "no campaign or channel"),
-    ("B：scene 必填（1–32 个字符）；page 不以 / 开头、不带 ?参数；可选 width、transparent=yes；不用 campaign、channel",
-     "B: scene required (1-32 characters); the page has no leading / and no ?query; width, transparent=yes "
+    ("B：scene 必填（1–32 个字符）；page 不带 ?参数，开头的 / 会去掉；可选 width、transparent=yes；不用 campaign、channel",
+     "B: scene required (1-32 characters); the page has no ?query, a leading / is dropped; width, transparent=yes "
      "optional; no campaign or channel"),
     ("shortlink 短链：page 是要打开的页面；可选 title（最多 20 字）、permanent=yes；没有图片",
      "shortlink: the page to open; title (up to 20 characters), permanent=yes optional; no image"),

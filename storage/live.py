@@ -1,4 +1,4 @@
-"""Live codes (活码): a key printed once in a B code, and where it leads now (see ``bot/live.py``).
+"""Live codes (活码): a key printed once in a B code, and where it leads now (see ``bot/live/rules.py``).
 
 ``live_codes`` holds one row per key with the current destination (so a resolve is one indexed
 read); ``live_destinations`` keeps every destination ever set, with who set it and when. Rows are
@@ -155,7 +155,7 @@ def migration(db: sqlite_utils.Database) -> None:
             set_at TEXT NOT NULL
         )""")
     db.execute("CREATE INDEX live_destinations_key ON live_destinations (key, id)")
-    # One row per scan; the visitor is a keyed hash (bot/scans.py), never what the mini program sent.
+    # One row per scan; the visitor is a keyed hash (bot/live/scans.py), never what the mini program sent.
     db.execute("""
         CREATE TABLE scans (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,4 +1,4 @@
-"""Scans of live codes: appended in batches by the flusher (bot/scans.py), counted for show/stats/summary.
+"""Scans of live codes: appended in batches by the flusher (bot/live/scans.py), counted for show/stats/summary.
 
 The flusher writes through its own connection, so a batch is one transaction of its own and never
 interleaves with statements other threads run on the shared one.

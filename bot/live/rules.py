@@ -114,8 +114,8 @@ class LiveCodes:
                  zone: ZoneInfo) -> None:
         self.storage = storage
         self.recorder = recorder
-        self.router_page = router_page.strip().lstrip("/")
-        self.fallback_page = fallback_page.strip().lstrip("/")
+        self.router_page = page_path(router_page)
+        self.fallback_page = page_path(fallback_page)
         self.zone = zone
         self._cache: OrderedDict[str, tuple[Resolved, float]] = OrderedDict()
 

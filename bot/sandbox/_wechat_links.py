@@ -46,7 +46,8 @@ def parse_short_link(raw: bytes, pages: Collection[str] | None, blocklist: Colle
     if any(word in title.lower() for word in blocklist):
         raise WeChatError(40225)
     if len(title) > TITLE_MAX:
-        # Seed 004: longer titles are cut and marked with "...", never refused.
+        # WeChat's generateShortLink: a page_title over 20 characters is cut and ends in "...", never refused
+        # (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/short-link/generateShortLink.html).
         title = title[:TITLE_MAX] + "..."
     return ShortLinkRequest(page_url=page_url, title=title, is_permanent=permanent)
 

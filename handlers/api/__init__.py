@@ -1,6 +1,6 @@
 """The HTTP API for other systems (CMS, CRM, scripts): the same core, history and quota as the bot.
 
-Routes (every ``/api`` answer is the envelope ``{code, msg, data}`` of README.md, "HTTP API"):
+Routes (every ``/api`` answer is the envelope ``{code, msg, data}`` of docs/api.md):
 
     POST /api/weapp/qrcode     {path, scene?, width?} -> data: the image URL under MINPCODE_PUBLIC_URL
     POST /api/posters          {id | path, scene?; template, title?, …} -> data: the poster's URL (or its bytes)
@@ -17,8 +17,9 @@ not allowed; 3001 empty path; 3002 bad scene. The HTTP status agrees with the co
 A request with a scene makes a B code (unlimited quota), one without makes a plain WeChat A code
 (the path may carry ``?query``; it counts against the 100,000 A+C cap, so identical repeats reuse
 the code already made). A leading ``/`` of the path is dropped by the core, as for every front-end
-(:func:`bot.models.page_path`), so ``/pages/x`` and ``pages/x`` are one code. Scenes that do not fit WeChat's 32 characters or
-character set are stored by the service behind a short key (see ``bot/scenes.py``).
+(:func:`bot.models.page_path`), so ``/pages/x`` and ``pages/x`` are one code. A scene that does not
+fit WeChat's 32 characters or character set is refused with code 3002; only with ``"long_scene": "key"``
+in the body is it stored by the service behind a short key (see ``bot/scenes.py``).
 
 The modules: ``models`` (wire models), ``auth`` (keys), ``errors`` (our errors as answers),
 ``routes``, ``openapi`` (the document). ``/codes/{id}.png`` and ``/healthz`` are the server's own.

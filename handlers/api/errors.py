@@ -1,4 +1,4 @@
-"""Our errors as HTTP answers: one function maps them to an HTTP status and the API's ``code`` (README.md, "HTTP API").
+"""Our errors as HTTP answers: one function maps them to an HTTP status and the API's ``code`` (docs/api.md).
 
 There is no API error class of its own: everything the API refuses is a :class:`MinpcodeError`
 (one error root for the whole bot), raised by the service or by the few API-only refusals below,
@@ -53,7 +53,7 @@ class KeyRefused(InputError):
 
 
 class EmptyPath(FieldError):
-    """The API's ``path`` is required, for B codes too (README.md, "HTTP API")."""
+    """The API's ``path`` is required, for B codes too (docs/api.md)."""
 
     def __init__(self) -> None:
         super().__init__("page", "path 参数不能为空，例如 /pages/index/index。",

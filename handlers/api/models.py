@@ -16,7 +16,7 @@ OFFSET_MAX = 1_000_000
 
 
 class QRCodeRequest(BaseModel):
-    """Seed 003's request, plus an optional width."""
+    """A code's page and scene (as WeChat takes them), plus width, live, env_version and the opt-ins."""
 
     model_config = ConfigDict(extra="forbid", title="QRCodeRequest")
     path: str = Field(
@@ -40,7 +40,7 @@ class QRCodeRequest(BaseModel):
                                                    "fallback page after it")
     long_scene: Literal["key"] | None = Field(
         None,
-        description="Seed 003's rule by default: a scene WeChat would refuse (over 32 characters, Chinese, spaces, "
+        description="By default a scene WeChat would refuse (over 32 characters, Chinese, spaces, "
                     "`%`...) is answered with code 3002. `\"key\"` stores such parameters instead and the code "
                     "carries `k=<10 letters/digits>` (resolve it with GET /api/scenes/{key}); your mini program "
                     "must then know our keys.",
@@ -74,7 +74,7 @@ class PosterApiRequest(BaseModel):
 
 
 class Envelope(BaseModel):
-    """Seed 003's answer."""
+    """Every answer's envelope: `code` (0 is success) and `msg`."""
 
     code: int = Field(description="0 ok, -1 failed (msg says why), 1001 no key, 1002 key not allowed, "
                                   "3001 empty path, 3002 bad scene")

@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 
 from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
+from bot.history import HistoryQuery
 from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
-from bot.service import HistoryQuery, Service
+from bot.service import Service
 from bot.text import Text
 from bot.wording import field_errors
 from handlers.api.auth import ApiKeys
@@ -123,7 +124,7 @@ class Api:
     async def qrcode(self, request: Request, name: str) -> Response:
         body = await _json_body(request)
         requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
-        # Seed 003: a scene WeChat would refuse is 3002, unless the caller asks for it behind a stored k= key.
+        # docs/api.md: a scene WeChat would refuse is 3002, unless the caller asks for it behind a stored k= key.
         fields = self.fields(body)
         submission = await self.service.submit(fields, requester, wait=True, timeout=WAIT_SECONDS,
                                                long_scene=body.get("long_scene") == "key")

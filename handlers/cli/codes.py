@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.codes import Submission
 from bot.errors import FieldError, InvalidRequest
 from bot.models import CodeRecord, CodeRequest, CodeType, Status
-from bot.service import Service, Submission
+from bot.service import Service
 from handlers.cli import audit as cli_audit
 from handlers.cli import live as cli_live
 from handlers.cli import posters as cli_posters
@@ -38,7 +39,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
     @app.command()
     def create(
-        page: Annotated[str, typer.Option("--page", help="Page path (A/C: may carry a ?query; B: no / or query).")],
+        page: Annotated[str, typer.Option("--page", help="Page path (A/C: may carry a ?query; B: no query; a leading / is dropped).")],
         type_: Annotated[str | None, typer.Option("--type", help="A, B, C or shortlink (default A).")] = None,
         via: Annotated[str | None, typer.Option("--via", help="A/C: gio (tracking link) or wechat (plain).")] = None,
         scene: Annotated[str | None, typer.Option("--scene", help="B: 1-32 characters for the page.")] = None,

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.errors import FieldError
 from bot.models import CodeRecord
 from bot.ports import Check
-from bot.service import QuotaStatus
+from bot.quota import QuotaStatus
 from bot.text import UTC_ZONE, local_time
 from handlers.render import detail_lines, record_cells
 

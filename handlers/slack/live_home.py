@@ -29,7 +29,7 @@ PAUSE_ACTION = "home_live_pause"
 RESUME_ACTION = "home_live_resume"
 REPOINT_CALLBACK = "minpcode_repoint"
 
-Live = tuple[str, bool, int]  # destination, paused, total scans (Service.live_totals)
+Live = tuple[str, bool, int]  # destination, paused, total scans (service.live.totals)
 
 
 def live_line(live: Live) -> str:

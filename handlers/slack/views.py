@@ -25,7 +25,7 @@ RENAME_CALLBACK = "minpcode_rename"
 # The form's option values keep Slack's own spelling, in the order the form shows them: a form
 # opened before an upgrade is submitted with these values. What each kind is comes from bot.kinds.
 FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink")
-LIVE_VALUE = "wx-live"  # a live code (活码, bot/live.py): the form asks for its destination, not a scene
+LIVE_VALUE = "wx-live"  # a live code (活码, bot/live/rules.py): the form asks for its destination, not a scene
 
 
 def _kind_entry(value: str) -> tuple[str, str, str, str]:
@@ -169,7 +169,7 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
              "(107 for tracking links).",
         "C": "可以带 ?参数；最多 128 字节（监测链接 107 字节）。 / May carry a ?query; at most 128 bytes "
              "(107 for tracking links).",
-        "B": "不以 / 开头，不带 ?参数（参数放 scene）；留空为首页。 / No leading '/', no ?query (use the scene); "
+        "B": "不带 ?参数（参数放 scene），开头的 / 会去掉；留空为首页。 / No ?query (use the scene); a leading / is dropped; "
              "empty opens the home page.",
         "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
     }[type_]

@@ -26,11 +26,12 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from bot.codes import UNEXPECTED
 from bot.concurrency import KeyedLocks, TtlSet
 from bot.errors import FieldError, InvalidRequest, MinpcodeError, UpstreamError, UsageError
 from bot.fields import CodeAsk
 from bot.models import CodeRequest, Requester
-from bot.service import UNEXPECTED, Service
+from bot.service import Service
 from handlers import commands, grammar
 
 from . import drafts as stored

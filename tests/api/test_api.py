@@ -1,6 +1,6 @@
 """The HTTP API over real loopback HTTP, against the real server (``create_app``) on the sandbox.
 
-Every answer of the API's contract (README.md, "HTTP API"), both key headers, reuse without a second upstream call,
+Every answer of the API's contract (docs/api.md), both key headers, reuse without a second upstream call,
 history routes, the image route, long parameters behind short scenes, and the OpenAPI document.
 """
 

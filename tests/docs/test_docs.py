@@ -145,9 +145,21 @@ def test_the_openapi_text_names_no_internal_document() -> None:
 
     from handlers.api.openapi import openapi_document
 
-    text = json.dumps(openapi_document("http://127.0.0.1:3000"), ensure_ascii=False)
+    text = json.dumps(openapi_document("http://127.0.0.1:3000"), ensure_ascii=False).lower()
     for internal in ("seed", "shared/docs", "design.md", "contract.md"):
         assert internal not in text, internal
+
+
+def test_the_code_and_the_docs_name_no_internal_document() -> None:
+    files = [p for folder in ("bot", "handlers", "storage") for p in sorted((ROOT / folder).rglob("*.py"))]
+    files += [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    found = [
+        f"{path.relative_to(ROOT)}: {internal}"
+        for path in files
+        for internal in ("seed 00", "shared/docs", "design.md", "contract.md")
+        if internal in path.read_text(encoding="utf-8").lower()
+    ]
+    assert not found, found
 
 
 def test_the_changelog_names_the_version_pyproject_declares() -> None:
