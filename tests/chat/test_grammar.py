@@ -24,7 +24,8 @@ def usage_error(text: str) -> UsageError:
 
 
 def test_public_surface_is_exact() -> None:
-    assert sorted(grammar.__all__) == ["COMMANDS", "Command", "PREFIXES", "help_text", "names", "parse", "render", "usage"]
+    assert sorted(grammar.__all__) == ["CANCEL_WORDS", "COMMANDS", "Command", "PREFIXES", "START_WORDS", "help_text",
+                                       "is_cancel", "names", "parse", "render", "usage", "words"]
     assert issubclass(UsageError, InputError)
 
 
