@@ -89,10 +89,12 @@ def request_name(key: str) -> str:
 
 
 def loose_poster_words(named: Mapping[str, Any]) -> list[str]:
-    """The poster's words given without a ``poster`` template (refused: never silently dropped)."""
+    """The poster's words given without a ``poster`` template, refused rather than silently dropped: the
+    one rule of a text command (handlers/grammar.py) and a sheet row (bot/batch/posters.py). ``sharp`` counts
+    whatever its value: ``sharp=no`` is as much a poster's word as ``sharp=yes``."""
     if named.get("poster") is not None:
         return []
-    return [k for k in POSTER_TEXTS if k in named] + (["sharp"] if named.get("sharp") else [])
+    return [k for k in (*POSTER_TEXTS, "sharp") if k in named]
 
 
 class PosterAsk(BaseModel):

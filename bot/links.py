@@ -1,10 +1,10 @@
-"""The public links people open (a code's image, a poster, a batch's upload page and zip, the sample sheet).
+"""The public links people open (a code's image, a poster, a batch's upload page and zip, the sample sheet,
+a live code's plain link ``/q/<key>``).
 
 One module builds each link and names the route that serves it, so what a chat, the CLI or the HTTP API
-hands out and what ``minpcode serve`` answers cannot drift apart. It is a leaf of the core, not of
-``handlers/``: the core builds some of these paths itself (a poster's ``path``, a batch's download link),
-the process mounts the routes, and every front-end may import the core, while the core may not import
-``handlers/`` (docs/architecture.md, the first wall).
+hands out and what ``minpcode serve`` answers cannot drift apart: every path is derived from its route.
+It is a leaf of the core, not of ``handlers/``: the process mounts the routes (bot/server.py), the front-ends
+build the links, and the core may not import ``handlers/`` (docs/architecture.md, the first wall).
 
 ``base`` is the address people reach (``Settings.people_url``, or the API's own public URL); a trailing
 ``/`` is ignored. The signed tokens themselves are bot/batch/links.py's.
@@ -12,12 +12,24 @@ the process mounts the routes, and every front-end may import the core, while th
 
 from __future__ import annotations
 
+import re
+
 # Starlette route patterns, mounted by bot/server.py and handlers/upload_page.py.
 CODE_IMAGE_ROUTE = "/codes/{code_id:str}.png"
 POSTER_ROUTE = "/posters/{poster_id:str}.{format:str}"
 SAMPLE_SHEET_ROUTE = "/batches/sample.csv"
 UPLOAD_ROUTE = "/batches/upload/{token:str}"
 DOWNLOAD_ROUTE = "/batches/{token:str}.zip"
+# Mounted by handlers/linkpage.py: the QR's route before the page's, whose {key} would take ".png" too.
+LIVE_QR_ROUTE = "/q/{key:str}.png"
+LIVE_PAGE_ROUTE = "/q/{key:str}"
+
+_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def _path(route: str, **params: str) -> str:
+    """``route`` with each ``{name}`` / ``{name:convertor}`` replaced by ``params[name]``."""
+    return _PARAM.sub(lambda m: params[m.group(1)], route)
 
 
 def _url(base: str, path: str) -> str:
@@ -25,7 +37,7 @@ def _url(base: str, path: str) -> str:
 
 
 def code_image_path(code_id: str) -> str:
-    return f"/codes/{code_id}.png"
+    return _path(CODE_IMAGE_ROUTE, code_id=code_id)
 
 
 def code_image_url(base: str, code_id: str) -> str:
@@ -35,7 +47,7 @@ def code_image_url(base: str, code_id: str) -> str:
 
 def poster_path(poster_id: str, fmt: str) -> str:
     # The id is random: the link is the capability.
-    return f"/posters/{poster_id}.{fmt}"
+    return _path(POSTER_ROUTE, poster_id=poster_id, format=fmt)
 
 
 def poster_url(base: str, poster_id: str, fmt: str) -> str:
@@ -50,14 +62,33 @@ def sample_sheet_url(base: str) -> str:
 
 def upload_url(base: str, token: str) -> str:
     """A one-time page to upload a sheet (the token from ``UploadLinks.issue``)."""
-    return _url(base, f"/batches/upload/{token}")
+    return _url(base, _path(UPLOAD_ROUTE, token=token))
 
 
 def download_url(base: str, token: str) -> str:
     """A finished batch's zip (the token from ``UploadLinks.issue_download``)."""
-    return _url(base, f"/batches/{token}.zip")
+    return _url(base, _path(DOWNLOAD_ROUTE, token=token))
 
 
-__all__ = ["CODE_IMAGE_ROUTE", "DOWNLOAD_ROUTE", "POSTER_ROUTE", "SAMPLE_SHEET_ROUTE", "UPLOAD_ROUTE",
-           "code_image_path", "code_image_url", "download_url", "poster_path", "poster_url", "sample_sheet_url",
-           "upload_url"]
+def _live_key(key: str) -> str:
+    # A live code's key is stored as ``k=`` + 10 characters (bot/scenes.py); its link carries the 10.
+    return key.removeprefix("k=")
+
+
+def live_page_path(key: str) -> str:
+    return _path(LIVE_PAGE_ROUTE, key=_live_key(key))
+
+
+def live_page_url(base: str, key: str) -> str:
+    """A live code's plain link (扫普通链接二维码打开小程序): what its plain QR encodes."""
+    return _url(base, live_page_path(key))
+
+
+def live_qr_path(key: str) -> str:
+    """The square QR of a live code's plain link (the page's image, on this server)."""
+    return _path(LIVE_QR_ROUTE, key=_live_key(key))
+
+
+__all__ = ["CODE_IMAGE_ROUTE", "DOWNLOAD_ROUTE", "LIVE_PAGE_ROUTE", "LIVE_QR_ROUTE", "POSTER_ROUTE",
+           "SAMPLE_SHEET_ROUTE", "UPLOAD_ROUTE", "code_image_path", "code_image_url", "download_url", "live_page_path",
+           "live_page_url", "live_qr_path", "poster_path", "poster_url", "sample_sheet_url", "upload_url"]

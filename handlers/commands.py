@@ -191,9 +191,9 @@ def show(service: Service, code_id: str) -> Reply:
     view = service.live.view(record)
     trail = service.audit(record.id)
     posters = service.posters.for_code(record.id)
-    base = service.settings.minpcode_public_url
-    listed = {"zh": [f"{p.describe('zh')}：{links.poster_url(base, p.id, p.format)}" for p in posters],
-              "en": [f"{p.describe('en')}: {links.poster_url(base, p.id, p.format)}" for p in posters]}
+    base = service.settings.people_url  # links go to people: only an address given (as handlers/attachments.py)
+    listed = {"zh": [p.describe("zh") + (f"：{links.poster_url(base, p.id, p.format)}" if base else "") for p in posters],
+              "en": [p.describe("en") + (f": {links.poster_url(base, p.id, p.format)}" if base else "") for p in posters]}
     extra = {lang: (live_commands.live_lines(view, lang) if view else []) + listed[lang] + audit_lines(trail, lang, zone)
              for lang in ("zh", "en")}
     data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}

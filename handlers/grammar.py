@@ -26,12 +26,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
-from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, request_name
+from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, loose_poster_words, request_name
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
 from handlers import bulk_help
 
-__all__ = ["COMMANDS", "PREFIXES", "Command", "help_text", "names", "parse", "render", "usage"]
+__all__ = ["CANCEL_WORDS", "COMMANDS", "PREFIXES", "START_WORDS", "Command", "help_text", "is_cancel", "names", "parse",
+           "render", "usage", "words"]
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,10 @@ _KEY_RE = re.compile(r"[^\W\d][\w-]*")
 PREFIXES = ("/minpcode", "minpcode")
 """The words a message may start with before its command (after any ``@mention``)."""
 _PREFIX_RE = re.compile(r"\s*(?:/?minpcode\s+)?/?", re.I)
+CANCEL_WORDS = frozenset({"取消", "cancel", "退出", "quit"})
+"""A one-word answer that drops what is in progress (a chat's form, a batch waiting after its dry run)."""
+START_WORDS = frozenset({"开始", "start"})
+"""A one-word answer that starts a batch waiting after its dry run."""
 
 
 class Command(BaseModel):
@@ -219,11 +224,10 @@ class Command(BaseModel):
         """A ``new`` command's words as the typed ask: the request's fields, the long-scene switch and the
         poster (``title`` is the poster's when ``poster=`` is given). Poster words without ``poster=`` are a
         usage error, said before anything is asked of the service."""
-        if "poster" not in self.fields:
-            loose = ", ".join(k for k in (*POSTER_TEXTS, "sharp") if k in self.fields)
-            if loose:
-                raise UsageError(usage("new"), zh=f"{loose} 是海报的参数，请同时写 poster=<模板>。",
-                                 en=f"{loose} belong to a poster; add poster=<template>.")
+        loose = ", ".join(loose_poster_words(self.fields))  # the sheet reader's rule (bot.fields), in usage words
+        if loose:
+            raise UsageError(usage("new"), zh=f"{loose} 是海报的参数，请同时写 poster=<模板>。",
+                             en=f"{loose} belong to a poster; add poster=<template>.")
         named: dict[str, Any] = {"page": self.args[0] if self.args else ""}
         for key, value in self.fields.items():
             named[request_name(key)] = (value == "yes") if key in FLAGS else value
@@ -270,6 +274,28 @@ def names(verb: str | None = None) -> frozenset[str]:
     """The spellings (normalised as :func:`parse` compares them) of ``verb``, or of every verb, in both languages."""
     specs = _SPECS if verb is None else (COMMANDS[verb],)
     return frozenset(_norm(name) for spec in specs for name in (spec.verb, spec.alias))
+
+
+def words(text: str) -> list[str]:
+    """The words of a message as :func:`parse` compares them (NFKC, case-folded), without a leading
+    ``@mention`` (WeCom's ``@bot``, Slack's ``<@U…>``), ``minpcode`` prefix or ``/``: what a chat matches a
+    one-word answer (``取消``, ``开始``, ``新建``) or a word of its own (a sheet dropped with ``bulk``) against."""
+    items = [_norm(w) for w in text.split()]
+    while items and items[0].startswith(("@", "<@")):
+        items.pop(0)
+    if items and items[0] in PREFIXES:
+        items.pop(0)
+    if items and items[0].startswith("/"):
+        items[0] = items[0][1:]
+        if not items[0]:
+            items.pop(0)
+    return items
+
+
+def is_cancel(text: str) -> bool:
+    """Whether ``text`` is one of :data:`CANCEL_WORDS` alone (after :func:`words`' normalisation)."""
+    said = words(text)
+    return len(said) == 1 and said[0] in CANCEL_WORDS
 
 
 def render(command: Command) -> str:

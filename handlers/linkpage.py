@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import links
 from bot.live import link_qr, normal_key
 from bot.service import Service
 from handlers.http import client_of, request_lang
@@ -51,7 +52,7 @@ def open_in_wechat(key: str, short_link: str | None, lang: str) -> str:
         en += f"<p>Or copy this mini-program link, send it to yourself in WeChat and tap it:</p><code>{link}</code>"
     zh += "</section>"
     en += "</section>"
-    image = f'<img alt="QR" src="/q/{html.escape(key[2:])}.png">'
+    image = f'<img alt="QR" src="{html.escape(links.live_qr_path(key))}">'
     title = "请用微信扫码打开 · Open in WeChat"
     return _page(title, image + (zh + en if lang == "zh" else en + zh), lang)
 
@@ -69,13 +70,13 @@ class LinkPages:
 
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.public_url = service.settings.minpcode_public_url.rstrip("/")
+        self.public_url = service.settings.minpcode_public_url
         self.limit = PerClientLimit(service.settings.minpcode_resolver_rate)
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/q/{key:str}.png", self.qr, methods=["GET"]),
-            Route("/q/{key:str}", self.page, methods=["GET"]),
+            Route(links.LIVE_QR_ROUTE, self.qr, methods=["GET"]),
+            Route(links.LIVE_PAGE_ROUTE, self.page, methods=["GET"]),
             Route("/{name:str}.txt", self.site_file, methods=["GET"]),
         ]
 
@@ -86,7 +87,7 @@ class LinkPages:
         """Nothing to stop."""
 
     def link(self, key: str) -> str:
-        return f"{self.public_url}/q/{key.removeprefix('k=')}"
+        return links.live_page_url(self.public_url, key)
 
     async def qr(self, request: Request) -> Response:
         key = normal_key(request.path_params["key"])

@@ -27,7 +27,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import links
 from bot.codes import Codes, Submission
 from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, MinpcodeError, NotFound
@@ -76,11 +75,6 @@ class PosterInfo(BaseModel):
     @property
     def filename(self) -> str:
         return f"minpcode-{self.code_id}-{self.template}.{self.format}"
-
-    @property
-    def path(self) -> str:
-        """Where ``minpcode serve`` serves it (the id is random: the link is the capability)."""
-        return links.poster_path(self.id, self.format)
 
     def describe(self, lang: str = "zh") -> str:
         size = f"{self.width_px}×{self.height_px} px, {self.dpi} dpi, {self.size / 1024 / 1024:.1f} MB"

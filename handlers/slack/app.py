@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_bolt import BoltResponse
@@ -265,6 +266,10 @@ class SlackBot:
         return requester, person.lang
 
     # -- the form --------------------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone
+
     def default_kind(self) -> str:
         return views.default_kind(self.service.tracking_available)
 

@@ -221,7 +221,7 @@ def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:
     async def on_dm(event: dict[str, Any], body: dict[str, Any]) -> None:
         # A CSV/XLSX dropped in the DM with "bulk" in the message starts the same flow as the form.
         files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-        words = set(str(event.get("text") or "").casefold().split())
+        words = set(grammar.words(str(event.get("text") or "")))  # as the grammar reads them (NFKC, case, prefix)
         if event.get("bot_id") or event.get("channel_type") != "im" or not files or not words & grammar.names("bulk"):
             return
         origin = Origin(str(body.get("team_id") or ""), str(event.get("user") or ""), None, event.get("channel"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,6 +20,7 @@ from bot.errors import FieldError, InputError, MinpcodeError
 from bot.models import CodeRecord, Requester, Status
 from bot.posters.service import PosterInfo
 from bot.service import Service
+from bot.text import UTC_ZONE, local_time
 from handlers.http import is_loopback
 from handlers.render import STATUS_LABELS, TYPE_LABELS
 from handlers.slack import live_home, views
@@ -43,7 +45,8 @@ def thumbnails_possible(public_url: str | None) -> bool:
 
 def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool, public_url: str | None,
               banner: str | None = None, live: dict[str, live_home.Live] | None = None,
-              posters: dict[str, list[PosterInfo]] | None = None) -> dict[str, Any]:
+              posters: dict[str, list[PosterInfo]] | None = None, zone: ZoneInfo = UTC_ZONE) -> dict[str, Any]:
+    """``zone``: the one configured time zone (``Settings.zone``) the codes' times are shown in."""
     thumbs = thumbnails_possible(public_url)
     title = "全部小程序码（管理员）/ Everyone's codes (admin)" if admin else "我的小程序码 / My codes"
     blocks: list[dict[str, Any]] = [
@@ -61,7 +64,7 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
                               "No codes yet. Press New code, or type `/minpcode` in any channel."))
     for record in records:
         blocks += _record_blocks(record, public_url, thumbs, (live or {}).get(record.id),
-                                 (posters or {}).get(record.id, []))
+                                 (posters or {}).get(record.id, []), zone)
     pager = []
     if offset > 0:
         pager.append(button("⬅ 上一页 / Previous", PAGE_ACTION + "_prev", value=str(max(0, offset - PAGE_SIZE))))
@@ -76,7 +79,7 @@ def home_view(records: list[CodeRecord], *, offset: int, more: bool, admin: bool
 
 def _record_blocks(record: CodeRecord, public_url: str | None, thumbs: bool,
                    live: live_home.Live | None = None,
-                   posters: list[PosterInfo] | None = None) -> list[dict[str, Any]]:
+                   posters: list[PosterInfo] | None = None, zone: ZoneInfo = UTC_ZONE) -> list[dict[str, Any]]:
     type_zh, type_en = TYPE_LABELS[record.type]
     status_zh, status_en = STATUS_LABELS[record.status]
     icon = {Status.DONE: "✅", Status.PENDING: "⏳", Status.FAILED: "⚠️", Status.DELETED: "🗑"}[record.status]
@@ -96,7 +99,7 @@ def _record_blocks(record: CodeRecord, public_url: str | None, thumbs: bool,
     first = section("\n".join(lines), block_id=f"code_{record.id}")
     if has_image and thumbs and url:
         first["accessory"] = {"type": "image", "image_url": url, "alt_text": record.name or record.id}
-    notes = [f"{record.requested_by_name or record.requested_by} · {record.created_at:%Y-%m-%d %H:%M} UTC"]
+    notes = [f"{record.requested_by_name or record.requested_by} · {local_time(record.created_at, zone)}"]
     why = record.error_message if record.status is Status.FAILED else None
     if why is not None:
         notes.append(why.render(None, sep=" / ")[:300])
@@ -143,7 +146,7 @@ class HomeTab:
         posters = {r.id: self.service.posters.for_code(r.id) for r in shown if counts.get(r.id)}
         view = home_view(shown, offset=start, more=len(records) > PAGE_SIZE,
                          admin=self.service.permissions.is_admin(requester), public_url=self.public_url, banner=banner,
-                         live=self.service.live.totals(shown), posters=posters)
+                         live=self.service.live.totals(shown), posters=posters, zone=self.service.settings.zone)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Coroutine
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp
 
@@ -35,6 +36,9 @@ class SlackHost(Protocol):
     recent: TtlSet[tuple[str, ...]]
     batches: SlackBatches
     metadata_key: bytes
+
+    @property
+    def zone(self) -> ZoneInfo: ...  # Settings.zone: the one time zone times are shown in
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
     def promise(self, kind: Kind, origin: Origin, value: Any, what: str) -> None: ...
@@ -149,7 +153,7 @@ def register_form(app: AsyncApp, bot: SlackHost) -> None:
                                                              "id": found.id, "f": ask.model_dump(mode="json")},
                                                             bot.metadata_key,
                                                             origin.user_id))
-                await ack(response_action="push", view=views.reuse_view(found, metadata))
+                await ack(response_action="push", view=views.reuse_view(found, metadata, bot.zone))
                 return
         if not bot.recent.first(key):
             await ack()

@@ -10,12 +10,13 @@ blocks are the :class:`~bot.models.CodeRequest` field names, so a field error la
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot import kinds as code_kinds
 from bot import links
 from bot.errors import FieldError
 from bot.models import CodeRecord, Status
-from bot.text import Text, clip
+from bot.text import UTC_ZONE, Text, clip, local_time
 from handlers.render import STATUS_LABELS, type_label
 
 FORM_CALLBACK = "minpcode_form"
@@ -302,10 +303,11 @@ def suggestion_options(names: list[str], typed: str, *, create: bool = True) -> 
 # ---------------------------------------------------------------------------------------------- other modals
 
 
-def reuse_view(record: CodeRecord, metadata: str) -> dict[str, Any]:
-    """Pushed over the form when an identical code exists: says who made it and when; offers to reuse it."""
+def reuse_view(record: CodeRecord, metadata: str, zone: ZoneInfo = UTC_ZONE) -> dict[str, Any]:
+    """Pushed over the form when an identical code exists: says who made it and when (in ``zone``,
+    ``Settings.zone``); offers to reuse it."""
     who = record.requested_by_name or record.requested_by
-    when = record.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = local_time(record.created_at, zone)
     status_zh, status_en = STATUS_LABELS[record.status]
     lines = [
         "*已有一模一样的码* / *An identical code already exists*",

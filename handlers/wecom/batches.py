@@ -22,14 +22,13 @@ from bot.batch.sheets import MAX_BYTES, Sheet, load_sheet, read_pasted
 from bot.errors import MinpcodeError, UpstreamError
 from bot.models import Requester
 from bot.text import Text
+from handlers.grammar import CANCEL_WORDS, START_WORDS  # the grammar's, re-exported (.conversation)
 
 from .client import Target
 from .deliver import TEXT_MAX_BYTES, Deliverer, bilingual
 
 log = logging.getLogger("minpcode.wecom.batches")
 
-START_WORDS = frozenset({"开始", "start"})
-CANCEL_WORDS = frozenset({"取消", "cancel"})
 PROGRESS_EVERY = 30.0
 MARKS = (0.25, 0.5, 0.75)
 ZIP_MAX_BYTES = 20 * 1024 * 1024  # media/upload's limit for a file

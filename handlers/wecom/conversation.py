@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -73,24 +72,9 @@ FORM_TTL = 30 * 60.0
 WELCOME_EVERY = 24 * 3600.0
 SUBMITTED = "已提交 ✓"
 STALE = "已失效"
-_CANCEL = {"取消", "cancel", "退出", "quit"}
 _NEW = grammar.names("new")
 _HOME = {"-", "首页", "home"}
 _VERBS = grammar.names()
-
-
-def words(text: str) -> list[str]:
-    """The words of a message, normalised, without a leading @mention, ``minpcode`` prefix or ``/``."""
-    items = [unicodedata.normalize("NFKC", w).casefold() for w in text.split()]
-    while items and items[0].startswith("@"):
-        items.pop(0)
-    if items and items[0] in grammar.PREFIXES:
-        items.pop(0)
-    if items and items[0].startswith("/"):
-        items[0] = items[0][1:]
-        if not items[0]:
-            items.pop(0)
-    return items
 
 
 class Conversation:
@@ -155,7 +139,7 @@ class Conversation:
     # -- text -------------------------------------------------------------------------------------------------
 
     async def on_text(self, text: str, target: Target, requester: Requester) -> None:
-        said = words(text)
+        said = grammar.words(text)
         draft = self._draft(target.user)
         try:  # the one parse of the message; a form's answer (a page path) is no command and is not run as one
             parsed: grammar.Command | UsageError = grammar.parse(text)
@@ -163,7 +147,7 @@ class Conversation:
             parsed = exc
         if self.batches is not None and await self._batch_text(parsed, said, draft, target, requester):
             return
-        if said and said[0] in _CANCEL and len(said) == 1:
+        if grammar.is_cancel(text):
             if draft is None:
                 await self.deliver.say(target, "现在没有进行中的表单。", "There is no form in progress.")
             else:

@@ -29,10 +29,11 @@ from bot.batch.output import MANIFEST_COLUMNS, safe_name
 from bot.batch.posters import read
 from bot.batch.report import dry_run_text, progress_text
 from bot.batch.sheets import read_pasted
-from bot.errors import InputError
+from bot.errors import InputError, UsageError
 from bot.sandbox import qr
 from bot.server import open_service
 from bot.service import Service
+from handlers import grammar
 from tests.cli.test_batches import env_for, run
 from tests.emulators.upstreams import ALICE, Upstreams
 
@@ -222,6 +223,22 @@ def test_a_row_reads_its_poster_cells_as_the_new_command_does() -> None:
     ask = read(read_pasted("page,type,title\npages/a/a,shortlink,Hello\n").rows[0].fields)
     code, poster = ask.fields, ask.poster
     assert poster is None and code["title"] == "Hello"  # without a poster, title is the short link's
+
+
+@pytest.mark.parametrize("sharp", ["yes", "no"])
+async def test_poster_words_without_a_poster_are_refused_alike_in_a_sheet_and_in_chat(
+        service: Service, upstreams: Upstreams, sharp: str) -> None:
+    # One rule (bot.fields.loose_poster_words): sharp belongs to a poster whatever its value, so sharp=no
+    # without a poster is refused by a sheet row as by a ``new`` command, each saying so in both languages.
+    plan = await service.batches.dry_run(
+        read_pasted(f"page,type,scene,sharp\npages/shop/index,B,s=1,{sharp}\npages/shop/index,B,s=2,\n"), ORIGIN)
+    assert plan.ready == 1 and plan.invalid == 1 and wx_calls(upstreams) == 0
+    [problem] = plan.problems
+    assert problem.line == 2 and problem.field == "poster"
+    assert "sharp" in problem.en and "belong to a poster" in problem.en and "海报的参数" in problem.zh
+    with pytest.raises(UsageError) as said:
+        grammar.parse(f"new pages/shop/index type=B scene=s=1 sharp={sharp}").ask()
+    assert "sharp" in said.value.en and "belong to a poster" in said.value.en and "海报的参数" in said.value.zh
 
 
 def test_cli_bulk_counts_posters_and_its_json_rows_carry_them(upstreams: Upstreams, tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def usage_error(text: str) -> UsageError:
 
 
 def test_public_surface_is_exact() -> None:
-    assert sorted(grammar.__all__) == ["COMMANDS", "Command", "PREFIXES", "help_text", "names", "parse", "render", "usage"]
+    assert sorted(grammar.__all__) == ["CANCEL_WORDS", "COMMANDS", "Command", "PREFIXES", "START_WORDS", "help_text",
+                                       "is_cancel", "names", "parse", "render", "usage", "words"]
     assert issubclass(UsageError, InputError)
 
 
@@ -422,3 +423,35 @@ def commands(draw: st.DrawFn) -> Command:
 @given(commands())
 def test_render_then_parse_round_trips(command: Command) -> None:
     assert parse(render(command)) == command
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("取消", ["取消"]),
+    ("  CANCEL ", ["cancel"]),
+    ("@minpcode 取消", ["取消"]),
+    ("<@U0BOT> /minpcode new", ["new"]),
+    ("minpcode /ＢＵＬＫ please", ["bulk", "please"]),
+    ("/ new", ["new"]),
+    ("", []),
+])
+def test_words_are_a_messages_words_as_the_grammar_compares_them(text: str, said: list[str]) -> None:
+    assert grammar.words(text) == said
+
+
+def test_cancel_is_one_cancel_word_alone() -> None:
+    for text in ("取消", "Cancel", "＠bot 退出", "@bot quit", "/cancel", "minpcode 取消"):
+        assert grammar.is_cancel(text), text
+    for text in ("取消 吧", "cancel it", "new", "", "取消取消"):
+        assert not grammar.is_cancel(text), text
+    assert grammar.START_WORDS.isdisjoint(grammar.CANCEL_WORDS)
+    assert not (grammar.CANCEL_WORDS | grammar.START_WORDS) & grammar.names()  # never a command's word
+
+
+@pytest.mark.parametrize("loose", ["sharp=no", "sharp=yes", "subtitle=x", "format=pdf"])
+def test_poster_words_without_a_poster_are_a_usage_error(loose: str) -> None:
+    command = parse(f"new pages/a/a type=B scene=s {loose}")
+    with pytest.raises(UsageError) as refused:
+        command.ask()
+    assert loose.split("=")[0] in refused.value.en and "poster=<template>" in refused.value.en
+    assert "海报的参数" in refused.value.zh
+    assert parse(f"new pages/a/a type=B scene=s poster=a4 {loose}").ask().poster is not None

@@ -19,10 +19,11 @@ import numpy as np
 import pypdf
 from PIL import Image
 
+from bot import links
 from bot.models import Requester
 from tests.emulators.slack import DM_CHANNEL, PUBLIC_CHANNEL, USER_ID
 from tests.slack.test_e2e import _home_where, make_harness, scan, state  # noqa: F401  (the fixture)
-from tests.wecom.test_callback import USER, WeComSite, make_site, wecom  # noqa: F401  (the fixture)
+from tests.wecom.test_callback import USER, WeComSite, make_site, public_site, wecom  # noqa: F401  (the fixture)
 
 NEW = "new pages/shop/index type=B scene=s=77 name=徐汇店 poster=a4 title=春季大促 subtitle=扫码领券 footer={name}"
 
@@ -105,8 +106,9 @@ def test_slack_form_offers_templates_then_their_texts_and_home_links_the_poster(
     h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvP1")
     record = h.service.recent(limit=1)[0]
     poster = h.service.posters.for_code(record.id)[0]
-    home = _home_where(h, lambda t: poster.path in t)
-    assert any(e.get("action_id", "").endswith("download") and e.get("url", "").endswith(poster.path)
+    url = links.poster_url(h.settings.people_url or "", poster.id, poster.format)
+    home = _home_where(h, lambda t: url in t)
+    assert any(e.get("action_id", "").endswith("download") and e.get("url", "") == url
                for b in home["blocks"] if b.get("type") == "actions" for e in b["elements"])
 
 
@@ -133,6 +135,30 @@ def test_wecom_sends_a_png_poster_as_an_image_and_a_pdf_as_a_file(wecom: WeComSi
     pdf = wecom.emu.uploaded_media[sent.media_id or ""]
     page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
     assert round(float(page.mediabox.width) * 25.4 / 72) == 148
+
+
+def _show_in_wecom(site: WeComSite) -> tuple[str, str]:
+    """A poster made over WeCom, then ``show`` of its code: the code's id and what show said."""
+    site.sender.send_text(USER, NEW)
+    made = wait_for(lambda: next((t for t in site.texts() if "海报已做好" in t), None))
+    code_id = re.search(r"\b([a-z0-9]{12})\b", made)
+    assert code_id is not None
+    site.sender.send_text(USER, f"show {code_id.group(1)}")
+    shown = wait_for(lambda: next((t for t in site.texts() if "海报 a4" in t and "海报已做好" not in t), None))
+    return code_id.group(1), shown
+
+
+def test_wecom_show_links_posters_only_at_an_address_people_reach(
+        serve: Callable[[Any], str], tmp_path: Path) -> None:
+    # No MINPCODE_PUBLIC_URL: the default (where serve would listen) is no address for a phone, so show
+    # lists the poster without a link rather than with one that leads nowhere (as handlers/attachments.py).
+    site = make_site(serve, tmp_path / "plain")
+    _, shown = _show_in_wecom(site)
+    assert "/posters/" not in shown and "127.0.0.1" not in shown
+    with public_site(serve, tmp_path / "public") as (public, _):
+        code_id, shown = _show_in_wecom(public)
+        poster = public.service.posters.for_code(code_id)[0]
+        assert links.poster_url(public.service.settings.people_url or "", poster.id, poster.format) in shown
 
 
 def test_wecom_sends_a_poster_over_the_image_limit_as_a_file(serve: Callable[[Any], str], tmp_path: Path) -> None:

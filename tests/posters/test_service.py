@@ -15,7 +15,7 @@ import pypdf
 import pytest
 from PIL import Image
 
-from bot import sandbox
+from bot import links, sandbox
 from bot.errors import FieldError, InvalidRequest, PermissionDenied
 from bot.models import Requester, Status
 from bot.posters import SharperCopyNeeded
@@ -62,7 +62,7 @@ async def test_b_code_poster_prints_at_300_dpi_scans_and_is_served_from_the_stor
     assert wx_calls(upstreams) == calls
     assert [p.template for p in service.posters.for_code(record.id)] == ["a4"]
     info, data = service.posters.get(made.poster.info.id)
-    assert data == made.poster.data and info.path == f"/posters/{info.id}.png"
+    assert data == made.poster.data and links.poster_path(info.id, info.format) == f"/posters/{info.id}.png"
 
 
 async def test_pdf_page_has_the_exact_physical_size(service: Service) -> None:

@@ -227,6 +227,18 @@ def test_a_sheet_dropped_in_the_dm_with_bulk_starts_the_same_dry_run(h: Harness)
     assert len(h.emu.calls_to("chat.postMessage")) == before + 1
 
 
+def test_bulk_in_the_dm_is_read_as_the_grammar_reads_words(h: Harness) -> None:
+    # Full-width letters and a leading slash or prefix are the same word to the grammar, so to the DM too.
+    for n, text in enumerate(("/ＢＵＬＫ", "minpcode 批量")):
+        file = h.emu.add_user_file(f"w{n}.csv", f"页面,类型,场景\npages/index/index,B,id=6{n}\n".encode(), USER_ID)
+        before = len(h.emu.calls_to("chat.postMessage"))
+        event = {"type": "message", "subtype": "file_share", "channel": DM_CHANNEL, "channel_type": "im",
+                 "user": USER_ID, "text": text, "files": [file], "ts": f"170000001{n}.000200"}
+        assert h.event(event, event_id=f"EvWords{n}").status_code == 200
+        call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
+        assert f"w{n}.csv" in call.params["text"] and "1 ready" in call.params["text"]
+
+
 def test_help_lists_bulk_and_help_bulk_gives_the_columns(h: Harness) -> None:
     from bot.batch.sheets import COLUMNS, MAX_ROWS
 

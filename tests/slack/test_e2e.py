@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from bot.sandbox.qr import ScannedCode, parse_code_url
 from bot.sandbox.server import ServerThread
 from bot.server import create_app, open_service
 from bot.service import Service
+from bot.text import local_time
 from tests.emulators.slack import (
     APP_ID,
     DM_CHANNEL,
@@ -636,6 +638,24 @@ def test_home_thumbnails_when_the_public_url_is_https(make_harness: Any) -> None
     home = _home(h)
     images = [b["accessory"]["image_url"] for b in home["blocks"] if b.get("accessory", {}).get("type") == "image"]
     assert images == [f"https://codes.example.com/codes/{h.service.recent(limit=1)[0].id}.png"]
+
+
+def test_home_and_the_reuse_offer_show_times_in_the_configured_zone(make_harness: Any) -> None:
+    # MINPCODE_TIMEZONE is the one zone every renderer uses: Shanghai is UTC+8, so the day may change too.
+    h = make_harness(minpcode_timezone="Asia/Shanghai")
+    h.command("new pages/index/index type=B scene=zoned")
+    h.uploads_for("zoned")
+    made = h.service.recent(limit=1)[0]
+    shanghai = local_time(made.created_at, ZoneInfo("Asia/Shanghai"))
+    assert shanghai.endswith(" Asia/Shanghai")
+    h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvZ")
+    home = json.dumps(_home(h), ensure_ascii=False)
+    assert shanghai in home and " UTC" not in home
+    view = h.open_form()
+    offer = h.submit(view, state(type="wechat:B", page="pages/index/index", scene="zoned", name="again")).json()
+    assert offer["response_action"] == "push"
+    text = json.dumps(offer["view"], ensure_ascii=False)
+    assert shanghai in text and " UTC" not in text
 
 
 # ---------------------------------------------------------------------------------------------- settings

@@ -61,6 +61,17 @@ def test_cancel_after_the_dry_run_makes_nothing(wecom: WeComSite) -> None:  # no
     assert wecom.service.recent(limit=10) == []
 
 
+def test_every_cancel_word_of_the_grammar_cancels_a_waiting_batch(wecom: WeComSite) -> None:  # noqa: F811
+    # One set of cancel words (handlers.grammar.CANCEL_WORDS) for a form and a batch alike, read as the
+    # grammar reads words (a mention, full-width letters).
+    wecom.sender.send_text(USER, ROWS)
+    wait_texts(wecom, lambda t: "试运行" in t)
+    wecom.sender.send_text(USER, "@minpcode ＱＵＩＴ")
+    wait_texts(wecom, lambda t: "已取消批量任务" in t)
+    assert not [t for t in wecom.texts() if "现在没有进行中的表单" in t]
+    assert wecom.service.recent(limit=10) == []
+
+
 def test_bulk_after_the_minpcode_prefix_is_a_dry_run_as_every_command_is(wecom: WeComSite) -> None:  # noqa: F811
     # The grammar reads the prefix for every verb; bulk was looked for before it, so this was answered
     # "this chat takes no sheet" although WeCom takes one.
