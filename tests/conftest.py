@@ -301,3 +301,15 @@ def upstreams() -> Iterator[Upstreams]:
     """The WeChat and GrowingIO emulators on loopback ports, one pair per test module."""
     with Upstreams() as running:
         yield running
+
+
+@pytest.fixture
+def root_logger_restored() -> Iterator[None]:
+    """For tests that install the process's log handlers: the root logger as it was, afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -299,22 +299,22 @@ class BatchEngine:
         self.store.set_origin(batch_id, batch.origin.model_copy(update=where))
         return self.get(batch_id)
 
-    def startable(self, batch_id: str, requester: Requester) -> Batch:
-        """The batch, when ``requester`` may start it (its starter or an admin); refused and audited otherwise."""
+    def _starter_only(self, batch_id: str, requester: Requester, verb: str, verb_zh: str) -> Batch:
+        """The batch, when ``requester`` started it or is an admin; refused (audited as ``batch_<verb>_refused``)."""
         batch = self.get(batch_id)
         who = batch.origin.user_name or batch.origin.user_id
-        self.codes.permissions.require_owner(batch.origin.key, requester, "batch_start", batch=batch_id,
-                                             zh=f"只有发起人（{who}）或管理员可以开始批量任务 {batch_id}。",
-                                             en=f"Only its starter ({who}) or an admin may start batch {batch_id}.")
+        self.codes.permissions.require_owner(batch.origin.key, requester, f"batch_{verb}", batch=batch_id,
+                                             zh=f"只有发起人（{who}）或管理员可以{verb_zh}批量任务 {batch_id}。",
+                                             en=f"Only its starter ({who}) or an admin may {verb} batch {batch_id}.")
         return batch
+
+    def startable(self, batch_id: str, requester: Requester) -> Batch:
+        """The batch, when ``requester`` may start it (its starter or an admin); refused and audited otherwise."""
+        return self._starter_only(batch_id, requester, "start", "开始")
 
     def cancel(self, batch_id: str, requester: Requester) -> Batch:
         """Starter or admin: rows not yet submitted are skipped; rows made (or being made) stay."""
-        batch = self.get(batch_id)
-        who = batch.origin.user_name or batch.origin.user_id
-        self.codes.permissions.require_owner(batch.origin.key, requester, "batch_cancel", batch=batch_id,
-                                             zh=f"只有发起人（{who}）或管理员可以取消批量任务 {batch_id}。",
-                                             en=f"Only its starter ({who}) or an admin may cancel batch {batch_id}.")
+        batch = self._starter_only(batch_id, requester, "cancel", "取消")
         if batch.status in (BatchStatus.DRAFT, BatchStatus.RUNNING):
             self.store.set_status(batch_id, BatchStatus.CANCELLED)
             self.store.skip_unfinished(batch_id, "\n".join(_CANCELLED))

@@ -7,8 +7,6 @@ service method is patched to raise; everything around it is the real app on a re
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,13 +22,7 @@ from bot.server import create_app
 KEY = "cms-unexpected-5b1e9c7d3a"
 
 
-@pytest.fixture(autouse=True)
-def restore_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("root_logger_restored")
 
 
 def responses(page: str, route: str, status: str) -> float:

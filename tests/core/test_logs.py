@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -19,13 +18,7 @@ from tests.conftest import Site
 log = logging.getLogger("minpcode.test")
 
 
-@pytest.fixture(autouse=True)
-def restore_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("root_logger_restored")
 
 
 def test_json_lines_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
