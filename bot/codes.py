@@ -34,7 +34,7 @@ from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, S
 from bot.outbox import Outbox
 from bot.permissions import Permissions
 from bot.priority import Priority
-from bot.quota import QUOTA_WARN_LEVELS, Notice, Quota, QuotaStatus
+from bot.quota import Notice, Quota, QuotaStatus
 from bot.upstream import Upstream
 from storage import Storage
 
@@ -390,5 +390,4 @@ class Codes:
 
 
 
-__all__ = ["QUOTA_WARN_LEVELS", "UNEXPECTED", "Codes", "HistoryPage", "HistoryQuery", "Notice", "QuotaStatus",
-           "Submission"]
+__all__ = ["UNEXPECTED", "Codes", "Submission"]

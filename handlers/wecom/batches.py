@@ -22,7 +22,6 @@ from bot.batch.sheets import MAX_BYTES, Sheet, load_sheet, read_pasted
 from bot.errors import MinpcodeError, UpstreamError
 from bot.models import Requester
 from bot.text import Text
-from handlers.grammar import CANCEL_WORDS, START_WORDS  # the grammar's, re-exported (.conversation)
 
 from .client import Target
 from .deliver import TEXT_MAX_BYTES, Deliverer, bilingual
@@ -170,4 +169,4 @@ class WeComBatches:
             en = f"The zip ({mb} MB) could not be sent as a file ({exc.en}); download it within 24 hours: {link}"
         await self.deliver.text(target, _fit(bilingual(zh, en)))  # a long upstream reason cuts the English, not the link
 
-__all__ = ["CANCEL_WORDS", "START_WORDS", "WeComBatches"]
+__all__ = ["WeComBatches"]

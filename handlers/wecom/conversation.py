@@ -32,9 +32,10 @@ from bot.fields import CodeAsk
 from bot.models import CodeRequest, Requester
 from bot.service import Service
 from handlers import commands, grammar
+from handlers.grammar import CANCEL_WORDS, START_WORDS
 
 from . import drafts as stored
-from .batches import CANCEL_WORDS, START_WORDS, WeComBatches
+from .batches import WeComBatches
 from .cards import (
     KINDS,
     MORE_PREFIX,
