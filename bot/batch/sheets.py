@@ -4,8 +4,8 @@ Everything here is pure: bytes or text in, a :class:`Sheet` out, or a bilingual 
 (an :class:`~bot.errors.InputError`) before anything is stored. Values are kept as the person wrote
 them; the field rules are the service's (``Service.prepare``), applied by the engine.
 
-A file a person sends is read with :func:`load_sheet` (or :func:`load_sheet_sync`), never
-:func:`read_sheet` on the event loop: a few kilobytes of XLSX can ask for minutes and gigabytes (issue 22).
+A file a person sends is read with :func:`load_sheet` (or :func:`load_sheet_sync`), and pasted rows with
+:func:`load_pasted`, never :func:`read_sheet` or :func:`read_pasted` on the event loop: a few kilobytes of XLSX can ask for minutes and gigabytes (issue 22).
 It runs :func:`read_sheet` in a worker process within :data:`BUDGET`, and :func:`read_sheet` refuses a
 bomb from the zip's directory and a streamed count before openpyxl builds anything: the uncompressed
 size of the parts, the shared strings, and the cells the rows actually span (the declared
@@ -108,6 +108,11 @@ def load_sheet_sync(data: bytes, filename: str) -> Sheet:
     return workers.run_sync(read_sheet, data, filename, budget=BUDGET)
 
 
+async def load_pasted(text: str, filename: str = "pasted.txt") -> Sheet:
+    """:func:`read_pasted` in a worker within :data:`BUDGET`: 5 MB of commas is a second and 150 MB of cells."""
+    return await workers.run(read_pasted, text, filename, budget=BUDGET)
+
+
 def read_sheet(data: bytes, filename: str) -> Sheet:
     """A CSV or XLSX file (chosen by its content, not only its name), in this process: see :func:`load_sheet`."""
     if len(data) > MAX_BYTES:
@@ -136,9 +141,12 @@ def read_pasted(text: str, filename: str = "pasted.txt") -> Sheet:
 
 def _csv_cells(text: str, delimiter: str) -> list[list[str]]:
     rows: list[list[str]] = []
-    filled = 0
+    filled = cells = 0
     try:
         for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            cells += len(row)
+            if cells > MAX_CELLS:  # one line of five million commas is a sheet of empty columns, not of codes
+                raise _too_many_cells()
             rows.append(row)
             filled += any(c.strip() for c in row)
             if filled > MAX_ROWS + 1:
@@ -252,8 +260,12 @@ def _check_rows(source: IO[bytes]) -> None:
         else:
             width = max(width + 1, _column(element.get("r", "")))
         if cells + width > MAX_CELLS:
-            raise _over(f"表里的行跨过超过 {MAX_CELLS} 个格子",
-                        f"The sheet's rows span more than {MAX_CELLS:,} cells; the limit is {MAX_CELLS:,} cells")
+            raise _too_many_cells()
+
+
+def _too_many_cells() -> SheetError:
+    return _over(f"表里的行跨过超过 {MAX_CELLS} 个格子",
+                 f"The sheet's rows span more than {MAX_CELLS:,} cells; the limit is {MAX_CELLS:,} cells")
 
 
 def _cell_text(value: object) -> str:
@@ -323,4 +335,4 @@ workers.preload(__name__, "openpyxl")
 
 __all__ = ["BUDGET", "COLUMNS", "SAMPLE_CSV", "MAX_BYTES", "MAX_CELLS", "MAX_ROWS", "MAX_SHARED_STRINGS",
            "MAX_XLSX_PART", "MAX_XLSX_TOTAL", "Sheet", "SheetError", "SheetRow", "decode", "load_sheet",
-           "load_sheet_sync", "read_pasted", "read_sheet"]
+           "load_pasted", "load_sheet_sync", "read_pasted", "read_sheet"]

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot import links
-from bot.batch.sheets import Sheet, SheetError, load_sheet, read_pasted
+from bot.batch.sheets import Sheet, SheetError, load_pasted, load_sheet
 from bot.errors import UpstreamError
 from handlers.slack.deliver import bypass_proxy
 from handlers.slack.views import modal, say
@@ -123,7 +123,7 @@ async def read(files: list[dict[str, Any]], rows: str, token: str, api_url: str)
     if files:
         file = files[0]
         return await load_sheet(await fetch(file, token, api_url), str(file.get("name") or "sheet.csv"))
-    return read_pasted(rows)
+    return await load_pasted(rows)
 
 
 __all__ = ["CALLBACK", "FILE_MAX_BYTES", "fetch", "form_view", "missing", "read", "submitted",

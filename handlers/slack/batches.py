@@ -23,7 +23,7 @@ from bot.batch import output, report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import Sheet, read_pasted
+from bot.batch.sheets import Sheet, load_pasted
 from bot.errors import MinpcodeError
 from bot.models import Requester
 from bot.service import Service
@@ -94,7 +94,7 @@ class SlackBatches:
         await self._dry_run(read, Origin("", claim.user_id, None, claim.channel_id), {})
 
     async def from_text(self, rows: str, origin: Origin) -> None:
-        await self._dry_run(lambda: _pasted(rows), origin, {})
+        await self._dry_run(lambda: load_pasted(rows), origin, {})
 
     async def from_form(self, files: list[dict[str, Any]], rows: str, defaults: dict[str, str], origin: Origin) -> None:
         async def sheet() -> Sheet:
@@ -194,10 +194,6 @@ class SlackBatches:
 
     def _manifest_csv(self, batch_id: str) -> bytes:
         return output.manifest_csv(self.engine.manifest(batch_id))
-
-
-async def _pasted(rows: str) -> Sheet:
-    return read_pasted(rows)
 
 
 def register(app: AsyncApp, host: Host, engine: BatchEngine) -> SlackBatches:

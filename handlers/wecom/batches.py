@@ -18,7 +18,7 @@ from bot.batch import report
 from bot.batch.engine import BatchEngine, BatchProgress
 from bot.batch.links import UploadClaim
 from bot.batch.models import Batch, BatchOrigin, BatchStatus
-from bot.batch.sheets import MAX_BYTES, Sheet, load_sheet, read_pasted
+from bot.batch.sheets import MAX_BYTES, Sheet, load_pasted, load_sheet
 from bot.errors import MinpcodeError, UpstreamError
 from bot.models import Requester
 from bot.text import Text
@@ -74,7 +74,7 @@ class WeComBatches:
                 "per code)" + (f", or upload a CSV/XLSX within 30 minutes here (one use): {link}" if link else
                                ". (An upload link needs MINPCODE_PUBLIC_URL, set by whoever runs the bot.)"))
             return
-        await self._dry_run(read_pasted(rows), target, requester)
+        await self._dry_run(await load_pasted(rows), target, requester)
 
     async def from_file(self, media_id: str, target: Target, requester: Requester) -> None:
         """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get``."""

@@ -12,7 +12,16 @@ import pytest
 from openpyxl import Workbook
 
 from bot import workers
-from bot.batch.sheets import MAX_ROWS, SheetError, load_sheet, load_sheet_sync, read_pasted, read_sheet
+from bot.batch.sheets import (
+    MAX_CELLS,
+    MAX_ROWS,
+    SheetError,
+    load_pasted,
+    load_sheet,
+    load_sheet_sync,
+    read_pasted,
+    read_sheet,
+)
 from bot.errors import InputError, OverBudget
 from bot.text import Text
 
@@ -89,6 +98,15 @@ def test_limits_are_refused_before_anything_is_read_further() -> None:
         read_sheet(b"page\n" + b"x" * (5 * 1024 * 1024), "huge.csv")
     with pytest.raises(SheetError, match="5 MB"):
         read_pasted("page\n" + "x" * (5 * 1024 * 1024))
+
+
+def test_a_line_of_commas_is_refused_by_its_cells_not_read_as_a_million_empty_columns() -> None:
+    commas = "page," + "," * (4 * 1024 * 1024)
+    for read in (lambda: read_pasted(commas), lambda: read_sheet(commas.encode(), "wide.csv")):
+        with pytest.raises(SheetError, match=f"more than {MAX_CELLS:,} cells"):
+            read()
+    wide = "page,type,scene\n" + "pages/a/a,B,id=1\n" * 3
+    assert len(read_pasted(wide).rows) == 3
 
 
 def test_cell_problems_stay_on_their_row() -> None:
@@ -217,3 +235,16 @@ def test_sheets_are_read_in_the_worker_and_its_refusals_come_back_as_themselves(
         load_sheet_sync(b"PK\x03\x04 nothing", "cut.xlsx")
     assert len(asyncio.run(load_sheet(NORMAL, "ok.xlsx")).rows) == 2
     assert load_sheet_sync(CHINESE.encode("gbk"), "门店.csv").encoding == "gb18030"
+
+
+@pytest.mark.slow
+def test_pasted_rows_are_read_in_the_worker_within_the_sheet_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The platforms keep a pasted message small, but the reader takes 5 MB; what it may spend is the
+    # same budget as a file's, which a child enforces.
+    from bot.batch import sheets
+
+    pasted = "page,type,scene\npages/a/a,B,id=1\n"
+    assert asyncio.run(load_pasted(pasted)).rows[0].fields["scene"] == "id=1"
+    monkeypatch.setattr(sheets, "BUDGET", workers.Budget(seconds=1e-6, memory_mb=512, what=sheets.BUDGET.what))
+    with pytest.raises(OverBudget, match="Reading the sheet took longer"):
+        asyncio.run(load_pasted(pasted))
