@@ -36,6 +36,10 @@ class Outbox:
         """True the first time ``key`` is seen in ``ttl`` seconds, by any process on this data directory."""
         return self._store.first_seen(key, ttl)
 
+    def forget(self, key: str) -> None:
+        """Undo :meth:`first_seen` (a one-time link whose sheet was not taken may be used again)."""
+        self._store.forget(key)
+
     def accept(self, front: str, kind: str, payload: dict[str, Any], *, seen: str | None = None,
                ttl: float = 0.0) -> int | None:
         """Save what is owed (before the ack); None when ``seen`` was seen already (a replay: nothing saved)."""

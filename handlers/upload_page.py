@@ -21,7 +21,7 @@ from bot import links
 from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
 from bot.batch.sheets import MAX_BYTES, load_sheet
-from bot.errors import MinpcodeError, NotFound
+from bot.errors import InputError, MinpcodeError, NotFound
 from bot.service import Service
 from handlers.http import BodyTooLarge, read_limited
 
@@ -113,13 +113,21 @@ class UploadPage:
             sheet = await load_sheet(data, name)
         except MinpcodeError as exc:
             return _answer(False, exc.zh, exc.en, 400)
-        if not self.service.outbox.first_seen(f"batch-upload:{claim.nonce}", TTL_SECONDS):
+        spent = f"batch-upload:{claim.nonce}"
+        if not self.service.outbox.first_seen(spent, TTL_SECONDS):
             return _answer(False, "这个链接已经用过了。请在聊天里重新发送「批量」。",
                            "This link was already used. Send bulk in the chat again.", 409)
         try:
             await take(sheet, claim)
-        except MinpcodeError as exc:
-            return _answer(False, exc.zh, exc.en, 400)
+        except BaseException as exc:
+            # The link is spent only by a sheet the chat took: after our own failure the person retries with it.
+            self.service.outbox.forget(spent)
+            if isinstance(exc, InputError):
+                return _answer(False, exc.zh, exc.en, 400)
+            if isinstance(exc, MinpcodeError):
+                return _answer(False, f"{exc.zh} 表格没有收下，可以稍后用同一个链接再传。",
+                               f"{exc.en} The sheet was not taken; upload it again with this link later.", 502)
+            raise
         return _answer(True, "已收到，试运行结果已发回聊天。", "Received: the dry run is in the chat.", 200)
 
     async def download(self, request: Request) -> Response:

@@ -31,6 +31,10 @@ class Outbox:
             self._db.execute("DELETE FROM seen WHERE until < ?", [now])  # indexed: the lapsed ones only
         return first
 
+    def forget(self, key: str) -> None:
+        """Undo :meth:`first_seen` for ``key``: what it guarded did not happen after all."""
+        self._db.execute("DELETE FROM seen WHERE key = ?", [key])
+
     def accept(self, front: str, kind: str, payload: str, *, seen: str | None = None, ttl: float = 0.0) -> int | None:
         """Save a request to deliver; None when ``seen`` was already seen (a replay: nothing saved)."""
         with immediate(self._db.conn):

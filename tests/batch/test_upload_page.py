@@ -82,6 +82,19 @@ def test_the_page_refuses_a_file_over_the_limit_and_an_unreadable_one(site: WeCo
 
 
 @pytest.mark.slow  # the sheet is read in a worker process
+def test_a_sheet_the_chat_could_not_take_leaves_the_link_working(site: WeComSite) -> None:
+    link = the_link(site)
+    site.emu.fail_next("/cgi-bin/message/send", 60020)  # the dry run cannot reach the chat: not from this IP
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        failed = http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"})
+        assert failed.status_code == 502 and "upload it again with this link" in failed.json()["message"]
+        again = http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"})
+        assert again.status_code == 200 and again.json()["ok"] is True
+        assert http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 409
+    texts_with(site, "试运行")
+
+
+@pytest.mark.slow  # the sheet is read in a worker process
 def test_a_bomb_is_refused_with_400_naming_the_limit_while_healthz_keeps_answering(site: WeComSite) -> None:
     link = the_link(site)
     base = link.split("/batches/")[0]
