@@ -33,16 +33,40 @@ Choices where Slack's behaviour is not pinned down (documented here so tests can
   ``files.getUploadURLExternal`` (HTTP 400 otherwise; ``check_upload_length=False`` turns it off).
 * ``users.info`` returns ``locale`` only with ``include_locale=true``, as Slack does.
 * ``calls`` also records the POSTs to upload URLs, under the pseudo-method name ``"upload"``.
+
+Events (the Events API side, once :meth:`SlackEmulator.deliver_events_to` names the app's request URL and
+signing secret): :meth:`SlackEmulator.user_says` is a person writing in a conversation. The message is stored
+and, as the app's manifest (:meth:`SlackEmulator.install`) subscribes it, delivered as the documents show
+it: an ``event_callback`` envelope with ``event_id``, ``event_time`` and ``authorizations``
+(https://docs.slack.dev/apis/events-api/), a ``message`` with ``channel_type: "im"`` for the bot's DM
+(https://docs.slack.dev/reference/events/message.im/, needs ``im:history``), an ``app_mention`` for a
+message naming the bot in a channel it is in (https://docs.slack.dev/reference/events/app_mention, needs
+``app_mentions:read``; never for a DM), ``thread_ts`` when written in a thread, signed the v0 way
+(``X-Slack-Signature``, ``X-Slack-Request-Timestamp``). :meth:`SlackEmulator.redeliver` sends one again
+with ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``, as Slack does when it saw no 2xx within 3 s.
+
+* The text arrives as Slack writes it (https://docs.slack.dev/messaging/formatting-message-text): ``&``,
+  ``<`` and ``>`` as entities, ``@name`` of the bot or a known user as ``<@U…>``, a typed URL as ``<url>``.
+* A read-only Messages tab (the manifest's ``messages_tab_read_only_enabled``) or none
+  (``messages_tab_enabled: false``) leaves no composer in the DM: ``user_says`` there raises
+  :class:`MessagingRefused` with the client's words ("Sending messages to this app has been turned off",
+  slackapi/bolt-js#2127); nothing is stored or delivered.
+* The bot's own posts in its DM are delivered as ``message.im`` too (with ``bot_id``), as Slack does — why
+  Bolt has its ignoring-self-events middleware (our reading of Bolt; Slack's page does not say it in words).
+  Each delivery is kept in :attr:`SlackEmulator.deliveries`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import math
 import mimetypes
+import re
 import secrets
 import threading
 import time
@@ -52,6 +76,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -79,6 +104,7 @@ DM_CHANNEL = "D0USER"  # the bot's DM with USER_ID
 
 DEFAULT_TOKEN = "xoxb-test-token"
 DEFAULT_SCOPES = (
+    "app_mentions:read",
     "commands",
     "chat:write",
     "files:write",
@@ -318,6 +344,28 @@ class WaitTimeout(AssertionError):
     """wait_for gave up."""
 
 
+class MessagingRefused(Exception):
+    """The person could not send this message: the Slack client offers no composer there."""
+
+
+@dataclass
+class Delivery:
+    """One POST of an event to the app's request URL (a retry is a Delivery of its own)."""
+
+    event_id: str
+    body: dict[str, Any]
+    retry_num: int = 0
+    status: int | None = None  # None: no answer (connection failed or timed out)
+    seconds: float = 0.0
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return dict(self.body["event"])
+
+
+EVENT_TIMEOUT = 3.0  # Slack waits 3 s for a 2xx, then counts the delivery failed (events-api)
+
+
 class _SlackError(Exception):
     def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
@@ -527,6 +575,13 @@ class SlackEmulator:
 
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
+        # the app as installed: the manifest's bot events and Messages tab (install() reads a manifest)
+        self.bot_events: set[str] = {"app_home_opened", "message.im", "app_mention"}
+        self.messages_tab_enabled = True
+        self.messages_tab_read_only = False
+        self.events_url: str | None = None
+        self.signing_secret: str | None = None
+        self._deliverers: list[threading.Thread] = []
         self._last_ts = (0, 0)
         self._server: ServerThread | None = None
         self.url: str | None = None
@@ -621,6 +676,7 @@ class SlackEmulator:
             self._ratelimits: dict[str, deque[int]] = {}
             self._rate_windows: dict[str, _RateLimit] = {}
             self._upload_failures: deque[tuple[int, str]] = deque()
+            self.deliveries: list[Delivery] = []
             for ch in self.channels.values():
                 ch.messages.clear()
 
@@ -729,6 +785,111 @@ class SlackEmulator:
         with self._lock:
             return [m for m in self.messages if m["channel"] == channel_id]
 
+    # ------------------------------------------------------------------ the app as installed; events
+
+    def install(self, manifest: Mapping[str, Any]) -> None:
+        """Install the app as ``manifest`` (manifest.yml, loaded) describes it: its bot scopes, its bot events
+        and its App Home Messages tab (https://docs.slack.dev/reference/app-manifest)."""
+        self.scopes = list(manifest.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+        events = manifest.get("settings", {}).get("event_subscriptions", {})
+        self.bot_events = set(events.get("bot_events", []))
+        home = manifest.get("features", {}).get("app_home", {})
+        self.messages_tab_enabled = bool(home.get("messages_tab_enabled", False))
+        self.messages_tab_read_only = bool(home.get("messages_tab_read_only_enabled", False))
+
+    def deliver_events_to(self, url: str, signing_secret: str) -> None:
+        """Send events to the app's request URL (``…/slack/events``), signed with its signing secret."""
+        self.events_url, self.signing_secret = url, signing_secret
+
+    def _subscribed(self, event: str, scope: str) -> bool:
+        """Slack delivers an event the app subscribes to only with the event's scope granted."""
+        return self.events_url is not None and event in self.bot_events and scope in self._scopes
+
+    def slack_text(self, typed: str) -> str:
+        """What a person typed as the message's ``text`` (https://docs.slack.dev/messaging/formatting-message-text)."""
+        text = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        names = {self.bot_name: self.bot_user_id, **{u.name or uid.lower(): uid for uid, u in self.users.items()}}
+        for name in sorted(names, key=len, reverse=True):
+            text = text.replace(f"@{name}", f"<@{names[name]}>")
+        return re.sub(r"(?<![<|])(https?://[^\s<>]+)", r"<\1>", text)
+
+    def user_says(self, user_id: str, typed: str, *, channel: str | None = None, thread_ts: str | None = None,
+                  files: list[dict[str, Any]] | None = None) -> str:
+        """``user_id`` writes ``typed`` in ``channel`` (default: their DM with the bot), in ``thread_ts``
+        when given, with ``files`` (objects from :meth:`add_user_file`) attached; returns the message's ts.
+        Delivers ``message.im`` / ``app_mention`` as subscribed (see the module docstring) and waits for
+        the app's answer to each delivery."""
+        with self._lock:
+            ch = self._dm_with(user_id) if channel is None else self.channels.get(channel)
+            if ch is None:
+                raise ValueError(f"no channel {channel!r}")
+            if ch.kind == "im" and (not self.messages_tab_enabled or self.messages_tab_read_only):
+                raise MessagingRefused("Sending messages to this app has been turned off.")
+            if not ch.has_user(user_id):
+                raise MessagingRefused(f"{user_id} is not in {ch.id}")
+            ts = self._next_ts()
+            msg: dict[str, Any] = {"type": "message", "user": user_id, "text": self.slack_text(typed), "ts": ts,
+                                   "team": self.team_id, "client_msg_id": secrets.token_hex(8)}
+            if files:
+                msg.update(subtype="file_share", files=list(files), upload=False)
+            if thread_ts:
+                parent = next((m for m in ch.messages if m["ts"] == thread_ts), None)
+                msg.update(thread_ts=thread_ts, parent_user_id=(parent or {}).get("user", user_id))
+            ch.messages.append(msg)
+            self.messages.append({**msg, "channel": ch.id})
+            events: list[dict[str, Any]] = []
+            if ch.kind == "im":
+                if self._subscribed("message.im", "im:history"):
+                    events.append({**msg, "channel": ch.id, "event_ts": ts, "channel_type": "im"})
+            elif (f"<@{self.bot_user_id}>" in msg["text"] and ch.is_member
+                  and self._subscribed("app_mention", "app_mentions:read")):
+                mention = {k: v for k, v in msg.items() if k not in ("subtype", "upload")}
+                events.append({**mention, "type": "app_mention", "channel": ch.id, "event_ts": ts})
+        for event in events:
+            self._deliver(event)
+        return ts
+
+    def _deliver(self, event: dict[str, Any]) -> Delivery:
+        body = {"token": "emulated-verification-token", "team_id": self.team_id, "api_app_id": self.app_id,
+                "event": event, "type": "event_callback", "event_id": "Ev" + secrets.token_hex(5).upper(),
+                "event_time": int(self.wall_clock()), "event_context": secrets.token_hex(12),
+                "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
+                                    "is_bot": True, "is_enterprise_install": False}],
+                "is_ext_shared_channel": False}
+        return self._post_event(Delivery(body["event_id"], body))
+
+    def redeliver(self, event_id: str, reason: str = "http_timeout") -> Delivery:
+        """Send an event again as Slack's retry does: the same body, ``X-Slack-Retry-Num`` counting up."""
+        with self._lock:
+            first = [d for d in self.deliveries if d.event_id == event_id]
+        if not first:
+            raise ValueError(f"no delivery of {event_id}")
+        return self._post_event(Delivery(event_id, first[0].body, retry_num=len(first)), reason)
+
+    def _post_event(self, delivery: Delivery, reason: str | None = None) -> Delivery:
+        assert self.events_url and self.signing_secret, "deliver_events_to() first"
+        raw = json.dumps(delivery.body, ensure_ascii=False).encode()
+        stamp = str(int(self.wall_clock()))
+        digest = hmac.new(self.signing_secret.encode(), b"v0:" + stamp.encode() + b":" + raw, hashlib.sha256)
+        headers = {"content-type": "application/json", "x-slack-request-timestamp": stamp,
+                   "x-slack-signature": "v0=" + digest.hexdigest()}
+        if delivery.retry_num:
+            headers.update({"x-slack-retry-num": str(delivery.retry_num), "x-slack-retry-reason": reason or ""})
+        started = time.monotonic()
+        try:
+            answer = httpx.post(self.events_url, content=raw, headers=headers, timeout=EVENT_TIMEOUT, trust_env=False)
+            delivery.status = answer.status_code
+        except httpx.HTTPError:
+            delivery.status = None
+        delivery.seconds = time.monotonic() - started
+        with self._lock:
+            self.deliveries.append(delivery)
+        return delivery
+
+    def deliveries_of(self, event_type: str) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if d.body["event"].get("type") == event_type]
+
     # ------------------------------------------------------------------ serving
 
     def start(self) -> SlackEmulator:
@@ -737,6 +898,8 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
+        for thread in self._deliverers:
+            thread.join(timeout=EVENT_TIMEOUT + 1)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -958,6 +1121,13 @@ class SlackEmulator:
     def _store_message(self, ch: Channel, msg: dict[str, Any]) -> None:
         ch.messages.append(msg)
         self.messages.append({**msg, "channel": ch.id})
+        if msg.get("bot_id") and ch.kind == "im" and self._subscribed("message.im", "im:history"):
+            # the bot's own post comes back as message.im; sent from a thread of its own, as Slack's
+            # delivery does not wait for the Web API call that caused it
+            event = {**msg, "channel": ch.id, "event_ts": msg["ts"], "channel_type": "im"}
+            thread = threading.Thread(target=self._deliver, args=(event,), daemon=True)
+            self._deliverers.append(thread)
+            thread.start()
 
     def _find_message(self, ch: Channel, ts: Any) -> dict[str, Any]:
         for msg in ch.messages:

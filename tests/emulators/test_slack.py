@@ -6,6 +6,8 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,10 +21,12 @@ from tests.emulators.slack import (
     OTHER_PUBLIC_CHANNEL,
     PRIVATE_CHANNEL,
     PUBLIC_CHANNEL,
+    TEAM_ID,
     UPLOAD_METHOD,
     USER_ID,
     ZH_USER_ID,
     Channel,
+    MessagingRefused,
     SlackEmulator,
     WaitTimeout,
 )
@@ -459,3 +463,131 @@ async def test_wait_for_async_and_latency() -> None:
         assert time.monotonic() - started >= 0.2
         emu.reset()
         assert emu.calls == [] and emu.uploads == []
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+SIGNING_SECRET = "emulated-signing-secret"
+
+
+class Receiver:
+    """The app's request URL: records each delivery (headers, raw body) and answers ``status``."""
+
+    def __init__(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+
+        async def events(request: Request) -> Response:
+            self.got.append(({k.lower(): v for k, v in request.headers.items()}, await request.body()))
+            return Response(status_code=self.status)
+
+        from bot.sandbox.server import ServerThread
+
+        self.server = ServerThread(Starlette(routes=[Route("/slack/events", events, methods=["POST"])])).start()
+        self.url = self.server.url + "/slack/events"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(raw) for _, raw in self.got]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.stop()
+
+
+def manifest(read_only: bool = False, events: tuple[str, ...] = ("app_home_opened", "message.im", "app_mention"),
+             scopes: tuple[str, ...] = ("chat:write", "im:history", "app_mentions:read")) -> dict[str, Any]:
+    return {"features": {"app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
+                                      "messages_tab_read_only_enabled": read_only}},
+            "oauth_config": {"scopes": {"bot": list(scopes)}},
+            "settings": {"event_subscriptions": {"bot_events": list(events)}}}
+
+
+def test_a_read_only_or_missing_messages_tab_takes_no_message(emu: SlackEmulator, receiver: Receiver) -> None:
+    emu.deliver_events_to(receiver.url, SIGNING_SECRET)
+    emu.install(manifest(read_only=True))
+    with pytest.raises(MessagingRefused, match="turned off"):
+        emu.user_says(USER_ID, "help")
+    shut = manifest()
+    shut["features"]["app_home"]["messages_tab_enabled"] = False
+    emu.install(shut)
+    with pytest.raises(MessagingRefused):
+        emu.user_says(USER_ID, "help")
+    assert emu.messages_in(DM_CHANNEL) == [] and receiver.got == [] and emu.deliveries == []
+
+
+def test_a_dm_is_delivered_as_message_im_signed_in_the_documented_envelope(emu: SlackEmulator,
+                                                                           receiver: Receiver) -> None:
+    from handlers.slack.gate import signature_ok
+
+    emu.install(manifest())
+    emu.deliver_events_to(receiver.url, SIGNING_SECRET)
+    ts = emu.user_says(USER_ID, "new pages/a?x=1&y=<2> via @minpcode https://example.com/p")
+    [(headers, raw)] = receiver.got
+    assert signature_ok(SIGNING_SECRET, raw, headers["x-slack-request-timestamp"], headers["x-slack-signature"],
+                        time.time())
+    assert "x-slack-retry-num" not in headers and headers["content-type"] == "application/json"
+    body = json.loads(raw)
+    assert body["type"] == "event_callback" and body["event_id"].startswith("Ev") and body["api_app_id"]
+    assert body["team_id"] == TEAM_ID and isinstance(body["event_time"], int)
+    assert body["authorizations"][0]["user_id"] == BOT_USER_ID and body["authorizations"][0]["is_bot"] is True
+    event = body["event"]
+    assert (event["type"], event["channel"], event["channel_type"], event["user"]) == (
+        "message", DM_CHANNEL, "im", USER_ID)
+    assert event["ts"] == event["event_ts"] == ts and "subtype" not in event and "thread_ts" not in event
+    assert event["text"] == f"new pages/a?x=1&amp;y=&lt;2&gt; via <@{BOT_USER_ID}> <https://example.com/p>"
+    [delivery] = emu.deliveries
+    assert delivery.status == 200 and delivery.event_id == body["event_id"]
+
+    again = emu.redeliver(body["event_id"])
+    headers, raw = receiver.got[-1]
+    assert (headers["x-slack-retry-num"], headers["x-slack-retry-reason"]) == ("1", "http_timeout")
+    assert json.loads(raw) == body and again.retry_num == 1
+
+
+def test_a_mention_is_delivered_only_where_the_bot_is_and_as_subscribed(emu: SlackEmulator,
+                                                                        receiver: Receiver) -> None:
+    emu.install(manifest())
+    emu.deliver_events_to(receiver.url, SIGNING_SECRET)
+    emu.user_says(USER_ID, "nothing for the bot", channel=PUBLIC_CHANNEL)
+    assert receiver.got == []  # no message.channels subscription
+    parent = emu.user_says(USER_ID, "@minpcode help", channel=PUBLIC_CHANNEL)
+    emu.user_says(USER_ID, "@minpcode list", channel=PUBLIC_CHANNEL, thread_ts=parent)
+    emu.user_says(USER_ID, "@minpcode help", channel=OTHER_PUBLIC_CHANNEL)  # the bot is not in it
+    first, second = (b["event"] for b in receiver.bodies())
+    assert (first["type"], first["channel"], first["ts"]) == ("app_mention", PUBLIC_CHANNEL, parent)
+    assert "channel_type" not in first and "thread_ts" not in first
+    assert second["thread_ts"] == parent and second["text"] == f"<@{BOT_USER_ID}> list"
+    emu.install(manifest(scopes=("chat:write", "im:history")))  # subscribed, but without app_mentions:read
+    emu.user_says(USER_ID, "@minpcode help", channel=PUBLIC_CHANNEL)
+    emu.install(manifest(events=("message.im",)))
+    emu.user_says(USER_ID, "@minpcode help", channel=PUBLIC_CHANNEL)
+    assert len(receiver.got) == 2
+
+
+def test_a_file_in_the_dm_is_a_file_share_and_the_bots_own_posts_come_back(emu: SlackEmulator,
+                                                                            receiver: Receiver) -> None:
+    emu.install(manifest())
+    emu.deliver_events_to(receiver.url, SIGNING_SECRET)
+    file = emu.add_user_file("rows.csv", b"page,type,scene\npages/a,B,x\n", USER_ID)
+    emu.user_says(USER_ID, "bulk", files=[file])
+    event = receiver.bodies()[0]["event"]
+    assert event["subtype"] == "file_share" and event["files"][0]["id"] == file["id"]
+    emu.web_client().chat_postMessage(channel=DM_CHANNEL, text="the bot answers")
+    deadline = time.monotonic() + 5
+    while len(receiver.got) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    echoed = receiver.bodies()[1]["event"]
+    assert echoed["bot_id"] and echoed["user"] == BOT_USER_ID and echoed["channel_type"] == "im"
+    emu.web_client().chat_postMessage(channel=PUBLIC_CHANNEL, text="not a DM: no message.channels")
+    time.sleep(0.3)
+    assert len(receiver.got) == 2
