@@ -38,9 +38,12 @@ class BatchOrigin(BaseModel):
     user_id: str
     user_name: str | None = None
     chat: str = "cli"  # cli | slack | wecom | console | api
-    channel_id: str | None = None  # Slack channel / DM, WeCom conversation
-    thread_id: str | None = None  # where results go (Slack thread ts, ...)
+    channel_id: str | None = None  # where it was started and its results go: Slack channel / DM, WeCom conversation
+    thread_id: str | None = None  # the thread in ``channel_id`` its results go to (Slack thread ts, ...)
     message_id: str | None = None  # the message to update in place with progress
+    # where ``message_id`` is when that is not ``channel_id``: a Slack batch started in a channel keeps its
+    # dry run and progress in the starter's DM and posts its results in the channel
+    message_channel_id: str | None = None
     lang: str = "zh"
 
     @property
@@ -48,6 +51,11 @@ class BatchOrigin(BaseModel):
         """The person the rows are made for (their codes, their audit lines)."""
         return Requester(chat=self.chat, user_id=self.user_id, user_name=self.user_name, channel_id=self.channel_id,
                          lang="en" if self.lang == "en" else "zh")
+
+    @property
+    def message_channel(self) -> str | None:
+        """The conversation of ``message_id`` (the dry run, progress)."""
+        return self.message_channel_id or self.channel_id
 
     @property
     def key(self) -> str:

@@ -9,6 +9,8 @@ handlers, one aiohttp session, proxy variables honoured with NO_PROXY and loopba
 Slack retries are acked without running anything twice: requests carrying ``X-Slack-Retry-Num``
 are answered 200 by a middleware (after the signature check, :mod:`handlers.slack.bolt`), and a
 short-lived key (team, user, trigger or command text) drops duplicates that arrive without the header.
+A text in the DM or an @mention (:func:`handlers.slack.listeners.take_message`) is remembered by its
+event id with the work it saves, so its retries reach the listener and are dropped there.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _quiet(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 REQUIRED_SCOPES = ("commands", "chat:write", "files:write", "files:read", "channels:join", "users:read", "im:write",
-                   "channels:read", "groups:read", "im:history")  # channels/groups:read: SLACK_SUMMARY_CHANNEL by name
+                   "channels:read", "groups:read",  # channels/groups:read: SLACK_SUMMARY_CHANNEL by name
+                   "im:history", "app_mentions:read")  # the DM's text commands; @minpcode in a channel
 DEDUPE_WINDOW = 10.0  # seconds a request key is remembered
 # Validation before a view_submission ack. Slack waits 3 s for the whole round trip, and between a server
 # in China and Slack the network takes much of that: answer within 1 s whatever GrowingIO does. What is
@@ -140,8 +143,8 @@ class SlackBot:
         if resumed := promises.resume(self):
             log.info("Slack: answering %d request(s) acknowledged before a restart", resumed)
 
-    def promise(self, kind: promises.Kind, origin: Origin, value: Any, what: str) -> None:
-        promises.promise(self, kind, origin, value, what)
+    def promise(self, kind: promises.Kind, origin: Origin, value: Any, what: str, *, seen: str | None = None) -> bool:
+        return promises.promise(self, kind, origin, value, what, seen=seen)
 
     async def stop(self) -> None:
         if self.tasks:
@@ -415,7 +418,8 @@ class SlackBot:
         await self.answer(reply, origin, requester, lang)
 
     async def answer(self, reply: Reply, origin: Origin, requester: Requester, lang: str | None) -> None:
-        """A new code goes into the channel; every other answer only to the asker."""
+        """A new code goes into the channel (the thread of an @mention); every other answer only to the
+        asker, or where they wrote it (a text in the DM, an @mention)."""
         record = reply.record
         if reply.public and record is not None:
             notes = [say(lang, n.zh, n.en) for n in reply.notices]
@@ -428,7 +432,7 @@ class SlackBot:
                 await self.delivery.post_code(record=record, image=attached.data if attached else None,
                                               mime=attached.mime if attached else None,
                                               comment=comment, user_id=origin.user_id,
-                                              channel_id=origin.channel_id, lang=lang)
+                                              channel_id=origin.channel_id, lang=lang, thread_ts=origin.thread_ts)
                 return
             except SLACK_FAILURES as exc:
                 log.warning("posting code %s failed: %s", record.id, slack_error(exc))
@@ -441,6 +445,14 @@ class SlackBot:
         blocks = None
         if record is not None and reply.image is not None and len(text) <= 2900:
             blocks = views.code_link_blocks(text, record, self.public_url)
+        await self.reply(origin, text, blocks=blocks)
+
+    async def reply(self, origin: Origin, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An answer for the asker: posted where they wrote (``in_place``: their DM with the bot, the thread
+        of an @mention), else (or when Slack refuses that) only they see it."""
+        if origin.in_place and origin.channel_id and await self.delivery.post(
+                origin.channel_id, text, blocks=blocks, thread_ts=origin.thread_ts):
+            return
         await self.delivery.tell(origin.user_id, origin.channel_id, text, blocks=blocks,
                                  response_url=origin.response_url)
 

@@ -76,10 +76,23 @@ async def bad_payload(error: Exception, body: dict[str, Any]) -> BoltResponse:
     return BoltResponse(status=400, body="")
 
 
+# The events whose listeners remember the event id (the outbox's seen memory, handlers/slack/promises.py):
+# a retry of one of them is let through, so a first delivery that never reached us is still answered.
+DEDUPED_EVENTS = frozenset({"message", "app_mention"})
+
+
 async def skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
                        next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-    """Runs after the signature check: a retry is acknowledged and nothing runs twice."""
+    """Runs after the signature check: a retry is acknowledged and nothing runs twice.
+
+    Slack retries an event it saw no 2xx for within 3 s (https://docs.slack.dev/apis/events-api/): when
+    the first delivery did reach us it was acked already, when it did not only the retry carries it. The
+    events in :data:`DEDUPED_EVENTS` therefore go on to their listeners, which drop an id seen before."""
     retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
+    body = req.body if isinstance(req.body, dict) else {}
+    event = body.get("event") if body.get("type") == "event_callback" and body.get("event_id") else None
+    if isinstance(event, dict) and event.get("type") in DEDUPED_EVENTS:
+        return await next()
     if retry.strip() not in ("", "0"):  # Socket Mode says 0 on a first delivery
         reason = (req.headers.get("x-slack-retry-reason") or [""])[0]
         log.info("Slack retry %s (%s) acknowledged without running again", retry, reason)
@@ -87,4 +100,4 @@ async def skip_retries(req: AsyncBoltRequest, resp: BoltResponse,
     return await next()
 
 
-__all__ = ["bad_payload", "build_bolt_app", "quiet_bolt", "skip_retries"]
+__all__ = ["DEDUPED_EVENTS", "bad_payload", "build_bolt_app", "quiet_bolt", "skip_retries"]

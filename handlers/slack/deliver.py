@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,45 +73,76 @@ class Delivery:
             self._dms[user_id] = channel
         return channel
 
-    # -- the code into the channel ---------------------------------------------------------------
-    async def post_code(self, *, record: CodeRecord, image: bytes | None, mime: str | None, comment: str,
-                        user_id: str, channel_id: str | None, lang: str | None) -> Posted:
-        """Post ``record`` where it was asked for; raises the Slack error when even the DM fails."""
-        if channel_id is None:
-            target = await self.dm_channel(user_id)
-            await self._post(target, record, image, mime, comment)
-            return Posted(target, by_dm=True)
+    # -- into a channel ----------------------------------------------------------------------------
+    async def into_channel(self, channel_id: str, post: Callable[[], Awaitable[object]]) -> str | None:
+        """Run ``post`` (something posted into ``channel_id``), joining a public channel the bot is not in
+        first. None when it went in; else the Slack error that keeps it out (the caller sends it by DM).
+        An error that is not about the channel is raised."""
         try:
-            await self._post(channel_id, record, image, mime, comment)
-            return Posted(channel_id)
+            await post()
+            return None
         except SlackApiError as exc:
             error = slack_error(exc)
             if error == "not_in_channel":
                 try:
                     await self.client.conversations_join(channel=channel_id)
-                    await self._post(channel_id, record, image, mime, comment)
-                    return Posted(channel_id)
+                    await post()
+                    return None
                 except SlackApiError as again:
                     error = slack_error(again)
                     log.info("could not join/post in %s: %s", channel_id, error)
-            elif error not in HIDDEN_CHANNEL_ERRORS:
-                raise
+                    return error
+            if error in HIDDEN_CHANNEL_ERRORS:
+                return error
+            raise
+
+    async def post_code(self, *, record: CodeRecord, image: bytes | None, mime: str | None, comment: str,
+                        user_id: str, channel_id: str | None, lang: str | None,
+                        thread_ts: str | None = None) -> Posted:
+        """Post ``record`` where it was asked for (in ``thread_ts`` when given); raises the Slack error
+        when even the DM fails."""
+        if channel_id is None:
+            target = await self.dm_channel(user_id)
+            await self._post(target, record, image, mime, comment)
+            return Posted(target, by_dm=True)
+        error = await self.into_channel(channel_id, lambda: self._post(channel_id, record, image, mime, comment,
+                                                                       thread_ts))
+        if error is None:
+            return Posted(channel_id)
         why = self.why_dm(error, channel_id, lang)
         target = await self.dm_channel(user_id)
         await self._post(target, record, image, mime, comment + "\n\n" + why)
         return Posted(target, by_dm=True, why=error)
 
     async def _post(self, channel_id: str, record: CodeRecord, image: bytes | None, mime: str | None,
-                    comment: str) -> None:
+                    comment: str, thread_ts: str | None = None) -> None:
+        # a file into a thread: files.completeUploadExternal's thread_ts, the parent message's ts
+        # (https://docs.slack.dev/reference/methods/files.completeUploadExternal/)
         if image:
             ext = media.extension(mime)
             await self.client.files_upload_v2(
                 channel=channel_id, file=image, filename=f"minpcode-{record.id}.{ext}",
                 title=record.name or record.id, alt_txt=f"{record.type.value} code {record.name or record.id}",
-                initial_comment=comment,
+                initial_comment=comment, thread_ts=thread_ts,
             )
         else:
-            await self.client.chat_postMessage(channel=channel_id, text=comment, unfurl_links=False)
+            await self.client.chat_postMessage(channel=channel_id, text=comment, unfurl_links=False,
+                                               thread_ts=thread_ts)
+
+    async def post(self, channel_id: str, text: str, *, blocks: list[dict[str, Any]] | None = None,
+                   thread_ts: str | None = None) -> bool:
+        """An answer posted where the person wrote (their DM with the bot, the thread of an @mention);
+        False when Slack refused it (the caller then answers the asker only)."""
+        try:
+            # https://docs.slack.dev/reference/methods/chat.postMessage/: thread_ts makes it a reply
+            await self.client.chat_postMessage(channel=channel_id, text=text, blocks=blocks, thread_ts=thread_ts,
+                                               unfurl_links=False)
+            return True
+        except SlackApiError as exc:
+            log.info("posting in %s refused: %s", channel_id, slack_error(exc))
+        except SlackClientError as exc:
+            log.warning("posting in %s failed: %s", channel_id, exc)
+        return False
 
     @staticmethod
     def why_dm(error: str, channel_id: str, lang: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Bolt listeners, one small registration per kind of payload: slash commands, the code form, App Home.
+"""Bolt listeners, one small registration per kind of payload: slash commands, messages (the DM, @mentions),
+the code form, App Home.
 
 Every listener is thin: it reads the payload, acks (with field errors, options or a "working…" line
 when that is the answer) and hands anything slow to ``bot.spawn``. The work itself lives on the bot
@@ -12,7 +13,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.concurrency import TtlSet
 from bot.errors import UsageError
@@ -41,7 +42,7 @@ class SlackHost(Protocol):
     def zone(self) -> ZoneInfo: ...  # Settings.zone: the one time zone times are shown in
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, urgent: bool = False) -> Any: ...
-    def promise(self, kind: Kind, origin: Origin, value: Any, what: str) -> None: ...
+    def promise(self, kind: Kind, origin: Origin, value: Any, what: str, *, seen: str | None = None) -> bool: ...
     def cached_lang(self, user_id: str) -> str | None: ...
     def default_kind(self) -> str: ...
     async def names(self, kind: str, *, timeout: float | None = None) -> list[str]: ...
@@ -63,6 +64,7 @@ class SlackHost(Protocol):
 
 def register(app: AsyncApp, bot: SlackHost) -> None:
     register_commands(app, bot)
+    register_messages(app, bot)
     register_form(app, bot)
     register_home(app, bot)
 
@@ -113,6 +115,51 @@ def register_commands(app: AsyncApp, bot: SlackHost) -> None:
         else:
             await ack()
         bot.promise("run_text", origin, parsed_value(parsed), f"/minpcode {verb or '?'}")
+
+
+def register_messages(app: AsyncApp, bot: SlackHost) -> None:
+    """A text in the bot's DM (``message.im``) and an @mention in a channel (``app_mention``) are the same
+    text commands as ``/minpcode …``, answered where they were written: in the DM, or in a thread under the
+    mention (slash commands cannot be used in threads; a mention inside a thread answers in that thread)."""
+
+    @app.event("message")
+    async def on_direct_message(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+        # https://docs.slack.dev/reference/events/message.im/: a DM is told apart by channel_type "im"
+        if event.get("channel_type") == "im" and parse.from_a_person(event):
+            take_message(bot, body, event, event.get("thread_ts"), context.bot_user_id)
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+        # https://docs.slack.dev/reference/events/app_mention: never sent for a DM (message.im is), so this
+        # is a channel; answered under the mention, or in the thread the mention was written in
+        if parse.from_a_person(event):
+            take_message(bot, body, event, event.get("thread_ts") or event.get("ts"), context.bot_user_id)
+
+
+def take_message(bot: SlackHost, body: dict[str, Any], event: dict[str, Any], thread_ts: str | None,
+                 bot_user_id: str | None) -> None:
+    """One message as a text command, saved with its event id (a retried delivery is dropped) and run after the ack:
+    a CSV/XLSX with ``bulk`` starts a batch as the form does, ``bulk`` and rows as ``/minpcode bulk`` does,
+    any other text is the command it says (nothing, or ``bulk`` alone, is its help: no form opens from a
+    message)."""
+    origin = parse.message_origin(body, event, thread_ts)
+    if not origin.user_id or not origin.channel_id:
+        return
+    seen = "slack-event:" + str(body.get("event_id") or f"{origin.channel_id}:{event.get('ts')}")
+    text = parse.message_text(str(event.get("text") or ""), bot_user_id)
+    files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+    if files:
+        if set(grammar.words(text)) & grammar.names("bulk"):
+            bot.promise("bulk_files", origin, files, "checking a sheet sent in a message", seen=seen)
+        return  # a file without bulk is not a command
+    parsed = _parse(text) if text else grammar.Command(verb="help")
+    if isinstance(parsed, grammar.Command) and parsed.verb == "bulk":
+        if parsed.args:
+            bot.promise("bulk_text", origin, parsed.args[0], "checking a pasted sheet", seen=seen)
+            return
+        parsed = grammar.Command(verb="help", args=["bulk"])
+    verb = parsed.verb if isinstance(parsed, grammar.Command) else "?"
+    bot.promise("run_text", origin, parsed_value(parsed), f"a message: {verb}", seen=seen)
 
 
 def register_form(app: AsyncApp, bot: SlackHost) -> None:
@@ -225,4 +272,4 @@ def register_home(app: AsyncApp, bot: SlackHost) -> None:
 
 
 __all__ = ["MUTATING_VERBS", "OPTIONS_TIMEOUT", "SlackHost", "register", "register_commands", "register_form",
-           "register_home"]
+           "register_home", "register_messages", "take_message"]

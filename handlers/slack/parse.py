@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,13 +22,19 @@ METADATA_MAX = 3000
 
 @dataclass(frozen=True)
 class Origin:
-    """Where an interaction came from: the team, the person and the conversation (if any)."""
+    """Where an interaction came from: the team, the person and the conversation (if any).
+
+    ``in_place``: the person wrote in the conversation itself (a text in the bot's DM, an @mention in a
+    channel), so every answer is a message posted there, in ``thread_ts`` when set; otherwise (a slash
+    command, a form) answers only the asker sees are ephemeral and only a new code is posted."""
 
     team_id: str
     user_id: str
     user_name: str | None = None
     channel_id: str | None = None
     response_url: str | None = None
+    thread_ts: str | None = None
+    in_place: bool = False
 
 
 def command_origin(body: dict[str, Any]) -> Origin:
@@ -52,6 +59,40 @@ def action_origin(body: dict[str, Any]) -> Origin:
         channel_id=channel.get("id") or None,
         response_url=body.get("response_url") or None,
     )
+
+
+# Message subtypes that are a person writing (https://docs.slack.dev/reference/events/message): a plain
+# message has none, a file dropped with a message is ``file_share``. Every other subtype (an edit,
+# ``message_changed``; a deletion; ``channel_join``; ``bot_message`` …) is not a command.
+PERSON_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast"})
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|([^>]*))?>")
+
+
+def from_a_person(event: dict[str, Any]) -> bool:
+    """A message a person wrote: no bot's (ours included, which would answer itself; Slack marks them with
+    ``bot_id``), no edit or join."""
+    return not event.get("bot_id") and bool(event.get("user")) and event.get("subtype") in PERSON_SUBTYPES
+
+
+def message_origin(body: dict[str, Any], event: dict[str, Any], thread_ts: str | None) -> Origin:
+    """A DM text or an @mention (an Events API ``event_callback``): answered in place, in ``thread_ts``."""
+    return Origin(team_id=str(body.get("team_id") or event.get("team") or ""), user_id=str(event.get("user") or ""),
+                  channel_id=event.get("channel") or None, thread_ts=thread_ts or None, in_place=True)
+
+
+def message_text(text: str, bot_user_id: str | None) -> str:
+    """A message's text as a command: after the bot's @mention (the text before it is not the command),
+    or without leading mentions; Slack's markup undone (https://docs.slack.dev/messaging/formatting-message-text:
+    ``&``, ``<`` and ``>`` arrive as entities, a typed URL as ``<url|text>``)."""
+    if bot_user_id:
+        for found in _MENTION.finditer(text):
+            if found.group(1) == bot_user_id:
+                text = text[found.end():]
+                break
+    text = re.sub(r"^(\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>)+", "", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
 def slash_body_from_raw(raw: str) -> dict[str, str] | None:

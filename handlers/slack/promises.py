@@ -1,10 +1,16 @@
 """Slack work acked now and done later ("working on it…"), kept in the durable outbox until answered.
 
-A text command, ``/minpcode bulk`` with its rows (answered by the dry run with Start and Cancel) or a
-form submission is saved (what to do, and who asked where: team, person, channel) before the listener
-returns, so before the HTTP ack; it is done and answered from the outbox, and what a crash interrupted
-is done at the next start. The ``response_url`` is not saved: it is a capability good for 30 minutes,
-and an answer after a restart goes by ephemeral message or DM.
+A text command (``/minpcode …``, a text in the bot's DM, an @mention), ``bulk`` with its rows or with a
+sheet dropped in the DM (answered by the dry run with Start and Cancel) or a form submission is saved
+(what to do, and who asked where: team, person, channel, thread) before the listener returns, so before
+the HTTP ack; it is done and answered from the outbox, and what a crash interrupted is done at the next
+start. The ``response_url`` is not saved: it is a capability good for 30 minutes, and an answer after a
+restart goes by ephemeral message or DM.
+
+An Events API delivery is saved with its ``event_id`` in the same transaction (the outbox's seen
+memory): Slack delivers an event again when it saw no 2xx within 3 s, up to three times over about
+five minutes (https://docs.slack.dev/apis/events-api/#retries), and the same id is then acked without
+running twice, by any process on the data directory and after a restart too.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from handlers.slack.parse import Origin, saved_ask
 
 log = logging.getLogger("minpcode.slack")
 
-Kind = Literal["run_text", "make_code", "bulk_text"]
+Kind = Literal["run_text", "make_code", "bulk_text", "bulk_files"]
+EVENT_WINDOW = 3600.0  # seconds an event id is remembered: well past Slack's last retry (about 5 minutes)
 
 
 class _Bulk(Protocol):
     async def from_text(self, rows: str, origin: Origin) -> None: ...
+    async def from_form(self, files: list[dict[str, Any]], rows: str, defaults: dict[str, str],
+                        origin: Origin) -> None: ...
 
 
 class Worker(Protocol):
@@ -41,12 +50,15 @@ class Worker(Protocol):
     async def make_code(self, ask: CodeAsk, origin: Origin) -> None: ...
 
 
-def promise(bot: Worker, kind: Kind, origin: Origin, value: Any, what: str) -> None:
-    """Save the work and who to answer, then do it after the ack."""
+def promise(bot: Worker, kind: Kind, origin: Origin, value: Any, what: str, *, seen: str | None = None) -> bool:
+    """Save the work and who to answer, then do it after the ack; False (nothing saved, nothing done) when
+    ``seen`` (an event's id) was seen already."""
     payload = {"origin": asdict(replace(origin, response_url=None)), "value": value}
-    row = bot.outbox.accept("slack", kind, payload)
-    assert row is not None
+    row = bot.outbox.accept("slack", kind, payload, seen=seen, ttl=EVENT_WINDOW)
+    if row is None:
+        return False
     bot.spawn(bot.outbox.deliver(row, lambda: _run(bot, kind, origin, value)), what)
+    return True
 
 
 def resume(bot: Worker) -> int:
@@ -85,6 +97,8 @@ async def _run(bot: Worker, kind: str, origin: Origin, value: Any) -> None:
         await bot.make_code(saved_ask(dict(value)), origin)
     elif kind == "bulk_text":
         await bot.batches.from_text(str(value), origin)
+    elif kind == "bulk_files":
+        await bot.batches.from_form([f for f in value if isinstance(f, dict)], "", {}, origin)
     else:
         log.warning("slack outbox: unknown kind %s dropped", kind)
 
@@ -101,4 +115,4 @@ def slack_host(url: str | None, api_url: str) -> bool:
     return parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com"))
 
 
-__all__ = ["Kind", "parsed_value", "promise", "resume", "slack_host"]
+__all__ = ["EVENT_WINDOW", "Kind", "parsed_value", "promise", "resume", "slack_host"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulators.slack import APP_ID, DM_CHANNEL, TEAM_ID, USER_ID, ZH_USER_ID
+from tests.emulators.slack import APP_ID, DM_CHANNEL, PUBLIC_CHANNEL, TEAM_ID, USER_ID, ZH_USER_ID
 from tests.slack.test_e2e import Harness, make_harness, scan  # noqa: F401  (make_harness: a fixture)
 
 ROWS = ("bulk\n"
@@ -38,9 +38,9 @@ def press(h: Harness, action_id: str, value: str, ts: str, *, user: str = USER_I
     assert h.interact(payload).status_code == 200
 
 
-def dry_run(h: Harness, text: str = ROWS, user: str = USER_ID) -> tuple[str, str, dict[str, Any]]:
+def dry_run(h: Harness, text: str = ROWS, user: str = USER_ID, channel: str = PUBLIC_CHANNEL) -> tuple[str, str, dict[str, Any]]:
     before = len(h.emu.calls_to("chat.postMessage"))
-    ack = h.command(text, user=user)
+    ack = h.command(text, user=user, channel=channel)
     assert ack.status_code == 200 and ("Checking" in ack.json()["text"] or "检查" in ack.json()["text"])
     call = h.emu.wait_for("chat.postMessage", before + 1, ok=True, timeout=15)[-1]
     buttons = [e for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
@@ -59,7 +59,7 @@ def wait_upload(h: Harness, name: str, timeout: float = 30.0) -> Any:
 
 
 def test_pasted_rows_dry_run_then_start_updates_in_place_and_uploads_the_zip(h: Harness) -> None:
-    batch_id, ts, message = dry_run(h)
+    batch_id, ts, message = dry_run(h, channel=DM_CHANNEL)
     assert message["channel"] == DM_CHANNEL
     text = message["text"]
     assert "3 row(s), 2 ready" in text and "Line 4" in text and "Start" in str(message["blocks"])
@@ -68,6 +68,7 @@ def test_pasted_rows_dry_run_then_start_updates_in_place_and_uploads_the_zip(h: 
     press(h, "batch_start", batch_id, ts)
     zipped = wait_upload(h, f"minpcode-{batch_id}.zip")
     manifest = wait_upload(h, f"minpcode-{batch_id}-manifest.csv")
+    # started in the DM: the results come in the dry run's thread (tests/slack/test_doors.py: a channel's)
     assert zipped.thread_ts == ts and manifest.thread_ts == ts and zipped.channels == [DM_CHANNEL]
     with zipfile.ZipFile(io.BytesIO(zipped.data or b"")) as z:
         images = sorted(n for n in z.namelist() if not n.startswith("manifest."))

@@ -239,7 +239,7 @@ def test_manifest_is_complete() -> None:
     assert command["command"] == "/minpcode" and command["url"].endswith("/slack/events")
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "message.im"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "message.im", "app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["message_menu_options_url"].endswith("/slack/events")
     from handlers.slack.app import REQUIRED_SCOPES
