@@ -1,6 +1,7 @@
 """What ``help`` says about ``bulk`` / ``批量``, per chat: each front-end takes sheets its own way.
 
-Slack takes rows after the command, a CSV/XLSX dropped in the DM with the bot, or the modal; WeCom takes
+Slack takes rows after the command (``/minpcode``, the DM, an @mention), a CSV/XLSX dropped in the DM with the
+bot, or the modal; WeCom takes
 rows after 批量 or an upload link; the console chat reads one command a line, so it takes no sheet and
 points to the CLI's ``minpcode bulk FILE``. The columns and limits are read from bot/batch/sheets.py, so
 the help cannot drift from what the sheet reader accepts.
@@ -29,9 +30,10 @@ _CLI_WAY = (_CLI_ZH, _CLI_EN)
 # chat -> (after the dry run, zh; en)
 _AFTER = {
     "slack": ("预检结果发到你与机器人的私信，带「开始」「取消」按钮；完成后 zip（图片 + manifest.csv/.xlsx）和 "
-              "manifest.csv 发在那条消息的话题里。",
+              "manifest.csv 发在发起批量的地方：频道里发起的发在那个频道的话题里（注明发起人），私信里发起的发在预检消息的话题里。",
               "The dry run comes to your DM with the bot with Start and Cancel buttons; at the end a zip "
-              "(images + manifest.csv/.xlsx) and the manifest.csv are posted in that message's thread."),
+              "(images + manifest.csv/.xlsx) and the manifest.csv are posted where the batch was started: in a "
+              "thread of that channel, naming who ran it, or in the dry run's thread in the DM."),
     "wecom": ("预检结果发回这里；回复「开始」生成，「取消」放弃；完成后发回 zip 文件（图片 + manifest.csv/.xlsx）。",
               "The dry run comes back here: reply start or cancel; at the end a zip file (images + "
               "manifest.csv/.xlsx) comes back."),
@@ -42,11 +44,11 @@ _CLI_AFTER = ("minpcode bulk 文件 先预检再询问是否开始（--dry-run �
               "asking, --out result.zip saves a zip of images + manifest.csv/.xlsx).")
 
 _FILES = {
-    "slack": ("发送方式：/minpcode bulk 后换行粘贴；或在与机器人的私信里上传 CSV/XLSX，消息里写 bulk；或只发 "
-              "/minpcode bulk 打开表单（可选文件、粘贴、每行的默认值）。",
-              "How: paste the rows on the lines after /minpcode bulk; or upload a CSV/XLSX in the DM with the "
-              "bot with bulk in the message; or send /minpcode bulk alone for a form (a file, pasted rows, "
-              "defaults for every row)."),
+    "slack": ("发送方式：/minpcode bulk（或私信里的 bulk、频道里的 @minpcode bulk）后换行粘贴；或在与机器人的私信里"
+              "上传 CSV/XLSX，消息里写 bulk；或只发 /minpcode bulk 打开表单（可选文件、粘贴、每行的默认值）。",
+              "How: paste the rows on the lines after /minpcode bulk (or bulk in the DM, @minpcode bulk in a "
+              "channel); or upload a CSV/XLSX in the DM with the bot with bulk in the message; or send "
+              "/minpcode bulk alone for a form (a file, pasted rows, defaults for every row)."),
     "wecom": ("发送方式：「批量」后换行粘贴；或只发「批量」，用回复里的一次性链接（30 分钟内）上传 CSV/XLSX"
               "（需机器人有公网地址）。",
               "How: paste the rows on the lines after bulk, or send bulk alone for a one-time link to upload "
