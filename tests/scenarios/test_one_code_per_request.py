@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import pytest
 from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET
 from storage.db import DB_NAME
 from tests.conftest import Site
-from tests.served import Served
+from tests.served import Served, held
 
 KEY = "pairs-0123456789abcdef01"
 PAIRS = 20
@@ -26,18 +24,6 @@ PAIRS = 20
 def upstream_env(wechat: Site) -> dict[str, str]:
     return {"MINPCODE_SANDBOX": "false", "WECHAT_APPID": SANDBOX_APPID, "WECHAT_SECRET": SANDBOX_SECRET,
             "WECHAT_API_URL": wechat.url, "MINPCODE_API_KEYS": f"pairs:{KEY}"}
-
-
-@contextmanager
-def held(data: Path) -> Iterator[None]:
-    """Another writer holds the database (a batch import, say) while the block runs."""
-    db = sqlite3.connect(data / DB_NAME, isolation_level=None, timeout=30)
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        db.execute("COMMIT")
-        db.close()
 
 
 def ask(url: str, n: int) -> dict[str, Any]:
