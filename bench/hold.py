@@ -1,4 +1,4 @@
-"""Hold under attack and failure (issue 13): four figures, over real ``minpcode serve`` processes on loopback.
+"""Hold under attack and failure (issues 13, 22): five figures, over real ``minpcode serve`` processes on loopback.
 
     .venv/bin/python bench/hold.py [--mixed 2000] [--json]
 
@@ -9,7 +9,10 @@
 3. **two processes**: two servers on one data directory, 60 API codes sent to the first, the second started
    while they are in flight — duplicate calls to WeChat (target 0);
 4. **kill -9**: 30 WeCom messages acknowledged, the server killed 0.6 s later and restarted — members
-   who got their code (target 30).
+   who got their code (target 30);
+5. **identical pairs**: two servers on one data directory, 20 identical A-code pairs (each request sent to both
+   at once, let into the database together) — codes made, WeChat ``getwxacode`` calls and the A+C ledger
+   (target 20, 20, 20).
 
 Bounded: every request has a timeout, every server a temporary data directory, every process is stopped.
 Nothing leaves 127.0.0.1 (WeChat, Slack and WeCom are the emulators in tests/ and bot/sandbox/).
@@ -21,6 +24,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -39,10 +43,11 @@ sys.path.insert(0, str(ROOT))
 from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET  # noqa: E402
 from bot.sandbox.server import ServerThread  # noqa: E402
 from bot.sandbox.wechat import WeChatEmulator  # noqa: E402
+from storage.db import DB_NAME  # noqa: E402
 from tests.conftest import Recorder  # noqa: E402
 from tests.emulators.slack import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator  # noqa: E402
 from tests.emulators.wecom import WeComEmulator  # noqa: E402
-from tests.served import Served  # noqa: E402
+from tests.served import Served, held  # noqa: E402
 
 SECRET = "bench-hold-signing-secret"
 TOKEN = "minpcodeCallbackToken2024"
@@ -200,6 +205,37 @@ def kill_nine(sites: Sites, root: Path) -> dict[str, Any]:
     return {"acknowledged": acked.count(200), "delivered_before_kill": before, "delivered_after_restart": len(images())}
 
 
+def identical_pairs(sites: Sites, root: Path, pairs: int = 20) -> dict[str, Any]:
+    sites.wechat_log.clear()
+    data = root / "pairs"
+    env = sites.env()
+    first = Served(data, env).start()
+    second = Served(data, env).start()
+
+    def ask(url: str, n: int) -> int:
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            return http.post(url + "/api/weapp/qrcode", headers={"X-API-Key": API_KEY},
+                             json={"path": f"pages/pair/pair?n={n}"}).status_code
+
+    statuses: list[int] = []
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for n in range(pairs):
+                # Both of a pair have looked for the other and found nothing when the database lets them in.
+                with held(data):
+                    pair = [pool.submit(ask, url, n) for url in (first.url, second.url)]
+                    time.sleep(0.5)
+                statuses += [f.result() for f in pair]
+    finally:
+        first.stop()
+        second.stop()
+    with sqlite3.connect(data / DB_NAME) as db:
+        codes = db.execute("SELECT count(*) FROM codes WHERE status = 'done'").fetchone()[0]
+        ledger = db.execute("SELECT count(*) FROM quota_keys").fetchone()[0]
+    return {"pairs": pairs, "answered_200": statuses.count(200), "codes": codes,
+            "getwxacode_calls": len(sites.wechat_log.to("/wxa/getwxacode")), "ledger": ledger}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixed", type=int, default=2000)
@@ -214,12 +250,14 @@ def main() -> None:
             figures["mixed"] = mixed(sites, root, args.mixed)
             figures["two_processes"] = two_processes(sites, root)
             figures["kill_9"] = kill_nine(sites, root)
+            figures["identical_pairs"] = identical_pairs(sites, root)
     finally:
         sites.stop()
     if args.json:
         print(json.dumps(figures, indent=2))
         return
     b, m, t, k = figures["big_body"], figures["mixed"], figures["two_processes"], figures["kill_9"]
+    p = figures["identical_pairs"]
     print(f"50 MB unsigned body: {b['status']}; RSS {b['rss_before_mb']} -> {b['rss_after_mb']} MB; "
           f"log {b['log_bytes']} bytes in all")
     print(f"{m['requests']} mixed requests: p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms; statuses {m['status']}; "
@@ -228,6 +266,8 @@ def main() -> None:
           f"-> {t['duplicate_upstream_calls']} duplicate(s)")
     print(f"kill -9 0.6 s after {k['acknowledged']} acked WeCom messages: {k['delivered_before_kill']} delivered "
           f"before, {k['delivered_after_restart']} of 30 after the restart")
+    print(f"two processes, {p['pairs']} identical A pairs released together: {p['codes']} codes made, "
+          f"{p['getwxacode_calls']} getwxacode calls, ledger {p['ledger']} ({p['answered_200']} answered 200)")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def run(rows: int, template_name: str, fmt: str, store: Storage | None) -> None:
         if store is not None:
             code_request = CodeRequest(type=CodeType.B, page="pages/shop/index", scene=scene, name=f"shop{i}")
             record = store.history.save_pending(code_request, Requester(), key=code_request.reuse_key(),
-                                                app=SANDBOX_APPID, sandbox=True)
+                                                app=SANDBOX_APPID, sandbox=True).record
             key = request.key(record.id, template.fingerprint(), record_values(record))
             width, height = template.pixel_size()
             store.posters.save(record.id, key, template=template.name, fmt=request.format, data=data,

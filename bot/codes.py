@@ -72,7 +72,9 @@ class Codes:
         self.live = live  # a live code is made here; its rules (place, register, end_of) are the live package's
         self.jobs = JobRunner(self._run, concurrency=concurrency, leases=storage.leases)
         self.outbox = Outbox(storage, self.jobs.owner)  # what front-ends acked and still owe
-        # Identical requests arriving together (a double click, a chat retry) must make one code.
+        # Identical requests arriving together (a double click, a chat retry) make one code: the database
+        # guarantees it across processes (History.save_pending); this lock only spares the second of a pair
+        # in this process the quota check and the look-ups before the write, so it simply reuses the first.
         self._key_locks: KeyedLocks[str] = KeyedLocks()
         self.lookups = Lookups(upstream)
         self.quotas = Quota(storage, lambda: self.settings.minpcode_ac_cap)
@@ -185,8 +187,8 @@ class Codes:
         return self.storage.history.find_by_key(request.reuse_key())
 
     async def submit(self, request: CodeRequest | dict[str, Any], requester: Requester, *,
-                     wait: bool = True, reuse: bool = True, timeout: float = 60.0,
-                     long_scene: bool = False, priority: Priority = Priority.INTERACTIVE) -> Submission:
+                     wait: bool = True, timeout: float = 60.0, long_scene: bool = False,
+                     priority: Priority = Priority.INTERACTIVE) -> Submission:
         """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`; ``priority``."""
         try:
             prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
@@ -196,23 +198,21 @@ class Codes:
             raise
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
-            return await self._submit(prepared, key, requester, wait=wait, reuse=reuse, timeout=timeout, priority=priority)
+            return await self._submit(prepared, key, requester, wait=wait, timeout=timeout, priority=priority)
 
-    async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool, reuse: bool,
+    async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool,
                       timeout: float, priority: Priority = Priority.INTERACTIVE) -> Submission:
         history = self.storage.history
-        if reuse:
-            found = history.find_by_key(key)
-            if found is not None:
-                self.storage.audit.record(requester.key, "reused", found.id, by=requester.chat)
-                METRICS.codes.labels(prepared.type.value, prepared.provider.value, "reused").inc()
-                if wait and found.status is Status.PENDING:
-                    found = await self.wait(found.id, timeout)
-                return Submission(record=found, reused=True, original_by=found.requested_by_name or found.requested_by,
-                                  notices=self._sandbox_notice())
+        found = history.find_by_key(key)
+        if found is not None:
+            return await self._reused(found, prepared, requester, wait=wait, timeout=timeout)
         notices = self.quotas.check(prepared)
         creating = await routing.will_create(self.upstream, prepared)
-        record = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
+        saved = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
+        if not saved.new:
+            # Another process (or host) wrote the same request since we looked: its row is the one code.
+            return await self._reused(saved.record, prepared, requester, wait=wait, timeout=timeout)
+        record = saved.record
         if prepared.live and prepared.destination:
             try:
                 self.live.rules.register(record, prepared.destination, prepared.expires, requester)
@@ -226,6 +226,17 @@ class Codes:
             record = await self.wait(record.id, timeout)
         created = creating if record.status is Status.DONE else []
         return Submission(record=record, notices=notices + created + self._sandbox_notice())
+
+    async def _reused(self, found: CodeRecord, prepared: CodeRequest, requester: Requester, *, wait: bool,
+                      timeout: float) -> Submission:
+        """Offer the identical live code; a pending one is awaited (its job may run in another process,
+        which :meth:`wait` looks for) and never made or counted in the ledger again here."""
+        self.storage.audit.record(requester.key, "reused", found.id, by=requester.chat)
+        METRICS.codes.labels(prepared.type.value, prepared.provider.value, "reused").inc()
+        if wait and found.status is Status.PENDING:
+            found = await self.wait(found.id, timeout)
+        return Submission(record=found, reused=True, original_by=found.requested_by_name or found.requested_by,
+                          notices=self._sandbox_notice())
 
     async def wait(self, code_id: str, timeout: float = 60.0) -> CodeRecord:
         """The record once it is no longer pending (or as it is when ``timeout`` passes)."""

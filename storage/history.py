@@ -6,7 +6,7 @@ import json
 import secrets
 import string
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -25,6 +25,16 @@ _COLUMNS = (
     "sandbox, attempts, request_json, created_at, updated_at, error_raw"
 )
 _NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
+# The rows that hold their request key (at most one each): the WHERE of the index codes_one_live_per_key,
+# written the same so that SQLite reads a key's live row through that index.
+_LIVE = "status IN ('pending', 'done')"
+
+
+class Saved(NamedTuple):
+    """What ``save_pending`` answers: the request's live row, and whether this call wrote it."""
+
+    record: CodeRecord
+    new: bool
 
 
 def new_id() -> str:
@@ -37,22 +47,30 @@ class History:
 
     # -- writing ------------------------------------------------------------------------------
     def save_pending(self, request: CodeRequest, requester: Requester, *, key: str, app: str | None,
-                     sandbox: bool) -> CodeRecord:
-        """Record the request before any upstream call, so nothing is lost if the process dies."""
+                     sandbox: bool) -> Saved:
+        """Record the request before any upstream call, so nothing is lost if the process dies; or, when a
+        pending or made code already has ``key``, write nothing and hand that one back (``new`` False).
+
+        The database decides (the unique index ``codes_one_live_per_key``), so identical requests arriving
+        at two processes at once get one row: the one that came second learns it here.
+        """
         code_id = new_id()
         now = now_text()
-        self._db.execute(
-            f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
-            [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
-             request.scene, request.name, request.campaign, None, request.channel, None, request.medium,
-             request.content, request.term, request.comments, request.width, int(request.transparent),
-             request.title, None, None, None, None, None, None, None, None, requester.key, requester.user_name,
-             requester.chat, requester.channel_id, int(sandbox), 0,
-             request.model_dump_json(exclude_none=True), now, now, None],
-        )
-        record = self.get(code_id)
+        # One transaction: the live row found on a conflict cannot fail or be deleted before it is read.
+        # (Nothing else can conflict: the id is one of 36^12.)
+        with immediate(self._db.conn):
+            inserted = self._db.execute(
+                f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))}) ON CONFLICT DO NOTHING",
+                [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
+                 request.scene, request.name, request.campaign, None, request.channel, None, request.medium,
+                 request.content, request.term, request.comments, request.width, int(request.transparent),
+                 request.title, None, None, None, None, None, None, None, None, requester.key, requester.user_name,
+                 requester.chat, requester.channel_id, int(sandbox), 0,
+                 request.model_dump_json(exclude_none=True), now, now, None],
+            ).rowcount == 1
+            record = self.get(code_id) if inserted else self.find_by_key(key)
         assert record is not None
-        return record
+        return Saved(record, inserted)
 
     def start_attempt(self, code_id: str) -> int:
         self._db.execute("UPDATE codes SET attempts = attempts + 1, updated_at = ? WHERE id = ?", [now_text(), code_id])
@@ -96,11 +114,8 @@ class History:
         return _record(row) if row else None
 
     def find_by_key(self, key: str) -> CodeRecord | None:
-        """The live code (done, or still pending) made from the same normalised request."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM codes WHERE request_key = ? AND status IN ('done', 'pending') "
-            "ORDER BY status = 'done' DESC, created_at LIMIT 1", [key]
-        ).fetchone()
+        """The live code (done, or still pending) made from the same normalised request: at most one."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE request_key = ? AND {_LIVE}", [key]).fetchone()
         return _record(row) if row else None
 
     def name_taken(self, name: str, provider: str, *, except_id: str = "", except_key: str = "") -> bool:

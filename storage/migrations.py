@@ -7,6 +7,7 @@ before running one on an existing database, ``storage.db`` writes a backup besid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,7 +17,10 @@ from bot.errors import MinpcodeError
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
+from storage.clock import now_text
 from storage.transaction import immediate
+
+MIGRATION_ACTOR = "minpcode:migration"  # who the audit names for what a migration did to a code
 
 
 def _v1_codes(db: sqlite_utils.Database) -> None:
@@ -327,6 +331,37 @@ def _batch_row_posters(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
 
 
+def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
+    # One code per identical request, held by the database (issue 22): a lock in one process let two
+    # processes on one folder each make the same code, and spend WeChat's A+C cap twice while the ledger
+    # counted it once. At most one pending or done row per request key; a failed or deleted row holds
+    # nothing, so asking again after a failure (or a deletion) makes a new code.
+    # Duplicates an older version made are settled first. The row reuse was offering stays (the oldest
+    # made, else the oldest pending). Another made one is deleted: its id and image still answer and
+    # summaries still count it as made, but it is no longer listed or offered; the audit says why. Another
+    # pending one fails naming the kept code, so no worker asks the upstream for it again.
+    duplicates = db.execute("""
+        SELECT id, status, kept FROM (
+            SELECT id, status, row_number() OVER w AS n, first_value(id) OVER w AS kept FROM codes
+            WHERE status IN ('pending', 'done')
+            WINDOW w AS (PARTITION BY request_key ORDER BY status = 'done' DESC, created_at, rowid))
+        WHERE n > 1""").fetchall()
+    now = now_text()
+    for code_id, status, kept in duplicates:
+        if status == "done":
+            db.execute("UPDATE codes SET status = 'deleted', deleted_at = ?, updated_at = ? WHERE id = ?",
+                       [now, now, code_id])
+            db.execute("INSERT INTO audit (at, actor, action, code_id, detail) VALUES (?, ?, 'deleted', ?, ?)",
+                       [now, MIGRATION_ACTOR, code_id, json.dumps({"duplicate_of": kept})])
+        else:
+            db.execute(
+                "UPDATE codes SET status = 'failed', error_code = 'duplicate_request', error_zh = ?, error_en = ?, "
+                "updated_at = ? WHERE id = ?",
+                [f"同样的请求已有码 {kept}，这个没有生成，请用 {kept}。",
+                 f"An identical request already has code {kept}; this one was not made: use {kept}.", now, code_id])
+    db.execute("CREATE UNIQUE INDEX codes_one_live_per_key ON codes (request_key) WHERE status IN ('pending', 'done')")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -346,13 +381,15 @@ MIGRATIONS: list[Migration] = [
     ("batches_rows", _batches),
     ("summary_made_index", _summary_made_index),
     ("batch_row_posters", _batch_row_posters),
+    ("codes_one_live_per_key", _codes_one_live_per_key),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
-                                              "requesters_with_front_end", "batch_row_posters"})
+                                              "requesters_with_front_end", "batch_row_posters",
+                                              "codes_one_live_per_key"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

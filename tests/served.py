@@ -6,6 +6,9 @@
     proc.kill()         # SIGKILL, no shutdown of any kind
     proc.log()          # everything it wrote to stdout and stderr
 
+    with held(data_dir):  # another writer holds the database: requests sent now all write at one instant
+        ...
+
 The process inherits no upstream or chat secret from the environment: only what ``env`` gives.
 """
 
@@ -14,13 +17,18 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from storage.db import DB_NAME
 
 SCRIPT = Path(sys.executable).with_name("minpcode")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
@@ -107,4 +115,20 @@ class Served:
         self.stop()
 
 
-__all__ = ["COMMAND", "Served", "free_port"]
+@contextmanager
+def held(data_dir: Path) -> Iterator[None]:
+    """The write lock on ``data_dir``'s database, taken from outside the servers (as a batch import or a CLI
+    command would), until the block ends: identical requests sent meanwhile have each looked for the other
+    and found nothing when the database lets their writes in together."""
+    db = sqlite3.connect(data_dir / DB_NAME, isolation_level=None, timeout=30)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+__all__ = ["COMMAND", "Served", "free_port", "held"]

@@ -1,8 +1,8 @@
 """The API's routes: each reads its input, asks the service, and answers the API's envelope ``{code, msg, data}``.
 
-Only the service is used (no storage, no upstream client, no lock of our own: the service
-serialises identical submits, so a double click reuses the first code). Refusals are our errors,
-turned into answers once, by :func:`handlers.api.errors.error_response`.
+Only the service is used (no storage, no upstream client, no lock of our own: the service makes one
+code per identical request, so a double click reuses the first code, whichever process it reached).
+Refusals are our errors, turned into answers once, by :func:`handlers.api.errors.error_response`.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ async def test_our_own_errors_are_stored_under_their_stable_name(upstreams: Upst
     request = CodeRequest(type=CodeType.C, via=Provider.GIO, app="SbxMinp1", page="pages/a/a",
                           name="gone-campaign-link", campaign="已下线的活动", channel="今日头条")
     earlier = Storage.open(tmp_path)
-    pending = earlier.history.save_pending(request, ALICE, key=request.reuse_key(), app="SbxMinp1", sandbox=False)
+    pending = earlier.history.save_pending(request, ALICE, key=request.reuse_key(), app="SbxMinp1",
+                                           sandbox=False).record
     earlier.close()
     async with open_service(upstreams.settings(tmp_path)) as service:
         record = await service.wait(pending.id, timeout=30)

@@ -113,7 +113,7 @@ def test_existing_rows_are_migrated_to_front_end_ids(tmp_path: Path) -> None:
     for chat, user in (("wecom", "cms"), ("api", "cms"), ("console", "alice"), ("slack", "U0ADMIN")):
         record = history.save_pending(request.model_copy(update={"scene": f"{chat}={user}"}),
                                             Requester(chat=chat, user_id=user), key=f"k-{chat}", app=None,
-                                            sandbox=True)
+                                            sandbox=True).record
         made[chat] = record.id
     old.execute("UPDATE codes SET requested_by = substr(requested_by, instr(requested_by, ':') + 1)")
     audit.record("cms", "requested", made["wecom"], chat="wecom")

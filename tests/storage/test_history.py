@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, S
 from bot.text import Text
 from storage import Storage
 from storage.clock import to_text
-from storage.history import ID_LENGTH
+from storage.history import ID_LENGTH, Saved
 
 ALICE = Requester(chat="slack", user_id="U_ALICE", user_name="alice")
 BOB = Requester(chat="wecom", user_id="U_BOB", user_name="bob")
@@ -37,7 +40,7 @@ def gio_code(name: str, page: str = "pages/list/list") -> CodeRequest:
 
 
 def save(store: Storage, request: CodeRequest, requester: Requester = ALICE) -> CodeRecord:
-    return store.history.save_pending(request, requester, key=request.reuse_key(), app="wxapp", sandbox=False)
+    return store.history.save_pending(request, requester, key=request.reuse_key(), app="wxapp", sandbox=False).record
 
 
 def row(code_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
@@ -137,18 +140,49 @@ def test_get_unknown_id_is_none(store: Storage) -> None:
 # ---- reuse ------------------------------------------------------------------------------------------
 
 
-def test_find_by_key_prefers_the_done_code_and_ignores_failed_ones(store: Storage) -> None:
+def test_one_live_row_per_request_and_a_failed_or_deleted_one_holds_nothing(store: Storage) -> None:
     request = a_code()
-    failed = save(store, request)
-    store.history.mark_failed(failed.id, "45009", WHY)
-    assert store.history.find_by_key(request.reuse_key()) is None  # a failure is never offered again
-    pending = save(store, request, BOB)
-    assert store.history.find_by_key(request.reuse_key()) == pending
-    done = save(store, request)
-    store.history.mark_done(done.id, UpstreamResult(provider=Provider.WECHAT, mime="image/png"), "b" * 64)
-    found = store.history.find_by_key(request.reuse_key())
-    assert found is not None and found.id == done.id
+    key = request.reuse_key()
+    first = store.history.save_pending(request, ALICE, key=key, app="wxapp", sandbox=False)
+    again = store.history.save_pending(request, BOB, key=key, app="wxapp", sandbox=False)
+    assert first.new and not again.new and again.record == first.record  # Bob is handed Alice's pending row
+    assert store.history.find_by_key(key) == first.record
+    store.history.mark_failed(first.record.id, "45009", WHY)
+    assert store.history.find_by_key(key) is None  # a failure is never offered again
+    retry = store.history.save_pending(request, BOB, key=key, app="wxapp", sandbox=False)
+    assert retry.new and retry.record.id != first.record.id  # and it does not stop a new attempt
+    store.history.mark_done(retry.record.id, UpstreamResult(provider=Provider.WECHAT, mime="image/png"), "b" * 64)
+    made = store.history.save_pending(request, ALICE, key=key, app="wxapp", sandbox=False)
+    assert not made.new and made.record.id == retry.record.id and made.record.status is Status.DONE
+    store.history.mark_deleted(retry.record.id)
+    after_delete = store.history.save_pending(request, ALICE, key=key, app="wxapp", sandbox=False)
+    assert after_delete.new and store.history.find_by_key(key) == after_delete.record
     assert store.history.find_by_key("no-such-key") is None
+    # the database itself refuses a second live row, whoever writes it
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        store.history.import_rows([row("sneaky", T0, request_key=key, status="done")])
+
+
+def test_two_connections_saving_the_same_requests_at_once_write_one_row_each(tmp_path: Path) -> None:
+    # two processes on one data folder are two connections to one file; the database keeps one row per request
+    stores = [Storage.open(tmp_path), Storage.open(tmp_path)]
+    requests = [a_code(f"pages/index/index?n={n}") for n in range(20)]
+    go = threading.Barrier(2)
+
+    def save_all(store: Storage, requester: Requester) -> list[Saved]:
+        go.wait(timeout=10)
+        return [store.history.save_pending(r, requester, key=r.reuse_key(), app="wxapp", sandbox=False)
+                for r in requests]
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            alice, bob = (f.result() for f in [pool.submit(save_all, stores[0], ALICE),
+                                               pool.submit(save_all, stores[1], BOB)])
+        assert stores[0].history.count() == len(requests)
+        assert all(a.record.id == b.record.id and a.new != b.new for a, b in zip(alice, bob, strict=True))
+    finally:
+        for opened in stores:
+            opened.close()
 
 
 def test_name_taken_counts_only_other_live_codes(store: Storage) -> None:

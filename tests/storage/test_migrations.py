@@ -148,3 +148,41 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path) -> None:
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     assert "half" not in tables and "codes" in tables
     assert "999_broken" not in {r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()}
+
+
+def test_one_live_row_per_request_key_settles_the_duplicates_an_older_version_made(tmp_path: Path) -> None:
+    # Two processes could each make the same request before the database held it: keep the code reuse was
+    # offering, delete another made one (its id and image still answer), fail another pending one.
+    db = sqlite_utils.Database(sqlite3.connect(tmp_path / DB_NAME, isolation_level=None))
+    names = [name for name, _ in MIGRATIONS]
+    migrate(db, MIGRATIONS[:names.index("codes_one_live_per_key")])
+    rows = [("k1", "pending0", "pending", 0), ("k1", "doneold", "done", 1), ("k1", "donenew", "done", 2),
+            ("k2", "pendinga", "pending", 0), ("k2", "pendingb", "pending", 1),
+            ("k3", "failed", "failed", 0), ("k3", "madeafter", "done", 1),
+            ("k4", "deleted", "deleted", 0), ("k4", "remade", "done", 1)]
+    for key, code_id, status, second in rows:
+        at = f"2026-01-01T00:00:0{second}.000000Z"
+        db.execute("INSERT INTO codes (id, request_key, type, provider, status, page, requested_by, request_json, "
+                   "created_at, updated_at, image_sha256) VALUES (?, ?, 'A', 'wechat', ?, 'pages/a', 'slack:U1', "
+                   "'{\"type\": \"A\", \"page\": \"pages/a\"}', ?, ?, ?)",
+                   [code_id, key, status, at, at, "f" * 64 if status == "done" else None])
+    db.conn.close()
+
+    store = Storage.open(tmp_path)
+    status = {r[0]: r[1] for r in store.db.execute("SELECT id, status FROM codes").fetchall()}
+    assert status == {"pending0": "failed", "doneold": "done", "donenew": "deleted", "pendinga": "pending",
+                      "pendingb": "failed", "failed": "failed", "madeafter": "done", "deleted": "deleted",
+                      "remade": "done"}
+    pending0 = store.history.get("pending0")
+    assert pending0 is not None and pending0.error_code == "duplicate_request"
+    assert pending0.error_message is not None and "doneold" in pending0.error_message.en
+    assert "doneold" in pending0.error_message.zh
+    said = [(e["actor"], e["action"], e["detail"]) for e in store.audit.for_code("donenew")]
+    assert said == [("minpcode:migration", "deleted", {"duplicate_of": "doneold"})]  # why it left the lists
+    assert list((tmp_path / "backups").glob("before-codes_one_live_per_key-*.tar.gz"))  # rows were changed
+    found = {key: store.history.find_by_key(key) for key in ("k1", "k2", "k3", "k4")}
+    assert {key: r.id for key, r in found.items() if r} == {"k1": "doneold", "k2": "pendinga", "k3": "madeafter",
+                                                             "k4": "remade"}
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        store.db.execute("UPDATE codes SET status = 'done' WHERE id = 'donenew'")
+    store.close()

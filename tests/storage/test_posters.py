@@ -30,7 +30,7 @@ def store(tmp_path: Path) -> Iterator[Storage]:
 def a_code(store: Storage, name: str = "shop-1001", scene: str = "s=1001") -> str:
     request = CodeRequest(type=CodeType.B, page="pages/shop/index", scene=scene, name=name)
     return store.history.save_pending(request, Requester(user_id="alice"), key=request.reuse_key(), app=SANDBOX_APPID,
-                                      sandbox=True).id
+                                      sandbox=True).record.id
 
 
 def render(store: Storage, code_id: str, request: PosterRequest) -> tuple[str, bytes]:

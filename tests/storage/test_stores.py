@@ -155,7 +155,7 @@ async def test_concurrent_writers_of_the_same_parameters_agree_on_one_key(tmp_pa
 
 def test_reports_join_reuses_with_the_code_offered_again(store: Storage) -> None:
     request = CodeRequest(type=CodeType.A, page="pages/index/index?x=1")
-    record = store.history.save_pending(request, ALICE, key=request.reuse_key(), app="wxapp1", sandbox=False)
+    record = store.history.save_pending(request, ALICE, key=request.reuse_key(), app="wxapp1", sandbox=False).record
     store.audit.record("slack:U_BOB", "reused", record.id, by="slack")
     store.audit.record(ALICE.key, "reused", record.id)
     store.audit.record("slack:U_CAROL", "reused", "gone00000000")  # the code's row no longer exists
