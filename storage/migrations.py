@@ -327,6 +327,12 @@ def _batch_row_posters(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
 
 
+def _outbox_notes(db: sqlite_utils.Database) -> None:
+    # What a delivery must do the same way if it runs again after a crash (a WeCom media_id), written
+    # before the send it is for: a JSON object, NULL until the first note.
+    db.execute("ALTER TABLE outbox ADD COLUMN notes TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -346,13 +352,15 @@ MIGRATIONS: list[Migration] = [
     ("batches_rows", _batches),
     ("summary_made_index", _summary_made_index),
     ("batch_row_posters", _batch_row_posters),
+    ("outbox_notes", _outbox_notes),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
-                                              "requesters_with_front_end", "batch_row_posters"})
+                                              "requesters_with_front_end", "batch_row_posters",
+                                              "outbox_notes"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:
