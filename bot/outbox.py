@@ -43,6 +43,9 @@ class Attempt:
     def recall(self, key: str) -> str | None:
         return self._store.notes(self.row_id).get(key)
 
+    def pending(self) -> bool:
+        return self._store.state(self.row_id) == "pending"
+
     def remember(self, key: str, value: str) -> None:
         """Written to disk before this returns: call it before the send that ``value`` is for."""
         self._store.note(self.row_id, key, value)
@@ -55,7 +58,9 @@ _ATTEMPT: ContextVar[Attempt | None] = ContextVar("minpcode_outbox_attempt", def
 
 def attempt() -> Attempt | None:
     """The outbox row the current task is delivering; None outside a delivery."""
-    return _ATTEMPT.get()
+    run = _ATTEMPT.get()
+    # a task the work started inherits the variable and may outlive the row (a WeCom batch run): not its row
+    return run if run is not None and run.pending() else None
 
 
 class Outbox:

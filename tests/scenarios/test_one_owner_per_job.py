@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -117,13 +118,25 @@ async def test_a_delivery_run_again_after_a_crash_recalls_what_the_first_run_rem
     store = Storage.open(tmp_path)  # the restart: what was remembered is on disk
     assert [r for r, _, _ in store.outbox.pending("wecom")] == [row]
 
+    delivered = asyncio.Event()
+    later: list[delivering.Attempt | None] = []
+
+    async def outliving() -> None:  # a task the work starts (a batch run) inherits the row's context
+        await delivered.wait()
+        later.append(delivering.attempt())
+
     async def second_run() -> None:
         run = delivering.attempt()
         assert run is not None
         seen.append(run.recall("media"))
+        tasks.append(asyncio.create_task(outliving()))
 
+    tasks: list[asyncio.Task[None]] = []
     assert await delivering.Outbox(store, "second").deliver(row, second_run)
+    delivered.set()
+    await asyncio.gather(*tasks)
     assert seen == ["m-1"] and store.outbox.state(row) == "done"
+    assert later == [None]  # once the row is delivered, it is no task's delivery
     other = store.outbox.accept("wecom", "message", "{}")  # each row its own notes
     assert other is not None and store.outbox.notes(other) == {} and store.outbox.notes(row) == {"media": "m-1"}
     store.close()
