@@ -362,6 +362,12 @@ def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX codes_one_live_per_key ON codes (request_key) WHERE status IN ('pending', 'done')")
 
 
+def _outbox_notes(db: sqlite_utils.Database) -> None:
+    # What a delivery must do the same way if it runs again after a crash (a WeCom media_id), written
+    # before the send it is for: a JSON object, NULL until the first note.
+    db.execute("ALTER TABLE outbox ADD COLUMN notes TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -382,6 +388,7 @@ MIGRATIONS: list[Migration] = [
     ("summary_made_index", _summary_made_index),
     ("batch_row_posters", _batch_row_posters),
     ("codes_one_live_per_key", _codes_one_live_per_key),
+    ("outbox_notes", _outbox_notes),
 ]
 
 
@@ -389,7 +396,7 @@ MIGRATIONS: list[Migration] = [
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
                                               "requesters_with_front_end", "batch_row_posters",
-                                              "codes_one_live_per_key"})
+                                              "codes_one_live_per_key", "outbox_notes"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

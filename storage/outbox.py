@@ -3,10 +3,12 @@
 ``accept`` saves a request (and where its answer goes) in one transaction with its id's first
 sighting, so an acknowledged request is on disk before the ack and a replay within the window,
 even after a restart, is recognised. Rows are delivered by whoever holds their lease (storage/leases.py).
+A row's ``notes`` keep what its delivery must do the same way if it runs again (``note``/``notes``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import sqlite_utils
@@ -50,6 +52,17 @@ class Outbox:
         self._db.execute("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?", [now, row_id])
         # what was delivered is kept a day (for whoever looks into a complaint), then dropped
         self._db.execute("DELETE FROM outbox WHERE state = 'done' AND done_at < ?", [now - KEEP_DONE])
+
+    def note(self, row_id: int, key: str, value: str) -> None:
+        """Keep ``key`` = ``value`` with the row, committed before this returns (so before the send it is for)."""
+        with immediate(self._db.conn):
+            notes = self.notes(row_id)
+            notes[key] = value
+            self._db.execute("UPDATE outbox SET notes = ? WHERE id = ?", [json.dumps(notes), row_id])
+
+    def notes(self, row_id: int) -> dict[str, str]:
+        row = self._db.execute("SELECT notes FROM outbox WHERE id = ?", [row_id]).fetchone()
+        return {str(k): str(v) for k, v in json.loads(row[0]).items()} if row and row[0] else {}
 
     def pending(self, front: str) -> list[tuple[int, str, str]]:
         """(id, kind, payload) of what ``front`` still owes, oldest first."""

@@ -144,9 +144,7 @@ class WeComBatches:
             if size > self.zip_max_bytes:
                 raise UpstreamError("wecom", None, "压缩包超过企业微信 20 MB 的文件上限。",
                                     "The zip is over WeCom's 20 MB file limit.")
-            media_id = await self.deliver.client.upload_media(data, f"minpcode-{batch.id}.zip", "application/zip",
-                                                              media_type="file")
-            await self.deliver.client.send_file(target, media_id)
+            await self.deliver.media(target, data, f"minpcode-{batch.id}.zip", "application/zip", "file")
         except MinpcodeError as exc:
             log.warning("wecom: batch %s zip not sent: %s", batch.id, type(exc).__name__)
             await self._offer_link(batch, target, size, exc)

@@ -16,6 +16,13 @@ message/update_template_card https://developer.work.weixin.qq.com/document/path/
   Chinese and an English sentence, at one boundary (:func:`wecom_error`). ``60020`` (this server's IP is
   not among the app's trusted IPs) and ``81013`` (the person is outside the app's visible range) are
   also logged with the fix an admin has to make.
+* **Media sent once**: an ``image``/``file`` message to a member asks for WeCom's duplicate check
+  (``enable_duplicate_check``, message/send above: "在一定时间间隔内，同样内容（请求json）的消息，不会重复收到",
+  the interval ``duplicate_check_interval``, default 1800 s, at most 4 hours). Its body names one upload
+  (the media_id), so the same body again is the same answer sent again after a crash (deliver.py keeps the
+  media_id for that), never a second request's. Text has no such name: two requests may well get the same
+  words, which the check would swallow, so text goes without it. ``appchat/send`` (a group chat) documents
+  no such check.
 * **Secrets**: the corp secret and access tokens go in query strings, as WeCom requires; they are never
   logged here, and httpx's own request log lines are filtered so they show ``access_token=***``.
 """
@@ -38,6 +45,8 @@ from bot.metrics import METRICS
 from bot.redact import guard_logs
 
 __all__ = [
+    "CHECKED_MSGTYPES",
+    "DUPLICATE_CHECK_INTERVAL",
     "SendResult",
     "Target",
     "WeComClient",
@@ -49,6 +58,9 @@ log = logging.getLogger("minpcode.wecom.client")
 TOKEN_MARGIN = 300.0
 """Refresh this many seconds before WeCom says the token expires."""
 TOKEN_RETRY_CODES = frozenset({40014, 42001})
+DUPLICATE_CHECK_INTERVAL = 4 * 3600
+"""Seconds WeCom drops a repeat of a media message: its maximum, so a restart however slow is covered."""
+CHECKED_MSGTYPES = frozenset({"image", "file"})
 
 _Entry = tuple[type[e.UpstreamError], str, str]
 ERRORS: dict[int, _Entry] = {
@@ -216,6 +228,8 @@ class WeComClient:
             data = await self.call("POST", "appchat/send", json=body, what=str(target))
             return SendResult(msgid=str(data.get("msgid") or ""))
         body = {"touser": target.user, "msgtype": msgtype, "agentid": self.agent_id, msgtype: payload}
+        if msgtype in CHECKED_MSGTYPES:
+            body |= {"enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
         data = await self.call("POST", "message/send", json=body, what=str(target))
         invalid = tuple(u for u in str(data.get("invaliduser") or "").split("|") if u)
         if invalid:
@@ -227,12 +241,6 @@ class WeComClient:
 
     async def send_text(self, target: Target, content: str) -> SendResult:
         return await self.send(target, "text", {"content": content})
-
-    async def send_image(self, target: Target, media_id: str) -> SendResult:
-        return await self.send(target, "image", {"media_id": media_id})
-
-    async def send_file(self, target: Target, media_id: str) -> SendResult:
-        return await self.send(target, "file", {"media_id": media_id})
 
     async def send_card(self, user: str, card: dict[str, Any]) -> SendResult:
         """A template card to one member (cards cannot go to app group chats)."""

@@ -8,13 +8,19 @@
   messages rather than silently trimmed.
 * If the image cannot be sent, the text still goes, with the image's download link when the server has a
   public URL.
+* **Once, after a crash too**: in an outbox delivery (bot/outbox.py) the media_id of an upload is kept with
+  the row before it is sent. A delivery run again after a crash sends the same bytes under the same
+  media_id, and WeCom's duplicate check (client.py) drops it if the member already has it; a new request
+  uploads afresh, so it is never taken for a repeat. Text is sent again in that case (at least once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
+from bot import outbox
 from bot.errors import MinpcodeError, UpstreamError
 from bot.text import Text, clip_utf8
 from handlers.attachments import attachment
@@ -82,11 +88,28 @@ class Deliverer:
         """An image message; a file when it is over the image limit or not an image (a PDF poster)."""
         mime = mime or "image/jpeg"
         if len(data) > IMAGE_MAX_BYTES or not mime.startswith("image/"):
-            media_id = await self.client.upload_media(data, filename, mime, media_type="file")
-            await self.client.send_file(target, media_id)
-            return
-        media_id = await self.client.upload_media(data, filename, mime, media_type="image")
-        await self.client.send_image(target, media_id)
+            await self.media(target, data, filename, mime, "file")
+        else:
+            await self.media(target, data, filename, mime, "image")
+
+    async def media(self, target: Target, data: bytes, filename: str, mime: str, media_type: str) -> None:
+        """Upload ``data`` and send it as a ``media_type`` message; in an outbox delivery, the upload of these
+        bytes that an earlier run of it made is sent instead (see the module's notes)."""
+        run = outbox.attempt()
+        key = f"wecom-media:{media_type}:{hashlib.sha256(data).hexdigest()}"
+        media_id = run.recall(key) if run is not None else None
+        if media_id is not None:
+            try:
+                await self.client.send(target, media_type, {"media_id": media_id})
+                return
+            except UpstreamError as exc:
+                if exc.code != 40007:  # only an expired upload (3 days) is uploaded again
+                    raise
+                log.info("wecom: the upload kept for %s has expired; uploading again", target)
+        media_id = await self.client.upload_media(data, filename, mime, media_type=media_type)
+        if run is not None:
+            run.remember(key, media_id)
+        await self.client.send(target, media_type, {"media_id": media_id})
 
     async def reply(self, target: Target, reply: Reply) -> None:
         """A command's answer: its image (if any), then its text with any notices."""

@@ -54,6 +54,8 @@ with ``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``, as Slack does when it s
 * The bot's own posts in its DM are delivered as ``message.im`` too (with ``bot_id``), as Slack does — why
   Bolt has its ignoring-self-events middleware (our reading of Bolt; Slack's page does not say it in words).
   Each delivery is kept in :attr:`SlackEmulator.deliveries`.
+* :meth:`SlackEmulator.hold_answers` lets a method take effect and holds back its answer, as a response
+  lost on its way back (or a caller killed waiting for it) would.
 """
 
 from __future__ import annotations
@@ -556,6 +558,7 @@ class SlackEmulator:
         self.scopes = scopes  # via the property: stored as a list
         self.latency = latency
         self.latency_by_method: dict[str, float] = dict(latency_by_method or {})
+        self._holds: dict[str, tuple[Callable[[dict[str, Any]], bool], threading.Event]] = {}
         self.strict_triggers = strict_triggers
         self.trigger_ttl = trigger_ttl
         self.home_enabled = home_enabled
@@ -691,6 +694,21 @@ class SlackEmulator:
         self._check_method(method)
         with self._lock:
             self._failures.setdefault(method, deque()).extend([(error, extra)] * times)
+
+    def hold_answers(self, method: str, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Calls to ``method`` (those whose params ``when`` accepts) take effect and are recorded as usual,
+        but their HTTP answer is held back until :meth:`release_answers`: the caller cannot tell that its
+        call took effect."""
+        self._check_method(method)
+        with self._lock:
+            self._holds[method] = (when or (lambda params: True), threading.Event())
+
+    def release_answers(self) -> None:
+        """Send every held answer and hold no more."""
+        with self._lock:
+            for _, released in self._holds.values():
+                released.set()
+            self._holds.clear()
 
     def ratelimit_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls to ``method`` get HTTP 429, ``Retry-After: retry_after``."""
@@ -992,6 +1010,10 @@ class SlackEmulator:
             else:
                 status, body, extra = self._handle(method, params, token, base)
             self.calls.append(Call(method, params, headers, request.method, arrived, token, status, body))
+            hold = self._holds.get(method)
+            released = hold[1] if hold is not None and hold[0](params) else None
+        while released is not None and not released.is_set():
+            await asyncio.sleep(0.02)
         return self._json_response(body, status, {**self._common_headers(method), **extra})
 
     def _handle(

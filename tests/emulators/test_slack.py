@@ -591,3 +591,17 @@ def test_a_file_in_the_dm_is_a_file_share_and_the_bots_own_posts_come_back(emu: 
     emu.web_client().chat_postMessage(channel=PUBLIC_CHANNEL, text="not a DM: no message.channels")
     time.sleep(0.3)
     assert len(receiver.got) == 2
+
+
+async def test_held_answers_take_effect_and_are_answered_when_released(emu: SlackEmulator) -> None:
+    client = client_for(emu)
+    emu.hold_answers("files.completeUploadExternal")
+    upload = asyncio.create_task(client.files_upload_v2(content=PNG, filename="qr.png", channel=PUBLIC_CHANNEL))
+    await emu.wait_for_async("files.completeUploadExternal", timeout=5)
+    await asyncio.sleep(0.2)
+    assert [u.filename for u in emu.uploads] == ["qr.png"] and not upload.done()  # shared, not yet answered
+    assert (await client.chat_postMessage(channel=PUBLIC_CHANNEL, text="other methods answer"))["ok"]
+    emu.release_answers()
+    assert (await asyncio.wait_for(upload, 5))["ok"]
+    with pytest.raises(ValueError):
+        emu.hold_answers("chat.postMesage")

@@ -366,6 +366,68 @@ def test_member_cap_drops_silently(http, emu, clock):
     assert len(emu.messages_for("zhangsan")) == 31
 
 
+def checked(body: dict, interval: int | None = 600) -> dict:
+    extra = {} if interval is None else {"duplicate_check_interval": interval}
+    return {**body, "enable_duplicate_check": 1, **extra}
+
+
+def test_duplicate_check_drops_the_same_request_within_its_interval(http, emu, clock):
+    token = get_token(http)
+    media_id = upload(http, token, png())["media_id"]
+    image = {"touser": "zhangsan", "msgtype": "image", "agentid": AGENT, "image": {"media_id": media_id}}
+    first = send(http, token, checked(image))
+    again = send(http, token, checked(image))
+    assert first["errcode"] == again["errcode"] == 0 and again["msgid"] == first["msgid"]
+    assert len(emu.messages_for("zhangsan")) == 1 and [m for m, _ in emu.duplicates] == [first["msgid"]]
+    # another request JSON is another message: another member, another upload, no check, another interval
+    assert send(http, token, checked({**image, "touser": "lisi"}))["errcode"] == 0
+    other = upload(http, token, png())["media_id"]
+    assert send(http, token, checked({**image, "image": {"media_id": other}}))["errcode"] == 0
+    assert send(http, token, image)["errcode"] == 0
+    assert send(http, token, checked(image, 900))["errcode"] == 0
+    assert len(emu.messages_for("zhangsan")) == 4
+    clock.advance(600)  # the interval is over: delivered again
+    assert send(http, token, checked(image))["msgid"] != first["msgid"]
+    assert len(emu.messages_for("zhangsan")) == 5
+
+
+def test_duplicate_check_interval_defaults_to_1800_s_and_is_at_most_4_hours(http, emu, clock):
+    token = get_token(http)
+    body = checked(text("zhangsan", "same"), None)
+    assert send(http, token, body)["errcode"] == 0
+    clock.advance(1799)
+    send(http, token, body)
+    assert len(emu.messages_for("zhangsan")) == 1
+    clock.advance(1)
+    send(http, token, body)
+    assert len(emu.messages_for("zhangsan")) == 2
+    assert send(http, token, checked(text("zhangsan"), 4 * 3600))["errcode"] == 0
+    assert send(http, token, checked(text("zhangsan"), 4 * 3600 + 1))["errcode"] == 40058
+
+
+def test_held_answers_are_taken_but_not_answered_until_released(http, emu, server):
+    token = get_token(http)
+    emu.hold_answers("message/send", when=lambda body: body["msgtype"] == "text")
+    answered: list[int] = []
+
+    def post() -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            answered.append(send(c, token, text("zhangsan", "held"))["errcode"])
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    emu.wait_for("message/send", 1)
+    time.sleep(0.2)
+    assert [m.content for m in emu.messages_for("zhangsan")] == ["held"] and answered == []  # taken, no answer
+    media_id = upload(http, token, png())["media_id"]
+    image = {"touser": "zhangsan", "msgtype": "image", "agentid": AGENT, "image": {"media_id": media_id}}
+    assert send(http, token, image)["errcode"] == 0  # not a text: answered at once
+    emu.release_answers()
+    sender.join(5)
+    assert answered == [0]
+    assert send(http, token, text("zhangsan", "after"))["errcode"] == 0
+
+
 # ============================================================================ template cards
 
 

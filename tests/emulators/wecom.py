@@ -8,7 +8,9 @@ Two halves:
   ``webhook/send`` and ``webhook/upload_media``. A Starlette app (``.app``); run it with
   ``bot.sandbox.server.ServerThread``. Business errors are JSON ``{"errcode", "errmsg"}`` at HTTP 200,
   errmsgs carry WeCom's ``hint``/``from ip`` suffix. Time comes from ``clock`` (a :class:`FakeClock` by
-  default) so token expiry, the 3-day media lifetime, 72 h response codes and per-minute caps are testable.
+  default) so token expiry, the 3-day media lifetime, 72 h response codes, per-minute caps and the
+  duplicate-check interval are testable. ``message/send`` keeps the page's duplicate check (below);
+  :meth:`WeComEmulator.hold_answers` takes a call and holds back its answer, as a lost response would.
 * :class:`CallbackSender` — the **outbound callbacks** WeCom makes to the bot's URL: URL verification (GET)
   and encrypted message/event POSTs, with ``MsgId``/``CreateTime`` control, ``resend()`` for WeCom's
   retries, and verification/decryption of passive replies. Its WXBizMsgCrypt is written independently of
@@ -123,6 +125,8 @@ TASK_ID_RE = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
 USERID_RE = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 MEDIA_TTL = 3 * 86400
 RESPONSE_CODE_TTL = 72 * 3600
+DUPLICATE_CHECK_DEFAULT = 1800  # message/send (path/90236): duplicate_check_interval's default …
+DUPLICATE_CHECK_MAX = 4 * 3600  # … and its maximum ("最大不超过4小时")
 
 
 def _utf8_len(value: Any) -> int:
@@ -402,6 +406,7 @@ class WeComEmulator:
         self.callback_ips = list(callback_ips)
         self.latency = latency
         self.path_latency: dict[str, float] = {}
+        self._holds: dict[str, tuple[Callable[[Any], bool], threading.Event]] = {}
 
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -412,12 +417,14 @@ class WeComEmulator:
         self._member_hits: dict[str, deque[float]] = {}
         self._webhook_hits: dict[str, deque[float]] = {}
         self._task_ids: dict[int, set[str]] = {}
+        self._checked: dict[str, tuple[float, str]] = {}  # request JSON sent with the duplicate check -> (at, msgid)
 
         self.calls: list[Call] = []
         self.media: dict[str, MediaRecord] = {}
         self.uploaded_media: dict[str, bytes] = {}
         self.sent_messages: list[SentMessage] = []
         self.dropped_messages: list[tuple[str, str]] = []  # (msgid, userid) silently dropped by the 30/min cap
+        self.duplicates: list[tuple[str, dict[str, Any]]] = []  # (first msgid, body) not delivered again
         self.cards: dict[str, CardState] = {}
         self.response_codes: dict[str, ResponseCode] = {}
         self.card_updates: list[dict[str, Any]] = []
@@ -449,6 +456,20 @@ class WeComEmulator:
         with self._lock:
             queue = self._failures.setdefault(_norm_path(path), deque())
             queue.extend([(errcode, errmsg)] * times)
+
+    def hold_answers(self, path: str, when: Callable[[Any], bool] | None = None) -> None:
+        """Calls to ``path`` (those whose JSON body ``when`` accepts) are handled and recorded as usual, but
+        their HTTP answer is held back until :meth:`release_answers`: the caller cannot tell that its call
+        took effect, as when a response is lost on its way back or the caller dies waiting for it."""
+        with self._lock:
+            self._holds[_norm_path(path)] = (when or (lambda body: True), threading.Event())
+
+    def release_answers(self) -> None:
+        """Send every held answer and hold no more."""
+        with self._lock:
+            for _, released in self._holds.values():
+                released.set()
+            self._holds.clear()
 
     def issue_token(self, agent_id: int | None = None) -> str:
         """The current access token of an app (issued now if none is valid), without an HTTP call."""
@@ -588,6 +609,10 @@ class WeComEmulator:
                 self.calls.append(Call(request.method, path, ctx.query, dict(request.headers), body, ctx.ip,
                                        self.clock(), recorded, response.status_code))
                 self._cond.notify_all()
+                hold = self._holds.get(path)
+                released = hold[1] if hold is not None and hold[0](ctx.json()) else None
+            while released is not None and not released.is_set():
+                await asyncio.sleep(0.02)
             return response
 
         return endpoint
@@ -792,7 +817,12 @@ class WeComEmulator:
             return self._error(ctx, 81013, **invalid)
 
         now = self.clock()
+        checked = self._duplicate_check(ctx, now)
+        if isinstance(checked, dict):
+            return {**checked, **invalid}
         msgid = f"msg{next(self._ids):06d}{secrets.token_hex(8)}"
+        if checked is not None:
+            self._checked[checked] = (now, msgid)
         delivered, dropped = [], []
         for uid in users:
             if self._hit(self._member_hits, f"{agentid}:{uid}", now, self.member_cap_per_minute):
@@ -813,6 +843,30 @@ class WeComEmulator:
         self.sent_messages.append(SentMessage(msgid, agentid, msgtype, body, delivered, dropped, bad_users, now,
                                               truncated, rcode))
         return response
+
+    def _duplicate_check(self, ctx: _Ctx, now: float) -> str | dict[str, Any] | None:
+        """重复消息检查 (https://developer.work.weixin.qq.com/document/path/90236): with
+        ``"enable_duplicate_check": 1``, "在一定时间间隔内，同样内容（请求json）的消息，不会重复收到", the interval
+        ``duplicate_check_interval`` (default 1800 s, at most 4 hours).
+
+        Returns the request's key when it is to be delivered (and remembered), None without the check, or the
+        answer to a repeat. OUR ASSUMPTIONS (the page does not say): "the same request JSON" is the same JSON
+        value, key order aside; the interval runs from the first delivered send and a repeat does not extend
+        it; a repeat is answered like a send (errcode 0) with the first one's msgid and counts against no cap;
+        an interval out of range is refused with 40058.
+        """
+        body = ctx.json()
+        if body.get("enable_duplicate_check") not in (1, "1"):
+            return None
+        interval = body.get("duplicate_check_interval", DUPLICATE_CHECK_DEFAULT)
+        if isinstance(interval, bool) or not isinstance(interval, int) or not 0 < interval <= DUPLICATE_CHECK_MAX:
+            return self._error(ctx, ERRCODES["invalid_param"], "duplicate_check_interval invalid")
+        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        first = self._checked.get(key)
+        if first is not None and now - first[0] < interval:
+            self.duplicates.append((first[1], body))
+            return {"errcode": 0, "errmsg": "ok", "msgid": first[1]}
+        return key
 
     # ------------------------------------------------------------------------------------ update card
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot import outbox as delivering
 from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET
 from storage import Storage
 from storage.db import DB_NAME
@@ -93,4 +95,48 @@ def test_the_outbox_saves_once_per_id_and_forgets_what_was_delivered_a_day_ago(t
     assert second is not None
     outbox.done(second)
     assert outbox.state(first) is None and outbox.state(second) == "done"
+    store.close()
+
+
+async def test_a_delivery_run_again_after_a_crash_recalls_what_the_first_run_remembered(tmp_path: Path) -> None:
+    store = Storage.open(tmp_path)
+    row = store.outbox.accept("wecom", "message", "{}")
+    assert row is not None
+    seen: list[str | None] = []
+
+    async def first_run() -> None:
+        run = delivering.attempt()
+        assert run is not None and run.row_id == row and run.recall("media") is None
+        run.remember("media", "m-1")
+        raise ConnectionError("the process dies with the send in flight")
+
+    with pytest.raises(ConnectionError):
+        await delivering.Outbox(store, "first").deliver(row, first_run)
+    assert delivering.attempt() is None  # only inside a delivery
+    store.close()
+
+    store = Storage.open(tmp_path)  # the restart: what was remembered is on disk
+    assert [r for r, _, _ in store.outbox.pending("wecom")] == [row]
+
+    delivered = asyncio.Event()
+    later: list[delivering.Attempt | None] = []
+
+    async def outliving() -> None:  # a task the work starts (a batch run) inherits the row's context
+        await delivered.wait()
+        later.append(delivering.attempt())
+
+    async def second_run() -> None:
+        run = delivering.attempt()
+        assert run is not None
+        seen.append(run.recall("media"))
+        tasks.append(asyncio.create_task(outliving()))
+
+    tasks: list[asyncio.Task[None]] = []
+    assert await delivering.Outbox(store, "second").deliver(row, second_run)
+    delivered.set()
+    await asyncio.gather(*tasks)
+    assert seen == ["m-1"] and store.outbox.state(row) == "done"
+    assert later == [None]  # once the row is delivered, it is no task's delivery
+    other = store.outbox.accept("wecom", "message", "{}")  # each row its own notes
+    assert other is not None and store.outbox.notes(other) == {} and store.outbox.notes(row) == {"media": "m-1"}
     store.close()
