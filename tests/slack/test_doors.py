@@ -23,6 +23,7 @@ from tests.emulators.slack import (
     USER_ID,
     SlackEmulator,
 )
+from tests.served import free_port
 from tests.slack.test_e2e import SECRET, Harness, make_harness, scan  # noqa: F401  (make_harness: a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +159,7 @@ def test_a_retried_event_is_answered_once_and_a_lost_first_delivery_by_its_retry
 
     real = h.emu.events_url
     assert real is not None
-    h.emu.events_url = "http://127.0.0.1:9/slack/events"  # nothing listens there: the delivery is lost
+    h.emu.events_url = f"http://127.0.0.1:{free_port()}/slack/events"  # nothing listens there: the delivery is lost
     h.emu.user_says(USER_ID, "help")
     lost = h.emu.deliveries[-1]
     assert lost.status is None
