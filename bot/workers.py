@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import multiprocessing.connection
+import os
 import resource
 import traceback
 from collections.abc import Callable
