@@ -1,4 +1,4 @@
-"""Hold under attack and failure (issues 13, 22): five figures, over real ``minpcode serve`` processes on loopback.
+"""Hold under attack and failure (issues 13 and 22): seven figures, over real ``minpcode serve`` processes on loopback.
 
     .venv/bin/python bench/hold.py [--mixed 2000] [--json]
 
@@ -13,6 +13,13 @@
 5. **identical pairs**: two servers on one data directory, 20 identical A-code pairs (each request sent to both
    at once, let into the database together) — codes made, WeChat ``getwxacode`` calls and the A+C ledger
    (target 20, 20, 20).
+6. **sheet bombs** (issue 22): a 4.6 KB XLSX declaring ``A1:XFD1048576`` with cells across it, a 1 MB XLSX with
+   1 GiB of whitespace in a part, an 810 KB XLSX with 20,000,000 shared strings, each through a real upload link
+   — the answer, the longest ``/healthz`` wait meanwhile, the server's RSS before/peak/after and the peak of its
+   child processes, the workers (target: 400 naming the limit, waits under 1 s, RSS flat);
+7. **logo bombs** (issue 22): a 1.4 KB SVG ``<use>`` fan-out 17 deep and a 152 KB 6300×6300 PNG as a poster's
+   logo through ``POST /api/posters`` — the same figures (target: the SVG a 400 naming the limit, waits under
+   1 s, RSS flat).
 
 Bounded: every request has a timeout, every server a temporary data directory, every process is stopped.
 Nothing leaves 127.0.0.1 (WeChat, Slack and WeCom are the emulators in tests/ and bot/sandbox/).
@@ -21,21 +28,29 @@ Nothing leaves 127.0.0.1 (WeChat, Slack and WeCom are the emulators in tests/ an
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import hashlib
 import hmac
+import io
 import json
+import re
 import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+import zipfile
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,10 +59,12 @@ from bot.sandbox import SANDBOX_APPID, SANDBOX_SECRET  # noqa: E402
 from bot.sandbox.server import ServerThread  # noqa: E402
 from bot.sandbox.wechat import WeChatEmulator  # noqa: E402
 from storage.db import DB_NAME  # noqa: E402
+from tests.batch.test_sheets import NORMAL, rebuilt, sheet_xml, with_rows  # noqa: E402
 from tests.conftest import Recorder  # noqa: E402
 from tests.emulators.slack import PUBLIC_CHANNEL, TEAM_ID, SlackEmulator  # noqa: E402
 from tests.emulators.wecom import WeComEmulator  # noqa: E402
-from tests.served import Served, held  # noqa: E402
+from tests.posters.test_engine import pixel_logo, svg_bomb  # noqa: E402
+from tests.served import Served, held, memory, probing  # noqa: E402
 
 SECRET = "bench-hold-signing-secret"
 TOKEN = "minpcodeCallbackToken2024"
@@ -236,6 +253,137 @@ def identical_pairs(sites: Sites, root: Path, pairs: int = 20) -> dict[str, Any]
             "getwxacode_calls": len(sites.wechat_log.to("/wxa/getwxacode")), "ledger": ledger}
 
 
+# -- bombs (issue 22): what one upload costs the serving process, and whether it keeps answering ----------------
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (the workers' fork server and the workers it forks)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def under_load(proc: Served, work: Callable[[], httpx.Response]) -> dict[str, Any]:
+    """``work()`` while /healthz is asked every 100 ms and the memory of the server and its children sampled."""
+    try:
+        Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # VmHWM starts again from now (Linux >= 4.0)
+    except OSError:
+        pass
+    before = proc.rss()
+    children = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal children
+        while not done.is_set():
+            for child in descendants(proc.pid):
+                try:
+                    children = max(children, memory(child, "VmHWM"))
+                except (OSError, RuntimeError):  # reaped between the listing and the read
+                    pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        answer, wait = probing(proc.url, work)
+    finally:
+        done.set()
+        sampler.join()
+    took = time.monotonic() - started
+    time.sleep(0.5)
+    body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+    said = str(body.get("message") or body.get("msg") or "").splitlines()
+    return {"status": answer.status_code, "message": next((line for line in said if line.isascii()), ""),
+            "seconds": round(took, 1), "longest_healthz_wait_ms": round(wait * 1000, 1),
+            "rss_before_mb": round(before / MB, 1), "rss_peak_mb": round(proc.peak() / MB, 1),
+            "rss_after_mb": round(proc.rss() / MB, 1), "children_peak_mb": round(children / MB, 1)}
+
+
+def streamed_xlsx(part: str, head: bytes, filler: bytes, count: int, tail: bytes) -> bytes:
+    """The normal workbook with ``part`` replaced by head + filler × count + tail, deflated as it is written."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(NORMAL)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for name in src.namelist():
+            if name != part:
+                dst.writestr(name, src.read(name))
+        with dst.open(part, "w", force_zip64=True) as body:
+            body.write(head)
+            chunk = filler * max(1, (4 * MB) // len(filler))
+            per_chunk = len(chunk) // len(filler)
+            for _ in range(count // per_chunk):
+                body.write(chunk)
+            body.write(filler * (count % per_chunk))
+            body.write(tail)
+    return out.getvalue()
+
+
+def sheet_bomb_files() -> dict[str, bytes]:
+    """The three sheets issue 22 names, at its sizes (tests/batch uses smaller ones)."""
+    xml = sheet_xml(NORMAL)
+    spanning = "".join(f'<row r="{r}"><c r="XFD{r}" t="inlineStr"><is><t>x</t></is></c></row>' for r in range(10, 80))
+    head, tail = xml.split("<sheetData>", 1)
+    strings = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    return {
+        "declared A1:XFD1048576, cells across it": rebuilt(NORMAL, sheet=with_rows(xml, spanning)),
+        "1 GiB of whitespace in sheet1.xml": streamed_xlsx("xl/worksheets/sheet1.xml", (head + "<sheetData>").encode(),
+                                                           b" ", 1024 * MB, tail.encode()),
+        "20,000,000 shared strings": streamed_xlsx("xl/sharedStrings.xml", strings, b"<si><t>a</t></si>",
+                                                   20_000_000, b"</sst>"),
+    }
+
+
+def sheet_bombs(sites: Sites, root: Path) -> dict[str, Any]:
+    bombs = sheet_bomb_files()
+    figures: dict[str, Any] = {}
+    with Served(root / "sheets", sites.env()) as proc:
+        sender = sites.wecom.callback_client(proc.url + "/wecom/callback", TOKEN, AES_KEY, clock=time.time)
+        sender.send_text("bench-bombs", "批量")
+        deadline = time.monotonic() + 30
+        link = None
+        while link is None and time.monotonic() < deadline:
+            texts = [m.content or "" for m in sites.wecom.sent_messages if m.msgtype == "text"]
+            found = [re.search(r"(http://\S+/batches/upload/\S+)", t) for t in texts]
+            link = next((m.group(1) for m in found if m), None)
+            time.sleep(0.1)
+        if link is None:
+            raise RuntimeError("no upload link came back")
+        with httpx.Client(timeout=120, trust_env=False) as http:  # the fork server started, as it is after a while
+            http.post(link, content=b"nothing,we,know\n1,2,3\n", headers={"X-Filename": "warm.csv"})  # refused
+            for label, data in bombs.items():
+                upload = functools.partial(http.post, link, content=data, headers={"X-Filename": "bomb.xlsx"})
+                figures[label] = {"bytes": len(data), **under_load(proc, upload)}
+    return figures
+
+
+def logo_bombs(sites: Sites, root: Path) -> dict[str, Any]:
+    logos = {"SVG <use> fan-out 17 deep": svg_bomb(), "6300x6300 PNG": pixel_logo()}
+    figures: dict[str, Any] = {}
+    with Served(root / "logos", sites.env()) as proc, httpx.Client(timeout=300, trust_env=False) as http:
+        def poster(logo: bytes, scene: str) -> httpx.Response:
+            return http.post(proc.url + "/api/posters", headers={"X-API-Key": API_KEY, "Accept-Language": "en"},
+                             json={"path": "pages/index/index", "scene": scene, "template": "a4",
+                                   "logo": base64.b64encode(logo).decode()})
+
+        small = io.BytesIO()
+        Image.new("RGB", (600, 600), "#E53935").save(small, "PNG")
+        poster(small.getvalue(), "warm")  # the fork server started and a poster drawn, as after a while
+        for n, (label, data) in enumerate(logos.items()):
+            figures[label] = {"bytes": len(data), **under_load(proc, functools.partial(poster, data, f"bomb={n}"))}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixed", type=int, default=2000)
@@ -251,6 +399,8 @@ def main() -> None:
             figures["two_processes"] = two_processes(sites, root)
             figures["kill_9"] = kill_nine(sites, root)
             figures["identical_pairs"] = identical_pairs(sites, root)
+            figures["sheet_bombs"] = sheet_bombs(sites, root)
+            figures["logo_bombs"] = logo_bombs(sites, root)
     finally:
         sites.stop()
     if args.json:
@@ -268,6 +418,16 @@ def main() -> None:
           f"before, {k['delivered_after_restart']} of 30 after the restart")
     print(f"two processes, {p['pairs']} identical A pairs released together: {p['codes']} codes made, "
           f"{p['getwxacode_calls']} getwxacode calls, ledger {p['ledger']} ({p['answered_200']} answered 200)")
+    print_bombs(figures["sheet_bombs"], figures["logo_bombs"])
+
+
+def print_bombs(*groups: dict[str, Any]) -> None:
+    for group in groups:
+        for label, f in group.items():
+            print(f"{label} ({f['bytes']:,} bytes): {f['status']} in {f['seconds']} s ({f['message'] or '-'}); "
+                  f"longest /healthz wait {f['longest_healthz_wait_ms']} ms; server RSS {f['rss_before_mb']} -> "
+                  f"peak {f['rss_peak_mb']} -> {f['rss_after_mb']} MB; its children's peak (the workers' fork "
+                  f"server and workers) {f['children_peak_mb']} MB")
 
 
 if __name__ == "__main__":

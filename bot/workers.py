@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import os
 import resource
 import traceback
 from collections.abc import Callable
@@ -145,7 +146,10 @@ async def run(fn: Callable[..., T], *args: Any, budget: Budget) -> T:
             raise budget.too_slow() from None
         finally:
             loop.remove_reader(conn.fileno())
-        return _answer(conn, process, budget)
+        # uvloop (uvicorn's loop) leaves a descriptor it watched non-blocking, and an answer over the pipe's
+        # 64 KB (a poster) arrives in pieces: it was cut at the first piece. Read it whole, blocking, off the loop.
+        os.set_blocking(conn.fileno(), True)
+        return await loop.run_in_executor(None, _answer, conn, process, budget)
     finally:
         conn.close()
         if process.is_alive():

@@ -2,7 +2,8 @@
 
     proc = Served(tmp_path / "data", env={"SLACK_BOT_TOKEN": ...}).start()
     proc.post("/slack/events", content=b"...")
-    proc.rss()          # resident memory in bytes (Linux /proc)
+    proc.rss()          # resident memory in bytes (Linux /proc); proc.peak(): the most it ever held
+    answer, wait = probing(proc.url, lambda: proc.post(...))   # the longest /healthz wait meanwhile
     proc.kill()         # SIGKILL, no shutdown of any kind
     proc.log()          # everything it wrote to stdout and stderr
 
@@ -20,11 +21,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,6 +36,9 @@ SCRIPT = Path(sys.executable).with_name("minpcode")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
 _INHERITED_NOT = ("WECHAT_", "GIO_", "SLACK_", "WECOM_", "MINPCODE_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                   "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -86,10 +91,11 @@ class Served:
         return self.http.get(self.url + path, **kw)
 
     def rss(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return memory(self.pid, "VmRSS")
+
+    def peak(self) -> int:
+        """The most resident memory the process has held since it started (VmHWM), in bytes."""
+        return memory(self.pid, "VmHWM")
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
@@ -131,4 +137,42 @@ def held(data_dir: Path) -> Iterator[None]:
         db.close()
 
 
-__all__ = ["COMMAND", "Served", "free_port", "held"]
+
+def memory(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of a process from /proc/<pid>/status (VmRSS, VmHWM ...), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def probing(url: str, work: Callable[[], T], every: float = 0.1) -> tuple[T, float]:
+    """``work()`` in a thread while ``url``'s /healthz is asked every ``every`` seconds: its result, and the
+    longest a health check waited (seconds). A check that fails or times out (5 s) raises."""
+    result: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the caller below
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    longest = 0.0
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        worker.start()
+        while worker.is_alive():
+            started = time.monotonic()
+            status = http.get(url + "/healthz").status_code
+            longest = max(longest, time.monotonic() - started)
+            if status != 200:
+                raise AssertionError(f"/healthz answered {status}")
+            time.sleep(every)
+    worker.join()
+    if failed:
+        raise failed[0]
+    return result[0], longest
+
+
+__all__ = ["COMMAND", "Served", "free_port", "held", "memory", "probing"]

@@ -5,6 +5,8 @@
     request = PosterRequest.parse({"template": "a4", "title": "春季大促", "footer": "{name}"})
     data = render_poster(code_png, CodeType.B, template, request.fields,
                          record_values=record_values(record), logo=None, fmt=request.format)
+    data = await draw_poster(…the same…)       # the serving process: in a worker, within POSTER_BUDGET
+    png = await load_logo(logo_bytes)           # a logo checked (an SVG drawn) in a worker, within LOGO_BUDGET
     key = request.key(record.id, template.fingerprint(), record_values(record))   # render once per key
 """
 
@@ -15,11 +17,11 @@ from collections.abc import Mapping
 from bot.errors import FieldError
 from bot.posters.code import AVATAR_SHARE, Sharpness, sharpness
 from bot.posters.fonts import FontMissing
-from bot.posters.images import is_svg, open_image
-from bot.posters.layout import team_template
+from bot.posters.images import LOGO_BUDGET, is_svg, load_logo, open_image
+from bot.posters.layout import load_template, team_template
 from bot.posters.pdf import png_to_pdf
 from bot.posters.plan import CodePlan, SharperCopyNeeded, plan_code_image
-from bot.posters.render import render_poster
+from bot.posters.render import POSTER_BUDGET, draw_poster, render_poster
 from bot.posters.request import (
     MIME,
     PLACEHOLDERS,
@@ -56,8 +58,9 @@ def find_template(name: str, team: Mapping[str, PosterTemplate] | None = None) -
 
 
 __all__ = [
-    "AVATAR_SHARE", "BLEED_MM", "BUILTIN", "MIME", "PLACEHOLDERS", "Box", "CodeBox", "CodePlan", "FontMissing", "Panel",
-    "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate", "SharperCopyNeeded", "Sharpness", "TextBox", "all_templates", "builtin_templates",
-    "fill", "find_template", "format_for_path", "is_svg", "open_image", "plan_code_image", "png_to_pdf", "record_values",
-    "render_poster", "sharpness", "team_template",
+    "AVATAR_SHARE", "BLEED_MM", "BUILTIN", "LOGO_BUDGET", "MIME", "PLACEHOLDERS", "POSTER_BUDGET", "Box", "CodeBox",
+    "CodePlan", "FontMissing", "Panel", "PosterFields", "PosterFormat", "PosterRequest", "PosterTemplate",
+    "SharperCopyNeeded", "Sharpness", "TextBox", "all_templates", "builtin_templates", "draw_poster", "fill",
+    "find_template", "format_for_path", "is_svg", "load_logo", "load_template", "open_image", "plan_code_image",
+    "png_to_pdf", "record_values", "render_poster", "sharpness", "team_template",
 ]

@@ -51,6 +51,23 @@ def _face() -> tuple[str, int]:
 
 _local = threading.local()  # a FreeType face is not safe to share between threads: one set per thread
 MAX_SIZES = 64
+_given: tuple[str, int] | None = None  # in a worker process: the face the serving process chose
+
+
+def chosen() -> tuple[str, int] | None:
+    """(file, index in the collection) of the face posters are set in; None when no CJK font is installed."""
+    try:
+        return _given or _face()
+    except FontMissing:
+        return None
+
+
+def use_face(face: tuple[str, int] | None) -> None:
+    """In a worker process (bot/workers.py): set posters in the face the serving process chose, so the
+    operator's ``MINPCODE_CJK_FONT`` holds there too and no child looks for fonts again (a second each)."""
+    global _given
+    _given = face
+    _local.__dict__.pop("fonts", None)
 
 
 def font(size_px: int) -> ImageFont.FreeTypeFont:
@@ -60,12 +77,14 @@ def font(size_px: int) -> ImageFont.FreeTypeFont:
     if found is None:
         if len(cache) >= MAX_SIZES:
             cache.clear()
-        path, index = _face()
+        path, index = _given or _face()
         found = cache[size] = ImageFont.truetype(path, size, index=index)
     return found
 
 
 def reset() -> None:
     """Forget the chosen face and this thread's sizes (tests that change ``MINPCODE_CJK_FONT``)."""
+    global _given
+    _given = None
     _face.cache_clear()
     _local.__dict__.pop("fonts", None)

@@ -12,7 +12,8 @@ a text box's ``field`` is ``title``, ``subtitle``, ``footer`` or ``text`` (fixed
 ``size`` in points, optional ``min_size``, ``colour`` ``#RRGGBB``, ``align`` left/center/right.
 
 Every problem is a :class:`FieldError` naming where it is (``texts[0].colour``), in Chinese and
-English; :func:`team_template` raises them together in one :class:`InvalidRequest`.
+English; :func:`team_template` raises them together in one :class:`InvalidRequest`. A new template is checked
+with :func:`load_template`, which decodes its background in a worker process within :data:`TEMPLATE_BUDGET`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot import workers
 from bot.errors import FieldError, InvalidRequest
-from bot.posters.images import open_image
+from bot.posters.images import LOGO_BUDGET, open_image
 from bot.posters.templates import BUILTIN, PosterTemplate
+from bot.text import Text
 
 MAX_LAYOUT_BYTES = 64 * 1024
+# A background is an image like a logo (the same MAX_PIXELS), so it gets the logo's budget.
+TEMPLATE_BUDGET = workers.Budget(seconds=LOGO_BUDGET.seconds, memory_mb=LOGO_BUDGET.memory_mb,
+                                 what=Text(zh="模板背景图检查", en="checking the template's background"))
 ASPECT_TOLERANCE = 0.02
 _WHAT: dict[str, tuple[str, str]] = {
     "missing": ("缺少这一项", "is missing"),
@@ -95,8 +101,18 @@ def _inside(template: PosterTemplate) -> list[FieldError]:
     return errors
 
 
-def team_template(name: str, layout: bytes | str, background: bytes | None) -> PosterTemplate:
-    """Validate a team's layout (and background) into a template; InvalidRequest lists every problem."""
+async def load_template(name: str, layout: bytes | str, background: bytes | None) -> PosterTemplate:
+    """:func:`team_template` in a worker process within :data:`TEMPLATE_BUDGET`, the event loop serving meanwhile."""
+    return await workers.run(team_template, name, layout, background, budget=TEMPLATE_BUDGET)
+
+
+def team_template(name: str, layout: bytes | str, background: bytes | None, *, stored: bool = False) -> PosterTemplate:
+    """Validate a team's layout (and background) into a template; InvalidRequest lists every problem.
+
+    ``stored``: a template read back from the store, whose background was checked when it was added, is not
+    decoded again: that would be in the serving process, and drawing it is the worker's
+    (:func:`bot.posters.render.draw_poster`).
+    """
     raw = layout.encode("utf-8") if isinstance(layout, str) else layout
     if len(raw) > MAX_LAYOUT_BYTES:
         raise InvalidRequest([FieldError("layout", "布局文件太大，最多 64 KB。", "The layout file is too large; at most 64 KB.")])
@@ -122,7 +138,7 @@ def team_template(name: str, layout: bytes | str, background: bytes | None) -> P
     except ValidationError as exc:
         raise InvalidRequest(errors + _errors(exc)) from None
     errors += _inside(template)
-    if background is not None:
+    if background is not None and not stored:
         try:
             img = open_image(background, "background")
             want = template.width / template.height

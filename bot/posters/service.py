@@ -40,20 +40,21 @@ from bot.posters import (
     PosterTemplate,
     SharperCopyNeeded,
     all_templates,
+    draw_poster,
     find_template,
-    is_svg,
-    open_image,
+    load_logo,
+    load_template,
     plan_code_image,
     record_values,
-    render_poster,
     sharpness,
     team_template,
 )
-from bot.posters.images import svg_to_png
 from bot.quota import Notice
 from storage import PosterRecord, Storage
 
-RENDERS_AT_ONCE = 2  # an A4 canvas is ~26 MB: a few at a time keeps a batch's memory flat
+# Posters drawn and logos checked at once, each in a worker process that may take up to its budget's memory
+# (bot/posters/render.py, images.py): a few at a time keeps a batch's memory, or a flood of logos', bounded.
+RENDERS_AT_ONCE = 2
 WAIT_SECONDS = 120.0
 
 
@@ -141,7 +142,8 @@ class Posters:
         for row in self.store.list_templates():
             cached = self._team.get(row.name)
             if cached is None or cached[0] != row.updated_at:
-                cached = (row.updated_at, team_template(row.name, row.layout, self.store.template_background(row)))
+                cached = (row.updated_at, team_template(row.name, row.layout, self.store.template_background(row),
+                                                        stored=True))
                 self._team[row.name] = cached
             out[row.name] = cached[1]
         return out
@@ -157,7 +159,7 @@ class Posters:
                            requester: Requester) -> PosterTemplate:
         """Add or replace a team template; InvalidRequest names every problem of the layout file."""
         self.permissions.require_admin(requester, "poster_template_add", template=name)
-        template = await asyncio.to_thread(team_template, name, layout, background)
+        template = await load_template(name, layout, background)
         text = layout.decode("utf-8-sig") if isinstance(layout, bytes) else layout
         mime = (sniff(background) or "image/png") if background is not None else "image/png"
         self.store.save_template(template.name, text, background, mime, created_by=requester.key)
@@ -170,17 +172,17 @@ class Posters:
         self._team.pop(name.strip().lower(), None)
 
     # -- logos --------------------------------------------------------------------------------------
-    def keep_logo(self, data: bytes) -> str:
-        """Check a logo (PNG, JPEG, or SVG drawn to PNG) and keep it; its SHA-256 is what a poster request names."""
-        if is_svg(data):
-            data = svg_to_png(data)
-        open_image(data, "logo").close()
+    async def keep_logo(self, data: bytes) -> str:
+        """Check a logo (PNG, JPEG, or SVG drawn to PNG) in a worker and keep it; its SHA-256 is what a poster
+        request names. OverBudget when checking it overruns :data:`~bot.posters.LOGO_BUDGET` (a bomb)."""
+        async with self._renders:
+            data = await load_logo(data)
         return self.store.put_logo(data, sniff(data) or "image/png")
 
-    def set_default_logo(self, data: bytes | None, requester: Requester) -> str | None:
+    async def set_default_logo(self, data: bytes | None, requester: Requester) -> str | None:
         """The team's default logo (None to have none); its hash."""
         self.permissions.require_admin(requester, "default_logo")
-        digest = self.keep_logo(data) if data is not None else None
+        digest = await self.keep_logo(data) if data is not None else None
         self.store.set_default_logo(digest, updated_by=requester.key)
         return digest
 
@@ -203,16 +205,23 @@ class Posters:
         return info(record), self.store.data(record)
 
     # -- making -------------------------------------------------------------------------------------
-    def request(self, data: PosterRequest | Mapping[str, Any], logo: bytes | None = None) -> PosterRequest:
-        """The poster request with its logo: the given one, else the team's default."""
+    def request(self, data: PosterRequest | Mapping[str, Any]) -> PosterRequest:
+        """The poster request with its logo: the one it names, else the team's default."""
         request = data if isinstance(data, PosterRequest) else PosterRequest.parse(data)
-        digest = self.keep_logo(logo) if logo is not None else (request.logo_sha256 or self.default_logo())
+        digest = request.logo_sha256 or self.default_logo()
         return request.model_copy(update={"logo_sha256": digest}) if digest != request.logo_sha256 else request
+
+    async def _with_logo(self, data: PosterRequest | Mapping[str, Any], logo: bytes | None) -> PosterRequest:
+        """:meth:`request`, with the logo a person sent (checked and kept) when there is one."""
+        if logo is None:
+            return self.request(data)
+        request = data if isinstance(data, PosterRequest) else PosterRequest.parse(data)  # a bad request first
+        return request.model_copy(update={"logo_sha256": await self.keep_logo(logo)})
 
     async def make(self, code_id: str, data: PosterRequest | Mapping[str, Any], requester: Requester, *,
                    logo: bytes | None = None, sharper: bool = False) -> PosterMade:
         """A poster of an existing code: from the store when made before, else rendered and stored."""
-        request = self.request(data, logo)
+        request = await self._with_logo(data, logo)
         record = self.codes.get(code_id)
         _check_printable(record)
         template = self.template(request.template)
@@ -249,7 +258,7 @@ class Posters:
         """Every rule of ``new … poster=…`` checked, nothing spent: the poster request, and the code to
         submit (at the width the template needs, or the identical one that exists). A batch's dry run
         checks each row with this, and its run submits ``target`` at batch priority."""
-        request = self.request(data, logo)
+        request = await self._with_logo(data, logo)
         template = self.template(request.template)
         code_fields = dict(fields)
         prepared = await self.codes.prepare(code_fields, requester=requester, long_scene=long_scene)
@@ -340,9 +349,9 @@ class Posters:
         logo = self.store.logo(request.logo_sha256) if request.logo_sha256 else None
         printed = copy or record
         async with self._renders:
-            data = await asyncio.to_thread(
-                render_poster, code_image, printed.type, template, request.fields,
-                record_values=record_values(record), logo=logo, fmt=request.format, bleed=request.bleed)
+            data = await draw_poster(code_image, printed.type, template, request.fields,
+                                     record_values=record_values(record), logo=logo, fmt=request.format,
+                                     bleed=request.bleed)
         width, height = template.pixel_size(request.bleed)
         stored = self.store.save(
             record.id, key, template=template.name, fmt=request.format, data=data, mime=request.mime,

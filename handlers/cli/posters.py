@@ -210,7 +210,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
     def set_logo(path: Annotated[Path, typer.Argument(metavar="FILE", exists=True, dir_okay=False)]) -> None:
         """Use this PNG, JPEG or SVG logo on every poster that names none."""
         async def body(service: Service) -> int:
-            digest = service.posters.set_default_logo(path.read_bytes(), p.requester())
+            digest = await service.posters.set_default_logo(path.read_bytes(), p.requester())
             _say(p.out, f"默认标志已设置（{str(digest)[:12]}）。\nDefault logo set ({str(digest)[:12]}).", "green")
             return 0
         run(body)
@@ -219,7 +219,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
     def clear_logo() -> None:
         """Posters get no logo unless one is given."""
         async def body(service: Service) -> int:
-            service.posters.set_default_logo(None, p.requester())
+            await service.posters.set_default_logo(None, p.requester())
             _say(p.out, "默认标志已取消。\nDefault logo cleared.", "green")
             return 0
         run(body)

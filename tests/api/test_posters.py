@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,10 @@ import pytest
 from PIL import Image
 
 from tests.api.test_api import CMS_KEY, Live, _start, ok, scan
+from tests.posters.test_engine import pixel_logo, svg_bomb
+from tests.served import Served, probing
+
+MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +139,38 @@ def test_a_poster_body_over_its_limit_names_the_routes_limit(live: Live) -> None
     assert fits.status_code != 413  # over the code route's 16 KB, within this one's
     code_route = live.post({"path": "pages/a", "comments": "x" * 20_000})
     assert code_route.status_code == 413 and "16384" in code_route.json()["msg"]
+
+
+@pytest.mark.slow  # a real `minpcode serve`, whose logos and posters are drawn in worker processes
+def test_logo_bombs_are_drawn_off_the_event_loop_healthz_keeps_answering_and_memory_stays_flat(
+        tmp_path: Path) -> None:
+    """Issue 22: a 1.4 KB SVG held the event loop for a minute; a 152 KB PNG took the process to 960 MB."""
+    with Served(tmp_path / "data", {"MINPCODE_API_KEYS": f"cms:{CMS_KEY}"}) as proc:
+        def poster(logo: bytes, scene: str) -> httpx.Response:
+            return proc.post("/api/posters", json={"path": "pages/shop/index", "scene": scene, "template": "a4",
+                                                   "logo": base64.b64encode(logo).decode()},
+                             headers={"Authorization": f"Bearer {CMS_KEY}"}, timeout=180)
+
+        small = io.BytesIO()
+        Image.new("RGB", (600, 600), "#E53935").save(small, "PNG")
+        ok(poster(small.getvalue(), "s=1"))  # the worker's fork server started, a poster drawn: the baseline
+        before = proc.rss()
+
+        refused, wait = probing(proc.url, lambda: poster(svg_bomb(), "s=2"))
+        assert wait < 1, f"/healthz waited {wait:.1f} s"
+        assert refused.status_code == 400 and refused.json()["code"] == -1, refused.text
+        msg = refused.json()["msg"]
+        assert "标志处理超过 10 秒上限" in msg and "Reading the logo took longer than the 10-second limit" in msg
+
+        # 39.7 Mpx is within the 40 Mpx a logo may have: the poster is made, in a worker
+        big = pixel_logo()
+        made, wait = probing(proc.url, lambda: poster(big, "s=3"))
+        assert wait < 1, f"/healthz waited {wait:.1f} s"
+        body = ok(made)
+        printed = Image.open(io.BytesIO(proc.http.get(body["data"]).content)).convert("RGB")
+        # An A4 poster with the logo's blue at the code's centre (the sandbox's square stand-in for a round code
+        # does not scan under a round code's logo, so it is not scanned here)
+        assert printed.size == (2480, 3508) and printed.getpixel((1240, 1913)) == (30, 136, 229)
+        assert proc.rss() - before < 60 * MB, (before, proc.rss())
+        assert proc.peak() - before < 100 * MB, (before, proc.peak())  # it was 960 MB
+        assert proc.get("/healthz").status_code == 200

@@ -52,13 +52,13 @@ async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The template of every poster actually rendered (not served from the store)."""
     seen: list[str] = []
-    real = bot.posters.service.render_poster
+    real = bot.posters.service.draw_poster
 
-    def counting(*args: Any, **kwargs: Any) -> bytes:
+    async def counting(*args: Any, **kwargs: Any) -> bytes:
         seen.append(args[2].name)
-        return real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(bot.posters.service, "render_poster", counting)
+    monkeypatch.setattr(bot.posters.service, "draw_poster", counting)
     return seen
 
 

@@ -9,6 +9,7 @@ import time
 import zipfile
 
 import pytest
+import uvloop
 from openpyxl import Workbook
 
 from bot import workers
@@ -224,6 +225,17 @@ def test_the_worker_stops_work_over_its_time_or_memory_budget_with_a_bilingual_e
     asyncio.run(main())
     with pytest.raises(OverBudget, match="1-second limit"):
         workers.run_sync(time.sleep, 30, budget=budget)
+
+
+def test_an_answer_over_the_pipes_size_comes_back_whole_on_uvicorns_loop() -> None:
+    """uvloop leaves the pipe it watched non-blocking: an answer over 64 KB (a poster) was cut at the first
+    piece and taken for the child dying over its memory budget."""
+    budget = workers.Budget(seconds=30, memory_mb=384, what=Text(zh="海报绘制", en="drawing the poster"))
+
+    async def main() -> int:
+        return len(await workers.run(bytearray, 4 * 1024 * 1024, budget=budget))
+
+    assert uvloop.run(main()) == 4 * 1024 * 1024
 
 
 @pytest.mark.slow

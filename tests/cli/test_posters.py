@@ -12,6 +12,7 @@ from PIL import Image
 
 from bot.sandbox.qr import parse_code_url
 from tests.cli.test_cli import Cli, scan
+from tests.posters.test_engine import svg_bomb
 
 B = ["--page", "pages/shop/index", "--type", "B", "--scene", "s=1001", "--name", "徐汇店"]
 
@@ -94,6 +95,19 @@ def test_templates_are_listed_and_a_team_template_and_logo_are_added(cli: Cli) -
     cli.ok("poster-logo", "clear")
     cli.ok("poster-template", "remove", "shop")
     assert "shop" not in cli.ok("posters")
+
+
+@pytest.mark.slow  # it waits out the logo's 10-second budget
+def test_a_logo_bomb_is_stopped_at_its_budget_and_refused_in_both_languages(cli: Cli) -> None:
+    bomb = cli.cwd / "logo.svg"
+    bomb.write_bytes(svg_bomb())
+    refused = cli.run("poster-logo", "set", str(bomb))
+    assert refused.returncode == 2, refused.stderr
+    assert "标志处理超过 10 秒上限" in refused.stderr and "the 10-second limit" in refused.stderr
+    out = cli.cwd / "poster.png"
+    again = cli.run("create", *B, "--poster", "a4", "--logo", str(bomb), "--out", str(out))
+    assert again.returncode == 2 and "the 10-second limit" in again.stderr
+    assert not out.exists() and cli.json("list") == []  # refused before the code was asked for
 
 
 def test_long_scene_is_kept_when_the_code_comes_with_a_poster(cli: Cli) -> None:

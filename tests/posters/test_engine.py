@@ -10,13 +10,16 @@ import io
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pypdf
 import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
+from bot import chart
 from bot.errors import FieldError, InvalidRequest
 from bot.models import CodeType
 from bot.posters import (
@@ -24,7 +27,9 @@ from bot.posters import (
     PosterFields,
     PosterRequest,
     PosterTemplate,
+    draw_poster,
     find_template,
+    fonts,
     format_for_path,
     render_poster,
     sharpness,
@@ -262,6 +267,46 @@ def test_a_broken_logo_is_refused() -> None:
     with pytest.raises(FieldError) as caught:
         poster("a4", logo=b"\x89PNG\r\n\x1a\nnot really")
     assert caught.value.field == "logo"
+
+
+# Issue 22's logos, built here (tests/api, tests/cli and bench/hold.py send them to the real thing).
+def svg_bomb(depth: int = 17) -> bytes:
+    """1.4 KB of SVG where each group uses the one below twice: 2**depth shapes, which keep cairosvg busy for
+    minutes before it gives up at 100,000 (16 deep: 55 s)."""
+    levels = ['<g id="l0"><rect width="1" height="1" fill="#E53935"/></g>']
+    levels += [f'<g id="l{n}"><use xlink:href="#l{n - 1}"/><use xlink:href="#l{n - 1}" x="1"/></g>'
+               for n in range(1, depth + 1)]
+    return ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" '
+            'height="64"><defs>' + "".join(levels) + f'</defs><use xlink:href="#l{depth}"/></svg>').encode()
+
+
+def pixel_logo(side: int = 6300) -> bytes:
+    """A 6300×6300 PNG logo in 152 KB: 39.7 Mpx, within MAX_PIXELS, 160 MB once decoded."""
+    img = Image.new("RGB", (side, side), "white")
+    ImageDraw.Draw(img).ellipse((side // 8, side // 8, side * 7 // 8, side * 7 // 8), fill="#1E88E5")
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_a_poster_drawn_in_a_worker_is_the_one_drawn_here_in_the_operators_font() -> None:
+    """The worker is a fresh process: it sets posters in the face the serving process chose (MINPCODE_CJK_FONT
+    included), not in the one it would find by itself."""
+    operators = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    values = dict(STORE, name="Xuhui store")
+    fields = PosterFields(title="Spring Sale", footer="{name}")
+    logo = png_of("#1E88E5", (600, 600), "PNG")
+    default = render_poster(b_code(), CodeType.B, BUILTIN["a5-tent"], fields, record_values=values, logo=logo)
+    chart.use_font_file(operators)
+    fonts.reset()
+    try:
+        here = render_poster(b_code(), CodeType.B, BUILTIN["a5-tent"], fields, record_values=values, logo=logo)
+        there = await draw_poster(b_code(), CodeType.B, BUILTIN["a5-tent"], fields, record_values=values, logo=logo)
+    finally:
+        chart.use_font_file(None)
+        fonts.reset()
+    assert here != default  # the operator's font shows
+    assert there == here
 
 
 # -- transparency and team templates -----------------------------------------------------------------

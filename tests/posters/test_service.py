@@ -151,8 +151,8 @@ async def test_default_logo_on_a_square_code_still_decodes(service: Service, sca
     buffer = io.BytesIO()
     logo.save(buffer, "PNG")
     with pytest.raises(PermissionDenied):
-        service.posters.set_default_logo(buffer.getvalue(), ALICE)
-    digest = service.posters.set_default_logo(buffer.getvalue(), ADMIN)
+        await service.posters.set_default_logo(buffer.getvalue(), ALICE)
+    digest = await service.posters.set_default_logo(buffer.getvalue(), ADMIN)
     c_code = {"type": "C", "via": "wechat", "page": "pages/shop/index?id=9"}
     made = await service.posters.for_new(c_code, {"template": "a5-tent"}, ALICE)
     assert made.poster is not None and made.poster_error is None
@@ -160,14 +160,14 @@ async def test_default_logo_on_a_square_code_still_decodes(service: Service, sca
     stored = service.storage.posters.get(made.poster.info.id)
     assert stored is not None and stored.request["logo_sha256"] == digest
     with pytest.raises(FieldError):
-        service.posters.keep_logo(b"<svg xmlns='http://www.w3.org/2000/svg' garbage")
+        await service.posters.keep_logo(b"<svg xmlns='http://www.w3.org/2000/svg' garbage")
 
 
 async def test_an_svg_logo_is_drawn_and_a_square_code_with_it_still_decodes(service: Service, scan: Scan) -> None:
     svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
            b'<circle cx="50" cy="50" r="46" fill="#E53935"/><text x="50" y="62" font-size="36" '
            b'text-anchor="middle" fill="#fff">\xe5\xba\x97</text></svg>')
-    digest = service.posters.keep_logo(svg)
+    digest = await service.posters.keep_logo(svg)
     logo = service.storage.posters.logo(digest)
     assert logo is not None and Image.open(io.BytesIO(logo)).size == (1024, 1024)
     made = await service.posters.for_new({"type": "C", "via": "wechat", "page": "pages/shop/index?id=11"},
@@ -177,7 +177,7 @@ async def test_an_svg_logo_is_drawn_and_a_square_code_with_it_still_decodes(serv
     entity = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
               b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&e;</text></svg>')
     with pytest.raises(FieldError):
-        service.posters.keep_logo(entity)  # no XML entities, no outside files
+        await service.posters.keep_logo(entity)  # no XML entities, no outside files
 
 
 async def test_a_live_code_asks_for_its_poster_at_the_same_time(service: Service, scan: Scan) -> None:
