@@ -7,15 +7,18 @@ before running one on an existing database, ``storage.db`` writes a backup besid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
 from bot.errors import MinpcodeError
+from bot.models import SHORTLINK_DAYS
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
+from storage.clock import from_text, to_text
 from storage.transaction import immediate
 
 
@@ -327,6 +330,19 @@ def _batch_row_posters(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
 
 
+def _codes_expires_at(db: sqlite_utils.Database) -> None:
+    # When a link stops working (Short Link, URL Link, URL Scheme): shown in every answer, and an expired link
+    # is neither reused nor offered. A temporary Short Link made before lasts 30 days from when it was asked for
+    # (the earliest it can have been made, so we never say it lasts longer than it does).
+    db.execute("ALTER TABLE codes ADD COLUMN expires_at TEXT")
+    for code_id, created, request_json in db.execute(
+            "SELECT id, created_at, request_json FROM codes WHERE type = 'shortlink' AND link IS NOT NULL").fetchall():
+        if json.loads(request_json).get("permanent"):
+            continue
+        ends = from_text(created) + timedelta(days=SHORTLINK_DAYS)
+        db.execute("UPDATE codes SET expires_at = ? WHERE id = ?", [to_text(ends), code_id])
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -346,13 +362,15 @@ MIGRATIONS: list[Migration] = [
     ("batches_rows", _batches),
     ("summary_made_index", _summary_made_index),
     ("batch_row_posters", _batch_row_posters),
+    ("codes_expires_at", _codes_expires_at),
 ]
 
 
 # Migrations that change tables created by earlier ones (002 puts FTS triggers on ``codes``).
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
-                                              "requesters_with_front_end", "batch_row_posters"})
+                                              "requesters_with_front_end", "batch_row_posters",
+                                              "codes_expires_at"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:
