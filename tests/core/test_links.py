@@ -16,6 +16,7 @@ from bot.errors import InvalidRequest, NotConfigured
 from bot.models import CodeType, Status
 from bot.server import open_service
 from bot.service import Service
+from bot.summary import render_text, summary_for_days
 from storage.clock import to_text
 from tests.emulators.upstreams import PEOPLE, Upstreams
 
@@ -156,3 +157,10 @@ async def test_quota_counts_links_today_and_permanent_short_links(service: Servi
     assert (row.links_today, row.links_per_day) == (3, 500_000)
     assert (row.permanent_short_links, row.permanent_short_link_cap) == (1, 100_000)
     assert "3 of 500,000" in row.link_lines().en and "1 / 100,000" in row.link_lines().zh
+
+
+async def test_the_summary_names_the_link_types(service: Service) -> None:
+    await service.submit({"type": "urllink", "page": "pages/a/a"}, ALICE)
+    await service.submit({"type": "scheme", "page": "pages/a/a"}, ALICE)
+    summary = summary_for_days(service, 7)
+    assert "URL Links" in render_text(summary, "en") and "URL Scheme" in render_text(summary, "zh")
