@@ -30,7 +30,7 @@ from bot.live.service import LiveService
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.metrics import METRICS, kind_label
-from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
+from bot.models import TYPE_WORDS, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
 from bot.outbox import Outbox
 from bot.permissions import Permissions
 from bot.priority import Priority
@@ -133,6 +133,7 @@ class Codes:
             data["via"] = routing.default_via(self.upstream, self.settings, prepared)
         tracked = prepared.type.counts_against_cap and data.get("via") is Provider.GIO
         routing.require_upstream(self.upstream, self.settings, Provider.GIO if tracked else Provider.WECHAT, prepared)
+        routing.require_plain_scheme(self.settings, prepared)
         data["app"] = await self._appid(prepared.app, data.get("via"))
         prepared = CodeRequest.parse(data)
         if prepared.expires is not None and self.live.rules.end_of(prepared.expires) <= time.time():
@@ -299,9 +300,10 @@ class Codes:
         record = self.get(code_id)
         found = self.storage.images.get(record.image_sha256) if record.image_sha256 else None
         if found is None:
-            if record.type is CodeType.SHORTLINK:
-                raise NotFound(f"{code_id} 是短链，没有图片，只有链接：{record.link or '（还没有）'}",
-                               f"{code_id} is a Short Link: it has no image, only its link: {record.link or '(none yet)'}")
+            if record.type.is_link:
+                zh_word, en_word = TYPE_WORDS[record.type]
+                raise NotFound(f"{code_id} 是{zh_word}，没有图片，只有链接：{record.link or '（还没有）'}",
+                               f"{code_id} is {en_word}: it has no image, only its link: {record.link or '(none yet)'}")
             why_zh, why_en = {Status.PENDING: ("还在生成中", "it is still being made"),
                               Status.FAILED: ("生成失败了", "it failed")}.get(record.status, ("没有保存图片", "none was kept"))
             raise NotFound(f"码 {code_id} 没有图片：{why_zh}。", f"Code {code_id} has no image: {why_en}.")
@@ -323,8 +325,16 @@ class Codes:
         return self.get(record.id)
 
     def quota(self) -> builtins.list[QuotaStatus]:
-        """A+C codes counted per mini program (the configured one listed even when unused)."""
+        """A+C codes counted per mini program (the configured one listed even when unused), with the URL Links
+        and URL Schemes made today and the permanent Short Links made."""
         return self.quotas.statuses(self.upstream.wechat.appid if self.upstream.wechat else None)
+
+    def plain_scheme(self, page: str, query: str = "") -> str | None:
+        """WeChat's plain-text URL Scheme into ``page`` with ``query`` when the operator has declared it
+        (``MINPCODE_PLAIN_SCHEME``) and a mini program is configured; None otherwise. No call, no record."""
+        if not self.settings.minpcode_plain_scheme or self.upstream.wechat is None:
+            return None
+        return self.upstream.wechat.plain_scheme(page, query).link
 
     # -- helpers ------------------------------------------------------------------------------------
     def _editable(self, code_id: str, requester: Requester, action: str) -> CodeRecord:

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     minpcode_resolver_rate: int = Field(600, ge=1)   # resolves per minute per IP (bursts of a tenth of it)
     minpcode_metrics_token: SecretStr | None = None   # GET /metrics with this bearer token (else loopback only)
     minpcode_stop_grace: float = Field(10.0, ge=0)    # seconds serve gives requests and codes in flight at SIGTERM
+    # The admin declared WeChat's plain-text URL Scheme (明文 scheme 拉起此小程序, bot/links.py): `type=scheme
+    # plain=yes` is made without a call, and the /q/ page leads into the router page with one.
+    minpcode_plain_scheme: bool = False
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""

@@ -32,6 +32,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "width": ("宽度",),
     "title": ("标题",),
     "permanent": ("永久",),
+    "expire_days": ("有效天数",),
+    "plain": ("明文",),
     "transparent": ("透明",),
     "live": ("活码",),
     "expires": ("到期",),
@@ -64,6 +66,11 @@ POSTER_FIELDS = ("poster", *POSTER_TEXTS, "sharp")
 SHEET_FIELDS = tuple(ALIASES)
 
 
+def field_key(name: str, names: Mapping[str, str]) -> str | None:
+    """The field ``name`` (casefolded) names in ``names``; a hyphen stands for an underscore (``expire-days``)."""
+    return names.get(name) or names.get(name.replace("-", "_"))
+
+
 def header_names() -> dict[str, str]:
     """Every accepted header spelling (casefolded) -> its field key."""
     names: dict[str, str] = {}
@@ -77,7 +84,7 @@ def header_names() -> dict[str, str]:
 # The words that take yes or no, in the order help lists them. ``long`` and ``sharp`` are not request fields:
 # ``long`` is the service's switch to keep a long scene behind a key, ``sharp`` the poster's consent to a
 # sharper A/C copy.
-FLAGS = ("create", "transparent", "permanent", "live", "check", "long", "sharp")
+FLAGS = ("create", "transparent", "permanent", "plain", "live", "check", "long", "sharp")
 
 # Words whose CodeRequest field (or service switch) has another name; every other word is its field's name.
 REQUEST_NAMES = {"create": "create_missing", "check": "check_path", "env": "env_version", "long": "long_scene"}
@@ -138,5 +145,5 @@ class CodeAsk(BaseModel):
         return cls(fields=rest, long_scene=long_scene, poster=PosterAsk(data=data, sharper=sharper))
 
 
-__all__ = ["ALIASES", "CodeAsk", "PosterAsk", "loose_poster_words", "FLAGS", "HEADER_ALIASES", "POSTER_FIELDS", "POSTER_TEXTS", "REQUEST_NAMES", "SHEET_FIELDS", "header_names",
+__all__ = ["ALIASES", "CodeAsk", "field_key", "PosterAsk", "loose_poster_words", "FLAGS", "HEADER_ALIASES", "POSTER_FIELDS", "POSTER_TEXTS", "REQUEST_NAMES", "SHEET_FIELDS", "header_names",
            "request_name"]

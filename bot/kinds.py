@@ -15,7 +15,7 @@ from bot.text import Text
 @dataclass(frozen=True, slots=True)
 class Kind:
     id: str
-    type: str           # CodeType value: A, B, C, shortlink
+    type: str           # CodeType value: A, B, C, shortlink, urllink, scheme
     via: str | None     # "gio", "wechat", or None when only WeChat can make it
     label: Text
     live: bool = False  # a live code (bot/live/rules.py): the page is its destination, the scene our key
@@ -31,7 +31,9 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind("wx-B", "B", None, Text(zh="小程序码 B（scene，不限量）", en="code B (scene, unlimited)")),
     Kind("wx-A", "A", "wechat", Text(zh="微信小程序码 A", en="WeChat code A")),
     Kind("wx-C", "C", "wechat", Text(zh="微信二维码 C", en="WeChat QR code C")),
-    Kind("wx-shortlink", "shortlink", None, Text(zh="小程序短链", en="Short Link")),
+    Kind("wx-shortlink", "shortlink", None, Text(zh="小程序短链（微信内打开）", en="Short Link (opens inside WeChat)")),
+    Kind("wx-urllink", "urllink", None, Text(zh="URL Link（短信、邮件、网页打开）", en="URL Link (SMS, email, web pages)")),
+    Kind("wx-scheme", "scheme", None, Text(zh="URL Scheme（短信、网页打开）", en="URL Scheme (SMS, web pages)")),
     Kind("wx-live", "B", None, Text(zh="活码（B 码，可改指向、统计扫码）", en="live code (B; re-point later, scans counted)"),
          live=True),
 )}

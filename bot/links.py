@@ -1,5 +1,5 @@
 """The public links people open (a code's image, a poster, a batch's upload page and zip, the sample sheet,
-a live code's plain link ``/q/<key>``).
+a live code's plain link ``/q/<key>``, WeChat's plain-text URL Scheme).
 
 One module builds each link and names the route that serves it, so what a chat, the CLI or the HTTP API
 hands out and what ``minpcode serve`` answers cannot drift apart: every path is derived from its route.
@@ -13,6 +13,7 @@ build the links, and the core may not import ``handlers/`` (docs/architecture.md
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 # Starlette route patterns, mounted by bot/server.py and handlers/upload_page.py.
 CODE_IMAGE_ROUTE = "/codes/{code_id:str}.png"
@@ -89,6 +90,28 @@ def live_qr_path(key: str) -> str:
     return _path(LIVE_QR_ROUTE, key=_live_key(key))
 
 
+# WeChat's plain-text URL Scheme (明文 URL Scheme, since 2023-12-19): built by us, no API call, no expiry, once the
+# admin declares the page under 小程序管理后台 → 设置 → 隐私与安全 → 明文 scheme 拉起此小程序
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-scheme.html).
+PLAIN_SCHEME_BASE = "weixin://dl/business/"
+PLAIN_SCHEME_SETTING_ZH = "小程序管理后台 → 设置 → 隐私与安全 → 明文 scheme 拉起此小程序"
+PLAIN_SCHEME_SETTING_EN = ("the mini program's admin console → 设置 (Settings) → 隐私与安全 (Privacy and security) → "
+                           "明文 scheme 拉起此小程序 (open by plain-text scheme)")
+
+
+def plain_scheme(appid: str, path: str, query: str = "", env_version: str = "release") -> str:
+    """``weixin://dl/business/?appid=…&path=…&query=…&env_version=…``: the page ``path`` (no query, no leading
+    ``/``) with ``query`` URL-encoded as WeChat asks ("需要url_encode"); ``env_version`` only when it is not the
+    release, which is what a link without it opens (our reading: the parameter is optional)."""
+    parts = [f"appid={quote(appid, safe='')}", f"path={quote(path, safe='/')}"]
+    if query:
+        parts.append(f"query={quote(query, safe='')}")
+    if env_version != "release":
+        parts.append(f"env_version={quote(env_version, safe='')}")
+    return PLAIN_SCHEME_BASE + "?" + "&".join(parts)
+
+
 __all__ = ["CODE_IMAGE_ROUTE", "DOWNLOAD_ROUTE", "LIVE_PAGE_ROUTE", "LIVE_QR_ROUTE", "POSTER_ROUTE",
+           "PLAIN_SCHEME_BASE", "PLAIN_SCHEME_SETTING_EN", "PLAIN_SCHEME_SETTING_ZH",
            "SAMPLE_SHEET_ROUTE", "UPLOAD_ROUTE", "code_image_path", "code_image_url", "download_url", "live_page_path",
-           "live_page_url", "live_qr_path", "poster_path", "poster_url", "sample_sheet_url", "upload_url"]
+           "live_page_url", "live_qr_path", "plain_scheme", "poster_path", "poster_url", "sample_sheet_url", "upload_url"]

@@ -50,12 +50,17 @@ WECHAT: dict[int, _Entry] = {
     47001: (e.UpstreamRejected, "请求格式不对（字段类型或名称有误）。", "The request was not in the format WeChat expects."),
     48001: (e.ConfigError, "没有接口权限：请确认使用的是小程序的 AppID 和 Secret。",
             "API not authorised: check that the AppID and secret belong to a mini program."),
-    40097: (e.UpstreamRejected, "env_version 只能是 release、trial 或 develop。", "env_version must be release, trial or develop."),
+    # What WeChat's own errmsgs say (its global errcode page,
+    # https://developers.weixin.qq.com/doc/oplatform/developers/errCode/errCode.html, lists codes, not these two):
+    # 40097 is "invalid args", any argument; 40169 "invalid length for scene, or the data is not json string".
+    40097: (e.UpstreamRejected, "微信认为请求的参数不合法（invalid args），例如 env_version 只能是 release、trial 或 develop。",
+            "WeChat found an argument invalid (invalid args); env_version, for one, must be release, trial or develop."),
     40129: (e.UpstreamRejected, "scene 含有微信不接受的字符，请只用数字、字母和 !#$&'()*+,/:;=?@-._~。",
             "The scene has characters WeChat refuses; use digits, letters and !#$&'()*+,/:;=?@-._~ only."),
     40159: (e.UpstreamRejected, "路径为空或太长（A 码最多 1024 字节，C 码最多 128 字节），请缩短。",
             "The path is empty or too long (A codes: 1024 bytes at most, C codes: 128); shorten it."),
-    40169: (e.UpstreamRejected, "scene 为空或超过 32 个字符。", "The scene is empty or longer than 32 characters."),
+    40169: (e.UpstreamRejected, "scene 为空或超过 32 个字符，或者请求体不是 JSON。",
+            "The scene is empty or longer than 32 characters, or the request body was not JSON."),
     40189: (e.UpstreamRejected, "宽度须在 280 到 1280 之间。", "Width must be between 280 and 1280."),
     41030: (e.UpstreamRejected, "页面不存在于已发布的小程序中（或以 / 开头、带了参数）。检查页面时微信只看已发布的版本，"
             "选体验版/开发版（env=trial/develop）也一样；页面还没发布时请加上 check=no（只适用于 B 码），或先发布再生成。",
@@ -66,13 +71,44 @@ WECHAT: dict[int, _Entry] = {
     40066: (e.UpstreamRejected, "已发布的小程序里没有这个页面，请检查短链的页面路径。",
             "The released mini program has no such page; check the Short Link page."),
     40225: (e.UpstreamRejected, "短链标题不合规，请换一个标题。", "WeChat refused the Short Link title; choose another."),
-    43104: (e.ConfigError, "这个小程序没有短链权限（只开放给电商类目）。",
-            "This mini program may not create Short Links (e-commerce categories only)."),
-    85400: (e.UpstreamQuotaExhausted, "永久短链已达 10 万条上限，请改用短期短链。",
-            "Permanent Short Links have reached the 100,000 cap; make a short-term one instead."),
+    # "没有调用权限" (Short Link: "目前对所有非个人主体小程序开放"): a permission of the mini program, not our setting.
+    43104: (e.ConfigError, "这个接口不对这个小程序开放（例如个人主体的小程序没有这个权限）。",
+            "This API is not open to this mini program (mini programs of a personal subject, for one, may not use it)."),
+    85400: (e.UpstreamQuotaExhausted, "永久短链已达 10 万条的终身上限，请改用短期短链（30 天有效）。",
+            "Permanent Short Links have reached their lifetime cap of 100,000; make a temporary one (30 days) instead."),
     89503: (e.ConfigError, "本次调用需要管理员在公众平台确认服务器 IP。",
             "An admin must confirm this server's IP in the WeChat console."),
 }
+
+LINK_APIS = ("urllink", "scheme")
+# URL Link and URL Scheme give some errcodes meanings of their own (40002, 40013 are a token's or an appid's
+# elsewhere): their tables on
+# https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-link/api_generateurllink.html and
+# https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-scheme/api_generatescheme.
+LINKS: dict[int, _Entry] = {
+    40002: (e.ConfigError, "这个小程序不能生成 URL Link 和 URL Scheme：微信只对国内非个人主体的小程序开放。",
+            "This mini program may not make URL Links or URL Schemes: WeChat opens them only to mini programs of a "
+            "non-personal subject in mainland China."),
+    40013: (e.ConfigError, "微信已封禁这个小程序生成链接的权限。", "WeChat has banned this mini program from making links."),
+    85079: (e.UpstreamRejected, "小程序还没有发布：只能为已发布的小程序生成 URL Link 和 URL Scheme。",
+            "The mini program has no released version: WeChat makes URL Links and URL Schemes only for released ones."),
+    40165: (e.UpstreamRejected, "页面不对：必须是已发布版本里存在的页面，路径开头不带 /，参数写在 ? 后面。",
+            "The page is wrong: it must exist in the released version, its path must not start with '/', and "
+            "parameters go after '?'."),
+    40212: (e.UpstreamRejected, "参数（query）不对：最多 1024 个字符，格式 a=1&b=2，只用数字、英文字母和 !#$&'()*+,/:;=?@-._~%。",
+            "The query is wrong: at most 1024 characters like a=1&b=2, with digits, letters and "
+            "!#$&'()*+,/:;=?@-._~% only."),
+    85401: (e.UpstreamRejected, "有效期不对：必须在 1 分钟到 30 天之间。", "The expiry is wrong: it must be 1 minute to 30 days away."),
+    85402: (e.UpstreamRejected, "env_version 只能是 release、trial 或 develop。", "env_version must be release, trial or develop."),
+    85400: (e.UpstreamQuotaExhausted, "长期有效的链接已达 10 万个上限，请改用 30 天内有效的链接。",
+            "Long-lived links have reached their cap of 100,000; make one that lasts 30 days at most."),
+}
+LINK_SECOND = ("生成得太快：微信每秒最多生成 100 个 URL Link 和 URL Scheme，请稍后再试。",
+               "Too fast: WeChat makes at most 100 URL Links and URL Schemes a second; try again in a moment.")
+LINK_DAILY = ("今天的 URL Link 和 URL Scheme 已达微信每天 50 万个的上限（两者共用），北京时间午夜后再生成；"
+              "明文 URL Scheme（type=scheme plain=yes）不调用接口，不受此限。",
+              "WeChat's limit of 500,000 URL Links and URL Schemes a day (shared by both) is reached; make more after "
+              "midnight Beijing time. A plain-text URL Scheme (type=scheme plain=yes) calls no API and is not limited.")
 
 SHORTLINK_RATE = (
     "今日生成的短链数量已达上限，请明天再试。",
@@ -112,13 +148,26 @@ def caller_ip(errmsg: str) -> str | None:
 def wechat_error(errcode: int, errmsg: str, *, api: str = "", now: float | None = None) -> e.UpstreamError:
     """The typed error for a WeChat errcode; unknown codes keep WeChat's own text.
 
-    ``api`` is the code type (``A``, ``B``, ``C``, ``shortlink``) where the meaning of a code depends
-    on it (45009 is a daily limit for A/C and Short Links, a per-minute one for B).
+    ``api`` is the code type (``A``, ``B``, ``C``, ``shortlink``, ``urllink``, ``scheme``) where the meaning
+    of a code depends on it (45009 is a daily limit for A/C and Short Links, a per-minute one for B; 40002 is
+    a personal mini program's for URL Link and URL Scheme, a wrong grant_type's for tokens).
     """
-    cls, zh, en = WECHAT.get(
+    cls, zh, en = (LINKS.get(errcode) if api in LINK_APIS else None) or WECHAT.get(
         errcode,
         (e.UpstreamRejected, f"微信返回错误 {errcode}：{errmsg}", f"WeChat answered error {errcode}: {errmsg}"),
     )
+    if api == "shortlink" and errcode == 43104:
+        # "目前对所有非个人主体小程序开放"
+        # (https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/short-link/api_generateshortlink.html)
+        zh, en = ("这个小程序不能生成短链：微信只对非个人主体的小程序开放。",
+                  "This mini program may not make Short Links: WeChat opens them only to mini programs of a "
+                  "non-personal subject.")
+    if api in LINK_APIS and errcode == 44990:
+        return e.RateLimited("wechat", errcode, *LINK_SECOND, raw=errmsg, retry_after=1.0)
+    if api in LINK_APIS and errcode in (44993, 45009):
+        now = time.time() if now is None else now
+        midnight = next_beijing_midnight(now)
+        return e.RateLimited("wechat", errcode, *LINK_DAILY, raw=errmsg, retry_after=midnight - now, not_before=midnight)
     if errcode == 45009 and api in ("A", "C", "shortlink", "B"):
         now = time.time() if now is None else now
         if api == "B":

@@ -1,6 +1,6 @@
 """The request and result models every front-end and the core share, with every field rule.
 
-Rules come from WeChat's code and Short Link references and GrowingIO's tracking-link API; each
+Rules come from WeChat's code, Short Link, URL Link and URL Scheme references and GrowingIO's tracking-link API; each
 constant below names its page ("our assumption" where none says it). They are
 checked here, before any upstream call, and every violation is a :class:`FieldError` naming the
 field and saying, in Chinese and English, what to change. :meth:`CodeRequest.parse` gathers them
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -28,11 +28,33 @@ class CodeType(StrEnum):
     A = "A"  # getwxacode: round code, path with query, shares the 100k A+C cap
     B = "B"  # getwxacodeunlimit: page + scene, unlimited
     C = "C"  # createwxaqrcode: square QR, shares the 100k A+C cap
-    SHORTLINK = "shortlink"  # genwxashortlink: a "#小程序://" link, no image
+    SHORTLINK = "shortlink"  # genwxashortlink: a "#小程序://" link for inside WeChat, no image
+    URLLINK = "urllink"  # generate_urllink: an https://wxaurl.cn/… link for SMS, email, web pages; no image
+    SCHEME = "scheme"  # generatescheme (or the plain-text form): a weixin://dl/business/ link; no image
 
     @property
     def counts_against_cap(self) -> bool:
         return self in (CodeType.A, CodeType.C)
+
+    @property
+    def is_link(self) -> bool:
+        """A link, not an image: nothing to print, download or put on a poster."""
+        return self in (CodeType.SHORTLINK, CodeType.URLLINK, CodeType.SCHEME)
+
+    @property
+    def opens_outside(self) -> bool:
+        """URL Link and URL Scheme: the links WeChat makes for opening the mini program from outside WeChat."""
+        return self in (CodeType.URLLINK, CodeType.SCHEME)
+
+
+# How people may spell a type (casefolded), besides A/B/C in either case.
+TYPE_NAMES = {"shortlink": "shortlink", "short": "shortlink", "短链": "shortlink", "短链接": "shortlink",
+              "urllink": "urllink", "url_link": "urllink", "url-link": "urllink",
+              "scheme": "scheme", "urlscheme": "scheme", "url_scheme": "scheme", "url-scheme": "scheme"}
+# The words a type is called in people's sentences (refusals that name it).
+TYPE_WORDS = {CodeType.A: ("A 码", "an A code"), CodeType.B: ("B 码", "a B code"), CodeType.C: ("C 码", "a C code"),
+              CodeType.SHORTLINK: ("短链", "a Short Link"), CodeType.URLLINK: ("URL Link", "a URL Link"),
+              CodeType.SCHEME: ("URL Scheme", "a URL Scheme")}
 
 
 class Provider(StrEnum):
@@ -64,6 +86,24 @@ GIO_AID_SUFFIX_BYTES = len(GIO_LINK_SUFFIX) + 8
 WIDTH_MIN, WIDTH_MAX = 280, 1280
 SHORTLINK_URL_MAX = 1024
 SHORTLINK_TITLE_MAX = 20
+# A temporary Short Link lasts 30 days; at most 100,000 permanent ones per mini program, ever ("短期有效
+# ShortLink 有效时间为 30天", "永久有效 ShortLink 上限为 10万个",
+# https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/shortlink.html).
+SHORTLINK_DAYS = 30
+SHORTLINK_PERMANENT_CAP = 100_000
+# URL Link and URL Scheme: "最长有效期为30天" / "最长间隔天数为30天"; query "最大1024个字符，只支持数字，大小写英文
+# 以及部分特殊字符：!#$&'()*+,/:;=?@-._~%"; path "不可携带 query"
+# (https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-link/api_generateurllink.html,
+# https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-scheme/api_generatescheme). The
+# plain-text scheme takes a query of at most 512 characters from the same set and a required path
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-scheme.html).
+LINK_DAYS_MAX = 30
+LINK_QUERY_MAX = 1024
+PLAIN_QUERY_MAX = 512
+LINK_QUERY_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~%]*\Z")
+# Generating: "每天生成 URL Scheme（加密+明文）和 URL Link 的总数量上限为50万"
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-link.html).
+LINKS_PER_DAY = 500_000
 FREE_TEXT_MAX = 255
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
@@ -211,6 +251,10 @@ class CodeRequest(BaseModel):
     check_path: bool = True
     title: str | None = None
     permanent: bool = False
+    # URL Link and URL Scheme: days until the link expires (default and most: 30); ``plain`` asks for the
+    # plain-text scheme, which needs no API call and never expires (declared by the admin beforehand).
+    expire_days: int | None = None
+    plain: bool = False
     # A live code (bot/live/rules.py): a B code for the router page whose scene is a key; ``destination`` is
     # where the key leads when the code is made (the page the person asked for), ``expires`` its last day.
     live: bool = False
@@ -233,7 +277,7 @@ class CodeRequest(BaseModel):
             data = dict(data)
             if isinstance(data.get("type"), str):
                 raw = data["type"].strip()
-                data["type"] = "shortlink" if raw.lower() in {"shortlink", "short", "短链"} else raw.upper()
+                data["type"] = TYPE_NAMES.get(raw.casefold(), raw.upper())
             if isinstance(data.get("via"), str):
                 data["via"] = data["via"].strip().lower()
             if data.get("live") is True and not data.get("type"):
@@ -254,10 +298,23 @@ class CodeRequest(BaseModel):
 
     @property
     def provider(self) -> Provider:
-        """B codes and Short Links always come from WeChat; A/C follow ``via`` (WeChat if unset)."""
-        if self.type in (CodeType.B, CodeType.SHORTLINK):
+        """B codes and links always come from WeChat; A/C follow ``via`` (WeChat if unset)."""
+        if not self.type.counts_against_cap:
             return Provider.WECHAT
         return self.via or Provider.WECHAT
+
+    @property
+    def link_days(self) -> int | None:
+        """How many days the URL Link or (encrypted) URL Scheme lasts; None for everything else."""
+        if not self.type.opens_outside or self.plain:
+            return None
+        return self.expire_days or LINK_DAYS_MAX
+
+    @property
+    def path_and_query(self) -> tuple[str, str]:
+        """The page split as URL Link and URL Scheme take it: a path without query, and the query."""
+        path, _, query = self.page.partition("?")
+        return path, query
 
     def rule_errors(self) -> list[FieldError]:
         errors: list[FieldError] = self._text_errors()
@@ -286,12 +343,13 @@ class CodeRequest(BaseModel):
                     ))
         elif not self.type.counts_against_cap:
             # Refused rather than kept as labels: a person who names them expects tracking, which B has not.
+            word_zh, word_en = TYPE_WORDS[self.type]
             for field in ("campaign", "channel"):
                 if getattr(self, field):
                     errors.append(FieldError(
-                        field, f"{'B 码' if self.type is CodeType.B else '短链'}不是监测链接：推广活动和渠道只用于"
+                        field, f"{word_zh}不是监测链接：推广活动和渠道只用于"
                         "经 GrowingIO 生成的 A/C 码。请去掉 campaign/channel，或改用 type=A。",
-                        f"A {'B code' if self.type is CodeType.B else 'Short Link'} is no tracking link: campaign and "
+                        f"{word_en[0].upper() + word_en[1:]} is no tracking link: campaign and "
                         "channel apply only to A/C codes made through GrowingIO. Leave them out, or use type=A."))
         for field in ("medium", "content", "term", "comments"):
             value = getattr(self, field)
@@ -301,6 +359,7 @@ class CodeRequest(BaseModel):
                 ))
         errors += self._live_errors()
         errors += self._version_errors()
+        errors += self._link_errors()
         if self.scene is not None and self.type is not CodeType.B:
             errors.append(FieldError(
                 "scene", "只有 B 码使用 scene 参数；A/C 码请把参数写进路径的 ?query。",
@@ -319,15 +378,49 @@ class CodeRequest(BaseModel):
                                "A live code is always a B code (no A/C quota); leave out type or write type=B.")]
         return destination_errors(self.destination)
     def _version_errors(self) -> list[FieldError]:
-        """``env_version`` is an A/B parameter of WeChat's, ``check_path`` a B one: elsewhere they would be
-        dropped silently, so asking for them there is an error."""
+        """``env_version`` is an A/B (and URL Link/Scheme) parameter of WeChat's, ``check_path`` a B one: elsewhere
+        they would be dropped silently, so asking for them there is an error. ``check_path=false`` holds for at most
+        60,000 pages ("page 有数量上限（60000个）请勿滥用",
+        https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html)."""
         errors = []
         if not self.check_path and self.type is not CodeType.B:
-            errors.append(FieldError("check_path", "check=no 只适用于 B 码（A/C 码和短链不检查页面是否发布）。",
-                                     "check=no applies to B codes only (A/C codes and Short Links have no page check)."))
-        if self.env_version != "release" and (self.type not in (CodeType.A, CodeType.B) or self.provider is Provider.GIO):
-            errors.append(FieldError("env_version", "env=trial/develop 只适用于微信直接生成的 A 码和 B 码。",
-                                     "env=trial/develop applies only to A and B codes made by WeChat directly."))
+            errors.append(FieldError("check_path", "check=no 只适用于 B 码（A/C 码和链接不能跳过页面检查）。",
+                                     "check=no applies to B codes only (A/C codes and links cannot skip the page check)."))
+        versioned = (CodeType.A, CodeType.B, CodeType.URLLINK, CodeType.SCHEME)
+        if self.env_version != "release" and (self.type not in versioned or self.provider is Provider.GIO):
+            errors.append(FieldError("env_version", "env=trial/develop 只适用于微信直接生成的 A 码、B 码、URL Link 和 URL Scheme。",
+                                     "env=trial/develop applies only to A and B codes made by WeChat directly, URL "
+                                     "Links and URL Schemes."))
+        return errors
+
+    def _link_errors(self) -> list[FieldError]:
+        """URL Link and URL Scheme: their days, the plain-text form, and what they do not take."""
+        errors = []
+        if self.plain and self.type is not CodeType.SCHEME:
+            errors.append(FieldError("plain", "plain=yes（明文）只适用于 type=scheme。",
+                                     "plain=yes (plain text) applies to type=scheme only."))
+        if self.expire_days is not None:
+            if not self.type.opens_outside:
+                more = ("短链的有效期是固定的：短期 30 天，或 permanent=yes 永久。" if self.type is CodeType.SHORTLINK
+                        else "")
+                more_en = (" A Short Link's is fixed: 30 days, or permanent=yes." if self.type is CodeType.SHORTLINK
+                           else "")
+                errors.append(FieldError("expire_days", "expire_days 只适用于 type=urllink 和 type=scheme。" + more,
+                                         "expire_days applies to type=urllink and type=scheme only." + more_en))
+            elif self.plain:
+                errors.append(FieldError("expire_days", "明文 URL Scheme 不会过期，请去掉 expire_days。",
+                                         "A plain-text URL Scheme never expires; leave out expire_days."))
+            elif not 1 <= self.expire_days <= LINK_DAYS_MAX:
+                errors.append(FieldError(
+                    "expire_days", f"有效天数须在 1 到 {LINK_DAYS_MAX} 之间（微信最长 {LINK_DAYS_MAX} 天），现在是 {self.expire_days}。",
+                    f"expire_days must be between 1 and {LINK_DAYS_MAX} (WeChat's longest is {LINK_DAYS_MAX} days); "
+                    f"it is {self.expire_days}."))
+        if self.type.opens_outside and self.permanent:
+            errors.append(FieldError(
+                "permanent", f"URL Link 和 URL Scheme 最长 {LINK_DAYS_MAX} 天，没有永久的。要长期有效：印小程序码，"
+                "或用明文 URL Scheme（type=scheme plain=yes）。",
+                f"URL Links and URL Schemes last {LINK_DAYS_MAX} days at most; none is permanent. For something "
+                "lasting, print a mini-program code or use a plain-text URL Scheme (type=scheme plain=yes)."))
         return errors
 
     def _text_errors(self) -> list[FieldError]:
@@ -351,7 +444,7 @@ class CodeRequest(BaseModel):
             if "?" in page:
                 return [FieldError("page", "B 码的页面路径不能带 ?参数，请把参数放进 scene。",
                                    "A B code's page cannot carry a ?query; put parameters in the scene.")]
-        elif not page:
+        elif not page and not (self.type.opens_outside and not self.plain):
             return [FieldError("page", "请填写页面路径，例如 pages/index/index。",
                                "Please give the page path, e.g. pages/index/index.")]
         if any(ch.isspace() for ch in page):
@@ -359,6 +452,8 @@ class CodeRequest(BaseModel):
         if RESERVED_QUERY_KEY in page:
             return [FieldError("page", "路径里不能有保留参数 scancode_time。",
                                "The path cannot contain the reserved key scancode_time.")]
+        if self.type.opens_outside:
+            return self._link_page_errors()
         if self.type is CodeType.SHORTLINK:
             if len(page) > SHORTLINK_URL_MAX:
                 return [FieldError("page", f"短链页面最多 {SHORTLINK_URL_MAX} 个字符，现在是 {len(page)} 个。",
@@ -378,6 +473,32 @@ class CodeRequest(BaseModel):
                     "Shorten the query or use a B code.",
                 )]
         return []
+
+    def _link_page_errors(self) -> list[FieldError]:
+        """The page of a URL Link or URL Scheme: sent as a path without query (empty: the home page) and
+        its query, each under WeChat's rules."""
+        path, query = self.path_and_query
+        errors = []
+        if path.startswith("/"):  # page_path drops one; "//x" keeps the second
+            errors.append(FieldError("page", "页面路径不能以 / 开头，例如 pages/index/index。",
+                                     "The page path must not start with '/', e.g. pages/index/index."))
+        if self.plain and not path:
+            errors.append(FieldError("page", "明文 URL Scheme 必须写页面路径（微信要求），例如 pages/index/index。",
+                                     "A plain-text URL Scheme needs the page path (WeChat requires it), e.g. "
+                                     "pages/index/index."))
+        limit = PLAIN_QUERY_MAX if self.plain else LINK_QUERY_MAX
+        if len(query) > limit:
+            errors.append(FieldError(
+                "page", f"? 后面的参数（query）最多 {limit} 个字符，现在是 {len(query)} 个。",
+                f"The query after '?' may have at most {limit} characters; it has {len(query)}."))
+        elif not LINK_QUERY_RE.match(query):
+            bad = "".join(dict.fromkeys(ch for ch in query if not LINK_QUERY_RE.match(ch)))
+            errors.append(FieldError(
+                "page", f"? 后面的参数只能用数字、英文字母和 !#$&'()*+,/:;=?@-._~%，请去掉或先做 URL 编码：{bad!r}"
+                "（中文写成 %E4%B8%AD 这样）。",
+                f"The query after '?' may use only digits, letters and !#$&'()*+,/:;=?@-._~%; remove or URL-encode "
+                f"{bad!r} (Chinese as %E4%B8%AD and so on)."))
+        return errors
 
     def _scene_errors(self) -> list[FieldError]:
         if self.type is not CodeType.B:
@@ -414,6 +535,10 @@ class CodeRequest(BaseModel):
                      "title", "permanent"},
         )
         fields["provider"] = self.provider.value
+        if self.type.opens_outside:
+            # Only for these types: every other code keeps the key it always had (and so its reuse).
+            fields["plain"] = self.plain
+            fields["expire_days"] = self.link_days
         blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -440,7 +565,8 @@ class UpstreamResult(BaseModel):
     provider: Provider
     image: bytes | None = None
     mime: str | None = None
-    link: str | None = None  # Short Link
+    link: str | None = None  # Short Link, URL Link, URL Scheme
+    expires_at: datetime | None = None  # when that link stops working (None: it never does)
     tracking_url: str | None = None
     link_id: str | None = None
     campaign_id: str | None = None
@@ -473,6 +599,7 @@ class CodeRecord(BaseModel):
     transparent: bool = False
     title: str | None = None
     link: str | None = None
+    expires_at: datetime | None = None  # a Short Link, URL Link or URL Scheme stops working then (None: never)
     tracking_url: str | None = None
     link_id: str | None = None
     image_sha256: str | None = None
@@ -490,6 +617,22 @@ class CodeRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     request: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def permanent(self) -> bool:
+        """A link that never expires: a permanent Short Link, or a plain-text URL Scheme."""
+        if self.type is CodeType.SHORTLINK:
+            return bool(self.request.get("permanent"))
+        return self.type is CodeType.SCHEME and bool(self.request.get("plain"))
+
+    @property
+    def plain(self) -> bool:
+        """A plain-text URL Scheme (made without calling WeChat)."""
+        return self.type is CodeType.SCHEME and bool(self.request.get("plain"))
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether this link has stopped working (codes and permanent links never do)."""
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
     @property
     def error_message(self) -> Text | None:

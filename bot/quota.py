@@ -4,18 +4,27 @@ WeChat allows 100,000 A and C codes per mini program, ever ("与 wxacode.get 总
 100,000", https://developers.weixin.qq.com/miniprogram/dev/api-backend/open-api/qr-code/wxacode.createqrcode.html);
 the ledger counts every one we made so a new A/C code is refused *before* the upstream call once
 the cap is reached, and people are warned as they approach it.
+
+Beside it, what we made of two more of WeChat's limits, shown in ``quota`` (WeChat's own answer, 44993 or
+85400, refuses past them; other systems may share the mini program): URL Links and URL Schemes made today
+(Beijing's day), 500,000 a day for both together, and permanent Short Links, 100,000 ever (bot/models.py
+names the pages).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from bot.errors import QuotaExhausted
-from bot.models import CodeRequest
+from bot.messages import next_beijing_midnight
+from bot.models import LINKS_PER_DAY, SHORTLINK_PERMANENT_CAP, CodeRequest
 from bot.text import Text
 from storage import Storage
+from storage.clock import to_text
 
 QUOTA_WARN_LEVELS = (0.95, 0.80)
 
@@ -31,6 +40,20 @@ class QuotaStatus(BaseModel):
     app: str
     used: int
     cap: int
+    links_today: int = 0  # URL Links and URL Schemes (not plain-text ones) made today, Beijing time
+    links_per_day: int = LINKS_PER_DAY
+    permanent_short_links: int = 0
+    permanent_short_link_cap: int = SHORTLINK_PERMANENT_CAP
+
+    def link_lines(self) -> Text:
+        """The two link counts of this mini program, one line each."""
+        return Text(
+            zh=f"URL Link + URL Scheme 今天（北京时间）已生成 {self.links_today:,} / {self.links_per_day:,}（微信每天的上限，两者共用；"
+               f"明文 scheme 不算）\n永久短链已生成 {self.permanent_short_links:,} / {self.permanent_short_link_cap:,}（终身上限）",
+            en=f"URL Links + URL Schemes made today (Beijing time): {self.links_today:,} of {self.links_per_day:,} "
+               f"(WeChat's daily limit, shared; plain-text schemes do not count)\nPermanent Short Links made: "
+               f"{self.permanent_short_links:,} of {self.permanent_short_link_cap:,} (lifetime cap)",
+        )
 
     @property
     def left(self) -> int:
@@ -63,12 +86,15 @@ class Quota:
     def cap(self) -> int:
         return self._cap()
 
-    def statuses(self, default_app: str | None = None) -> list[QuotaStatus]:
-        """A+C codes counted per mini program (``default_app`` listed even when unused)."""
+    def statuses(self, default_app: str | None = None, *, now: float | None = None) -> list[QuotaStatus]:
+        """A+C codes counted per mini program (``default_app`` listed even when unused), with the links made."""
         counts = self.storage.ledger.apps()
-        if default_app and default_app not in counts:
-            counts[default_app] = 0
-        return [QuotaStatus(app=app, used=used, cap=self.cap) for app, used in sorted(counts.items())]
+        now = time.time() if now is None else now
+        today = datetime.fromtimestamp(next_beijing_midnight(now) - 86400, UTC)
+        links, permanent = self.storage.history.links_made(to_text(today))
+        apps = set(counts) | set(links) | set(permanent) | ({default_app} if default_app else set())
+        return [QuotaStatus(app=app, used=counts.get(app, 0), cap=self.cap, links_today=links.get(app, 0),
+                            permanent_short_links=permanent.get(app, 0)) for app in sorted(apps)]
 
     def check(self, request: CodeRequest) -> list[Notice]:
         """Refuse a new A/C code past the cap (a request already counted may be made again); warn near it."""

@@ -8,6 +8,7 @@ upstream is missing is answered, never stored as a failed code.
 
 from __future__ import annotations
 
+from bot import links
 from bot.config import Settings
 from bot.errors import NotConfigured, NotFound
 from bot.models import CodeRequest, Provider
@@ -44,10 +45,25 @@ def require_upstream(upstream: Upstream, settings: Settings, provider: Provider,
             zh += "。去掉 via=wechat 即可经 GrowingIO 生成监测链接（需要推广活动和渠道）。"
             en += ". Leave out via=wechat to make it as a GrowingIO tracking link (campaign and channel needed)."
         else:
-            zh += "。B 码、短链和普通 A/C 码只能由微信生成（GrowingIO 不生成它们），请设置上面的配置。"
-            en += (". B codes, Short Links and plain A/C codes come only from WeChat (GrowingIO cannot make "
-                   "them): set the settings above.")
+            zh += "。B 码、短链、URL Link、URL Scheme 和普通 A/C 码只能由微信生成（GrowingIO 不生成它们），请设置上面的配置。"
+            en += (". B codes, Short Links, URL Links, URL Schemes and plain A/C codes come only from WeChat "
+                   "(GrowingIO cannot make them): set the settings above.")
         raise NotConfigured(zh, en, missing)
+
+
+def require_plain_scheme(settings: Settings, request: CodeRequest) -> None:
+    """Refuse a plain-text URL Scheme until the operator says it is declared: WeChat opens one only for pages
+    the admin listed beforehand, and nothing would tell us otherwise (no call is made)."""
+    if not request.plain or settings.minpcode_plain_scheme:
+        return
+    page = request.path_and_query[0] or "pages/…"
+    raise NotConfigured(
+        f"明文 URL Scheme 还没有启用。请小程序管理员先在「{links.PLAIN_SCHEME_SETTING_ZH}」里声明要打开的页面（这里是 "
+        f"{page}），然后设置 MINPCODE_PLAIN_SCHEME=1。不想声明？去掉 plain=yes，生成 30 天内有效的加密 URL Scheme。",
+        f"The plain-text URL Scheme is not enabled. The mini program's admin first declares the pages it may open "
+        f"(here {page}) under {links.PLAIN_SCHEME_SETTING_EN}; then set MINPCODE_PLAIN_SCHEME=1. Rather not? Leave "
+        f"out plain=yes for an encrypted URL Scheme that lasts up to 30 days.",
+        ["MINPCODE_PLAIN_SCHEME"], field="plain")
 
 
 async def will_create(upstream: Upstream, request: CodeRequest) -> list[Notice]:
@@ -76,5 +92,5 @@ def _not_configured(zh: str, en: str, missing: list[str]) -> tuple[str, str]:
     return zh, en
 
 
-__all__ = ["default_via", "require_upstream", "will_create"]
+__all__ = ["default_via", "require_plain_scheme", "require_upstream", "will_create"]
 

@@ -223,7 +223,8 @@ def summary_for_days(service: Service, days: int | None = None, *, now: datetime
 # -- words --------------------------------------------------------------------------------------------
 
 _TYPE_NAMES = {"A": ("A 码", "A codes"), "B": ("B 码", "B codes"), "C": ("C 码", "C codes"),
-               "shortlink": ("短链", "Short Links")}
+               "shortlink": ("短链", "Short Links"), "urllink": ("URL Link", "URL Links"),
+               "scheme": ("URL Scheme", "URL Schemes")}
 _WORDS: dict[str, tuple[str, str]] = {
     "title": ("minpcode 汇总", "minpcode summary"),
     "by_type": ("按类型", "By type"),

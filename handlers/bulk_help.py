@@ -34,8 +34,8 @@ _AFTER = {
               "The dry run comes to your DM with the bot with Start and Cancel buttons; at the end a zip "
               "(images + manifest.csv/.xlsx) and the manifest.csv are posted where the batch was started: in a "
               "thread of that channel, naming who ran it, or in the dry run's thread in the DM."),
-    "wecom": ("预检结果发回这里；回复「开始」生成，「取消」放弃；完成后发回 zip 文件（图片 + manifest.csv/.xlsx）。",
-              "The dry run comes back here: reply start or cancel; at the end a zip file (images + "
+    "wecom": ("预检结果发回这里；回复「开始」生成，「取消」放弃；完成后发回 zip（图片 + manifest.csv/.xlsx）。",
+              "The dry run comes back here: reply start or cancel; at the end a zip (images + "
               "manifest.csv/.xlsx) comes back."),
 }
 _CLI_AFTER = ("minpcode bulk 文件 先预检再询问是否开始（--dry-run 只预检，--yes 直接开始，--out 结果.zip 保存 "
@@ -75,10 +75,10 @@ def detail(chat: str | None) -> list[tuple[str, str]]:
     flags = ", ".join(FLAGS)
     lines = [_FILES[chat] if chat in _FILES else (_CLI_ZH + "。", _CLI_EN[:1].upper() + _CLI_EN[1:] + ".")]
     lines += [
-        ("表格：CSV（UTF-8/GBK）或 XLSX，粘贴时用逗号或 Tab 分隔；首行是列名（中英文均可，同 new 的参数）：",
+        ("表格：CSV（UTF-8/GBK）或 XLSX，粘贴用逗号或 Tab 分隔；首行是列名（中英文均可，同 new 的参数）：",
          "The sheet: CSV (UTF-8/GBK) or XLSX, pasted comma or tab separated; the first line names the "
          "columns (English or Chinese, as new's options):"),
-        (f"{flags} 填 yes 或 no；空格子用默认值。", f"{flags} take yes or no; an empty cell keeps the default."),
+        (f"{flags} 填 yes 或 no；空格子用默认值。", f"{flags}: yes or no; an empty cell keeps the default."),
         (f"上限：每次最多 {MAX_ROWS} 行、{mb} MB。", f"Limits: at most {MAX_ROWS} rows and {mb} MB at a time."),
         ("先预检：每行按单个码的规则检查，算出复用和额度，什么都不生成。",
          "First a dry run: each row checked as one code is, reuse and quota counted; nothing made."),

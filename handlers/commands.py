@@ -249,8 +249,10 @@ def quota(service: Service) -> Reply:
     rows = service.quota()
     if not rows:
         return Reply(zh="还没有生成过 A/C 码。", en="No A/C codes made yet.")
-    zh = [f"{q.app}: 已用 {q.used} / {q.cap}，剩余 {q.left}（{q.ratio:.1%}）" for q in rows]
-    en = [f"{q.app}: {q.used} of {q.cap} used, {q.left} left ({q.ratio:.1%})" for q in rows]
+    zh = [f"{q.app}: 已用 {q.used} / {q.cap}，剩余 {q.left}（{q.ratio:.1%}）\n  " + q.link_lines().zh.replace("\n", "\n  ")
+          for q in rows]
+    en = [f"{q.app}: {q.used} of {q.cap} used, {q.left} left ({q.ratio:.1%})\n  " + q.link_lines().en.replace("\n", "\n  ")
+          for q in rows]
     notices = [n for q in rows if (n := q.notice())]
     cap = service.settings.minpcode_ac_cap
     return Reply(zh=f"A+C 码终身额度（每个小程序 {cap:,} 个）：\n" + "\n".join(zh),

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
-from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, loose_poster_words, request_name
+from bot.fields import ALIASES, FLAGS, POSTER_TEXTS, CodeAsk, field_key, loose_poster_words, request_name
 from bot.summary import MAX_DAYS
 from bot.text import yes_no
 from handlers import bulk_help
@@ -93,7 +93,9 @@ class _FieldSpec:
 # line they are likelier a slip than a flag, and the tests pin that).
 _YES_NO = {w: "yes" if yes_no(w) else "no" for w in ("yes", "true", "是", "no", "false", "否")}
 assert all(yes_no(w) is not None for w in _YES_NO)
-_TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink"}
+_TYPES = {"a": "A", "b": "B", "c": "C", "shortlink": "shortlink", "短链": "shortlink", "短链接": "shortlink",
+          "urllink": "urllink", "url_link": "urllink", "url-link": "urllink",
+          "scheme": "scheme", "urlscheme": "scheme", "url_scheme": "scheme", "url-scheme": "scheme"}
 _FORMATS = {"png": "png", "pdf": "pdf"}
 _VIA = {"gio": "gio", "growingio": "gio", "wechat": "wechat", "微信": "wechat"}
 _ENVS = {"release": "release", "正式版": "release", "trial": "trial", "体验版": "trial", "develop": "develop",
@@ -106,8 +108,9 @@ _FIELDS: dict[str, _FieldSpec] = {
     for f in (
         _FieldSpec("page", ALIASES["page"], "小程序页面路径（也可直接写在 new 后面）",
                    "mini-program page path (may also follow `new` directly)"),
-        _FieldSpec("type", ALIASES["type"], "码的类型：A、B、C 或 shortlink（短链）",
-                   "code type: A, B, C or shortlink", _TYPES, "A|B|C|shortlink"),
+        _FieldSpec("type", ALIASES["type"], "码的类型：A、B、C、shortlink（短链，微信内）、urllink 或 scheme（微信外打开）",
+                   "code type: A, B, C, shortlink (inside WeChat), urllink or scheme (from outside WeChat)", _TYPES,
+                   "A|B|C|shortlink|urllink|scheme"),
         _FieldSpec("via", ALIASES["via"], "由谁生成：gio（GrowingIO 追踪链接）或 wechat（微信原生码）",
                    "who makes it: gio (GrowingIO tracking link) or wechat (plain WeChat code)",
                    _VIA, "gio|wechat"),
@@ -126,16 +129,23 @@ _FIELDS: dict[str, _FieldSpec] = {
         _FieldSpec("width", ALIASES["width"], "图片宽度（像素）", "image width in pixels"),
         _FieldSpec("title", ALIASES["title"], "短链的页面标题；有 poster= 时是海报标题",
                    "page title of a short link; with poster= the poster's title"),
-        _FieldSpec("permanent", ALIASES["permanent"], "永久短链", "permanent short link", _YES_NO, "yes"),
+        _FieldSpec("permanent", ALIASES["permanent"], "永久短链（终身最多 10 万条；默认 30 天有效）",
+                   "permanent short link (100,000 ever; the default lasts 30 days)", _YES_NO, "yes"),
+        _FieldSpec("expire_days", ALIASES["expire_days"], "urllink/scheme 的有效天数：1–30（默认 30）",
+                   "urllink/scheme: days it stays valid, 1-30 (default 30)", None, "1-30"),
+        _FieldSpec("plain", ALIASES["plain"], "scheme：明文 URL Scheme（不调用接口、不过期；需先在小程序后台声明页面）",
+                   "scheme: plain-text URL Scheme (no API call, never expires; its page declared in the admin first)",
+                   _YES_NO, "yes"),
         _FieldSpec("transparent", ALIASES["transparent"], "透明背景", "transparent background", _YES_NO, "yes"),
         _FieldSpec("live", ALIASES["live"], "活码：以后可改指向、可暂停、统计扫码（B 码）",
                    "live code: re-point, pause and count scans later (a B code)", _YES_NO, "yes"),
         _FieldSpec("expires", ALIASES["expires"], "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
                    "a live code's last day (YYYY-MM-DD; scans go to the fallback page after it)"),
-        _FieldSpec("env", ALIASES["env"], "A/B 码打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
-                   "A/B: which version the code opens: release, trial or develop", _ENVS, "release|trial|develop"),
-        _FieldSpec("check", ALIASES["check"], "B 码：check=no 时不检查页面是否已发布", "B: check=no skips the released-page check",
-                   _YES_NO, "no"),
+        _FieldSpec("env", ALIASES["env"], "A/B 码和 urllink/scheme 打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
+                   "A/B, urllink/scheme: which version it opens: release, trial or develop", _ENVS,
+                   "release|trial|develop"),
+        _FieldSpec("check", ALIASES["check"], "B 码：check=no 时不检查页面是否已发布（这样最多 6 万个页面）",
+                   "B: check=no skips the released-page check (for at most 60,000 pages)", _YES_NO, "no"),
         _FieldSpec("long", ALIASES["long"], "B 码：scene 放不下时保存参数，码里带 k= 短编号",
                    "B: store a scene that does not fit and have the code carry a k= key", _YES_NO, "yes"),
         _FieldSpec("poster", ALIASES["poster"], "同时生成海报：模板名，如 a4、a5-tent、sticker-60、moments",
@@ -152,8 +162,8 @@ _FIELDS: dict[str, _FieldSpec] = {
 _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
                 "查看帮助，或某个命令的详细说明"),
-    CommandSpec("new", "新建", ("<page>",), "make a mini-program code or short link",
-                "生成一个小程序码或短链", keys=tuple(_FIELDS)),
+    CommandSpec("new", "新建", ("<page>",), "make a mini-program code or a link",
+                "生成一个小程序码或链接", keys=tuple(_FIELDS)),
     # The rows follow on the next lines: parse() takes them whole, before tokens (cells hold quotes and '=').
     CommandSpec("bulk", "批量", (), "many codes from a sheet: a dry run first, then start",
                 "用表格批量生成：先预检，再开始"),
@@ -186,8 +196,15 @@ _NEW_BY_TYPE = (
     ("B：scene 必填（1–32 个字符）；page 不带 ?参数，开头的 / 会去掉；可选 width、transparent=yes；不用 campaign、channel",
      "B: scene required (1-32 characters); the page has no ?query, a leading / is dropped; width, transparent=yes "
      "optional; no campaign or channel"),
-    ("shortlink 短链：page 是要打开的页面；可选 title（最多 20 字）、permanent=yes；没有图片",
-     "shortlink: the page to open; title (up to 20 characters), permanent=yes optional; no image"),
+    ("shortlink 短链：只能在微信里打开（聊天、公众号文章）；page 是要打开的页面；可选 title（最多 20 字）、permanent=yes"
+     "（默认 30 天后失效）；没有图片",
+     "shortlink: opens inside WeChat only (chats, articles); the page to open; title (up to 20 characters), "
+     "permanent=yes optional (else it stops working after 30 days); no image"),
+    ("urllink / scheme：在短信、邮件、网页里打开小程序（scheme：iOS 短信和网页）；page 可带 ?参数；可选 expire_days=1–30"
+     "（默认 30）、env；scheme 加 plain=yes 为明文 scheme（不过期）；没有图片",
+     "urllink / scheme: open the mini program from SMS, email, web pages (scheme: SMS on iOS, web pages); the page may "
+     "carry a ?query; expire_days=1-30 (default 30), env optional; scheme with plain=yes is the plain-text scheme "
+     "(never expires); no image"),
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.verb: spec for spec in _SPECS}
@@ -350,7 +367,7 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
             lines += [f"  {pair(zh, en, ' / ')}" for zh, en in _NEW_BY_TYPE]
         if spec is _BULK:
             shown, _, _ = bulk_help.overview(chat)
-            lines[2] = pair(f"用法：{shown}", f"Usage: {shown}")
+            lines[2] = f"用法 Usage: {shown}"  # the same in both languages: said once, so the help fits one WeCom text
             for n, (zh, en) in enumerate(bulk_help.detail(chat)):
                 lines.append(pair(zh, en))
                 if n == 1:
@@ -473,7 +490,7 @@ def _fields(spec: CommandSpec, tokens: list[_Token]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for token in tokens:
         typed = token.key or ""
-        key = _KEY_NAMES.get(_norm(typed))
+        key = field_key(_norm(typed), _KEY_NAMES)
         if key is None or key not in spec.keys:
             raise _unknown_key(spec, typed)
         if key in fields:

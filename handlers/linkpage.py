@@ -1,8 +1,10 @@
 """The second form of a live code: a plain QR of ``<MINPCODE_PUBLIC_URL>/q/<key>`` (扫普通链接二维码打开小程序).
 
     GET /q/{key}.png   the square QR of the link (no WeChat call, no quota)
-    GET /q/{key}       what a scanner other than WeChat opens: a small page saying how to open the code in
-                       WeChat (and the Short Link made for the same page, when there is one); counted as a scan
+    GET /q/{key}       what a scanner other than WeChat opens: a small page that leads into the mini program with
+                       WeChat's plain-text URL Scheme when the operator declared it (MINPCODE_PLAIN_SCHEME), says how
+                       to open the code in WeChat, and offers a Short Link made for the same page while it still
+                       works (it opens only inside WeChat); counted as a scan
     GET /{name}.txt    the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``)
 
 WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -30,7 +33,9 @@ PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"
 _STYLE = ("body{font-family:system-ui,-apple-system,'PingFang SC','Noto Sans CJK SC',sans-serif;max-width:32rem;"
           "margin:2rem auto;padding:0 1rem;line-height:1.6;color:#222}h1{font-size:1.4rem}"
           "code{display:block;padding:.6rem;background:#f3f3f3;border-radius:6px;word-break:break-all}"
-          "img{width:12rem;height:12rem;display:block;margin:1rem auto}.en{color:#555}")
+          "img{width:12rem;height:12rem;display:block;margin:1rem auto}.en{color:#555}"
+          "a.open{display:block;margin:1rem 0;padding:.8rem;border-radius:6px;background:#07c160;color:#fff;"
+          "text-align:center;text-decoration:none;font-weight:600}")
 
 
 def _page(title: str, body: str, lang: str) -> str:
@@ -39,17 +44,28 @@ def _page(title: str, body: str, lang: str) -> str:
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>")
 
 
-def open_in_wechat(key: str, short_link: str | None, lang: str) -> str:
-    """The page for a known key: how to open it in WeChat, both languages (the asker's first)."""
-    zh = ("<section lang=\"zh-CN\" id=\"zh\"><h1>请用微信扫码打开</h1>"
-          "<p>这是一个微信小程序的码，只能在微信里打开：打开微信 → 右上角「+」→「扫一扫」，再扫一次这个码。</p>")
-    en = ("<section lang=\"en\" id=\"en\" class=\"en\"><h1>Open this in WeChat</h1>"
-          "<p>This code opens a WeChat mini program, which only WeChat can open: open WeChat, tap + (top right) → "
-          "Scan, and scan this code again.</p>")
+def open_in_wechat(key: str, short_link: str | None, lang: str, scheme: str | None = None) -> str:
+    """The page for a known key: a button into the mini program (``scheme``, the plain-text URL Scheme of the
+    router page, when declared), how to open it in WeChat, both languages (the asker's first)."""
+    zh = "<section lang=\"zh-CN\" id=\"zh\"><h1>请用微信扫码打开</h1>"
+    en = "<section lang=\"en\" id=\"en\" class=\"en\"><h1>Open this in WeChat</h1>"
+    if scheme:
+        # A tap opens WeChat from the phone's browser ("通过 URL Scheme 跳转到微信时，可能会触发系统弹框询问"):
+        # a link rather than a script, which the page's CSP does not run anyway.
+        target = html.escape(scheme)
+        zh += f"<a class=\"open\" href=\"{target}\">打开小程序</a><p>点上面的按钮会打开微信并进入小程序（手机上需要已安装微信）。</p>"
+        en += (f"<a class=\"open\" href=\"{target}\">Open the mini program</a><p>The button opens WeChat at the mini "
+               "program (WeChat must be installed on the phone).</p>")
+    zh += "<p>这是一个微信小程序的码，只能在微信里打开：打开微信 → 右上角「+」→「扫一扫」，再扫一次这个码。</p>"
+    en += ("<p>This code opens a WeChat mini program, which only WeChat can open: open WeChat, tap + (top right) → "
+           "Scan, and scan this code again.</p>")
     if short_link:
         link = html.escape(short_link)
-        zh += f"<p>或者复制下面的小程序链接，在微信里发给自己后点开：</p><code class=\"short-link\">{link}</code>"
-        en += f"<p>Or copy this mini-program link, send it to yourself in WeChat and tap it:</p><code>{link}</code>"
+        # A Short Link opens only inside WeChat ("适用于微信内拉起小程序",
+        # https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/shortlink.html).
+        zh += f"<p>或者复制下面的小程序链接，在微信里发给自己后点开（它只能在微信里打开）：</p><code class=\"short-link\">{link}</code>"
+        en += (f"<p>Or copy this mini-program link, send it to yourself in WeChat and tap it there (it opens only "
+               f"inside WeChat):</p><code>{link}</code>")
     zh += "</section>"
     en += "</section>"
     image = f'<img alt="QR" src="{html.escape(links.live_qr_path(key))}">'
@@ -105,7 +121,11 @@ class LinkPages:
             return HTMLResponse(unknown(lang), status_code=404, headers=PAGE_HEADERS)
         destination = (found.page or "") + (f"?{found.query}" if found.query else "")
         short_link = self.service.live.short_link_for(destination)
-        return HTMLResponse(open_in_wechat(found.key, short_link, lang), headers=PAGE_HEADERS)
+        # Into the router page with the key as a B code carries it (scene=k%3D…), so the router page needs no
+        # change; the scan is counted again when the router asks the resolver.
+        scheme = self.service.plain_scheme(self.service.live.rules.router_page,
+                                           "scene=" + quote(found.key, safe=""))
+        return HTMLResponse(open_in_wechat(found.key, short_link, lang, scheme), headers=PAGE_HEADERS)
 
     async def site_file(self, request: Request) -> Response:
         body = self.service.live.site_file(request.path_params["name"] + ".txt")

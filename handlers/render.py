@@ -8,13 +8,33 @@ from zoneinfo import ZoneInfo
 
 from bot.history import AuditEntry
 from bot.models import CodeRecord, CodeType, Status
-from bot.text import UTC_ZONE, local_time
+from bot.text import UTC_ZONE, Text, local_time
 
 TYPE_LABELS = {
     CodeType.A: ("小程序码（A）", "mini-program code (A)"),
     CodeType.B: ("小程序码（B，scene）", "mini-program code (B, scene)"),
     CodeType.C: ("二维码（C）", "QR code (C)"),
     CodeType.SHORTLINK: ("短链", "Short Link"),
+    CodeType.URLLINK: ("URL Link", "URL Link"),
+    CodeType.SCHEME: ("URL Scheme", "URL Scheme"),
+}
+# Where each link opens, said with every one: WeChat documents the Short Link as "适用于微信内拉起小程序"
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/shortlink.html), the URL Link for
+# "短信、邮件、网页、微信内" (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-link.html), the
+# URL Scheme for SMS and web pages, Android only through a web page that sets location.href
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-scheme.html).
+LINK_USE = {
+    CodeType.SHORTLINK: Text(
+        zh="短链只能在微信里打开（发到微信聊天、公众号文章里点开）；短信、邮件、网页请用 URL Link 或 URL Scheme。",
+        en="A Short Link opens inside WeChat only (in a WeChat chat or article); for SMS, email or a web page use a "
+           "URL Link or URL Scheme."),
+    CodeType.URLLINK: Text(
+        zh="URL Link 在短信、邮件、网页和微信里点开即可进入小程序。",
+        en="A URL Link opens the mini program from SMS, email, web pages and inside WeChat."),
+    CodeType.SCHEME: Text(
+        zh="URL Scheme 在 iOS 短信和网页里可直接打开；安卓要由网页用 location.href 跳转到它。",
+        en="A URL Scheme opens from SMS on iOS and from web pages; on Android a web page must open it "
+           "(location.href)."),
 }
 STATUS_LABELS = {
     Status.PENDING: ("生成中", "working"),
@@ -26,8 +46,31 @@ STATUS_LABELS = {
 
 def type_label(record: CodeRecord, lang: str) -> str:
     zh, en = TYPE_LABELS[record.type]
+    if record.plain:
+        zh, en = zh + "（明文）", en + " (plain text)"
     via = " · GrowingIO" if record.provider.value == "gio" else ""
     return (zh if lang == "zh" else en) + via
+
+
+def expiry_line(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> str | None:
+    """When a made link stops working (or that it never does / already did); None for codes."""
+    zh = lang == "zh"
+    if not record.type.is_link or not record.link:
+        return None
+    if record.expires_at is None:
+        return "有效期: 永久" if zh else "Expires: never"
+    when = local_time(record.expires_at, zone)
+    if record.expired():
+        return f"有效期: 已于 {when} 失效" if zh else f"Expires: expired on {when}"
+    return f"有效期至: {when}" if zh else f"Expires: {when}"
+
+
+def link_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str]:
+    """A link's expiry and where it opens (every answer about a link says both)."""
+    if not record.type.is_link:
+        return []
+    expiry = expiry_line(record, lang, zone)
+    return ([expiry] if expiry else []) + [LINK_USE[record.type].render(lang)]
 
 
 def detail_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str]:
@@ -49,11 +92,11 @@ def detail_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> li
         ("关键词", "Term", record.term),
         ("备注", "Comments", record.comments),
         ("监测链接", "Tracking URL", record.tracking_url),
-        ("短链", "Short Link", record.link),
+        (TYPE_LABELS[record.type][0], TYPE_LABELS[record.type][1], record.link),
         ("创建人", "Made by", record.requested_by_name or record.requested_by),
         ("时间", "Made at", local_time(record.created_at, zone)),
     ]
-    lines = [f"{z if zh else e}: {v}" for z, e, v in rows if v]
+    lines = [f"{z if zh else e}: {v}" for z, e, v in rows if v] + link_lines(record, lang, zone)
     why = record.error_message if record.status is Status.FAILED else None
     if why is not None:
         lines.append(("原因: " if zh else "Why: ") + why.render(lang, sep=" / "))
@@ -83,17 +126,21 @@ def list_table(records: Sequence[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> str:
     headers = ["编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page"]
     headers += ["活动·渠道 Campaign·Channel"] if marketing else []
     headers += ["创建人 By", f"时间 Time ({zone.key})"]
-    rows = [record_cells(r, marketing) + [r.requested_by_name or r.requested_by,
+    rows = [record_cells(r, marketing, zone) + [r.requested_by_name or r.requested_by,
                                           local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
             for r in records]
     return text_table(headers, rows)
 
 
-def record_cells(r: CodeRecord, marketing: bool) -> list[str]:
+def record_cells(r: CodeRecord, marketing: bool, zone: ZoneInfo = UTC_ZONE) -> list[str]:
     """A code's cells in a list (id, type, status, name, page and scene; campaign·channel when ``marketing``),
-    the same in a chat's text table and the terminal's."""
+    the same in a chat's text table and the terminal's. A link's status says until when it works."""
     zh_status, en_status = STATUS_LABELS[r.status]
-    cells = [r.id, r.type.value, f"{zh_status} {en_status}", r.name or "-",
+    status = f"{zh_status} {en_status}"
+    if r.status is Status.DONE and r.expires_at is not None:
+        until = local_time(r.expires_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]
+        status = "已过期 expired" if r.expired() else f"{status} (至 until {until})"
+    cells = [r.id, r.type.value, status, r.name or "-",
              (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
     if marketing:
         cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")

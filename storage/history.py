@@ -12,7 +12,7 @@ import sqlite_utils
 
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, UpstreamResult
 from bot.text import Text
-from storage.clock import from_text, now_text
+from storage.clock import from_text, now_text, to_text
 from storage.transaction import immediate
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -22,12 +22,9 @@ _COLUMNS = (
     "id, request_key, type, provider, status, app, page, scene, name, campaign, campaign_id, channel, "
     "channel_id, medium, content, term, comments, width, transparent, title, link, tracking_url, link_id, "
     "image_sha256, image_mime, error_code, error_zh, error_en, requested_by, requested_by_name, chat, chat_channel, "
-    "sandbox, attempts, request_json, created_at, updated_at, error_raw"
+    "sandbox, attempts, request_json, created_at, updated_at, error_raw, expires_at"
 )
 _NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
-# The rows that hold their request key (at most one each): the WHERE of the index codes_one_live_per_key,
-# written the same so that SQLite reads a key's live row through that index.
-_LIVE = "status IN ('pending', 'done')"
 
 
 class Saved(NamedTuple):
@@ -66,7 +63,7 @@ class History:
                  request.content, request.term, request.comments, request.width, int(request.transparent),
                  request.title, None, None, None, None, None, None, None, None, requester.key, requester.user_name,
                  requester.chat, requester.channel_id, int(sandbox), 0,
-                 request.model_dump_json(exclude_none=True), now, now, None],
+                 request.model_dump_json(exclude_none=True), now, now, None, None],
             ).rowcount == 1
             record = self.get(code_id) if inserted else self.find_by_key(key)
         assert record is not None
@@ -80,10 +77,11 @@ class History:
         self._db.execute(
             "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
             "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
-            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, error_raw = NULL, updated_at = ? "
-            "WHERE id = ?",
+            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, error_raw = NULL, expires_at = ?, "
+            "updated_at = ? WHERE id = ?",
             [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
-             result.campaign_id, result.channel_name, result.channel_id, now_text(), code_id],
+             result.campaign_id, result.channel_name, result.channel_id,
+             to_text(result.expires_at) if result.expires_at else None, now_text(), code_id],
         )
 
     def mark_failed(self, code_id: str, code: str | None, message: Text, raw: str | None = None) -> None:
@@ -114,9 +112,27 @@ class History:
         return _record(row) if row else None
 
     def find_by_key(self, key: str) -> CodeRecord | None:
-        """The live code (done, or still pending) made from the same normalised request: at most one."""
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE request_key = ? AND {_LIVE}", [key]).fetchone()
+        """The live code (done, or still pending) made from the same normalised request; a link that has
+        expired is no longer one."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM codes WHERE request_key = ? AND status IN ('pending', 'done') "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY status = 'done' DESC, created_at LIMIT 1",
+            [key, now_text()]
+        ).fetchone()
         return _record(row) if row else None
+
+    def links_made(self, since: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Per mini program: URL Links and encrypted URL Schemes made since ``since`` (WeChat's shared daily
+        count), and permanent Short Links ever made (their lifetime cap). Deleted ones count: WeChat made them."""
+        today = dict(self._db.execute(
+            "SELECT app, count(*) FROM codes WHERE type IN ('urllink', 'scheme') AND link IS NOT NULL "
+            "AND coalesce(json_extract(request_json, '$.plain'), 0) = 0 AND created_at >= ? AND app IS NOT NULL "
+            "GROUP BY app", [since]).fetchall())
+        permanent = dict(self._db.execute(
+            "SELECT app, count(*) FROM codes WHERE type = 'shortlink' AND link IS NOT NULL "
+            "AND coalesce(json_extract(request_json, '$.permanent'), 0) = 1 AND app IS NOT NULL "
+            "GROUP BY app").fetchall())
+        return today, permanent
 
     def name_taken(self, name: str, provider: str, *, except_id: str = "", except_key: str = "") -> bool:
         """Whether another live code uses ``name`` (the code itself, or an identical request, does not count)."""
@@ -227,6 +243,7 @@ def _record(row: tuple[Any, ...]) -> CodeRecord:
     data.pop("attempts")
     data["created_at"] = from_text(data["created_at"])
     data["updated_at"] = from_text(data["updated_at"])
+    data["expires_at"] = from_text(data["expires_at"]) if data["expires_at"] else None
     data["type"] = CodeType(data["type"])
     data["provider"] = Provider(data["provider"])
     data["status"] = Status(data["status"])

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
 from bot.errors import MinpcodeError
+from bot.models import SHORTLINK_DAYS
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
-from storage.clock import now_text
+from storage.clock import from_text, now_text, to_text
 from storage.transaction import immediate
 
 MIGRATION_ACTOR = "minpcode:migration"  # who the audit names for what a migration did to a code
@@ -331,11 +332,26 @@ def _batch_row_posters(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
 
 
+def _codes_expires_at(db: sqlite_utils.Database) -> None:
+    # When a link stops working (Short Link, URL Link, URL Scheme): shown in every answer, and an expired link
+    # is neither reused nor offered. A temporary Short Link made before lasts 30 days from when it was asked for
+    # (the earliest it can have been made, so we never say it lasts longer than it does).
+    db.execute("ALTER TABLE codes ADD COLUMN expires_at TEXT")
+    for code_id, created, request_json in db.execute(
+            "SELECT id, created_at, request_json FROM codes WHERE type = 'shortlink' AND link IS NOT NULL").fetchall():
+        if json.loads(request_json).get("permanent"):
+            continue
+        ends = from_text(created) + timedelta(days=SHORTLINK_DAYS)
+        db.execute("UPDATE codes SET expires_at = ? WHERE id = ?", [to_text(ends), code_id])
+
+
 def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
     # One code per identical request, held by the database (issue 22): a lock in one process let two
     # processes on one folder each make the same code, and spend WeChat's A+C cap twice while the ledger
     # counted it once. At most one pending or done row per request key; a failed or deleted row holds
-    # nothing, so asking again after a failure (or a deletion) makes a new code.
+    # nothing, so asking again after a failure (or a deletion) makes a new code. A made link that expires
+    # (Short Link, URL Link, URL Scheme: expires_at is set when it is made) leaves the index too, so the same
+    # request after its expiry makes a new link; while pending it is held like any code.
     # Duplicates an older version made are settled first. The row reuse was offering stays (the oldest
     # made, else the oldest pending). Another made one is deleted: its id and image still answer and
     # summaries still count it as made, but it is no longer listed or offered; the audit says why. Another
@@ -343,7 +359,7 @@ def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
     duplicates = db.execute("""
         SELECT id, status, kept FROM (
             SELECT id, status, row_number() OVER w AS n, first_value(id) OVER w AS kept FROM codes
-            WHERE status IN ('pending', 'done')
+            WHERE status IN ('pending', 'done') AND expires_at IS NULL
             WINDOW w AS (PARTITION BY request_key ORDER BY status = 'done' DESC, created_at, rowid))
         WHERE n > 1""").fetchall()
     now = now_text()
@@ -359,7 +375,8 @@ def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
                 "updated_at = ? WHERE id = ?",
                 [f"同样的请求已有码 {kept}，这个没有生成，请用 {kept}。",
                  f"An identical request already has code {kept}; this one was not made: use {kept}.", now, code_id])
-    db.execute("CREATE UNIQUE INDEX codes_one_live_per_key ON codes (request_key) WHERE status IN ('pending', 'done')")
+    db.execute("CREATE UNIQUE INDEX codes_one_live_per_key ON codes (request_key) "
+               "WHERE status IN ('pending', 'done') AND expires_at IS NULL")
 
 
 def _outbox_notes(db: sqlite_utils.Database) -> None:
@@ -387,6 +404,7 @@ MIGRATIONS: list[Migration] = [
     ("batches_rows", _batches),
     ("summary_made_index", _summary_made_index),
     ("batch_row_posters", _batch_row_posters),
+    ("codes_expires_at", _codes_expires_at),
     ("codes_one_live_per_key", _codes_one_live_per_key),
     ("outbox_notes", _outbox_notes),
 ]
@@ -396,7 +414,7 @@ MIGRATIONS: list[Migration] = [
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
                                               "requesters_with_front_end", "batch_row_posters",
-                                              "codes_one_live_per_key", "outbox_notes"})
+                                              "codes_expires_at", "codes_one_live_per_key", "outbox_notes"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

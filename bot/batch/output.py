@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from storage import Storage
 
 MANIFEST_COLUMNS = ("row", "id", "status", "name", "type", "page", "scene", "campaign", "channel",
-                    "tracking_url", "link", "poster", "error")
+                    "tracking_url", "link", "expires_at", "poster", "error")
 POSTERS_DIR = "posters"
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
@@ -41,6 +41,7 @@ class ManifestRow(BaseModel):
     channel: str | None = None
     tracking_url: str | None = None
     link: str | None = None
+    expires_at: str | None = None  # when a link stops working (ISO 8601, UTC); empty for codes and lasting links
     poster: str | None = None  # the poster's file name in the zip's posters/ folder
     error: str | None = None
     image_sha256: str | None = None  # not a manifest column: where the zip finds the image
@@ -64,6 +65,7 @@ def manifest_rows(rows: list[BatchRow], storage: Storage) -> list[ManifestRow]:
                 "id": record.id, "name": f.get("name") or record.name, "type": record.type.value,
                 "page": record.page, "scene": record.scene, "campaign": record.campaign, "channel": record.channel,
                 "tracking_url": record.tracking_url, "link": record.link,
+                "expires_at": record.expires_at.isoformat() if record.expires_at else None,
                 "image_sha256": record.image_sha256 if row.status in (RowStatus.DONE, RowStatus.REUSED) else None})
         found.append(item)
     return _with_poster_names(found, {r.line: r.poster_id for r in rows if r.poster_id}, storage)

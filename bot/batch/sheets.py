@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from bot import workers
 from bot.errors import InputError
-from bot.fields import FLAGS, SHEET_FIELDS, header_names, request_name
+from bot.fields import FLAGS, SHEET_FIELDS, field_key, header_names, request_name
 from bot.text import Text
 
 MAX_ROWS = 5_000
@@ -289,7 +289,7 @@ def _build(cells: list[list[str]], filename: str, digest: str, encoding: str, fi
     header = [c.strip().lstrip("\ufeff").casefold() for c in cells[0]]
     while header and not header[-1]:
         header.pop()
-    known = [names.get(h) for h in header]
+    known = [field_key(h, names) for h in header]
     if not any(known):
         raise SheetError("表没有表头：第一行应是列名，如 page,type,scene（或 页面,类型,场景）。",
                          "The sheet has no header; its first line names the columns, e.g. page,type,scene.")

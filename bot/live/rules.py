@@ -272,10 +272,11 @@ class LiveCodes:
         return found
 
     def short_link(self, destination: str) -> str | None:
-        """A Short Link made for the same page (offered on the /q/ page to people outside WeChat)."""
+        """A Short Link made for the same page and still working (offered on the /q/ page: it opens the mini
+        program when pasted into WeChat); a temporary one lasts 30 days and is never offered after."""
         for record in self.storage.history.search(destination.partition("?")[0], limit=50):
             if (record.type is CodeType.SHORTLINK and record.status is Status.DONE and record.link
-                    and record.page == destination):
+                    and record.page == destination and not record.expired()):
                 return record.link
         return None
 

@@ -173,8 +173,8 @@ def prepare_code(code_image: bytes, code_type: CodeType, side: int, logo: Image.
                              "This square code could not be read, so a logo cannot be checked to keep it scannable; "
                              "leave the logo out.")
         return _centre(_fit_round(_on_white(img), side), side, transparent=False)
-    if code_type is CodeType.SHORTLINK:
-        raise FieldError("type", "短链没有图片，不能做海报。", "A Short Link has no image, so it cannot go on a poster.")
+    if code_type.is_link:
+        raise FieldError("type", "链接没有图片，不能做海报。", "A link has no image, so it cannot go on a poster.")
     transparent = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     base = img.convert("RGBA") if transparent else img.convert("RGB")
     fitted = _fit_round(base, side)

@@ -31,7 +31,7 @@ from bot.codes import Codes, Submission
 from bot.concurrency import KeyedLocks
 from bot.errors import FieldError, MinpcodeError, NotFound
 from bot.media import sniff
-from bot.models import WIDTH_MAX, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
+from bot.models import TYPE_WORDS, WIDTH_MAX, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status
 from bot.permissions import Permissions
 from bot.posters import (
     CodePlan,
@@ -262,8 +262,8 @@ class Posters:
         template = self.template(request.template)
         code_fields = dict(fields)
         prepared = await self.codes.prepare(code_fields, requester=requester, long_scene=long_scene)
-        if prepared.type is CodeType.SHORTLINK:
-            raise FieldError("poster", "短链没有图片，不能做海报。", "A Short Link has no image, so it cannot have a poster.")
+        if prepared.type.is_link:
+            raise _no_image(prepared.type)
         request.fields.filled(_prepared_values(prepared))  # placeholders checked before anything is spent
         plan = plan_code_image(prepared.type, template, None)
         sized = dict(code_fields)
@@ -373,9 +373,14 @@ def _dpi_notice(template: PosterTemplate) -> list[Notice]:
                       f"only {best:g} dpi at that size (below {template.dpi} dpi), so it is slightly soft up close.")]
 
 
+def _no_image(kind: CodeType) -> FieldError:
+    zh, en = TYPE_WORDS[kind]
+    return FieldError("poster", f"{zh}没有图片，不能做海报。", f"{en[0].upper() + en[1:]} has no image, so it cannot have a poster.")
+
+
 def _check_printable(record: CodeRecord) -> None:
-    if record.type is CodeType.SHORTLINK:
-        raise FieldError("poster", "短链没有图片，不能做海报。", "A Short Link has no image, so it cannot have a poster.")
+    if record.type.is_link:
+        raise _no_image(record.type)
     if record.status is Status.DELETED:
         raise NotFound(f"码 {record.id} 已删除。", f"Code {record.id} is deleted.")
     if record.status is not Status.DONE or not record.image_sha256:

@@ -1,6 +1,6 @@
 """A faithful local emulator of the WeChat server API used by minpcode: access tokens
-(https://developers.weixin.qq.com/miniprogram/dev/server/API/mp-access-token), the A/B/C codes and Short Link
-(https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/?lang=en).
+(https://developers.weixin.qq.com/miniprogram/dev/server/API/mp-access-token), the A/B/C codes, Short Link,
+URL Link and URL Scheme (https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/?lang=en).
 
     emu = WeChatEmulator(clock=fake_clock, ac_cap=3)
     with ServerThread(emu.app) as server:
@@ -31,13 +31,23 @@ from bot.sandbox._wechat_codes import CodeRequest, CodeRules, load_body, parse_c
 from bot.sandbox._wechat_errors import ERRMSG, WeChatError, error_response, json_response
 from bot.sandbox._wechat_links import TITLE_BLOCKLIST, parse_short_link, short_link
 from bot.sandbox._wechat_tokens import TokenStore, beijing_day
+from bot.sandbox._wechat_urls import (
+    SCHEME_PATH,
+    URLLINK_PATH,
+    LinkRequest,
+    parse_scheme,
+    parse_url_link,
+    url_link,
+    url_scheme,
+)
 from bot.sandbox.faults import FaultQueue, delay
 from bot.sandbox.identities import SANDBOX_APP_NAME, SANDBOX_APPID, SANDBOX_HOME_PAGE, SANDBOX_SECRET
 
-__all__ = ["CODE_PATHS", "ERRMSG", "WeChatEmulator", "WeChatError"]
+__all__ = ["CODE_PATHS", "ERRMSG", "LINK_PATHS", "WeChatEmulator", "WeChatError"]
 
 CODE_PATHS = {"A": "/wxa/getwxacode", "B": "/wxa/getwxacodeunlimit", "C": "/cgi-bin/wxaapp/createwxaqrcode"}
 SHORTLINK_PATH = "/wxa/genwxashortlink"
+LINK_PATHS = {"urllink": URLLINK_PATH, "scheme": SCHEME_PATH}
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
 
 Handler = Callable[[Request, str], Awaitable[Response]]
@@ -61,6 +71,10 @@ class WeChatEmulator:
         shortlink_permanent_cap: int = 100_000,
         shortlink_per_day: int = 1_000_000,
         shortlink_allowed: bool = True,
+        links_per_day: int = 500_000,
+        links_per_second: int = 100,
+        links_allowed: bool = True,
+        released: bool = True,
         title_blocklist: Collection[str] = TITLE_BLOCKLIST,
         pages: set[str] | None = None,
         path_max_bytes: int = 128,
@@ -83,6 +97,12 @@ class WeChatEmulator:
         self.shortlink_permanent_cap = shortlink_permanent_cap
         self.shortlink_per_day = shortlink_per_day
         self.shortlink_allowed = shortlink_allowed
+        # URL Link and URL Scheme: 500,000 a day together, 100 a second (44993, 44990); only for mini programs
+        # of a non-personal subject (40002 otherwise) that have a released version (85079 otherwise).
+        self.links_per_day = links_per_day
+        self.links_per_second = links_per_second
+        self.links_allowed = links_allowed
+        self.released = released
         self.title_blocklist = tuple(word.lower() for word in title_blocklist)
         self.pages = pages
         self.path_max_bytes = path_max_bytes
@@ -93,11 +113,13 @@ class WeChatEmulator:
 
         self.calls: Counter[str] = Counter()
         self.shortlinks: list[dict[str, Any]] = []  # every link handed out, for tests to inspect
+        self.links: list[dict[str, Any]] = []  # every URL Link and URL Scheme handed out
         self._faults: FaultQueue[WeChatError] = FaultQueue()
         # Server thread and test thread both touch the state below.
         self._lock = threading.Lock()
         self._ac_keys: dict[str, set[tuple[object, ...]]] = {}
         self._b_window: dict[str, deque[float]] = {}
+        self._link_window: dict[str, deque[float]] = {}
         self._daily: dict[tuple[str, str], tuple[int, int]] = {}
         self._permanent_links: Counter[str] = Counter()
         self.app = self._build_app()
@@ -153,6 +175,7 @@ class WeChatEmulator:
         with self._lock:
             self._ac_keys.clear()
             self._b_window.clear()
+            self._link_window.clear()
             self._daily.clear()
             self._permanent_links.clear()
 
@@ -191,11 +214,18 @@ class WeChatEmulator:
         async def shortlink(request: Request) -> Response:
             return await self._business(request, self._shortlink)
 
+        def link(kind: str) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                return await self._business(request, lambda req, appid: self._link(req, appid, kind))
+
+            return endpoint
+
         routes = [
             Route("/cgi-bin/token", self._token, methods=both),
             Route("/cgi-bin/stable_token", self._stable_token, methods=both),
             *(Route(path, code(kind), methods=both) for kind, path in CODE_PATHS.items()),
             Route(SHORTLINK_PATH, shortlink, methods=both),
+            *(Route(path, link(kind), methods=both) for kind, path in LINK_PATHS.items()),
         ]
         return Starlette(routes=routes)
 
@@ -292,14 +322,14 @@ class WeChatEmulator:
                 raise WeChatError(45009)
             window.append(now)
 
-    def _take_daily(self, appid: str, name: str, cap: int) -> None:
+    def _take_daily(self, appid: str, name: str, cap: int, errcode: int = 45009) -> None:
         """One more of a per-day allowance (reset at Beijing midnight); caller holds the lock."""
         day = beijing_day(self.clock())
         seen_day, count = self._daily.get((appid, name), (day, 0))
         if seen_day != day:
             count = 0
         if count >= cap:
-            raise WeChatError(45009)
+            raise WeChatError(errcode)
         self._daily[(appid, name)] = (day, count + 1)
 
     # ---- short links ------------------------------------------------------------------------
@@ -321,3 +351,30 @@ class WeChatEmulator:
                  "is_permanent": req.is_permanent, "created_at": self.clock()}
             )
         return json_response({"errcode": 0, "errmsg": "ok", "link": link})
+
+    # ---- URL Link and URL Scheme ------------------------------------------------------------
+
+    async def _link(self, request: Request, appid: str, kind: str) -> Response:
+        if not self.links_allowed:
+            raise WeChatError(40002, "no permission to generate for this appid")  # errmsg: our assumption
+        if not self.released:
+            raise WeChatError(85079)
+        now = self.clock()
+        parse = parse_url_link if kind == "urllink" else parse_scheme
+        req: LinkRequest = parse(await request.body(), now, self.pages)
+        with self._lock:
+            window = self._link_window.setdefault(appid, deque())
+            while window and window[0] <= now - 1:
+                window.popleft()
+            if len(window) >= self.links_per_second:
+                raise WeChatError(44990)
+            # One count for both kinds: "每天生成 URL Scheme（加密+明文）和 URL Link 的总数量上限为50万".
+            self._take_daily(appid, "links", self.links_per_day, errcode=44993)
+            window.append(now)
+        link = url_link() if kind == "urllink" else url_scheme()
+        with self._lock:
+            self.links.append({"appid": appid, "kind": kind, "link": link, "path": req.path, "query": req.query,
+                               "env_version": req.env_version, "expires_at": req.expires_at, "created_at": now})
+        answer: dict[str, object] = {"errcode": 0, "errmsg": "ok"}
+        answer["url_link" if kind == "urllink" else "openlink"] = link
+        return json_response(answer)

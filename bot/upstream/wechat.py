@@ -1,18 +1,20 @@
-"""WeChat mini-program codes (A, B, C) and Short Links over ``httpx.AsyncClient``."""
+"""WeChat mini-program codes (A, B, C), Short Links, URL Links and URL Schemes over ``httpx.AsyncClient``."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from bot.errors import RateLimited, TokenInvalid, UpstreamBusy, UpstreamError
-from bot.messages import wechat_error
-from bot.models import CodeRequest, CodeType, LineColor, Provider, UpstreamResult
+from bot.links import plain_scheme
+from bot.messages import LINK_APIS, wechat_error
+from bot.models import SHORTLINK_DAYS, CodeRequest, CodeType, LineColor, Provider, UpstreamResult
 from bot.text import clip
 from bot.upstream.tokens import StableTokenSource
 from bot.upstream.wire import image_type, json_body, send, with_backoff
@@ -24,7 +26,14 @@ PATHS = {
     CodeType.B: "/wxa/getwxacodeunlimit",
     CodeType.C: "/cgi-bin/wxaapp/createwxaqrcode",
     CodeType.SHORTLINK: "/wxa/genwxashortlink",
+    # https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-link/api_generateurllink.html
+    CodeType.URLLINK: "/wxa/generate_urllink",
+    # https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/url-scheme/api_generatescheme
+    CodeType.SCHEME: "/wxa/generatescheme",
 }
+# Where the link is in each answer.
+ANSWER_FIELDS = {CodeType.SHORTLINK: "link", CodeType.URLLINK: "url_link", CodeType.SCHEME: "openlink"}
+EXPIRE_INTERVAL = 1  # expire_type: "失效时间：0，失效间隔天数：1"
 
 
 class WeChatClient:
@@ -69,13 +78,43 @@ class WeChatClient:
         body: dict[str, Any] = {"page_url": page_url, "is_permanent": is_permanent}
         if page_title:
             body["page_title"] = page_title
-        response = await self._post(CodeType.SHORTLINK, body)
+        # A temporary Short Link lasts 30 days (https://developers.weixin.qq.com/miniprogram/dev/framework/
+        # open-ability/shortlink.html); counted from before the call, so we never say it lasts longer than it does.
+        expires = None if is_permanent else self._clock() + SHORTLINK_DAYS * 86400
+        return await self._link(CodeType.SHORTLINK, body, expires)
+
+    async def url_link(self, path: str, query: str = "", *, env_version: str = "release",
+                       days: int = 30) -> UpstreamResult:
+        """A URL Link (``https://wxaurl.cn/…``) to ``path`` (no query: ``query`` goes apart) that lasts ``days``."""
+        body: dict[str, Any] = {**_target(path, query, env_version), "expire_type": EXPIRE_INTERVAL,
+                                "expire_interval": days}
+        return await self._link(CodeType.URLLINK, body, self._clock() + days * 86400)
+
+    async def url_scheme(self, path: str, query: str = "", *, env_version: str = "release",
+                         days: int = 30) -> UpstreamResult:
+        """An encrypted URL Scheme (``weixin://dl/business/?t=…``) to ``path`` that lasts ``days``."""
+        body: dict[str, Any] = {"jump_wxa": _target(path, query, env_version), "expire_type": EXPIRE_INTERVAL,
+                                "expire_interval": days}
+        return await self._link(CodeType.SCHEME, body, self._clock() + days * 86400)
+
+    def plain_scheme(self, path: str, query: str = "", *, env_version: str = "release") -> UpstreamResult:
+        """The plain-text URL Scheme of this mini program: made here, no call, never expires."""
+        return UpstreamResult(provider=Provider.WECHAT, link=plain_scheme(self.appid, path, query, env_version))
+
+    async def _link(self, kind: CodeType, body: dict[str, Any], expires: float | None) -> UpstreamResult:
+        response = await self._post(kind, body)
         data = json_body(response.content)
         if data is None:
-            raise UpstreamBusy("wechat", "bad-body", "微信返回了无法识别的内容。", "WeChat answered something unreadable.")
-        if int(data.get("errcode", 0)) != 0:
-            raise self._error(CodeType.SHORTLINK, int(data["errcode"]), str(data.get("errmsg", "")))
-        return UpstreamResult(provider=Provider.WECHAT, link=str(data["link"]))
+            raise UpstreamBusy("wechat", "bad-body", "微信返回了无法识别的内容。", "WeChat answered something unreadable.",
+                               raw=clip(response.text, 200))
+        if int(data.get("errcode", 0) or 0) != 0:
+            raise self._error(kind, int(data["errcode"]), str(data.get("errmsg", "")))
+        link = data.get(ANSWER_FIELDS[kind])
+        if not isinstance(link, str) or not link:
+            raise UpstreamBusy("wechat", "bad-body", "微信的回答里没有链接。", "WeChat's answer has no link in it.",
+                               raw=clip(response.text, 200))
+        return UpstreamResult(provider=Provider.WECHAT, link=link,
+                              expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None)
 
     async def make(self, request: CodeRequest) -> UpstreamResult:
         """The code ``request`` asks for, straight from WeChat."""
@@ -90,6 +129,12 @@ class WeChatClient:
                                      env_version=request.env_version)
         if request.type is CodeType.C:
             return await self.c_code(request.page, width=request.width)
+        if request.type.opens_outside:
+            path, query = request.path_and_query
+            if request.plain:
+                return self.plain_scheme(path, query, env_version=request.env_version)
+            make = self.url_link if request.type is CodeType.URLLINK else self.url_scheme
+            return await make(path, query, env_version=request.env_version, days=request.link_days or 30)
         return await self.short_link(request.page, request.title, request.permanent)
 
     async def _image(self, kind: CodeType, body: dict[str, Any]) -> UpstreamResult:
@@ -119,8 +164,12 @@ class WeChatClient:
             # A and C share one daily count: our assumption. A's 10,000 a day is WeChat's answer in its
             # developer community, which names no limit for C
             # (https://developers.weixin.qq.com/community/develop/doc/00024cb7bac430fec599b56ed5bc00).
-            for closed in (CodeType.A, CodeType.C) if kind.counts_against_cap else (kind,):
-                self._closed_until[closed] = error
+            # URL Link and URL Scheme share one daily count ("每天生成 URL Scheme（加密+明文）和 URL Link 的总数量
+            # 上限为50万", https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/url-link.html).
+            shared = {CodeType.A: (CodeType.A, CodeType.C), CodeType.C: (CodeType.A, CodeType.C),
+                      CodeType.URLLINK: LINK_APIS, CodeType.SCHEME: LINK_APIS}
+            for closed in shared.get(kind, (kind,)):
+                self._closed_until[CodeType(closed)] = error
         return error
 
     async def _post(self, kind: CodeType, body: dict[str, Any]) -> httpx.Response:
@@ -151,3 +200,16 @@ class WeChatClient:
         except TokenInvalid:
             log.info("wechat token refused for %s; refreshing once", self.appid)
             return await with_backoff(attempt)
+
+
+def _target(path: str, query: str, env_version: str) -> dict[str, Any]:
+    """The page of a URL Link or URL Scheme as both take it: ``path`` "不可携带 query" and left out for the
+    home page ("path 为空时会跳转小程序主页"), ``query`` apart, ``env_version`` only when not the release."""
+    target: dict[str, Any] = {}
+    if path:
+        target["path"] = path
+    if query:
+        target["query"] = query
+    if env_version != "release":
+        target["env_version"] = env_version
+    return target

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import scenes
-from bot.models import SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
+from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
 LOGO_B64_MAX = 1_400_000  # 1 MB of logo, base64
@@ -16,9 +16,20 @@ OFFSET_MAX = 1_000_000
 
 
 class QRCodeRequest(BaseModel):
-    """A code's page and scene (as WeChat takes them), plus width, live, env_version and the opt-ins."""
+    """A code's page and scene (as WeChat takes them), plus width, live, env_version and the opt-ins; or, with
+    ``type``, a link that opens the mini program from outside WeChat."""
 
     model_config = ConfigDict(extra="forbid", title="QRCodeRequest")
+    type: Literal["urllink", "scheme"] | None = Field(
+        None, description="Omit for a code image (A without a scene, B with one). `urllink`: a URL Link "
+                          "(`https://wxaurl.cn/…`, opens from SMS, email, web pages and inside WeChat); `scheme`: a URL "
+                          "Scheme (`weixin://dl/business/?t=…`, SMS on iOS and web pages). Either lasts `expire_days`; "
+                          "`data` is then the link, not an image URL.")
+    expire_days: int | None = Field(None, ge=1, le=LINK_DAYS_MAX,
+                                    description="urllink/scheme: days the link stays valid, 1-30 (default 30)")
+    plain: bool = Field(False, description="scheme: the plain-text URL Scheme (`weixin://dl/business/?appid=…&path=…`): "
+                                           "no WeChat call, never expires; needs MINPCODE_PLAIN_SCHEME=1, i.e. the page "
+                                           "declared in the mini program's admin console (明文 scheme 拉起此小程序)")
     path: str = Field(
         description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
                     "Without a scene it may carry a `?query` (A code, at most 1024 bytes; 107 when "
@@ -47,10 +58,12 @@ class QRCodeRequest(BaseModel):
         examples=["key"],
     )
     env_version: Literal["release", "trial", "develop"] = Field(
-        "release", description="Which version of the mini program a scan opens (a WeChat A or B code).")
+        "release", description="Which version of the mini program a scan (or a link) opens (a WeChat A or B code, "
+                               "urllink, scheme).")
     check_path: bool = Field(
-        True, description="B codes: false skips WeChat's check that the page exists. While it is on, WeChat "
-                          "checks the released version whatever env_version says (errcode 41030).")
+        True, description="B codes: false skips WeChat's check that the page exists (WeChat takes at most 60,000 "
+                          "pages so). While it is on, WeChat checks the released version whatever env_version says "
+                          "(errcode 41030).")
 
 
 class PosterApiRequest(BaseModel):
@@ -86,8 +99,12 @@ class ErrorAnswer(Envelope):
 
 
 class QRCodeAnswer(Envelope):
-    data: str | None = Field(description="The image URL (code 0), else null")
+    data: str | None = Field(description="The image URL (code 0), or the link itself for `type` urllink/scheme; "
+                                         "else null")
     id: str | None = Field(None, description="The code's id (for GET /api/codes/{id})")
+    link: str | None = Field(None, description="urllink/scheme: the link")
+    expires_at: datetime | None = Field(None, description="urllink/scheme: when the link stops working (null: never, "
+                                                          "a plain-text scheme)")
     scene: str | None = Field(None, description="The scene the code carries (a `k=...` key for stored parameters)")
     reused: bool = Field(False, description="True when an identical code already existed and nothing new was made")
     notices: list[str] = Field(default_factory=list, description="Heads-ups (quota nearly used, sandbox code)")
@@ -125,7 +142,12 @@ class CodeView(BaseModel):
     channel: str | None = None
     width: int
     comments: str | None = None
-    link: str | None = None
+    link: str | None = Field(None, description="A Short Link, URL Link or URL Scheme")
+    expires_at: datetime | None = Field(None, description="When that link stops working (null: a code, or a link "
+                                                          "that never expires)")
+    permanent: bool | None = Field(None, description="Links: true for a permanent Short Link or a plain-text URL "
+                                                     "Scheme; null for codes")
+    plain: bool = Field(False, description="A plain-text URL Scheme")
     tracking_url: str | None = None
     image_url: str | None = None
     error_code: str | None = None

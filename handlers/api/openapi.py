@@ -107,7 +107,8 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
         "paths": {
             "/api/weapp/qrcode": {"post": {
                 "operationId": "makeCode",
-                "summary": "A B code when a scene is given, else an A code; data is the image URL",
+                "summary": "A B code when a scene is given, else an A code; data is the image URL. With `type` "
+                           "urllink or scheme, a link that opens the mini program from outside WeChat; data is the link",
                 "security": _SECURITY,
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref(QRCodeRequest)}}},

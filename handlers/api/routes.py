@@ -114,7 +114,8 @@ class Api:
             id=record.id, type=record.type, provider=record.provider.value, status=record.status, page=record.page,
             scene=record.scene, scene_params=params, name=record.name, app=record.app, campaign=record.campaign,
             channel=record.channel, width=record.width, comments=record.comments, link=record.link,
-            tracking_url=record.tracking_url, image_url=self.image_url(record), error_code=record.error_code,
+            expires_at=record.expires_at, permanent=record.permanent if record.type.is_link else None,
+            plain=record.plain, tracking_url=record.tracking_url, image_url=self.image_url(record), error_code=record.error_code,
             error=record.error, requested_by=record.requested_by, chat=record.chat, sandbox=record.sandbox,
             created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
             destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
@@ -133,11 +134,12 @@ class Api:
                  "reused" if submission.reused else record.status.value)
         if record.status is Status.PENDING:
             raise StillPending()
-        if record.status is not Status.DONE or not record.image_sha256:
+        if record.status is not Status.DONE or not (record.link if record.type.is_link else record.image_sha256):
             message = record.error_message or Text(zh="生成失败。", en="The code could not be made.")
             raise CodeFailed(message.zh, message.en)
         return answer(QRCodeAnswer(
-            code=OK, msg="", data=self.image_url(record), id=record.id, scene=record.scene, reused=submission.reused,
+            code=OK, msg="", data=record.link if record.type.is_link else self.image_url(record), id=record.id,
+            scene=record.scene, reused=submission.reused, link=record.link, expires_at=record.expires_at,
             notices=[n.text(requester.lang) for n in submission.notices],
         ))
 
@@ -154,6 +156,15 @@ class Api:
         if not page_path(page):  # required, for B codes too (WeChat's "home page" default is not offered)
             raise EmptyPath()
         scene = (parsed.scene or "").strip()
+        if parsed.type is not None:
+            # A link: the model refuses what it does not take (a scene, live) rather than dropping it.
+            asked = {"type": parsed.type, "page": page, "plain": parsed.plain, "expire_days": parsed.expire_days,
+                     "live": parsed.live or None, "expires": parsed.expires, "env_version": parsed.env_version,
+                     "scene": scene or None}
+            return {k: v for k, v in asked.items() if v is not None}
+        if parsed.plain or parsed.expire_days is not None:
+            raise FieldError("type", "plain 和 expire_days 只用于链接：请同时给出 \"type\": \"urllink\" 或 \"scheme\"。",
+                             "plain and expire_days are for links: give \"type\": \"urllink\" or \"scheme\" too.")
         if parsed.live:
             # A scene given anyway reaches the service, which says a live code takes none.
             return ({"type": "B", "live": True, "page": page, "width": parsed.width, "expires": parsed.expires}

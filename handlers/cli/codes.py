@@ -14,7 +14,7 @@ import typer
 
 from bot.codes import Submission
 from bot.errors import FieldError, InvalidRequest
-from bot.models import CodeRecord, CodeRequest, CodeType, Status
+from bot.models import TYPE_WORDS, CodeRecord, CodeRequest, Status
 from bot.service import Service
 from handlers.cli import audit as cli_audit
 from handlers.cli import live as cli_live
@@ -39,8 +39,10 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
     @app.command()
     def create(
-        page: Annotated[str, typer.Option("--page", help="Page path (A/C: may carry a ?query; B: no query; a leading / is dropped).")],
-        type_: Annotated[str | None, typer.Option("--type", help="A, B, C or shortlink (default A).")] = None,
+        page: Annotated[str, typer.Option("--page", help="Page path (A/C, links: may carry a ?query; B: no query; a leading / is dropped).")],
+        type_: Annotated[str | None, typer.Option(
+            "--type", help="A, B, C, shortlink (opens inside WeChat), urllink or scheme (open from SMS, email, web "
+                           "pages) (default A).")] = None,
         via: Annotated[str | None, typer.Option("--via", help="A/C: gio (tracking link) or wechat (plain).")] = None,
         scene: Annotated[str | None, typer.Option("--scene", help="B: 1-32 characters for the page.")] = None,
         name: Annotated[str | None, typer.Option("--name", help="Name (GrowingIO rules; made up if left out).")] = None,
@@ -54,9 +56,13 @@ def register(app: typer.Typer, cli: Cli) -> None:
         width: Annotated[int | None, typer.Option("--width", help="Width in pixels, 280-1280 (default 430).")] = None,
         transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background (A/B).")] = False,
         title: Annotated[str | None, typer.Option("--title", help="Short Link page title; with --poster the poster's.")] = None,
-        permanent: Annotated[bool, typer.Option("--permanent", help="Permanent Short Link.")] = False,
-        env: Annotated[str | None, typer.Option("--env", help="A/B: release, trial or develop (default release).")] = None,
-        no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check.")] = False,
+        permanent: Annotated[bool, typer.Option("--permanent", help="Permanent Short Link (100,000 ever; else it lasts 30 days).")] = False,
+        plain: Annotated[bool, typer.Option("--plain", help="scheme: the plain-text URL Scheme (no API call, never "
+                                                           "expires; needs MINPCODE_PLAIN_SCHEME=1).")] = False,
+        expire_days: Annotated[int | None, typer.Option("--expire-days", help="urllink/scheme: days it stays valid, "
+                                                                              "1-30 (default 30).")] = None,
+        env: Annotated[str | None, typer.Option("--env", help="A/B, urllink/scheme: release, trial or develop (default release).")] = None,
+        no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check (WeChat allows it for at most 60,000 pages).")] = False,
         long_scene: Annotated[bool, typer.Option("--long-scene",
                                                  help="B: store a scene that does not fit; the code carries k=<key>.")] = False,
         live: Annotated[bool, typer.Option("--live", help="A live code (活码): --page is where it leads, changeable later.")] = False,
@@ -80,6 +86,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             "channel": channel, "medium": medium, "content": content, "term": term, "comments": comments,
             "create_missing": create_missing, "width": width, "transparent": transparent, "title": title,
             "permanent": permanent, "env_version": env, "check_path": False if no_check else None,
+            "plain": plain or None, "expire_days": expire_days,
             "live": live or None, "expires": expires,
         }
         fields = {k: v for k, v in fields.items() if v is not None}
@@ -201,8 +208,9 @@ def _check_has_image(fields: dict[str, Any]) -> None:
         kind = CodeRequest.parse(fields).type
     except InvalidRequest:
         return  # the service reports every field problem in one go
-    if kind is CodeType.SHORTLINK:
-        raise FieldError("out", "短链没有图片，请去掉 --out。", "A Short Link has no image; leave out --out.")
+    if kind.is_link:
+        zh, en = TYPE_WORDS[kind]
+        raise FieldError("out", f"{zh}没有图片，请去掉 --out。", f"{en[0].upper() + en[1:]} has no image; leave out --out.")
 
 
 def _show_submission(service: Service, submission: Submission, out_file: Path | None, as_json: bool) -> ExitCode:

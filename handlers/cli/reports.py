@@ -37,6 +37,8 @@ def register(app: typer.Typer, cli: Cli) -> None:
                 say("还没有生成过 A/C 码。/ No A/C codes made yet.")
                 return ExitCode.OK
             out.print(quota_table(rows))
+            for q in rows:  # the links WeChat limits, beside the A/C codes (a table that wide would fold)
+                say(f"{q.app}:\n" + q.link_lines().render(None))
             print_notices(n for q in rows if (n := q.notice()))
             return ExitCode.OK
 

@@ -46,6 +46,8 @@ def record_json(record: CodeRecord, settings: Settings, live: tuple[str, bool, i
         "channel": record.channel, "channel_id": record.channel_id, "medium": record.medium,
         "content": record.content, "term": record.term, "comments": record.comments,
         "width": record.width, "title": record.title, "link": record.link,
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+        "permanent": record.permanent if record.type.is_link else None, "plain": record.plain,
         "tracking_url": record.tracking_url, "image_url": image_url(settings, record),
         "error_code": record.error_code, "error": record.error, "sandbox": record.sandbox,
         "requested_by": record.requested_by, "requested_by_name": record.requested_by_name,
@@ -100,7 +102,7 @@ def records_table(records: Iterable[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> T
     shown.columns[0].no_wrap = True
     for r in records:
         made = local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]
-        shown.add_row(*record_cells(r, marketing), f"{r.requested_by_name or r.requested_by} {made}")
+        shown.add_row(*record_cells(r, marketing, zone), f"{r.requested_by_name or r.requested_by} {made}")
     return shown
 
 

@@ -423,7 +423,7 @@ class SlackBot:
         record = reply.record
         if reply.public and record is not None:
             notes = [say(lang, n.zh, n.en) for n in reply.notices]
-            comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes)
+            comment = views.result_comment(record, origin.user_id, lang, reused=reply.reused, notes=notes, zone=self.zone)
             attached = attachment(reply, self.public_url)
             if attached is not None and reply.poster is not None:
                 comment += "\n" + views.poster_line(reply.poster.text("en" if lang == "en" else "zh"),

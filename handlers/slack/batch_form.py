@@ -37,7 +37,7 @@ def form_view(lang: str | None, public_url: str | None, metadata: str, upload_to
     upload = say(lang, f" 也可以在 30 分钟内用<{links.upload_url(public_url, upload_token)}|这个链接>上传（只能用一次）。",
                  f" You may also upload it <{links.upload_url(public_url, upload_token)}|here> within "
                  "30 minutes (one use).") if public_url and upload_token else ""
-    types = [{"text": {"type": "plain_text", "text": t}, "value": t} for t in ("A", "B", "C", "shortlink")]
+    types = [{"text": {"type": "plain_text", "text": t}, "value": t} for t in ("A", "B", "C", "shortlink", "urllink", "scheme")]
     return modal(
         CALLBACK, say(lang, "批量生成", "Batch of codes"), say(lang, "试运行", "Dry run"), say(lang, "取消", "Cancel"),
         metadata, [

@@ -181,6 +181,15 @@ def form_fields(values: dict[str, Any], default_kind: str = "wechat:A") -> dict[
         fields["env_version"] = state["env_version"]
     if "no-check" in (state.get("b_options") or []):
         fields["check_path"] = False
+    days = state.get("expire_days")
+    if isinstance(days, str) and days.strip():
+        try:
+            fields["expire_days"] = int(float(days))
+        except (ValueError, OverflowError):
+            fields["expire_days"] = days  # the model reports it beside the field
+    if "plain" in (state.get("link_options") or []):
+        fields["plain"] = True
+        fields.pop("expire_days", None)  # the form's default 30 days: a plain-text scheme has none
     return fields
 
 

@@ -17,7 +17,7 @@ from bot import links
 from bot.errors import FieldError
 from bot.models import CodeRecord, Status
 from bot.text import UTC_ZONE, Text, clip, local_time
-from handlers.render import STATUS_LABELS, type_label
+from handlers.render import STATUS_LABELS, TYPE_LABELS, link_lines, type_label
 
 FORM_CALLBACK = "minpcode_form"
 REUSE_CALLBACK = "minpcode_reuse"
@@ -25,7 +25,8 @@ RENAME_CALLBACK = "minpcode_rename"
 
 # The form's option values keep Slack's own spelling, in the order the form shows them: a form
 # opened before an upgrade is submitted with these values. What each kind is comes from bot.kinds.
-FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink")
+FORM_VALUES = ("gio:A", "gio:C", "wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink", "wx-urllink",
+               "wx-scheme")
 LIVE_VALUE = "wx-live"  # a live code (活码, bot/live/rules.py): the form asks for its destination, not a scene
 
 
@@ -172,13 +173,20 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
              "(107 for tracking links).",
         "B": "不带 ?参数（参数放 scene），开头的 / 会去掉；留空为首页。 / No ?query (use the scene); a leading / is dropped; "
              "empty opens the home page.",
-        "shortlink": "小程序页面路径，可带 ?参数。 / The mini-program page, a ?query is allowed.",
+        "shortlink": "小程序页面路径，可带 ?参数。短链只在微信里打开；短期的 30 天后失效。 / The mini-program page, a ?query "
+                     "is allowed. A Short Link opens inside WeChat only; a temporary one stops working after 30 days.",
+        "urllink": "可带 ?参数（最多 1024 个字符）；开头的 / 会去掉；留空为首页。URL Link 在短信、邮件、网页里打开。 / May carry a "
+                   "?query (1024 characters at most); a leading / is dropped; empty opens the home page. A URL Link "
+                   "opens from SMS, email and web pages.",
+        "scheme": "可带 ?参数（最多 1024 个字符，明文 512）；开头的 / 会去掉。URL Scheme 用于 iOS 短信和网页（安卓需网页跳转）。 / "
+                  "May carry a ?query (1024 characters, 512 for plain text); a leading / is dropped. A URL Scheme is "
+                  "for SMS on iOS and web pages (Android needs a web page that opens it).",
     }[type_]
     if live:
         page_hint = ("扫码后打开的页面，可带 ?参数，最多 1024 个字符；以后可以改指向。 / The page a scan opens, a ?query "
                      "allowed, at most 1024 characters; you can re-point it later.")
     blocks.append(input_block("page", "页面路径 / Page path", text_input("pages/index/index"),
-                              optional=type_ == "B" and not live, hint=page_hint))
+                              optional=(type_ == "B" and not live) or type_ == "urllink", hint=page_hint))
     if type_ == "B" and not live:
         blocks.append(input_block(
             "scene", "scene 参数 / Scene", text_input("id=42", max_length=1024),
@@ -186,7 +194,7 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                  "characters: digits, letters and !#$&'()*+,/:;=?@-._~; for longer ones or Chinese tick "
                  "\"long parameters\" below.",
         ))
-    if type_ in ("A", "B") and not gio and not live:
+    if type_ in ("A", "B", "urllink", "scheme") and not gio and not live:
         blocks.append(input_block(
             "env_version", "版本 / Version",
             {"type": "static_select", "initial_option": option("正式版 / Release", "release"),
@@ -201,12 +209,27 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                 option("不检查页面是否已发布（check=no） / Skip the released-page check", "no-check"),
                 option("长参数：存为 k= 短编号 / Long parameters: store behind a k= key", "long-scene")]},
             optional=True,
-            hint="检查页面时微信只看已发布的版本，体验版/开发版也一样。 / WeChat checks the page against the released "
-                 "version, whatever the version above.",
+            hint="检查页面时微信只看已发布的版本，体验版/开发版也一样；不检查时微信最多接受 6 万个页面。 / WeChat checks the "
+                 "page against the released version, whatever the version above; unchecked, it takes at most 60,000 "
+                 "pages.",
         ))
     if type_ == "shortlink":
         blocks.append(input_block("title", "短链标题 / Short Link title", text_input(max_length=40),
                                   optional=True, hint="超过 20 个字会被微信截断。 / WeChat cuts titles past 20 characters."))
+    if type_ in ("urllink", "scheme"):
+        blocks.append(input_block(
+            "expire_days", "有效天数 / Days valid",
+            {"type": "number_input", "is_decimal_allowed": False, "min_value": "1", "max_value": "30",
+             "initial_value": "30"},
+            optional=True, hint="1–30 天，微信最长 30 天。 / 1–30 days; WeChat's longest is 30."))
+    if type_ == "scheme":
+        blocks.append(input_block(
+            "link_options", "选项 / Options",
+            {"type": "checkboxes", "options": [
+                option("明文 scheme（不调用接口、不过期） / Plain text (no API call, never expires)", "plain")]},
+            optional=True,
+            hint="需要管理员先在小程序管理后台「设置 → 隐私与安全 → 明文 scheme 拉起此小程序」里声明这个页面。 / The admin first "
+                 "declares the page under 设置 → 隐私与安全 → 明文 scheme 拉起此小程序 in the mini program's console."))
     if gio:
         for field, zh, en in (("campaign", "推广活动", "Campaign"), ("channel", "推广渠道", "Channel")):
             blocks.append(input_block(
@@ -342,7 +365,7 @@ _COMMENT_LABELS = {
 
 
 def result_comment(record: CodeRecord, user_id: str, lang: str | None, *, reused: bool = False,
-                   original_by: str | None = None, notes: list[str] | None = None) -> str:
+                   original_by: str | None = None, notes: list[str] | None = None, zone: ZoneInfo = UTC_ZONE) -> str:
     """The comment that goes with a code posted in a channel (the requester's language)."""
     pick = 0 if lang != "en" else 1
 
@@ -359,7 +382,8 @@ def result_comment(record: CodeRecord, user_id: str, lang: str | None, *, reused
     if record.tracking_url:
         lines.append(f"{label('tracking')}: {record.tracking_url}")
     if record.link:
-        lines.append(f"{label('link')}: {record.link}")
+        lines.append(f"{TYPE_LABELS[record.type][pick]}: {record.link}")
+        lines += link_lines(record, "en" if pick else "zh", zone)
     lines.append(f"{label('id')}: `{record.id}`   {label('asked')}: <@{user_id}>")
     if reused:
         who = original_by or record.requested_by_name or record.requested_by

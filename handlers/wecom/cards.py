@@ -61,6 +61,8 @@ _SHORT_LABELS: dict[str, str] = {
     "wx-A": "微信A码",
     "wx-C": "微信C码（二维码）",
     "wx-shortlink": "小程序短链",
+    "wx-urllink": "URL Link",
+    "wx-scheme": "URL Scheme",
 }
 
 

@@ -37,8 +37,9 @@ def test_table_has_every_command_once() -> None:
     assert COMMANDS["rename"].usage == "rename <id> <name>"
     assert (COMMANDS["show"].min_args, COMMANDS["show"].max_args) == (1, 1)
     assert (COMMANDS["summary"].min_args, COMMANDS["summary"].max_args) == (0, 1)
-    assert NEW_USAGE.startswith("new <page> [type=A|B|C|shortlink] [via=gio|wechat] [scene=…]")
-    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [transparent=yes] [live=yes] [expires=…] "
+    assert NEW_USAGE.startswith("new <page> [type=A|B|C|shortlink|urllink|scheme] [via=gio|wechat] [scene=…]")
+    assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [expire_days=1-30] [plain=yes] "
+                              "[transparent=yes] [live=yes] [expires=…] "
                               "[env=release|trial|develop] [check=no] [long=yes] [poster=…] [subtitle=…] [footer=…] "
                               "[format=png|pdf] [sharp=yes]")
 
@@ -377,10 +378,11 @@ def test_parse_returns_a_command_or_raises_usage_error(text: str) -> None:
 
 
 _CANONICAL = {
-    "type": ["A", "B", "C", "shortlink"],
+    "type": ["A", "B", "C", "shortlink", "urllink", "scheme"],
     "via": ["gio", "wechat"],
     "create": ["yes", "no"],
     "permanent": ["yes", "no"],
+    "plain": ["yes", "no"],
     "transparent": ["yes", "no"],
     "live": ["yes", "no"],
     "env": ["release", "trial", "develop"],

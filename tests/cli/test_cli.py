@@ -51,6 +51,8 @@ SECRET_PREFIXES = ("WECHAT_", "GIO_", "SLACK_", "WECOM_", "MINPCODE_")
 JSON_FIELDS = {"id", "type", "page", "scene", "name", "campaign", "channel", "status", "tracking_url", "error",
                "created_at", "requested_by", "link", "provider", "image_url"}
 B_ARGS = ["--page", "pages/index/index", "--type", "B", "--scene", "id=42"]
+# quota's link counts (tests/cli/test_links.py): none made
+NO_LINKS = {"links_today": 0, "links_per_day": 500_000, "permanent_short_links": 0, "permanent_short_link_cap": 100_000}
 GIO_ARGS = ["--page", "pages/index/index", "--campaign", "spring", "--channel", "poster", "--create"]
 
 
@@ -193,7 +195,7 @@ def test_an_identical_create_is_reused_and_spends_nothing(cli: Cli) -> None:
     a_again = cli.json("create", *GIO_ARGS, user="bob")
     assert a_again["id"] == a_code["id"] and a_again["reused"] is True and a_again["original_by"] == "alice"
     assert cli.json("quota") == [{"app": SANDBOX_APPID, "used": 1, "cap": 100_000, "left": 99_999,
-                                  "ratio": pytest.approx(1e-5)}]
+                                  "ratio": pytest.approx(1e-5), **NO_LINKS}]
 
 
 @pytest.mark.parametrize(
@@ -297,7 +299,8 @@ def test_unknown_ids_are_bad_input(cli: Cli) -> None:
 
 
 def test_quota_counts_a_and_c_codes_only(cli: Cli) -> None:
-    assert cli.json("quota") == [{"app": SANDBOX_APPID, "used": 0, "cap": 100_000, "left": 100_000, "ratio": 0.0}]
+    assert cli.json("quota") == [{"app": SANDBOX_APPID, "used": 0, "cap": 100_000, "left": 100_000, "ratio": 0.0,
+                                  **NO_LINKS}]
     cli.ok("create", *B_ARGS)
     cli.ok("create", *GIO_ARGS)
     cli.ok("create", "--page", "pages/index/index?from=poster", "--type", "C", "--via", "wechat")

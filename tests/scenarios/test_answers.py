@@ -186,8 +186,10 @@ def test_the_chat_speaks_our_words(tmp_path: Path) -> None:
     assert "spring-sale" in said['new pages/index/index name="spring sale" campaign=a channel=b create=yes']
     helped = said["help new"]
     assert "By type" in helped and "B: scene required" in helped and "campaign and channel required" in helped
-    assert "shortlink: the page to open; title" in helped
-    assert "(10 per mini program)" in said["quota"] and "100,000" not in said["quota"]
+    assert "shortlink: opens inside WeChat only (chats, articles); the page to open; title" in helped
+    # The A/C cap is the setting's; the 100,000 left is WeChat's cap of permanent Short Links, not a setting.
+    assert "(10 per mini program)" in said["quota"] and "100,000 per mini program" not in said["quota"]
+    assert "Permanent Short Links made: 0 of 100,000" in said["quota"]
     assert "There is no code with id nosuchcode" in said["show nosuchcode"]
     assert "Please fix" not in said["show nosuchcode"] and "请修改" not in said["show nosuchcode"]
     assert said["new pages/index/index type=D"].count("new <page>") == 1

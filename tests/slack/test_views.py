@@ -62,7 +62,7 @@ def test_form_for_every_kind_is_valid_block_kit(kind: str) -> None:
     assert ("scene" in blocks) == (type_ == "B" and kind != views.LIVE_VALUE)  # a live code's scene is our key
     assert ("title" in blocks) == (type_ == "shortlink")
     assert ("campaign" in blocks) == ("channel" in blocks) == (via == "gio")
-    assert ("width" in blocks) == ("transparent" in blocks) == (via == "wechat" and type_ != "shortlink")
+    assert ("width" in blocks) == ("transparent" in blocks) == (via == "wechat" and type_ in ("A", "B", "C"))
     assert "app" in blocks and "name" in blocks and "comments" in blocks
     for block in view["blocks"]:
         if block["type"] == "input":
@@ -74,7 +74,7 @@ def test_form_without_growingio_or_a_second_app() -> None:
     view = valid(views.code_form(kind="wechat:A", kinds=views.kinds_for(False), apps=[("wx1", "one")],
                                  metadata="{}"))
     kinds = [o["value"] for o in view["blocks"][0]["element"]["options"]]
-    assert kinds == ["wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink"]
+    assert kinds == ["wechat:A", "wechat:B", "wx-live", "wechat:C", "wechat:shortlink", "wx-urllink", "wx-scheme"]
     assert "app" not in {b.get("block_id") for b in view["blocks"]}
 
 

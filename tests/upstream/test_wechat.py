@@ -416,4 +416,5 @@ async def test_short_link_errors(wechat: Site, wechat_client: WeChatClient, setu
 
 
 def test_every_code_path_is_the_documented_one() -> None:
-    assert {kind.value: path for kind, path in PATHS.items()} == {"A": A, "B": B, "C": C, "shortlink": SHORT}
+    assert {kind.value: path for kind, path in PATHS.items()} == {
+        "A": A, "B": B, "C": C, "shortlink": SHORT, "urllink": "/wxa/generate_urllink", "scheme": "/wxa/generatescheme"}

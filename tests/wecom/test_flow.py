@@ -175,4 +175,4 @@ def test_every_kind_has_a_card_label_within_wecoms_option_limit() -> None:
 
     for kind in KINDS.values():
         assert 0 < len(short_label(kind)) <= OPTION_TEXT_MAX
-    assert [k.id for k in kinds(False)] == ["wx-B", "wx-A", "wx-C", "wx-shortlink"]
+    assert [k.id for k in kinds(False)] == ["wx-B", "wx-A", "wx-C", "wx-shortlink", "wx-urllink", "wx-scheme"]
