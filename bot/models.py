@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.destinations import destination_errors
+from bot.destinations import destination_errors, full_width_errors
 from bot.errors import FieldError, InvalidRequest
 from bot.text import Text
 from bot.wording import field_errors, suggest_name
@@ -356,6 +356,9 @@ class CodeRequest(BaseModel):
                                "Please give the page path, e.g. pages/index/index.")]
         if any(ch.isspace() for ch in page):
             return [FieldError("page", "页面路径不能包含空格。", "The page path cannot contain spaces.")]
+        full_width = full_width_errors(page)
+        if full_width:
+            return full_width
         if RESERVED_QUERY_KEY in page:
             return [FieldError("page", "路径里不能有保留参数 scancode_time。",
                                "The path cannot contain the reserved key scancode_time.")]
