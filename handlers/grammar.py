@@ -389,7 +389,7 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
             shown, zh, en = bulk_help.overview(chat)
         lines.append(f"• {spec.alias}｜{shown}")
         lines.append(f"  {pair(zh, en, ' / ')}")
-    lines.append(pair('含空格或全角逗号的值请加引号，如 备注=“春季 海报”（名称不能有空格）。',
+    lines.append(pair('含空格或全角逗号的值请加引号，如 备注=“春季 海报”。',
                       'Quote values with spaces or full-width commas, e.g. comments="spring poster".'))
     lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
     return "\n".join(lines)
