@@ -11,6 +11,11 @@ glyphs (they would draw as empty boxes). So the chart loads a CJK font file at f
 
 If none is found the chart is still drawn, and a warning is logged once: Chinese names then show
 as boxes. Nothing here touches pyplot's global state, so charts can be drawn from worker threads.
+
+A collection (.ttc/.otc, as Noto Sans CJK is) holds one face per region, the Japanese one first; the same
+characters differ between them (令 and 直 are drawn the Japanese way by the JP face). Charts, like posters
+(bot/posters/fonts.py), use the Simplified Chinese face (:data:`SC_FACES`); matplotlib registers every face of
+a collection from 3.11 on, so the face is named by its family.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ SYSTEM_FONT_NAMES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
     "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans CJK JP", "Noto Sans CJK TC",
 )
+SC_FACES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "Source Han Sans CN")
+"""The Simplified Chinese faces, preferred in a collection that holds several (charts and posters)."""
 MAX_SERIES = 8  # the biggest series get a colour each; the rest are drawn together as "other"
 WIDTH_PX, HEIGHT_PX, DPI = 1000, 520, 100
 COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D")
@@ -72,7 +79,9 @@ def _register(path: Path) -> str | None:
 
     try:
         font_manager.fontManager.addfont(str(path))
-        return font_manager.FontProperties(fname=str(path)).get_name()
+        faces = {f.name for f in font_manager.fontManager.ttflist if Path(f.fname) == path}
+        preferred = next((name for name in SC_FACES if name in faces), None)
+        return preferred or font_manager.FontProperties(fname=str(path)).get_name()
     except Exception as exc:  # a broken or unreadable file: try the next candidate
         log.warning("could not load the CJK font %s: %s", path, exc)
         return None
@@ -188,4 +197,4 @@ def daily_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], *, ti
     return buffer.getvalue()
 
 
-__all__ = ["cjk_font", "use_font_file", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]
+__all__ = ["SC_FACES", "cjk_font", "use_font_file", "daily_chart", "limit_series", "package_font_path", "reset_font_cache"]

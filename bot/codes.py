@@ -189,27 +189,45 @@ class Codes:
 
     async def submit(self, request: CodeRequest | dict[str, Any], requester: Requester, *,
                      wait: bool = True, timeout: float = 60.0, long_scene: bool = False,
-                     priority: Priority = Priority.INTERACTIVE) -> Submission:
-        """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`; ``priority``."""
+                     priority: Priority = Priority.INTERACTIVE, copy_of: str | None = None, name_asked: str | None = None) -> Submission:
+        """Make the code (or offer the identical live one); ``long_scene``: see :meth:`prepare`; ``priority``;
+        ``copy_of``: the code a new one is a sharper copy of (posters), listed and counted as that one;
+        ``name_asked``: the name the person gave, for a request already prepared (a dict's ``name`` is it).
+
+        Options the code does not use, and a name that a reused code does not take, are said in the
+        answer's notices rather than dropped without a word."""
+        asked = request.get("name") if isinstance(request, dict) else name_asked
         try:
             prepared = await self.prepare(request, long_scene=long_scene, requester=requester)
         except InputError:
             raw = request.type if isinstance(request, CodeRequest) else request.get("type")
             METRICS.codes.labels(kind_label(raw), "-", "refused").inc()
             raise
+        unused = [Notice(zh=t.zh, en=t.en) for t in prepared.unused_options()]
+        prepared = prepared.without_unused()
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
-            return await self._submit(prepared, key, requester, wait=wait, timeout=timeout, priority=priority)
+            submission = await self._submit(prepared, key, requester, wait=wait, timeout=timeout,
+                                            priority=priority, copy_of=copy_of)
+        found = submission.record
+        if submission.reused and isinstance(asked, str) and asked.strip() and asked.strip() != found.name:
+            unused.append(Notice(
+                zh=f"名称没有改：复用的码仍叫「{found.name}」，不是「{asked.strip()}」。要改名请用 rename {found.id} {asked.strip()}。",
+                en=f"The name was not changed: the reused code is still called '{found.name}', not "
+                   f"'{asked.strip()}'. To rename it, use rename {found.id} {asked.strip()}."))
+        return submission.model_copy(update={"notices": unused + submission.notices}) if unused else submission
 
     async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool,
-                      timeout: float, priority: Priority = Priority.INTERACTIVE) -> Submission:
+                      timeout: float, priority: Priority = Priority.INTERACTIVE,
+                      copy_of: str | None = None) -> Submission:
         history = self.storage.history
         found = history.find_by_key(key)
         if found is not None:
             return await self._reused(found, prepared, requester, wait=wait, timeout=timeout)
         notices = self.quotas.check(prepared)
         creating = await routing.will_create(self.upstream, prepared)
-        saved = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox)
+        saved = history.save_pending(prepared, requester, key=key, app=prepared.app, sandbox=self.sandbox,
+                                     copy_of=copy_of)
         if not saved.new:
             # Another process (or host) wrote the same request since we looked: its row is the one code.
             return await self._reused(saved.record, prepared, requester, wait=wait, timeout=timeout)
@@ -295,6 +313,18 @@ class Codes:
         if query:
             return self.storage.history.search(query, requested_by=mine, limit=limit, offset=offset)
         return self.storage.history.recent(requested_by=mine, limit=limit, offset=offset)
+
+    def count(self, requester: Requester | None = None, *, query: str | None = None, everyone: bool = True,
+              cap: int = 10_000) -> int:
+        """How many codes :meth:`recent` would list in all (at most ``cap + 1``: "more than ``cap``")."""
+        mine = None
+        if requester is not None and not everyone and not self.permissions.is_admin(requester):
+            mine = requester.key
+        return self.storage.history.count_matching(query, requested_by=mine, cap=cap)
+
+    def copies(self, code_id: str) -> builtins.list[CodeRecord]:
+        """The sharper copies made of a code for its posters, oldest first."""
+        return self.storage.history.copies(code_id)
 
     def image(self, code_id: str) -> tuple[bytes, str]:
         record = self.get(code_id)

@@ -105,10 +105,11 @@ def loose_poster_words(named: Mapping[str, Any]) -> list[str]:
 
 
 class PosterAsk(BaseModel):
-    """The poster asked for with a new code: PosterRequest input, and consent to a sharper A/C copy."""
+    """The poster asked for with a new code: PosterRequest input, and the answer about a sharper A/C copy
+    (``sharp``: True makes one, False prints the current image, None has not said)."""
 
     data: dict[str, Any]
-    sharper: bool = False
+    sharper: bool | None = None
 
 
 class CodeAsk(BaseModel):
@@ -136,7 +137,8 @@ class CodeAsk(BaseModel):
         long_scene = bool(rest.pop("long_scene", False))
         template = rest.pop("poster", None)
         texts = {k: rest.pop(k) for k in POSTER_TEXTS if k in rest}
-        sharper = bool(rest.pop("sharp", False))
+        sharp = rest.pop("sharp", None)
+        sharper = None if sharp is None else bool(sharp)
         if template is None:
             return cls(fields=rest, long_scene=long_scene)
         data: dict[str, Any] = {"template": template, **texts}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.destinations import destination_errors
+from bot.destinations import destination_errors, full_width_errors
 from bot.errors import FieldError, InvalidRequest
 from bot.text import Text
 from bot.wording import field_errors, suggest_name
@@ -449,6 +449,9 @@ class CodeRequest(BaseModel):
                                "Please give the page path, e.g. pages/index/index.")]
         if any(ch.isspace() for ch in page):
             return [FieldError("page", "页面路径不能包含空格。", "The page path cannot contain spaces.")]
+        full_width = full_width_errors(page)
+        if full_width:
+            return full_width
         if RESERVED_QUERY_KEY in page:
             return [FieldError("page", "路径里不能有保留参数 scancode_time。",
                                "The path cannot contain the reserved key scancode_time.")]
@@ -523,12 +526,52 @@ class CodeRequest(BaseModel):
             )]
         return []
 
+    def unused_options(self) -> list[Text]:
+        """Options given that this code does not use: said in the answer, never dropped without a word
+        (:meth:`without_unused` drops them, and :meth:`reuse_key` never counts them).
+
+        - ``via=gio`` on a B code or Short Link: those always come from WeChat (:attr:`provider`).
+        - ``transparent`` on a C code or Short Link: createQRCode takes only ``path`` and ``width``
+          (https://developers.weixin.qq.com/miniprogram/dev/server/API/qrcode-link/qr-code/api_createqrcode);
+          ``is_hyaline`` is getwxacode's and getwxacodeunlimit's.
+        - ``title`` on a code: it is the Short Link's ``page_title`` (genwxashortlink); with a poster, the
+          front-ends take it as the poster's title before it gets here.
+        """
+        kind = {CodeType.A: ("A 码", "an A code"), CodeType.B: ("B 码", "a B code"), CodeType.C: ("C 码", "a C code"),
+                CodeType.SHORTLINK: ("短链", "a Short Link")}[self.type]
+        unused: list[Text] = []
+        if self.via is Provider.GIO and self.provider is not Provider.GIO:
+            unused.append(Text(zh=f"via=gio 对{kind[0]}不起作用：{kind[0]}总是由微信生成，不是 GrowingIO 监测链接，已忽略。",
+                               en=f"via=gio does not apply to {kind[1]}: it always comes from WeChat, no GrowingIO "
+                                  "tracking link; ignored."))
+        if self.transparent and self.type in (CodeType.C, CodeType.SHORTLINK):
+            unused.append(Text(zh=f"transparent=yes 对{kind[0]}不起作用（只有圆形的 A/B 码能有透明底），已忽略。",
+                               en=f"transparent=yes does not apply to {kind[1]} (only round A/B codes can have a "
+                                  "transparent background); ignored."))
+        if self.title and self.type is not CodeType.SHORTLINK:
+            unused.append(Text(zh=f"title 是短链的页面标题（加 poster= 时是海报标题），{kind[0]}用不到，已忽略。",
+                               en=f"title is a Short Link's page title (with poster=, the poster's title); {kind[1]} "
+                                  "has no use for it, so it was ignored."))
+        return unused
+
+    def without_unused(self) -> CodeRequest:
+        """This request without the options :meth:`unused_options` names (what is stored and made)."""
+        drop: dict[str, Any] = {}
+        if self.via is Provider.GIO and self.provider is not Provider.GIO:
+            drop["via"] = None
+        if self.transparent and self.type in (CodeType.C, CodeType.SHORTLINK):
+            drop["transparent"] = False
+        if self.title and self.type is not CodeType.SHORTLINK:
+            drop["title"] = None
+        return self.model_copy(update=drop) if drop else self
+
     def reuse_key(self) -> str:
         """Same app, type, provider, page, scene, campaign, channel, UTM values, size and colours → same key.
 
-        The name, comments and who asked are not part of it: the same code under another name is a reuse.
+        The name, comments and who asked are not part of it: the same code under another name is a reuse;
+        nor is an option the code does not use (:meth:`unused_options`).
         """
-        fields = self.model_dump(
+        fields = self.without_unused().model_dump(
             mode="json",
             include={"type", "app", "page", "scene", "campaign", "channel", "medium", "content", "term",
                      "width", "auto_color", "line_color", "transparent", "env_version", "check_path",
@@ -617,6 +660,7 @@ class CodeRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     request: dict[str, Any] = Field(default_factory=dict)
+    copy_of: str | None = None  # the code this one is a sharper copy of, made for a poster (bot/posters)
 
     @property
     def permanent(self) -> bool:

@@ -25,11 +25,11 @@ from bot.service import Service
 from bot.summary import MAX_DAYS, render_text, summary_chart, summary_for_days
 from bot.text import Text
 from handlers import grammar, live_commands
-from handlers.render import audit_lines, detail_lines, list_table
+from handlers.render import audit_lines, copy_lines, deleted_text, detail_lines, list_table
 
 log = logging.getLogger("minpcode.commands")
 
-LIST_LIMIT = 10
+LIST_COUNT_CAP = 10_000  # a list counts this far, then says "more than": a page stays quick on a million rows
 
 
 class Reply(BaseModel):
@@ -85,8 +85,9 @@ async def execute(service: Service, command: grammar.Command, requester: Request
 def failure(exc: MinpcodeError) -> Reply:
     """The answer to a failed command: every field problem on its own line, else the error's sentence."""
     if isinstance(exc, SharperCopyNeeded):
-        return Reply(ok=False, zh=exc.zh + "确认请在命令后加 sharp=yes（清晰=是）。",
-                     en=exc.en + " To confirm, add sharp=yes to the command.")
+        return Reply(ok=False, zh=exc.zh + "生成清晰版请在命令后加 sharp=yes（清晰=是）；用现在的图片印请加 sharp=no（清晰=否）。",
+                     en=exc.en + " For the sharper copy add sharp=yes to the command; to print the current image add "
+                                 "sharp=no.")
     if isinstance(exc, InvalidRequest):
         return Reply(ok=False, zh="请修改后再试：\n" + "\n".join(f"• {e.field}: {e.zh}" for e in exc.errors),
                      en="Please fix and try again:\n" + "\n".join(f"• {e.field}: {e.en}" for e in exc.errors))
@@ -111,15 +112,11 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
     if verb == "new":
         return await new(service, command.ask(), requester)
     if verb == "poster":
+        sharp = command.fields.get("sharp")
         return await poster(service, command.args[0], poster_fields(command, command.args[1]),
-                            requester, sharper=command.fields.get("sharp") == "yes")
+                            requester, sharper=None if sharp is None else sharp == "yes")
     if verb == "list":
-        query = command.args[0] if command.args else None
-        records = service.recent(requester, query=query, limit=LIST_LIMIT)
-        if not records:
-            return Reply(zh="没有找到码。用 new <页面> 生成一个。", en="No codes found. Make one with new <page>.")
-        table = list_table(records, service.settings.zone)
-        return Reply(zh=table, en=table, records=records)
+        return list_reply(service, command, requester)
     if verb == "show":
         return show(service, command.args[0])
     if verb == "rename":
@@ -127,9 +124,8 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
         return Reply(zh=f"已改名为「{record.name}」。", en=f"Renamed to '{record.name}'.", record=record)
     if verb == "delete":
         record = service.delete(command.args[0], requester)
-        return Reply(zh=f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。",
-                     en=f"Deleted {record.id}. Codes already printed or shared keep working, and GrowingIO "
-                        "keeps counting their scans.", record=record)
+        said = deleted_text(record)
+        return Reply(zh=said.zh, en=said.en, record=record)
     if verb == "quota":
         return quota(service)
     if verb == "summary":
@@ -156,6 +152,36 @@ async def new(service: Service, ask: CodeAsk, requester: Requester) -> Reply:
     return head
 
 
+def list_reply(service: Service, command: grammar.Command, requester: Requester) -> Reply:
+    """``list [query] [page=N]``: how many codes there are, one page of them, and the command for the next."""
+    query = command.args[0] if command.args else None
+    page, size = int(command.fields.get("page", "1")), grammar.LIST_PAGE_SIZE
+    total = service.count(requester, query=query, cap=LIST_COUNT_CAP)
+    records = service.recent(requester, query=query, limit=size, offset=(page - 1) * size) if total else []
+    over = total > LIST_COUNT_CAP
+    pages = -(-total // size)
+    how_many = f"超过 {LIST_COUNT_CAP:,} 个" if over else f"共 {total:,} 个"
+    count_zh = f"匹配「{query}」的码{how_many}" if query else f"码{how_many}"
+    count_en = (f"More than {LIST_COUNT_CAP:,} codes" if over else f"{total:,} code{'s' if total != 1 else ''}") + \
+        (f" matching {query!r}" if query else "")
+    if not total:
+        return Reply(zh=(f"没有找到匹配「{query}」的码。" if query else "没有找到码。") + "用 new <页面> 生成一个。",
+                     en=(f"No codes found matching {query!r}." if query else "No codes found.") + " Make one with new <page>.")
+    if not records:
+        pages_zh, pages_en = ("", "") if over else (f"，共 {pages} 页", f", {pages} page{'s' if pages != 1 else ''} in all")
+        return Reply(ok=False, zh=f"没有第 {page} 页：{count_zh}{pages_zh}。", en=f"There is no page {page}: {count_en}{pages_en}.")
+    first, last = (page - 1) * size + 1, (page - 1) * size + len(records)
+    of_zh, of_en = ("" if over else f"/{pages}"), ("" if over else f" of {pages}")
+    head_zh = f"{count_zh}，第 {page}{of_zh} 页（第 {first}–{last} 个）。"
+    head_en = f"{count_en}; page {page}{of_en} (codes {first}–{last})."
+    table = list_table(records, service.settings.zone)
+    zh, en = f"{head_zh}\n{table}", f"{head_en}\n{table}"
+    if over or last < total:
+        more = grammar.render(grammar.Command(verb="list", args=[query] if query else [], fields={"page": str(page + 1)}))
+        zh, en = f"{zh}\n下一页：{more}", f"{en}\nNext page: {more}"
+    return Reply(zh=zh, en=en, records=records, data={"total": total, "page": page, "pages": None if over else pages})
+
+
 def code_reply(service: Service, submission: Submission) -> Reply:
     """What a new (or reused) code's answer says."""
     record = submission.record
@@ -169,7 +195,7 @@ def code_reply(service: Service, submission: Submission) -> Reply:
         return Reply(ok=False, zh="生成失败。\n" + "\n".join(detail_lines(record, "zh", zone)),
                      en="Could not make the code.\n" + "\n".join(detail_lines(record, "en", zone)), record=record)
     view = service.live.view(record)
-    extra = {lang: live_commands.live_lines(view, lang) if view else [] for lang in ("zh", "en")}
+    extra = {lang: live_commands.live_lines(view, lang, zone) if view else [] for lang in ("zh", "en")}
     return Reply(zh=head_zh + "\n" + "\n".join(detail_lines(record, "zh", zone) + extra["zh"]),
                  en=head_en + "\n" + "\n".join(detail_lines(record, "en", zone) + extra["en"]),
                  record=record, image=image, image_mime=mime, public=record.status is Status.DONE,
@@ -194,8 +220,9 @@ def show(service: Service, code_id: str) -> Reply:
     base = service.settings.people_url  # links go to people: only an address given (as handlers/attachments.py)
     listed = {"zh": [p.describe("zh") + (f"：{links.poster_url(base, p.id, p.format)}" if base else "") for p in posters],
               "en": [p.describe("en") + (f": {links.poster_url(base, p.id, p.format)}" if base else "") for p in posters]}
-    extra = {lang: (live_commands.live_lines(view, lang) if view else []) + listed[lang] + audit_lines(trail, lang, zone)
-             for lang in ("zh", "en")}
+    copies = service.copies(record.id)
+    extra = {lang: (live_commands.live_lines(view, lang, zone) if view else []) + copy_lines(copies, lang) + listed[lang]
+             + audit_lines(trail, lang, zone) for lang in ("zh", "en")}
     data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}
     if posters:
         data["posters"] = [p.model_dump(mode="json") for p in posters]
@@ -211,7 +238,7 @@ def poster_fields(command: grammar.Command, template: str) -> dict[str, Any]:
 
 
 async def poster(service: Service, code_id: str, fields: dict[str, Any], requester: Requester, *,
-                 sharper: bool = False, logo: bytes | None = None) -> Reply:
+                 sharper: bool | None = None, logo: bytes | None = None) -> Reply:
     """``poster <id> <template> …``: the poster of an existing code (from the store when made before)."""
     made = await service.posters.make(code_id, fields, requester, sharper=sharper, logo=logo)
     return poster_reply(service, made)

@@ -4,7 +4,9 @@ One table (:data:`COMMANDS`) describes the commands; :func:`parse` turns a line 
 :class:`Command`, :func:`render` turns a ``Command`` back into text that parses to the same thing, and
 :func:`help_text` / :func:`usage` are generated from the table, so nothing is written twice.
 
-Tokens are split on whitespace (any Unicode space, including the full-width ``U+3000``). Quoting is
+Tokens are split on whitespace (any Unicode space, including the full-width ``U+3000``) and on an unquoted
+full-width comma ``，``, which a Chinese writer types between options (``new pages/x，type=B，scene=s=1``);
+no page may hold one anyway (bot/destinations.py: full-width punctuation is refused in a page). Quoting is
 shell-like: ``"…"``, ``'…'``, ``“…”``, ``‘…’``, ``「…」`` and ``『…』`` group text, and a backslash before a
 quote character or another backslash takes it literally (any other backslash is kept as is). A token
 ``key=value`` (or ``key＝value``) is an option when the text before the first unquoted ``=`` is a bare
@@ -31,7 +33,7 @@ from bot.summary import MAX_DAYS
 from bot.text import yes_no
 from handlers import bulk_help
 
-__all__ = ["CANCEL_WORDS", "COMMANDS", "PREFIXES", "START_WORDS", "Command", "help_text", "is_cancel", "names", "parse",
+__all__ = ["CANCEL_WORDS", "COMMANDS", "LIST_PAGE_SIZE", "PREFIXES", "START_WORDS", "Command", "help_text", "is_cancel", "names", "parse",
            "render", "usage", "words"]
 
 
@@ -47,6 +49,8 @@ class CommandSpec:
         zh: one-line Chinese summary.
         keys: the ``key=value`` options the command accepts (canonical English keys).
         rest: the last positional takes the rest of the words, joined by single spaces.
+        own: options of this command alone, looked up before the shared ones (``list``'s ``page=N`` is
+            the list's page, where ``new``'s ``page=`` is a mini-program page).
     """
 
     verb: str
@@ -56,6 +60,7 @@ class CommandSpec:
     zh: str
     keys: tuple[str, ...] = ()
     rest: bool = False
+    own: tuple[_FieldSpec, ...] = ()
 
     @property
     def min_args(self) -> int:
@@ -70,7 +75,16 @@ class CommandSpec:
         """The usage line, e.g. ``rename <id> <name>``."""
         parts = [self.verb, *self.params]
         parts += [f"[{_FIELDS[k].hint}]" for k in self.keys if k != "page"]
+        parts += [f"[{f.hint}]" for f in self.own]
         return " ".join(parts)
+
+    def options(self) -> list[_FieldSpec]:
+        """Every option the command takes, shared ones first."""
+        return [*(_FIELDS[k] for k in self.keys), *self.own]
+
+    def own_option(self, typed: str) -> _FieldSpec | None:
+        wanted = _norm(typed)
+        return next((f for f in self.own if wanted in {_norm(n) for n in (f.key, *f.aliases)}), None)
 
 
 @dataclass(frozen=True)
@@ -154,10 +168,17 @@ _FIELDS: dict[str, _FieldSpec] = {
         _FieldSpec("footer", ALIASES["footer"], "海报底部文字，可用 {name} {campaign} {channel} {page} {scene}",
                    "the poster's footer; may use {name} {campaign} {channel} {page} {scene}"),
         _FieldSpec("format", ALIASES["format"], "海报格式：png 或 pdf", "poster format: png or pdf", _FORMATS, "png|pdf"),
-        _FieldSpec("sharp", ALIASES["sharp"], "A/C 码图片不够清晰时，花 1 个额度生成清晰版", "spend one A/C code on a sharper copy "
-                   "when the stored image is too small", _YES_NO, "yes"),
+        _FieldSpec("sharp", ALIASES["sharp"], "A/C 码图片不够清晰时：yes 花 1 个额度生成清晰版，no 用现在的图片印",
+                   "when an A/C code's stored image is too small: yes spends one A/C code on a sharper copy, no prints "
+                   "the current image", _YES_NO, "yes|no"),
     )
 }
+
+# ``list``'s own option: which page of the list. An option, not a word, so ``list 2`` still searches for "2".
+LIST_PAGE_SIZE = 10
+LIST_PAGE_MAX = 10_000
+_LIST_PAGE = _FieldSpec("page", ("页", "页码"), f"第几页（每页 {LIST_PAGE_SIZE} 个），如 list 徐汇 page=2",
+                        f"which page ({LIST_PAGE_SIZE} codes a page), e.g. list 徐汇 page=2", shown="N")
 
 _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
@@ -168,7 +189,7 @@ _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *
     CommandSpec("bulk", "批量", (), "many codes from a sheet: a dry run first, then start",
                 "用表格批量生成：先预检，再开始"),
     CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query",
-                "列出已生成的码，可按关键词筛选", rest=True),
+                "列出已生成的码，可按关键词筛选", rest=True, own=(_LIST_PAGE,)),
     CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
     CommandSpec("poster", "海报", ("<id>", "<template>"), "a print-ready poster of a code (PNG or PDF)",
                 "用一个码生成可印刷的海报（PNG 或 PDF）", keys=_POSTER_KEYS),
@@ -217,6 +238,7 @@ _KEY_NAMES: dict[str, str] = {
 
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』"}
 _ESCAPABLE = frozenset(_QUOTES) | frozenset(_QUOTES.values()) | {"\\"}
+_SEPARATORS = "，"  # besides whitespace: the full-width comma, as a Chinese writer separates options
 _EQUALS = "=＝"
 _KEY_RE = re.compile(r"[^\W\d][\w-]*")
 PREFIXES = ("/minpcode", "minpcode")
@@ -284,6 +306,8 @@ def parse(text: str) -> Command:
         args = [target.verb]
     if spec is _SUMMARY and args:
         args = [_days(args[0])]
+    if spec is _LIST and "page" in fields:
+        fields["page"] = _list_page(fields["page"])
     return Command(verb=spec.verb, args=args, fields=fields)
 
 
@@ -356,10 +380,9 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
             pair(spec.zh, spec.en),
             pair(f"用法：{spec.usage}", f"Usage: {spec.usage}"),
         ]
-        if spec.keys:
+        if spec.options():
             lines.append(pair("参数：", "Options:", " / "))
-            for key in spec.keys:
-                f = _FIELDS[key]
+            for f in spec.options():
                 names = "、".join((f.key, *f.aliases))
                 lines.append(f"  {names}：{pair(f.zh, f.en, ' / ')}")
         if spec is _NEW:
@@ -377,14 +400,14 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
     lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
     for spec in _SPECS:
         # A command with many options shows them in its own help, so this list stays one chat message.
-        shown = spec.usage if len(spec.keys) <= _KEYS_SHOWN else " ".join((spec.verb, *spec.params, "[key=value …]"))
+        shown = spec.usage if len(spec.options()) <= _KEYS_SHOWN else " ".join((spec.verb, *spec.params, "[key=value …]"))
         zh, en = spec.zh, spec.en
         if spec is _BULK:
             shown, zh, en = bulk_help.overview(chat)
         lines.append(f"• {spec.alias}｜{shown}")
         lines.append(f"  {pair(zh, en, ' / ')}")
-    lines.append(pair('含空格的值请加引号，如 备注=“春季 海报”（名称不能有空格）。',
-                      'Quote values with spaces, e.g. comments="spring poster" (names take none).'))
+    lines.append(pair('含空格或全角逗号的值请加引号，如 备注=“春季 海报”。',
+                      'Quote values with spaces or full-width commas, e.g. comments="spring poster".'))
     lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
     return "\n".join(lines)
 
@@ -397,6 +420,7 @@ class _Token:
     raw: str  # the source text, for error messages
     text: str  # the value after quoting and escapes
     key: str | None  # the option name as typed, when the token is ``key=value``
+    after_comma: bool = False  # a full-width comma, not a space, separates it from the word before
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -407,6 +431,7 @@ def _tokenize(text: str) -> list[_Token]:
     start: int | None = None
     closer: str | None = None
     opened_at = 0
+    comma = after_comma = False  # the last separator was "，"; the current token follows one
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -422,14 +447,15 @@ def _tokenize(text: str) -> list[_Token]:
                 buf.append(c)
             i += 1
             continue
-        if c.isspace():
+        if c.isspace() or c in _SEPARATORS:
             if start is not None:
-                tokens.append(_Token(text[start:i], "".join(buf), key))
+                tokens.append(_Token(text[start:i], "".join(buf), key, after_comma))
                 buf, key, plain, start = [], None, True, None
+            comma = c in _SEPARATORS
             i += 1
             continue
         if start is None:
-            start = i
+            start, after_comma = i, comma and bool(tokens)
         if escaped:
             buf.append(text[i + 1])
             plain = False
@@ -447,7 +473,7 @@ def _tokenize(text: str) -> list[_Token]:
         raise UsageError(_usage_for(tokens), zh=f"引号 {opener} 没有配对的 {closer}。",
                          en=f"The quote {opener} is never closed with {closer}.")
     if start is not None:
-        tokens.append(_Token(text[start:], "".join(buf), key))
+        tokens.append(_Token(text[start:], "".join(buf), key, after_comma))
     return tokens
 
 
@@ -490,17 +516,20 @@ def _fields(spec: CommandSpec, tokens: list[_Token]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for token in tokens:
         typed = token.key or ""
-        key = field_key(_norm(typed), _KEY_NAMES)
-        if key is None or key not in spec.keys:
-            raise _unknown_key(spec, typed)
+        field = spec.own_option(typed)
+        key = field.key if field is not None else field_key(_norm(typed), _KEY_NAMES)
+        if field is None and (key is None or key not in spec.keys):
+            raise _comma_note(_unknown_key(spec, typed), token)
+        assert key is not None
+        field = field or _FIELDS[key]
         if key in fields:
             raise _error(spec, f"参数 {key} 写了两次。", f"The option {key} is given twice.")
-        choices = _FIELDS[key].choices
+        choices = field.choices
         value = token.text
         if choices is not None:
             canonical = choices.get(_norm(value.strip()))
             if canonical is None:
-                allowed = _FIELDS[key].shown.replace("|", ", ")
+                allowed = field.shown.replace("|", ", ")
                 raise _error(spec, f"{key} 的值「{value}」不对，可选：{allowed}。",
                              f"{key}={value!r} is not allowed; use one of: {allowed}.")
             value = canonical
@@ -531,9 +560,17 @@ def _days(word: str) -> str:
                  f"days must be a whole number from 1 to {MAX_DAYS}, not {word!r}.")
 
 
+def _list_page(word: str) -> str:
+    digits = unicodedata.normalize("NFKC", word).strip()
+    if digits.isascii() and digits.isdecimal() and 1 <= int(digits) <= LIST_PAGE_MAX:
+        return str(int(digits))
+    raise _error(_LIST, f"page 须是 1 到 {LIST_PAGE_MAX} 之间的整数（第几页），收到「{word}」。",
+                 f"page must be a whole number from 1 to {LIST_PAGE_MAX:,} (which page), not {word!r}.")
+
+
 def _quote(value: str) -> str:
     """``value`` as one token: bare when safe, otherwise in double quotes with ``\\`` and ``"`` escaped."""
-    if value and not any(c.isspace() or c in _ESCAPABLE or c in _EQUALS for c in value):
+    if value and not any(c.isspace() or c in _ESCAPABLE or c in _EQUALS or c in _SEPARATORS for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -557,14 +594,29 @@ def _unknown_verb(word: str, within: CommandSpec | None = None) -> UsageError:
     return UsageError(within.usage if within is not None else usage(), zh=zh, en=en)
 
 
+def _comma_note(error: UsageError, token: _Token) -> UsageError:
+    """An option the command does not take, split off by a full-width comma: perhaps the comma was meant
+    inside a page (``pages/coupon/get，id=3``), so the answer says how the comma was read."""
+    if not token.after_comma:
+        return error
+    return UsageError(error.usage, zh=error.reason.zh + f"（全角逗号「，」和空格一样分隔选项，所以 {token.raw} 成了一个选项；"
+                      "如果它是页面的参数，请用半角 ? 或 & 连接。）",
+                      en=error.reason.en + f" (A full-width comma separates options as a space does, so {token.raw} "
+                      "became an option; if it belongs to the page, join it with a half-width ? or &.)")
+
+
 def _unknown_key(spec: CommandSpec, key: str) -> UsageError:
-    if not spec.keys:
+    if not spec.options():
         return _error(spec, f"{spec.verb} 不接受 {key}= 这样的参数；值里要有等号请加引号。",
                       f"{spec.verb} takes no {key}= option; quote text that contains '='.")
     zh, en = f"{spec.verb} 没有参数 {key}。", f"{spec.verb} has no option {key!r}."
-    names = [n for n, k in _KEY_NAMES.items() if k in spec.keys]
-    guess = _suggest(key, names)
+    known = {n: k for n, k in _KEY_NAMES.items() if k in spec.keys}
+    known |= {_norm(n): f.key for f in spec.own for n in (f.key, *f.aliases)}
+    guess = _suggest(key, list(known))
     if guess is not None:
-        zh += f"你是不是想写 {_KEY_NAMES[guess]}？"
-        en += f" Did you mean {_KEY_NAMES[guess]}?"
+        zh += f"你是不是想写 {known[guess]}？"
+        en += f" Did you mean {known[guess]}?"
+    if spec.rest:  # its text may hold '=' (list a=b searches for "a=b" once quoted)
+        zh += "文字里要有等号请加引号。"
+        en += " Text that contains '=' must be quoted."
     return _error(spec, zh, en)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot import chart
 from bot.live import DayScans, LiveView
 from bot.models import Requester
 from bot.service import Service
+from bot.text import UTC_ZONE, local_time
 
 VERBS = ("repoint", "pause", "resume", "stats")
 
 
-def live_lines(view: LiveView, lang: str) -> list[str]:
-    """What ``show`` adds for a live code: where it leads, its state, its scans, every destination."""
+def live_lines(view: LiveView, lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str]:
+    """What ``show`` adds for a live code: where it leads, its state, its scans, every destination (set when,
+    in ``zone``: ``Settings.zone``, MINPCODE_TIMEZONE, named)."""
     zh = lang == "zh"
     s = view.scans
     if view.paused or view.expired:
@@ -33,7 +36,7 @@ def live_lines(view: LiveView, lang: str) -> list[str]:
         lines.append(("到期日: " if zh else "Last day: ") + view.expires_on.isoformat())
     if len(view.destinations) > 1:
         lines.append("指向记录:" if zh else "Destinations:")
-        lines += [f"  {d.set_at:%Y-%m-%d %H:%M} UTC  {d.set_by or '-'}  {d.page}" for d in view.destinations]
+        lines += [f"  {local_time(d.set_at, zone)}  {d.set_by or '-'}  {d.page}" for d in view.destinations]
     return lines
 
 
@@ -55,7 +58,9 @@ async def run_live(service: Service, verb: str, args: list[str], requester: Requ
         week = sum(d.scans for d in days[-7:])
         head_zh = f"活码 {code_id} 近 {len(days)} 天每日扫码（近 7 天 {week} 次）。"
         head_en = f"Scans per day of live code {code_id} over {len(days)} days ({week} in the last 7)."
-        return {"zh": "\n".join([head_zh, *live_lines(view, "zh")]), "en": "\n".join([head_en, *live_lines(view, "en")]),
+        zone = service.settings.zone
+        return {"zh": "\n".join([head_zh, *live_lines(view, "zh", zone)]),
+                "en": "\n".join([head_en, *live_lines(view, "en", zone)]),
                 "image": png, "image_mime": "image/png",
                 "data": {"live": view.model_dump(mode="json"), "days": [d.model_dump(mode="json") for d in days]}}
     if verb == "repoint":

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from bot.history import AuditEntry
-from bot.models import CodeRecord, CodeType, Status
+from bot.models import CodeRecord, CodeType, Provider, Status
 from bot.text import UTC_ZONE, Text, local_time
 
 TYPE_LABELS = {
@@ -97,6 +97,9 @@ def detail_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> li
         ("时间", "Made at", local_time(record.created_at, zone)),
     ]
     lines = [f"{z if zh else e}: {v}" for z, e, v in rows if v] + link_lines(record, lang, zone)
+    if record.copy_of:
+        lines.append(f"清晰版: {record.copy_of} 的清晰版，做海报用（不另算一个码）" if zh
+                     else f"Sharper copy: the sharper copy of {record.copy_of}, made for a poster (not a code of its own)")
     why = record.error_message if record.status is Status.FAILED else None
     if why is not None:
         lines.append(("原因: " if zh else "Why: ") + why.render(lang, sep=" / "))
@@ -106,6 +109,28 @@ def detail_lines(record: CodeRecord, lang: str, zone: ZoneInfo = UTC_ZONE) -> li
     if record.sandbox:
         lines.append("（沙盒码）" if zh else "(sandbox code)")
     return lines
+
+
+def deleted_text(record: CodeRecord) -> Text:
+    """What deleting a code answers, in every front-end: printed codes keep working, and only a tracking link
+    made through GrowingIO goes on being counted there (a plain WeChat code was never counted anywhere)."""
+    if record.type is CodeType.SHORTLINK:
+        zh, en = f"已删除 {record.id}。已经发出的短链仍然可以打开。", f"Deleted {record.id}. Short Links already shared keep working."
+    else:
+        zh = f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用"
+        en = f"Deleted {record.id}. Codes already printed or shared keep working"
+        if record.provider is Provider.GIO:
+            zh, en = zh + "，GrowingIO 也会继续统计", en + ", and GrowingIO keeps counting their scans"
+        zh, en = zh + "。", en + "."
+    return Text(zh=zh, en=en)
+
+
+def copy_lines(copies: Sequence[CodeRecord], lang: str) -> list[str]:
+    """Under a code (``show``): the sharper copies made of it for posters."""
+    if not copies:
+        return []
+    listed = ", ".join(f"{c.id} ({c.width} px)" for c in copies)
+    return [f"清晰版: {listed}" if lang == "zh" else f"Sharper copies: {listed}"]
 
 
 def _width(text: str) -> int:
@@ -148,14 +173,15 @@ def record_cells(r: CodeRecord, marketing: bool, zone: ZoneInfo = UTC_ZONE) -> l
 
 
 ACTION_WORDS = {"requested": ("请求生成", "requested"), "reused": ("复用", "reused"), "renamed": ("改名", "renamed"),
-            "deleted": ("删除", "deleted")}
+                "deleted": ("删除", "deleted"), "repointed": ("改指向", "repointed"), "paused": ("暂停", "paused"),
+                "resumed": ("恢复", "resumed")}
 
 
 def audit_line(entry: AuditEntry, lang: str, zone: ZoneInfo = UTC_ZONE, *, with_code: bool = False) -> str:
     """One audit entry: when (in ``zone``), who, what; a rename says from what to what."""
     zh_word, en_word = ACTION_WORDS.get(entry.action, (entry.action, entry.action))
     what = zh_word if lang == "zh" else en_word
-    if entry.action == "renamed":
+    if entry.action in ("renamed", "repointed"):
         what += f" {entry.detail.get('old') or '-'} → {entry.detail.get('new') or '-'}"
     code = f"{entry.code_id}  " if with_code and entry.code_id else ""
     return f"{local_time(entry.at, zone)}  {code}{entry.actor}  {what}"

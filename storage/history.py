@@ -22,8 +22,10 @@ _COLUMNS = (
     "id, request_key, type, provider, status, app, page, scene, name, campaign, campaign_id, channel, "
     "channel_id, medium, content, term, comments, width, transparent, title, link, tracking_url, link_id, "
     "image_sha256, image_mime, error_code, error_zh, error_en, requested_by, requested_by_name, chat, chat_channel, "
-    "sandbox, attempts, request_json, created_at, updated_at, error_raw, expires_at"
+    "sandbox, attempts, request_json, created_at, updated_at, error_raw, expires_at, copy_of"
 )
+# A sharper copy (bot/posters/service.py) names its original in copy_of: lists and counts show the original only.
+_ORIGINALS = "copy_of IS NULL"
 _NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
@@ -44,12 +46,13 @@ class History:
 
     # -- writing ------------------------------------------------------------------------------
     def save_pending(self, request: CodeRequest, requester: Requester, *, key: str, app: str | None,
-                     sandbox: bool) -> Saved:
+                     sandbox: bool, copy_of: str | None = None) -> Saved:
         """Record the request before any upstream call, so nothing is lost if the process dies; or, when a
         pending or made code already has ``key``, write nothing and hand that one back (``new`` False).
 
         The database decides (the unique index ``codes_one_live_per_key``), so identical requests arriving
-        at two processes at once get one row: the one that came second learns it here.
+        at two processes at once get one row: the one that came second learns it here. ``copy_of``: the code
+        this one is a sharper copy of.
         """
         code_id = new_id()
         now = now_text()
@@ -63,7 +66,7 @@ class History:
                  request.content, request.term, request.comments, request.width, int(request.transparent),
                  request.title, None, None, None, None, None, None, None, None, requester.key, requester.user_name,
                  requester.chat, requester.channel_id, int(sandbox), 0,
-                 request.model_dump_json(exclude_none=True), now, now, None, None],
+                 request.model_dump_json(exclude_none=True), now, now, None, None, copy_of],
             ).rowcount == 1
             record = self.get(code_id) if inserted else self.find_by_key(key)
         assert record is not None
@@ -146,9 +149,16 @@ class History:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE status = 'pending' ORDER BY created_at").fetchall()
         return [_record(r) for r in rows]
 
+    def copies(self, code_id: str) -> list[CodeRecord]:
+        """The sharper copies made of ``code_id``, oldest first."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM codes WHERE copy_of = ? ORDER BY created_at",
+                                [code_id]).fetchall()
+        return [_record(r) for r in rows]
+
     def recent(self, *, requested_by: str | None = None, limit: int = 20, offset: int = 0,
                include_deleted: bool = False) -> list[CodeRecord]:
-        where, params = [], []
+        """Newest first, sharper copies left out (their original stands for them)."""
+        where, params = [_ORIGINALS], []
         if requested_by:
             where.append("requested_by = ?")
             params.append(requested_by)
@@ -163,31 +173,47 @@ class History:
 
     def search(self, query: str, *, requested_by: str | None = None, limit: int = 20,
                offset: int = 0) -> list[CodeRecord]:
-        """Full-text search over names, pages, scenes, campaigns, channels, comments and tracking URLs."""
+        """Full-text search over names, pages, scenes, campaigns, channels, comments and tracking URLs (sharper
+        copies left out, as in :meth:`recent`)."""
         query = query.strip()
         if not query:
             return self.recent(requested_by=requested_by, limit=limit, offset=offset)
-        extra, params = "", []
+        rows = self._db.execute(*self._search_sql(query, requested_by, _prefixed("c"), limit, offset)).fetchall()
+        return [_record(r) for r in rows]
+
+    def count_matching(self, query: str | None = None, *, requested_by: str | None = None, cap: int = 10_000) -> int:
+        """How many codes :meth:`search` (or :meth:`recent`, without a query) would list, counted up to
+        ``cap + 1`` so a count over a million rows stays as quick as a page of them."""
+        query = (query or "").strip()
+        if query:
+            sql, params = self._search_sql(query, requested_by, "1", cap + 1, 0)
+        else:
+            sql = (f"SELECT 1 FROM codes WHERE {_ORIGINALS} AND status != 'deleted'"
+                   + (" AND requested_by = ?" if requested_by else "") + " LIMIT ?")
+            params = [*([requested_by] if requested_by else []), cap + 1]
+        return int(self._db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+
+    def _search_sql(self, query: str, requested_by: str | None, columns: str, limit: int,
+                    offset: int) -> tuple[str, list[Any]]:
+        extra, params = f" AND c.{_ORIGINALS}", []
         if requested_by:
-            extra = " AND c.requested_by = ?"
+            extra += " AND c.requested_by = ?"
             params.append(requested_by)
         if len(query) >= 3:
             # trigram FTS matches any substring of 3+ characters; quoting makes it a literal phrase.
             # Newest first by rowid (the order rows were written, which is created_at's): the index hands
             # matches out in that order and stops at the limit, instead of sorting every match.
             phrase = '"' + query.replace('"', '""') + '"'
-            sql = (f"SELECT {_prefixed('c')} FROM codes_fts JOIN codes c ON c.rowid = codes_fts.rowid "
+            sql = (f"SELECT {columns} FROM codes_fts JOIN codes c ON c.rowid = codes_fts.rowid "
                    f"WHERE codes_fts MATCH ? AND c.status != 'deleted'{extra} "
                    "ORDER BY codes_fts.rowid DESC LIMIT ? OFFSET ?")
-            rows = self._db.execute(sql, [phrase, *params, limit, offset]).fetchall()
-        else:
-            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            fields = ("name", "page", "scene", "campaign", "channel", "comments")
-            cond = " OR ".join(f"c.{f} LIKE ? ESCAPE '\\'" for f in fields)
-            sql = (f"SELECT {_prefixed('c')} FROM codes c WHERE ({cond}) AND c.status != 'deleted'{extra} "
-                   "ORDER BY c.created_at DESC LIMIT ? OFFSET ?")
-            rows = self._db.execute(sql, [*([like] * len(fields)), *params, limit, offset]).fetchall()
-        return [_record(r) for r in rows]
+            return sql, [phrase, *params, limit, offset]
+        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        fields = ("name", "page", "scene", "campaign", "channel", "comments")
+        cond = " OR ".join(f"c.{f} LIKE ? ESCAPE '\\'" for f in fields)
+        sql = (f"SELECT {columns} FROM codes c WHERE ({cond}) AND c.status != 'deleted'{extra} "
+               "ORDER BY c.created_at DESC LIMIT ? OFFSET ?")
+        return sql, [*([like] * len(fields)), *params, limit, offset]
 
     def between(self, since: str, until: str) -> list[CodeRecord]:
         """Every request created in [since, until), deleted ones included (summaries count them)."""

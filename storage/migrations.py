@@ -385,6 +385,18 @@ def _outbox_notes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN notes TEXT")
 
 
+def _codes_copy_of(db: sqlite_utils.Database) -> None:
+    # A sharper copy of a code for a poster (bot/posters/service.py) names its original: lists show the
+    # original only and summaries do not count the copy as a code made. codes_made leaves copies out, in
+    # the same words as storage/reports.py's made clause.
+    db.execute("ALTER TABLE codes ADD COLUMN copy_of TEXT")
+    db.execute("CREATE INDEX codes_copies ON codes (copy_of) WHERE copy_of IS NOT NULL")
+    db.execute("DROP INDEX IF EXISTS codes_made")
+    db.execute("CREATE INDEX codes_made ON codes (created_at, campaign, channel, type, provider, status, "
+               "requested_by_name, requested_by, page) WHERE (status = 'done' OR (status = 'deleted' AND "
+               "(image_sha256 IS NOT NULL OR link IS NOT NULL OR tracking_url IS NOT NULL))) AND copy_of IS NULL")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -407,6 +419,7 @@ MIGRATIONS: list[Migration] = [
     ("codes_expires_at", _codes_expires_at),
     ("codes_one_live_per_key", _codes_one_live_per_key),
     ("outbox_notes", _outbox_notes),
+    ("codes_copy_of", _codes_copy_of),
 ]
 
 
@@ -414,7 +427,8 @@ MIGRATIONS: list[Migration] = [
 CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_codes_errors_as_data",
                                               "007_codes_error_raw", "008_summary_speed",
                                               "requesters_with_front_end", "batch_row_posters",
-                                              "codes_expires_at", "codes_one_live_per_key", "outbox_notes"})
+                                              "codes_expires_at", "codes_one_live_per_key", "outbox_notes",
+                                              "codes_copy_of"})
 
 
 def _applied(db: sqlite_utils.Database) -> set[str]:

@@ -10,11 +10,13 @@ import sqlite_utils
 from pydantic import BaseModel
 
 # What the summary calls made / failed (bot/summary.py): a deleted row was made if it got something from
-# upstream, and failed if it got nothing but an error. _MADE is, word for word, the WHERE of the partial
-# index codes_made (migration summary_made_index): SQLite uses a partial index only for a query that
-# repeats its condition, and INDEXED BY turns any drift into an error instead of a slow scan.
+# upstream, and failed if it got nothing but an error. A sharper copy for a poster is its original's image,
+# not a code made (_ORIGINAL). _MADE and _ORIGINAL are, word for word, the WHERE of the partial index
+# codes_made (migration codes_copy_of): SQLite uses a partial index only for a query that repeats its
+# condition, and INDEXED BY turns any drift into an error instead of a slow scan.
 _MADE = ("(status = 'done' OR (status = 'deleted' AND "
          "(image_sha256 IS NOT NULL OR link IS NOT NULL OR tracking_url IS NOT NULL)))")
+_ORIGINAL = "copy_of IS NULL"
 _HAS_ERROR = "(error_code IS NOT NULL OR coalesce(error_zh, '') != '' OR coalesce(error_en, '') != '')"
 TOP_PAGES = 10
 
@@ -98,7 +100,7 @@ class Reports:
         period = "created_at >= :since AND created_at < :until"
         # Made rows come from the covering index codes_made alone; requested, pending and the few
         # failures from (created_at, status), reading a row only for a failure's reasons.
-        made = f"FROM codes INDEXED BY codes_made WHERE {period} AND {_MADE}"
+        made = f"FROM codes INDEXED BY codes_made WHERE {period} AND {_MADE} AND {_ORIGINAL}"
         sql = f"""
             SELECT 'group', {day}, type, count(*), provider, status, campaign, channel {made}
                    GROUP BY 2, campaign, channel, type, provider, status

@@ -35,7 +35,7 @@ from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
 from bot.codes import Codes
-from bot.errors import InputError, InvalidRequest, MinpcodeError, NotFound, UpstreamError
+from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound, UpstreamError
 from bot.fields import PosterAsk
 from bot.live.scans import hash_key
 from bot.models import CodeRecord, CodeRequest, Requester, Status
@@ -366,7 +366,12 @@ class BatchEngine:
 
     async def _prepare(self, fields: dict[str, Any],
                        requester: Requester) -> tuple[CodeRequest, PosterAsk | None]:
-        """One row checked as one ``new`` command is: the code, and its poster when it asks for one."""
+        """One row checked as one ``new`` command is: the code, and its poster when it asks for one. A row
+        without a page is refused as ``new`` without one is (a B code would otherwise open the home page,
+        which nobody asked for in a sheet of pages)."""
+        if not str(fields.get("page") or "").strip():
+            raise FieldError("page", "这一行没有页面路径：请在 page（页面）列填写，例如 pages/index/index。",
+                             "This row has no page: fill in its page column, e.g. pages/index/index.")
         ask = row_posters.read(fields)
         if ask.poster is None:
             return await self.codes.prepare(ask.fields, long_scene=ask.long_scene), None

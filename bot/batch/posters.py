@@ -60,8 +60,8 @@ def reason(exc: MinpcodeError) -> tuple[str, str]:
     else:
         zh, en = exc.zh, exc.en
     if isinstance(exc, SharperCopyNeeded):
-        zh += "确认请在这一行的 sharp（清晰）列填 yes。"
-        en += " To confirm, put yes in this row's sharp column."
+        zh += "生成清晰版请在这一行的 sharp（清晰）列填 yes，用现在的图片印请填 no。"
+        en += " For the sharper copy put yes in this row's sharp column; to print the current image put no."
     return zh, en
 
 

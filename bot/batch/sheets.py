@@ -290,10 +290,13 @@ def _build(cells: list[list[str]], filename: str, digest: str, encoding: str, fi
     while header and not header[-1]:
         header.pop()
     known = [field_key(h, names) for h in header]
-    if not any(known):
-        raise SheetError("表没有表头：第一行应是列名，如 page,type,scene（或 页面,类型,场景）。",
-                         "The sheet has no header; its first line names the columns, e.g. page,type,scene.")
     unknown = [cells[0][i].strip() for i, key in enumerate(known) if key is None]
+    if not any(known):  # a header of columns we do not know, or a first line that is a row: name what it says
+        shown = ", ".join(u for u in unknown if u) or "-"
+        raise SheetError(f"第一行（表头）应是列名，但没有一个是认识的列：{shown}。可用的列：{', '.join(COLUMNS)}"
+                         "（或中文列名，如 页面,类型,场景）。",
+                         f"The first line (the header) should name the columns, but names none we know: {shown}. Columns: "
+                         f"{', '.join(COLUMNS)} (or the Chinese names, e.g. 页面,类型,场景).")
     if unknown:
         raise SheetError(f"不认识的列：{', '.join(unknown)}。可用的列：{', '.join(COLUMNS)}（或中文列名）。",
                          f"Unknown column(s): {', '.join(unknown)}. Columns: {', '.join(COLUMNS)} (or the Chinese names).")

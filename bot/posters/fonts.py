@@ -13,10 +13,10 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-from bot.chart import cjk_font
+from bot.chart import SC_FACES, cjk_font
 from bot.errors import MinpcodeError
 
-PREFERRED_FACES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC")
+PREFERRED_FACES = SC_FACES
 MAX_FACES = 16  # a .ttc holds a handful; stop looking well after
 
 

@@ -9,9 +9,11 @@
 
 A poster of a code that exists never spends A/C quota silently (:func:`bot.posters.plan_code_image`):
 its stored image is reused when it prints sharp enough; otherwise a B code gets a sharper copy for
-free, and an A/C code gets one only with ``sharper=True`` (the person's consent), else
-:class:`~bot.posters.SharperCopyNeeded` says what it costs. A sharper copy is an ordinary code made
-through :meth:`Service.submit`, so it is recorded, counted in the ledger and reused like any other.
+free, and an A/C code gets one only with ``sharper=True`` (the person's consent); ``sharper=False`` prints
+the current image, and with neither :class:`~bot.posters.SharperCopyNeeded` says what it costs. A screen
+template (``moments``) takes an A/C code's current image unless a copy is asked for. A sharper copy is
+made through :meth:`Service.submit`, so it is recorded, counted in the ledger and reused like any other;
+it names its original (``copy_of``), so lists and summaries show the original only.
 
 Each poster is stored once per key (code, template as it is now, filled texts, logo, format, bleed):
 asking again serves the stored bytes. A batch row asking for a poster goes through the same two steps
@@ -72,13 +74,15 @@ class PosterInfo(BaseModel):
     dpi: int
     printed_code_id: str  # the code on the poster: the asked one, or its sharper copy
     created_at: datetime
+    screen: bool = False  # a screen template's (moments): pixels for a phone, no dpi to speak of
 
     @property
     def filename(self) -> str:
         return f"minpcode-{self.code_id}-{self.template}.{self.format}"
 
     def describe(self, lang: str = "zh") -> str:
-        size = f"{self.width_px}×{self.height_px} px, {self.dpi} dpi, {self.size / 1024 / 1024:.1f} MB"
+        dpi = "" if self.screen else f", {self.dpi} dpi"
+        size = f"{self.width_px}×{self.height_px} px{dpi}, {self.size / 1024 / 1024:.1f} MB"
         return f"海报 {self.template}（{self.format.upper()}，{size}）" if lang == "zh" else \
             f"poster {self.template} ({self.format.upper()}, {size})"
 
@@ -121,7 +125,7 @@ def info(record: PosterRecord) -> PosterInfo:
     return PosterInfo(id=record.id, code_id=record.code_id, template=record.template, format=record.format,
                       mime=record.mime, size=record.size, width_px=record.width_px, height_px=record.height_px,
                       dpi=record.dpi, printed_code_id=str(record.request.get("printed_code_id") or record.code_id),
-                      created_at=record.created_at)
+                      created_at=record.created_at, screen=record.request.get("kind") == "screen")
 
 
 class Posters:
@@ -219,8 +223,9 @@ class Posters:
         return request.model_copy(update={"logo_sha256": await self.keep_logo(logo)})
 
     async def make(self, code_id: str, data: PosterRequest | Mapping[str, Any], requester: Requester, *,
-                   logo: bytes | None = None, sharper: bool = False) -> PosterMade:
-        """A poster of an existing code: from the store when made before, else rendered and stored."""
+                   logo: bytes | None = None, sharper: bool | None = None) -> PosterMade:
+        """A poster of an existing code: from the store when made before, else rendered and stored.
+        ``sharper``: the person's answer about a sharper A/C copy (True, False: the current image, None)."""
         request = await self._with_logo(data, logo)
         record = self.codes.get(code_id)
         _check_printable(record)
@@ -228,21 +233,30 @@ class Posters:
         values = record_values(record)
         key = request.key(record.id, template.fingerprint(), values)  # FieldError for a bad placeholder
         async with self._locks.hold(key):
-            stored = self.store.find(key)
+            stored = self._stored(key, sharper)
             if stored is not None:
                 return PosterMade(info=info(stored), data=self.store.data(stored), record=record, reused=True,
                                   notices=_dpi_notice(template))
             code_image, _ = self.codes.image(record.id)
-            notices: list[Notice] = []
-            plan, copy = await self._code_plan(record, template, code_image, sharper)
+            plan, copy, notices, soft = await self._code_plan(record, template, code_image, sharper)
             if plan is not None:
                 copy, notices = await self._sharper_copy(record, plan, requester)
             if copy is not None:
                 code_image, _ = self.codes.image(copy.id)
-            made = await self._render(record, copy, code_image, template, request, key, requester)
+            made = await self._render(record, copy, code_image, template, request, _soft_key(key) if soft else key,
+                                      requester)
             return made.model_copy(update={"notices": notices + _dpi_notice(template)})
 
-    async def check(self, code_id: str, data: PosterRequest | Mapping[str, Any], *, sharper: bool = False) -> None:
+    def _stored(self, key: str, sharper: bool | None) -> PosterRecord | None:
+        """A poster rendered before: the one of the full key; or, unless a sharper copy is asked for, one printed
+        from a current image that was too small (kept under its own key, so ``sharp=yes`` later is not served it)."""
+        found = self.store.find(key)
+        if found is None and sharper is not True:
+            found = self.store.find(_soft_key(key))
+        return found
+
+    async def check(self, code_id: str, data: PosterRequest | Mapping[str, Any], *,
+                    sharper: bool | None = None) -> None:
         """What :meth:`make` would refuse, found without spending or rendering anything: a code with no
         image, a placeholder it cannot fill, a sharper A/C copy without consent (SharperCopyNeeded)."""
         request = self.request(data)
@@ -250,7 +264,7 @@ class Posters:
         _check_printable(record)
         template = self.template(request.template)
         key = request.key(record.id, template.fingerprint(), record_values(record))
-        if self.store.find(key) is None:
+        if self._stored(key, sharper) is None:
             await self._code_plan(record, template, self.codes.image(record.id)[0], sharper)
 
     async def plan_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
@@ -277,14 +291,15 @@ class Posters:
         return NewPlan(poster=request, target=target)
 
     async def for_new(self, fields: Mapping[str, Any], data: PosterRequest | Mapping[str, Any],
-                      requester: Requester, *, logo: bytes | None = None, sharper: bool = False,
+                      requester: Requester, *, logo: bytes | None = None, sharper: bool | None = None,
                       timeout: float = WAIT_SECONDS, long_scene: bool = False) -> NewWithPoster:
         """``new … poster=…``: the code made at the width the template needs (or the identical one
         reused), then its poster. Every rule of the code and the poster request is checked before any
         upstream call (:meth:`plan_new`); a poster that cannot be made after the code was (a text that
         does not fit) comes back as ``poster_error`` beside the code."""
         planned = await self.plan_new(fields, data, requester, logo=logo, long_scene=long_scene)
-        submission = await self.codes.submit(planned.target, requester, timeout=timeout, long_scene=long_scene)
+        submission = await self.codes.submit(planned.target, requester, timeout=timeout, long_scene=long_scene,
+                                             name_asked=fields.get("name"))
         record: CodeRecord = submission.record
         if record.status is not Status.DONE:
             return NewWithPoster(submission=submission)
@@ -296,21 +311,28 @@ class Posters:
 
     # -- helpers ------------------------------------------------------------------------------------
     async def _code_plan(self, record: CodeRecord, template: PosterTemplate, code_image: bytes,
-                         sharper: bool) -> tuple[CodePlan | None, CodeRecord | None]:
+                         sharper: bool | None) -> tuple[CodePlan | None, CodeRecord | None, list[Notice], bool]:
         """How to get the code's image for this template: as stored (None, None), from a sharper copy made
-        before (None, copy), or from a new sharper copy (plan, None); SharperCopyNeeded without consent."""
+        before (None, copy), or from a new sharper copy (plan, None); SharperCopyNeeded without an answer.
+        Then what the current image reaches when it is printed though too small, and whether it is
+        (the poster is then stored under :func:`_soft_key`)."""
         # WeChat answers a few pixels short of the width asked for: a code asked for at the width
         # this template needs is as sharp as WeChat makes it, and is used as it is.
         if record.width >= plan_code_image(record.type, template, None).width:
-            return None, None
+            return None, None, [], False
         try:
             plan = plan_code_image(record.type, template, code_image, sharper=sharper)
         except SharperCopyNeeded:
             copy = await self._existing_copy(record, template)  # a sharper copy made before is free
             if copy is None:
                 raise
-            return None, copy
-        return (None, None) if plan.reuse else (plan, None)
+            return None, copy, [], False
+        if plan.chosen:
+            copy = await self._existing_copy(record, template)  # free, and sharper than the current image
+            if copy is not None:
+                return None, copy, [], False
+            return None, None, _soft_notice(template, plan), True
+        return (None, None, [], False) if plan.reuse else (plan, None, [], False)
 
     def _copy_request(self, record: CodeRecord, plan: CodePlan) -> dict[str, Any]:
         data = record.code_request().model_dump()
@@ -335,7 +357,8 @@ class Posters:
 
     async def _sharper_copy(self, record: CodeRecord, plan: CodePlan,
                             requester: Requester) -> tuple[CodeRecord, list[Notice]]:
-        submission = await self.codes.submit(self._copy_request(record, plan), requester, timeout=WAIT_SECONDS)
+        submission = await self.codes.submit(self._copy_request(record, plan), requester, timeout=WAIT_SECONDS,
+                                             copy_of=record.id)
         copy = submission.record
         if copy.status is not Status.DONE or not copy.image_sha256:
             why = copy.error_message
@@ -356,7 +379,7 @@ class Posters:
         stored = self.store.save(
             record.id, key, template=template.name, fmt=request.format, data=data, mime=request.mime,
             width_px=width, height_px=height, dpi=template.dpi,
-            request=request.model_dump(mode="json") | {"printed_code_id": printed.id},
+            request=request.model_dump(mode="json") | {"printed_code_id": printed.id, "kind": template.kind},
             created_by=requester.key)
         return PosterMade(info=info(stored), data=data, record=record, sharper_copy=copy)
 
@@ -376,6 +399,22 @@ def _dpi_notice(template: PosterTemplate) -> list[Notice]:
 def _no_image(kind: CodeType) -> FieldError:
     zh, en = TYPE_WORDS[kind]
     return FieldError("poster", f"{zh}没有图片，不能做海报。", f"{en[0].upper() + en[1:]} has no image, so it cannot have a poster.")
+
+
+def _soft_key(key: str) -> str:
+    """The key of a poster printed from a current image too small for its template (sharp=no, or a screen's)."""
+    return f"{key}:current"
+
+
+def _soft_notice(template: PosterTemplate, plan: CodePlan) -> list[Notice]:
+    """The current image printed by choice: what it reaches (print only; a phone image has no dpi)."""
+    if template.kind != "print":
+        return []
+    need = plan.sharpness
+    return [Notice(zh=f"按要求用现有图片（{need.image_pixels} 像素）印，只有 {need.image_dpi:g} dpi（模板要 {template.dpi} dpi），"
+                      "近看会发虚。",
+                   en=f"Printed from the current image ({need.image_pixels} px) as asked: {need.image_dpi:g} dpi (the "
+                      f"template wants {template.dpi} dpi), so it is soft up close.")]
 
 
 def _check_printable(record: CodeRecord) -> None:

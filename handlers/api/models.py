@@ -80,8 +80,10 @@ class PosterApiRequest(BaseModel):
     footer: str | None = None
     format: Literal["png", "pdf"] = "png"
     bleed: bool = Field(False, description="3 mm bleed (print templates)")
-    sharper: bool = Field(False, description="Allow spending one A/C code on a sharper copy when the stored "
-                                             "image is too small (B codes are free and need no consent)")
+    sharper: bool | None = Field(None, description="When the stored image of an A/C code is too small for the "
+                                 "template: true spends one A/C code on a sharper copy, false prints the current "
+                                 "image; unset, the poster is refused saying what the copy costs (B codes get a "
+                                 "copy free; a screen template such as moments takes the current image)")
     logo: str | None = Field(None, max_length=LOGO_B64_MAX, description="A PNG, JPEG or SVG logo, base64 (≤ 1 MB); "
                                                                         "default: the team's default logo")
 

@@ -27,7 +27,7 @@ def audit_table(entries: Sequence[AuditEntry], zone: ZoneInfo, *, with_code: boo
     for e in entries:
         zh, en = ACTION_WORDS.get(e.action, (e.action, e.action))
         what = zh if zh == en else f"{zh} {en}"
-        if e.action == "renamed":
+        if e.action in ("renamed", "repointed"):
             what += f": {e.detail.get('old') or '-'} → {e.detail.get('new') or '-'}"
         cells = [local_time(e.at, zone).rsplit(" ", 1)[0], *([e.code_id or "-"] if with_code else []), e.actor, what]
         shown.add_row(*cells)

@@ -23,6 +23,7 @@ from handlers.cli.app import Cli
 from handlers.cli.output import ExitCode, exit_code, out, print_json_out, print_notices, say
 from handlers.cli.terminal import record_json, record_table, records_table, write_image
 from handlers.commands import reuse_heading
+from handlers.render import deleted_text
 
 WAIT_SECONDS = 120.0
 OutFile = Annotated[Path | None, typer.Option("--out", help="Write the image here (.png, .jpg, ...).")]
@@ -73,7 +74,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
         subtitle: cli_posters.Subtitle = None,
         footer: cli_posters.Footer = None,
         logo: cli_posters.Logo = None,
-        sharper: cli_posters.Sharper = False,
+        sharper: cli_posters.Sharper = None,
     ) -> None:
         """Make one code, or reuse the identical one made before (no quota spent).
 
@@ -98,9 +99,9 @@ def register(app: typer.Typer, cli: Cli) -> None:
                 asked = cli_posters.poster_fields(poster, title, subtitle, footer, out_file)
                 return ExitCode(await cli_posters.create_poster(_posters, service, fields, asked, logo, sharper, out_file,
                                                                 as_json, long_scene=long_scene))
-            if subtitle or footer or logo or sharper:
-                raise FieldError("poster", "--subtitle、--footer、--logo、--sharper 是海报的选项，请同时给出 --poster。",
-                                 "--subtitle, --footer, --logo and --sharper belong to a poster; add --poster.")
+            if subtitle or footer or logo or sharper is not None:
+                raise FieldError("poster", "--subtitle、--footer、--logo、--sharper/--no-sharper 是海报的选项，请同时给出 --poster。",
+                                 "--subtitle, --footer, --logo and --sharper/--no-sharper belong to a poster; add --poster.")
             if out_file is not None:
                 _check_has_image(fields)
             submission = await service.submit(fields, requester, timeout=WAIT_SECONDS, long_scene=long_scene)
@@ -195,9 +196,8 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
         async def body(service: Service) -> ExitCode:
             record = service.delete(code_id, _requester())
-            say(f"已删除 {record.id}。已经印出或发出的码仍然可以扫码使用，GrowingIO 也会继续统计。\n"
-                 f"Deleted {record.id}. Codes already printed or shared keep working, and GrowingIO keeps "
-                 "counting their scans.", style="green")
+            said = deleted_text(record)
+            say(f"{said.zh}\n{said.en}", style="green")
             return ExitCode.OK
 
         _run(body)

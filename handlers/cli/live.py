@@ -26,7 +26,8 @@ def print_live(service: Service, record: CodeRecord, say: Say) -> None:
     """The live side of a record under its table (nothing for other codes)."""
     view = service.live.view(record)
     if view is not None:
-        for zh, en in zip(live_lines(view, "zh"), live_lines(view, "en"), strict=False):
+        zone = service.settings.zone
+        for zh, en in zip(live_lines(view, "zh", zone), live_lines(view, "en", zone), strict=False):
             say(f"{zh}\n{en}")
 
 

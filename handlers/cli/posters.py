@@ -53,7 +53,8 @@ Title = Annotated[str | None, typer.Option("--title", help="The poster's title (
 Subtitle = Annotated[str | None, typer.Option("--subtitle", help="The poster's subtitle.")]
 Footer = Annotated[str | None, typer.Option("--footer", help="The poster's footer line, e.g. {name}.")]
 Logo = Annotated[Path | None, typer.Option("--logo", exists=True, dir_okay=False, help="A PNG, JPEG or SVG logo for the code's centre.")]
-Sharper = Annotated[bool, typer.Option("--sharper", help="Allow spending one A/C code on a sharper copy.")]
+Sharper = Annotated[bool | None, typer.Option("--sharper/--no-sharper", help="Spend one A/C code on a sharper copy "
+                                               "when the stored image is too small, or print the current image.")]
 PosterOut = Annotated[Path | None, typer.Option("--out", help="Write the poster here; .png or .pdf picks the format.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -71,8 +72,8 @@ def _say(console: Console, text: str, style: str | None = None) -> None:
 
 
 def _refused(p: Plumbing, exc: SharperCopyNeeded, as_json: bool) -> int:
-    _say(p.err, exc.zh + "确认请加 --sharper。", "red")
-    _say(p.err, exc.en + " Add --sharper to confirm.")
+    _say(p.err, exc.zh + "生成清晰版请加 --sharper，用现在的图片印请加 --no-sharper。", "red")
+    _say(p.err, exc.en + " Add --sharper for the sharper copy, or --no-sharper to print the current image.")
     if as_json:
         print_json(p.out, {"ok": False, "exit_code": INPUT, "error": {
             "kind": "SharperCopyNeeded", "zh": exc.zh, "en": exc.en, "width": exc.width, "image_dpi": exc.image_dpi}})
@@ -103,7 +104,7 @@ def _show(p: Plumbing, service: Service, made: PosterMade, path: Path, as_json: 
 
 
 async def create_poster(p: Plumbing, service: Service, fields: dict[str, Any], poster: dict[str, Any],
-                        logo: Path | None, sharper: bool, out_file: Path | None, as_json: bool, *,
+                        logo: Path | None, sharper: bool | None, out_file: Path | None, as_json: bool, *,
                         long_scene: bool = False) -> int:
     """``create … --poster``: the code (at the width the template needs), then its poster."""
     both = await service.posters.for_new(fields, poster, p.requester(), sharper=sharper,
@@ -140,7 +141,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
     @app.command("poster")
     def poster(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id.")], template: Template = "a4",
                title: Title = None, subtitle: Subtitle = None, footer: Footer = None, logo: Logo = None,
-               sharper: Sharper = False, out_file: PosterOut = None, as_json: Json = False) -> None:
+               sharper: Sharper = None, out_file: PosterOut = None, as_json: Json = False) -> None:
         """A print-ready poster of an existing code (served from the store when made before).
 
             minpcode poster q3x8abcd1234 --template a4 --title 春季大促 --footer "{name}" --out poster.pdf

@@ -202,3 +202,11 @@ async def test_a_formula_in_a_name_or_scene_comes_back_as_text_in_both_manifests
         assert row[scene].data_type == "s" and row[name].data_type == "s"
         assert all(cell.data_type != "f" for cell in row)
     assert b"<f>" not in zipfile.ZipFile(io.BytesIO(book)).read("xl/worksheets/sheet1.xml")
+
+
+async def test_a_row_without_a_page_is_refused_as_the_chat_refuses_a_new_without_one(service: Service) -> None:
+    plan = await service.batches.dry_run(read_pasted("页面,类型,场景\n,B,id=1\npages/index/index,B,id=2\n"), ORIGIN)
+    assert (plan.invalid, plan.ready) == (1, 1)
+    [problem] = [p for p in plan.problems if p.line == 2]
+    assert problem.field == "page" and "no page" in problem.en and "页面" in problem.zh
+    assert 2 not in plan.requests  # never a home-page B code nobody asked for

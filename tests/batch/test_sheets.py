@@ -77,7 +77,7 @@ def test_pasted_rows_tab_or_comma_separated() -> None:
 def test_refusals_are_bilingual_input_errors() -> None:
     cases = {
         "unknown": (b"page,colour\npages/a/a,red\n", "Unknown column(s): colour"),
-        "no header": (b"pages/a/a,B,id=1\n", "no header"),
+        "no header": (b"pages/a/a,B,id=1\n", "names none we know: pages/a/a, B, id=1"),
         "empty": (b"\n\n", "empty"),
         "encoding": (b"page\n\x80\xff\x80\xff\n", "encoding"),
         "twice": (b"page,\xe9\xa1\xb5\xe9\x9d\xa2\npages/a/a,pages/b/b\n", "more than once"),
@@ -88,6 +88,17 @@ def test_refusals_are_bilingual_input_errors() -> None:
             read_sheet(data, "x.xlsx" if label == "xlsx" else "x.csv")
         assert isinstance(caught.value, InputError)
         assert words in caught.value.en and has_cjk(caught.value.zh), label
+
+
+def test_a_header_of_unknown_columns_names_them_and_the_known_ones() -> None:
+    for data in (b"colour,size\nred,L\n", "颜色,尺寸\n红,L\n".encode()):
+        with pytest.raises(SheetError) as caught:
+            read_sheet(data, "x.csv")
+        unknown = data.decode().splitlines()[0].replace(",", ", ")
+        assert f"names none we know: {unknown}" in caught.value.en and unknown in caught.value.zh
+        assert "no header" not in caught.value.en
+        for known in ("page", "type", "scene", "campaign", "poster"):  # the columns it could have named
+            assert known in caught.value.en and known in caught.value.zh
 
 
 def test_limits_are_refused_before_anything_is_read_further() -> None:

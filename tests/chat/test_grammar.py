@@ -24,8 +24,8 @@ def usage_error(text: str) -> UsageError:
 
 
 def test_public_surface_is_exact() -> None:
-    assert sorted(grammar.__all__) == ["CANCEL_WORDS", "COMMANDS", "Command", "PREFIXES", "START_WORDS", "help_text",
-                                       "is_cancel", "names", "parse", "render", "usage", "words"]
+    assert sorted(grammar.__all__) == ["CANCEL_WORDS", "COMMANDS", "Command", "LIST_PAGE_SIZE", "PREFIXES", "START_WORDS",
+                                       "help_text", "is_cancel", "names", "parse", "render", "usage", "words"]
     assert issubclass(UsageError, InputError)
 
 
@@ -41,7 +41,7 @@ def test_table_has_every_command_once() -> None:
     assert NEW_USAGE.endswith("[create=yes] [width=…] [title=…] [permanent=yes] [expire_days=1-30] [plain=yes] "
                               "[transparent=yes] [live=yes] [expires=…] "
                               "[env=release|trial|develop] [check=no] [long=yes] [poster=…] [subtitle=…] [footer=…] "
-                              "[format=png|pdf] [sharp=yes]")
+                              "[format=png|pdf] [sharp=yes|no]")
 
 
 # ------------------------------------------------------------------------------------- every command
@@ -195,7 +195,7 @@ def test_quoted_page_and_quoted_key_value_pairs_are_words() -> None:
         ("rename", "rename <id> <name>"),
         ("rename 12", "rename <id> <name>"),
         ("改名 12", "rename <id> <name>"),
-        ("list campaign=x", "list [query]"),
+        ("list campaign=x", "list [query] [page=N]"),
         ("quota now", "quota"),
         ("额度 1", "quota"),
         ("summary 0", "summary [days]"),

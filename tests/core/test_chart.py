@@ -53,6 +53,23 @@ def test_chinese_names_are_drawn_with_the_shipped_cjk_font(monkeypatch: pytest.M
     assert not missing, missing  # matplotlib warns "Glyph … missing from font(s)" for every box it draws
 
 
+def test_chinese_is_drawn_with_the_simplified_chinese_face_as_posters_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    from bot.posters import fonts
+
+    monkeypatch.setattr(chart, "_operator_font", None)
+    found = cjk_font()
+    assert found is not None and found[1].suffix.lower() == ".ttc"  # a collection: the JP face comes first
+    resolved = font_manager.findfont(font_manager.FontProperties(family=found[0]), fallback_to_default=False)
+    index = int(getattr(resolved, "face_index", 0))
+    assert ImageFont.truetype(str(found[1]), 12, index=index).getname()[0] == "Noto Sans CJK SC"
+    assert ImageFont.truetype(str(found[1]), 12, index=0).getname()[0] == "Noto Sans CJK JP"  # what charts drew
+    fonts.reset()
+    assert fonts._face() == (str(found[1]), index)  # the posters' face: one choice for both
+
+
 def test_the_cjk_font_has_every_glyph_dejavu_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font

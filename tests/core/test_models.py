@@ -349,3 +349,26 @@ def test_error_message_is_none_without_a_failure_and_fills_a_missing_language() 
 
 def test_error_keeps_the_json_outputs_zh_newline_en_string() -> None:
     assert failed_record(error_zh="页面不存在。", error_en="No such page.").error == "页面不存在。\nNo such page."
+
+
+FULL_WIDTH = "？＆／＝：，"
+
+
+@given(st.sampled_from(FULL_WIDTH), st.sampled_from(["A", "B", "C", "shortlink"]), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_full_width_punctuation_is_never_part_of_a_page(char: str, kind: str, live: bool) -> None:
+    from bot.destinations import destination_errors
+
+    page = f"pages/goods/detail{char}id=1" if kind != "B" else f"pages/goods{char}detail"
+    data: dict[str, Any] = {"type": kind, "page": page, "via": "wechat"}
+    if kind == "B":
+        data = {"type": "B", "page": page, "scene": "id=1"} if not live else {
+            "live": True, "page": "pages/minpcode/router", "scene": "k=abcdefghij", "destination": page}
+    with pytest.raises(InvalidRequest) as caught:
+        CodeRequest.parse(data)
+    [error] = [e for e in caught.value.errors if e.field in ("page", "destination")]
+    assert char in error.zh and char in error.en
+    [refused] = destination_errors(page)  # a live code's destination, as repoint checks it
+    assert char in refused.zh and char in refused.en
+    if char != "，":  # the half-width form is named, and the page as it was meant
+        assert page.replace(char, "?&/=:"["？＆／＝：".index(char)]) in error.en
