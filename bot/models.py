@@ -537,14 +537,13 @@ class CodeRequest(BaseModel):
         - ``title`` on a code: it is the Short Link's ``page_title`` (genwxashortlink); with a poster, the
           front-ends take it as the poster's title before it gets here.
         """
-        kind = {CodeType.A: ("A 码", "an A code"), CodeType.B: ("B 码", "a B code"), CodeType.C: ("C 码", "a C code"),
-                CodeType.SHORTLINK: ("短链", "a Short Link")}[self.type]
+        kind = TYPE_WORDS[self.type]
         unused: list[Text] = []
         if self.via is Provider.GIO and self.provider is not Provider.GIO:
             unused.append(Text(zh=f"via=gio 对{kind[0]}不起作用：{kind[0]}总是由微信生成，不是 GrowingIO 监测链接，已忽略。",
                                en=f"via=gio does not apply to {kind[1]}: it always comes from WeChat, no GrowingIO "
                                   "tracking link; ignored."))
-        if self.transparent and self.type in (CodeType.C, CodeType.SHORTLINK):
+        if self.transparent and (self.type is CodeType.C or self.type.is_link):
             unused.append(Text(zh=f"transparent=yes 对{kind[0]}不起作用（只有圆形的 A/B 码能有透明底），已忽略。",
                                en=f"transparent=yes does not apply to {kind[1]} (only round A/B codes can have a "
                                   "transparent background); ignored."))
@@ -559,7 +558,7 @@ class CodeRequest(BaseModel):
         drop: dict[str, Any] = {}
         if self.via is Provider.GIO and self.provider is not Provider.GIO:
             drop["via"] = None
-        if self.transparent and self.type in (CodeType.C, CodeType.SHORTLINK):
+        if self.transparent and (self.type is CodeType.C or self.type.is_link):
             drop["transparent"] = False
         if self.title and self.type is not CodeType.SHORTLINK:
             drop["title"] = None

@@ -174,12 +174,13 @@ def list_reply(service: Service, command: grammar.Command, requester: Requester)
     of_zh, of_en = ("" if over else f"/{pages}"), ("" if over else f" of {pages}")
     head_zh = f"{count_zh}，第 {page}{of_zh} 页（第 {first}–{last} 个）。"
     head_en = f"{count_en}; page {page}{of_en} (codes {first}–{last})."
-    table = list_table(records, service.settings.zone)
-    zh, en = f"{head_zh}\n{table}", f"{head_en}\n{table}"
+    # The table's headings are in both languages already, so the whole answer is one bilingual text: a chat
+    # that shows both languages shows one table, not one per language.
+    text = f"{head_zh}\n{head_en}\n{list_table(records, service.settings.zone)}"
     if over or last < total:
         more = grammar.render(grammar.Command(verb="list", args=[query] if query else [], fields={"page": str(page + 1)}))
-        zh, en = f"{zh}\n下一页：{more}", f"{en}\nNext page: {more}"
-    return Reply(zh=zh, en=en, records=records, data={"total": total, "page": page, "pages": None if over else pages})
+        text += f"\n下一页 Next page: {more}"
+    return Reply(zh=text, en=text, records=records, data={"total": total, "page": page, "pages": None if over else pages})
 
 
 def code_reply(service: Service, submission: Submission) -> Reply:

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from bot.models import CodeRequest, CodeType, Requester
-from storage import AuditLog, History, ImageStore, Storage
+from storage import AuditLog, ImageStore, Storage
 from storage.db import DB_NAME
 from storage.migrations import MIGRATIONS, migrate
 from tests.emulators.wecom import CallbackSender, WeComEmulator
@@ -106,16 +105,15 @@ def test_existing_rows_are_migrated_to_front_end_ids(tmp_path: Path) -> None:
     data.mkdir()
     old = sqlite_utils.Database(sqlite3.connect(data / DB_NAME, isolation_level=None))
     migrate(old, MIGRATIONS[:[name for name, _ in MIGRATIONS].index("requesters_with_front_end")])
-    history, audit = History(old), AuditLog(old)
-    request = CodeRequest(type=CodeType.B, page="pages/index/index", scene="id=1")
-    # rows as an older minpcode wrote them: bare ids
+    audit = AuditLog(old)
+    # rows as an older minpcode wrote them: bare ids (in the columns that version had)
     made = {}
     for chat, user in (("wecom", "cms"), ("api", "cms"), ("console", "alice"), ("slack", "U0ADMIN")):
-        record = history.save_pending(request.model_copy(update={"scene": f"{chat}={user}"}),
-                                            Requester(chat=chat, user_id=user), key=f"k-{chat}", app=None,
-                                            sandbox=True).record
-        made[chat] = record.id
-    old.execute("UPDATE codes SET requested_by = substr(requested_by, instr(requested_by, ':') + 1)")
+        made[chat] = f"code{chat}"
+        old.execute("INSERT INTO codes (id, request_key, type, provider, status, page, scene, requested_by, "
+                    "chat, request_json, created_at, updated_at) VALUES (?, ?, 'B', 'wechat', 'pending', "
+                    "'pages/index/index', ?, ?, ?, '{}', '2026-01-01', '2026-01-01')",
+                    [made[chat], f"k-{chat}", f"{chat}={user}", user, chat])
     audit.record("cms", "requested", made["wecom"], chat="wecom")
     audit.record("cms", "deleted", made["api"])  # no front-end in the row: the code's own
     audit.record("U0ADMIN", "renamed", made["wecom"])  # someone else's code, front-end unknown

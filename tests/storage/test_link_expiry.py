@@ -22,7 +22,8 @@ MADE = "2026-01-01T08:00:00.000000Z"
 
 def test_the_migration_dates_temporary_short_links_made_before(tmp_path: Path) -> None:
     db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db", isolation_level=None))
-    migrate(db, [step for step in MIGRATIONS if step[0] != "codes_expires_at"])
+    names = [name for name, _ in MIGRATIONS]
+    migrate(db, MIGRATIONS[:names.index("codes_expires_at")])
     for code_id, kind, link, request in (
             ("temp", "shortlink", "#小程序://app/x", {"type": "shortlink", "page": "pages/a/a"}),
             ("perm", "shortlink", "#小程序://app/y", {"type": "shortlink", "page": "pages/a/a", "permanent": True}),
@@ -32,7 +33,7 @@ def test_the_migration_dates_temporary_short_links_made_before(tmp_path: Path) -
                    "created_at, updated_at) VALUES (?, ?, ?, 'wechat', ?, 'pages/a/a', ?, 'cli:me', ?, ?, ?)",
                    [code_id, code_id, kind, "done" if link or kind == "B" else "failed", link, json.dumps(request),
                     MADE, MADE])
-    assert migrate(db) == ["codes_expires_at"]
+    assert migrate(db) == names[names.index("codes_expires_at"):]
     ends = dict(db.execute("SELECT id, expires_at FROM codes").fetchall())
     assert from_text(ends["temp"]) == from_text(MADE) + timedelta(days=30)
     assert ends["perm"] is None and ends["failed"] is None and ends["code"] is None
@@ -44,7 +45,7 @@ def test_an_expired_link_is_not_found_for_reuse(tmp_path: Path) -> None:
     try:
         request = CodeRequest.parse({"type": "urllink", "page": "pages/a/a"})
         who = Requester(chat="cli", user_id="me")
-        record = store.history.save_pending(request, who, key=request.reuse_key(), app="wxapp", sandbox=False)
+        record = store.history.save_pending(request, who, key=request.reuse_key(), app="wxapp", sandbox=False).record
         soon = datetime.now(UTC) + timedelta(hours=1)
         store.history.mark_done(record.id, UpstreamResult(provider="wechat", link="https://wxaurl.cn/x", expires_at=soon),
                                 None)
