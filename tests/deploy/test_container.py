@@ -119,7 +119,10 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheel)],
-                   check=True, timeout=300, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+                   check=True, timeout=300,
+                   # without PYTHONPATH: a checkout on it holds minpcode.egg-info, which pip takes as installed
+                   env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+                        "PIP_CONFIG_FILE": os.devnull})
     own = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          capture_output=True, text=True, check=True).stdout.strip()
     (Path(own) / "lent-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
