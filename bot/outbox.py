@@ -6,6 +6,11 @@ conversation, person, message to update) are saved in one transaction, with the 
 remembered for its replay window. It then :meth:`Outbox.deliver`\\ s it under a lease (one process
 at a time) and marks it done; on start, :meth:`Outbox.replay` delivers what a previous run left.
 A crash between sending and marking done can send one answer twice; it never loses one.
+
+While writes cannot be kept (the database file deleted under the server, a full disk: storage/writes.py)
+nothing is delivered: the answer would make a code or a draft nobody keeps, and its "done" would land
+in a file nobody opens again. Each delivery waits, said once in the log, and goes on when writes can be
+kept again (a full disk with room again; a restored file only after the restart, which redelivers).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ Deliver = Callable[[int, str, dict[str, Any]], Awaitable[None]]
 
 class Outbox:
     def __init__(self, storage: Storage, owner: str) -> None:
+        self._storage = storage
         self._store = storage.outbox
         self._leases = storage.leases
         self.owner = owner
@@ -43,6 +49,8 @@ class Outbox:
 
     async def deliver(self, row_id: int, work: Callable[[], Awaitable[None]]) -> bool:
         """Run ``work`` for the row under its lease, then mark it done; False when another process has it."""
+        while self._storage.halted("The outbox") is not None:
+            await asyncio.sleep(RETRY)
         if self._store.state(row_id) != "pending":
             return False
 
