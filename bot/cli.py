@@ -19,7 +19,16 @@ from bot.config import Settings
 from bot.errors import MinpcodeError
 from bot.server import command_logging, compose, prepare, serve_logging
 from handlers.cli import Cli, Wiring, add_groups, new_app
-from handlers.cli.output import Lang, check_port, fail, out, print_json_out, say, say_startup
+from handlers.cli.output import (
+    Lang,
+    check_port,
+    fail,
+    out,
+    print_json_out,
+    refuse_history_elsewhere,
+    say,
+    say_startup,
+)
 
 __all__ = ["app", "main"]
 
@@ -42,6 +51,7 @@ def serve(
     from bot.server import create_app, run_server
 
     settings = _settings("*")
+    refuse_history_elsewhere(settings)  # else it would serve an empty history and count the quota from 0
     shown = f"[{host}]" if ":" in host else host
     # Image links in API answers and /openapi.json name where this server listens (a wildcard is no address
     # to visit); links for people still need MINPCODE_PUBLIC_URL (Settings.people_url).
@@ -76,6 +86,7 @@ def chat(lang: Annotated[Lang, typer.Option("--lang", help="Answer in zh or en f
     from handlers.console import chat as run_chat
 
     settings = _settings("MINPCODE_TIMEZONE", "MINPCODE_ADMINS")
+    refuse_history_elsewhere(settings)
     say_startup(settings)
     try:
         service = compose(settings).service
@@ -105,6 +116,8 @@ def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="Th
     """
     from storage.backup import BackupError, backup
 
+    if data_dir is None:
+        refuse_history_elsewhere(_settings())  # a backup of the empty folder would look like one of the history
     try:
         report = backup(data_dir or _settings().minpcode_data_dir, path)
     except BackupError as exc:
@@ -139,6 +152,8 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     from storage import Storage
     from storage.db import pending_migrations
 
+    if data_dir is None:
+        refuse_history_elsewhere(_settings())
     folder = data_dir or _settings().minpcode_data_dir
     try:
         todo = pending_migrations(folder)

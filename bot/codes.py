@@ -23,7 +23,7 @@ from bot import routing, scenes
 from bot.concurrency import KeyedLocks
 from bot.config import Settings
 from bot.drafts import Drafts
-from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
+from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound, StorageUnavailable
 from bot.history import AuditEntry, HistoryPage, HistoryQuery, get_record
 from bot.jobs import JobRunner
 from bot.live.service import LiveService
@@ -207,15 +207,16 @@ class Codes:
         prepared = prepared.without_unused()
         key = prepared.reuse_key()
         async with self._key_locks.hold(key):
-            submission = await self._submit(prepared, key, requester, wait=wait, timeout=timeout,
-                                            priority=priority, copy_of=copy_of)
-        found = submission.record
-        if submission.reused and isinstance(asked, str) and asked.strip() and asked.strip() != found.name:
-            unused.append(Notice(
-                zh=f"名称没有改：复用的码仍叫「{found.name}」，不是「{asked.strip()}」。要改名请用 rename {found.id} {asked.strip()}。",
-                en=f"The name was not changed: the reused code is still called '{found.name}', not "
-                   f"'{asked.strip()}'. To rename it, use rename {found.id} {asked.strip()}."))
-        return submission.model_copy(update={"notices": unused + submission.notices}) if unused else submission
+            with self.storage.writing():  # a full disk is answered as such (503 for the API), not as a bug
+                submission = await self._submit(prepared, key, requester, wait=wait, timeout=timeout,
+                                                priority=priority, copy_of=copy_of)
+            found = submission.record
+            if submission.reused and isinstance(asked, str) and asked.strip() and asked.strip() != found.name:
+                unused.append(Notice(
+                    zh=f"名称没有改：复用的码仍叫「{found.name}」，不是「{asked.strip()}」。要改名请用 rename {found.id} {asked.strip()}。",
+                    en=f"The name was not changed: the reused code is still called '{found.name}', not "
+                       f"'{asked.strip()}'. To rename it, use rename {found.id} {asked.strip()}."))
+            return submission.model_copy(update={"notices": unused + submission.notices}) if unused else submission
 
     async def _submit(self, prepared: CodeRequest, key: str, requester: Requester, *, wait: bool,
                       timeout: float, priority: Priority = Priority.INTERACTIVE,
@@ -273,9 +274,23 @@ class Codes:
                     return self.get(code_id)
                 event = self.jobs.event(code_id)
                 record = self.get(code_id)
+                if record.status is Status.PENDING and (problem := self.storage.unwritable()) is not None:
+                    raise problem  # the worker cannot keep the code now: said at once, not after the timeout
         return record
 
     async def _run(self, code_id: str) -> None:
+        # No upstream call (nor quota spent) for a code that could not be kept: the row stays pending, and the
+        # sweeper queues it again, so it is made once writes can be kept (after a restore and restart, when the
+        # file is gone). Waiters learn why at once (wait).
+        if self.storage.halted("The job worker") is not None:
+            return
+        try:
+            with self.storage.writing():
+                await self._make(code_id)
+        except StorageUnavailable:
+            self.storage.halted("The job worker")  # the log says it once; the row stays pending as above
+
+    async def _make(self, code_id: str) -> None:
         history = self.storage.history
         record = history.get(code_id)
         if record is None or record.status is not Status.PENDING:

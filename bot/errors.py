@@ -11,7 +11,7 @@
     │   └── OverBudget               work on a person's input overran its time or memory (bot/workers.py)
     ├── QuotaExhausted               our own ledger refuses a new A/C code
     ├── Unexpected                   a bug of ours answered a request (HTTP 500); names the request id
-    ├── StorageUnavailable           the database file cannot take writes (deleted under us); HTTP 503
+    ├── StorageUnavailable           the database cannot keep writes (file deleted under us, disk full); HTTP 503
     └── UpstreamError                WeChat or GrowingIO refused or failed (exit code 1)
         ├── TokenInvalid             40001 / 40014 / 42001: refresh once, retry once
         ├── ConfigError              wrong appid, secret, IP whitelist, token, client id
@@ -177,8 +177,9 @@ class Unexpected(MinpcodeError):
 
 class StorageUnavailable(MinpcodeError):
     """The database cannot keep what we would write: its file was deleted or replaced under the running
-    process. Writes are refused (nothing would survive a restart) until an operator restores it.
-    ``cause`` names what happened in one word (``deleted``, ``replaced``), for /readyz."""
+    process (writes are refused, since nothing would survive a restart, until an operator restores it), or
+    its disk is full (until there is room again: storage/writes.py). ``cause`` names what happened in one
+    word (``deleted``, ``replaced``, ``full``), for /readyz."""
 
     code_name = "storage_unavailable"
 

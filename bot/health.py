@@ -8,7 +8,8 @@
 <token>`` is required from everyone — or the request comes straight from loopback (no proxy header:
 a reverse proxy on the same host would otherwise make every outside request look local).
 
-Ready means the database answers (and its file is still the one opened: not deleted or replaced) and every configured upstream (WeChat, GrowingIO, the WeCom app)
+Ready means the database answers and can keep what is written (its file is still the one opened, not
+deleted or replaced; its disk is not full: storage/writes.py) and every configured upstream (WeChat, GrowingIO, the WeCom app)
 answered its last call — a refusal is an answer; a timeout, a refused connection or a 5xx is not. An
 upstream not called yet since start counts as ready ("unknown"): readiness must not spend a call.
 """
@@ -55,9 +56,9 @@ def ready(service: Service) -> tuple[bool, dict[str, Any]]:
     except sqlite3.Error as exc:
         log.warning("readyz: the database does not answer: %s", exc)
         database = {"ok": False, "error": type(exc).__name__}
-    lost = service.storage.lost()  # the storage logs the loss itself, once
-    if lost is not None:
-        database = {"ok": False, "error": lost.cause, "message": lost.en}
+    unwritable = service.storage.unwritable()  # the storage logs it itself, once
+    if unwritable is not None:
+        database = {"ok": False, "error": unwritable.cause, "message": unwritable.en}
     seen = METRICS.reachability()
     upstreams: dict[str, dict[str, Any]] = {}
     for name in configured_upstreams(service):

@@ -11,6 +11,11 @@ A crash between a send the platform took and marking the row done runs the deliv
 loses an answer, and can repeat a send. Where the platform can recognise a repeat (WeCom's duplicate
 check on a media message, handlers/wecom/deliver.py), the work keeps what the repeat must reuse with the
 row, before the send: :func:`attempt` is the row being delivered, ``remember`` writes, ``recall`` reads.
+
+While writes cannot be kept (the database file deleted under the server, a full disk: storage/writes.py)
+nothing is delivered: the answer would make a code or a draft nobody keeps, and its "done" would land
+in a file nobody opens again. Each delivery waits, said once in the log, and goes on when writes can be
+kept again (a full disk with room again; a restored file only after the restart, which redelivers).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def attempt() -> Attempt | None:
 
 class Outbox:
     def __init__(self, storage: Storage, owner: str) -> None:
+        self._storage = storage
         self._store = storage.outbox
         self._leases = storage.leases
         self.owner = owner
@@ -84,6 +90,8 @@ class Outbox:
 
     async def deliver(self, row_id: int, work: Callable[[], Awaitable[None]]) -> bool:
         """Run ``work`` for the row under its lease, then mark it done; False when another process has it."""
+        while self._storage.halted("The outbox") is not None:
+            await asyncio.sleep(RETRY)
         if self._store.state(row_id) != "pending":
             return False
 

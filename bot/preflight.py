@@ -25,7 +25,7 @@ from bot.errors import MinpcodeError, UpstreamError
 from bot.messages import caller_ip
 from bot.net import is_loopback
 from bot.ports import Check, Preflight
-from bot.startup import startup_report
+from bot.startup import history_elsewhere, startup_report
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.tokens import StableTokenSource
 
@@ -188,15 +188,28 @@ class GrowingIOPreflight:
 
 
 class DataDirPreflight:
-    """The data folder exists (or can be made), is writable, and has room."""
+    """The data folder exists (or can be made), is writable, has room, and hides no history an earlier
+    version left in ./data (bot/startup.py: serve refuses to start on that)."""
 
     name = "data"
 
     def __init__(self, settings: Settings, low_space: int = LOW_SPACE) -> None:
+        self.settings = settings
         self.folder = settings.minpcode_data_dir.expanduser()
         self.low_space = low_space
 
     async def checks(self) -> list[Check]:
+        stranded = history_elsewhere(self.settings)
+        if stranded is None:
+            return self._folder()
+        # serve refuses to start on it: an all-green table here would be a wrong answer
+        return [row("data", "old history", "failed", stranded.zh, stranded.en, setting="MINPCODE_DATA_DIR",
+                    fix=(f"设置 MINPCODE_DATA_DIR={stranded.old}，或把 {stranded.old} 里的文件移到 {stranded.current}。",
+                         f"Set MINPCODE_DATA_DIR={stranded.old}, or move the files in {stranded.old} to "
+                         f"{stranded.current}.")),
+                *self._folder()]
+
+    def _folder(self) -> list[Check]:
         folder = self.folder
         fix = (f"让运行 minpcode 的用户能写 {folder}，或把 MINPCODE_DATA_DIR 改成能写的文件夹。",
                f"Let the user running minpcode write {folder}, or point MINPCODE_DATA_DIR at a writable folder.")

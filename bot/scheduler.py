@@ -12,7 +12,9 @@ that tick several times a day it is ``[previous tick, this tick)``.
 At most once. Before posting, the period is claimed in SQLite (``storage/summary_runs.py``; a
 unique index is the lock), and every step posted is recorded at once; a restart or a second
 process finds the claim and posts nothing again. If a process dies mid-post its claim lapses after
-``lease`` and the steps not yet recorded are posted then.
+``lease`` and the steps not yet recorded are posted then. While writes cannot be kept (the database
+file deleted under the server, a full disk: storage/writes.py) a tick posts nothing, since its claim
+would not be kept and the period would be posted again; the catch-up below posts it once they can.
 
 Catch-up. After downtime only the latest missed period is posted (once); older missed ticks are
 not. The very first start records the period that has just ended as ``skipped`` (unless its tick
@@ -136,6 +138,9 @@ class SummaryScheduler:
     # -- one evaluation ---------------------------------------------------------------------------
     async def tick(self) -> list[RunReport]:
         """Post the latest period if nobody has, then any retries that are due. Returns what was done."""
+        if self.service.storage.halted("The summary scheduler") is not None:
+            # its claim and steps could not be kept: a restart would post the same period again
+            return []
         now = self._now()
         fire = self.latest_fire(now)
         start, end = self.period_for(fire)

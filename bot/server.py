@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -255,6 +256,20 @@ async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     return unexpected_answer(request.scope)
 
 
+Failed = Callable[[BaseException], StorageUnavailable | None]
+
+
+def _storage_handler(failed: Failed) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A database error no route handled: a full disk is 503 naming it (the API's envelope on /api/; a WeCom
+    message not saved so gets no 200, and WeCom sends it again), remembered for /readyz; any other is a bug."""
+    async def handler(request: Request, exc: Exception) -> Response:
+        problem = failed(exc)
+        if problem is None:
+            raise exc  # answered 500 and logged once with its traceback, as every unexpected error (Answered)
+        return error_answer(request.scope, problem)
+    return handler
+
+
 _READS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -309,9 +324,12 @@ class App(Starlette):
     another method, take the usual way (a 405 from the router)."""
 
     def __init__(self, *args: Any, lost: Callable[[], StorageUnavailable | None] | None = None,
-                 **kwargs: Any) -> None:
+                 failed: Failed | None = None, **kwargs: Any) -> None:
         # Starlette's own last resort answers text/plain with no request id; ours answers instead.
-        kwargs.setdefault("exception_handlers", {Exception: _unexpected_handler})
+        handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {Exception: _unexpected_handler}
+        if failed is not None:
+            handlers[sqlite3.Error] = _storage_handler(failed)
+        kwargs.setdefault("exception_handlers", handlers)
         super().__init__(*args, **kwargs)
         self._hot = [route for route in self.router.routes if isinstance(route, HotRoute)]
         self._entry = logs.RequestIdMiddleware(Answered(self._dispatch, lost, self.router.routes))
@@ -364,7 +382,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     routes = [*core_routes(service)]
     for front_end in mounted:
         routes += front_end.routes()
-    app = App(routes=routes, lifespan=lifespan, lost=service.storage.lost)  # App wraps itself in the request-id middleware
+    # App wraps itself in the request-id middleware
+    app = App(routes=routes, lifespan=lifespan, lost=service.storage.lost, failed=service.storage.failed)
     app.state.service = service
     app.state.front_ends = mounted
     return app

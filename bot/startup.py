@@ -2,9 +2,11 @@
 
     report = startup_report(settings)                  # data: serve, chat and ``doctor`` read it
     for line in report.lines("en"): print(line)
+    stranded = history_elsewhere(settings)             # an earlier version's ./data history, left behind
 
 Nothing here changes what minpcode does; it only says what the settings mean, so a half
-configuration or a misspelt ``MINPCODE_SANBOX=0`` is never silent.
+configuration or a misspelt ``MINPCODE_SANBOX=0`` is never silent. The one refusal is
+:func:`history_elsewhere`'s: the callers (serve, the commands that open the history, ``doctor``) act on it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Literal
 from pydantic import BaseModel
 
 from bot.config import WECOM_APP_SETTINGS, Settings
+from bot.errors import InputError
 from bot.text import Text
+from storage.db import DB_NAME, DatabaseUnreadable, recorded_codes
 
 PREFIXES = ("MINPCODE_", "WECHAT_", "GIO_", "SLACK_", "WECOM_")
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -158,5 +162,60 @@ def startup_report(settings: Settings, environ: Mapping[str, str] | None = None,
                          unknown=unknown_variables(os.environ if environ is None else environ, names))
 
 
-__all__ = ["PREFIXES", "Part", "StartupReport", "Unknown", "env_file_names", "known_settings", "parts",
-           "startup_report", "unknown_variables"]
+OLD_DATA_DIR = Path("data")
+"""Where builds before 2026-12-01 kept the history: ``./data``, in whatever folder a command ran from."""
+
+
+class HistoryElsewhere(InputError):
+    """An earlier version's history is in ``./data`` and the data folder chosen by default is empty: the
+    history and the quota ledger would silently start again from nothing. ``codes`` is None when the old
+    file cannot be read (it is still someone's history)."""
+
+    code_name = "history_elsewhere"
+
+    def __init__(self, old: Path, current: Path, codes: int | None) -> None:
+        held_zh = f"（{codes} 个码）" if codes is not None else "（文件读不出来）"
+        held_en = f" ({codes} codes)" if codes is not None else " (the file cannot be read)"
+        super().__init__(
+            f"旧版本的历史记录在 {old}{held_zh}，而默认的数据文件夹 {current} 是空的：这样会从空的历史开始，配额也从 0 "
+            f"重新计数。请设置 MINPCODE_DATA_DIR={old} 继续使用它，或把 {old} 里的文件移到 {current}。",
+            f"An earlier version's history is in {old}{held_en}, but the default data folder {current} is empty: "
+            f"the history would start empty and the quota count from 0. Set MINPCODE_DATA_DIR={old} to keep "
+            f"using it, or move the files in {old} to {current}.")
+        self.old = old
+        self.current = current
+        self.codes = codes
+
+    def line(self, lang: str | None = "en") -> str:
+        """The refusal on one line, ``lang`` first."""
+        return self.message.render(lang, sep=" / ")
+
+
+def history_elsewhere(settings: Settings, cwd: Path | None = None) -> HistoryElsewhere | None:
+    """Whether the default data folder would hide an earlier version's history in ``./data`` (``cwd``).
+
+    Only when MINPCODE_DATA_DIR was not set (in the environment or .env: a choice made on purpose wins,
+    silently), ``./data`` holds codes (or a file that cannot be read) and the chosen folder holds none.
+    Both holding codes is two histories someone already uses: said as a note by the CLI, not refused."""
+    if "minpcode_data_dir" in settings.model_fields_set:
+        return None
+    old = ((cwd or Path.cwd()) / OLD_DATA_DIR).resolve()
+    current = settings.minpcode_data_dir.expanduser()
+    if not (old / DB_NAME).is_file() or current.resolve() == old:
+        return None
+    try:
+        codes: int | None = recorded_codes(old)
+    except DatabaseUnreadable:
+        codes = None
+    if codes == 0:
+        return None
+    try:
+        if recorded_codes(current) > 0:
+            return None
+    except DatabaseUnreadable:
+        return None  # a damaged file of its own: opening it says so, with the way back
+    return HistoryElsewhere(old, current, codes)
+
+
+__all__ = ["OLD_DATA_DIR", "PREFIXES", "HistoryElsewhere", "Part", "StartupReport", "Unknown", "env_file_names",
+           "history_elsewhere", "known_settings", "parts", "startup_report", "unknown_variables"]

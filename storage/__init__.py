@@ -19,6 +19,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from bot.errors import StorageUnavailable
 from storage.audit import AuditLog
 from storage.backup import backup_before_migration
 from storage.batches import Batches
-from storage.db import FileWatch, open_database
+from storage.db import open_database
 from storage.drafts import DraftStore
 from storage.history import History
 from storage.images import ImageStore
@@ -41,6 +43,7 @@ from storage.reports import Reports
 from storage.scans import ScanStore
 from storage.scenes import SceneStore
 from storage.summary_runs import SummaryRuns
+from storage.writes import Writes
 
 
 @dataclass
@@ -61,14 +64,14 @@ class Storage:
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
-    watch: FileWatch | None = field(init=False)  # is the open file still the one at its path (None: in memory)
+    writes: Writes | None = field(init=False)  # can a write be kept now: the file ours, the disk not full (None: in memory)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)
         main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
-        self.watch = FileWatch(Path(main)) if main else None
+        self.writes = Writes(self.db.conn, Path(main)) if main else None
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Storage:
@@ -91,7 +94,32 @@ class Storage:
 
     def lost(self) -> StorageUnavailable | None:
         """Why writes would be lost (the file deleted or replaced under us), checked at most once a second."""
-        return self.watch.problem() if self.watch is not None else None
+        return self.writes.watch.problem() if self.writes is not None else None
+
+    def unwritable(self) -> StorageUnavailable | None:
+        """Why a write now would fail or be lost: the file gone, or the disk full (storage/writes.py)."""
+        return self.writes.problem() if self.writes is not None else None
+
+    def failed(self, exc: BaseException) -> StorageUnavailable | None:
+        """What a failed write's error means for the person who asked (a full disk), remembered for
+        :meth:`unwritable`; None for any other error."""
+        return self.writes.failed(exc) if self.writes is not None else None
+
+    def halted(self, writer: str) -> StorageUnavailable | None:
+        """:meth:`unwritable` for a background ``writer``, which the log says stops (once while it lasts)."""
+        return self.writes.halted(writer) if self.writes is not None else None
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The block's writes, with a full disk raised as :class:`StorageUnavailable` (503 for the API, said
+        in a chat) instead of sqlite3's error; any other error is raised as it was."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            problem = self.failed(exc)
+            if problem is None:
+                raise
+            raise problem from exc
 
     def close(self) -> None:
         self.scans.close()

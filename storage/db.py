@@ -130,3 +130,24 @@ def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
         raise DatabaseUnreadable(path) from None
     finally:
         conn.close()
+
+
+def recorded_codes(data_dir: Path | str) -> int:
+    """How many codes the database in ``data_dir`` holds, read without changing anything.
+
+    0 when there is no database there, or an empty one (any command opening a new folder leaves one,
+    migrated and without a code). :class:`DatabaseUnreadable` when the file is damaged."""
+    path = Path(data_dir) / DB_NAME
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codes'").fetchone() is None:
+            return 0
+        return int(conn.execute("SELECT count(*) FROM codes").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        if not _unreadable(exc):
+            raise
+        raise DatabaseUnreadable(path) from None
+    finally:
+        conn.close()

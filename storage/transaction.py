@@ -23,10 +23,14 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # On some errors SQLite has already rolled the whole transaction back (SQLITE_FULL does, on a full
+        # disk): a second ROLLBACK would fail with "no transaction is active" and hide the error that
+        # matters. A COMMIT that failed (busy, full) leaves it open instead, and it must not stay open.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 __all__ = ["immediate"]

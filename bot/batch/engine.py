@@ -12,7 +12,9 @@ one ``service.batches`` (built by :class:`bot.service.Service`):
 
 No row is made twice: a row is marked ``queued`` with its code id right after the service recorded
 the code, and the service's reuse key gives an identical request (a row resubmitted after a crash)
-the record that already exists. A/C quota is spent only by a record that is actually made.
+the record that already exists. A/C quota is spent only by a record that is actually made. While
+writes cannot be kept (the database file deleted under the server, a full disk: storage/writes.py) rows
+wait instead of failing, and go on once they can (after the restart, for a deleted file).
 A row with a ``poster`` is checked and made as one ``new … poster=…`` is (:mod:`bot.batch.posters`): its
 code at the width the template needs, then its poster, whose id is stored in the update that makes
 the row final.
@@ -34,8 +36,16 @@ from bot.batch import posters as row_posters
 from bot.batch.links import UploadClaim, UploadLinks
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from bot.batch.sheets import Sheet
-from bot.codes import Codes
-from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound, UpstreamError
+from bot.codes import Codes, Submission
+from bot.errors import (
+    FieldError,
+    InputError,
+    InvalidRequest,
+    MinpcodeError,
+    NotFound,
+    StorageUnavailable,
+    UpstreamError,
+)
 from bot.fields import PosterAsk
 from bot.live.scans import hash_key
 from bot.models import CodeRecord, CodeRequest, Requester, Status
@@ -45,6 +55,7 @@ from bot.priority import Priority
 log = logging.getLogger("minpcode.batch")
 
 RATE_CODES = frozenset({"45009", "45011", "429"})  # per-minute / per-day answers: back off, then resume
+UNWRITABLE_WAIT = 2.0  # seconds between looks while writes cannot be kept (storage/writes.py)
 Progress = Callable[["BatchProgress"], Awaitable[None] | None]
 Intake = Callable[[Sheet, UploadClaim], Coroutine[Any, Any, None]]
 _CANCELLED = ("批量任务已取消，这一行没有生成。", "The batch was cancelled before this row was made.")
@@ -331,13 +342,7 @@ class BatchEngine:
                     return
                 await self._wait_pause()
                 try:
-                    ask = row_posters.read(row.fields)
-                    target: CodeRequest | dict[str, Any] = ask.fields
-                    if ask.poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
-                        target = (await self.posters.plan_new(ask.fields, ask.poster.data, requester,
-                                                              long_scene=ask.long_scene)).target
-                    submission = await self.codes.submit(target, requester, wait=False, long_scene=ask.long_scene,
-                                                           priority=Priority.BATCH)
+                    submission = await self._submit(row, requester)
                 except MinpcodeError as exc:
                     if _rate_limited(exc) and attempt < self.max_attempts:
                         self._pause(exc)
@@ -363,6 +368,27 @@ class BatchEngine:
                                   poster_id=poster_id, error=error)
         elif record.status is Status.FAILED:
             self.store.update_row(batch.id, row.line, RowStatus.FAILED, error=record.error or record.error_code)
+
+    async def _submit(self, row: BatchRow, requester: Requester) -> Submission:
+        """The row's code submitted; while writes cannot be kept it waits (no row fails for it)."""
+        while True:
+            await self._writable()
+            try:
+                ask = row_posters.read(row.fields)
+                target: CodeRequest | dict[str, Any] = ask.fields
+                if ask.poster is not None:  # the code at the width the poster needs, as ``new … poster=…``
+                    target = (await self.posters.plan_new(ask.fields, ask.poster.data, requester,
+                                                          long_scene=ask.long_scene)).target
+                return await self.codes.submit(target, requester, wait=False, long_scene=ask.long_scene,
+                                               priority=Priority.BATCH)
+            except StorageUnavailable:
+                continue  # a full disk found by this very write: remembered, so _writable waits for room
+
+    async def _writable(self) -> None:
+        """Wait while writes cannot be kept (the database file gone, a full disk), said once in the log: a
+        row written now would be lost or fail for a reason not its own. A restart resumes a gone file's run."""
+        while self.codes.storage.halted("The batch engine") is not None:
+            await asyncio.sleep(UNWRITABLE_WAIT)
 
     async def _prepare(self, fields: dict[str, Any],
                        requester: Requester) -> tuple[CodeRequest, PosterAsk | None]:
@@ -402,7 +428,11 @@ class BatchEngine:
     async def _finished(self, code_id: str) -> CodeRecord:
         deadline = time.monotonic() + self.row_timeout
         while True:
-            record = await self.codes.wait(code_id, max(0.1, deadline - time.monotonic()))
+            try:
+                record = await self.codes.wait(code_id, max(0.1, deadline - time.monotonic()))
+            except StorageUnavailable:
+                await self._writable()  # the worker waits too; the code is made once writes can be kept
+                continue
             if record.status is not Status.PENDING or time.monotonic() >= deadline:
                 return record
 

@@ -7,7 +7,11 @@
 
 Durability, said plainly: a clean shutdown (``Service.close``) loses nothing, since ``stop`` flushes
 the buffer; a crash loses at most the scans of the last flush interval (one second by default), and
-never more than about ``FLUSH_ROWS`` of them plus the batch being written.
+never more than about ``FLUSH_ROWS`` of them plus the batch being written. While writes cannot be kept
+(the database file deleted under the server, a full disk: ``guard``, storage/writes.py) nothing is
+written: scans wait in memory, at most ``HELD_MAX`` of them (the oldest are dropped past it, counted in
+``dropped``), and the log says so once; they are written when writes can be kept again, and the ones a
+stop finds still waiting are counted in the log, never written into a file nobody will open again.
 
 A visitor value (whatever anonymous id the mini program sends, an openid included) is stored only
 as an HMAC-SHA256 under a secret key: ``MINPCODE_SCAN_HASH_KEY`` when set, otherwise a random key
@@ -28,7 +32,9 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
+from bot.errors import StorageUnavailable
 from storage.scans import ScanRow, ScanStore
 
 log = logging.getLogger("minpcode.scans")
@@ -37,9 +43,19 @@ FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 2000       # or sooner, when this many wait: a busy print run writes small batches often, so
                         # no single write holds the server up for long (and a crash loses less)
 VISITOR_MAX = 256       # characters of a visitor value read from a request (longer ones are cut)
+HELD_MAX = 100_000      # scans kept in memory while they cannot be written (some 25 MB)
 KEY_FILE = "scan-hash.key"
+WRITER = "The scan flusher"  # how the log names it when it stops writing
 
 ScanListener = Callable[[str, str], None]  # (key, source): e.g. the metrics counter of resolver scans
+
+
+class WriteGuard(Protocol):
+    """Whether a write can be kept now (storage.Storage: the file still ours, the disk not full)."""
+
+    def halted(self, writer: str) -> StorageUnavailable | None: ...
+
+    def failed(self, exc: BaseException) -> StorageUnavailable | None: ...
 
 
 def hash_key(configured: str | None, data_dir: Path) -> bytes:
@@ -62,8 +78,9 @@ def hash_key(configured: str | None, data_dir: Path) -> bytes:
 
 class ScanRecorder:
     def __init__(self, store: ScanStore, key: bytes, *, interval: float = FLUSH_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, guard: WriteGuard | None = None) -> None:
         self._store = store
+        self._guard = guard
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._interval = interval
         self._clock = clock
@@ -73,6 +90,7 @@ class ScanRecorder:
         self._due = asyncio.Event()   # set by stop, and by record when FLUSH_ROWS wait
         self._listeners: list[ScanListener] = []
         self.recorded = 0   # scans recorded since start (flushed or not)
+        self.dropped = 0    # scans dropped past HELD_MAX while writes could not be kept
 
     def visitor_hash(self, visitor: str | None) -> str | None:
         if not visitor:
@@ -130,11 +148,30 @@ class ScanRecorder:
             rows = self._take()
             if not rows:
                 continue
+            if self._halted() is not None:
+                self._keep(rows)
+                continue
             try:
                 await asyncio.to_thread(self._store.add_many, rows)
-            except Exception:
-                self._buffer[:0] = rows
-                log.exception("writing scans failed; retrying in %.0f s", self._interval)
+            except Exception as exc:
+                self._keep(rows)
+                if self._guard is not None and self._guard.failed(exc) is not None:
+                    self._halted()  # a full disk: said once, and the next flushes wait for room
+                else:
+                    log.exception("writing scans failed; retrying in %.0f s", self._interval)
+
+    def _halted(self) -> StorageUnavailable | None:
+        return self._guard.halted(WRITER) if self._guard is not None else None
+
+    def _keep(self, rows: list[ScanRow]) -> None:
+        """Put ``rows`` back before what came since, for the next flush; past HELD_MAX the oldest go."""
+        self._buffer[:0] = rows
+        over = len(self._buffer) - HELD_MAX
+        if over > 0:
+            if not self.dropped:
+                log.error("scans cannot be written and %d wait in memory: the oldest are dropped from now on", HELD_MAX)
+            del self._buffer[:over]
+            self.dropped += over
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -142,7 +179,13 @@ class ScanRecorder:
             self._due.set()
             await self._task  # the write under way finishes; the loop writes what is left and ends
             self._task = None
+        problem = self._halted()
+        if problem is not None:
+            if self._buffer:
+                log.error("%d scan(s) not written at stop: %s", len(self._buffer), problem.en)
+            self._buffer = []
+            return
         self.flush()
 
 
-__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "ScanListener", "ScanRecorder", "hash_key"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "HELD_MAX", "ScanListener", "ScanRecorder", "WriteGuard", "hash_key"]

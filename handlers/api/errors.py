@@ -16,7 +16,7 @@ and API code each one gets and renders its text in the caller's language:
     QuotaExhausted                   409  -1
     StillPending                     503  -1    (with Retry-After)
     Unexpected (a bug of ours)       500  -1
-    StorageUnavailable               503  -1    (the database file is gone: writes refused)
+    StorageUnavailable               503  -1    (the database file is gone, or its disk full)
     anything else (upstream, failed) 502  -1
 """
 

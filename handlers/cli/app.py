@@ -22,7 +22,17 @@ from bot.models import Requester
 from bot.ports import Announcer
 from bot.service import Service
 from bot.wording import describe
-from handlers.cli.output import ExitCode, err, exit_code, out, print_version, report, say, warn_old_data_dir
+from handlers.cli.output import (
+    ExitCode,
+    err,
+    exit_code,
+    out,
+    print_version,
+    refuse_history_elsewhere,
+    report,
+    say,
+    warn_old_data_dir,
+)
 
 Say = Callable[..., None]
 
@@ -86,6 +96,7 @@ class Cli:
             settings: Settings | None = None, announcers: list[Announcer] | None = None) -> NoReturn:
         """Run one command against a fresh service; the worker only runs for commands that make codes."""
         settings = settings or self.settings("MINPCODE_ADMINS")  # who may change whose code
+        refuse_history_elsewhere(settings)
         wiring = self.wiring
 
         async def go() -> int:

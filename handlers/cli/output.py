@@ -28,7 +28,7 @@ from bot.errors import (
 )
 from bot.models import CodeRecord, Status
 from bot.quota import Notice
-from bot.startup import startup_report
+from bot.startup import history_elsewhere, startup_report
 from handlers.cli.terminal import print_json
 
 
@@ -163,7 +163,10 @@ def say_startup(settings: Settings) -> None:
 
 
 def warn_old_data_dir() -> None:
-    """Earlier versions kept the history in ./data: say so rather than silently start a second one."""
+    """Earlier versions kept the history in ./data: say so rather than silently start a second one.
+
+    Said as a note when both folders hold codes (two histories someone already uses); when the chosen
+    folder is empty the commands that open it refuse instead (:func:`refuse_history_elsewhere`)."""
     old = Path("data") / "minpcode.db"
     if not old.is_file():
         return
@@ -174,11 +177,22 @@ def warn_old_data_dir() -> None:
     if "minpcode_data_dir" in settings.model_fields_set:
         return  # chosen on purpose
     current = settings.minpcode_data_dir
-    if current.resolve() != old.parent.resolve():
+    if current.resolve() != old.parent.resolve() and history_elsewhere(settings) is None:
         where = old.parent.resolve()
         say(f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
              f"MINPCODE_DATA_DIR={where}。\nNote: {where} holds the history of an earlier version, but the data "
              f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", style="yellow", to_err=True)
+
+
+def refuse_history_elsewhere(settings: Settings) -> None:
+    """Stop (exit 2, one line) a command about to open an empty default folder while an earlier version's
+    history sits in ./data (bot/startup.py). Refused rather than warned: ``list`` would answer "No codes
+    found" and ``create`` count the quota from 0, answers that look right and are not; a note above them
+    is easy to miss, and one setting (or moving the files) makes the command work as the person expects."""
+    stranded = history_elsewhere(settings)
+    if stranded is not None:
+        say(stranded.line(settings.terminal_lang), style="red", to_err=True)
+        raise typer.Exit(ExitCode.INPUT)
 
 
 def print_version(value: bool) -> None:
@@ -196,4 +210,5 @@ def fail(exc: MinpcodeError) -> NoReturn:
 
 
 __all__ = ["ExitCode", "Lang", "Terminal", "check_port", "err", "error_lines", "exit_code", "fail", "option", "out",
-           "print_json_out", "print_notices", "print_version", "report", "say", "say_startup", "warn_old_data_dir", "worst"]
+           "print_json_out", "print_notices", "print_version", "refuse_history_elsewhere", "report", "say", "say_startup",
+           "warn_old_data_dir", "worst"]

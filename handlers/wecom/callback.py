@@ -20,7 +20,8 @@ Log lines name the reason and the client address only: never the body, the signa
 Under ``serve`` every accepted message is saved in the durable outbox (bot/outbox.py) before its 200,
 with its id remembered in SQLite for :data:`DEDUPE_TTL` (a replay after a restart is recognised), and
 handled from there: what a crash interrupted is handled at the next start. Without an outbox (tests
-of the endpoint alone) the memory is an in-process :class:`~bot.concurrency.TtlSet`.
+of the endpoint alone) the memory is an in-process :class:`~bot.concurrency.TtlSet`. A message that
+cannot be saved (a full disk) gets no 200: the server answers 503 (bot/server.py), so WeCom sends it again.
 """
 
 from __future__ import annotations

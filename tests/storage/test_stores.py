@@ -73,6 +73,22 @@ def test_one_transaction_keeps_all_of_its_block_or_none(store: Storage) -> None:
     assert not conn.in_transaction
 
 
+def test_a_full_disk_inside_a_transaction_raises_its_own_error(store: Storage) -> None:
+    """SQLite rolls the whole transaction back itself on SQLITE_FULL: the error a caller sees is the full disk
+    (which the server answers with 503), never "cannot rollback - no transaction is active"."""
+    conn = store.db.conn
+    conn.execute("CREATE TABLE t (b BLOB)")
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a disk with room for two more pages
+    with pytest.raises(sqlite3.OperationalError) as raised, immediate(conn):
+        for _ in range(10):
+            conn.execute("INSERT INTO t VALUES (zeroblob(3000))")
+    assert raised.value.sqlite_errorcode == sqlite3.SQLITE_FULL, raised.value
+    assert not conn.in_transaction
+    with immediate(conn):  # the connection is usable: the next transaction begins and commits
+        conn.execute("DELETE FROM t")
+
+
 def test_images_are_stored_once_by_content_hash(store: Storage) -> None:
     digest = store.images.put(PNG, "image/png")
     assert len(digest) == 64 and store.images.put(PNG, "image/png") == digest
