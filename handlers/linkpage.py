@@ -7,6 +7,9 @@
 
 WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
 page with the URL in ``q``, and the router asks the resolver like a B code would (docs/live-codes.md).
+
+A key that exists is always answered, as the resolver answers it (handlers/api/resolver.py); only keys that
+do not exist cost the client address a token.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import links
+from bot.concurrency import PerClientLimit
 from bot.live import link_qr, normal_key
 from bot.service import Service
 from handlers.http import client_of, request_lang
-from handlers.ratelimit import PerClientLimit
 
 PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
@@ -98,10 +101,12 @@ class LinkPages:
 
     async def page(self, request: Request) -> Response:
         lang = request_lang(request)
-        if not self.limit.allow(client_of(request)):
-            return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
-        found = self.service.live.resolve(request.path_params["key"], source="web")
+        client = client_of(request)
+        found = self.service.live.resolve(request.path_params["key"], source="web", client=client,
+                                          referer=request.headers.get("referer"))
         if found is None or not found.live:
+            if not self.limit.allow(client):  # keys that do not exist: the per-address limit
+                return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
             return HTMLResponse(unknown(lang), status_code=404, headers=PAGE_HEADERS)
         destination = (found.page or "") + (f"?{found.query}" if found.query else "")
         short_link = self.service.live.short_link_for(destination)

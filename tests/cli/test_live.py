@@ -46,7 +46,7 @@ def test_create_live_repoint_pause_resume_stats_and_json(cli: Cli, tmp_path: Pat
 
     scan_in_process(cli.data, made["scene"], ["v1", "v2", "v1", None])
     stats = cli.json("stats", made["id"], "--days", "7")
-    assert stats["live"]["scans"] == {"total": 4, "today": 4, "last_7_days": 4, "unique": 2}
+    assert stats["live"]["scans"] == {"total": 4, "today": 4, "last_7_days": 4, "unique": 2, "tests": 0}
     assert len(stats["days"]) == 7 and stats["days"][-1]["scans"] == 4
     assert [d["page"] for d in stats["live"]["destinations"]] == ["pages/coupon/get?id=1", "pages/spring/sale?from=poster"]
     shown = cli.json("show", made["id"])
