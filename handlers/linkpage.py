@@ -3,7 +3,8 @@
     GET /q/{key}.png   the square QR of the link (no WeChat call, no quota)
     GET /q/{key}       what a scanner other than WeChat opens: a small page saying how to open the code in
                        WeChat (and the Short Link made for the same page, when there is one); counted as a scan
-    GET /{name}.txt    the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``)
+    GET /q/{name}.txt  the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``),
+    GET /{name}.txt    at the rule's last directory and at the root
 
 WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
 page with the URL in ``q``, and the router asks the resolver like a B code would (docs/live-codes.md).
@@ -79,8 +80,10 @@ class LinkPages:
     def routes(self) -> list[BaseRoute]:
         return [
             Route(links.LIVE_QR_ROUTE, self.qr, methods=["GET"]),
+            # before the page's: WeChat checks /q/<name>.txt for the rule https://<host>/q/ (links.site_file_urls)
+            Route(links.LIVE_SITE_FILE_ROUTE, self.site_file, methods=["GET"]),
             Route(links.LIVE_PAGE_ROUTE, self.page, methods=["GET"]),
-            Route("/{name:str}.txt", self.site_file, methods=["GET"]),
+            Route(links.SITE_FILE_ROUTE, self.site_file, methods=["GET"]),
         ]
 
     async def start(self) -> None:
