@@ -1,14 +1,20 @@
 # minpcode: Slack, WeCom, the HTTP API and the summary scheduler in one process.
 #   docker build -t minpcode .
-#   docker run -d --env-file .env -p 3000:3000 -v minpcode-data:/data minpcode
+#   docker run -d --env-file .env -p 127.0.0.1:3000:3000 -v minpcode-data:/data minpcode
 # The SQLite history and its images live in the /data volume; back it up with `minpcode backup`.
 FROM python:3.11-slim
 
+# A proxy on the host reaches a published port from the bridge network's gateway (172.17.0.1 on the default
+# bridge; Docker's default address pools are in 172.16.0.0/12 and 192.168.0.0/16, podman's and Kubernetes'
+# in 10.0.0.0/8: https://docs.docker.com/engine/network/drivers/bridge/), never from 127.0.0.1: its
+# X-Forwarded-For is trusted from the private ranges, or every phone would share the proxy's one address.
+# Publish the port on loopback only (-p 127.0.0.1:3000:3000), so only the proxy comes from there.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MINPCODE_DATA_DIR=/data \
+    MINPCODE_TRUSTED_PROXIES=127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16 \
     MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app

@@ -72,7 +72,8 @@ def serve(
     say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
     say_startup(settings)
     say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
-    run_server(application, host, port, settings.minpcode_stop_grace)  # SIGTERM: a graceful stop, exit 0
+    run_server(application, host, port, settings.minpcode_stop_grace,  # SIGTERM: a graceful stop, exit 0
+               settings.minpcode_trusted_proxies)
 
 
 @app.command()

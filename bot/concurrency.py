@@ -3,6 +3,8 @@
 - :class:`KeyedLocks` — one ``asyncio.Lock`` per key, forgotten when nobody holds or waits for it.
 - :class:`SingleFlight` — concurrent callers for one key share one in-flight call.
 - :class:`TtlSet` — keys seen within a time window, bounded in size (dedupe of retries and replays).
+- :class:`PerClientLimit` — a token bucket per key (a client's address; an address and a live code's key),
+  bounded in size: the public routes' limits.
 """
 
 from __future__ import annotations
@@ -94,4 +96,34 @@ class TtlSet(Generic[K]):
         return len(self._keys)
 
 
-__all__ = ["KeyedLocks", "SingleFlight", "TtlSet"]
+CLIENTS_MAX = 100_000  # buckets a PerClientLimit keeps; the least recently seen is forgotten first
+
+
+class PerClientLimit:
+    """``per_minute`` a minute for each key, in bursts of up to a tenth of that (at least 10).
+
+    ``allow(key)`` takes one token for ``key``: False when it has none left. A forgotten key starts
+    again with a full bucket, so the bound on memory never refuses anyone."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(max(10, per_minute // 10))
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        tokens, at = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > CLIENTS_MAX:
+            self._buckets.popitem(last=False)
+        return allowed
+
+    def retry_after(self) -> int:
+        """Seconds until one token is back."""
+        return max(1, int(1 / self.rate + 0.999))
+
+
+__all__ = ["CLIENTS_MAX", "KeyedLocks", "PerClientLimit", "SingleFlight", "TtlSet"]

@@ -8,6 +8,7 @@ settings it uses with :meth:`Settings.check` (``serve`` asks for all of them), w
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -74,7 +75,12 @@ class Settings(BaseSettings):
     minpcode_router_page: str = "pages/minpcode/router"
     minpcode_fallback_page: str = "pages/index/index"
     minpcode_scan_hash_key: SecretStr | None = None
-    minpcode_resolver_rate: int = Field(600, ge=1)   # resolves per minute per IP (bursts of a tenth of it)
+    # Per address, a minute (bursts of a tenth of it): lookups of keys that do not exist (beyond it: 429), and
+    # counted scans of one live code (beyond it a scan is answered and not counted; bot/live/rules.py).
+    minpcode_resolver_rate: int = Field(600, ge=1)
+    # Proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips): addresses or CIDR ranges.
+    # The default is uvicorn's own; the container sets the private ranges its bridge gateway is in.
+    minpcode_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     minpcode_metrics_token: SecretStr | None = None   # GET /metrics with this bearer token (else loopback only)
     minpcode_stop_grace: float = Field(10.0, ge=0)    # seconds serve gives requests and codes in flight at SIGTERM
     # The admin declared WeChat's plain-text URL Scheme (明文 scheme 拉起此小程序, bot/links.py): `type=scheme
@@ -115,6 +121,7 @@ class Settings(BaseSettings):
     wecom_webhook_url: SecretStr | None = None
 
     _split_admins = field_validator("minpcode_admins", mode="before")(_split_csv)
+    _split_proxies = field_validator("minpcode_trusted_proxies", mode="before")(_split_csv)
     _problems: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -300,6 +307,26 @@ def _wecom_app(s: Settings) -> str | None:
     return None
 
 
+def _trusted_proxies(s: Settings) -> str | None:
+    # uvicorn takes an entry it cannot read as a literal name that no client address ever equals: a typo
+    # would silently trust nobody (every phone behind the proxy in one bucket), so it is refused here.
+    given = ",".join(s.minpcode_trusted_proxies)
+    advice = ("put the reverse proxy's addresses or CIDR ranges there, comma-separated, such as "
+              "127.0.0.1,172.16.0.0/12")
+    for entry in s.minpcode_trusted_proxies:
+        if entry == "*":
+            return f"MINPCODE_TRUSTED_PROXIES={given!r} would let every client name its own address: {advice}"
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)  # strict, as uvicorn reads it: 10.0.0.1/8 is no range
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            hint = " (a range starts at its network address, such as 10.0.0.0/8)" if "/" in entry else ""
+            return f"MINPCODE_TRUSTED_PROXIES={given!r}: {entry!r} is not an address or a CIDR range{hint}: {advice}"
+    return None
+
+
 def _page_setting(name: str) -> Callable[[Settings], str | None]:
     def check(s: Settings) -> str | None:
         value = str(getattr(s, name.lower())).strip()
@@ -316,6 +343,7 @@ _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     "WECOM_WEBHOOK_URL": _webhook,
     "MINPCODE_API_KEYS": _api_keys,
     "MINPCODE_ADMINS": _admins,
+    "MINPCODE_TRUSTED_PROXIES": _trusted_proxies,
     "SLACK_BOT_TOKEN": _token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
     "SLACK_APP_TOKEN": _token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
     "WECOM_APP": _wecom_app,

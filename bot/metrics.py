@@ -96,6 +96,10 @@ class Metrics:
                                       "code) or a live code's plain link (found or unknown key).", ["outcome"],
                                       registry=r)
         self.scans_found, self.scans_unknown = self.resolver_scans.labels("found"), self.resolver_scans.labels("unknown")
+        self.scans_uncounted = Counter("minpcode_resolver_scans_uncounted", "Scans of live codes answered and not "
+                                       "counted: beyond MINPCODE_RESOLVER_RATE a minute from one address for one "
+                                       "code (rate), or asked by another mini program (other_app).", ["reason"],
+                                       registry=r)
         self.http_responses = Counter("minpcode_http_responses", "HTTP answers by route template (\"unmatched\" when "
                                       "no route matched) and status class (2xx, 3xx, 4xx, 5xx).", ["route", "status"],
                                       registry=r)

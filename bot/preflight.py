@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from bot import chart
 from bot.config import Settings
 from bot.errors import MinpcodeError, UpstreamError
+from bot.links import plain_link_problems
 from bot.messages import caller_ip
 from bot.net import is_loopback
 from bot.ports import Check, Preflight
@@ -257,7 +258,8 @@ class FontPreflight:
 
 
 class PublicUrlPreflight:
-    """``MINPCODE_PUBLIC_URL`` answers ``/healthz`` (Slack, WeCom and image links use it); loopback is skipped."""
+    """``MINPCODE_PUBLIC_URL`` answers ``/healthz`` (Slack, WeCom and image links use it); loopback is skipped.
+    An address WeChat would refuse for live codes (http, an IP: bot/links.py ``plain_link_problems``) is a warning."""
 
     name = "public url"
 
@@ -269,6 +271,11 @@ class PublicUrlPreflight:
         if is_loopback(self.url) and not self.even_loopback:
             return [skipped("public url", f"MINPCODE_PUBLIC_URL 是本机地址（{self.url}），外面访问不到，不检查。",
                             f"MINPCODE_PUBLIC_URL is a loopback address ({self.url}); not checked.")]
+        warnings = [row("public url", "live codes", "warning", p.zh, p.en, setting="MINPCODE_PUBLIC_URL")
+                    for p in plain_link_problems(self.url)]
+        return [*await self._healthz(), *warnings]
+
+    async def _healthz(self) -> list[Check]:
         fix = ("让这个地址从外面能访问到 minpcode serve（反向代理、防火墙），或改 MINPCODE_PUBLIC_URL。",
                "Make this address reach minpcode serve (reverse proxy, firewall), or change MINPCODE_PUBLIC_URL.")
         try:

@@ -124,8 +124,14 @@ def serve_logging(settings: Settings) -> None:
     logs.setup(settings.minpcode_log_level, settings.minpcode_log_format, secrets=settings.secret_values())
 
 
-def run_server(app: Starlette, host: str, port: int, grace: float) -> None:
+def run_server(app: Starlette, host: str, port: int, grace: float, trusted_proxies: list[str]) -> None:
     """uvicorn until SIGTERM or Ctrl-C, then a graceful stop, exiting 0.
+
+    ``trusted_proxies`` (MINPCODE_TRUSTED_PROXIES) are the addresses and ranges whose ``X-Forwarded-For``
+    uvicorn believes: from them, the request's client (``scope["client"]``) becomes the address the proxy
+    names, and that one address is what the public routes' limits count and the access lines show
+    (https://www.uvicorn.org/settings/#http, ``--forwarded-allow-ips``; https://www.uvicorn.org/deployment/
+    #proxies-and-forwarded-headers). Passed explicitly, so uvicorn's own FORWARDED_ALLOW_IPS is not read.
 
     At the signal the service drains at once (no new job; requests waiting for a code answer "still
     making it"), uvicorn stops accepting and gives open requests ``grace`` seconds, then the lifespan
@@ -153,6 +159,7 @@ def run_server(app: Starlette, host: str, port: int, grace: float) -> None:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,  # see serve_logging
                             access_log=False,  # bot.logs.RequestIdMiddleware writes the access lines
+                            proxy_headers=True, forwarded_allow_ips=trusted_proxies,
                             timeout_graceful_shutdown=max(1, round(grace)))
     # uvicorn raises the captured signal again once it has stopped: SIGTERM then lands here (a clean
     # stop, exit 0) instead of killing the process after its orderly shutdown.

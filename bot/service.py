@@ -32,7 +32,8 @@ class Service(Codes):
 
     def __init__(self, settings: Settings, storage: Storage, upstream: Upstream, *, concurrency: int = 4) -> None:
         permissions = Permissions(settings.minpcode_admins, storage.audit)
-        live = LiveService(settings, storage, permissions)
+        # Scans whose Referer names another mini program are not counted: ours is the WeChat client's appid.
+        live = LiveService(settings, storage, permissions, appid=upstream.wechat.appid if upstream.wechat else None)
         super().__init__(settings, storage, upstream, permissions=permissions, live=live, concurrency=concurrency)
         self.posters = Posters(self, storage, permissions)
         # One engine per process: the chats, the upload page, the CLI and serve's resume share it.

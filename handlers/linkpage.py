@@ -5,10 +5,14 @@
                        WeChat's plain-text URL Scheme when the operator declared it (MINPCODE_PLAIN_SCHEME), says how
                        to open the code in WeChat, and offers a Short Link made for the same page while it still
                        works (it opens only inside WeChat); counted as a scan
-    GET /{name}.txt    the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``)
+    GET /q/{name}.txt  the verification file WeChat asks the domain to serve (``minpcode verify-file FILE``),
+    GET /{name}.txt    at the rule's last directory and at the root
 
 WeChat itself never loads the page once the admin's prefix rule is set: it opens the mini program's router
 page with the URL in ``q``, and the router asks the resolver like a B code would (docs/live-codes.md).
+
+A key that exists is always answered, as the resolver answers it (handlers/api/resolver.py); only keys that
+do not exist cost the client address a token.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import links
+from bot.concurrency import PerClientLimit
 from bot.live import link_qr, normal_key
 from bot.service import Service
 from handlers.http import client_of, request_lang
-from handlers.ratelimit import PerClientLimit
 
 PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
@@ -92,8 +96,10 @@ class LinkPages:
     def routes(self) -> list[BaseRoute]:
         return [
             Route(links.LIVE_QR_ROUTE, self.qr, methods=["GET"]),
+            # before the page's: WeChat checks /q/<name>.txt for the rule https://<host>/q/ (links.site_file_urls)
+            Route(links.LIVE_SITE_FILE_ROUTE, self.site_file, methods=["GET"]),
             Route(links.LIVE_PAGE_ROUTE, self.page, methods=["GET"]),
-            Route("/{name:str}.txt", self.site_file, methods=["GET"]),
+            Route(links.SITE_FILE_ROUTE, self.site_file, methods=["GET"]),
         ]
 
     async def start(self) -> None:
@@ -114,10 +120,12 @@ class LinkPages:
 
     async def page(self, request: Request) -> Response:
         lang = request_lang(request)
-        if not self.limit.allow(client_of(request)):
-            return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
-        found = self.service.live.resolve(request.path_params["key"], source="web")
+        client = client_of(request)
+        found = self.service.live.resolve(request.path_params["key"], source="web", client=client,
+                                          referer=request.headers.get("referer"))
         if found is None or not found.live:
+            if not self.limit.allow(client):  # keys that do not exist: the per-address limit
+                return HTMLResponse(unknown(lang), status_code=429, headers={**PAGE_HEADERS, "Retry-After": "60"})
             return HTMLResponse(unknown(lang), status_code=404, headers=PAGE_HEADERS)
         destination = (found.page or "") + (f"?{found.query}" if found.query else "")
         short_link = self.service.live.short_link_for(destination)

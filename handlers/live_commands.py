@@ -32,6 +32,9 @@ def live_lines(view: LiveView, lang: str, zone: ZoneInfo = UTC_ZONE) -> list[str
         (f"扫码: 共 {s.total} 次 · 今天 {s.today} · 近 7 天 {s.last_7_days} · 独立访客 {s.unique}" if zh
          else f"Scans: {s.total} in all · {s.today} today · {s.last_7_days} in 7 days · {s.unique} unique visitors"),
     ]
+    if s.tests:
+        lines.append(f"测试扫码: {s.tests} 次（开发版、体验版、审核版和开发者工具，不计入上面的次数）" if zh
+                     else f"Test scans: {s.tests} (develop, trial and review builds and the IDE; in none of the figures above)")
     if view.expires_on is not None:
         lines.append(("到期日: " if zh else "Last day: ") + view.expires_on.isoformat())
     if len(view.destinations) > 1:

@@ -18,9 +18,10 @@ from bot.live.rules import (
     ScanCounts,
     link_qr,
     normal_key,
+    scan_origin,
     split,
 )
 from bot.live.service import LiveService
 
 __all__ = ["DayScans", "Destination", "LiveCodes", "LiveService", "LiveView", "NotLive", "Resolution", "ScanCounts",
-           "link_qr", "normal_key", "split"]
+           "link_qr", "normal_key", "scan_origin", "split"]

@@ -10,6 +10,12 @@ page (``MINPCODE_FALLBACK_PAGE``) until it is resumed.
 
 Resolving is on every scan's path: answers come from memory (an LRU of keys, dropped on every
 change) or one indexed read, and the scan is counted in memory (bot/live/scans.py writes it).
+
+A scan of a key that exists is always answered: a refused scan would send a person to the fallback
+page, and phones behind one address (a venue's Wi-Fi, a carrier's NAT) are normal. What is limited is
+what a scan adds to the counts: beyond ``MINPCODE_RESOLVER_RATE`` a minute from one address for one code,
+scans are answered and not counted; a scan from a develop/trial/review build or the IDE is counted apart
+as a test scan; one from another mini program is answered and not counted (:func:`scan_origin`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,22 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import segno
 from pydantic import BaseModel
 
 from bot import scenes
+from bot.concurrency import PerClientLimit
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InputError
 from bot.live.scans import ScanRecorder
+from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from storage import Storage
 from storage.live import LiveRow, Resolved
+from storage.scans import TEST_SOURCE
 
 CACHE_MAX = 50_000      # keys kept in memory; a miss is one indexed read
 CACHE_SECONDS = 2.0     # how long a key is answered from memory: a change made by another process (the CLI
@@ -53,6 +63,7 @@ class ScanCounts(BaseModel):
     today: int = 0
     last_7_days: int = 0
     unique: int = 0     # distinct visitors among scans that sent a visitor value
+    tests: int = 0      # test scans (develop/trial/review builds, the IDE): in none of the figures above
 
 
 class LiveView(BaseModel):
@@ -87,6 +98,34 @@ class Resolution:
     paused: bool
 
 
+# wx.request sends a Referer it cannot change: https://servicewechat.com/{appid}/{version}/page-frame.html, version
+# 0 for a develop, trial or review build and "devtools" for the IDE, any other for the released version
+# (https://developers.weixin.qq.com/miniprogram/dev/framework/ability/network.html, 使用限制).
+WXA_REFERER = "https://servicewechat.com/"
+WXA_PAGE = "page-frame.html"
+TEST_VERSIONS = frozenset({"0", "devtools"})
+Origin = Literal["real", "test", "other"]
+
+
+def scan_origin(referer: str | None, appid: str | None) -> Origin:
+    """Whose scan this is, from the request's Referer: ``real``, ``test`` (a develop/trial/review build or
+    the IDE: counted apart) or ``other`` (another mini program's page asked: answered, not counted).
+
+    Our assumption, not WeChat's rule: a request without that Referer (the /q/ page in a browser, another
+    client, a proxy that drops it) is counted as it always was, as a real scan; a Referer proves nothing
+    against a forger anyway, it only keeps honest test builds and other mini programs out of the counts.
+    With no appid configured, no mini program can be told from ours."""
+    if not referer or not referer.startswith(WXA_REFERER):
+        return "real"
+    # a split rather than a regular expression: this runs on every scan
+    parts = referer[len(WXA_REFERER):].split("/")
+    if len(parts) != 3 or parts[2] != WXA_PAGE or not parts[0] or not parts[1]:
+        return "real"  # not the documented form
+    if appid and parts[0] != appid:
+        return "other"
+    return "test" if parts[1] in TEST_VERSIONS else "real"
+
+
 def split(destination: str) -> tuple[str, str]:
     page, _, query = destination.partition("?")
     return page, query
@@ -111,12 +150,16 @@ def normal_key(key: str) -> str | None:
 
 class LiveCodes:
     def __init__(self, storage: Storage, recorder: ScanRecorder, *, router_page: str, fallback_page: str,
-                 zone: ZoneInfo) -> None:
+                 zone: ZoneInfo, appid: str | None = None, counted_per_minute: int = 600) -> None:
         self.storage = storage
         self.recorder = recorder
         self.router_page = page_path(router_page)
         self.fallback_page = page_path(fallback_page)
         self.zone = zone
+        self.appid = appid      # the mini program whose Referer counts (scan_origin); None: any
+        # One bucket per address and code: a venue's phones behind one address are counted up to this rate,
+        # a script replaying one code from one address adds no more than it to the counts.
+        self.counted = PerClientLimit(counted_per_minute)
         self._cache: OrderedDict[str, tuple[Resolved, float]] = OrderedDict()
 
     # -- making ------------------------------------------------------------------------------------
@@ -204,20 +247,36 @@ class LiveCodes:
             self._cache.popitem(last=False)
         return found
 
-    def resolve(self, raw_key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
-        """Where ``raw_key`` leads now, counting the scan of a live code; None for any unknown key."""
+    def resolve(self, raw_key: str, *, visitor: str | None = None, source: str = "wxa", client: str | None = None,
+                referer: str | None = None) -> Resolution | None:
+        """Where ``raw_key`` leads now, counting the scan of a live code; None for any unknown key.
+
+        A live code's scan is always answered; it is counted unless :meth:`uncounted` says why not."""
         key = normal_key(raw_key)
         if key is None:
             return None
         found = self.lookup(key)
         if found.live is not None:
             row = found.live
-            self.recorder.record(key, visitor=visitor, source=source)
+            origin = scan_origin(referer, self.appid)
+            why = self.uncounted(key, origin, client)
+            if why is None:
+                self.recorder.record(key, visitor=visitor, source=TEST_SOURCE if origin == "test" else source)
+            else:
+                METRICS.scans_uncounted.labels(why).inc()
             stopped = row.paused or self._expired(row)
             page, query = (self.fallback_page, "") if stopped else split(row.page)
             return Resolution(key, query, page, query, True, stopped)
         if found.params is not None:
             return Resolution(key, found.params, None, found.params, False, False)
+        return None
+
+    def uncounted(self, key: str, origin: Origin, client: str | None) -> str | None:
+        """Why a scan of ``key`` is not counted (``other_app``, ``rate``), or None: count it."""
+        if origin == "other":
+            return "other_app"
+        if client is not None and not self.counted.allow(f"{client} {key}"):
+            return "rate"
         return None
 
     # -- reading -----------------------------------------------------------------------------------
@@ -241,7 +300,8 @@ class LiveCodes:
         store = self.storage.scans
         today = self._midnight(datetime.now(self.zone).date())
         return ScanCounts(total=store.count(key), today=store.count(key, today),
-                          last_7_days=store.count(key, today - 6 * 86400), unique=store.unique(key))
+                          last_7_days=store.count(key, today - 6 * 86400), unique=store.unique(key),
+                          tests=store.count(key, tests=True))
 
     def totals(self, records: list[CodeRecord]) -> dict[str, tuple[LiveRow, int]]:
         """Live rows and scan totals of those ``records`` that are live codes (one read each, for lists)."""
@@ -284,6 +344,5 @@ class LiveCodes:
         return datetime.combine(day, datetime.min.time(), self.zone).timestamp()
 
 
-__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Resolution", "ScanCounts", "link_qr",
-           "normal_key",
-           "split"]
+__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Origin", "Resolution", "ScanCounts",
+           "link_qr", "normal_key", "scan_origin", "split"]

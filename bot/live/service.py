@@ -3,7 +3,7 @@ the site's verification files). The rules themselves are in :mod:`bot.live.rules
 off the request path by :mod:`bot.live.scans`.
 
     live = service.live
-    found = live.resolve("k=3fZq9LmA0x", visitor="o6_bm…")     # Resolution | None; the scan is counted
+    found = live.resolve("k=3fZq9LmA0x", visitor="o6_bm…", client="203.0.113.7", referer=…)   # Resolution | None
     view = live.repoint(code_id, "pages/spring/index?from=poster", requester)   # LiveView
     view, per_day = live.stats(code_id, days=30)
 """
@@ -31,14 +31,16 @@ SITE_FILE_MAX = 4096
 class LiveService:
     """Live codes for every front-end; :attr:`rules` is what making a code asks (place, register, end_of)."""
 
-    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions) -> None:
+    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions, *,
+                 appid: str | None = None) -> None:
         self.storage = storage
         self.permissions = permissions
         secret = settings.minpcode_scan_hash_key
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
                                                           storage.directory), guard=storage)
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
-                               fallback_page=settings.minpcode_fallback_page, zone=settings.zone)
+                               fallback_page=settings.minpcode_fallback_page, zone=settings.zone, appid=appid,
+                               counted_per_minute=settings.minpcode_resolver_rate)
 
     async def start(self) -> None:
         await self.scans.start()
@@ -47,9 +49,12 @@ class LiveService:
         await self.scans.stop()  # every scan counted so far is written before the database closes
 
     # -- the scan's path --------------------------------------------------------------------------
-    def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> Resolution | None:
-        """Where a scanned key leads now (a live code's scan is counted); None for any unknown key."""
-        found = self.rules.resolve(key, visitor=visitor, source=source)
+    def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa", client: str | None = None,
+                referer: str | None = None) -> Resolution | None:
+        """Where a scanned key leads now; None for any unknown key. A live code's scan is never refused; it is
+        counted (a test scan apart) unless ``client`` (the scanner's address) has passed the per-code rate or
+        ``referer`` names another mini program (:meth:`bot.live.rules.LiveCodes.resolve`)."""
+        found = self.rules.resolve(key, visitor=visitor, source=source, client=client, referer=referer)
         (METRICS.scans_found if found is not None else METRICS.scans_unknown).inc()
         return found
 

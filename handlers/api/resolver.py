@@ -3,10 +3,16 @@
 The answer's shape stays the same for ever (printed codes outlive our releases): ``key``, ``scene``
 and ``query`` as long-scene keys always had, plus ``page``, ``live`` and ``paused``. For a live code
 ``page``/``query`` are where it leads now (the fallback page while paused or expired). Unknown,
-malformed and stored-nowhere keys all get the same 404 answer; every request costs its client IP a
-token (:mod:`handlers.ratelimit`). The scan is counted in memory and written by the flusher, so
-nothing waits on the disk here. A mini program may send ``?visitor=<anonymous id>``: only its keyed
-hash is kept.
+malformed and stored-nowhere keys all get the same 404 answer, and each costs its client address a
+token (:class:`bot.concurrency.PerClientLimit`): guessing keys is slow. A key that exists is always
+answered, whatever the address has asked before: a refused scan sends a person to the fallback page, and
+many phones share one address. Whether the scan is counted is the core's to decide (the per-code rate of an
+address, a test build's or another mini program's Referer: :meth:`bot.live.rules.LiveCodes.resolve`). The
+scan is counted in memory and written by the flusher, so nothing waits on the disk here. A mini program
+may send ``?visitor=<anonymous id>``: only its keyed hash is kept.
+
+The client address is ``scope["client"]``: uvicorn puts the address a trusted proxy names there
+(MINPCODE_TRUSTED_PROXIES, bot/server.py ``run_server``), the same one the access lines show.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from urllib.parse import unquote_plus
 
 from starlette.types import Receive, Scope, Send
 
+from bot.concurrency import PerClientLimit
 from bot.errors import InputError, MinpcodeError, NotFound
 from bot.live import Resolution
 from bot.service import Service
+from bot.text import Lang
 from handlers.api.errors import OK, error_response
 from handlers.http import accept_lang
-from handlers.ratelimit import PerClientLimit
 
 UNKNOWN = NotFound("没有这个场景编号。", "There is no such scene key.")
 # a live code can be re-pointed, and each scan must reach us; long-scene keys never change
@@ -67,25 +74,29 @@ class Resolver:
         self._answers: dict[Resolution, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lang = "zh"
+        lang: Lang = "zh"
+        referer: str | None = None
         for name, value in scope["headers"]:
             if name == b"accept-language":
                 lang = accept_lang(value.decode("latin-1"))
-                break
+            elif name == b"referer":
+                referer = value.decode("latin-1")
         client = scope.get("client")
-        if not self.limit.allow(client[0] if client else "-"):
-            response = error_response(TooMany("请求太频繁，请稍后再试。", "Too many requests; try again shortly."), lang)
-            response.status_code = 429
-            response.headers["Retry-After"] = str(self.limit.retry_after())
-            await response(scope, receive, send)
-            return
+        address = client[0] if client else "-"
         try:
             found = self.service.live.resolve(scope["path_params"]["key"], visitor=_visitor(scope["query_string"]),
-                                         source="wxa")
+                                              source="wxa", client=address, referer=referer)
         except MinpcodeError as exc:
             await error_response(exc, lang)(scope, receive, send)
             return
         if found is None:
+            if not self.limit.allow(address):  # keys that do not exist: the per-address limit
+                response = error_response(TooMany("请求太频繁，请稍后再试。", "Too many requests; try again shortly."),
+                                          lang)
+                response.status_code = 429
+                response.headers["Retry-After"] = str(self.limit.retry_after())
+                await response(scope, receive, send)
+                return
             await error_response(UNKNOWN, lang)(scope, receive, send)
             return
         body, headers = self._answers.get(found) or self._answer(found)

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
+from bot import links
 from bot.live import LiveView
 from bot.models import CodeRecord
 from bot.service import Service
 from bot.summary import MAX_DAYS
+from bot.text import Text
 from handlers.cli.app import Cli, Say
 from handlers.cli.output import print_json_out as print_json
 from handlers.cli.output import say
@@ -106,7 +108,13 @@ def register(app: typer.Typer, cli: Cli) -> None:
         file: Annotated[Path, typer.Argument(metavar="FILE", exists=True, dir_okay=False, readable=True,
                                              help="The verification file from the mini program's admin (xxxx.txt).")],
     ) -> None:
-        """Serve WeChat's domain verification file at <MINPCODE_PUBLIC_URL>/<FILE> (扫普通链接二维码打开小程序).
+        """Serve WeChat's verification file for the plain-link rule (扫普通链接二维码打开小程序), and say where
+        WeChat checks it and what else the rule needs.
+
+        WeChat looks for the file in the last directory of the rule's URL: for the rule
+        <MINPCODE_PUBLIC_URL>/q/ that is <MINPCODE_PUBLIC_URL>/q/FILE; it is served at the site's root too.
+        The rule needs an https, ICP-registered domain and a published rule whose page (the router page) is in
+        the released version; personal-subject mini programs cannot use it (docs/live-codes.md).
 
         Example:
 
@@ -114,8 +122,23 @@ def register(app: typer.Typer, cli: Cli) -> None:
         """
         async def body(service: Service) -> int:
             service.live.save_site_file(file.name, file.read_bytes(), requester())
-            url = f"{service.settings.minpcode_public_url.rstrip('/')}/{file.name}"
-            say(f"已保存，访问 {url} 可看到它。\nStored; it is served at {url}", style="green")
+            settings = service.settings
+            base = settings.minpcode_public_url
+            checked, root = links.site_file_urls(base, file.name)
+            rule = links.live_rule(base)
+            say(f"已保存 {file.name}。规则 {rule} 的校验文件，微信到这里检查：{checked}（根目录 {root} 也能访问）\n"
+                f"Stored {file.name}. For the rule {rule} WeChat checks it at {checked} (also served at {root})",
+                style="green")
+            problems = links.plain_link_problems(base)
+            if settings.people_url is None:
+                problems.insert(0, Text(zh=f"没有设置 MINPCODE_PUBLIC_URL：{base} 只是本机地址，微信访问不到。",
+                                        en=f"MINPCODE_PUBLIC_URL is not set: {base} is this machine's own address, "
+                                           "which WeChat cannot reach."))
+            for problem in problems:
+                say(problem.render(), style="yellow", to_err=True)
+            say("微信还要求 · WeChat also asks:")
+            for n, need in enumerate(links.plain_link_requirements(base, settings.minpcode_router_page), start=1):
+                say(f"{n}. {need.zh}\n   {need.en}")
             return 0
 
         run(body)

@@ -405,6 +405,7 @@ def test_the_console_script_makes_lists_and_says_its_version(tmp_path: Path) -> 
 @pytest.mark.parametrize(("setting", "value", "advice"), [
     ("MINPCODE_TIMEZONE", "Mars/Olympus", "put an IANA name there, such as Asia/Shanghai"),
     ("MINPCODE_SUMMARY_CRON", "every monday", "put five fields there"),
+    ("MINPCODE_TRUSTED_PROXIES", "172.17.0.1/16", "is not an address or a CIDR range (a range starts at its network"),
 ])
 def test_serve_refuses_a_bad_setting_at_start_with_one_clear_line(cli: Cli, setting: str, value: str,
                                                                   advice: str) -> None:

@@ -213,8 +213,11 @@ def test_data_folder_font_and_public_url(tmp_path: Path) -> None:
     assert run(FontPreflight(settings(tmp_path), find=lambda: None))[0].status == "failed"
     assert run(PublicUrlPreflight(settings(tmp_path)))[0].status == "skipped"
     with ServerThread(create_app(settings(tmp_path, minpcode_sandbox=True))) as server:
-        up = run(PublicUrlPreflight(settings(tmp_path, minpcode_public_url=server.url), even_loopback=True))[0]
+        up, *warnings = run(PublicUrlPreflight(settings(tmp_path, minpcode_public_url=server.url), even_loopback=True))
         assert up.status == "ok" and "minpcode" in up.detail.en
+        # live codes: the router page's wx.request reaches only an https, ICP-registered domain
+        assert [(w.status, w.name, w.setting) for w in warnings] == [("warning", "live codes", "MINPCODE_PUBLIC_URL")] * 2
+        assert "https request合法域名" in warnings[0].detail.en and "never an IP address" in warnings[1].detail.en
     down = run(PublicUrlPreflight(settings(tmp_path, minpcode_public_url=server.url), even_loopback=True))[0]
     assert down.status == "failed" and down.setting == "MINPCODE_PUBLIC_URL"
 

@@ -46,7 +46,7 @@ def test_create_live_repoint_pause_resume_stats_and_json(cli: Cli, tmp_path: Pat
 
     scan_in_process(cli.data, made["scene"], ["v1", "v2", "v1", None])
     stats = cli.json("stats", made["id"], "--days", "7")
-    assert stats["live"]["scans"] == {"total": 4, "today": 4, "last_7_days": 4, "unique": 2}
+    assert stats["live"]["scans"] == {"total": 4, "today": 4, "last_7_days": 4, "unique": 2, "tests": 0}
     assert len(stats["days"]) == 7 and stats["days"][-1]["scans"] == 4
     assert [d["page"] for d in stats["live"]["destinations"]] == ["pages/coupon/get?id=1", "pages/spring/sale?from=poster"]
     shown = cli.json("show", made["id"])
@@ -80,3 +80,22 @@ def test_bulk_makes_one_live_code_per_row(cli: Cli, tmp_path: Path) -> None:
     assert len(listed) == 3  # identical rows still make their own live code: each can be re-pointed alone
     assert {r["destination"] for r in listed} == {"pages/shop/index?store=1", "pages/shop/index?store=2"}
     assert len({r["scene"] for r in listed}) == 3 and all(r["page"] == "pages/minpcode/router" for r in listed)
+
+
+def test_verify_file_says_where_wechat_checks_it_and_what_the_rule_needs(cli: Cli, tmp_path: Path) -> None:
+    file = tmp_path / "a1b2c3d4e5.txt"
+    file.write_bytes(b"0f9e8d7c6b5a")
+    done = cli.run("verify-file", str(file), MINPCODE_PUBLIC_URL="https://codes.example.com")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    # WeChat checks the rule's last directory: /q/ for the rule https://codes.example.com/q/
+    assert "https://codes.example.com/q/a1b2c3d4e5.txt" in done.stdout
+    assert "https://codes.example.com/a1b2c3d4e5.txt" in done.stdout and "https://codes.example.com/q/ " in done.stdout
+    for need in ("pages/minpcode/router", "published", "test links", "an http link does not match an https rule",
+                 "personal subject", "request合法域名", "ICP"):
+        assert need in done.stdout, need
+
+    plain = cli.run("verify-file", str(file), MINPCODE_PUBLIC_URL="http://203.0.113.7:3000")
+    assert plain.returncode == 0 and "http://203.0.113.7:3000/q/a1b2c3d4e5.txt" in plain.stdout
+    assert "https request合法域名" in plain.stderr and "never an IP address" in plain.stderr
+    unset = cli.run("verify-file", str(file))
+    assert unset.returncode == 0 and "MINPCODE_PUBLIC_URL is not set" in unset.stderr

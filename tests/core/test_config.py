@@ -38,6 +38,9 @@ def test_good_defaults_have_no_problem(tmp_path: Path) -> None:
       "wecom_token": SecretStr("t-secret"), "wecom_aes_key": SecretStr(AES_KEY)}, "WECOM_AGENT_ID", "numeric"),
     ({"minpcode_router_page": "/pages/minpcode/router"}, "MINPCODE_ROUTER_PAGE", "no leading /"),
     ({"minpcode_fallback_page": "pages/index/index?x=1"}, "MINPCODE_FALLBACK_PAGE", "no ?query"),
+    ({"minpcode_trusted_proxies": "127.0.0.1,10.0.0.1/8"}, "MINPCODE_TRUSTED_PROXIES", "such as 10.0.0.0/8"),
+    ({"minpcode_trusted_proxies": "nginx"}, "MINPCODE_TRUSTED_PROXIES", "'nginx' is not an address or a CIDR range"),
+    ({"minpcode_trusted_proxies": "*"}, "MINPCODE_TRUSTED_PROXIES", "every client name its own address"),
 ])
 def test_a_bad_value_is_one_line_naming_it_and_saying_what_to_put(tmp_path: Path, extra: dict[str, object],
                                                                    name: str, advice: str) -> None:
@@ -48,6 +51,13 @@ def test_a_bad_value_is_one_line_naming_it_and_saying_what_to_put(tmp_path: Path
     with pytest.raises(BadSettings) as raised:
         s.check()
     assert raised.value.lines == [line]
+
+
+def test_trusted_proxies_are_addresses_and_ranges_and_default_to_uvicorns_own(tmp_path: Path) -> None:
+    assert settings(tmp_path).minpcode_trusted_proxies == ["127.0.0.1", "::1"]
+    given = settings(tmp_path, minpcode_trusted_proxies=" 127.0.0.1, 172.16.0.0/12 ,fd00::/8,::1")
+    assert given.minpcode_trusted_proxies == ["127.0.0.1", "172.16.0.0/12", "fd00::/8", "::1"] and not given.problems()
+    assert settings(tmp_path, minpcode_trusted_proxies="").minpcode_trusted_proxies == []  # trust no proxy
 
 
 def test_a_command_checks_only_what_it_uses(tmp_path: Path) -> None:

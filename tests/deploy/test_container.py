@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shlex
@@ -25,6 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
+
+from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +65,8 @@ def test_the_dockerfile_instructions() -> None:
     assert ("VOLUME", "/data") in items and ("EXPOSE", "3000") in items
     env = " ".join(args for w, args in items if w == "ENV")
     assert "MINPCODE_DATA_DIR=/data" in env
+    trusted = next(word.partition("=")[2] for word in env.split() if word.startswith("MINPCODE_TRUSTED_PROXIES="))
+    assert_trusts_the_bridge_gateway(trusted)
     health = next(args for w, args in items if w == "HEALTHCHECK")
     assert "/healthz" in health and "127.0.0.1:3000" in health
     cmd = json.loads(next(args for w, args in items if w == "CMD"))
@@ -76,6 +81,16 @@ def test_the_dockerfile_instructions() -> None:
     assert "useradd" in next(args for w, args in items if w == "RUN" and "useradd" in args)
 
 
+def assert_trusts_the_bridge_gateway(value: str) -> None:
+    """The proxy reaches a published port from the bridge's gateway, not 127.0.0.1: its forwarded address counts."""
+    settings = Settings(_env_file=None, minpcode_trusted_proxies=value)  # type: ignore[call-arg]
+    assert settings.problems("MINPCODE_TRUSTED_PROXIES") == []
+    networks = [ipaddress.ip_network(entry) for entry in settings.minpcode_trusted_proxies]
+    for gateway in ("172.17.0.1", "172.18.0.1", "192.168.0.1", "10.88.0.1", "127.0.0.1"):  # docker, compose, podman
+        assert any(ipaddress.ip_address(gateway) in network for network in networks), gateway
+    assert not any(ipaddress.ip_address("203.0.113.7") in network for network in networks)  # a phone is no proxy
+
+
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
@@ -88,6 +103,8 @@ def test_compose_file() -> None:
     service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["minpcode"]
     assert service["build"] == "." and any(e["path"] == ".env" for e in service["env_file"])
     assert service["environment"]["MINPCODE_DATA_DIR"] == "/data"
+    assert_trusts_the_bridge_gateway(service["environment"]["MINPCODE_TRUSTED_PROXIES"])
+    assert all(p.startswith("127.0.0.1:") for p in service["ports"])  # only the host's proxy comes from the gateway
     assert any(v.split(":")[1] == "/data" for v in service["volumes"])
     assert any(p.endswith(":3000") for p in service["ports"])
 

@@ -6,6 +6,7 @@ across a restart; visitors kept only as keyed hashes; the resolver's shape and i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import sqlite3
@@ -25,6 +26,7 @@ from bot import sandbox
 from bot.config import Settings
 from bot.destinations import DESTINATION_MAX
 from bot.live import rules as live_module
+from bot.live import scan_origin
 from bot.live.scans import KEY_FILE
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
@@ -251,8 +253,77 @@ def test_unknown_keys_are_answered_alike_and_each_ip_is_limited(tmp_path: Path, 
         assert 8 <= first <= 12 + 2 * elapsed + 2 and set(statuses[:first]) == {404}
         limited = responses[first]
         assert limited.headers["retry-after"] == "1" and limited.json()["code"] == -1
+        # the same address, limited for keys that do not exist, still opens a printed code at once
+        known = make_live(server)["scene"]
+        assert [resolve(server, known).status_code for _ in range(20)] == [200] * 20
     finally:
         server.thread.stop()
+
+
+async def test_200_scans_of_one_code_from_one_address_are_all_answered_and_the_counts_kept_sane(
+        server: Server) -> None:
+    body = make_live(server)
+    key = body["scene"]
+    gate = asyncio.Semaphore(50)
+
+    async def scan(client: httpx.AsyncClient, n: int) -> int:
+        async with gate:
+            return (await client.get(f"{server.url}/api/scenes/{key}", params={"visitor": f"phone-{n}"})).status_code
+
+    began = time.monotonic()
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    async with httpx.AsyncClient(trust_env=False, timeout=30, limits=limits) as client:
+        statuses = await asyncio.gather(*(scan(client, n) for n in range(200)))
+    elapsed = time.monotonic() - began
+    assert statuses.count(200) == 200  # one venue's Wi-Fi: every phone behind it opens the code
+    # What one address adds to one code's counts: the default 600 a minute, in bursts of 60.
+    view = server.service.live.view(server.service.get(body["id"]))
+    assert view is not None and 60 <= view.scans.total <= 60 + 10 * elapsed + 1
+    listed = server.ok("GET", "/api/codes")["data"]["items"]
+    assert [i["scans"] for i in listed if i["id"] == body["id"]] == [view.scans.total]
+
+
+async def test_test_builds_are_counted_apart_and_other_mini_programs_not_at_all(server: Server) -> None:
+    body = make_live(server)
+    key = body["scene"]
+    frame = "https://servicewechat.com/{}/{}/page-frame.html"
+    referers = {
+        "release": frame.format(sandbox.SANDBOX_APPID, 17),
+        "develop, trial or review": frame.format(sandbox.SANDBOX_APPID, 0),
+        "the IDE": frame.format(sandbox.SANDBOX_APPID, "devtools"),
+        "another mini program": frame.format("wx0123456789abcdef", 3),
+        "another mini program's test build": frame.format("wx0123456789abcdef", 0),
+    }
+    for who, referer in referers.items():
+        answer = server.call("GET", f"/api/scenes/{key}", key=None, headers={"Referer": referer})
+        assert answer.status_code == 200 and answer.json()["data"]["page"] == "pages/coupon/get", who
+    assert resolve(server, key).status_code == 200  # no Referer (another client): counted as before
+
+    view = server.service.live.view(server.service.get(body["id"]))
+    assert view is not None
+    assert (view.scans.total, view.scans.today, view.scans.last_7_days, view.scans.tests) == (2, 2, 2, 2)
+    me = Requester(chat="api", user_id="cms", lang="en")
+    shown = await commands.run(server.service, f"show {body['id']}", me)
+    assert "Scans: 2 in all" in shown.en and "Test scans: 2" in shown.en and "测试扫码: 2 次" in shown.zh
+    stats = await commands.run(server.service, f"stats {body['id']}", me)
+    assert sum(d["scans"] for d in stats.data["days"]) == 2 and stats.data["live"]["scans"]["tests"] == 2
+    listed = server.ok("GET", "/api/codes")["data"]["items"]
+    assert [i["scans"] for i in listed if i["id"] == body["id"]] == [2]
+
+
+@pytest.mark.parametrize(("referer", "origin"), [
+    (None, "real"),
+    ("https://codes.example.com/q/abc", "real"),
+    (f"https://servicewechat.com/{sandbox.SANDBOX_APPID}/3/page-frame.html", "real"),
+    (f"https://servicewechat.com/{sandbox.SANDBOX_APPID}/0/page-frame.html", "test"),
+    (f"https://servicewechat.com/{sandbox.SANDBOX_APPID}/devtools/page-frame.html", "test"),
+    ("https://servicewechat.com/wxother/3/page-frame.html", "other"),
+    (f"https://servicewechat.com/{sandbox.SANDBOX_APPID}/0/other.html", "real"),  # not the documented form
+    (f"http://servicewechat.com/{sandbox.SANDBOX_APPID}/0/page-frame.html", "real"),
+])
+def test_a_scans_origin_is_read_from_wx_requests_referer(referer: str | None, origin: str) -> None:
+    assert scan_origin(referer, sandbox.SANDBOX_APPID) == origin
+    assert scan_origin(referer, None) == ("real" if origin == "other" else origin)  # no appid: none is another's
 
 
 def test_a_long_scene_key_answers_as_before(server: Server) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,9 +105,30 @@ def test_the_q_image_is_a_square_qr_of_our_link_and_the_verification_file_is_ser
         assert found.text == f"{running.url}/q/{short}" and found.format == zxingcpp.BarcodeFormat.QRCode
         assert client.get(f"{running.url}/q/0000000000.png").status_code == 404
 
-        assert client.get(f"{running.url}/Zx9Yw8Vu7T.txt").status_code == 404
+        # WeChat checks the file in the rule's last directory: /q/<name>.txt for https://<host>/q/ (and the root
+        # for a rule without one); neither may reach the /q/{key} page.
+        for where in ("/Zx9Yw8Vu7T.txt", "/q/Zx9Yw8Vu7T.txt"):
+            missing = client.get(f"{running.url}{where}")
+            assert (missing.status_code, missing.headers["content-type"].split(";")[0]) == (404, "text/plain")
         running.service.live.save_site_file("Zx9Yw8Vu7T.txt", b"6a1f0c9e8d7b", Requester(user_id="admin"))
-        served = client.get(f"{running.url}/Zx9Yw8Vu7T.txt")
-        assert (served.status_code, served.content, served.headers["content-type"].split(";")[0]) == (
-            200, b"6a1f0c9e8d7b", "text/plain")
+        for where in ("/Zx9Yw8Vu7T.txt", "/q/Zx9Yw8Vu7T.txt"):
+            served = client.get(f"{running.url}{where}")
+            assert (served.status_code, served.content, served.headers["content-type"].split(";")[0]) == (
+                200, b"6a1f0c9e8d7b", "text/plain"), where
         assert client.get(f"{running.url}/..%2Fminpcode.db.txt").status_code == 404
+        assert client.get(f"{running.url}/q/..%2Fminpcode.db.txt").status_code == 404
+        assert client.get(f"{running.url}/q/{short}").status_code == 200  # the page itself is where it was
+
+
+def test_the_q_page_of_a_printed_code_is_never_refused_and_unknown_keys_are_limited(running: Running) -> None:
+    made = post(running.url, {"path": DESTINATION, "live": True})
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        began = time.monotonic()
+        pages = [client.get(f"{running.url}/q/{made['scene'][2:]}").status_code for _ in range(80)]
+        elapsed = time.monotonic() - began
+        assert pages == [200] * 80  # phones behind one address, beyond the 60 of a burst
+        unknown = [client.get(f"{running.url}/q/000000000{n % 10}").status_code for n in range(80)]
+    assert unknown[0] == 404 and 429 in unknown
+    view = running.service.live.view(running.service.get(made["id"]))
+    # the counts are kept to the per-address rate: a burst of 60, then 10 a second
+    assert view is not None and 60 <= view.scans.total <= min(80, 60 + 10 * elapsed + 1)

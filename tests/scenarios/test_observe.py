@@ -248,6 +248,14 @@ def test_resolver_scans_are_counted(tmp_path: Path, wechat: Any) -> None:
         assert resolve(server, key).status_code == 200
         assert resolve(server, "k=nosuchkey0").status_code == 404
         assert (scans("found"), scans("unknown")) == (found + 1, unknown + 1)
+
+        def uncounted(reason: str) -> float:
+            return value(samples(render()[0].decode()), "minpcode_resolver_scans_uncounted_total", reason=reason)
+
+        other = uncounted("other_app")
+        referer = {"Referer": "https://servicewechat.com/wx0123456789abcdef/3/page-frame.html"}
+        assert server.call("GET", f"/api/scenes/{key}", key=None, headers=referer).status_code == 200
+        assert (scans("found"), uncounted("other_app")) == (found + 2, other + 1)
     finally:
         server.thread.stop()
 

@@ -185,3 +185,19 @@ def test_reports_join_reuses_with_the_code_offered_again(store: Storage) -> None
         ReuseRow(actor="slack:U_CAROL", code_id="gone00000000"),
     ]
     assert store.reports.reuses(until, window(10)[1]) == []
+
+
+def test_test_scans_are_kept_apart_and_real_counts_read_one_index(store: Storage) -> None:
+    from storage.scans import TEST_SOURCE
+
+    at = 1_700_000_000.0
+    store.scans.add_many([("k=abcdefghij", at, "v1", "wxa"), ("k=abcdefghij", at + 1, "v2", "web"),
+                          ("k=abcdefghij", at + 2, "v3", TEST_SOURCE), ("k=klmnopqrst", at, None, TEST_SOURCE)])
+    assert (store.scans.count("k=abcdefghij"), store.scans.count("k=abcdefghij", tests=True)) == (2, 1)
+    assert store.scans.count("k=abcdefghij", at + 1) == 1 and store.scans.unique("k=abcdefghij") == 2
+    assert store.scans.totals(["k=abcdefghij", "k=klmnopqrst"]) == {"k=abcdefghij": 2}
+    assert store.scans.top(at, at + 10) == [("k=abcdefghij", 2)]
+    plan = " ".join(str(row[3]) for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM scans WHERE key = ? AND source <> ? AND at >= ?",
+        ["k=abcdefghij", TEST_SOURCE, at]).fetchall())
+    assert "COVERING INDEX scans_key_at_source" in plan  # a code's real scans since a day: the index alone
