@@ -28,6 +28,7 @@ from handlers.cli.output import (
     refuse_history_elsewhere,
     say,
     say_startup,
+    tell,
 )
 
 __all__ = ["app", "main"]
@@ -51,27 +52,28 @@ def serve(
     from bot.server import create_app, run_server
 
     settings = _settings("*")
+    # First, so that with MINPCODE_LOG_FORMAT=json every line below (refusals too) is a JSON line.
+    serve_logging(settings)
     refuse_history_elsewhere(settings)  # else it would serve an empty history and count the quota from 0
     shown = f"[{host}]" if ":" in host else host
     # Image links in API answers and /openapi.json name where this server listens (a wildcard is no address
     # to visit); links for people still need MINPCODE_PUBLIC_URL (Settings.people_url).
     visit = "127.0.0.1" if host in ("0.0.0.0", "::", "") else shown
     settings = settings.listening_at(f"http://{visit}:{port}")
-    check_port(host, port)
-    serve_logging(settings)
+    check_port(host, port, settings)
     try:
         application = create_app(settings)
     except MinpcodeError as exc:  # an unreadable database: one message, not a traceback
-        fail(exc)
+        fail(exc, settings)
     if settings.sandbox:
         mode = "SANDBOX 沙盒模式: built-in WeChat/GrowingIO emulators, codes are not real"
     else:
         parts = [f"WeChat {settings.wechat_appid}" if settings.wechat_configured else "",
                  f"GrowingIO {settings.gio_project_uid}" if settings.gio_configured else ""]
         mode = "LIVE 正式模式: " + ", ".join(p for p in parts if p)
-    say(f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
+    tell(settings, f"minpcode serving on http://{shown}:{port} · {mode}", style="bold")
     say_startup(settings)
-    say(f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
+    tell(settings, f"数据文件夹 Data folder: {settings.minpcode_data_dir}")
     run_server(application, host, port, settings.minpcode_stop_grace,  # SIGTERM: a graceful stop, exit 0
                settings.minpcode_trusted_proxies)
 

@@ -30,7 +30,8 @@ from typing import Any, TextIO
 
 from bot.redact import RedactSecrets, escape, redact, remember
 
-__all__ = ["RedactSecrets", "RequestIdMiddleware", "current_request_id", "escape", "redact", "request_id", "setup"]
+__all__ = ["RedactSecrets", "RequestIdMiddleware", "current_request_id", "escape", "is_setup", "redact", "request_id",
+           "setup"]
 
 _request_id: ContextVar[str | None] = ContextVar("minpcode_request_id", default=None)
 
@@ -139,6 +140,11 @@ class _Stderr(logging.StreamHandler[TextIO]):
     @stream.setter
     def stream(self, _value: TextIO) -> None:
         pass
+
+
+def is_setup() -> bool:
+    """Whether :func:`setup` has given the root logger our handler."""
+    return any(isinstance(h, _Stderr) for h in logging.getLogger().handlers)
 
 
 def setup(level: str | int = "INFO", fmt: str = "text", *, secrets: Iterable[str] = ()) -> logging.Handler:

@@ -6,6 +6,7 @@ terminal is written here (tables and images are in :mod:`handlers.cli.terminal`)
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterable
 from enum import IntEnum, StrEnum
@@ -16,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from bot import logs
 from bot.config import Settings
 from bot.errors import (
     FieldError,
@@ -95,6 +97,21 @@ def say(text: str, *, style: str | None = None, to_err: bool = False) -> None:
     (err if to_err else out).print(text, markup=False, soft_wrap=True, style=style)
 
 
+_told = logging.getLogger("minpcode.cli")
+
+
+def tell(settings: Settings | None, text: str, *, level: int = logging.INFO, style: str | None = None,
+         to_err: bool = False) -> None:
+    """:func:`say`, or with MINPCODE_LOG_FORMAT=json a log record: in that mode a pipeline reads stdout and
+    stderr as JSON lines, and one plain line among them (the banner, a warning) is one it cannot read."""
+    if settings is None or settings.minpcode_log_format != "json":
+        say(text, style=style, to_err=to_err)
+        return
+    if not logs.is_setup():  # said before the command set logging up (the check every command makes first)
+        logs.setup(settings.minpcode_log_level, "json", secrets=settings.secret_values())
+    _told.log(level, text)
+
+
 def option(field_name: str) -> str:
     return {"create_missing": "--create", "env_version": "--env", "check_path": "--no-check"}.get(
         field_name, "--" + field_name.replace("_", "-"))
@@ -139,7 +156,7 @@ def print_notices(notices: Iterable[Notice]) -> None:
         say(notice.text("zh"), style="yellow")
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, settings: Settings | None = None) -> None:
     """Refuse a port another program holds before saying "serving on" (uvicorn would fail after it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -147,9 +164,9 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            say(f"不能监听 {host}:{port}（{exc.strerror}）：端口可能已被占用，请停止占用它的程序或换一个 --port。\n"
-                 f"Cannot listen on {host}:{port} ({exc.strerror}): the port may be in use; stop the program "
-                 "holding it or choose another --port.", style="red", to_err=True)
+            tell(settings, f"不能监听 {host}:{port}（{exc.strerror}）：端口可能已被占用，请停止占用它的程序或换一个 "
+                 f"--port。\nCannot listen on {host}:{port} ({exc.strerror}): the port may be in use; stop the "
+                 "program holding it or choose another --port.", level=logging.ERROR, style="red", to_err=True)
             raise typer.Exit(ExitCode.INPUT) from None
 
 
@@ -157,9 +174,9 @@ def say_startup(settings: Settings) -> None:
     """The mode and why, and every half-configured part or unknown variable (bot/startup.py)."""
     report = startup_report(settings)
     lines = report.lines(settings.terminal_lang)
-    say(lines[0], style="bold")
+    tell(settings, lines[0], style="bold")
     for line in lines[1:]:
-        say(line, style="yellow", to_err=True)
+        tell(settings, line, level=logging.WARNING, style="yellow", to_err=True)
 
 
 def warn_old_data_dir() -> None:
@@ -179,9 +196,10 @@ def warn_old_data_dir() -> None:
     current = settings.minpcode_data_dir
     if current.resolve() != old.parent.resolve() and history_elsewhere(settings) is None:
         where = old.parent.resolve()
-        say(f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
+        tell(settings, f"注意：{where} 里有旧版本的历史记录，但现在的数据文件夹是 {current}。请把它移过去，或设置 "
              f"MINPCODE_DATA_DIR={where}。\nNote: {where} holds the history of an earlier version, but the data "
-             f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", style="yellow", to_err=True)
+             f"folder is now {current}. Move it there, or set MINPCODE_DATA_DIR={where}.", level=logging.WARNING,
+             style="yellow", to_err=True)
 
 
 def refuse_history_elsewhere(settings: Settings) -> None:
@@ -191,7 +209,7 @@ def refuse_history_elsewhere(settings: Settings) -> None:
     is easy to miss, and one setting (or moving the files) makes the command work as the person expects."""
     stranded = history_elsewhere(settings)
     if stranded is not None:
-        say(stranded.line(settings.terminal_lang), style="red", to_err=True)
+        tell(settings, stranded.line(settings.terminal_lang), level=logging.ERROR, style="red", to_err=True)
         raise typer.Exit(ExitCode.INPUT)
 
 
@@ -203,12 +221,15 @@ def print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def fail(exc: MinpcodeError) -> NoReturn:
-    say("没有完成 / Not done:", style="red", to_err=True)
-    say(f"{exc.zh}\n{exc.en}", to_err=True)
+def fail(exc: MinpcodeError, settings: Settings | None = None) -> NoReturn:
+    if settings is not None and settings.minpcode_log_format == "json":
+        tell(settings, f"没有完成 / Not done: {exc.zh} / {exc.en}", level=logging.ERROR)
+    else:
+        say("没有完成 / Not done:", style="red", to_err=True)
+        say(f"{exc.zh}\n{exc.en}", to_err=True)
     raise typer.Exit(exit_code(exc))
 
 
 __all__ = ["ExitCode", "Lang", "Terminal", "check_port", "err", "error_lines", "exit_code", "fail", "option", "out",
            "print_json_out", "print_notices", "print_version", "refuse_history_elsewhere", "report", "say", "say_startup",
-           "warn_old_data_dir", "worst"]
+           "tell", "warn_old_data_dir", "worst"]

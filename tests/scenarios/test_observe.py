@@ -273,3 +273,27 @@ def test_batch_rows_by_state_are_on_the_page(tmp_path: Path) -> None:
         page = samples(httpx.get(server.url + "/metrics").text)
     assert value(page, "minpcode_batch_rows", state="done") == 2
     assert value(page, "minpcode_batch_rows", state="invalid") == 1
+
+
+@pytest.mark.slow
+def test_json_log_format_makes_every_line_json_warnings_included(tmp_path: Path) -> None:
+    """Issue 24: the banner, the data-folder line and the start-up warnings were plain text among the JSON
+    lines; a pipeline reading stdout and stderr as JSON lines drops exactly the lines an operator needs."""
+    env = {"MINPCODE_LOG_FORMAT": "json", "MINPCODE_LANG": "en",
+           "WECHAT_APPID": "wx00000000000000aa",       # half of WeChat: no WECHAT_SECRET
+           "MINPCODE_LOG_LEVLE": "DEBUG"}              # misspelt MINPCODE_LOG_LEVEL
+    with Served(tmp_path / "data", env) as proc:
+        assert proc.get("/healthz").status_code == 200
+    lines = [line for line in proc.log().splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line!r}\n{proc.log()}")
+    said = {(r["level"], r["msg"]) for r in records}
+    warnings = [msg for level, msg in said if level == "WARNING"]
+    assert any("WeChat is half configured" in m and "WECHAT_SECRET" in m for m in warnings), said
+    assert any("MINPCODE_LOG_LEVLE" in m and "MINPCODE_LOG_LEVEL" in m for m in warnings), said
+    assert any("minpcode serving on" in msg for _, msg in said), said
+    assert any("Data folder" in msg and str(tmp_path / "data") in msg for _, msg in said), said
