@@ -9,6 +9,7 @@ from bot.errors import UpstreamRejected
 from bot.metrics import METRICS, Metrics, endpoint_label, render
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
+from bot.version import __version__
 from tests.conftest import Site
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -86,3 +87,11 @@ def test_endpoint_labels_stay_bounded() -> None:
     assert endpoint_label("/v1/projects/AbC9x2/minplinks?x=1") == "/v1/projects/{id}/minplinks"
     assert endpoint_label("/qrcode/5f3a9e.png") == "/qrcode/{id}"
     assert endpoint_label("") == "/"
+
+
+def test_build_info_names_the_running_version() -> None:
+    page = samples()
+    assert value(page, "minpcode_build_info", version=__version__) == 1
+    # The installation knows no commit (bot/version.py), so no label pretends to.
+    assert [key for key in page if key[0] == "minpcode_build_info"] == [
+        ("minpcode_build_info", (("version", __version__),))]
