@@ -273,7 +273,8 @@ def test_doctor_passes_when_every_configured_part_passes(tmp_path: Path, wechat:
 
 def test_the_start_up_report_gives_the_mode_and_warns_of_misspelt_names(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_SANBOX": "0"}, "doctor", "--json")
+    done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_SANBOX": "0",
+                     "MINPCODE_PUBLIC_URL": "http://127.0.0.1:3000"}, "doctor", "--json")  # not set is a warning too
     assert done.returncode == 0, done.stdout + done.stderr  # a warning is no failure
     rows = json.loads(done.stdout)["checks"]
     assert any(r["name"] == "mode" and r["status"] == "ok" and "sandbox" in r["detail"]["en"] for r in rows)
