@@ -79,6 +79,10 @@ class Outbox:
         """True the first time ``key`` is seen in ``ttl`` seconds, by any process on this data directory."""
         return self._store.first_seen(key, ttl)
 
+    def seen(self, key: str) -> bool:
+        """True when ``key`` was seen and its window has not lapsed; changes nothing."""
+        return self._store.seen(key)
+
     def forget(self, key: str) -> None:
         """Undo :meth:`first_seen` (a one-time link whose sheet was not taken may be used again)."""
         self._store.forget(key)

@@ -265,9 +265,18 @@ class PublicUrlPreflight:
 
     def __init__(self, settings: Settings, *, even_loopback: bool = False) -> None:
         self.url = settings.minpcode_public_url.strip().rstrip("/")
+        self.given = settings.people_url is not None
         self.even_loopback = even_loopback  # tests: probe a loopback URL as if it were public
 
     async def checks(self) -> list[Check]:
+        if not self.given:
+            # Not set is not "a loopback address": the default is ours, and what it costs is every link for people.
+            return [row("public url", "configured", "warning",
+                        "MINPCODE_PUBLIC_URL 没有设置：聊天里不会有链接（上传链接、下载链接、海报按钮、图片链接）。",
+                        "MINPCODE_PUBLIC_URL is not set: no links in the chats (upload links, download links, "
+                        "poster buttons, image links).", setting="MINPCODE_PUBLIC_URL",
+                        fix=("把 MINPCODE_PUBLIC_URL 设为外面访问 minpcode serve 的地址（https://…）。",
+                             "Set MINPCODE_PUBLIC_URL to the address people reach minpcode serve at (https://…)."))]
         if is_loopback(self.url) and not self.even_loopback:
             return [skipped("public url", f"MINPCODE_PUBLIC_URL 是本机地址（{self.url}），外面访问不到，不检查。",
                             f"MINPCODE_PUBLIC_URL is a loopback address ({self.url}); not checked.")]

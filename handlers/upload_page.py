@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import logging
+import math
+import time
 import urllib.parse
 
 from starlette.requests import Request
@@ -20,8 +22,9 @@ from starlette.routing import BaseRoute, Route
 from bot import links
 from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
-from bot.batch.sheets import MAX_BYTES, load_sheet
+from bot.batch.sheets import COLUMNS, MAX_BYTES, load_sheet
 from bot.errors import InputError, MinpcodeError, NotFound
+from bot.fields import ALIASES
 from bot.service import Service
 from handlers.http import BodyTooLarge, read_limited
 
@@ -37,7 +40,7 @@ button{{font-size:1.1rem;padding:.5rem 1.5rem}} #result{{margin-top:1rem;white-s
 <body><h1>上传表格 · Upload a sheet</h1>
 <p>选择 CSV 或 XLSX（最多 5 MB、5000 行），试运行结果会发回聊天。<br>
 Choose a CSV or XLSX (up to 5 MB and 5,000 rows); the dry run comes back in the chat.</p>
-<form id="form"><input id="file" type="file" accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" required>
+{help}<form id="form"><input id="file" type="file" accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" required>
 <p><button id="send" type="submit">上传 · Upload</button></p></form>
 <div id="result" role="status">{notice}</div>
 <script>
@@ -61,6 +64,40 @@ document.getElementById("form").addEventListener("submit", function (event) {{
 
 def _both(zh: str, en: str) -> str:
     return f"{zh}\n{en}"
+
+
+def _columns() -> str:
+    """Each known column with its Chinese header where it has one: ``page（页面）``."""
+    shown = []
+    for key in COLUMNS:
+        chinese = next((a for a in ALIASES[key] if not a.isascii()), None)
+        shown.append(f"{key}（{chinese}）" if chinese else key)
+    return ", ".join(shown)
+
+
+def _help(claim: UploadClaim, sample: str) -> str:
+    """What a person needs before picking a file: how long the link lasts, the columns, a sample sheet."""
+    left = max(1, math.ceil((claim.expires - time.time()) / 60))
+    ttl = TTL_SECONDS // 60
+    return (f'<p id="expires">这个链接 {ttl} 分钟内有效，只能用一次，还剩约 {left} 分钟。<br>'
+            f"This link is good for {ttl} minutes and one upload; about {left} min left.</p>\n"
+            f'<p id="columns">第一行写列名，可用的列：{html.escape(_columns())}。<br>'
+            f"The first row names the columns; known columns: {html.escape(', '.join(COLUMNS))}.<br>"
+            f'示例表格 · Sample sheet: <a href="{html.escape(sample)}">sample.csv</a></p>\n')
+
+
+def _closed(zh: str, en: str, status: int, headers: dict[str, str]) -> Response:
+    """The page without its form: nothing to pick a file for."""
+    return HTMLResponse(_PAGE.format(notice=html.escape(_both(zh, en)), help="", max_bytes=MAX_BYTES)
+                        .replace('<form id="form">', '<form id="form" hidden>'), status_code=status, headers=headers)
+
+
+_USED = ("这个链接已经用过了。请在聊天里重新发送「批量」。", "This link was already used. Send bulk in the chat again.")
+
+
+def _spent(claim: UploadClaim) -> str:
+    """The one-time key a taken sheet spends (storage/outbox.py's seen memory)."""
+    return f"batch-upload:{claim.nonce}"
 
 
 class UploadPage:
@@ -89,12 +126,16 @@ class UploadPage:
     async def page(self, request: Request) -> Response:
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
         try:
-            self._claim(request.path_params["token"])
+            claim = self._claim(request.path_params["token"])
+        except LinkExpired as exc:
+            return _closed(exc.zh, exc.en, 410, headers)
         except LinkError as exc:
-            return HTMLResponse(_PAGE.format(notice=html.escape(_both(exc.zh, exc.en)), max_bytes=MAX_BYTES)
-                                .replace('<form id="form">', '<form id="form" hidden>'), status_code=403,
-                                headers=headers)
-        return HTMLResponse(_PAGE.format(notice="", max_bytes=MAX_BYTES), headers=headers)
+            return _closed(exc.zh, exc.en, 403, headers)
+        if self.service.outbox.seen(_spent(claim)):
+            return _closed(*_USED, 410, headers)
+        base = self.service.settings.people_url
+        sample = links.sample_sheet_url(base) if base else links.SAMPLE_SHEET_ROUTE  # same server as this page
+        return HTMLResponse(_PAGE.format(notice="", help=_help(claim, sample), max_bytes=MAX_BYTES), headers=headers)
 
     async def upload(self, request: Request) -> Response:
         try:
@@ -113,10 +154,9 @@ class UploadPage:
             sheet = await load_sheet(data, name)
         except MinpcodeError as exc:
             return _answer(False, exc.zh, exc.en, 400)
-        spent = f"batch-upload:{claim.nonce}"
+        spent = _spent(claim)
         if not self.service.outbox.first_seen(spent, TTL_SECONDS):
-            return _answer(False, "这个链接已经用过了。请在聊天里重新发送「批量」。",
-                           "This link was already used. Send bulk in the chat again.", 409)
+            return _answer(False, *_USED, 409)
         try:
             await take(sheet, claim)
         except BaseException as exc:

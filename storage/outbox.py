@@ -33,6 +33,11 @@ class Outbox:
             self._db.execute("DELETE FROM seen WHERE until < ?", [now])  # indexed: the lapsed ones only
         return first
 
+    def seen(self, key: str) -> bool:
+        """True when ``key`` was seen and its window has not lapsed; read-only (unlike :meth:`first_seen`)."""
+        row = self._db.execute("SELECT 1 FROM seen WHERE key = ? AND until >= ?", [key, time.time()]).fetchone()
+        return row is not None
+
     def forget(self, key: str) -> None:
         """Undo :meth:`first_seen` for ``key``: what it guarded did not happen after all."""
         self._db.execute("DELETE FROM seen WHERE key = ?", [key])

@@ -58,11 +58,9 @@ def test_the_link_opens_in_a_real_browser_takes_the_sheet_once_and_the_dry_run_i
     [dry] = texts_with(site, "试运行")
     assert "门店.csv" in dry and "2 行可以生成" in dry and "gb18030" in dry.lower()
 
-    page.reload()  # one use only
-    page.set_input_files("#file", files=[{"name": "again.csv", "mimeType": "text/csv", "buffer": SHEET}])
-    page.click("#send")
-    page.wait_for_function("document.getElementById('result').textContent.includes('already used')",
-                           timeout=20_000)
+    page.reload()  # one use only: the page says so before a file is picked
+    assert "already used" in page.locator("#result").inner_text()
+    assert page.locator("#form").is_hidden()
 
     page.goto(link[:-3] + "xyz")  # a forged signature
     assert "not valid" in page.locator("#result").inner_text()
@@ -155,3 +153,31 @@ def test_the_access_line_shows_a_signed_route_with_its_token_redacted(site: WeCo
     assert any('"GET /batches/upload/***" 200' in line for line in access), access
     assert any('"GET /batches/***.zip" 404' in line for line in access), access
     assert not any(payload in line or signature in line for line in access), access
+
+
+def test_a_valid_page_says_thirty_minutes_and_lists_the_columns_with_a_sample_sheet(site: WeComSite) -> None:
+    """Issue 24: the page gave no hint of the link's life, the columns a sheet takes, or a sample."""
+    link = the_link(site)
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        page = http.get(link)
+        assert page.status_code == 200
+        assert "30 分钟" in page.text and "30 minutes" in page.text
+        assert re.search(r"about (29|30) min left", page.text), page.text
+        assert "page（页面）" in page.text and "scene（场景）" in page.text and "expire_days" in page.text
+        [sample] = re.findall(r'href="([^"]+sample\.csv)"', page.text)
+        got = http.get(sample)
+        assert got.status_code == 200 and "page" in got.text
+
+
+@pytest.mark.slow  # the sheet is read in a worker process
+def test_a_used_link_says_so_before_anyone_picks_a_file(site: WeComSite, browser_page: Any) -> None:
+    """Issue 24: a spent link still showed a working-looking form; the refusal came only after the upload."""
+    link = the_link(site)
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        assert http.post(link, content=SHEET, headers={"X-Filename": "ok.csv"}).status_code == 200
+        again = http.get(link)
+        assert again.status_code == 410 and "already used" in again.text and "已经用过" in again.text
+        assert "30 minutes" not in again.text
+    browser_page.goto(link)
+    assert "already used" in browser_page.locator("#result").inner_text()
+    assert browser_page.locator("#form").is_hidden()

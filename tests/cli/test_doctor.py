@@ -211,7 +211,12 @@ def test_data_folder_font_and_public_url(tmp_path: Path) -> None:
     font = run(FontPreflight(settings(tmp_path, minpcode_cjk_font=tmp_path / "none.ttf")))[0]
     assert font.status == "failed" and font.setting == "MINPCODE_CJK_FONT"
     assert run(FontPreflight(settings(tmp_path), find=lambda: None))[0].status == "failed"
-    assert run(PublicUrlPreflight(settings(tmp_path)))[0].status == "skipped"
+    unset = run(PublicUrlPreflight(settings(tmp_path)))[0]  # issue 24: it said "a loopback address"
+    assert unset.status == "warning" and unset.setting == "MINPCODE_PUBLIC_URL"
+    assert "not set" in unset.detail.en and "loopback" not in unset.detail.en
+    assert "upload links" in unset.detail.en and "poster buttons" in unset.detail.en and "没有设置" in unset.detail.zh
+    loop = run(PublicUrlPreflight(settings(tmp_path, minpcode_public_url="http://127.0.0.1:3000")))[0]
+    assert loop.status == "skipped" and "loopback address" in loop.detail.en
     with ServerThread(create_app(settings(tmp_path, minpcode_sandbox=True))) as server:
         up, *warnings = run(PublicUrlPreflight(settings(tmp_path, minpcode_public_url=server.url), even_loopback=True))
         assert up.status == "ok" and "minpcode" in up.detail.en
@@ -268,7 +273,8 @@ def test_doctor_passes_when_every_configured_part_passes(tmp_path: Path, wechat:
 
 def test_the_start_up_report_gives_the_mode_and_warns_of_misspelt_names(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_SANBOX": "0"}, "doctor", "--json")
+    done = minpcode({"MINPCODE_DATA_DIR": str(tmp_path / "data"), "MINPCODE_SANBOX": "0",
+                     "MINPCODE_PUBLIC_URL": "http://127.0.0.1:3000"}, "doctor", "--json")  # not set is a warning too
     assert done.returncode == 0, done.stdout + done.stderr  # a warning is no failure
     rows = json.loads(done.stdout)["checks"]
     assert any(r["name"] == "mode" and r["status"] == "ok" and "sandbox" in r["detail"]["en"] for r in rows)
