@@ -6,7 +6,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -121,15 +122,8 @@ def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         return pending(sqlite_utils.Database(memory=True))
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
+    with _read_only(path) as conn:
         return pending(sqlite_utils.Database(conn))
-    except sqlite3.DatabaseError as exc:
-        if not _unreadable(exc):
-            raise
-        raise DatabaseUnreadable(path) from None
-    finally:
-        conn.close()
 
 
 def recorded_codes(data_dir: Path | str) -> int:
@@ -140,11 +134,18 @@ def recorded_codes(data_dir: Path | str) -> int:
     path = Path(data_dir) / DB_NAME
     if not path.is_file() or path.stat().st_size == 0:
         return 0
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
+    with _read_only(path) as conn:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codes'").fetchone() is None:
             return 0
         return int(conn.execute("SELECT count(*) FROM codes").fetchone()[0])
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """The database at ``path`` opened read-only; a damaged file is :class:`DatabaseUnreadable`."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        yield conn
     except sqlite3.DatabaseError as exc:
         if not _unreadable(exc):
             raise

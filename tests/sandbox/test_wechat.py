@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ from PIL import Image
 
 from bot.sandbox import SANDBOX_APP_NAME, SANDBOX_APPID, SANDBOX_SECRET, qr
 from bot.sandbox._wechat_codes import CodeRules, parse_code_request
-from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator, WeChatError
 from tests.conftest import FakeClock
 
@@ -47,25 +45,6 @@ class Sandbox:
         if content is not None:
             return self.client.post(path, params={"access_token": token}, content=content)
         return self.client.post(path, params={"access_token": token}, json=body)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., Sandbox]]:
-    with ExitStack() as stack:
-
-        def make(**knobs: Any) -> Sandbox:
-            clock = FakeClock()
-            emu = WeChatEmulator(clock=clock, **knobs)
-            server = stack.enter_context(ServerThread(emu.app))
-            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=10))
-            return Sandbox(emu, client, clock)
-
-        yield make
-
-
-@pytest.fixture
-def sb(sandbox: Callable[..., Sandbox]) -> Sandbox:
-    return sandbox()
 
 
 def errcode(response: httpx.Response) -> int:

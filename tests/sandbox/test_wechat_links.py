@@ -7,39 +7,15 @@ shared daily 500,000 on https://developers.weixin.qq.com/miniprogram/dev/framewo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from bot.sandbox.server import ServerThread
-from bot.sandbox.wechat import WeChatEmulator
-from tests.conftest import FakeClock
 from tests.sandbox.test_wechat import Sandbox, errcode
 
 URLLINK, SCHEME = "/wxa/generate_urllink", "/wxa/generatescheme"
 DAY = 86400
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., Sandbox]]:
-    with ExitStack() as stack:
-
-        def make(**knobs: Any) -> Sandbox:
-            clock = FakeClock()
-            emu = WeChatEmulator(clock=clock, **knobs)
-            server = stack.enter_context(ServerThread(emu.app))
-            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=10))
-            return Sandbox(emu, client, clock)
-
-        yield make
-
-
-@pytest.fixture
-def sb(sandbox: Callable[..., Sandbox]) -> Sandbox:
-    return sandbox()
 
 
 def test_url_link_by_days_and_by_time(sb: Sandbox) -> None:

@@ -15,15 +15,14 @@ import pytest
 import yaml
 
 from tests.emulators.slack import (
-    APP_ID,
     BOT_USER_ID,
     DM_CHANNEL,
     PUBLIC_CHANNEL,
-    TEAM_ID,
     USER_ID,
     SlackEmulator,
 )
 from tests.served import free_port
+from tests.slack.test_batches import press
 from tests.slack.test_e2e import SECRET, Harness, make_harness, scan  # noqa: F401  (make_harness: a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,18 +62,6 @@ def wait_posts(emu: SlackEmulator, channel: str, count: int = 1, *, thread_ts: s
 
 def settle() -> None:
     time.sleep(0.6)  # long enough for a second answer to have come, had there been one
-
-
-def press(h: Harness, action_id: str, batch_id: str, ts: str) -> None:
-    payload: dict[str, Any] = {
-        "type": "block_actions", "user": h.user(USER_ID), "team": {"id": TEAM_ID}, "api_app_id": APP_ID,
-        "trigger_id": h.emu.issue_trigger_id(user_id=USER_ID), "channel": {"id": DM_CHANNEL},
-        "container": {"type": "message", "message_ts": ts, "channel_id": DM_CHANNEL, "is_ephemeral": False},
-        "message": {"ts": ts, "type": "message"},
-        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": batch_id,
-                     "action_ts": str(time.time())}],
-    }
-    assert h.interact(payload).status_code == 200
 
 
 def dry_run_in_dm(h: Harness, before: int) -> tuple[str, str]:
