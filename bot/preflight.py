@@ -1,4 +1,5 @@
-"""The core's own ``minpcode doctor`` checks: settings, WeChat, GrowingIO, the data folder, the font, the URL.
+"""The core's own ``minpcode doctor`` checks: settings, WeChat, GrowingIO, the data folder, the font, the URL,
+and whether SVG logos can be drawn.
 
     checks = core_preflights(settings)          # each a bot.ports.Preflight
     rows = [row for check in checks for row in await check.checks()]
@@ -15,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 from pydantic import SecretStr
@@ -257,6 +259,54 @@ class FontPreflight:
         return [row("font", "cjk font", "ok", f"{family}（{path}）", f"{family} ({path})")]
 
 
+# What loading cairosvg gave (bot/posters/svg.py): the module or None, and which part is missing
+# ("cairosvg" or "libcairo"). The process hands the loader in, so the core imports no feature.
+SvgLoaded = tuple[ModuleType | None, str | None]
+
+# A one-pixel drawing: proves libcairo draws, not only that it was found.
+_SVG_PROBE = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><rect width="1" height="1"/></svg>'
+
+
+class SvgPreflight:
+    """SVG logos on posters (docs/posters.md promises them): cairosvg is installed, loads the system's libcairo
+    and draws a pixel. Without libcairo every SVG logo is refused; doctor says so and what to install before
+    someone's logo is refused in a chat. A warning, not a failure: PNG and JPEG logos and the rest still work."""
+
+    name = "posters"
+
+    def __init__(self, load: Callable[[], SvgLoaded]) -> None:
+        self.load = load
+
+    async def checks(self) -> list[Check]:
+        cairosvg, missing = self.load()
+        if cairosvg is None and missing != "libcairo":
+            return [self._unavailable("缺少 Python 包 cairosvg", "the Python package cairosvg is missing",
+                                      ("重新安装 minpcode（pip install .），它会装上 cairosvg。",
+                                       "Reinstall minpcode (pip install .), which installs cairosvg."))]
+        if cairosvg is None:
+            return [self._unavailable("缺少系统库 libcairo", "libcairo is missing",
+                                      ("安装 libcairo：Debian/Ubuntu 用 apt-get install libcairo2，Alpine 用 apk add cairo，"
+                                       "macOS 用 brew install cairo（容器镜像已自带）。",
+                                       "Install libcairo: apt-get install libcairo2 on Debian/Ubuntu, apk add cairo on "
+                                       "Alpine, brew install cairo on macOS (the container image has it)."))]
+        try:
+            cairosvg.svg2png(bytestring=_SVG_PROBE, unsafe=False)
+        except Exception as exc:  # a libcairo that loads but cannot draw is as good as none
+            return [self._unavailable(f"libcairo 不能绘制（{type(exc).__name__}）",
+                                      f"libcairo cannot draw ({type(exc).__name__})",
+                                      ("重新安装 libcairo（Debian/Ubuntu：apt-get install --reinstall libcairo2）。",
+                                       "Reinstall libcairo (Debian/Ubuntu: apt-get install --reinstall libcairo2)."))]
+        import cairocffi  # already loaded by cairosvg: for libcairo's version
+
+        version = f"cairosvg {cairosvg.__version__}, libcairo {cairocffi.cairo_version_string()}"
+        return [row("posters", "svg logos", "ok", f"可以绘制 SVG 标志（{version}）。", f"SVG logos can be drawn ({version}).")]
+
+    @staticmethod
+    def _unavailable(zh: str, en: str, fix: tuple[str, str]) -> Check:
+        return row("posters", "svg logos", "warning", f"不能使用 SVG 标志：{zh}，SVG 标志会被拒绝（PNG、JPEG 标志不受影响）。",
+                   f"SVG logos unavailable: {en}, so SVG logos are refused (PNG and JPEG logos still work).", fix=fix)
+
+
 class PublicUrlPreflight:
     """``MINPCODE_PUBLIC_URL`` answers ``/healthz`` (Slack, WeCom and image links use it); loopback is skipped.
     An address WeChat would refuse for live codes (http, an IP: bot/links.py ``plain_link_problems``) is a warning."""
@@ -311,4 +361,4 @@ def core_preflights(settings: Settings) -> list[Preflight]:
 
 
 __all__ = ["DataDirPreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight", "SettingsPreflight", "StartupPreflight",
-           "WeChatPreflight", "core_preflights", "row", "skipped", "upstream_failed"]
+           "SvgLoaded", "SvgPreflight", "WeChatPreflight", "core_preflights", "row", "skipped", "upstream_failed"]

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
@@ -40,6 +40,9 @@ from bot.upstream import TIMEOUT, Upstream
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
 from storage import Storage
+
+if TYPE_CHECKING:
+    from bot.preflight import SvgLoaded
 
 log = logging.getLogger("minpcode.server")
 SANDBOX_WECHAT_URL = "http://wechat.sandbox"
@@ -88,12 +91,20 @@ def announcers(settings: Settings) -> list[Announcer]:
 
 
 def preflights(settings: Settings) -> list[Preflight]:
-    """What ``minpcode doctor`` checks, in table order: the core's parts, then Slack and WeCom."""
-    from bot.preflight import core_preflights
+    """What ``minpcode doctor`` checks, in table order: the core's parts, the posters' SVG logos, then Slack and WeCom."""
+    from bot.preflight import SvgPreflight, core_preflights
     from handlers.slack.preflight import slack_preflight
     from handlers.wecom.preflight import wecom_preflight
 
-    return [*core_preflights(settings), slack_preflight(settings), wecom_preflight(settings)]
+    return [*core_preflights(settings), SvgPreflight(svg_loaded), slack_preflight(settings), wecom_preflight(settings)]
+
+
+def svg_loaded() -> SvgLoaded:
+    """cairosvg and what is missing, loaded in this process only when doctor asks (bot/posters/svg.py: never
+    in the serving process, where the workers draw)."""
+    from bot.posters import svg
+
+    return svg.cairosvg, svg.missing
 
 
 @dataclass

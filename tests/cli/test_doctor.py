@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +26,14 @@ from bot.preflight import (
     FontPreflight,
     GrowingIOPreflight,
     PublicUrlPreflight,
+    SvgPreflight,
     WeChatPreflight,
 )
 from bot.sandbox import GIO_PRODUCT_ID, GIO_PROJECT_UID, GIO_TOKEN, SANDBOX_APPID, SANDBOX_SECRET
 from bot.sandbox.growingio import GrowingIOEmulator
 from bot.sandbox.server import ServerThread
 from bot.sandbox.wechat import WeChatEmulator
-from bot.server import create_app, preflights
+from bot.server import create_app, preflights, svg_loaded
 from handlers.slack.app import REQUIRED_SCOPES
 from handlers.slack.preflight import SlackPreflight
 from handlers.wecom.preflight import WeComPreflight
@@ -292,4 +295,33 @@ def test_unparseable_settings_are_one_failed_row(tmp_path: Path) -> None:
 
 def test_process_composes_every_part() -> None:
     names = [p.name for p in preflights(Settings(_env_file=None))]  # type: ignore[call-arg]
-    assert names == ["settings", "mode", "data", "font", "wechat", "gio", "public url", "slack", "wecom"]
+    assert names == ["settings", "mode", "data", "font", "wechat", "gio", "public url", "posters", "slack", "wecom"]
+
+
+# -- SVG logos (issue 24: the image lacked libcairo and nothing said so) ------------------------------------
+NO_CAIRO = Path(__file__).with_name("no_cairo")
+
+
+def test_svg_logos_are_a_row_saying_what_to_install() -> None:
+    [here] = run(SvgPreflight(svg_loaded))  # this machine has libcairo (Debian's libcairo2), as the image now does
+    assert (here.part, here.name, here.status) == ("posters", "svg logos", "ok") and "libcairo" in here.detail.en
+    [gone] = run(SvgPreflight(load=lambda: (None, "libcairo")))
+    assert gone.status == "warning" and "SVG logos unavailable: libcairo is missing" in gone.detail.en
+    assert gone.fix is not None and "apt-get install libcairo2" in gone.fix.en and "libcairo2" in gone.fix.zh
+    [package] = run(SvgPreflight(load=lambda: (None, "cairosvg")))
+    assert package.status == "warning" and package.fix is not None and "pip install" in package.fix.en
+
+
+@pytest.mark.slow
+def test_doctor_without_libcairo_warns_and_names_the_package(tmp_path: Path) -> None:
+    """A real ``minpcode doctor`` on a machine whose cairocffi finds no libcairo (tests/cli/no_cairo)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_", "MINPCODE_"))}
+    env.update(MINPCODE_DATA_DIR=str(tmp_path / "data"), MINPCODE_PUBLIC_URL="http://127.0.0.1:3000",
+               PYTHONPATH=os.pathsep.join([str(NO_CAIRO), str(ROOT)]))
+    done = subprocess.run([sys.executable, "-m", "bot", "doctor", "--json"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    rows = json.loads(done.stdout)["checks"]
+    [svg] = [r for r in rows if r["part"] == "posters"]
+    assert svg["status"] == "warning" and "libcairo is missing" in svg["detail"]["en"], svg
+    assert "apt-get install libcairo2" in svg["fix"]["en"] and "libcairo2" in svg["fix"]["zh"]
+    assert done.returncode == 0, done.stderr  # a warning: PNG and JPEG logos and the rest still work
