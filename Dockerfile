@@ -19,6 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# The system libraries the documented features load: libcairo2 for SVG logos on posters (cairosvg draws them
+# through cairocffi, which dlopens libcairo.so.2; docs/posters.md). Without it `minpcode doctor` warns and
+# SVG logos are refused. tests/deploy/test_container.py checks each name is a Debian bookworm package.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libcairo2 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies in their own layer: it is rebuilt only when pyproject.toml changes. They include
 # noto-cjk-sans-otc, the CJK font the summary charts draw Chinese names with.
 COPY pyproject.toml ./

@@ -1,12 +1,14 @@
 """The container files, tested as far as a machine without a container engine allows.
 
-1. The Dockerfile's instructions, .dockerignore and compose.yaml, parsed and checked.
+1. The Dockerfile's instructions, .dockerignore and compose.yaml, parsed and checked: the apt packages the
+   image installs are Debian packages apt here can install, and compose.yaml hardens the container as the
+   systemd unit does (read-only, no capabilities, no new privileges; writable: the /data volume and /tmp).
 2. What the image runs, run for real: the wheel built from this tree, installed into a clean venv
-   (no source tree, no PYTHONPATH), then ``minpcode serve`` as the image's CMD says, with its data
-   folder from ``MINPCODE_DATA_DIR``, answering ``/healthz`` on a loopback port. The dependencies are
+   (no source tree, no PYTHONPATH), with the image's ENV; ``--version``, ``doctor --json`` and then
+   ``minpcode serve`` as the image's CMD says, with its data folder from ``MINPCODE_DATA_DIR``, answering
+   ``/healthz`` on a loopback port, writing nowhere but its data folder and /tmp. The dependencies are
    lent to that venv by a path file pointing at this interpreter's site-packages, so nothing is
-   downloaded; only minpcode itself comes from the wheel.
-"""
+   downloaded; only minpcode itself comes from the wheel."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,6 +94,77 @@ def assert_trusts_the_bridge_gateway(value: str) -> None:
     assert not any(ipaddress.ip_address("203.0.113.7") in network for network in networks)  # a phone is no proxy
 
 
+def image_env() -> dict[str, str]:
+    """The image's ENV, as the server in it sees its environment."""
+    env: dict[str, str] = {}
+    for word, args in instructions():
+        if word == "ENV":
+            env.update(item.partition("=")[::2] for item in shlex.split(args))
+    return env
+
+
+def apt_installs() -> list[tuple[str, list[str]]]:
+    """(the RUN's arguments, the packages) for each ``apt-get install`` the Dockerfile runs."""
+    found = []
+    for word, args in instructions():
+        if word == "RUN" and "apt-get install" in args:
+            command = args.split("apt-get install", 1)[1].split("&&", 1)[0]
+            found.append((args, [w for w in shlex.split(command) if not w.startswith("-")]))
+    return found
+
+
+def test_the_image_installs_the_system_libraries_the_docs_promise() -> None:
+    """SVG logos (docs/posters.md) need libcairo, which python:3.11-slim lacks: cairocffi dlopens libcairo.so.2."""
+    installs = apt_installs()
+    assert any("libcairo2" in packages for _, packages in installs), installs
+    items = instructions()
+    for args, _ in installs:
+        assert "--no-install-recommends" in args and "apt-get update" in args  # one layer, nothing extra
+        assert "rm -rf /var/lib/apt/lists/*" in args  # the package lists stay out of the image
+        index = next(i for i, (w, a) in enumerate(items) if w == "RUN" and a == args)
+        assert index < first(items, "USER")  # installed as root, before the server's user takes over
+
+
+@pytest.mark.slow
+def test_each_apt_package_is_a_debian_package_with_a_candidate() -> None:
+    """What the image's apt line names exists in Debian (this machine's apt: bookworm), so the build can install it."""
+    if shutil.which("apt-cache") is None:
+        pytest.skip("apt-cache is not installed here: the Dockerfile's apt packages cannot be looked up")
+    packages = [name for _, names in apt_installs() for name in names]
+    assert packages
+    for name in packages:
+        policy = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, timeout=60).stdout
+        candidate = next((line.split(":", 1)[1].strip() for line in policy.splitlines()
+                          if line.strip().startswith("Candidate:")), None)
+        assert candidate not in (None, "(none)"), f"{name}: no installable version in apt here\n{policy}"
+
+
+def writable_paths(service: dict[str, Any]) -> set[str]:
+    """Where a container of this service can write: its volumes not mounted read-only, its tmpfs mounts,
+    and everything when the root filesystem is writable."""
+    paths = {"/"} if service.get("read_only") is not True else set()
+    for volume in service.get("volumes", []):
+        parts = volume.split(":") if isinstance(volume, str) else [volume["source"], volume["target"]]
+        if not (isinstance(volume, str) and parts[-1] == "ro" or isinstance(volume, dict) and volume.get("read_only")):
+            paths.add(parts[1])
+    tmpfs = service.get("tmpfs", [])
+    paths.update(entry.split(":", 1)[0] for entry in ([tmpfs] if isinstance(tmpfs, str) else tmpfs))
+    return paths
+
+
+def test_compose_hardens_the_container_as_the_systemd_unit_does() -> None:
+    service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["minpcode"]
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"] and not service.get("cap_add")
+    assert "no-new-privileges:true" in service["security_opt"] and not service.get("privileged")
+    assert isinstance(service["pids_limit"], int) and service["pids_limit"] > 0
+    assert writable_paths(service) == {"/data", "/tmp"}  # the history's volume and scratch space, nothing else
+    # what minpcode writes lands in one of them
+    env = image_env() | service["environment"]
+    assert env["MINPCODE_DATA_DIR"] == "/data" and env["MPLCONFIGDIR"].startswith("/tmp/")
+    assert "user" not in service  # the image's own unprivileged user (uid 10001) owns /data
+
+
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
@@ -129,8 +203,33 @@ def build_wheel(into: Path) -> Path:
     return into / done.stdout.strip().splitlines()[-1]
 
 
+def tree_state(folders: list[Path]) -> dict[str, tuple[int, int, int]]:
+    """Every file and folder under ``folders``: (mode, size, mtime): a write anywhere changes it."""
+    state = {}
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            info = path.lstat()
+            state[str(path)] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return state
+
+
+def set_writable(folders: list[Path], writable: bool) -> None:
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            if not path.is_symlink():
+                mode = path.stat().st_mode
+                path.chmod(mode | 0o200 if writable else mode & ~0o222)
+
+
 @pytest.mark.slow
 def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> None:
+    """The image as far as a machine without a container engine can run it: the wheel in a clean venv, the image's
+    ENV, and what compose.yaml makes writable: only the data folder (/data) and scratch space (/tmp). The venv,
+    the working folder (/app) and HOME are made read-only (a root user ignores that, so their files are also
+    compared before and after): ``--version``, ``doctor --json`` and ``serve`` write nothing there.
+
+    It runs as the current user: an unprivileged one cannot be made to run it here, since this interpreter (the
+    venv's base) lives under /root, which only root may enter."""
     wheel = build_wheel(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -144,35 +243,66 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
                          capture_output=True, text=True, check=True).stdout.strip()
     (Path(own) / "lent-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
 
+    app, home, data, scratch = (tmp_path / name for name in ("app", "home", "data", "tmp"))
+    for folder in (app, home, scratch):
+        folder.mkdir()
+    data.mkdir(mode=0o700)  # as the Dockerfile makes /data: empty, the server's user's, 0700
+    image = image_env()
+    assert image["MINPCODE_DATA_DIR"] == "/data" and image["MPLCONFIGDIR"].startswith("/tmp/")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIO_", "SLACK_", "WECOM_",
-                                                                    "MINPCODE_", "PYTHON"))}
-    data = tmp_path / "data"
-    env.update(MINPCODE_DATA_DIR=str(data), HOME=str(tmp_path / "home"), MPLCONFIGDIR=str(tmp_path / "mpl"))
-    where = subprocess.run([str(py), "-c", "import bot.server, storage; print(bot.server.__file__, storage.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert where.returncode == 0, where.stderr
-    assert all(path.startswith(own) for path in where.stdout.split()), where.stdout  # the wheel's copy
-    version = subprocess.run([str(venv / "bin" / "minpcode"), "--version"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=120)
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert version.stdout.strip() == f"minpcode {declared}", version.stderr
-
-    port = free_port()
-    command = shlex.split(f"minpcode serve --host 127.0.0.1 --port {port}")  # the image's CMD, on loopback
-    process = subprocess.Popen([str(venv / "bin" / command[0]), *command[1:]], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                                                    "MINPCODE_", "PYTHON", "PIP_"))}
+    env.update(image)  # the image's settings, with its two writable places moved here
+    env.update(MINPCODE_DATA_DIR=str(data), MPLCONFIGDIR=str(scratch / "matplotlib"), TMPDIR=str(scratch),
+               HOME=str(home))
+    frozen = [venv, app, home]
+    set_writable(frozen, False)
+    before = tree_state(frozen)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0][-3000:]
-                time.sleep(0.2)
-        assert answer.status_code == 200
-        assert (data / "minpcode.db").is_file() and oct(data.stat().st_mode & 0o777) == "0o700"
+        where = subprocess.run([str(py), "-c", "import bot.server, storage; print(bot.server.__file__, storage.__file__)"],
+                               cwd=app, env=env, capture_output=True, text=True, timeout=120)
+        assert where.returncode == 0, where.stderr
+        assert all(path.startswith(own) for path in where.stdout.split()), where.stdout  # the wheel's copy
+        version = subprocess.run([str(venv / "bin" / "minpcode"), "--version"], cwd=app, env=env,
+                                 capture_output=True, text=True, timeout=120)
+        declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+        assert version.stdout.strip() == f"minpcode {declared}", version.stderr
+
+        doctor = subprocess.run([str(venv / "bin" / "minpcode"), "doctor", "--json"], cwd=app, env=env,
+                                capture_output=True, text=True, timeout=180)
+        rows = {(r["part"], r["name"]): r for r in json.loads(doctor.stdout)["checks"]}
+        failed = [r for r in rows.values() if r["status"] == "failed"]
+        assert doctor.returncode == 0 and not failed, failed or doctor.stderr[-3000:]
+        assert rows["data", "folder"]["status"] == "ok" and str(data) in rows["data", "folder"]["detail"]["en"]
+        assert rows["posters", "svg logos"]["status"] == "ok"  # libcairo, as the image's apt line installs it
+        assert rows["font", "cjk font"]["status"] == "ok"
+
+        port = free_port()
+        command = shlex.split(f"minpcode serve --host 127.0.0.1 --port {port}")  # the image's CMD, on loopback
+        process = subprocess.Popen([str(venv / "bin" / command[0]), *command[1:]], cwd=app, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0][-3000:]
+                    time.sleep(0.2)
+            assert answer.status_code == 200
+            assert (data / "minpcode.db").is_file() and oct(data.stat().st_mode & 0o777) == "0o700"
+            # The image's MINPCODE_TRUSTED_PROXIES reaches uvicorn: a proxy's X-Forwarded-For names the client
+            # (127.0.0.1 stands in for the bridge's gateway, which the same setting lists).
+            scan = httpx.get(f"http://127.0.0.1:{port}/api/scenes/k=0000000000",
+                             headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10)
+            assert scan.status_code == 404
+        finally:
+            process.terminate()
+            output = process.communicate(timeout=30)[0]
+        assert "Traceback" not in output, output[-3000:]
+        assert '203.0.113.7 "GET /api/scenes/k=0000000000" 404' in output, output[-3000:]
+        after = tree_state(frozen)
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
-    assert "Traceback" not in output, output[-3000:]
+        set_writable(frozen, True)  # so that pytest can remove them
+    written = sorted(set(after.items()) ^ set(before.items()))
+    assert not written, f"written outside the data folder and /tmp: {written[:10]}"
