@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from bot.errors import MinpcodeError
 from bot.server import command_logging, compose, prepare, serve_logging
 from handlers.cli import Cli, Wiring, add_groups, new_app
 from handlers.cli.output import (
+    ExitCode,
     Lang,
     check_port,
     fail,
@@ -112,22 +113,34 @@ DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Data fol
 
 @app.command("backup")
 def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="The archive to write (.tar.gz).")],
-                   data_dir: DataDirOption = None) -> None:
+                   data_dir: DataDirOption = None,
+                   force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False) -> None:
     """Write the whole history (database and images) to one archive; safe while `minpcode serve` runs.
+    An existing PATH is kept unless `--force` (it may be the only good backup).
 
         minpcode backup /backups/minpcode-$(date +%F).tar.gz
     """
-    from storage.backup import BackupError, backup
+    from storage.backup import BackupError, BackupExists, backup
 
+    if path.exists() and not force:  # before the copy: refused at once, not after minutes of work
+        _refuse_existing(path)
     if data_dir is None:
         refuse_history_elsewhere(_settings())  # a backup of the empty folder would look like one of the history
     try:
-        report = backup(data_dir or _settings().minpcode_data_dir, path)
+        report = backup(data_dir or _settings().minpcode_data_dir, path, replace=force)
+    except BackupExists:  # written meanwhile by someone else
+        _refuse_existing(path)
     except BackupError as exc:
         fail(exc)
     codes = report.tables.get("codes", 0)
     say(f"备份已写入 {report.path}（{codes} 个码，{len(report.files)} 个其他文件，{report.size} 字节）\n"
          f"Backup written to {report.path} ({codes} codes, {len(report.files)} other files, {report.size} bytes)")
+
+
+def _refuse_existing(path: Path) -> NoReturn:
+    say(f"{path} 已存在，没有覆盖；要替换它请加 --force。 / {path} exists already and was kept; "
+        "add --force to replace it.", to_err=True)
+    raise typer.Exit(ExitCode.INPUT)
 
 
 @app.command("restore")
@@ -149,9 +162,11 @@ def restore_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="A
 
 
 @app.command("migrate")
-def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only say what would run.")] = False,
+def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only say what would run; exit 1 if any would.")] = False,
+                    as_json: Annotated[bool, typer.Option("--json", help="Print the migrations as JSON.")] = False,
                     data_dir: DataDirOption = None) -> None:
-    """Apply the database migrations (serve and every command do it at start); `--check` only lists them."""
+    """Apply the database migrations (serve and every command do it at start). `--check` changes nothing: it
+    lists them and exits 1 when any would run (a deploy gate), 0 when the database is up to date."""
     from storage import Storage
     from storage.db import pending_migrations
 
@@ -162,16 +177,21 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
         todo = pending_migrations(folder)
     except MinpcodeError as exc:
         fail(exc)
-    for name, changes in todo:
-        note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
-        say(f"  {name}{note}")
-    if not todo:
-        say(f"数据库已是最新 / The database in {folder} is up to date.")
-    elif check:
-        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.")
-    else:
+    if todo and not check:
         Storage.open(folder).close()
-        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
+    if as_json:
+        print_json_out([{"name": name, "changes_existing_tables": changes} for name, changes in todo])
+    else:
+        for name, changes in todo:
+            note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
+            say(f"  {name}{note}")
+    if not todo:
+        say(f"数据库已是最新 / The database in {folder} is up to date.", to_err=as_json)
+    elif check:
+        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.", to_err=as_json)
+        raise typer.Exit(1)  # something would change: the deploy is not done until it has run
+    else:
+        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.", to_err=as_json)
 
 
 @app.command("doctor")

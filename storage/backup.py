@@ -40,7 +40,7 @@ class _Open(Protocol):
     @property
     def db(self) -> sqlite_utils.Database: ...
 
-__all__ = ["BACKUP_DIR", "BackupError", "BackupReport", "backup", "backup_before_migration", "restore"]
+__all__ = ["BACKUP_DIR", "BackupError", "BackupExists", "BackupReport", "backup", "backup_before_migration", "restore"]
 
 log = logging.getLogger("minpcode.storage")
 
@@ -52,6 +52,10 @@ _SKIP = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
 
 class BackupError(InputError):
     """The archive or the target folder cannot be used; nothing was changed."""
+
+
+class BackupExists(BackupError):
+    """The archive to write exists already and was not to be replaced; it was left as it was."""
 
 
 @dataclass
@@ -104,12 +108,15 @@ def _data_dir_of(source: _Open | Path | str) -> Path:
     return Path(source.db.conn.execute("PRAGMA database_list").fetchone()[2]).parent
 
 
-def backup(source: _Open | Path | str, path: Path | str) -> BackupReport:
+def backup(source: _Open | Path | str, path: Path | str, *, replace: bool = True) -> BackupReport:
     """Write one archive at ``path`` from an open ``Storage`` or a data folder.
 
-    The copy is read over a connection of its own, so the service's connection is never shared.
+    The copy is read over a connection of its own, so the service's connection is never shared. With
+    ``replace=False`` an existing ``path`` is :class:`BackupExists` and stays as it was.
     """
     target, data_dir = Path(path), _data_dir_of(source)
+    if not replace and target.exists():
+        raise _exists(target)
     if not (data_dir / DB_NAME).is_file():
         raise BackupError(f"{data_dir} 里没有 minpcode 数据库（{DB_NAME}）。",
                           f"There is no minpcode database ({DB_NAME}) in {data_dir}.")
@@ -118,12 +125,33 @@ def backup(source: _Open | Path | str, path: Path | str) -> BackupReport:
         with tempfile.TemporaryDirectory(prefix="minpcode-backup-") as scratch:
             copy = Path(scratch) / DB_NAME
             _copy_database(conn, copy)
-            return _write_archive(target, copy, data_dir)
+            return _write_archive(target, copy, data_dir, replace=replace)
     finally:
         conn.close()
 
 
-def _write_archive(target: Path, copy: Path, data_dir: Path) -> BackupReport:
+def _place_new(partial: Path, target: Path) -> None:
+    """``partial`` becomes ``target`` unless that exists: a link is never made over a file, so one written
+    meanwhile is kept too. A file system without hard links gets the check and a rename."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        partial.unlink()
+        raise _exists(target) from None
+    except OSError:
+        if target.exists():
+            partial.unlink()
+            raise _exists(target) from None
+        os.replace(partial, target)
+    else:
+        partial.unlink()
+
+
+def _exists(target: Path) -> BackupExists:
+    return BackupExists(f"{target} 已存在，没有覆盖。", f"{target} exists already and was kept.")
+
+
+def _write_archive(target: Path, copy: Path, data_dir: Path, *, replace: bool = True) -> BackupReport:
     check = sqlite3.connect(copy)
     try:
         tables = _row_counts(check)
@@ -152,7 +180,10 @@ def _write_archive(target: Path, copy: Path, data_dir: Path) -> BackupReport:
         archive.add(copy, arcname=DB_NAME, recursive=False)
         for name, file in zip(names, files, strict=True):
             archive.add(file, arcname=name, recursive=False)
-    os.replace(partial, target)
+    if replace:
+        os.replace(partial, target)
+    else:
+        _place_new(partial, target)
     return BackupReport(path=target, tables=tables, files=names, size=target.stat().st_size)
 
 
