@@ -140,6 +140,16 @@ def test_the_manifest_names_the_slack_page_and_it_documents_every_scope() -> Non
     assert scopes and all(f"`{scope}`" in text for scope in scopes), [s for s in scopes if f"`{s}`" not in text]
 
 
+def test_the_readme_lists_every_bot_event_the_manifest_subscribes_to_and_why() -> None:
+    import yaml
+
+    events = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))["settings"]["event_subscriptions"]
+    section = README.split("## Slack\n", 1)[1].split("\n## ", 1)[0]
+    listed = dict(re.findall(r"^\| `([a-z_.]+)` \| (.+?) \|$", section, flags=re.MULTILINE))
+    assert sorted(listed) == sorted(events["bot_events"])  # no event missing, none the manifest lacks
+    assert all(len(why.split()) >= 5 for why in listed.values()), listed  # each with its reason
+
+
 def test_the_openapi_text_names_no_internal_document() -> None:
     import json
 
