@@ -83,6 +83,9 @@ class McpFrontEnd:
             streamable_http_path=ROUTE, stateless_http=True, json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
         self.guarded = Guarded(ApiKeys(service.settings.minpcode_api_keys), app)
+        # A stateless exchange "terminates" its session at every request, which the SDK logs at INFO: one line
+        # per call beside our access line, saying nothing.
+        logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
         self._running = contextlib.AsyncExitStack()
 
     def routes(self) -> list[BaseRoute]:
