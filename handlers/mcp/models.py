@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot import scenes
 from bot.history import HistoryPage
 from bot.live import LiveView
 from bot.live.rules import DayScans
@@ -20,6 +21,7 @@ from bot.quota import QuotaStatus
 from bot.summary import MAX_DAYS
 from bot.text import Text
 from handlers.api.models import CodePage, CodeView, ListQuery, PosterApiRequest, QRCodeRequest
+from handlers.mcp.descriptions import SCENE
 
 CodeTypeName = Literal["A", "B", "C", "shortlink", "urllink", "scheme"]
 
@@ -34,6 +36,13 @@ class MakeCodeArgs(QRCodeRequest):
                           "(unlimited). C: the older square QR code (same 100,000 cap as A). shortlink: a link that "
                           "opens only inside WeChat. urllink / scheme: links that open the mini program from SMS, "
                           "email and web pages. Omitted: B when a scene is given (or live), else A.")
+    # The API's words for these name its answer codes (3002) and routes; said here for a tool's caller.
+    scene: str | None = Field(None, max_length=scenes.PARAMS_MAX, description=SCENE, examples=["product_id=123"])
+    long_scene: Literal["key"] | None = Field(
+        None, description="'key' stores a scene WeChat would refuse (over 32 characters, Chinese, spaces, %) and the "
+                          "code carries k=<10 letters/digits> instead; the mini program must then resolve our keys")
+    live: bool = Field(False, description="A live code (活码): a B code whose destination, path with its ?query, can "
+                                          "be changed later with repoint_live_code. No scene with it.")
     via: Literal["gio", "wechat"] | None = Field(
         None, description="A/C only: gio makes a GrowingIO tracking link (campaign and channel required), wechat a plain "
                           "WeChat code. Omitted: GrowingIO when it is configured and a campaign or channel is given.")
