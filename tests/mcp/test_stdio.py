@@ -41,7 +41,7 @@ async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str,
     return result.structured_content
 
 
-async def test_an_assistant_lists_the_tools_makes_a_b_code_finds_it_and_reads_a_live_code_s_stats(
+async def test_an_assistant_lists_the_tools_makes_a_b_code_and_its_poster_finds_it_and_reads_live_stats(
         tmp_path: Path) -> None:
     async with mcp_process(tmp_path / "data", "--name", "claude") as session:
         listed = await session.list_tools()
@@ -59,6 +59,9 @@ async def test_an_assistant_lists_the_tools_makes_a_b_code_finds_it_and_reads_a_
         assert [c["id"] for c in found["items"]] == [code["id"]]
         shown = await call(session, "show_code", id=code["id"])
         assert shown["code"]["scene"] == "id=42"
+        poster = await call(session, "make_poster", id=code["id"], template="a4", title="Spring")
+        assert poster["code_id"] == code["id"] and poster["mime"] == "image/png"
+        assert poster["url"] == f"https://codes.example.com/posters/{poster['id']}.png"
 
         live = (await call(session, "make_code", path="pages/coupon/get?id=1", live=True))["code"]
         stats = await call(session, "code_stats", id=live["id"])
