@@ -186,7 +186,7 @@ class LineColor(BaseModel):
     b: int = Field(0, ge=0, le=255)
 
 
-FRONT_ENDS = ("slack", "wecom", "cli", "api")
+FRONT_ENDS = ("slack", "wecom", "cli", "api", "mcp")
 """Where a person can ask from; a person is (front-end, id): the WeCom user ``cms`` is not the API key ``cms``.
 The console chat is the CLI's: both are the terminal's login (``cli:<user>``)."""
 _SAME_PERSON = {"console": "cli"}
@@ -201,7 +201,7 @@ class Requester(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True)
-    chat: str = "cli"  # slack | wecom | console | cli | api
+    chat: str = "cli"  # slack | wecom | console | cli | api | mcp
     user_id: str = "local"
     user_name: str | None = None
     channel_id: str | None = None

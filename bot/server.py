@@ -236,6 +236,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
     from bot.scheduler import summary_front_end
     from handlers.api import api_front_end
     from handlers.linkpage import link_front_end
+    from handlers.mcp import mcp_front_end
     from handlers.slack import slack_front_end
     from handlers.upload_page import upload_front_end
     from handlers.wecom import wecom_front_end
@@ -247,6 +248,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),  # GET, POST /wecom/callback; off without WECOM_* settings
         upload_front_end(service),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
+        mcp_front_end(service),            # /mcp: the MCP tools over streamable HTTP (API key)
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]
     return [f for f in built if f is not None]

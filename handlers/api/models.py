@@ -209,7 +209,7 @@ class ListQuery(BaseModel):
     q: str | None = Field(None, max_length=200, description="Full-text search (name, page, scene, campaign, comments ...)")
     type: CodeType | None = None
     status: Status | None = None
-    requested_by: str | None = Field(None, max_length=200, description="Only codes this person asked for, named with their front-end: api:<key name>, slack:<user id>, wecom:<userid> or cli:<login>")
+    requested_by: str | None = Field(None, max_length=200, description="Only codes this person asked for, named with their front-end: api:<key name>, mcp:<name>, slack:<user id>, wecom:<userid> or cli:<login>")
     mine: bool = Field(False, description="Only codes asked for with this API key's name")
     limit: int = Field(20, ge=1, le=LIST_MAX)
     offset: int = Field(0, ge=0, le=OFFSET_MAX)

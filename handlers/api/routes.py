@@ -25,6 +25,7 @@ from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, No
 from bot.history import HistoryQuery
 from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
+from bot.posters.service import PosterMade
 from bot.service import Service
 from bot.text import Text
 from bot.wording import field_errors
@@ -56,6 +57,33 @@ POSTER_BODY_MAX = 1_500_000  # a poster request may carry a logo (1 MB, base64)
 def _bad_text(value: str) -> bool:
     """Control characters or lone surrogates: nothing a page or scene may hold, nor SQLite store."""
     return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
+def image_url(public_url: str, record: CodeRecord) -> str | None:
+    """The image's link under ``public_url``, for a made code with an image (links and failures have none)."""
+    if not record.image_sha256 or record.status is not Status.DONE:
+        return None
+    return links.code_image_url(public_url, record.id)
+
+
+def code_view(service: Service, public_url: str, record: CodeRecord,
+              live: tuple[str, bool, int] | None = None) -> CodeView:
+    """One record as the API shows it (and the MCP tools, which answer with the same fields)."""
+    if live is None:
+        live = service.live.totals([record]).get(record.id)
+    params = None
+    if record.type is CodeType.B and record.scene and scenes.is_key(record.scene):
+        params = service.scene_params(record.scene)
+    return CodeView(
+        id=record.id, type=record.type, provider=record.provider.value, status=record.status, page=record.page,
+        scene=record.scene, scene_params=params, name=record.name, app=record.app, campaign=record.campaign,
+        channel=record.channel, width=record.width, comments=record.comments, link=record.link,
+        expires_at=record.expires_at, permanent=record.permanent if record.type.is_link else None,
+        plain=record.plain, tracking_url=record.tracking_url, image_url=image_url(public_url, record),
+        error_code=record.error_code, error=record.error, requested_by=record.requested_by, chat=record.chat,
+        sandbox=record.sandbox, created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
+        destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -100,26 +128,10 @@ class Api:
         return endpoint
 
     def image_url(self, record: CodeRecord) -> str | None:
-        if not record.image_sha256 or record.status is not Status.DONE:
-            return None
-        return links.code_image_url(self.public_url, record.id)
+        return image_url(self.public_url, record)
 
     def view(self, record: CodeRecord, live: tuple[str, bool, int] | None = None) -> CodeView:
-        if live is None:
-            live = self.service.live.totals([record]).get(record.id)
-        params = None
-        if record.type is CodeType.B and record.scene and scenes.is_key(record.scene):
-            params = self.service.scene_params(record.scene)
-        return CodeView(
-            id=record.id, type=record.type, provider=record.provider.value, status=record.status, page=record.page,
-            scene=record.scene, scene_params=params, name=record.name, app=record.app, campaign=record.campaign,
-            channel=record.channel, width=record.width, comments=record.comments, link=record.link,
-            expires_at=record.expires_at, permanent=record.permanent if record.type.is_link else None,
-            plain=record.plain, tracking_url=record.tracking_url, image_url=self.image_url(record), error_code=record.error_code,
-            error=record.error, requested_by=record.requested_by, chat=record.chat, sandbox=record.sandbox,
-            created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
-            destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
-        )
+        return code_view(self.service, self.public_url, record, live)
 
     # -- POST /api/weapp/qrcode -------------------------------------------------------------------
     async def qrcode(self, request: Request, name: str) -> Response:
@@ -189,28 +201,7 @@ class Api:
         except ValidationError as exc:
             raise _body_error(exc, body) from None
         requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
-        poster = {"template": asked.template, "title": asked.title, "subtitle": asked.subtitle, "footer": asked.footer,
-                  "format": asked.format, "bleed": asked.bleed}
-        logo = _logo(asked.logo)
-        posters = self.service.posters
-        if asked.id:
-            made = await posters.make(asked.id, poster, requester, sharper=asked.sharper, logo=logo)
-        else:
-            fields = self.fields({"path": asked.path or "", "scene": asked.scene} | (
-                {"width": asked.width} if asked.width else {}))
-            if not asked.width:
-                fields.pop("width", None)
-            both = await posters.for_new(fields, poster, requester, sharper=asked.sharper, logo=logo,
-                                         timeout=WAIT_SECONDS, long_scene=True)
-            record = both.submission.record
-            if both.poster_error is not None:
-                raise both.poster_error
-            if both.poster is None:
-                if record.status is Status.PENDING:
-                    raise StillPending()
-                message = record.error_message or Text(zh="生成失败。", en="The code could not be made.")
-                raise CodeFailed(message.zh, message.en)
-            made = both.poster
+        made = await make_poster(self.service, asked, requester)
         info = made.info
         log.info("api: %s asked for a %s poster of %s (%s)", name, info.template, info.code_id,
                  "served" if made.reused else "rendered")
@@ -275,6 +266,32 @@ class Api:
         return JSONResponse(openapi_document(self.public_url))
 
 
+async def make_poster(service: Service, asked: PosterApiRequest, requester: Requester) -> PosterMade:
+    """A poster of the code ``asked`` names by id, or of the code its fields make (made or reused), as
+    ``POST /api/posters`` reads it (the MCP tool ``make_poster`` takes the same fields)."""
+    poster = {"template": asked.template, "title": asked.title, "subtitle": asked.subtitle, "footer": asked.footer,
+              "format": asked.format, "bleed": asked.bleed}
+    logo = _logo(asked.logo)
+    posters = service.posters
+    if asked.id:
+        return await posters.make(asked.id, poster, requester, sharper=asked.sharper, logo=logo)
+    fields = Api.fields({"path": asked.path or "", "scene": asked.scene} | (
+        {"width": asked.width} if asked.width else {}))
+    if not asked.width:
+        fields.pop("width", None)
+    both = await posters.for_new(fields, poster, requester, sharper=asked.sharper, logo=logo,
+                                 timeout=WAIT_SECONDS, long_scene=True)
+    record = both.submission.record
+    if both.poster_error is not None:
+        raise both.poster_error
+    if both.poster is None:
+        if record.status is Status.PENDING:
+            raise StillPending()
+        message = record.error_message or Text(zh="生成失败。", en="The code could not be made.")
+        raise CodeFailed(message.zh, message.en)
+    return both.poster
+
+
 def _logo(data: str | None) -> bytes | None:
     if not data:
         return None
@@ -308,4 +325,4 @@ def _body_error(exc: ValidationError, body: dict[str, Any]) -> MinpcodeError:
     return InvalidRequest(field_errors(exc))
 
 
-__all__ = ["WAIT_SECONDS", "Api", "request_lang"]
+__all__ = ["WAIT_SECONDS", "Api", "code_view", "image_url", "make_poster", "request_lang"]
