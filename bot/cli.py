@@ -117,8 +117,10 @@ def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="Th
 
         minpcode backup /backups/minpcode-$(date +%F).tar.gz
     """
-    from storage.backup import BackupError, backup
+    from storage.backup import BackupError, UsePostgresTools, backup
 
+    if data_dir is None and _settings().database_url:
+        fail(UsePostgresTools())
     if data_dir is None:
         refuse_history_elsewhere(_settings())  # a backup of the empty folder would look like one of the history
     try:
@@ -137,8 +139,10 @@ def restore_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="A
 
         MINPCODE_DATA_DIR=/srv/minpcode minpcode restore minpcode-2026-12-01.tar.gz
     """
-    from storage.backup import BackupError, restore
+    from storage.backup import BackupError, UsePostgresTools, restore
 
+    if data_dir is None and _settings().database_url:
+        fail(UsePostgresTools())
     target = data_dir or _settings().minpcode_data_dir
     try:
         report = restore(path, target)
@@ -158,20 +162,27 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     if data_dir is None:
         refuse_history_elsewhere(_settings())
     folder = data_dir or _settings().minpcode_data_dir
+    url = None if data_dir is not None else _settings().database_url
+    where = "PostgreSQL (MINPCODE_DATABASE_URL)" if url else str(folder)
     try:
-        todo = pending_migrations(folder)
+        todo = pending_migrations(folder, url)
     except MinpcodeError as exc:
         fail(exc)
     for name, changes in todo:
         note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
+        if changes and url:
+            note = "  (changes existing tables: pg_dump first, then MINPCODE_MIGRATE=yes 需先备份)"
         say(f"  {name}{note}")
     if not todo:
-        say(f"数据库已是最新 / The database in {folder} is up to date.")
+        say(f"数据库已是最新 / The database in {where} is up to date.")
     elif check:
-        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.")
+        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {where}.")
     else:
-        Storage.open(folder).close()
-        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.")
+        try:
+            Storage.open(folder, url, migrate=_settings().minpcode_migrate).close()
+        except MinpcodeError as exc:
+            fail(exc)
+        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {where}.")
 
 
 @app.command("doctor")

@@ -40,7 +40,8 @@ class _Open(Protocol):
     @property
     def db(self) -> sqlite_utils.Database: ...
 
-__all__ = ["BACKUP_DIR", "BackupError", "BackupReport", "backup", "backup_before_migration", "restore"]
+__all__ = ["BACKUP_DIR", "BackupError", "BackupReport", "UsePostgresTools", "backup", "backup_before_migration",
+           "restore"]
 
 log = logging.getLogger("minpcode.storage")
 
@@ -52,6 +53,20 @@ _SKIP = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
 
 class BackupError(InputError):
     """The archive or the target folder cannot be used; nothing was changed."""
+
+
+class UsePostgresTools(BackupError):
+    """The history is in PostgreSQL: its own tools back it up and restore it (one line each way)."""
+
+    code_name = "backup_use_pg_dump"
+
+    def __init__(self) -> None:
+        super().__init__(
+            '历史记录在 PostgreSQL 里（MINPCODE_DATABASE_URL）：备份用 pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL"，'
+            '恢复用 pg_restore --clean --if-exists -d "$MINPCODE_DATABASE_URL" minpcode.dump。',
+            'The history is in PostgreSQL (MINPCODE_DATABASE_URL): back it up with pg_dump -Fc -f minpcode.dump '
+            '"$MINPCODE_DATABASE_URL" and restore it with pg_restore --clean --if-exists -d "$MINPCODE_DATABASE_URL" '
+            'minpcode.dump.')
 
 
 @dataclass

@@ -168,6 +168,15 @@ def pending_migrations(data_dir: Path | str, database_url: str | None = None) ->
         return pending(sqlite_utils.Database(conn))
 
 
+def server_version(url: str) -> str:
+    """The PostgreSQL server's version at ``url``, read over one short connection (doctor)."""
+    db = PostgresDatabase(url, pool_size=1, max_overflow=0)
+    try:
+        return str(db.execute("SHOW server_version").fetchone()[0])
+    finally:
+        db.close()
+
+
 def recorded_codes(data_dir: Path | str, database_url: str | None = None) -> int:
     """How many codes the database in ``data_dir`` (or at ``database_url``) holds, read without changing anything.
 

@@ -141,7 +141,7 @@ def to_driver(sql: str) -> str:
             return "%%"
         if match.group(1):
             return f"%({match.group(1)})s"
-        return token
+        return token.replace("%", "%%")  # psycopg reads % inside literals too
     return _TOKENS.sub(swap, sql)
 
 
@@ -180,7 +180,7 @@ class PostgresDatabase:
 
     def execute(self, sql: str, params: Params = ()) -> Rows:
         with self._connection() as conn:
-            cursor = conn.execute(to_driver(sql), params or None)
+            cursor = conn.execute(to_driver(sql), params)  # never None: psycopg leaves %% as it is then
             rows = cursor.fetchall() if cursor.description is not None else []
             return Rows(rows, cursor.rowcount)
 
