@@ -510,7 +510,8 @@ def migrate(db: Database | sqlite_utils.Database, steps: list[Migration] | None 
     ``before_change(names)`` is called once before any runs (``names``: all those about to run).
     """
     ours = _database(db)
-    ours.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    with immediate(ours):  # behind the write lock: hosts starting together on a new PostgreSQL database
+        ours.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = _applied(ours)
     todo = pending(ours, steps)
     if before_change is not None and any(changes for _, changes in todo):
