@@ -259,7 +259,7 @@ class DatabasePreflight:
         try:
             version = server_version(self.url)
             todo = pending_migrations(self.folder, self.url)
-        except Exception as exc:  # noqa: BLE001 - any failure to connect or read is this row's answer
+        except Exception as exc:
             why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return [row("database", "connection", "failed", f"连不上 PostgreSQL：{why}", f"Cannot reach PostgreSQL: {why}",
                         setting="MINPCODE_DATABASE_URL", fix=fix)]

@@ -115,7 +115,7 @@ def test_two_hosts_starting_on_one_new_database_set_it_up_once(tmp_path: Path) -
             go.wait(timeout=10)
             try:
                 opened.append(Storage.open(tmp_path, url))
-            except Exception as exc:  # noqa: BLE001 - the test reports it
+            except Exception as exc:
                 failed.append(exc)
 
         hosts = [threading.Thread(target=start) for _ in range(3)]
