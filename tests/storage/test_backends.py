@@ -157,3 +157,15 @@ def test_placeholders_are_translated_once_and_literals_are_left_alone() -> None:
     assert to_driver("SELECT * FROM t WHERE a = ? AND b LIKE '%?%' AND c = :name AND d::text = ?") == (
         "SELECT * FROM t WHERE a = %s AND b LIKE '%%?%%' AND c = %(name)s AND d::text = %s")
     assert to_driver("SELECT '{}' || \"a?b\" FROM t") == "SELECT '{}' || \"a?b\" FROM t"
+
+
+def test_without_a_server_the_postgresql_runs_skip_here_and_fail_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.databases import SERVER, server_url
+
+    monkeypatch.delenv(SERVER, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=SERVER):
+        server_url()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        server_url()
