@@ -120,8 +120,10 @@ def backup_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="Th
 
         minpcode backup /backups/minpcode-$(date +%F).tar.gz
     """
-    from storage.backup import BackupError, BackupExists, backup
+    from storage.backup import BackupError, BackupExists, UsePostgresTools, backup
 
+    if data_dir is None and _settings().database_url:
+        fail(UsePostgresTools())
     if path.exists() and not force:  # before the copy: refused at once, not after minutes of work
         _refuse_existing(path)
     if data_dir is None:
@@ -150,8 +152,10 @@ def restore_command(path: Annotated[Path, typer.Argument(metavar="PATH", help="A
 
         MINPCODE_DATA_DIR=/srv/minpcode minpcode restore minpcode-2026-12-01.tar.gz
     """
-    from storage.backup import BackupError, restore
+    from storage.backup import BackupError, UsePostgresTools, restore
 
+    if data_dir is None and _settings().database_url:
+        fail(UsePostgresTools())
     target = data_dir or _settings().minpcode_data_dir
     try:
         report = restore(path, target)
@@ -173,25 +177,32 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
     if data_dir is None:
         refuse_history_elsewhere(_settings())
     folder = data_dir or _settings().minpcode_data_dir
+    url = None if data_dir is not None else _settings().database_url
+    where = "PostgreSQL (MINPCODE_DATABASE_URL)" if url else str(folder)
     try:
-        todo = pending_migrations(folder)
+        todo = pending_migrations(folder, url)
     except MinpcodeError as exc:
         fail(exc)
     if todo and not check:
-        Storage.open(folder).close()
+        try:
+            Storage.open(folder, url, migrate=_settings().minpcode_migrate).close()
+        except MinpcodeError as exc:
+            fail(exc)
     if as_json:
         print_json_out([{"name": name, "changes_existing_tables": changes} for name, changes in todo])
     else:
         for name, changes in todo:
             note = "  (changes existing tables: a backup is made first 会先自动备份)" if changes else ""
+            if changes and url:
+                note = "  (changes existing tables: pg_dump first, then MINPCODE_MIGRATE=yes 需先备份)"
             say(f"  {name}{note}")
     if not todo:
-        say(f"数据库已是最新 / The database in {folder} is up to date.", to_err=as_json)
+        say(f"数据库已是最新 / The database in {where} is up to date.", to_err=as_json)
     elif check:
-        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {folder}.", to_err=as_json)
+        say(f"{len(todo)} 个迁移待执行 / {len(todo)} migrations would run in {where}.", to_err=as_json)
         raise typer.Exit(1)  # something would change: the deploy is not done until it has run
     else:
-        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {folder}.", to_err=as_json)
+        say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {where}.", to_err=as_json)
 
 
 @app.command("doctor")

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     minpcode_data_dir: Path = Field(default_factory=default_data_dir)
+    # PostgreSQL as the shared store of several hosts (storage/engine.py); unset: SQLite in the data folder.
+    # Secret: the URL may carry the password.
+    minpcode_database_url: SecretStr | None = None
+    # The operator's go-ahead to migrate a PostgreSQL database that holds data (after a pg_dump; storage/db.py).
+    minpcode_migrate: bool = False
     minpcode_public_url: str = "http://127.0.0.1:3000"
     minpcode_sandbox: bool | None = None
     minpcode_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -146,10 +151,17 @@ class Settings(BaseSettings):
         fields = (self.wechat_secret, self.gio_token, self.slack_bot_token, self.slack_signing_secret,
                   self.slack_app_token, self.wecom_secret, self.wecom_token, self.wecom_aes_key,
                   self.minpcode_api_keys, self.wecom_webhook_url, self.minpcode_metrics_token,
-                  self.minpcode_scan_hash_key)
+                  self.minpcode_scan_hash_key, self.minpcode_database_url)
         found = [_secret(value) for value in fields]
+        found.append(urlsplit(_secret(self.minpcode_database_url)).password or "")
         found += [entry.partition(":")[2].strip() for entry in _secret(self.minpcode_api_keys).split(",")]
         return [value for value in found if value]
+
+    @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL, or None for SQLite in the data folder."""
+        value = _secret(self.minpcode_database_url).strip()
+        return value or None
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -248,6 +260,14 @@ def _url(name: str) -> Callable[[Settings], str | None]:
     return check
 
 
+def _database_url(s: Settings) -> str | None:
+    value = _secret(s.minpcode_database_url).strip()
+    if not value or value.startswith(("postgresql://", "postgres://")):
+        return None
+    return ("MINPCODE_DATABASE_URL is not a PostgreSQL URL: put postgresql://user:password@host:5432/database there, "
+            "or leave it unset for SQLite in the data folder")
+
+
 def _webhook(s: Settings) -> str | None:
     value = _secret(s.wecom_webhook_url)
     parts = urlsplit(value)
@@ -338,6 +358,7 @@ def _page_setting(name: str) -> Callable[[Settings], str | None]:
 
 _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     "MINPCODE_TIMEZONE": _timezone,
+    "MINPCODE_DATABASE_URL": _database_url,
     "MINPCODE_SUMMARY_CRON": _cron,
     **{name: _url(name) for name in _URLS},
     "WECOM_WEBHOOK_URL": _webhook,

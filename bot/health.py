@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import sqlite3
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ from bot.metrics import METRICS
 from bot.net import is_loopback
 from bot.service import Service
 from bot.version import __version__
+from storage.engine import database_errors
 
 log = logging.getLogger("minpcode.health")
 
@@ -53,7 +53,7 @@ def ready(service: Service) -> tuple[bool, dict[str, Any]]:
     try:
         service.storage.ping()
         database: dict[str, Any] = {"ok": True}
-    except sqlite3.Error as exc:
+    except database_errors() as exc:
         log.warning("readyz: the database does not answer: %s", exc)
         database = {"ok": False, "error": type(exc).__name__}
     unwritable = service.storage.unwritable()  # the storage logs it itself, once

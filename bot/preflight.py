@@ -12,6 +12,7 @@ The Slack and WeCom checks live with their front-ends (handlers/*/preflight.py).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from bot.ports import Check, Preflight
 from bot.startup import history_elsewhere, startup_report
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.tokens import StableTokenSource
+from storage.db import pending_migrations, server_version
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 LOW_SPACE = 200 * 1024 * 1024  # bytes: below this the images and backups beside the database may not fit
@@ -234,6 +236,52 @@ class DataDirPreflight:
         return [row("data", "folder", "ok", f"{folder} 可写，剩余 {mib} MiB。", f"{folder} is writable, {mib} MiB free.")]
 
 
+class DatabasePreflight:
+    """The database answers and its schema is current: SQLite's file in the data folder (read-only), or the
+    PostgreSQL server at MINPCODE_DATABASE_URL (connected to, one read; nothing changed)."""
+
+    name = "database"
+
+    def __init__(self, settings: Settings) -> None:
+        self.folder = settings.minpcode_data_dir.expanduser()
+        self.url = settings.database_url
+
+    async def checks(self) -> list[Check]:
+        return await asyncio.to_thread(self._checks)
+
+    def _checks(self) -> list[Check]:
+        if self.url is None:
+            try:
+                todo = pending_migrations(self.folder)
+            except MinpcodeError as exc:
+                return [row("database", "schema", "failed", exc.zh, exc.en, setting="MINPCODE_DATA_DIR")]
+            return [self._schema(todo, "SQLite", "MINPCODE_DATA_DIR")]
+        fix = ("检查 MINPCODE_DATABASE_URL（主机、端口、用户、密码、数据库名）和 PostgreSQL 服务是否在运行。",
+               "Check MINPCODE_DATABASE_URL (host, port, user, password, database) and that the PostgreSQL server runs.")
+        try:
+            version = server_version(self.url)
+            todo = pending_migrations(self.folder, self.url)
+        except Exception as exc:
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return [row("database", "connection", "failed", f"连不上 PostgreSQL：{why}", f"Cannot reach PostgreSQL: {why}",
+                        setting="MINPCODE_DATABASE_URL", fix=fix)]
+        return [row("database", "connection", "ok", f"PostgreSQL {version}", f"PostgreSQL {version}"),
+                self._schema(todo, "PostgreSQL", "MINPCODE_DATABASE_URL")]
+
+    def _schema(self, todo: list[tuple[str, bool]], backend: str, setting: str) -> Check:
+        if not todo:
+            return row("database", "schema", "ok", f"{backend}：表结构是最新的。", f"{backend}: the schema is up to date.")
+        if any(changes for _, changes in todo) and backend == "PostgreSQL":
+            return row("database", "schema", "failed",
+                       f"有 {len(todo)} 个迁移会改动已有的表：serve 会拒绝启动。", f"{len(todo)} migrations would change "
+                       "existing tables: serve refuses to start.", setting="MINPCODE_MIGRATE",
+                       fix=('先 pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL"，再用 MINPCODE_MIGRATE=yes 启动一次。',
+                            'Run pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL", then start once with '
+                            'MINPCODE_MIGRATE=yes.'))
+        return row("database", "schema", "warning", f"{backend}：启动时会执行 {len(todo)} 个迁移。",
+                   f"{backend}: {len(todo)} migrations will run at start.", setting=setting)
+
+
 class FontPreflight:
     """A CJK font for the summary charts (Chinese names would draw as empty boxes without one)."""
 
@@ -356,9 +404,11 @@ class PublicUrlPreflight:
 
 def core_preflights(settings: Settings) -> list[Preflight]:
     """The checks of the parts the core owns, in table order."""
-    return [SettingsPreflight(settings), StartupPreflight(settings), DataDirPreflight(settings), FontPreflight(settings),
+    return [SettingsPreflight(settings), StartupPreflight(settings), DataDirPreflight(settings),
+            DatabasePreflight(settings), FontPreflight(settings),
             WeChatPreflight(settings), GrowingIOPreflight(settings), PublicUrlPreflight(settings)]
 
 
-__all__ = ["DataDirPreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight", "SettingsPreflight", "StartupPreflight",
-           "SvgLoaded", "SvgPreflight", "WeChatPreflight", "core_preflights", "row", "skipped", "upstream_failed"]
+__all__ = ["DataDirPreflight", "DatabasePreflight", "FontPreflight", "GrowingIOPreflight", "PublicUrlPreflight",
+           "SettingsPreflight", "StartupPreflight", "SvgLoaded", "SvgPreflight", "WeChatPreflight", "core_preflights", "row",
+           "skipped", "upstream_failed"]

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -40,6 +39,7 @@ from bot.upstream import TIMEOUT, Upstream
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
 from storage import Storage
+from storage.engine import database_errors
 
 if TYPE_CHECKING:
     from bot.preflight import SvgLoaded
@@ -79,7 +79,8 @@ def upstream_for(settings: Settings) -> Upstream:
 def open_service(settings: Settings | None = None) -> Service:
     """The service on the settings' data folder and upstream (the one way to open one, sandbox included)."""
     settings = settings or Settings()
-    return Service(settings, Storage.open(settings.minpcode_data_dir), upstream_for(settings))
+    return Service(settings, Storage.open(settings.minpcode_data_dir, settings.database_url,
+                                          migrate=settings.minpcode_migrate), upstream_for(settings))
 
 
 def announcers(settings: Settings) -> list[Announcer]:
@@ -348,7 +349,8 @@ class App(Starlette):
         # Starlette's own last resort answers text/plain with no request id; ours answers instead.
         handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {Exception: _unexpected_handler}
         if failed is not None:
-            handlers[sqlite3.Error] = _storage_handler(failed)
+            for kind in database_errors():  # SQLite's or PostgreSQL's
+                handlers[kind] = _storage_handler(failed)
         kwargs.setdefault("exception_handlers", handlers)
         super().__init__(*args, **kwargs)
         self._hot = [route for route in self.router.routes if isinstance(route, HotRoute)]

@@ -197,8 +197,8 @@ def history_elsewhere(settings: Settings, cwd: Path | None = None) -> HistoryEls
     Only when MINPCODE_DATA_DIR was not set (in the environment or .env: a choice made on purpose wins,
     silently), ``./data`` holds codes (or a file that cannot be read) and the chosen folder holds none.
     Both holding codes is two histories someone already uses: said as a note by the CLI, not refused."""
-    if "minpcode_data_dir" in settings.model_fields_set:
-        return None
+    if "minpcode_data_dir" in settings.model_fields_set or settings.database_url:
+        return None  # chosen on purpose, or the history is in PostgreSQL
     old = ((cwd or Path.cwd()) / OLD_DATA_DIR).resolve()
     current = settings.minpcode_data_dir.expanduser()
     if not (old / DB_NAME).is_file() or current.resolve() == old:

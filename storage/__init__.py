@@ -1,6 +1,7 @@
-"""Everything minpcode keeps, in one SQLite file; the only package that speaks SQL.
+"""Everything minpcode keeps, in one SQLite file or one PostgreSQL database; the only package that speaks SQL.
 
-    store = Storage.open(data_dir)
+    store = Storage.open(data_dir)                       # SQLite: minpcode.db in the data folder
+    store = Storage.open(data_dir, database_url=url)     # PostgreSQL (MINPCODE_DATABASE_URL): several hosts, one truth
     store.history   # codes: save_pending, mark_done, find_by_key, recent, search ...
     store.images    # content-addressed image bytes
     store.audit     # who did what
@@ -24,14 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-
 from bot.errors import StorageUnavailable
 from storage.audit import AuditLog
 from storage.backup import backup_before_migration
 from storage.batches import Batches
-from storage.db import open_database
+from storage.db import open_database, open_postgres
 from storage.drafts import DraftStore
+from storage.engine import Database, SqliteDatabase, database_errors, is_postgres_url
 from storage.history import History
 from storage.images import ImageStore
 from storage.leases import Leases
@@ -48,7 +48,7 @@ from storage.writes import Writes
 
 @dataclass
 class Storage:
-    db: sqlite_utils.Database
+    db: Database  # storage/engine.py: SQLite or PostgreSQL; nothing above storage/ knows which
     history: History
     images: ImageStore
     audit: AuditLog
@@ -64,32 +64,54 @@ class Storage:
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
-    writes: Writes | None = field(init=False)  # can a write be kept now: the file ours, the disk not full (None: in memory)
+    # can a write be kept now: the file ours, the disk not full (None: in memory, or PostgreSQL, whose server
+    # keeps its own files and answers a failed write with an error of its own)
+    writes: Writes | None = field(init=False)
+    data_dir: Path | None = None  # the data folder (with PostgreSQL, still the home of the console's files)
 
     def __post_init__(self) -> None:
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)
-        main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
-        self.writes = Writes(self.db.conn, Path(main)) if main else None
+        self.writes = None
+        if isinstance(self.db, SqliteDatabase):
+            main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
+            self.writes = Writes(self.db.conn, Path(main)) if main else None
 
     @classmethod
-    def open(cls, data_dir: Path | str) -> Storage:
-        """The stores over the migrated database in ``data_dir``."""
-        db = open_database(data_dir, before_change=_backup_first)
-        return cls(db=db, history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
+    def open(cls, data_dir: Path | str, database_url: str | None = None, *, migrate: bool = False) -> Storage:
+        """The stores over the migrated database: ``minpcode.db`` in ``data_dir``, or the PostgreSQL database at
+        ``database_url``; ``migrate``: the operator's go-ahead to change a PostgreSQL database that holds data
+        (MINPCODE_MIGRATE=yes, storage/db.py)."""
+        db: Database
+        if is_postgres_url(database_url):
+            assert database_url is not None
+            db = open_postgres(database_url, go_ahead=migrate)
+        else:
+            db = open_database(data_dir, before_change=_backup_first)
+        return cls(db=db, data_dir=Path(data_dir), history=History(db), images=ImageStore(db), audit=AuditLog(db), ledger=QuotaLedger(db),
                    scenes=SceneStore(db), reports=Reports(db), summary_runs=SummaryRuns(db),
                    posters=PosterStore(db), live=LiveStore(db), scans=ScanStore(db), site_files=SiteFiles(db),
                    drafts=DraftStore(db))
 
     @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql" (doctor, backup and restore say what applies)."""
+        return self.db.dialect
+
+    @property
     def directory(self) -> Path:
-        """The data directory the database file is in."""
-        rows = self.db.execute("PRAGMA database_list").fetchall()
-        return Path(next(str(r[2]) for r in rows if r[1] == "main")).parent
+        """The data directory (the one the database file is in, with SQLite)."""
+        if isinstance(self.db, SqliteDatabase):
+            rows = self.db.execute("PRAGMA database_list").fetchall()
+            main = next((str(r[2]) for r in rows if r[1] == "main"), "")
+            if main:
+                return Path(main).parent
+        assert self.data_dir is not None
+        return self.data_dir
 
     def ping(self) -> None:
-        """The database answers a query (``/readyz``); raises sqlite3.Error when it does not."""
+        """The database answers a query (``/readyz``); raises one of :func:`database_errors` when it does not."""
         self.db.execute("SELECT 1").fetchone()
 
     def lost(self) -> StorageUnavailable | None:
@@ -115,7 +137,7 @@ class Storage:
         in a chat) instead of sqlite3's error; any other error is raised as it was."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except database_errors() as exc:
             problem = self.failed(exc)
             if problem is None:
                 raise
@@ -123,7 +145,7 @@ class Storage:
 
     def close(self) -> None:
         self.scans.close()
-        self.db.conn.close()
+        self.db.close()
 
 
 

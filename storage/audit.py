@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
 from storage.clock import now_text
+from storage.engine import Database
 
 
 class AuditLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def record(self, actor: str, action: str, code_id: str | None, **detail: Any) -> None:

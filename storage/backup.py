@@ -40,7 +40,8 @@ class _Open(Protocol):
     @property
     def db(self) -> sqlite_utils.Database: ...
 
-__all__ = ["BACKUP_DIR", "BackupError", "BackupExists", "BackupReport", "backup", "backup_before_migration", "restore"]
+__all__ = ["BACKUP_DIR", "BackupError", "BackupExists", "BackupReport", "UsePostgresTools", "backup",
+           "backup_before_migration", "restore"]
 
 log = logging.getLogger("minpcode.storage")
 
@@ -56,6 +57,20 @@ class BackupError(InputError):
 
 class BackupExists(BackupError):
     """The archive to write exists already and was not to be replaced; it was left as it was."""
+
+
+class UsePostgresTools(BackupError):
+    """The history is in PostgreSQL: its own tools back it up and restore it (one line each way)."""
+
+    code_name = "backup_use_pg_dump"
+
+    def __init__(self) -> None:
+        super().__init__(
+            '历史记录在 PostgreSQL 里（MINPCODE_DATABASE_URL）：备份用 pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL"，'
+            '恢复用 pg_restore --clean --if-exists -d "$MINPCODE_DATABASE_URL" minpcode.dump。',
+            'The history is in PostgreSQL (MINPCODE_DATABASE_URL): back it up with pg_dump -Fc -f minpcode.dump '
+            '"$MINPCODE_DATABASE_URL" and restore it with pg_restore --clean --if-exists -d "$MINPCODE_DATABASE_URL" '
+            'minpcode.dump.')
 
 
 @dataclass

@@ -8,10 +8,9 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-import sqlite_utils
-
 from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatus
 from storage.clock import from_text, now_text
+from storage.engine import Database
 from storage.transaction import immediate
 
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -24,8 +23,13 @@ def new_batch_id() -> str:
 
 
 class Batches:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
+        self._poster_counts = (
+            "SELECT count(*), count(poster_id), "
+            "coalesce(sum(CASE WHEN poster_id IS NULL AND status IN ('done', 'reused') THEN 1 ELSE 0 END), 0) "
+            f"FROM batch_rows WHERE batch_id = ? AND {db.json_value('fields_json', 'poster')} IS NOT NULL "
+            "AND status NOT IN ('invalid', 'skipped')")
 
     def create(self, origin: BatchOrigin, *, filename: str, sha256: str, encoding: str,
                rows: Iterable[tuple[int, dict[str, Any], RowStatus, str | None, str | None]]) -> Batch:
@@ -33,12 +37,12 @@ class Batches:
         batch_id = new_batch_id()
         now = now_text()
         items = list(rows)
-        with immediate(self._db.conn):
+        with immediate(self._db):
             self._db.execute(
                 f"INSERT INTO batches ({_BATCH}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [batch_id, BatchStatus.DRAFT.value, origin.model_dump_json(), filename, sha256, encoding,
                  len(items), now, now, origin.key])
-            self._db.conn.executemany(
+            self._db.executemany(
                 "INSERT INTO batch_rows (batch_id, line, fields_json, status, code_id, error, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(batch_id, line, json.dumps(fields, ensure_ascii=False), status.value, code_id, error, now)
@@ -93,10 +97,7 @@ class Batches:
     def poster_counts(self, batch_id: str) -> dict[str, int]:
         """Rows asking for a poster (``wanted``), those whose poster is made, and those whose poster failed
         (the row's code is made, its poster is not)."""
-        wanted, made, failed = self._db.execute(
-            "SELECT count(*), count(poster_id), coalesce(sum(poster_id IS NULL AND status IN ('done', 'reused')), 0) "
-            "FROM batch_rows WHERE batch_id = ? AND json_extract(fields_json, '$.poster') IS NOT NULL "
-            "AND status NOT IN ('invalid', 'skipped')", [batch_id]).fetchone()
+        wanted, made, failed = self._db.execute(self._poster_counts, [batch_id]).fetchone()
         return {"wanted": int(wanted), "made": int(made), "failed": int(failed)}
 
     def row_states(self) -> dict[str, int]:

@@ -1,4 +1,6 @@
-"""Opening the database: a 0600 file under the data dir, WAL mode, migrations applied in order."""
+"""Opening the database: a 0600 file under the data dir, WAL mode, migrations applied in order; or a
+PostgreSQL database (``MINPCODE_DATABASE_URL``), set up at start when new and migrated only with the
+operator's go-ahead when it holds data."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.errors import InputError, StorageUnavailable
+from storage.engine import PostgresDatabase, SqliteDatabase, is_postgres_url
 from storage.migrations import migrate, pending
 
 # Called once before migrations that change existing tables run: (connection, data folder, their names).
@@ -42,7 +45,39 @@ def _unreadable(exc: sqlite3.DatabaseError) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _NOT_A_DATABASE
 
 
-def open_database(data_dir: Path | str, before_change: BeforeChange | None = None) -> sqlite_utils.Database:
+class MigrationNeedsGoAhead(InputError):
+    """A PostgreSQL database that holds data would be changed by a migration: one line saying how to go on."""
+
+    code_name = "migration_needs_go_ahead"
+
+    def __init__(self, names: list[str]) -> None:
+        listed = ", ".join(names)
+        super().__init__(
+            f"PostgreSQL 数据库需要迁移（{listed}），会改动已有的表。请先备份（pg_dump -Fc -f minpcode.dump \"$MINPCODE_DATABASE_URL\"），"
+            f"再用 MINPCODE_MIGRATE=yes 启动一次。",
+            f"The PostgreSQL database needs migrations that change existing tables ({listed}). Take a backup first "
+            f"(pg_dump -Fc -f minpcode.dump \"$MINPCODE_DATABASE_URL\"), then start once with MINPCODE_MIGRATE=yes.")
+        self.names = names
+
+
+def open_postgres(url: str, *, go_ahead: bool = False) -> PostgresDatabase:
+    """The migrated PostgreSQL database at ``url``. A new, empty one is set up without asking; one that holds
+    data is changed by a migration that alters existing tables only with ``go_ahead`` (MINPCODE_MIGRATE=yes),
+    since there is no file here to copy first (:class:`MigrationNeedsGoAhead` says how)."""
+    db = PostgresDatabase(url)
+    try:
+        def refuse(names: list[str]) -> None:
+            if not go_ahead:
+                raise MigrationNeedsGoAhead(names)
+            log.warning("Migrating the PostgreSQL database (MINPCODE_MIGRATE=yes): %s", ", ".join(names))
+        migrate(db, before_change=refuse)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def open_database(data_dir: Path | str, before_change: BeforeChange | None = None) -> SqliteDatabase:
     """The migrated database in ``data_dir`` (created with owner-only permissions)."""
     directory = Path(data_dir)
     # Owner-only when we create it (an existing folder, a container volume say, keeps its permissions).
@@ -55,7 +90,7 @@ def open_database(data_dir: Path | str, before_change: BeforeChange | None = Non
         log.info("No database at %s: created a new, empty one (to bring one back: minpcode restore)", path)
     os.chmod(path, 0o600)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    db = sqlite_utils.Database(conn)
+    db = SqliteDatabase(conn)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -117,8 +152,15 @@ def _gone(path: Path, how: str) -> StorageUnavailable:
         f"the next start, so writes are refused. Restore it (minpcode restore) and restart minpcode.", how)
 
 
-def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
+def pending_migrations(data_dir: Path | str, database_url: str | None = None) -> list[tuple[str, bool]]:
     """What opening the database would migrate, without changing anything: (name, changes existing tables)."""
+    if is_postgres_url(database_url):
+        assert database_url is not None
+        db = PostgresDatabase(database_url)
+        try:
+            return pending(db)
+        finally:
+            db.close()
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         return pending(sqlite_utils.Database(memory=True))
@@ -126,11 +168,29 @@ def pending_migrations(data_dir: Path | str) -> list[tuple[str, bool]]:
         return pending(sqlite_utils.Database(conn))
 
 
-def recorded_codes(data_dir: Path | str) -> int:
-    """How many codes the database in ``data_dir`` holds, read without changing anything.
+def server_version(url: str) -> str:
+    """The PostgreSQL server's version at ``url``, read over one short connection (doctor)."""
+    db = PostgresDatabase(url, pool_size=1, max_overflow=0)
+    try:
+        return str(db.execute("SHOW server_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def recorded_codes(data_dir: Path | str, database_url: str | None = None) -> int:
+    """How many codes the database in ``data_dir`` (or at ``database_url``) holds, read without changing anything.
 
     0 when there is no database there, or an empty one (any command opening a new folder leaves one,
     migrated and without a code). :class:`DatabaseUnreadable` when the file is damaged."""
+    if is_postgres_url(database_url):
+        assert database_url is not None
+        db = PostgresDatabase(database_url, pool_size=1, max_overflow=0)
+        try:
+            if db.execute("SELECT to_regclass('codes')").fetchone()[0] is None:
+                return 0
+            return int(db.execute("SELECT count(*) FROM codes").fetchone()[0])
+        finally:
+            db.close()
     path = Path(data_dir) / DB_NAME
     if not path.is_file() or path.stat().st_size == 0:
         return 0

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
+from storage.engine import Database
 
 MIGRATION = "form_drafts"
 
 
-def migration(db: sqlite_utils.Database) -> None:
+def migration(db: Database) -> None:
     """The drafts table (migrations.py lists it under :data:`MIGRATION`)."""
     db.execute("""
         CREATE TABLE form_drafts (
@@ -28,7 +28,7 @@ def migration(db: sqlite_utils.Database) -> None:
 
 
 class DraftStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def put(self, chat: str, user_id: str, data: dict[str, Any], expires_at: float, now: float) -> None:

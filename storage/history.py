@@ -8,11 +8,11 @@ import string
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-import sqlite_utils
-
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, UpstreamResult
 from bot.text import Text
+from storage import pg_schema
 from storage.clock import from_text, now_text, to_text
+from storage.engine import Database, SqliteDatabase
 from storage.transaction import immediate
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -41,8 +41,13 @@ def new_id() -> str:
 
 
 class History:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
+        self._links_made = (
+            "SELECT app, count(*) FROM codes WHERE type IN ('urllink', 'scheme') AND link IS NOT NULL "
+            f"AND {db.json_flag('request_json', 'plain')} = 0 AND created_at >= ? AND app IS NOT NULL GROUP BY app",
+            "SELECT app, count(*) FROM codes WHERE type = 'shortlink' AND link IS NOT NULL "
+            f"AND {db.json_flag('request_json', 'permanent')} = 1 AND app IS NOT NULL GROUP BY app")
 
     # -- writing ------------------------------------------------------------------------------
     def save_pending(self, request: CodeRequest, requester: Requester, *, key: str, app: str | None,
@@ -58,7 +63,7 @@ class History:
         now = now_text()
         # One transaction: the live row found on a conflict cannot fail or be deleted before it is read.
         # (Nothing else can conflict: the id is one of 36^12.)
-        with immediate(self._db.conn):
+        with immediate(self._db):
             inserted = self._db.execute(
                 f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))}) ON CONFLICT DO NOTHING",
                 [code_id, key, request.type.value, request.provider.value, Status.PENDING.value, app, request.page,
@@ -127,14 +132,8 @@ class History:
     def links_made(self, since: str) -> tuple[dict[str, int], dict[str, int]]:
         """Per mini program: URL Links and encrypted URL Schemes made since ``since`` (WeChat's shared daily
         count), and permanent Short Links ever made (their lifetime cap). Deleted ones count: WeChat made them."""
-        today = dict(self._db.execute(
-            "SELECT app, count(*) FROM codes WHERE type IN ('urllink', 'scheme') AND link IS NOT NULL "
-            "AND coalesce(json_extract(request_json, '$.plain'), 0) = 0 AND created_at >= ? AND app IS NOT NULL "
-            "GROUP BY app", [since]).fetchall())
-        permanent = dict(self._db.execute(
-            "SELECT app, count(*) FROM codes WHERE type = 'shortlink' AND link IS NOT NULL "
-            "AND coalesce(json_extract(request_json, '$.permanent'), 0) = 1 AND app IS NOT NULL "
-            "GROUP BY app").fetchall())
+        today = dict(self._db.execute(self._links_made[0], [since]).fetchall())
+        permanent = dict(self._db.execute(self._links_made[1]).fetchall())
         return today, permanent
 
     def name_taken(self, name: str, provider: str, *, except_id: str = "", except_key: str = "") -> bool:
@@ -191,7 +190,7 @@ class History:
             sql = (f"SELECT 1 FROM codes WHERE {_ORIGINALS} AND status != 'deleted'"
                    + (" AND requested_by = ?" if requested_by else "") + " LIMIT ?")
             params = [*([requested_by] if requested_by else []), cap + 1]
-        return int(self._db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+        return int(self._db.execute(f"SELECT count(*) FROM ({sql}) AS found", params).fetchone()[0])
 
     def _search_sql(self, query: str, requested_by: str | None, columns: str, limit: int,
                     offset: int) -> tuple[str, list[Any]]:
@@ -199,6 +198,15 @@ class History:
         if requested_by:
             extra += " AND c.requested_by = ?"
             params.append(requested_by)
+        if self._db.dialect == "postgresql":
+            # The same rows as SQLite's: any substring, case-insensitive, tracking URLs from 3 characters on (as
+            # the FTS table has them); pg_trgm's GIN indexes serve ILIKE (storage/pg_schema.py).
+            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = pg_schema.SEARCHED if len(query) >= 3 else pg_schema.SEARCHED[:-1]
+            cond = " OR ".join(f"c.{f} ILIKE ?" for f in fields)
+            sql = (f"SELECT {columns} FROM codes c WHERE ({cond}) AND c.status != 'deleted'{extra} "
+                   "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?")
+            return sql, [*([like] * len(fields)), *params, limit, offset]
         if len(query) >= 3:
             # trigram FTS matches any substring of 3+ characters; quoting makes it a literal phrase.
             # Newest first by rowid (the order rows were written, which is created_at's): the index hands
@@ -230,6 +238,11 @@ class History:
         """Load many history rows at once (imports, benchmarks); the full-text index is rebuilt once after."""
         sql = f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})"
         total = 0
+        if not isinstance(self._db, SqliteDatabase):  # no full-text table to keep: pg_trgm indexes keep themselves
+            values = [[row.get(n) for n in _NAMES] for row in rows]
+            for start in range(0, len(values), batch):
+                total += self._insert_many(sql, values[start:start + batch])
+            return total
         self._db.execute("DROP TRIGGER IF EXISTS codes_ai")
         try:
             chunk: list[list[Any]] = []
@@ -240,7 +253,7 @@ class History:
                     chunk = []
             total += self._insert_many(sql, chunk)
         finally:
-            self._db.table("codes").rebuild_fts()
+            self._db.utils.table("codes").rebuild_fts()
             self._db.execute(
                 "CREATE TRIGGER IF NOT EXISTS codes_ai AFTER INSERT ON codes BEGIN "
                 "INSERT INTO codes_fts (rowid, name, page, scene, campaign, channel, comments, tracking_url) "
@@ -252,8 +265,8 @@ class History:
     def _insert_many(self, sql: str, chunk: list[list[Any]]) -> int:
         if not chunk:
             return 0
-        with immediate(self._db.conn):
-            self._db.conn.executemany(sql, chunk)
+        with immediate(self._db):
+            self._db.executemany(sql, chunk)
         return len(chunk)
 
 

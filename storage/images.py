@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
-import sqlite_utils
-
 from storage.clock import now_text
+from storage.engine import Database
 
 
 class ImageStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def put(self, data: bytes, mime: str) -> str:
         digest = hashlib.sha256(data).hexdigest()
         self._db.execute(
-            "INSERT OR IGNORE INTO images (sha256, mime, size, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO images (sha256, mime, size, bytes, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [digest, mime, len(data), data, now_text()],
         )
         return digest

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-import sqlite_utils
+from storage.engine import Database
 
 
 class Leases:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def claim(self, job: str, owner: str, seconds: float, *, now: float | None = None) -> bool:
@@ -45,7 +45,7 @@ class Leases:
         return (str(row[0]), float(row[1])) if row else None
 
 
-def migration(db: sqlite_utils.Database) -> None:
+def migration(db: Database) -> None:
     """Leases, the durable outbox and the seen-ids memory (migrations.py lists it)."""
     db.execute("CREATE TABLE leases (job TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)")
     # What a front-end promised to answer, saved before it acked: where to deliver rides in the payload.

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from storage.clock import now_text
+from storage.engine import Database
 from storage.transaction import immediate
 
 
 class QuotaLedger:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def spend(self, app: str, request_key: str, code_id: str) -> bool:
         """Count ``request_key`` once; False when it was already counted (an identical repeat is free)."""
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [app, request_key, code_id, now_text()],
         )
         return cursor.rowcount == 1
 
     def import_keys(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Load (app, request_key, code_id, at) rows at once (imports, benchmarks)."""
-        with immediate(self._db.conn):
-            self._db.conn.executemany(
-                "INSERT OR IGNORE INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?)", rows
+        with immediate(self._db):
+            self._db.executemany(
+                "INSERT INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
             )
 
     def counted(self, app: str, request_key: str) -> bool:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from storage.clock import from_text, now_text
+from storage.engine import Database
 from storage.transaction import immediate
 
 _LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated_at"
@@ -54,7 +53,7 @@ def _row(values: tuple[object, ...]) -> LiveRow:
 
 
 class LiveStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def taken(self, key: str) -> bool:
@@ -65,7 +64,7 @@ class LiveStore:
 
     def create(self, key: str, code_id: str, page: str, set_by: str | None, expires_at: float | None) -> LiveRow:
         now = now_text()
-        with immediate(self._db.conn):
+        with immediate(self._db):
             self._db.execute(f"INSERT INTO live_codes ({_LIVE}) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
                              [key, code_id, page, expires_at, set_by, now, now])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
@@ -103,7 +102,7 @@ class LiveStore:
 
     def set_page(self, key: str, page: str, set_by: str | None) -> None:
         now = now_text()
-        with immediate(self._db.conn):
+        with immediate(self._db):
             self._db.execute("UPDATE live_codes SET page = ?, updated_at = ? WHERE key = ?", [page, now, key])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
                              [key, page, set_by, now])
@@ -121,11 +120,12 @@ class LiveStore:
 class SiteFiles:
     """Small files served at the site's root, such as WeChat's domain verification file."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def put(self, name: str, body: bytes, created_by: str | None) -> None:
-        self._db.execute("INSERT OR REPLACE INTO site_files (name, body, created_by, created_at) VALUES (?, ?, ?, ?)",
+        self._db.execute("INSERT INTO site_files (name, body, created_by, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                         "DO UPDATE SET body = excluded.body, created_by = excluded.created_by, created_at = excluded.created_at",
                          [name, body, created_by, now_text()])
 
     def get(self, name: str) -> bytes | None:
@@ -133,7 +133,7 @@ class SiteFiles:
         return bytes(row[0]) if row else None
 
 
-def migration(db: sqlite_utils.Database) -> None:
+def migration(db: Database) -> None:
     """Tables of live codes, their destinations, their scans and the site's files (migrations.py lists it)."""
     db.execute("""
         CREATE TABLE live_codes (

@@ -2,7 +2,17 @@
 
 Add a new function to ``MIGRATIONS``; never edit one that has shipped. A migration that alters a
 table that already exists (new columns, triggers, rewritten rows) goes in ``CHANGES_EXISTING`` too:
-before running one on an existing database, ``storage.db`` writes a backup beside it.
+before running one on an existing database, ``storage.db`` writes a backup beside it (SQLite), or
+refuses to start until the operator has taken one and says so (PostgreSQL: ``MINPCODE_MIGRATE=yes``).
+
+Both backends. A PostgreSQL database never had the history the early migrations convert, so it starts
+from a baseline, storage/pg_schema.py (the schema as the migrations in :data:`POSTGRES_BASELINE` leave it,
+in PostgreSQL's words), recorded with their names. Every migration added after those runs on both: it is
+handed a :class:`storage.engine.Database`, so write SQL that both accept (``ALTER TABLE … ADD COLUMN``,
+``CREATE INDEX``, ``UPDATE`` with ``CASE``/``coalesce``, ``BIGINT`` for integers, ``TEXT`` for text and
+times) and branch on ``db.dialect`` for the rest (``BYTEA`` for SQLite's ``BLOB``, an identity column for
+``INTEGER PRIMARY KEY AUTOINCREMENT``, a trigger). ``tests/storage/test_migrations.py`` runs every one
+on both. Never add a name to :data:`POSTGRES_BASELINE`.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -18,13 +29,15 @@ from bot.models import SHORTLINK_DAYS
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
+from storage import pg_schema
 from storage.clock import from_text, now_text, to_text
+from storage.engine import Database, SqliteDatabase
 from storage.transaction import immediate
 
 MIGRATION_ACTOR = "minpcode:migration"  # who the audit names for what a migration did to a code
 
 
-def _v1_codes(db: sqlite_utils.Database) -> None:
+def _v1_codes(db: Database) -> None:
     db.execute("""
         CREATE TABLE codes (
             id TEXT PRIMARY KEY,
@@ -90,14 +103,16 @@ def _v1_codes(db: sqlite_utils.Database) -> None:
         )""")
 
 
-def _v1_fts(db: sqlite_utils.Database) -> None:
-    db.table("codes").enable_fts(
+def _v1_fts(db: Database) -> None:
+    # SQLite only (PostgreSQL searches with pg_trgm, storage/pg_schema.py); a test may hand sqlite-utils' own
+    utils: Any = db.utils if isinstance(db, SqliteDatabase) else db
+    utils.table("codes").enable_fts(
         ["name", "page", "scene", "campaign", "channel", "comments", "tracking_url"],
         create_triggers=True, tokenize="trigram",
     )
 
 
-def _v3_scenes(db: sqlite_utils.Database) -> None:
+def _v3_scenes(db: Database) -> None:
     # Long B-code parameters behind short scene keys (storage/scenes.py); rows are never changed.
     db.execute("""
         CREATE TABLE scenes (
@@ -108,7 +123,7 @@ def _v3_scenes(db: sqlite_utils.Database) -> None:
         )""")
 
 
-def _v4_summary_runs(db: sqlite_utils.Database) -> None:
+def _v4_summary_runs(db: Database) -> None:
     # Summary posts (storage/summary_runs.py): one scheduled row per period, so a period posts at most once.
     db.execute("""
         CREATE TABLE summary_runs (
@@ -140,7 +155,7 @@ def _v4_summary_runs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX summary_attempts_run ON summary_attempts (run_id)")
 
 
-def _v6_posters(db: sqlite_utils.Database) -> None:
+def _v6_posters(db: Database) -> None:
     # Rendered posters (storage/posters.py): one row per request key, bytes in ``images``.
     db.execute("""
         CREATE TABLE posters (
@@ -178,7 +193,7 @@ def _v6_posters(db: sqlite_utils.Database) -> None:
         )""")
 
 
-def _codes_errors_as_data(db: sqlite_utils.Database) -> None:
+def _codes_errors_as_data(db: Database) -> None:
     # Failures were one "zh\nen" string that every reader split again, and error_code could be a Python
     # class name (FieldError, QuotaExhausted). Now: the two sentences as columns, and stable names only.
     db.execute("ALTER TABLE codes ADD COLUMN error_zh TEXT")
@@ -214,13 +229,13 @@ def _stable_names() -> dict[str, str]:
     return names
 
 
-def _codes_error_raw(db: sqlite_utils.Database) -> None:
+def _codes_error_raw(db: Database) -> None:
     # What the upstream answered, as received (redacted, at most 500 characters): GrowingIO documents no
     # error bodies, so its own words are kept beside our sentences for whoever looks into a failure.
     db.execute("ALTER TABLE codes ADD COLUMN error_raw TEXT")
 
 
-def _summary_speed(db: sqlite_utils.Database) -> None:
+def _summary_speed(db: Database) -> None:
     # count(*) over a million-row ledger took longer than a chat answer may: the count per mini program
     # is kept beside it by triggers, and (app, at) indexed for the quota spent in a summary's period.
     # codes_period covers every column the summary counts by, so a period is read from the index alone.
@@ -240,7 +255,7 @@ def _summary_speed(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX quota_keys_at ON quota_keys (app, at)")
 
 
-def _summary_made_index(db: sqlite_utils.Database) -> None:
+def _summary_made_index(db: Database) -> None:
     # A week of a million-row history took 60 ms because every group read every row of the period and
     # worked out "made" for each. codes_made holds only the made rows (the same expression as
     # storage/reports.py's _MADE, which names this index so a drift fails loudly), so a summary's groups
@@ -253,7 +268,7 @@ def _summary_made_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS codes_created")  # a prefix of codes_created_status
 
 
-def _requesters_with_front_end(db: sqlite_utils.Database) -> None:
+def _requesters_with_front_end(db: Database) -> None:
     # A requester was a bare id, so the WeCom user "cms" owned the API key "cms"'s codes. Now every id
     # is "front-end:id". Audit rows first, while codes.requested_by is still bare: an actor's front-end
     # is the one its row names, else that of the code it made; an actor we cannot place is "unknown:".
@@ -278,7 +293,7 @@ def _requesters_with_front_end(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE live_codes SET created_by = (SELECT c.requested_by FROM codes c WHERE c.id = live_codes.code_id) "
                "WHERE created_by IS NOT NULL")
     db.execute("UPDATE site_files SET created_by = 'unknown:' || created_by WHERE created_by IS NOT NULL")
-def _batches(db: sqlite_utils.Database) -> None:
+def _batches(db: Database) -> None:
     # Batches (storage/batches.py): a sheet of requests, its dry run and its run, durable across restarts.
     db.execute("""
         CREATE TABLE batches (
@@ -312,7 +327,7 @@ def _batches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX batch_rows_status ON batch_rows (batch_id, status)")
 
 
-def _poster_makers_with_front_end(db: sqlite_utils.Database) -> None:
+def _poster_makers_with_front_end(db: Database) -> None:
     # Posters, team templates and the default logo named their maker by a bare id as well: a poster's maker
     # is placed like its code's requester when they are the same id; anyone else is "unknown:".
     db.execute("""
@@ -326,13 +341,13 @@ def _poster_makers_with_front_end(db: sqlite_utils.Database) -> None:
                    f"WHERE {column} IS NOT NULL AND instr({column}, ':') = 0")
 
 
-def _batch_row_posters(db: sqlite_utils.Database) -> None:
+def _batch_row_posters(db: Database) -> None:
     # A batch row may ask for a poster: its id is kept beside the row's code id, written in the same
     # update that makes the row final, so a resumed run neither loses nor repeats it.
     db.execute("ALTER TABLE batch_rows ADD COLUMN poster_id TEXT")
 
 
-def _codes_expires_at(db: sqlite_utils.Database) -> None:
+def _codes_expires_at(db: Database) -> None:
     # When a link stops working (Short Link, URL Link, URL Scheme): shown in every answer, and an expired link
     # is neither reused nor offered. A temporary Short Link made before lasts 30 days from when it was asked for
     # (the earliest it can have been made, so we never say it lasts longer than it does).
@@ -345,7 +360,7 @@ def _codes_expires_at(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE codes SET expires_at = ? WHERE id = ?", [to_text(ends), code_id])
 
 
-def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
+def _codes_one_live_per_key(db: Database) -> None:
     # One code per identical request, held by the database (issue 22): a lock in one process let two
     # processes on one folder each make the same code, and spend WeChat's A+C cap twice while the ledger
     # counted it once. At most one pending or done row per request key; a failed or deleted row holds
@@ -379,13 +394,13 @@ def _codes_one_live_per_key(db: sqlite_utils.Database) -> None:
                "WHERE status IN ('pending', 'done') AND expires_at IS NULL")
 
 
-def _outbox_notes(db: sqlite_utils.Database) -> None:
+def _outbox_notes(db: Database) -> None:
     # What a delivery must do the same way if it runs again after a crash (a WeCom media_id), written
     # before the send it is for: a JSON object, NULL until the first note.
     db.execute("ALTER TABLE outbox ADD COLUMN notes TEXT")
 
 
-def _codes_copy_of(db: sqlite_utils.Database) -> None:
+def _codes_copy_of(db: Database) -> None:
     # A sharper copy of a code for a poster (bot/posters/service.py) names its original: lists show the
     # original only and summaries do not count the copy as a code made. codes_made leaves copies out, in
     # the same words as storage/reports.py's made clause.
@@ -397,14 +412,14 @@ def _codes_copy_of(db: sqlite_utils.Database) -> None:
                "(image_sha256 IS NOT NULL OR link IS NOT NULL OR tracking_url IS NOT NULL))) AND copy_of IS NULL")
 
 
-def _scans_test_source(db: sqlite_utils.Database) -> None:
+def _scans_test_source(db: Database) -> None:
     # Test scans (source 'test', storage/scans.py) are kept and left out of the real counts: with the source
     # in the index, "this code's real scans since …" is still read from the index alone.
     db.execute("CREATE INDEX scans_key_at_source ON scans (key, at, source)")
     db.execute("DROP INDEX IF EXISTS scans_key_at")  # a prefix of scans_key_at_source
 
 
-Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("001_codes_images_audit_ledger", _v1_codes),
@@ -439,40 +454,86 @@ CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_code
                                               "codes_copy_of"})
 
 
-def _applied(db: sqlite_utils.Database) -> set[str]:
-    if not db["_migrations"].exists():
+# The PostgreSQL baseline (storage/pg_schema.py) and the migrations it stands for: the final schema of every
+# migration above, as of when PostgreSQL became a backend. Never add to it (see the module docstring).
+BASELINE = "postgresql_baseline"
+POSTGRES_BASELINE: frozenset[str] = frozenset({
+    "001_codes_images_audit_ledger", "002_codes_fts_trigram", "003_scenes_long_parameters", "004_summary_runs",
+    "005_codes_errors_as_data", "006_posters", "007_codes_error_raw", "live_codes_destinations_scans",
+    "008_summary_speed", "requesters_with_front_end", "form_drafts", "leases_outbox_seen",
+    "poster_makers_with_front_end", "batches_rows", "summary_made_index", "batch_row_posters", "codes_expires_at",
+    "codes_one_live_per_key", "outbox_notes", "codes_copy_of", "scans_test_source"})
+
+
+def _applied(db: Database) -> set[str]:
+    if not _has_migrations_table(db):
         return set()
     return {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
 
 
-def pending(db: sqlite_utils.Database, steps: list[Migration] | None = None) -> list[tuple[str, bool]]:
+def _has_migrations_table(db: Database) -> bool:
+    if db.dialect == "postgresql":
+        return db.execute("SELECT to_regclass('_migrations')").fetchone()[0] is not None
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone() is not None
+
+
+def _database(db: Database | sqlite_utils.Database) -> Database:
+    """Ours, also when handed sqlite-utils' wrapper (tools and tests that opened a file themselves)."""
+    return SqliteDatabase(db.conn) if isinstance(db, sqlite_utils.Database) else db
+
+
+def _steps(db: Database, steps: list[Migration] | None) -> list[Migration]:
+    """What a database of this dialect runs, in order. PostgreSQL starts from :data:`POSTGRES_BASELINE` (today's
+    final schema, storage/pg_schema.py), which stands for every migration up to it: it never had the history
+    they convert."""
+    chosen = MIGRATIONS if steps is None else steps
+    if db.dialect != "postgresql":
+        return chosen
+    return [(BASELINE, _postgres_baseline), *((n, f) for n, f in chosen if n not in POSTGRES_BASELINE)]
+
+
+def pending(db: Database | sqlite_utils.Database, steps: list[Migration] | None = None) -> list[tuple[str, bool]]:
     """What :func:`migrate` would run, in order: (name, whether it changes existing tables).
 
     On a database that has none applied yet, nothing exists to change, so every flag is False.
     """
-    done = _applied(db)
-    return [(name, bool(done) and name in CHANGES_EXISTING) for name, _ in (MIGRATIONS if steps is None else steps) if name not in done]
+    ours = _database(db)
+    done = _applied(ours)
+    return [(name, bool(done) and name in CHANGES_EXISTING) for name, _ in _steps(ours, steps) if name not in done]
 
 
-def migrate(db: sqlite_utils.Database, steps: list[Migration] | None = None,
+def migrate(db: Database | sqlite_utils.Database, steps: list[Migration] | None = None,
             before_change: Callable[[list[str]], None] | None = None) -> list[str]:
     """Apply what has not been applied yet of ``steps`` (all of ``MIGRATIONS``); return the names applied now.
 
     When a pending migration changes existing tables of a database that already has some applied,
     ``before_change(names)`` is called once before any runs (``names``: all those about to run).
     """
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = _applied(db)
-    todo = pending(db, steps)
+    ours = _database(db)
+    with immediate(ours):  # behind the write lock: hosts starting together on a new PostgreSQL database
+        ours.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = _applied(ours)
+    todo = pending(ours, steps)
     if before_change is not None and any(changes for _, changes in todo):
         before_change([name for name, _ in todo])
-    applied = []
-    for name, step in MIGRATIONS if steps is None else steps:
+    applied: list[str] = []
+    for name, step in _steps(ours, steps):
         if name in done:
             continue
-        with immediate(db.conn):
-            step(db)
-            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
-                       [name, datetime.now(UTC).isoformat()])
+        with immediate(ours):
+            if name in done | set(applied) or name in _applied(ours):
+                continue  # another host ran it while this one waited for the write lock (PostgreSQL)
+            step(ours)
+            ours.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                         [name, datetime.now(UTC).isoformat()])
+            if name == BASELINE:
+                ours.executemany("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                                 [(n, datetime.now(UTC).isoformat()) for n in sorted(POSTGRES_BASELINE)])
         applied.append(name)
     return applied
+
+
+def _postgres_baseline(db: Database) -> None:
+    for statement in pg_schema.BASELINE:
+        db.execute(statement)
+    pg_schema.search_indexes(db)

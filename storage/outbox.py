@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import time
 
-import sqlite_utils
-
+from storage.engine import Database
 from storage.transaction import immediate
 
 KEEP_DONE = 24 * 3600.0
 
 
 class Outbox:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def first_seen(self, key: str, ttl: float) -> bool:
@@ -44,13 +43,13 @@ class Outbox:
 
     def accept(self, front: str, kind: str, payload: str, *, seen: str | None = None, ttl: float = 0.0) -> int | None:
         """Save a request to deliver; None when ``seen`` was already seen (a replay: nothing saved)."""
-        with immediate(self._db.conn):
+        with immediate(self._db):
             if seen is not None and not self.first_seen(seen, ttl):
                 return None  # a replay: first_seen changed no row, so the commit is empty
-            cursor = self._db.execute(
-                "INSERT INTO outbox (front, kind, payload, state, created_at) VALUES (?, ?, ?, 'pending', ?)",
-                [front, kind, payload, time.time()])
-            return int(cursor.lastrowid or 0)
+            row = self._db.execute(
+                "INSERT INTO outbox (front, kind, payload, state, created_at) VALUES (?, ?, ?, 'pending', ?) RETURNING id",
+                [front, kind, payload, time.time()]).fetchone()
+            return int(row[0])
 
     def done(self, row_id: int) -> None:
         now = time.time()
@@ -60,7 +59,7 @@ class Outbox:
 
     def note(self, row_id: int, key: str, value: str) -> None:
         """Keep ``key`` = ``value`` with the row, committed before this returns (so before the send it is for)."""
-        with immediate(self._db.conn):
+        with immediate(self._db):
             notes = self.notes(row_id)
             notes[key] = value
             self._db.execute("UPDATE outbox SET notes = ? WHERE id = ?", [json.dumps(notes), row_id])

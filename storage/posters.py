@@ -11,10 +11,10 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
 from pydantic import BaseModel
 
 from storage.clock import from_text, now_text
+from storage.engine import Database
 from storage.history import new_id
 from storage.images import ImageStore
 
@@ -69,7 +69,7 @@ def _template(row: tuple[Any, ...]) -> TeamTemplateRecord:
 
 
 class PosterStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         self._images = ImageStore(db)
 
@@ -80,7 +80,7 @@ class PosterStore:
         """Keep a rendered poster; when ``request_key`` is already stored, the stored one wins and comes back."""
         digest = self._images.put(data, mime)
         self._db.execute(
-            f"INSERT OR IGNORE INTO posters ({_POSTER_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            f"INSERT INTO posters ({_POSTER_COLUMNS}) VALUES ({', '.join('?' * 14)}) ON CONFLICT DO NOTHING",
             [new_id(), code_id, request_key, template, fmt, digest, mime, len(data), width_px, height_px, dpi,
              json.dumps(request, ensure_ascii=False, sort_keys=True), created_by, now_text()],
         )

@@ -6,8 +6,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import sqlite_utils
 from pydantic import BaseModel
+
+from storage.engine import Database
 
 # What the summary calls made / failed (bot/summary.py): a deleted row was made if it got something from
 # upstream, and failed if it got nothing but an error. A sharper copy for a poster is its original's image,
@@ -70,7 +71,7 @@ class ReuseRow(BaseModel):
 
 
 class Reports:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def reuses(self, since: str, until: str) -> list[ReuseRow]:
@@ -97,6 +98,8 @@ class Reports:
         params: dict[str, str] = {"since": since, "until": until}
         params.update({f"b{i}": start for i, start in enumerate(day_starts, start=1)})
         day = _day_index(0, len(day_starts) + 1)
+        if self._db.dialect == "postgresql":
+            return _period_counts(self._db.execute(_postgres_period(day), params).fetchall())
         period = "created_at >= :since AND created_at < :until"
         # Made rows come from the covering index codes_made alone; requested, pending and the few
         # failures from (created_at, status), reading a row only for a failure's reasons.
@@ -125,6 +128,35 @@ class Reports:
         return _period_counts(self._db.execute(sql, params).fetchall())
 
 
+def _postgres_period(day: str) -> str:
+    """:meth:`Reports.period`'s statement in PostgreSQL's words: no INDEXED BY (its planner picks codes_made
+    by itself), string_agg for group_concat, every branch's columns of one type (a UNION must agree), and
+    an alias on every subquery."""
+    period = "created_at >= :since AND created_at < :until"
+    made = f"FROM codes WHERE {period} AND {_MADE} AND {_ORIGINAL}"
+    return f"""
+        SELECT 'group', CAST({day} AS TEXT), type, count(*), provider, status, campaign, channel {made}
+               GROUP BY 2, campaign, channel, type, provider, status
+        UNION ALL SELECT 'all', NULL, NULL, count(*), CAST(count(*) FILTER (WHERE status = 'pending') AS TEXT),
+               NULL, NULL, NULL FROM codes WHERE {period}
+        UNION ALL SELECT 'person', coalesce(requested_by_name, requested_by), NULL, count(*), NULL, NULL, NULL, NULL
+               {made} GROUP BY 2
+        UNION ALL SELECT 'failure', error_code, zh || chr(10) || en, count(*),
+               string_agg(created_at || ' ' || id, ','), NULL, NULL, NULL FROM (
+            SELECT id, created_at, error_code, trim(coalesce(error_zh, '')) AS zh,
+                   trim(coalesce(error_en, '')) AS en
+            FROM codes
+            WHERE {period} AND (status = 'failed' OR (status = 'deleted' AND NOT {_MADE} AND {_HAS_ERROR}))
+        ) AS failed GROUP BY error_code, zh, en
+        UNION ALL SELECT * FROM (
+            SELECT 'page', page, NULL, count(*), NULL, NULL, NULL, NULL FROM (
+                SELECT page {made}
+                UNION ALL SELECT c.page FROM audit a JOIN codes c ON c.id = a.code_id
+                WHERE a.action = 'reused' AND a.at >= :since AND a.at < :until AND c.page IS NOT NULL
+            ) AS pages GROUP BY page ORDER BY count(*) DESC, page LIMIT {TOP_PAGES}) AS top
+    """
+
+
 def _day_index(lo: int, hi: int) -> str:
     """SQL for the position of ``created_at`` among days ``lo``..``hi - 1``: a binary search over the
     ``:b<i>`` day starts, so a year costs nine text comparisons a row and a week three."""
@@ -144,7 +176,7 @@ def _period_counts(rows: list[tuple[Any, ...]]) -> PeriodCounts:
     daily_channel: dict[int, dict[str, int]] = defaultdict(dict)
     for kind, k1, k2, n, a, b, c, d in rows:
         if kind == "all":
-            out.requested, out.pending = n, a
+            out.requested, out.pending = int(n), int(a)  # text on PostgreSQL, where a UNION's columns agree
         elif kind == "group":  # made codes: one group per day, type, provider, status, campaign and channel
             provider, status, campaign, channel = a, b, c, d
             out.made += n
@@ -153,9 +185,10 @@ def _period_counts(rows: list[tuple[Any, ...]]) -> PeriodCounts:
             types[k2] += n
             campaigns[campaign] += n
             channels[channel] += n
-            daily_total[k1] += n
-            daily_campaign[k1][campaign or ""] = daily_campaign[k1].get(campaign or "", 0) + n
-            daily_channel[k1][channel or ""] = daily_channel[k1].get(channel or "", 0) + n
+            day = int(k1)
+            daily_total[day] += n
+            daily_campaign[day][campaign or ""] = daily_campaign[day].get(campaign or "", 0) + n
+            daily_channel[day][channel or ""] = daily_channel[day].get(channel or "", 0) + n
         elif kind == "person":
             out.by_person.append((k1, n))
         elif kind == "failure":

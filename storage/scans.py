@@ -11,8 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 
-import sqlite_utils
-
+from storage.engine import Database
 from storage.transaction import immediate
 
 ScanRow = tuple[str, float, str | None, str]  # key, at (Unix seconds), visitor hash, source
@@ -23,7 +22,7 @@ TEST_SOURCE = "test"
 
 
 class ScanStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         self._writer: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -37,6 +36,15 @@ class ScanStore:
 
     def add_many(self, rows: Sequence[ScanRow]) -> None:
         if not rows:
+            return
+        if self._db.dialect == "postgresql":
+            # One statement per CHUNK rows here too; the pool gives the flusher a connection of its own.
+            with immediate(self._db):
+                for start in range(0, len(rows), CHUNK):
+                    batch = json.dumps(rows[start:start + CHUNK], separators=(",", ":"))
+                    self._db.execute(
+                        "INSERT INTO scans (key, at, visitor, source) SELECT value ->> 0, (value ->> 1)::float8, "
+                        "value ->> 2, value ->> 3 FROM jsonb_array_elements(?::jsonb) AS batch", [batch])
             return
         with self._lock:
             conn = self._connection()

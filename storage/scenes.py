@@ -7,13 +7,12 @@ codes carry the key).
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from storage.clock import now_text
+from storage.engine import Database
 
 
 class SceneStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def key_for(self, params: str) -> str | None:
@@ -28,7 +27,7 @@ class SceneStore:
         Concurrent callers storing the same parameters all get the one key that won.
         """
         self._db.execute(
-            "INSERT OR IGNORE INTO scenes (key, params, created_by, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO scenes (key, params, created_by, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [key, params, created_by, now_text()],
         )
         return self.key_for(params)

@@ -19,16 +19,19 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlite_utils
 from pydantic import BaseModel
 
 from storage.clock import from_text, to_text
+from storage.engine import Database
 
 RunStatus = Literal["posting", "retrying", "posted", "failed", "skipped"]
 RunKind = Literal["scheduled", "manual"]
 
 _COLUMNS = ("id, kind, period_start, period_end, fire_at, status, attempts, steps, last_error, "
             "next_attempt_at, lease_until, created_at, updated_at")
+
+
+_INSERTED = _COLUMNS.removeprefix("id, ")  # the id is the database's to give
 
 
 class SummaryRun(BaseModel):
@@ -59,32 +62,32 @@ class SummaryAttempt(BaseModel):
 
 
 class SummaryRuns:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     # -- claiming ---------------------------------------------------------------------------------
     def claim(self, period_start: datetime, period_end: datetime, *, fire_at: datetime | None, now: datetime,
               lease_until: datetime) -> SummaryRun | None:
         """Claim a scheduled period for posting; None when it was already claimed, posted or skipped."""
-        cursor = self._db.execute(
-            f"INSERT OR IGNORE INTO summary_runs ({_COLUMNS}) VALUES (NULL, 'scheduled', ?, ?, ?, 'posting', 1, "
-            "'{}', NULL, NULL, ?, ?, ?)",
+        row = self._db.execute(
+            f"INSERT INTO summary_runs ({_INSERTED}) VALUES ('scheduled', ?, ?, ?, 'posting', 1, "
+            "'{}', NULL, NULL, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
             [to_text(period_start), to_text(period_end), _opt(fire_at), to_text(lease_until), to_text(now),
              to_text(now)],
-        )
-        if cursor.rowcount != 1:
+        ).fetchone()
+        if row is None:
             return None
-        return self.get(int(cursor.lastrowid or 0))
+        return self.get(int(row[0]))
 
     def skip(self, period_start: datetime, period_end: datetime, *, fire_at: datetime | None, now: datetime,
              reason: str) -> bool:
         """Mark a scheduled period as not to be posted (False if it already had a row)."""
-        cursor = self._db.execute(
-            f"INSERT OR IGNORE INTO summary_runs ({_COLUMNS}) VALUES (NULL, 'scheduled', ?, ?, ?, 'skipped', 0, "
-            "'{}', ?, NULL, NULL, ?, ?)",
+        row = self._db.execute(
+            f"INSERT INTO summary_runs ({_INSERTED}) VALUES ('scheduled', ?, ?, ?, 'skipped', 0, "
+            "'{}', ?, NULL, NULL, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
             [to_text(period_start), to_text(period_end), _opt(fire_at), reason, to_text(now), to_text(now)],
-        )
-        return cursor.rowcount == 1
+        ).fetchone()
+        return row is not None
 
     def claim_due(self, now: datetime, lease_until: datetime) -> list[SummaryRun]:
         """Runs whose retry time has come, or whose claimer died mid-post (lease passed); each claimed anew."""
@@ -110,21 +113,25 @@ class SummaryRuns:
 
     def start_manual(self, period_start: datetime, period_end: datetime, *, now: datetime) -> SummaryRun:
         """An on-demand post (``minpcode summary --post``): recorded, never deduplicated."""
-        cursor = self._db.execute(
-            f"INSERT INTO summary_runs ({_COLUMNS}) VALUES (NULL, 'manual', ?, ?, NULL, 'posting', 1, '{{}}', "
-            "NULL, NULL, NULL, ?, ?)",
+        row = self._db.execute(
+            f"INSERT INTO summary_runs ({_INSERTED}) VALUES ('manual', ?, ?, NULL, 'posting', 1, '{{}}', "
+            "NULL, NULL, NULL, ?, ?) RETURNING id",
             [to_text(period_start), to_text(period_end), to_text(now), to_text(now)],
-        )
-        run = self.get(int(cursor.lastrowid or 0))
+        ).fetchone()
+        run = self.get(int(row[0]))
         assert run is not None
         return run
 
     # -- progress -----------------------------------------------------------------------------------
     def step_done(self, run_id: int, step: str, now: datetime) -> None:
-        path = '$."' + step.replace('"', "") + '"'  # quoted: step names contain dots
+        name = step.replace('"', "")
+        if self._db.dialect == "postgresql":
+            self._db.execute("UPDATE summary_runs SET steps = (steps::jsonb || jsonb_build_object(?::text, 'done'))::text, "
+                             "updated_at = ? WHERE id = ?", [name, to_text(now), run_id])
+            return
         self._db.execute(
             "UPDATE summary_runs SET steps = json_set(steps, ?, 'done'), updated_at = ? WHERE id = ?",
-            [path, to_text(now), run_id],
+            ['$."' + name + '"', to_text(now), run_id],  # quoted: step names contain dots
         )
 
     def finish(self, run_id: int, now: datetime) -> None:
@@ -170,7 +177,7 @@ class SummaryRuns:
         """When the earliest waiting retry (or lease expiry) falls due."""
         row = self._db.execute(
             "SELECT min(t) FROM (SELECT next_attempt_at AS t FROM summary_runs WHERE status = 'retrying' "
-            "UNION ALL SELECT lease_until FROM summary_runs WHERE status = 'posting' AND kind = 'scheduled')"
+            "UNION ALL SELECT lease_until FROM summary_runs WHERE status = 'posting' AND kind = 'scheduled') AS due"
         ).fetchone()
         return from_text(row[0]) if row and row[0] else None
 

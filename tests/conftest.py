@@ -34,6 +34,7 @@ from bot.sandbox.wechat import WeChatEmulator
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
 from tests.browser import browser, browser_page  # noqa: F401 - the headless browser fixtures, for every module
+from tests.databases import BACKENDS, fresh_postgres
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.upstreams import Upstreams
 from tests.emulators.wecom import WeComEmulator
@@ -313,3 +314,15 @@ def root_logger_restored() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+# -- the backends ---------------------------------------------------------------------------------------
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Once per backend: None (SQLite in the test's folder), then a fresh PostgreSQL database's URL
+    (tests/databases.py: skipped without a server, failed under CI)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_postgres() as url:
+        yield url

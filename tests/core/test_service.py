@@ -24,9 +24,9 @@ ALICE, BOB, ADMIN = PEOPLE
 
 
 @pytest.fixture
-async def service(upstreams: Upstreams, tmp_path: Path) -> AsyncIterator[Service]:
+async def service(upstreams: Upstreams, tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
-    async with open_service(upstreams.settings(tmp_path)) as svc:
+    async with open_service(upstreams.settings(tmp_path, minpcode_database_url=database_url)) as svc:
         yield svc
 
 
@@ -115,8 +115,9 @@ async def test_upstream_failure_is_recorded_with_its_code_and_a_message(service:
     assert not retry.reused and retry.record.status is Status.DONE
 
 
-async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path) -> None:
-    async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=5)) as svc:
+async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path,
+                                                         database_url: str | None) -> None:
+    async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=5, minpcode_database_url=database_url)) as svc:
         notices = []
         for n in range(5):
             result = await svc.submit({"type": "A", "via": "wechat", "page": f"pages/p{n}/p{n}"}, ALICE)

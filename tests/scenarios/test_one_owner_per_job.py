@@ -60,8 +60,8 @@ def test_a_second_process_takes_no_job_the_first_one_holds(wechat: Site, tmp_pat
     assert len(scenes) == 60 and len(set(scenes)) == 60  # every code asked of WeChat exactly once
 
 
-def test_a_lease_is_taken_over_only_once_it_lapses(tmp_path: Path) -> None:
-    store = Storage.open(tmp_path)
+def test_a_lease_is_taken_over_only_once_it_lapses(tmp_path: Path, database_url: str | None) -> None:
+    store = Storage.open(tmp_path, database_url)
     leases = store.leases
     assert leases.claim("code:x", "a", 30, now=1000)
     assert not leases.claim("code:x", "b", 30, now=1029)  # a's lease is live
@@ -82,8 +82,8 @@ def _count(data: Path, sql: str) -> int:
         return 0
 
 
-def test_the_outbox_saves_once_per_id_and_forgets_what_was_delivered_a_day_ago(tmp_path: Path) -> None:
-    store = Storage.open(tmp_path)
+def test_the_outbox_saves_once_per_id_and_forgets_what_was_delivered_a_day_ago(tmp_path: Path, database_url: str | None) -> None:
+    store = Storage.open(tmp_path, database_url)
     outbox = store.outbox
     first = outbox.accept("wecom", "message", "{}", seen="wecom:1", ttl=900)
     assert first is not None and outbox.accept("wecom", "message", "{}", seen="wecom:1", ttl=900) is None
@@ -98,8 +98,9 @@ def test_the_outbox_saves_once_per_id_and_forgets_what_was_delivered_a_day_ago(t
     store.close()
 
 
-async def test_a_delivery_run_again_after_a_crash_recalls_what_the_first_run_remembered(tmp_path: Path) -> None:
-    store = Storage.open(tmp_path)
+async def test_a_delivery_run_again_after_a_crash_recalls_what_the_first_run_remembered(
+        tmp_path: Path, database_url: str | None) -> None:
+    store = Storage.open(tmp_path, database_url)
     row = store.outbox.accept("wecom", "message", "{}")
     assert row is not None
     seen: list[str | None] = []
@@ -115,7 +116,7 @@ async def test_a_delivery_run_again_after_a_crash_recalls_what_the_first_run_rem
     assert delivering.attempt() is None  # only inside a delivery
     store.close()
 
-    store = Storage.open(tmp_path)  # the restart: what was remembered is on disk
+    store = Storage.open(tmp_path, database_url)  # the restart: what was remembered is on disk
     assert [r for r, _, _ in store.outbox.pending("wecom")] == [row]
 
     delivered = asyncio.Event()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, UpstreamResult
@@ -25,8 +26,8 @@ WHY = Text(zh="页面不存在于已发布的小程序中。", en="The page is n
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    opened = Storage.open(tmp_path)
+def store(tmp_path: Path, database_url: str | None) -> Iterator[Storage]:
+    opened = Storage.open(tmp_path, database_url)
     yield opened
     opened.close()
 
@@ -56,7 +57,8 @@ def row(code_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
 # ---- writing ----------------------------------------------------------------------------------------
 
 
-def test_save_pending_records_the_request_before_any_upstream_call(store: Storage, tmp_path: Path) -> None:
+def test_save_pending_records_the_request_before_any_upstream_call(store: Storage, tmp_path: Path,
+                                                                  database_url: str | None) -> None:
     request = a_code(name="spring", comments="海报")
     record = save(store, request)
     assert record.status is Status.PENDING and len(record.id) == ID_LENGTH and record.id.isalnum()
@@ -66,7 +68,7 @@ def test_save_pending_records_the_request_before_any_upstream_call(store: Storag
     assert (record.requested_by, record.requested_by_name, record.chat) == ("slack:U_ALICE", "alice", "slack")
     assert record.error_code is None and record.error_message is None and record.image_sha256 is None
     assert record.code_request() == request  # the request survives the round trip exactly
-    again = Storage.open(tmp_path)
+    again = Storage.open(tmp_path, database_url)
     try:
         assert again.history.get(record.id) == record  # durable: another connection reads the same row
     finally:
@@ -159,13 +161,14 @@ def test_one_live_row_per_request_and_a_failed_or_deleted_one_holds_nothing(stor
     assert after_delete.new and store.history.find_by_key(key) == after_delete.record
     assert store.history.find_by_key("no-such-key") is None
     # the database itself refuses a second live row, whoever writes it
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="(?i)unique"):
         store.history.import_rows([row("sneaky", T0, request_key=key, status="done")])
 
 
-def test_two_connections_saving_the_same_requests_at_once_write_one_row_each(tmp_path: Path) -> None:
+def test_two_connections_saving_the_same_requests_at_once_write_one_row_each(tmp_path: Path,
+                                                                            database_url: str | None) -> None:
     # two processes on one data folder are two connections to one file; the database keeps one row per request
-    stores = [Storage.open(tmp_path), Storage.open(tmp_path)]
+    stores = [Storage.open(tmp_path, database_url), Storage.open(tmp_path, database_url)]
     requests = [a_code(f"pages/index/index?n={n}") for n in range(20)]
     go = threading.Barrier(2)
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pypdf
 import pytest
 from PIL import Image
@@ -21,8 +22,8 @@ from storage.migrations import MIGRATIONS
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    opened = Storage.open(tmp_path)
+def store(tmp_path: Path, database_url: str | None) -> Iterator[Storage]:
+    opened = Storage.open(tmp_path, database_url)
     yield opened
     opened.close()
 
@@ -98,7 +99,7 @@ def test_posters_are_listed_per_code_newest_first(store: Storage) -> None:
 
 
 def test_a_poster_needs_a_real_code(store: Storage) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.posters.save("no-such-code", "k" * 64, template="a4", fmt="png", data=b"x", mime="image/png",
                            width_px=1, height_px=1, dpi=300, request={})
 

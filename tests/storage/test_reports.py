@@ -32,8 +32,8 @@ def test_migration_008_counts_an_existing_ledger_and_triggers_keep_it(tmp_path: 
     store.close()
 
 
-def test_period_days_follow_the_day_starts_given(tmp_path: Path) -> None:
-    store = Storage.open(tmp_path)
+def test_period_days_follow_the_day_starts_given(tmp_path: Path, database_url: str | None) -> None:
+    store = Storage.open(tmp_path, database_url)
     start = datetime(2025, 3, 8, 5, 0, tzinfo=UTC)  # three local days of 24, 23 and 24 hours (a DST switch)
     starts = [start + timedelta(hours=24), start + timedelta(hours=47)]
     at = [start + timedelta(hours=h) for h in (0, 23.9, 24, 46.9, 47, 70)]

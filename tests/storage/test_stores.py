@@ -1,4 +1,5 @@
-"""The small stores over a real SQLite file: images, audit, the A+C ledger, scene keys, reports."""
+"""The small stores over a real SQLite file and a real PostgreSQL database: images, audit, the A+C ledger, scene keys,
+reports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.models import CodeRequest, CodeType, Requester
@@ -17,6 +19,7 @@ from bot.sandbox import qr
 from storage import Storage
 from storage.clock import now_text, to_text
 from storage.db import DB_NAME
+from storage.engine import PostgresDatabase, SqliteDatabase
 from storage.reports import ReuseRow
 from storage.transaction import immediate
 from tests.conftest import scan_image
@@ -27,8 +30,8 @@ JPEG = qr.render(qr.code_url("wxapp1", "B", "pages/b", "s=1"), 280, "JPEG")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Storage]:
-    opened = Storage.open(tmp_path)
+def store(tmp_path: Path, database_url: str | None) -> Iterator[Storage]:
+    opened = Storage.open(tmp_path, database_url)
     yield opened
     opened.close()
 
@@ -57,26 +60,38 @@ def test_the_database_file_is_private_and_survives_reopening(tmp_path: Path) -> 
 
 
 def test_one_transaction_keeps_all_of_its_block_or_none(store: Storage) -> None:
-    conn = store.db.conn
-    conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-    with immediate(conn):
-        conn.execute("INSERT INTO t VALUES (1)")
-        conn.execute("INSERT INTO t VALUES (2)")
-    with pytest.raises(sqlite3.IntegrityError), immediate(conn):
-        conn.execute("INSERT INTO t VALUES (3)")
-        conn.execute("INSERT INTO t VALUES (1)")
-    assert [r[0] for r in conn.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
-    assert not conn.in_transaction
+    db = store.db
+    db.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    with immediate(db):
+        db.execute("INSERT INTO t VALUES (1)")
+        db.execute("INSERT INTO t VALUES (2)")
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)), immediate(db):
+        db.execute("INSERT INTO t VALUES (3)")
+        db.execute("INSERT INTO t VALUES (1)")
+    assert [r[0] for r in db.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
+    assert not in_transaction(store)
     # a replay returns from inside its transaction: it ends, and the next write has one of its own
     assert store.outbox.accept("slack", "k", "{}", seen="e1", ttl=60) is not None
     assert store.outbox.accept("slack", "k", "{}", seen="e1", ttl=60) is None
-    assert not conn.in_transaction
+    assert not in_transaction(store)
+    db.execute("INSERT INTO t VALUES (4)")  # a statement outside a block is kept at once, seen by another connection
+    assert [r[0] for r in db.execute("SELECT x FROM t ORDER BY x")] == [1, 2, 4]
 
 
-def test_a_full_disk_inside_a_transaction_raises_its_own_error(store: Storage) -> None:
+def in_transaction(store: Storage) -> bool:
+    """Whether a transaction is left open: SQLite's connection, or (PostgreSQL) one the pool holds."""
+    if isinstance(store.db, SqliteDatabase):
+        return store.db.conn.in_transaction
+    assert isinstance(store.db, PostgresDatabase)
+    return int(store.db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND state LIKE 'idle in transaction%'").fetchone()[0]) > 0
+
+
+def test_a_full_disk_inside_a_transaction_raises_its_own_error(tmp_path: Path) -> None:
     """SQLite rolls the whole transaction back itself on SQLITE_FULL: the error a caller sees is the full disk
     (which the server answers with 503), never "cannot rollback - no transaction is active"."""
-    conn = store.db.conn
+    store = Storage.open(tmp_path)  # SQLite's own: PostgreSQL's server keeps its files
+    conn = store.db.conn  # type: ignore[attr-defined]
     conn.execute("CREATE TABLE t (b BLOB)")
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a disk with room for two more pages
@@ -87,6 +102,7 @@ def test_a_full_disk_inside_a_transaction_raises_its_own_error(store: Storage) -
     assert not conn.in_transaction
     with immediate(conn):  # the connection is usable: the next transaction begins and commits
         conn.execute("DELETE FROM t")
+    store.close()
 
 
 def test_images_are_stored_once_by_content_hash(store: Storage) -> None:
@@ -155,8 +171,9 @@ def test_scene_keys_name_one_parameter_string_for_ever(store: Storage) -> None:
     assert store.scenes.key_for(params) == "k1" and store.scenes.count() == 1
 
 
-async def test_concurrent_writers_of_the_same_parameters_agree_on_one_key(tmp_path: Path) -> None:
-    stores = [Storage.open(tmp_path) for _ in range(4)]  # separate connections, like separate processes
+async def test_concurrent_writers_of_the_same_parameters_agree_on_one_key(tmp_path: Path,
+                                                                          database_url: str | None) -> None:
+    stores = [Storage.open(tmp_path, database_url) for _ in range(4)]  # separate connections, like separate processes
     try:
         keys = await asyncio.gather(*(asyncio.to_thread(s.scenes.put, f"key{i}", "a=1&b=2")
                                       for i, s in enumerate(stores)))
@@ -197,6 +214,8 @@ def test_test_scans_are_kept_apart_and_real_counts_read_one_index(store: Storage
     assert store.scans.count("k=abcdefghij", at + 1) == 1 and store.scans.unique("k=abcdefghij") == 2
     assert store.scans.totals(["k=abcdefghij", "k=klmnopqrst"]) == {"k=abcdefghij": 2}
     assert store.scans.top(at, at + 10) == [("k=abcdefghij", 2)]
+    if store.dialect != "sqlite":
+        return  # the plan below is SQLite's words; PostgreSQL's planner chooses by its statistics
     plan = " ".join(str(row[3]) for row in store.db.execute(
         "EXPLAIN QUERY PLAN SELECT count(*) FROM scans WHERE key = ? AND source <> ? AND at >= ?",
         ["k=abcdefghij", TEST_SOURCE, at]).fetchall())
