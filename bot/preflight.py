@@ -32,7 +32,7 @@ from bot.ports import Check, Preflight
 from bot.startup import history_elsewhere, startup_report
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.tokens import StableTokenSource
-from storage.db import pending_migrations, server_version
+from storage.db import DB_NAME, pending_migrations, server_version
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 LOW_SPACE = 200 * 1024 * 1024  # bytes: below this the images and backups beside the database may not fit
@@ -251,6 +251,9 @@ class DatabasePreflight:
 
     def _checks(self) -> list[Check]:
         if self.url is None:
+            if not (self.folder / DB_NAME).exists():  # a first start: nothing to migrate, nothing to lose
+                return [row("database", "schema", "ok", "SQLite：还没有数据库，首次启动时创建。",
+                            "SQLite: no database yet; the first start creates it.")]
             try:
                 todo = pending_migrations(self.folder)
             except MinpcodeError as exc:
