@@ -45,13 +45,11 @@ def test_a_checkout_names_the_version_its_pyproject_declares(tmp_path: Path) -> 
     bumped = (ROOT / "pyproject.toml").read_text(encoding="utf-8").replace(
         f'version = "{DECLARED}"', 'version = "9.9.9"', 1)
     assert 'version = "9.9.9"' in bumped
-    assert version_module(tmp_path, pyproject=bumped).__version__ == "9.9.9"
+    assert version_module(tmp_path / "ours", pyproject=bumped).__version__ == "9.9.9"
     assert bot.version.__version__ == DECLARED
-
-
-def test_another_projects_pyproject_is_not_ours(tmp_path: Path) -> None:
-    module = version_module(tmp_path, pyproject='[project]\nname = "other"\nversion = "7.0"\n')
-    assert module.__version__ != "7.0"
+    # Another project's pyproject.toml beside an installed copy is not ours.
+    other = version_module(tmp_path / "other", pyproject='[project]\nname = "other"\nversion = "7.0"\n')
+    assert other.__version__ != "7.0"
 
 
 def test_an_installation_reads_the_commit_recorded_at_build_time(tmp_path: Path) -> None:
