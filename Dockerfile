@@ -2,7 +2,12 @@
 #   docker build -t minpcode .
 #   docker run -d --env-file .env -p 127.0.0.1:3000:3000 -v minpcode-data:/data minpcode
 # The SQLite history and its images live in the /data volume; back it up with `minpcode backup`.
-FROM python:3.11-slim
+# The base image is pinned to a Python patch release on a Debian release, so a rebuild never moves either.
+# Docker Hub rebuilds this tag for Debian's security fixes; to pin the exact image too, read its digest where
+# Docker Hub can be reached (`docker buildx imagetools inspect python:3.11.17-slim-bookworm`, the "Digest:"
+# line) and write `FROM python:3.11.17-slim-bookworm@sha256:<digest>`. No digest is written here: it could
+# not be read when the tag was chosen, and a digest copied from elsewhere would be a guess.
+FROM python:3.11.17-slim-bookworm
 
 # A proxy on the host reaches a published port from the bridge network's gateway (172.17.0.1 on the default
 # bridge; Docker's default address pools are in 172.16.0.0/12 and 192.168.0.0/16, podman's and Kubernetes'
@@ -15,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MINPCODE_DATA_DIR=/data \
     MINPCODE_TRUSTED_PROXIES=127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    XDG_CACHE_HOME=/tmp/cache
 
 WORKDIR /app
 
@@ -26,16 +32,22 @@ RUN apt-get update \
     && apt-get install --yes --no-install-recommends libcairo2 \
     && rm -rf /var/lib/apt/lists/*
 
-# Dependencies in their own layer: it is rebuilt only when pyproject.toml changes. They include
-# noto-cjk-sans-otc, the CJK font the summary charts draw Chinese names with.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install --requirement /tmp/requirements.txt \
+# Dependencies in their own layer, rebuilt only when pyproject.toml or uv.lock changes: exactly the versions
+# in uv.lock, each download checked against the lock's hashes. uv (the version scripts/uv pins) only turns
+# the lock into a requirements file and is removed; pip installs it. They include noto-cjk-sans-otc, the CJK
+# font the summary charts draw Chinese names with.
+COPY pyproject.toml uv.lock ./
+RUN pip install uv==0.13.10 \
+    && uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file /tmp/requirements.txt \
+    && pip uninstall --yes uv \
+    && pip install --no-deps --require-hashes --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# The application itself (no editable install: the image has no source tree to edit).
-COPY README.md LICENSE ./
+# The application itself (no editable install: the image has no source tree to edit). The build has no
+# .git, so the commit comes as a build argument (docs/deploy.md) and setup.py records it for --version and
+# /healthz: docker build --build-arg MINPCODE_COMMIT=$(git rev-parse --short HEAD) -t minpcode .
+ARG MINPCODE_COMMIT=
+COPY setup.py README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage

@@ -1,29 +1,54 @@
-"""Bench the quick start's set-up: a fresh clone, then ``bash scripts/setup``, timed, per installer.
+"""Bench the quick start's set-up: a fresh clone, then ``bash scripts/setup`` from uv.lock, timed, per installer.
 
     python3 bench/setup.py [--installers uv,pip] [--extras base,test]
 
 For each installer it clones this repository (its committed HEAD) into a scratch folder and times
 ``bash scripts/setup`` there with empty download caches, as a newcomer's first ``bash scripts/run``
-would (uv: bootstrapped from PyPI into ``.uv/`` unless ``uv`` is on PATH; pip: ``MINPCODE_INSTALLER=pip``).
-Then it times the same again on a second clone with the caches the first run left (a second
-checkout on the same machine). Prints seconds per case. Needs the package registry; the numbers
+would (uv: ``uv sync --locked`` with the uv scripts/uv pins, taken from PATH or bootstrapped from PyPI
+into ``.uv/``; pip: ``MINPCODE_INSTALLER=pip``, held to the lock by constraints). Then it times the same
+again on a second clone with the caches the first run left (a second checkout on the same machine).
+For each case it prints the seconds, the size of the installed ``.venv`` and its package count, and checks
+that every installed package is at a version ``uv.lock`` holds. Needs the package registry; the numbers
 depend on the network and the machine's load, so it prints the load average too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+INSTALLED = "import importlib.metadata as m, json; print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
 
 
-def timed_setup(scratch: Path, name: str, env: dict[str, str]) -> float:
+def folder_size(path: Path) -> int:
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def off_the_lock(clone: Path) -> list[str]:
+    """Installed packages at a version uv.lock does not hold (minpcode itself, and pip's own tools, aside)."""
+    locked: dict[str, set[str]] = {}
+    for package in tomllib.loads((clone / "uv.lock").read_text(encoding="utf-8"))["package"]:
+        locked.setdefault(normal(package["name"]), set()).add(package["version"])
+    done = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", INSTALLED], capture_output=True, text=True,
+                          check=True)
+    installed = {normal(name): version for name, version in json.loads(done.stdout).items()}
+    return sorted(f"{name} {version}" for name, version in installed.items()
+                  if name not in ("minpcode", "setuptools", "wheel") and version not in locked.get(name, set()))
+
+
+def timed_setup(scratch: Path, name: str, env: dict[str, str]) -> tuple[float, int, int, list[str]]:
     clone = scratch / name
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     started = time.perf_counter()
@@ -31,7 +56,9 @@ def timed_setup(scratch: Path, name: str, env: dict[str, str]) -> float:
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{name}: scripts/setup failed\n{done.stderr[-2000:]}")
-    return elapsed
+    venv = clone / ".venv"
+    packages = len(list(venv.glob("lib/python*/site-packages/*.dist-info")))
+    return elapsed, folder_size(venv), packages, off_the_lock(clone)
 
 
 def main() -> None:
@@ -52,10 +79,11 @@ def main() -> None:
                                                   if not (Path(p) / "uv").exists())
                 if extras != "base":
                     env["EXTRAS"] = extras
-                cold = timed_setup(scratch, "cold", env)
-                warm = timed_setup(scratch, "warm", env)
-                print(f"{installer:>3} {extras:<5} first set-up, empty caches: {cold:6.1f} s   "
-                      f"second clone, warm caches: {warm:6.1f} s")
+                for case, label in (("cold", "first set-up, empty caches"), ("warm", "second clone, warm caches")):
+                    seconds, size, packages, off = timed_setup(scratch, case, env)
+                    lock = "all at uv.lock's versions" if not off else f"NOT at uv.lock's versions: {', '.join(off)}"
+                    print(f"{installer:>3} {extras:<5} {label}: {seconds:6.1f} s, .venv {size / 1e6:5.0f} MB, "
+                          f"{packages} packages, {lock}")
                 shutil.rmtree(scratch / "cold", ignore_errors=True)
 
 

@@ -29,14 +29,15 @@ from bot import metrics
 from bot.metrics import METRICS
 from bot.net import is_loopback
 from bot.service import Service
-from bot.version import __version__
+from bot.version import __commit__, __version__
 from storage.engine import database_errors
 
 log = logging.getLogger("minpcode.health")
 
 
 def alive(service: Service) -> dict[str, Any]:
-    return {"ok": True, "version": __version__, "sandbox": service.sandbox, "pending": service.pending_count()}
+    return {"ok": True, "version": __version__, "commit": __commit__, "sandbox": service.sandbox,
+            "pending": service.pending_count()}
 
 
 def configured_upstreams(service: Service) -> list[str]:
@@ -70,7 +71,7 @@ def ready(service: Service) -> tuple[bool, dict[str, Any]]:
         if not answered:
             upstreams[name]["error"] = why
     ok = database["ok"] and all(u["ok"] for u in upstreams.values())
-    return ok, {"ok": ok, "version": __version__, "database": database, "upstreams": upstreams}
+    return ok, {"ok": ok, "version": __version__, "commit": __commit__, "database": database, "upstreams": upstreams}
 
 
 _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")

@@ -35,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.models import CodeType
-from bot.version import __version__
+from bot.version import __commit__, __version__
 
 __all__ = ["METRICS", "Metrics", "endpoint_label", "kind_label", "render"]
 
@@ -111,11 +111,12 @@ class Metrics:
         self.http_responses = Counter("minpcode_http_responses", "HTTP answers by route template (\"unmatched\" when "
                                       "no route matched) and status class (2xx, 3xx, 4xx, 5xx).", ["route", "status"],
                                       registry=r)
-        # Which build answers, so a dashboard can tell a fleet mid-upgrade apart. No ``commit`` label: the
-        # installed package knows only its version (bot/version.py), and a label always "unknown" says nothing.
-        self.build_info = Gauge("minpcode_build_info", "The running minpcode's version; always 1.", ["version"],
-                                registry=r)
-        self.build_info.labels(__version__).set(1)
+        # Which build answers, so a dashboard can tell a fleet mid-upgrade apart, and two builds of one version.
+        # commit="" when the installation does not know it (bot/version.py): an empty label is no label in
+        # PromQL, so `minpcode_build_info{commit=""}` finds them, and nothing pretends to a commit.
+        self.build_info = Gauge("minpcode_build_info", "The running minpcode's version and commit; always 1.",
+                                ["version", "commit"], registry=r)
+        self.build_info.labels(__version__, __commit__ or "").set(1)
         self._quota: Callable[[], Iterable[QuotaRow]] | None = None
         self._pending: Callable[[], int] | None = None
         self._batch: Callable[[], Mapping[str, int]] | None = None

@@ -180,7 +180,7 @@ def _write_archive(target: Path, copy: Path, data_dir: Path, *, replace: bool = 
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(),
-        "minpcode": _version(),
+        **_build(),
         "migrations": migrations,
         "tables": tables,
         "files": {DB_NAME: _sha256(copy)} | {name: _sha256(p) for name, p in zip(names, files, strict=True)},
@@ -202,10 +202,11 @@ def _write_archive(target: Path, copy: Path, data_dir: Path, *, replace: bool = 
     return BackupReport(path=target, tables=tables, files=names, size=target.stat().st_size)
 
 
-def _version() -> str:
-    from bot.version import __version__
+def _build() -> dict[str, str | None]:
+    """The version and, when the installation knows it, the commit that wrote the backup (bot/version.py)."""
+    from bot.version import __commit__, __version__
 
-    return __version__
+    return {"minpcode": __version__, "commit": __commit__}
 
 
 def _damaged(path: Path, why: str) -> BackupError:

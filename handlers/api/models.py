@@ -217,6 +217,8 @@ class ListQuery(BaseModel):
 
 class Health(BaseModel):
     ok: bool
+    version: str
+    commit: str | None = Field(None, description="The commit this build was made from, when the installation knows it")
     sandbox: bool
     pending: int
 

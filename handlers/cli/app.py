@@ -135,7 +135,7 @@ def new_app() -> typer.Typer:
 
     @app.callback()
     def _main(version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
-                                                    help="Print the version and exit. 显示版本。")] = False) -> None:
+                                                    help="Print the version (with the commit, when known) and exit. 显示版本（已知时附提交号）。")] = False) -> None:
         """WeChat mini-program codes and GrowingIO tracking links from the terminal."""
         # Measured afresh for each command, as a new process would be (a test runner swaps the streams).
         out.reset()

@@ -215,9 +215,9 @@ def refuse_history_elsewhere(settings: Settings) -> None:
 
 def print_version(value: bool) -> None:
     if value:
-        from bot.version import __version__
+        from bot.version import describe
 
-        say(f"minpcode {__version__}")
+        say(f"minpcode {describe()}")
         raise typer.Exit()
 
 

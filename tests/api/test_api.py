@@ -39,6 +39,7 @@ from bot.sandbox.qr import ScannedCode, parse_code_url
 from bot.sandbox.server import ServerThread, free_port
 from bot.server import create_app
 from bot.service import Service
+from bot.version import __commit__, __version__
 from handlers.api import ApiKeys, openapi_document
 from handlers.api.errors import MAX_BODY
 from handlers.http import BodyTooLarge
@@ -532,6 +533,12 @@ def test_openapi_matches_the_routes(live: Live) -> None:
     key = ok(live.post({"path": "pages/doc/index", "scene": "名=值", "long_scene": "key"}))["scene"]
     check("/api/scenes/{key}", "get", 200, live.get(f"/api/scenes/{key}", key=None).json())
     check("/healthz", "get", 200, live.get("/healthz", key=None).json())
+
+
+def test_healthz_names_the_version_and_the_commit(live: Live) -> None:
+    health = live.get("/healthz", key=None).json()
+    assert __commit__  # the tests run from a git checkout (tests/cli/test_version.py checks it against git)
+    assert health["version"] == __version__ and health["commit"] == __commit__
 
 
 def test_openapi_document_builds_without_a_server() -> None:

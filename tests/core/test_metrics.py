@@ -9,7 +9,7 @@ from bot.errors import UpstreamRejected
 from bot.metrics import METRICS, Metrics, endpoint_label, render
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.wechat import WeChatClient
-from bot.version import __version__
+from bot.version import __commit__, __version__
 from tests.conftest import Site
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -89,9 +89,11 @@ def test_endpoint_labels_stay_bounded() -> None:
     assert endpoint_label("") == "/"
 
 
-def test_build_info_names_the_running_version() -> None:
+def test_build_info_names_the_running_version_and_commit() -> None:
     page = samples()
-    assert value(page, "minpcode_build_info", version=__version__) == 1
-    # The installation knows no commit (bot/version.py), so no label pretends to.
+    # The tests run from a git checkout, so bot/version.py knows the commit (tests/cli/test_version.py checks
+    # it against git); an installation that does not know it has commit="".
+    assert __commit__
     assert [key for key in page if key[0] == "minpcode_build_info"] == [
-        ("minpcode_build_info", (("version", __version__),))]
+        ("minpcode_build_info", (("commit", __commit__), ("version", __version__)))]
+    assert value(page, "minpcode_build_info", version=__version__, commit=__commit__) == 1

@@ -15,14 +15,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shlex
 import shutil
 import site
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,9 @@ def first(items: list[tuple[str, str]], word: str) -> int:
 def test_the_dockerfile_instructions() -> None:
     items = instructions()
     words = [w for w, _ in items]
-    assert items[0] == ("FROM", "python:3.11-slim")
+    # A pinned base: a Python patch release on a named Debian release, with a digest only when one was read.
+    assert items[0][0] == "FROM" and re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?",
+                                                  items[0][1]), items[0]
     users = [args for w, args in items if w == "USER"]
     assert users and users[-1] not in ("root", "0") and max(i for i, w in enumerate(words) if w == "USER") \
         < first(items, "CMD")
@@ -74,14 +79,28 @@ def test_the_dockerfile_instructions() -> None:
     assert "/healthz" in health and "127.0.0.1:3000" in health
     cmd = json.loads(next(args for w, args in items if w == "CMD"))
     assert cmd[:4] == ["minpcode", "serve", "--host", "0.0.0.0"] and cmd[cmd.index("--port") + 1] == "3000"
-    # Dependencies in their own layer: installed from pyproject.toml alone, before any source is copied.
+    # Dependencies in their own layer: exactly uv.lock's, hash-checked, before any source is copied.
     copies = [(i, args) for i, (w, args) in enumerate(items) if w == "COPY"]
-    assert copies[0][1].split()[0] == "pyproject.toml"
+    assert copies[0][1].split()[:-1] == ["pyproject.toml", "uv.lock"]
     deps = next(i for i, (w, args) in enumerate(items) if w == "RUN" and "--requirement" in args)
+    install = items[deps][1]
+    assert "uv export --frozen" in install and "--require-hashes" in install and "--no-emit-project" in install
+    assert re.search(r"uv==(\S+)", install)[1] == pinned_uv()  # type: ignore[index]
     source = min(i for i, args in copies if args.split()[0] in ("bot", "handlers", "storage"))
     assert copies[0][0] < deps < source
+    # The image has no .git: the commit is a build argument, recorded by setup.py when minpcode is installed.
+    app = next(i for i, (w, args) in enumerate(items) if w == "RUN" and "pip install --no-deps ." in args)
+    assert ("ARG", "MINPCODE_COMMIT=") in items[deps:app] and any(
+        "setup.py" in args.split() for w, args in items[deps:app] if w == "COPY")
     assert len(users) == 1 and first(items, "USER") > source  # installs run as root, the server does not
     assert "useradd" in next(args for w, args in items if w == "RUN" and "useradd" in args)
+
+
+def pinned_uv() -> str:
+    """The uv version scripts/uv pins: the image exports the lock with the same uv that wrote it."""
+    found = re.search(r"^UV_VERSION=(\S+)", (ROOT / "scripts" / "uv").read_text(), re.M)
+    assert found
+    return found[1]
 
 
 def assert_trusts_the_bridge_gateway(value: str) -> None:
@@ -169,7 +188,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".env", ".git", ".venv", "data", "tests"} <= ignored
-    for needed in ("pyproject.toml", "README.md", "LICENSE", "bot", "handlers", "storage"):
+    for needed in ("pyproject.toml", "uv.lock", "setup.py", "README.md", "LICENSE", "bot", "handlers", "storage"):
         assert needed not in ignored and (ROOT / needed).exists()
 
 
@@ -189,16 +208,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_wheel(into: Path) -> Path:
-    """The wheel of this tree, built offline with the setuptools already installed (a copy, so the tree stays clean)."""
+def source_copy(into: Path) -> Path:
+    """What the image copies of this tree (a copy, so the tree stays clean; no .git, as in the image)."""
     tree = into / "tree"
-    tree.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    tree.mkdir(parents=True)
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, tree / name)
     for package in ("bot", "handlers", "storage"):
-        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    script = f"from setuptools import build_meta; print(build_meta.build_wheel({str(into)!r}))"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, timeout=300)
+        shutil.copytree(ROOT / package, tree / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_build.py"))
+    return tree
+
+
+def build(tree: Path, into: Path, hook: str = "build_wheel", **env: str) -> Path:
+    """A wheel (or an sdist) of ``tree``, built offline with the setuptools already installed."""
+    into.mkdir(exist_ok=True)
+    script = f"from setuptools import build_meta; print(build_meta.{hook}({str(into)!r}))"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "MINPCODE_COMMIT"))}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, timeout=300,
+                          env={**base, **env})
     assert done.returncode == 0, done.stderr[-3000:]
     return into / done.stdout.strip().splitlines()[-1]
 
@@ -221,6 +249,40 @@ def set_writable(folders: list[Path], writable: bool) -> None:
                 path.chmod(mode | 0o200 if writable else mode & ~0o222)
 
 
+def build_wheel(into: Path, **env: str) -> Path:
+    return build(source_copy(into), into, **env)
+
+
+def recorded_commit(wheel: Path) -> str | None:
+    with zipfile.ZipFile(wheel) as archive:
+        if "bot/_build.py" not in archive.namelist():
+            return None
+        found = re.search(r"^COMMIT = '([0-9a-f]+)'$", archive.read("bot/_build.py").decode(), re.M)
+        return found[1] if found else None
+
+
+@pytest.mark.slow
+def test_a_wheel_built_from_a_checkout_carries_its_commit_also_through_an_sdist(tmp_path: Path) -> None:
+    tree = source_copy(tmp_path)
+    git = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    for args in (["init", "--quiet"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "release"]):
+        subprocess.run(["git", *args], cwd=tree, env=git, check=True, capture_output=True, timeout=60)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, env=git, capture_output=True,
+                          text=True, check=True, timeout=60).stdout.strip()
+    assert recorded_commit(build(tree, tmp_path / "wheel")) == head
+    assert not (tree / "bot" / "_build.py").exists()  # recorded in the build, never in the source tree
+    # `uv build` and `python -m build` make the wheel from the sdist, unpacked where there is no .git.
+    sdist = build(tree, tmp_path / "sdist", "build_sdist")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    unpacked = next((tmp_path / "unpacked").iterdir())
+    assert not (unpacked / ".git").exists()
+    assert recorded_commit(build(unpacked, tmp_path / "from-sdist")) == head
+    # No .git and no MINPCODE_COMMIT: nothing is recorded, so nothing is claimed.
+    assert recorded_commit(build(source_copy(tmp_path / "bare"), tmp_path / "bare-wheel")) is None
+
+
 @pytest.mark.slow
 def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> None:
     """The image as far as a machine without a container engine can run it: the wheel in a clean venv, the image's
@@ -230,7 +292,7 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
 
     It runs as the current user: an unprivileged one cannot be made to run it here, since this interpreter (the
     venv's base) lives under /root, which only root may enter."""
-    wheel = build_wheel(tmp_path)
+    wheel = build_wheel(tmp_path, MINPCODE_COMMIT="0a1b2c3")  # as the Dockerfile's build argument passes it
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
@@ -265,7 +327,7 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
         version = subprocess.run([str(venv / "bin" / "minpcode"), "--version"], cwd=app, env=env,
                                  capture_output=True, text=True, timeout=120)
         declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-        assert version.stdout.strip() == f"minpcode {declared}", version.stderr
+        assert version.stdout.strip() == f"minpcode {declared} (commit 0a1b2c3)", version.stderr
 
         doctor = subprocess.run([str(venv / "bin" / "minpcode"), "doctor", "--json"], cwd=app, env=env,
                                 capture_output=True, text=True, timeout=180)
@@ -289,7 +351,7 @@ def test_the_image_command_runs_from_a_wheel_in_a_clean_venv(tmp_path: Path) -> 
                 except httpx.TransportError:
                     assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0][-3000:]
                     time.sleep(0.2)
-            assert answer.status_code == 200
+            assert answer.status_code == 200 and answer.json()["commit"] == "0a1b2c3"
             assert (data / "minpcode.db").is_file() and oct(data.stat().st_mode & 0o777) == "0o700"
             # The image's MINPCODE_TRUSTED_PROXIES reaches uvicorn: a proxy's X-Forwarded-For names the client
             # (127.0.0.1 stands in for the bridge's gateway, which the same setting lists).

@@ -7,6 +7,7 @@ API while backups are taken from the same data folder, as an operator's cron job
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import sqlite3
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import sqlite_utils
 
+from bot.version import __commit__, __version__
 from storage import Storage
 from storage.backup import BACKUP_DIR, MANIFEST, BackupError, BackupReport, backup, restore
 from storage.db import DB_NAME, pending_migrations
@@ -151,6 +153,18 @@ def test_restore_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert oct((tmp_path / "fresh" / DB_NAME).stat().st_mode & 0o777) == "0o600"
 
 
+def test_the_manifest_names_the_version_and_commit_that_wrote_it(tmp_path: Path) -> None:
+    store = make_history(tmp_path / "data")
+    report = backup(store, tmp_path / "b.tar.gz")
+    store.close()
+    with tarfile.open(report.path, "r:gz") as archive:
+        handle = archive.extractfile(MANIFEST)
+        assert handle is not None
+        manifest = json.loads(handle.read())
+    assert __commit__  # the tests run from a git checkout
+    assert manifest["minpcode"] == __version__ and manifest["commit"] == __commit__
+
+
 def _rewrite(source: Path, target: Path, change) -> None:
     """Copy an archive member by member, letting ``change(name, data)`` alter each one."""
     with tarfile.open(source, "r:gz") as old, tarfile.open(target, "w:gz") as new:
@@ -240,4 +254,4 @@ def test_the_commands(tmp_path: Path) -> None:
     ok = run("restore", str(tmp_path / "b.tar.gz"), "--data-dir", str(tmp_path / "copy"))
     assert ok.returncode == 0 and "checked (1 codes)" in ok.stdout
     version = run("--version")
-    assert version.returncode == 0 and version.stdout.startswith("minpcode ") and len(version.stdout.split()) == 2
+    assert version.returncode == 0 and version.stdout.split()[:2] == ["minpcode", __version__]
