@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from bot import scenes
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
@@ -247,6 +247,12 @@ class SceneAnswer(Envelope):
     data: SceneView
 
 
+def _query_bool(value: object) -> object:
+    """A boolean in a query string as OpenAPI writes it (style form): ``true`` or ``false``; ``yes`` or ``1``
+    is refused as the document's ``boolean`` says."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     q: str | None = Field(None, max_length=200, pattern=TEXT_PATTERN,
@@ -254,7 +260,8 @@ class ListQuery(BaseModel):
     type: CodeType | None = None
     status: Status | None = None
     requested_by: str | None = Field(None, max_length=200, pattern=TEXT_PATTERN, description="Only codes this person asked for, named with their front-end: api:<key name>, slack:<user id>, wecom:<userid> or cli:<login>")
-    mine: bool = Field(False, description="Only codes asked for with this API key's name")
+    mine: Annotated[StrictBool, BeforeValidator(_query_bool)] = Field(
+        False, description="Only codes asked for with this API key's name (`true` or `false`)")
     limit: int = Field(20, ge=1, le=LIST_MAX)
     offset: int = Field(0, ge=0, le=OFFSET_MAX)
 

@@ -135,6 +135,17 @@ def test_history_query_document_and_server_agree(served: Served, name: str, valu
     assert _taken(served.http.get("/api/codes", params={name: value})) is taken
 
 
+@pytest.mark.parametrize(("value", "taken"), [("true", True), ("false", True), ("yes", False), ("1", False),
+                                             ("True", False)])
+def test_a_query_boolean_is_true_or_false_as_the_document_says(served: Served, value: str, taken: bool) -> None:
+    parameter = next(p for p in served.document["paths"]["/api/codes"]["get"]["parameters"] if p["name"] == "mine")
+    # OpenAPI writes a boolean query parameter (style form) as true or false.
+    document_takes = value in ("true", "false") and jsonschema_rs.validator_for(parameter["schema"]).is_valid(
+        value == "true")
+    assert document_takes is taken
+    assert _taken(served.http.get("/api/codes", params={"mine": value})) is taken
+
+
 def test_refusals_say_what_to_fix(served: Served) -> None:
     """The stricter rules are refused in our words: a JSON boolean, and control characters named."""
     live = served.http.post("/api/weapp/qrcode", json={"path": "pages/b", "live": "yes"},
