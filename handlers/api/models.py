@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic_core import PydanticCustomError
 
 from bot import scenes
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
@@ -42,6 +43,17 @@ def bad_text(value: str) -> bool:
 BASE64_PATTERN = r"^[A-Za-z0-9+/]*={0,2}$"
 
 
+def _full_date(value: object) -> object:
+    """A date as the document's ``format: date`` says (RFC 3339 full-date, ``2027-01-31``): pydantic alone would
+    also take a Unix time or a datetime at midnight."""
+    if value is None or isinstance(value, str) and _FULL_DATE.fullmatch(value):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+
+
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 class QRCodeRequest(BaseModel):
     """A code's page and scene (as WeChat takes them), plus width, live, env_version and the opt-ins; or, with
     ``type``, a link that opens the mini program from outside WeChat."""
@@ -75,8 +87,9 @@ class QRCodeRequest(BaseModel):
     live: StrictBool = Field(False, description="A live code (活码): a B code for the router page whose destination, "
                                           "`path` with its `?query` (up to 1024 characters), can be changed later "
                                           "with POST /api/codes/{id}/destination. No scene with it.")
-    expires: date | None = Field(None, description="A live code's last day (in MINPCODE_TIMEZONE); scans go to the "
-                                                   "fallback page after it")
+    expires: Annotated[date, BeforeValidator(_full_date)] | None = Field(
+        None, description="A live code's last day, `YYYY-MM-DD` (in MINPCODE_TIMEZONE); scans go to the fallback page "
+                          "after it")
     long_scene: Literal["key"] | None = Field(
         None,
         description="By default a scene WeChat would refuse (over 32 characters, Chinese, spaces, "

@@ -34,7 +34,8 @@ class Served:
 
     def body_schema(self, path: str) -> Any:
         content = self.document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-        return jsonschema_rs.validator_for({**content["schema"], "components": self.document["components"]})
+        return jsonschema_rs.validator_for({**content["schema"], "components": self.document["components"]},
+                                           validate_formats=True)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,9 @@ CODE_BODIES: list[tuple[dict[str, Any], bool]] = [  # (body, the server takes it
     ({"path": "pages/a\n"}, False),
     ({"path": "pages/a", "scene": "a=1\x7f"}, False),
     ({"path": "pages/a", "scene": "a=1\t", "long_scene": "key"}, False),
+    ({"path": "pages/d", "live": True, "expires": "2100-01-01"}, True),  # a date is a full-date string
+    ({"path": "pages/d", "live": True, "expires": 4102444800}, False),
+    ({"path": "pages/d", "live": True, "expires": "2100-01-01T00:00:00"}, False),
 ]
 
 
