@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
 from bot import scenes
+from bot.destinations import DESTINATION_MAX, FULL_WIDTH, RESERVED_QUERY_KEY
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
@@ -216,6 +217,18 @@ class CodeView(BaseModel):
     scans: int | None = Field(None, description="A live code's scans, in all")
 
 
+# A live code's destination as the service checks it (LiveRules.repoint: bot.models.page_path, then
+# bot.destinations.destination_errors, whose messages a person reads), restated for the document: spaces around it,
+# one leading "/" (and spaces after it), then 1 to 1024 characters with no spaces, control or full-width
+# characters, not starting with "?", and never the reserved key. tests/api/test_fuzz.py holds the two together.
+_NOT_IN_PAGE = CONTROL + SPACE + "".join(FULL_WIDTH)
+_DESTINATION_SCHEMA: dict[str, Any] = {"allOf": [
+    {"pattern": rf"^[{SPACE}]*(?:/[{SPACE}]*[^{_NOT_IN_PAGE}?]|[^{_NOT_IN_PAGE}?/])[^{_NOT_IN_PAGE}]"
+                rf"{{0,{DESTINATION_MAX - 1}}}[{SPACE}]*$"},
+    {"not": {"type": "string", "pattern": RESERVED_QUERY_KEY}},
+]}
+
+
 class DestinationRequest(BaseModel):
     """A live code's new destination, and/or whether it is paused."""
 
@@ -224,8 +237,10 @@ class DestinationRequest(BaseModel):
         {"required": ["page"], "properties": {"page": {"type": "string"}}},
         {"required": ["paused"], "properties": {"paused": {"type": "boolean"}}},
     ]})
-    page: str | None = Field(None, max_length=2048, pattern=TEXT_PATTERN,
-                             description="The new destination: page with its ?query (at most 1024 characters)",
+    page: str | None = Field(None, max_length=2048, pattern=TEXT_PATTERN, json_schema_extra=_DESTINATION_SCHEMA,
+                             description=f"The new destination: page with its ?query (at most {DESTINATION_MAX} "
+                                         "characters, one leading `/` dropped, no spaces or full-width ？＆／＝：，, not "
+                                         f"`{RESERVED_QUERY_KEY}`)",
                              examples=["pages/coupon/get?id=2&from=poster"])
     paused: StrictBool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
 

@@ -121,6 +121,15 @@ DESTINATION_BODIES: list[tuple[dict[str, Any], bool]] = [
     ({"page": "pages/coupon/get?id=2"}, True),
     ({"page": "pages/coupon/get?id=2\x00"}, False),
     ({"page": "pages/coupon/get?id=2", "paused": None}, True),
+    ({"page": " /pages/coupon/get?id=3 "}, True),  # spaces around it and one leading "/" are dropped
+    ({"page": ""}, False),
+    ({"page": "/"}, False),
+    ({"page": "/?id=1"}, False),  # a query without a page
+    ({"page": "pages/a b"}, False),
+    ({"page": "pages/a？id=1"}, False),  # full-width
+    ({"page": "pages/a?scancode_time=1"}, False),  # WeChat's reserved key
+    ({"page": "p" * 1024}, True),
+    ({"page": "p" * 1025}, False),
 ]
 
 
