@@ -5,8 +5,8 @@ served ``/openapi.json`` gets schema-valid (positive) and schema-breaking (negat
 seed (``derandomize``) and a bounded number of examples per operation, and every answer is checked:
 
 - no input gives a 5xx (``not_a_server_error``);
-- the status, content type and body are the ones the document names (``status_code_conformance``,
-  ``content_type_conformance``, ``response_schema_conformance``);
+- the status, content type, body and headers are the ones the document names (``status_code_conformance``,
+  ``content_type_conformance``, ``response_schema_conformance``, ``response_headers_conformance``);
 - an input the document forbids is refused with a 4xx (``negative_data_rejection``): the document says
   nothing the server does not enforce;
 - where every rule fits JSON Schema, an input the document allows is accepted (``positive_data_acceptance``,
@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
     positive_data_acceptance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -52,7 +53,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 MAX_EXAMPLES = 25
 EXAMPLES = {"/api/posters": 6}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]
+          response_headers_conformance, negative_data_rejection]
 
 
 @dataclass
