@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic_core import PydanticCustomError
 
 from bot import scenes
+from bot.destinations import DESTINATION_MAX, FULL_WIDTH, RESERVED_QUERY_KEY
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
 LOGO_B64_MAX = 1_400_000  # 1 MB of logo, base64
 OFFSET_MAX = 1_000_000
+
+# The rules a body's text must keep, said once: pydantic enforces each ``pattern`` and writes it into the
+# OpenAPI document, so the document and the server cannot disagree on them. Every pattern is in the syntax
+# that ECMA-262 (JSON Schema's) and pydantic's Rust engine read alike: no lookaround, and ``$`` is the very end
+# of the text (Python's ``re`` would also let a final newline through, so it does not judge them).
+#
+# Control characters (Unicode category Cc: C0, DEL, C1) are in no page, scene or title WeChat takes, and no
+# text a person means; lone surrogates cannot be stored (pydantic refuses them as invalid text).
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+TEXT_PATTERN = rf"^[^{CONTROL}]*$"
+# The characters ``str.strip()`` removes that are not control characters (str.isspace, minus Cc).
+SPACE = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A page path: no control characters, and something besides spaces and slashes (one leading "/" is dropped:
+# bot.models.page_path), else it is empty (3001).
+PATH_PATTERN = rf"^[^{CONTROL}]*[^{CONTROL}{SPACE}/][^{CONTROL}]*$"
+_BAD_TEXT = re.compile(f"[{CONTROL}\ud800-\udfff]")
+
+
+def bad_text(value: str) -> bool:
+    """Control characters (Cc) or lone surrogates: what TEXT_PATTERN refuses, for the texts no model reads (ids
+    in a URL)."""
+    return _BAD_TEXT.search(value) is not None
+
+
+# What base64.b64decode(validate=True) reads (its padding is checked by the server only).
+BASE64_PATTERN = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+def _full_date(value: object) -> object:
+    """A date as the document's ``format: date`` says (RFC 3339 full-date, ``2027-01-31``): pydantic alone would
+    also take a Unix time or a datetime at midnight."""
+    if value is None or isinstance(value, str) and _FULL_DATE.fullmatch(value):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+
+
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class QRCodeRequest(BaseModel):
@@ -25,30 +65,32 @@ class QRCodeRequest(BaseModel):
                           "(`https://wxaurl.cn/…`, opens from SMS, email, web pages and inside WeChat); `scheme`: a URL "
                           "Scheme (`weixin://dl/business/?t=…`, SMS on iOS and web pages). Either lasts `expire_days`; "
                           "`data` is then the link, not an image URL.")
-    expire_days: int | None = Field(None, ge=1, le=LINK_DAYS_MAX,
+    expire_days: StrictInt | None = Field(None, ge=1, le=LINK_DAYS_MAX,
                                     description="urllink/scheme: days the link stays valid, 1-30 (default 30)")
-    plain: bool = Field(False, description="scheme: the plain-text URL Scheme (`weixin://dl/business/?appid=…&path=…`): "
+    plain: StrictBool = Field(False, description="scheme: the plain-text URL Scheme (`weixin://dl/business/?appid=…&path=…`): "
                                            "no WeChat call, never expires; needs MINPCODE_PLAIN_SCHEME=1, i.e. the page "
                                            "declared in the mini program's admin console (明文 scheme 拉起此小程序)")
     path: str = Field(
         description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
                     "Without a scene it may carry a `?query` (A code, at most 1024 bytes; 107 when "
-                    "GrowingIO makes it).",
-        examples=["/pages/product/detail"],
+                    "GrowingIO makes it). Nothing but spaces and `/` is an empty path (code 3001); no control "
+                    "characters.",
+        pattern=PATH_PATTERN, examples=["/pages/product/detail"],
     )
     scene: str | None = Field(
-        None, max_length=scenes.PARAMS_MAX,
+        None, max_length=scenes.PARAMS_MAX, pattern=TEXT_PATTERN,
         description=f"Parameters for a B code. Up to {SCENE_MAX} characters from WeChat's set go as they are; "
                     f"longer ones or other characters (Chinese, spaces, %) are refused with code 3002 unless "
                     f"`long_scene` is `\"key\"`. Omit (or empty) for an A code.",
         examples=["product_id=123"],
     )
-    width: int = Field(430, ge=WIDTH_MIN, le=WIDTH_MAX, description="Image width in pixels.")
-    live: bool = Field(False, description="A live code (活码): a B code for the router page whose destination, "
+    width: StrictInt = Field(430, ge=WIDTH_MIN, le=WIDTH_MAX, description="Image width in pixels.")
+    live: StrictBool = Field(False, description="A live code (活码): a B code for the router page whose destination, "
                                           "`path` with its `?query` (up to 1024 characters), can be changed later "
                                           "with POST /api/codes/{id}/destination. No scene with it.")
-    expires: date | None = Field(None, description="A live code's last day (in MINPCODE_TIMEZONE); scans go to the "
-                                                   "fallback page after it")
+    expires: Annotated[date, BeforeValidator(_full_date)] | None = Field(
+        None, description="A live code's last day, `YYYY-MM-DD` (in MINPCODE_TIMEZONE); scans go to the fallback page "
+                          "after it")
     long_scene: Literal["key"] | None = Field(
         None,
         description="By default a scene WeChat would refuse (over 32 characters, Chinese, spaces, "
@@ -60,7 +102,7 @@ class QRCodeRequest(BaseModel):
     env_version: Literal["release", "trial", "develop"] = Field(
         "release", description="Which version of the mini program a scan (or a link) opens (a WeChat A or B code, "
                                "urllink, scheme).")
-    check_path: bool = Field(
+    check_path: StrictBool = Field(
         True, description="B codes: false skips WeChat's check that the page exists (WeChat takes at most 60,000 "
                           "pages so). While it is on, WeChat checks the released version whatever env_version says "
                           "(errcode 41030).")
@@ -69,22 +111,32 @@ class QRCodeRequest(BaseModel):
 class PosterApiRequest(BaseModel):
     """A poster of a code: the code's id, or the code's fields as for /api/weapp/qrcode (made or reused)."""
 
-    model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(None, max_length=64, description="An existing code's id; or give path (and scene)")
-    path: str | None = Field(None, description="The code's page, as for /api/weapp/qrcode", examples=["pages/shop/index"])
-    scene: str | None = Field(None, max_length=scenes.PARAMS_MAX, description="The code's scene (a B code)")
-    width: int | None = Field(None, ge=WIDTH_MIN, le=WIDTH_MAX, description="Default: what the template needs")
-    template: str = Field("a4", max_length=40, description="a4, a5-tent, sticker-60, moments or a team template")
-    title: str | None = Field(None, description="Placeholders {name} {campaign} {channel} {page} {scene} are filled")
-    subtitle: str | None = None
-    footer: str | None = None
+    # The route (handlers/api/routes.py, Api.poster) uses a non-empty `id`, else `path` (a missing one is an
+    # empty path, 3001): the document says one of them is needed, exactly as the route reads them.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}},
+        {"required": ["path"], "properties": {"path": {"type": "string"}}},
+    ]})
+    id: str | None = Field(None, max_length=64, pattern=TEXT_PATTERN,
+                           description="An existing code's id (used when not empty); or give path (and scene)")
+    path: str | None = Field(None, pattern=PATH_PATTERN, description="The code's page, as for /api/weapp/qrcode",
+                             examples=["pages/shop/index"])
+    scene: str | None = Field(None, max_length=scenes.PARAMS_MAX, pattern=TEXT_PATTERN,
+                              description="The code's scene (a B code)")
+    width: StrictInt | None = Field(None, ge=WIDTH_MIN, le=WIDTH_MAX, description="Default: what the template needs")
+    template: str = Field("a4", max_length=40, pattern=TEXT_PATTERN,
+                          description="a4, a5-tent, sticker-60, moments or a team template")
+    title: str | None = Field(None, pattern=TEXT_PATTERN,
+                              description="Placeholders {name} {campaign} {channel} {page} {scene} are filled")
+    subtitle: str | None = Field(None, pattern=TEXT_PATTERN)
+    footer: str | None = Field(None, pattern=TEXT_PATTERN)
     format: Literal["png", "pdf"] = "png"
-    bleed: bool = Field(False, description="3 mm bleed (print templates)")
-    sharper: bool | None = Field(None, description="When the stored image of an A/C code is too small for the "
+    bleed: StrictBool = Field(False, description="3 mm bleed (print templates)")
+    sharper: StrictBool | None = Field(None, description="When the stored image of an A/C code is too small for the "
                                  "template: true spends one A/C code on a sharper copy, false prints the current "
                                  "image; unset, the poster is refused saying what the copy costs (B codes get a "
                                  "copy free; a screen template such as moments takes the current image)")
-    logo: str | None = Field(None, max_length=LOGO_B64_MAX, description="A PNG, JPEG or SVG logo, base64 (≤ 1 MB); "
+    logo: str | None = Field(None, max_length=LOGO_B64_MAX, pattern=BASE64_PATTERN, description="A PNG, JPEG or SVG logo, base64 (≤ 1 MB); "
                                                                         "default: the team's default logo")
 
 
@@ -165,13 +217,32 @@ class CodeView(BaseModel):
     scans: int | None = Field(None, description="A live code's scans, in all")
 
 
+# A live code's destination as the service checks it (LiveRules.repoint: bot.models.page_path, then
+# bot.destinations.destination_errors, whose messages a person reads), restated for the document: spaces around it,
+# one leading "/" (and spaces after it), then 1 to 1024 characters with no spaces, control or full-width
+# characters, not starting with "?", and never the reserved key. tests/api/test_fuzz.py holds the two together.
+_NOT_IN_PAGE = CONTROL + SPACE + "".join(FULL_WIDTH)
+_DESTINATION_SCHEMA: dict[str, Any] = {"allOf": [
+    {"pattern": rf"^[{SPACE}]*(?:/[{SPACE}]*[^{_NOT_IN_PAGE}?]|[^{_NOT_IN_PAGE}?/])[^{_NOT_IN_PAGE}]"
+                rf"{{0,{DESTINATION_MAX - 1}}}[{SPACE}]*$"},
+    {"not": {"type": "string", "pattern": RESERVED_QUERY_KEY}},
+]}
+
+
 class DestinationRequest(BaseModel):
     """A live code's new destination, and/or whether it is paused."""
 
-    model_config = ConfigDict(extra="forbid", title="DestinationRequest")
-    page: str | None = Field(None, max_length=2048, description="The new destination: page with its ?query",
+    # The route (Api.destination) refuses a body with neither (400): the document says one is needed.
+    model_config = ConfigDict(extra="forbid", title="DestinationRequest", json_schema_extra={"anyOf": [
+        {"required": ["page"], "properties": {"page": {"type": "string"}}},
+        {"required": ["paused"], "properties": {"paused": {"type": "boolean"}}},
+    ]})
+    page: str | None = Field(None, max_length=2048, pattern=TEXT_PATTERN, json_schema_extra=_DESTINATION_SCHEMA,
+                             description=f"The new destination: page with its ?query (at most {DESTINATION_MAX} "
+                                         "characters, one leading `/` dropped, no spaces or full-width ？＆／＝：，, not "
+                                         f"`{RESERVED_QUERY_KEY}`)",
                              examples=["pages/coupon/get?id=2&from=poster"])
-    paused: bool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
+    paused: StrictBool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
 
 
 class CodeAnswer(Envelope):
@@ -204,13 +275,21 @@ class SceneAnswer(Envelope):
     data: SceneView
 
 
+def _query_bool(value: object) -> object:
+    """A boolean in a query string as OpenAPI writes it (style form): ``true`` or ``false``; ``yes`` or ``1``
+    is refused as the document's ``boolean`` says."""
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    q: str | None = Field(None, max_length=200, description="Full-text search (name, page, scene, campaign, comments ...)")
+    q: str | None = Field(None, max_length=200, pattern=TEXT_PATTERN,
+                          description="Full-text search (name, page, scene, campaign, comments ...)")
     type: CodeType | None = None
     status: Status | None = None
-    requested_by: str | None = Field(None, max_length=200, description="Only codes this person asked for, named with their front-end: api:<key name>, mcp:<name>, slack:<user id>, wecom:<userid> or cli:<login>")
-    mine: bool = Field(False, description="Only codes asked for with this API key's name")
+    requested_by: str | None = Field(None, max_length=200, pattern=TEXT_PATTERN, description="Only codes this person asked for, named with their front-end: api:<key name>, mcp:<name>, slack:<user id>, wecom:<userid> or cli:<login>")
+    mine: Annotated[StrictBool, BeforeValidator(_query_bool)] = Field(
+        False, description="Only codes asked for with this API key's name (`true` or `false`)")
     limit: int = Field(20, ge=1, le=LIST_MAX)
     offset: int = Field(0, ge=0, le=OFFSET_MAX)
 
@@ -227,5 +306,5 @@ class NotFoundAnswer(BaseModel):
     error: str
 
 
-__all__ = ["LIST_MAX", "OFFSET_MAX", "CodeAnswer", "CodeListAnswer", "CodePage", "CodeView", "Envelope", "ErrorAnswer",
+__all__ = ["LIST_MAX", "OFFSET_MAX", "PATH_PATTERN", "TEXT_PATTERN", "bad_text", "CodeAnswer", "CodeListAnswer", "CodePage", "CodeView", "Envelope", "ErrorAnswer",
            "Health", "ListQuery", "NotFoundAnswer", "PosterAnswer", "PosterApiRequest", "QRCodeAnswer", "QRCodeRequest", "SceneAnswer", "SceneView"]

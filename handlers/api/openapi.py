@@ -51,8 +51,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "-1: the mini program's A/C quota is used up (use a B code)",
         429: "-1: too many requests from this address; Retry-After says when to try again",
         413: "-1: body too large",
+        500: "-1: a bug of ours; msg names the request id to quote (the traceback is logged under it)",
         502: "-1: WeChat refused or failed; msg says why",
-        503: "-1: still being made; send the same request again",
+        503: "-1: still being made (Retry-After), or the server cannot keep what it would write now (its disk "
+             "full or its database file gone; msg says which); send the same request again later",
     }
     headers = {
         401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -113,7 +115,7 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref(QRCodeRequest)}}},
                 "responses": {"200": _json(QRCodeAnswer, "0: made, or reused"),
-                              **_errors(400, 401, 403, 404, 409, 413, 502, 503)},
+                              **_errors(400, 401, 403, 404, 409, 413, 500, 502, 503)},
             }},
             "/api/posters": {"post": {
                 "operationId": "makePoster",
@@ -129,7 +131,7 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                         "image/png": {"schema": {"type": "string", "format": "binary"}},
                         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                     }},
-                    **_errors(400, 401, 403, 404, 409, 413, 502, 503)},
+                    **_errors(400, 401, 403, 404, 409, 413, 500, 502, 503)},
             }},
             "/posters/{poster_id}.{format}": {"get": {
                 "operationId": "posterFile",
@@ -152,14 +154,15 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "summary": "History, newest first",
                 "security": _SECURITY,
                 "parameters": _query_parameters(),
-                "responses": {"200": _json(CodeListAnswer, "A page of records"), **_errors(400, 401, 403)},
+                "responses": {"200": _json(CodeListAnswer, "A page of records"),
+                              **_errors(400, 401, 403, 500, 503)},
             }},
             "/api/codes/{code_id}": {"get": {
                 "operationId": "getCode",
                 "summary": "One record",
                 "security": _SECURITY,
                 "parameters": [path_id],
-                "responses": {"200": _json(CodeAnswer, "The record"), **_errors(401, 403, 404)},
+                "responses": {"200": _json(CodeAnswer, "The record"), **_errors(401, 403, 404, 500, 503)},
             }},
             "/api/codes/{code_id}/destination": {"post": {
                 "operationId": "setDestination",
@@ -169,7 +172,7 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref(DestinationRequest)}}},
                 "responses": {"200": _json(CodeAnswer, "The record, with its new destination"),
-                              **_errors(400, 401, 403, 404)},
+                              **_errors(400, 401, 403, 404, 413, 500, 503)},
             }},
             "/api/scenes/{key}": {"get": {
                 "operationId": "resolveScene",
@@ -180,9 +183,11 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                                 "description": "`k=XXXXXXXXXX` or just the 10 characters",
                                 "schema": {"type": "string", "pattern": "^(k=)?[0-9A-Za-z]{10}$"}},
                                {"name": "visitor", "in": "query", "required": False,
-                                "description": "An anonymous visitor id; only its keyed hash is kept (unique scans)",
-                                "schema": {"type": "string", "maxLength": 256}}],
-                "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404, 429)},
+                                # Cut, not refused, past VISITOR_MAX (bot/live/scans.py): no maxLength.
+                                "description": "An anonymous visitor id; only a keyed hash of its first 256 "
+                                               "characters is kept (unique scans)",
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404, 429, 500, 503)},
             }},
             "/codes/{code_id}.png": {"get": {
                 "operationId": "codeImage",

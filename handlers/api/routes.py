@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,12 +22,12 @@ from starlette.routing import BaseRoute, Route
 from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.history import HistoryQuery
-from bot.models import CodeRecord, CodeType, Requester, Status, page_path
+from bot.models import CodeRecord, CodeType, Requester, Status
 from bot.ports import HotRoute
 from bot.posters.service import PosterMade
 from bot.service import Service
 from bot.text import Text
-from bot.wording import field_errors
+from bot.wording import describe
 from handlers.api.auth import ApiKeys
 from handlers.api.errors import MAX_BODY, OK, CodeFailed, EmptyPath, StillPending, answer, error_response
 from handlers.api.models import (
@@ -42,6 +41,7 @@ from handlers.api.models import (
     PosterApiRequest,
     QRCodeAnswer,
     QRCodeRequest,
+    bad_text,
 )
 from handlers.api.openapi import openapi_document
 from handlers.api.resolver import Resolver
@@ -52,11 +52,6 @@ log = logging.getLogger("minpcode.api")
 WAIT_SECONDS = 30.0  # how long a request waits for the upstream before answering "still making it"
 ID_MAX = 64  # characters of an id or key read from a URL
 POSTER_BODY_MAX = 1_500_000  # a poster request may carry a logo (1 MB, base64)
-
-
-def _bad_text(value: str) -> bool:
-    """Control characters or lone surrogates: nothing a page or scene may hold, nor SQLite store."""
-    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
 def image_url(public_url: str, record: CodeRecord) -> str | None:
@@ -162,11 +157,9 @@ class Api:
             parsed = QRCodeRequest.model_validate(body)
         except ValidationError as exc:
             raise _body_error(exc, body) from None
+        # The model refused a path with nothing but spaces and "/" (3001: required, for B codes too; WeChat's
+        # "home page" default is not offered) and any control character.
         page = parsed.path.strip()
-        if _bad_text(page):
-            raise FieldError("page", "path 不能包含控制字符。", "The path cannot contain control characters.")
-        if not page_path(page):  # required, for B codes too (WeChat's "home page" default is not offered)
-            raise EmptyPath()
         scene = (parsed.scene or "").strip()
         if parsed.type is not None:
             # A link: the model refuses what it does not take (a scene, live) rather than dropping it.
@@ -221,9 +214,7 @@ class Api:
         try:
             query = ListQuery.model_validate(dict(request.query_params))
         except ValidationError as exc:
-            raise InvalidRequest(field_errors(exc)) from None
-        if query.q is not None and _bad_text(query.q) or query.requested_by is not None and _bad_text(query.requested_by):
-            raise InputError("查询参数不能包含控制字符。", "Query parameters cannot contain control characters.")
+            raise _body_error(exc, {}) from None
         requester = Requester(chat="api", user_id=name, user_name=name)
         page = self.service.history(HistoryQuery(
             text=query.q, type=query.type, status=query.status, requested_by=query.requested_by, mine=query.mine,
@@ -236,7 +227,7 @@ class Api:
 
     async def get_code(self, request: Request, name: str) -> Response:
         code_id = request.path_params["code_id"]
-        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not _bad_text(code_id) else None
+        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not bad_text(code_id) else None
         if record is None:
             raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
         return answer(CodeAnswer(code=OK, msg="", data=self.view(record)))
@@ -244,7 +235,7 @@ class Api:
     # -- POST /api/codes/{id}/destination ------------------------------------------------------------
     async def destination(self, request: Request, name: str) -> Response:
         code_id = request.path_params["code_id"]
-        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not _bad_text(code_id) else None
+        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not bad_text(code_id) else None
         if record is None:
             raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
         try:
@@ -314,15 +305,31 @@ async def _json_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
 
 
 def _body_error(exc: ValidationError, body: dict[str, Any]) -> MinpcodeError:
-    """Pydantic's complaint about the body as our error: no path (3001), a bad scene (3002), else -1."""
+    """Pydantic's complaint about the body as our error: no path (3001), a bad scene (3002), else -1.
+
+    A text that breaks its pattern (handlers/api/models.py) holds a control character or invalid text, or,
+    for a path, nothing but spaces and slashes: an empty path."""
     errors = exc.errors()
     fields = {str(e["loc"][0]) if e.get("loc") else "body" for e in errors}
     if "path" in fields and body.get("path") in (None, ""):
         return EmptyPath()
-    if "scene" in fields:
-        return FieldError("scene", f"scene 须是最多 {scenes.PARAMS_MAX} 个字符的字符串。",
-                          f"The scene must be a string of at most {scenes.PARAMS_MAX} characters.")
-    return InvalidRequest(field_errors(exc))
+    found: list[FieldError] = []
+    for item in errors:
+        field = str(item["loc"][0]) if item.get("loc") else "body"
+        if item.get("type") in ("string_pattern_mismatch", "string_unicode"):
+            if field == "path" and isinstance(item.get("input"), str) and not bad_text(item["input"]):
+                return EmptyPath()
+            found.append(FieldError(field, f"{field} 不能包含控制字符或无效字符。",
+                                    f"The {field} cannot contain control characters or invalid text."))
+        elif str(item.get("type")).startswith("bool_"):
+            # A JSON boolean, strictly: "yes" or 1 is refused as the document says (the chats' yes/no is theirs).
+            found.append(FieldError(field, f"{field} 须是 true 或 false。", f"The {field} must be true or false."))
+        elif field == "scene":
+            found.append(FieldError("scene", f"scene 须是最多 {scenes.PARAMS_MAX} 个字符的字符串。",
+                                    f"The scene must be a string of at most {scenes.PARAMS_MAX} characters."))
+        else:
+            found.append(describe(field, item))
+    return InvalidRequest(found)
 
 
 __all__ = ["WAIT_SECONDS", "Api", "code_view", "image_url", "make_poster", "request_lang"]
