@@ -18,6 +18,7 @@ from bot.models import SHORTLINK_DAYS
 from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
+from storage import secrets as _secrets
 from storage.clock import from_text, now_text, to_text
 from storage.transaction import immediate
 
@@ -428,6 +429,7 @@ MIGRATIONS: list[Migration] = [
     ("outbox_notes", _outbox_notes),
     ("codes_copy_of", _codes_copy_of),
     ("scans_test_source", _scans_test_source),
+    ("secrets_in_the_database", _secrets.migration),
 ]
 
 
