@@ -58,7 +58,11 @@ class Secrets:
 
 
 def _data_folder(db: sqlite_utils.Database) -> Path | None:
-    """The folder of the database file; None for one in memory."""
+    """The folder of the database file; None for one in memory.
+
+    Only an SQLite database has a data folder with an old key file beside it: a PostgreSQL one starts empty
+    or is filled by ``minpcode db copy``, which moves this table with the rest, so its migration creates the
+    table alone."""
     main = next((str(r[2]) for r in db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
     return Path(main).parent if main else None
 
