@@ -11,12 +11,14 @@ at most ``concurrency - 1`` workers, so one worker is always free for a person w
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from bot import logs
@@ -189,16 +191,34 @@ class JobRunner:
 
 # -- leases: one owner per job across processes --------------------------------------------------------
 
+@functools.cache
+def where() -> str:
+    """Where a pid names one process: this machine's name, its boot, and this process's pid namespace.
+
+    The name alone is not enough once replicas share a database: machines cloned from one image share a host
+    name, and containers on one host share its kernel (and, with host networking, its name) but each counts
+    pids from 1. A pid seen from another of these places says nothing here, so such an owner is never taken
+    for gone: its leases lapse instead (Linux's /proc; elsewhere the host name alone, as before)."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text("ascii").strip()[:8])
+        parts.append("".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit()))
+    except OSError:
+        pass
+    return "/".join(parts)
+
+
 def new_owner() -> str:
-    """This process, this run: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """This process, this run: ``where:pid:random``."""
+    return f"{where()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def gone(owner: str) -> bool:
-    """Whether ``owner`` is a process of this host that no longer runs (its leases need not lapse first)."""
-    host, _, rest = owner.partition(":")
+    """Whether ``owner`` is a process of this machine and pid namespace that no longer runs (its leases need not
+    lapse first)."""
+    place, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if place != where() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)

@@ -138,7 +138,7 @@ class BatchEngine:
         self._runners: dict[str, Callable[[Batch], Coroutine[Any, Any, Any]]] = {}
         self._intakes: dict[str, Intake] = {}
         secret = codes.settings.minpcode_scan_hash_key
-        self.links = UploadLinks(hash_key(secret.get_secret_value() if secret else None, codes.storage.directory))
+        self.links = UploadLinks(hash_key(secret.get_secret_value() if secret else None, codes.storage.secrets))
 
     # -- reading ------------------------------------------------------------------------------------
     def get(self, batch_id: str) -> Batch:

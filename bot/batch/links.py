@@ -7,8 +7,9 @@ Its nonce is spent on the first upload (``Outbox.first_seen``, shared by every p
 A finished batch whose zip a chat cannot carry (WeCom's 20 MB file message) is offered as
 ``/batches/<token>.zip``: bound to the batch id, usable again until it expires.
 
-A token is ``payload.signature`` (base64url JSON, HMAC-SHA256 under a key derived from the install's
-hash key); the payload's ``kind`` keeps an upload token from opening a download and the other way round.
+A token is ``payload.signature`` (base64url JSON, HMAC-SHA256 under a key derived from the install key, kept in
+the database so every process and host verifies what another signed: storage/secrets.py); the payload's
+``kind`` keeps an upload token from opening a download and the other way round.
 The links around the tokens are bot/links.py's, with every other public link.
 """
 

@@ -15,9 +15,9 @@ stop finds still waiting are counted in the log, never written into a file nobod
 
 A visitor value (whatever anonymous id the mini program sends, an openid included) is stored only
 as an HMAC-SHA256 under a secret key: ``MINPCODE_SCAN_HASH_KEY`` when set, otherwise a random key
-generated once and kept in ``<data dir>/scan-hash.key`` (mode 0600), never in the database. The same
-visitor always hashes the same, so unique visitors can be counted, and the hash tells nothing
-without the key.
+generated at the first start and kept in the database (storage/secrets.py: one key for every process and
+host on it; before, ``<data dir>/scan-hash.key``, whose value the upgrade takes in). The same visitor always
+hashes the same, on every host, so unique visitors can be counted, and the hash tells nothing without the key.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from bot.errors import StorageUnavailable
 from storage.scans import ScanRow, ScanStore
+from storage.secrets import INSTALL_KEY, Secrets
 
 log = logging.getLogger("minpcode.scans")
 
@@ -44,7 +43,6 @@ FLUSH_ROWS = 2000       # or sooner, when this many wait: a busy print run write
                         # no single write holds the server up for long (and a crash loses less)
 VISITOR_MAX = 256       # characters of a visitor value read from a request (longer ones are cut)
 HELD_MAX = 100_000      # scans kept in memory while they cannot be written (some 25 MB)
-KEY_FILE = "scan-hash.key"
 WRITER = "The scan flusher"  # how the log names it when it stops writing
 
 ScanListener = Callable[[str, str], None]  # (key, source): e.g. the metrics counter of resolver scans
@@ -58,22 +56,12 @@ class WriteGuard(Protocol):
     def failed(self, exc: BaseException) -> StorageUnavailable | None: ...
 
 
-def hash_key(configured: str | None, data_dir: Path) -> bytes:
-    """The secret visitor values are hashed under: the setting, else one generated and kept on disk."""
+def hash_key(configured: str | None, store: Secrets) -> bytes:
+    """The secret visitor values are hashed under: the setting, else the install key kept in the database,
+    made at the first start (every process and host on the database hashes with the same one)."""
     if configured:
         return configured.encode("utf-8")
-    path = Path(data_dir) / KEY_FILE
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode("ascii")
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as file:
-        file.write(key)
-    return key
+    return store.get_or_create(INSTALL_KEY, lambda: secrets.token_hex(32).encode("ascii"))
 
 
 class ScanRecorder:

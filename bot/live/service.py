@@ -37,7 +37,7 @@ class LiveService:
         self.permissions = permissions
         secret = settings.minpcode_scan_hash_key
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
-                                                          storage.directory), guard=storage)
+                                                          storage.secrets), guard=storage)
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
                                fallback_page=settings.minpcode_fallback_page, zone=settings.zone, appid=appid,
                                counted_per_minute=settings.minpcode_resolver_rate)

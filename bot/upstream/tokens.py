@@ -3,6 +3,12 @@
 Normal mode is idempotent on WeChat's side, so several processes may each call it without
 invalidating each other (the classic ``/cgi-bin/token`` would). Within a process, concurrent
 callers on a cold cache share one in-flight request.
+
+That is why the token is cached per process and not in the database, even with several replicas on several
+hosts: "普通模式，access_token 有效期内重复调用该接口不会更新 access_token", and near its end "新旧 access_token
+都可用" for 5 minutes; only ``force_refresh`` (never sent here) invalidates the previous token
+(https://developers.weixin.qq.com/minigame/dev/api-backend/open-api/access-token/auth.getStableAccessToken.html,
+https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken).
 """
 
 from __future__ import annotations

@@ -89,6 +89,9 @@ class Conversation:
         self.ttl = ttl
         self.clock = clock
         self.drafts: dict[str, Draft] = {}
+        # What the database held for each member's draft when this process last wrote or read it: a different
+        # row there now means another replica has moved the form on, or ended it (_draft).
+        self._saved: dict[str, dict[str, Any]] = {}
         # task ids already submitted or replaced, remembered well past a form's life
         self._finished: TtlSet[str] = TtlSet(3 * ttl, clock=clock)
         self._locks: KeyedLocks[str] = KeyedLocks()
@@ -344,12 +347,22 @@ class Conversation:
         """Write the member's draft through the service (or forget it), so a restart does not lose it."""
         draft = self.drafts.get(user)
         if draft is not None:
-            self.service.drafts.save(stored.CHAT, user, stored.dump(draft), draft.expires_at - self.clock())
+            data = stored.dump(draft)
+            self.service.drafts.save(stored.CHAT, user, data, draft.expires_at - self.clock())
+            self._saved[user] = data
 
     def _draft(self, user: str) -> Draft | None:
-        if user not in self.drafts and (found := self.service.drafts.load(stored.CHAT, user)) is not None:
-            data, left = found
-            self.drafts[user] = stored.load(data, self.clock() + left)
+        # The database is the truth, read on every message: behind a load balancer the member's previous message
+        # may have reached another replica, which moved the form on or finished it (issue 25). A draft this
+        # process started in this very message is not written yet (_keep writes it at the end): that one stays.
+        found = self.service.drafts.load(stored.CHAT, user)
+        mine = self.drafts.get(user)
+        if found is not None and (mine is None or found[0] != self._saved.get(user)):
+            self.drafts[user] = stored.load(found[0], self.clock() + found[1])
+            self._saved[user] = found[0]
+        elif found is None and mine is not None and user in self._saved:  # ended (or expired) elsewhere
+            self._finished.first(mine.task_id)
+            del self.drafts[user], self._saved[user]
         draft = self.drafts.get(user)
         if draft is not None and draft.expires_at <= self.clock():
             self._drop(draft)
@@ -360,6 +373,7 @@ class Conversation:
         self._finished.first(draft.task_id)
         if self.drafts.get(draft.user) is draft:
             del self.drafts[draft.user]
+            self._saved.pop(draft.user, None)
             self.service.drafts.drop(stored.CHAT, draft.user)
 
     def _sweep(self) -> None:
@@ -368,7 +382,11 @@ class Conversation:
             return
         self._last_sweep = now
         for draft in [d for d in self.drafts.values() if d.expires_at <= now]:
-            self._drop(draft)
+            # Forgotten here only: the row may be another replica's newer form by now, and an expired row is never
+            # read and is purged by the next write (storage/drafts.py).
+            self._finished.first(draft.task_id)
+            del self.drafts[draft.user]
+            self._saved.pop(draft.user, None)
 
     async def _tell(self, target: Target, zh: str, en: str) -> None:
         try:

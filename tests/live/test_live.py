@@ -27,13 +27,13 @@ from bot.config import Settings
 from bot.destinations import DESTINATION_MAX
 from bot.live import rules as live_module
 from bot.live import scan_origin
-from bot.live.scans import KEY_FILE
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
 from bot.server import create_app
 from bot.service import Service
 from handlers import commands
 from storage import Storage
+from storage.secrets import INSTALL_KEY, LEGACY_FILES
 from tests.conftest import Site, scan_image
 
 CMS_KEY = "cms-live-4f0c2b9a7e1d4c83"
@@ -206,8 +206,9 @@ def test_scans_survive_a_clean_restart_and_visitors_are_only_hashed(tmp_path: Pa
     stored = [row[0] for row in db.execute("SELECT visitor FROM scans WHERE key = ? AND visitor IS NOT NULL", [key])]
     db.close()
     assert len(stored) == 3 and not any("openid" in (v or "") for v in stored)
-    secret = (tmp_path / KEY_FILE).read_bytes().strip()
-    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(tmp_path / "minpcode.db") as db:  # the key is the database's, not a file's
+        secret = bytes(db.execute("SELECT value FROM secrets WHERE name = ?", [INSTALL_KEY]).fetchone()[0])
+    assert not (tmp_path / LEGACY_FILES[INSTALL_KEY]).exists()
     assert stored[0] == hmac.new(secret, b"oXyZ-openid-1", hashlib.sha256).hexdigest()[:32]
 
     again = start(tmp_path, wechat)
@@ -231,7 +232,9 @@ def test_a_configured_hash_key_is_used_and_nothing_is_written_beside_the_databas
         (visitor,) = db.execute("SELECT visitor FROM scans").fetchone()
         db.close()
         assert visitor == hmac.new(b"team-secret", b"v1", hashlib.sha256).hexdigest()[:32]
-        assert not (tmp_path / KEY_FILE).exists()
+        assert not (tmp_path / LEGACY_FILES[INSTALL_KEY]).exists()
+        with sqlite3.connect(tmp_path / "minpcode.db") as db:  # the setting's key is nowhere stored
+            assert db.execute("SELECT count(*) FROM secrets").fetchone()[0] == 0
     finally:
         server.thread.stop()
 

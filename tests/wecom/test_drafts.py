@@ -69,3 +69,21 @@ def test_drafts_expire_in_wall_clock_time(tmp_path: Path) -> None:
         assert storage.drafts.count() == 0
     finally:
         storage.close()
+
+
+def test_a_form_moved_on_by_another_replica_is_answered_from_the_database(
+        serve: Callable[[Any], str], tmp_path: Path) -> None:
+    # Two replicas behind a load balancer (issue 25): each message of one member may reach either.
+    first = make_site(serve, tmp_path)
+    first.sender.send_text(USER, "新建")
+    submit(first, card_sent(first, 1), kind="gio-A", campaign="SbxCmp01", channel="jinritoutiao")
+    wait_text(first, 1, "请发送页面路径")
+    second = restarted(first, serve, tmp_path)  # the other replica, the first one still running
+    second.sender.send_text(USER, "pages/list/list?from=poster")
+    wait_text(second, 2, "监测链接")
+    assert len(second.service.recent()) == 1
+    # The form is finished: the first replica must not make a second code from what it remembers of it.
+    first.sender.send_text(USER, "pages/list/list?from=again")
+    answer = wait_text(first, 3)
+    assert "监测链接" not in answer
+    assert len(first.service.recent()) == 1 and first.service.drafts.load("wecom", USER) is None
