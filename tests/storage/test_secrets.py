@@ -21,11 +21,11 @@ from storage.migrations import MIGRATIONS, migrate
 from storage.secrets import INSTALL_KEY, LEGACY_FILES
 
 
-def test_a_key_is_made_once_and_every_opening_of_the_database_gets_it(tmp_path: Path) -> None:
-    first = Storage.open(tmp_path)
+def test_a_key_is_made_once_and_every_opening_of_the_database_gets_it(tmp_path: Path, database_url: str | None) -> None:
+    first = Storage.open(tmp_path, database_url)
     made = first.secrets.get_or_create("k", lambda: b"one")
     assert first.secrets.get_or_create("k", lambda: b"two") == made == b"one"
-    second = Storage.open(tmp_path)  # another process on the same database
+    second = Storage.open(tmp_path, database_url)  # another process on the same database
     try:
         assert second.secrets.get_or_create("k", lambda: b"three") == b"one"
         assert second.secrets.get("absent") is None
@@ -34,8 +34,8 @@ def test_a_key_is_made_once_and_every_opening_of_the_database_gets_it(tmp_path: 
         second.close()
 
 
-def test_two_processes_making_the_key_at_one_instant_agree(tmp_path: Path) -> None:
-    stores = [Storage.open(tmp_path) for _ in range(2)]
+def test_two_processes_making_the_key_at_one_instant_agree(tmp_path: Path, database_url: str | None) -> None:
+    stores = [Storage.open(tmp_path, database_url) for _ in range(2)]
     both_made = threading.Barrier(2, timeout=10)
 
     def make(value: bytes) -> bytes:
@@ -47,8 +47,7 @@ def test_two_processes_making_the_key_at_one_instant_agree(tmp_path: Path) -> No
             got = list(pool.map(lambda n: stores[n].secrets.get_or_create(INSTALL_KEY, lambda: make(b"key%d" % n)),
                                 range(2)))
         assert got[0] == got[1] and got[0] in (b"key0", b"key1")
-        with sqlite3.connect(tmp_path / DB_NAME) as db:
-            assert db.execute("SELECT count(*) FROM secrets").fetchone()[0] == 1
+        assert stores[0].db.execute("SELECT count(*) FROM secrets").fetchone()[0] == 1
     finally:
         for store in stores:
             store.close()
