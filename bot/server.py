@@ -228,6 +228,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
     from handlers.slack import slack_front_end
     from handlers.upload_page import upload_front_end
     from handlers.wecom import wecom_front_end
+    from handlers.wecom_aibot import wecom_aibot_front_end
 
     service = process.service
     built: list[FrontEnd | None] = [
@@ -235,6 +236,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes (a HotRoute), /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),  # GET, POST /wecom/callback; off without WECOM_* settings
+        wecom_aibot_front_end(service),  # the AI bot's long connection out; off without WECOM_BOT_ID/SECRET
         upload_front_end(service),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all
     ]

@@ -1,0 +1,264 @@
+"""The AI bot (智能机器人) as a front-end: @-mentions in groups and 1:1 messages over the long connection.
+
+Each callback the gateway pushes (:mod:`.gateway`) is saved in the durable outbox (bot/outbox.py) with its
+``msgid`` in the seen memory, in one transaction, before anything is sent back, and handled from there:
+
+* **nothing taken is lost**: the long connection acknowledges a callback only by its answer (101463: the
+  reply goes under the callback's ``req_id``), so a message is on disk before its first answer; what a
+  crash interrupted is answered at the next start (:meth:`AiBotFrontEnd.start`);
+* **none answered twice**: a callback pushed again after a reconnect (or after a restart) has a ``msgid``
+  already seen and is left alone;
+* **one call of the service**: the text goes through the grammar and dispatcher the self-built app and
+  Slack use (handlers/commands.py), as the same person, ``wecom:<userid>`` (bot/models.py ``Requester``):
+  permissions, history and audit agree whichever WeCom front-end they wrote to.
+
+The answer is a stream (101031) finished at once: its text (in a group mentioning the asker) with the
+code image as a ``msg_item``. Work that takes longer than :data:`WORKING_AFTER` says it is working first (an
+unfinished stream); past the stream's 6-minute window (:data:`~.protocol.STREAM_WINDOW`) the answer is
+pushed to the chat instead (``aibot_send_msg``: markdown, then the image uploaded over the socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.routing import BaseRoute
+
+from bot.errors import MinpcodeError, UsageError
+from bot.metrics import METRICS
+from bot.models import Requester
+from bot.outbox import Outbox
+from bot.service import Service
+from bot.text import Text
+from handlers import commands, grammar
+from handlers.attachments import attachment
+
+from . import protocol as p
+from .gateway import Gateway, GatewayRefused, GatewayUnreachable
+
+__all__ = ["FRONT", "WORKERS", "WORKING_AFTER", "AiBotFrontEnd", "wecom_aibot_front_end"]
+
+log = logging.getLogger("minpcode.wecom.aibot")
+
+FRONT = "wecom_aibot"  # the outbox's name for what this front-end owes
+WORKERS = 32
+"""Callbacks handled at once; more wait their turn, saved (bounds a burst's CPU and memory)."""
+WORKING_AFTER = 2.0
+"""Seconds of work after which the person is told it is working (an unfinished stream)."""
+
+ONLY_TEXT = Text(zh="我只看得懂文字命令。发送「帮助」查看命令。",
+                 en="I only understand text commands. Send help for the list.")
+WORKING = Text(zh="正在处理…", en="Working on it…")
+
+
+@dataclass
+class Taken:
+    """A callback as saved: the frame and when it was taken (the stream's window runs from then)."""
+
+    call: p.Inbound
+    taken_at: float
+
+
+class AiBotFrontEnd:
+    """What ``minpcode serve`` mounts for the AI bot (bot/ports.py ``FrontEnd``): no routes, one connection."""
+
+    name = "wecom_aibot"
+
+    def __init__(self, service: Service, url: str, bot_id: str, secret: SecretStr, *,
+                 gateway: Gateway | None = None, concurrency: int = WORKERS,
+                 working_after: float = WORKING_AFTER) -> None:
+        self.service = service
+        self.outbox: Outbox = service.outbox
+        self.gateway = gateway or Gateway(url, bot_id, secret, self.on_callback)
+        self.gateway.on_callback = self.on_callback
+        self.working_after = working_after
+        self.public_url = service.settings.people_url
+        self.accepted = 0
+        self.duplicates = 0
+        self._gate = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def start(self) -> None:
+        owed = self.outbox.pending(FRONT)
+        for row, _, payload in owed:
+            self._spawn(row, Taken(p.Inbound.of(payload["frame"]), float(payload["taken_at"])))
+        if owed:
+            log.info("WeCom AI bot: answering %d message(s) taken before a restart", len(owed))
+        log.info("WeCom AI bot: connecting to %s as bot %s", self.gateway.url, self.gateway.bot_id)
+        self.gateway.start()
+        METRICS.feed_gateway(self.name, lambda: (self.gateway.state, self.gateway.since))
+
+    async def stop(self) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=10.0)
+            for task in pending:  # still owed in the outbox: answered at the next start
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.gateway.stop()
+        METRICS.feed_gateway(self.name, None)
+
+    # -- taking a callback ----------------------------------------------------------------------------------
+
+    def on_callback(self, frame: dict[str, Any]) -> None:
+        """Save the callback (and its msgid) before anything answers it; then handle it from the outbox."""
+        call = p.Inbound.of(frame)
+        if not call.msgid:  # 100719/101027 give every message and event a msgid: without one, nothing to key
+            log.warning("WeCom AI bot: a %s without msgid was ignored", call.cmd)
+            return
+        taken_at = time.time()
+        row = self.outbox.accept(FRONT, "callback", {"frame": frame, "taken_at": taken_at},
+                                 seen=f"wecom-aibot:{call.msgid}", ttl=p.SEEN_TTL)
+        if row is None:
+            self.duplicates += 1
+            log.info("WeCom AI bot: %s pushed again: already taken, not answered twice", call.msgid)
+            return
+        self.accepted += 1
+        self._spawn(row, Taken(call, taken_at))
+
+    def _spawn(self, row: int, taken: Taken) -> None:
+        task = asyncio.create_task(self._run(row, taken), name=f"wecom-aibot-{taken.call.msgid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, row: int, taken: Taken) -> None:
+        try:
+            async with self._gate:
+                await self.outbox.deliver(row, lambda: self.handle(taken))
+        except Exception:
+            log.exception("WeCom AI bot: answering %s failed", taken.call.msgid)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    # -- answering -----------------------------------------------------------------------------------------
+
+    async def handle(self, taken: Taken) -> None:
+        call = taken.call
+        if call.cmd == p.EVENT_CALLBACK:
+            await self.on_event(taken)
+            return
+        if not call.user:
+            return
+        text = call.command
+        if not text:
+            await self.answer(taken, commands.Reply(ok=False, zh=ONLY_TEXT.zh, en=ONLY_TEXT.en))
+            return
+        requester = Requester(chat="wecom", user_id=call.user, channel_id=call.chat_id, lang="zh")
+        reply = await self._run_command(taken, text, requester)
+        await self.answer(taken, reply)
+
+    async def _run_command(self, taken: Taken, text: str, requester: Requester) -> commands.Reply:
+        work = asyncio.ensure_future(self._command(text, requester))
+        done, _ = await asyncio.wait({work}, timeout=self.working_after)
+        if not done and self._in_window(taken):
+            try:  # the person sees it is working; the answer finishes the same stream
+                await self.gateway.call(p.RESPOND, p.stream(self._stream_id(taken), WORKING.render("zh"),
+                                                            finish=False), taken.call.req_id)
+            except (GatewayRefused, GatewayUnreachable) as exc:
+                log.info("WeCom AI bot: the working notice for %s was not sent (%s)", taken.call.msgid,
+                         type(exc).__name__)
+        return await work
+
+    async def _command(self, text: str, requester: Requester) -> commands.Reply:
+        try:
+            parsed = grammar.parse(text)
+        except UsageError as exc:
+            return commands.failure(exc)
+        except MinpcodeError as exc:
+            return commands.failure(exc)
+        return await commands.execute(self.service, parsed, requester)
+
+    async def on_event(self, taken: Taken) -> None:
+        call = taken.call
+        if call.event_type == "enter_chat":  # 101027: the first visit of the day may be answered with a welcome
+            welcome = ("你好！直接发送命令，例如「新建 pages/index/index type=B scene=id=42」。\nHello! Type a command, "
+                       "such as new pages/index/index type=B scene=id=42.\n\n" + grammar.help_text("zh", chat="wecom"))
+            await self._send_safely(p.RESPOND_WELCOME, {"msgtype": "text", "text": {"content": p.clip(welcome)}},
+                                    call.req_id)
+            return
+        log.info("WeCom AI bot: event %s not handled here", call.event_type or "?")
+
+    def _in_window(self, taken: Taken) -> bool:
+        return time.time() - taken.taken_at < p.STREAM_WINDOW - p.STREAM_MARGIN
+
+    @staticmethod
+    def _stream_id(taken: Taken) -> str:
+        # one stream per message, the same after a restart: a refresh of the "working" stream, not a second one
+        return f"s-{taken.call.msgid}"[:64]
+
+    async def answer(self, taken: Taken, reply: commands.Reply) -> None:
+        """The answer in the conversation it came from: a finished stream while the window is open, else a push."""
+        call = taken.call
+        body = reply.text("zh")
+        if call.group:
+            body = f"{p.mention(call.user)}\n{body}"
+        attached = attachment(reply, self.public_url)
+        images: list[bytes] = []
+        if attached is not None and attached.data:
+            if p.image_fits(attached.data, attached.mime):
+                images.append(attached.data)
+            elif attached.url:
+                body += "\n\n" + Text(zh=f"图片：{attached.url}", en=f"Image: {attached.url}").render("zh")
+        if self._in_window(taken):
+            await self._send_safely(p.RESPOND, p.stream(self._stream_id(taken), body, finish=True, images=images),
+                                    call.req_id)
+            return
+        await self.push(call.push_to, body, images)
+
+    async def push(self, chat_id: str, body: str, images: list[bytes]) -> None:
+        """A proactive message (101463 主动推送消息): markdown, then each image uploaded over the socket."""
+        await self._send_safely(p.SEND, p.markdown(chat_id, body))
+        for data in images:
+            media_id = await self.upload(data, "minpcode.png" if data.startswith(b"\x89PNG") else "minpcode.jpg")
+            await self._send_safely(p.SEND, p.media_message(chat_id, "image", media_id))
+
+    async def upload(self, data: bytes, filename: str, kind: str = "image") -> str:
+        """Temporary media over the socket (101463 上传临时素材: init → chunks of 512 KB → finish)."""
+        if len(data) > p.MEDIA_MAX_BYTES.get(kind, 0):
+            raise GatewayRefused(p.UPLOAD_INIT, -1, f"{kind} over {p.MEDIA_MAX_BYTES.get(kind, 0)} bytes")
+        chunks = [data[i:i + p.CHUNK_BYTES] for i in range(0, len(data), p.CHUNK_BYTES)] or [b""]
+        if len(chunks) > p.CHUNKS_MAX:
+            raise GatewayRefused(p.UPLOAD_INIT, -1, f"over {p.CHUNKS_MAX} chunks")
+        init = await self.gateway.call(p.UPLOAD_INIT, {"type": kind, "filename": filename, "total_size": len(data),
+                                                       "total_chunks": len(chunks),
+                                                       "md5": hashlib.md5(data).hexdigest()})
+        upload_id = str(init["upload_id"])
+        for index, chunk in enumerate(chunks, start=1):
+            await self.gateway.call(p.UPLOAD_CHUNK, {"upload_id": upload_id, "chunk_index": index,
+                                                     "base64_data": base64.b64encode(chunk).decode("ascii")})
+        done = await self.gateway.call(p.UPLOAD_FINISH, {"upload_id": upload_id})
+        return str(done["media_id"])
+
+    async def _send_safely(self, cmd: str, body: dict[str, Any], req_id: str | None = None) -> None:
+        try:
+            await self.gateway.call(cmd, body, req_id)
+        except GatewayRefused as exc:
+            # refused for good (a finished stream, a lapsed window): a resend would be refused the same way
+            log.warning("WeCom AI bot: %s refused (errcode %s, %s)", cmd, exc.errcode, exc.errmsg)
+
+
+def wecom_aibot_front_end(service: Service) -> AiBotFrontEnd | None:
+    """The AI bot's front-end from WECOM_BOT_ID / WECOM_BOT_SECRET; None (one log line says why) without them."""
+    s = service.settings
+    bot_id = (s.wecom_bot_id or "").strip()
+    secret = s.wecom_bot_secret.get_secret_value().strip() if s.wecom_bot_secret else ""
+    if not bot_id and not secret:
+        log.info("WeCom AI bot is off: set WECOM_BOT_ID and WECOM_BOT_SECRET to connect to %s", s.wecom_bot_ws_url)
+        return None
+    problems = s.problems("WECOM_BOT")
+    if problems:
+        log.warning("WeCom AI bot is off: %s", problems[0])
+        return None
+    return AiBotFrontEnd(service, s.wecom_bot_ws_url, bot_id, SecretStr(secret))
+

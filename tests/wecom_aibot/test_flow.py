@@ -1,0 +1,131 @@
+"""The AI bot end to end: our real server connects out to the gateway emulator (tests/emulators/wecom_aibot.py)
+over a real websocket on 127.0.0.1; people @-mention it in a group or write to it 1:1."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bot.config import Settings
+from bot.server import create_app, open_service
+from bot.service import Service
+from tests.emulators.wecom_aibot import ASSUMED, BOT_ID, SECRET, AiBotGateway
+
+
+@dataclass
+class Site:
+    gw: AiBotGateway
+    service: Service
+    url: str  # our server
+
+
+def aibot_settings(gw: AiBotGateway, data_dir: Path, *, secret: str = SECRET, **extra: Any) -> Settings:
+    return Settings(_env_file=None, minpcode_data_dir=data_dir, minpcode_sandbox=True,  # type: ignore[call-arg]
+                    wecom_bot_id=BOT_ID, wecom_bot_secret=SecretStr(secret), wecom_bot_ws_url=gw.url, **extra)
+
+
+@pytest.fixture
+def gateway() -> Iterator[AiBotGateway]:
+    with AiBotGateway() as gw:
+        yield gw
+
+
+@pytest.fixture
+def site(gateway: AiBotGateway, serve: Callable[[Any], str], tmp_path: Path) -> Site:
+    settings = aibot_settings(gateway, tmp_path)
+    service = open_service(settings)
+    url = serve(create_app(settings, service))
+    gateway.wait_subscribed()
+    return Site(gateway, service, url)
+
+
+def final(gw: AiBotGateway, msgid: str | None) -> dict[str, Any]:
+    """The stream that finished the answer to ``msgid``."""
+    assert msgid is not None
+    gw.wait(lambda: gw.finished(msgid))
+    answers = gw.answers(msgid)
+    assert answers[-1]["msgtype"] == "stream" and answers[-1]["stream"]["finish"] is True
+    return dict(answers[-1]["stream"])
+
+
+def test_a_group_mention_is_answered_in_the_group_with_the_code_image_then_details(
+        site: Site, scan: Callable[[bytes], Any]) -> None:
+    msgid = site.gw.say("zhangsan", "新建 pages/index/index type=B scene=id=42", chat="group-1")
+    stream = final(site.gw, msgid)
+    assert site.service.recent(), stream["content"]
+    record = site.service.recent()[0]
+    assert stream["content"].startswith("<@zhangsan>")  # the asker, mentioned
+    assert record.id in stream["content"] and "pages/index/index" in stream["content"]
+    [item] = stream["msg_item"]
+    image = base64.b64decode(item["image"]["base64"])
+    code = scan(image)
+    assert code.kind == "B" and code.scene == "id=42" and code.page == "pages/index/index"
+    # the same person as in the self-built app, and where it was asked
+    assert record.requested_by == "wecom:zhangsan" and record.chat == "wecom" and record.chat_channel == "group-1"
+    assert site.gw.refusals == []
+
+
+def test_a_wrong_field_gets_the_bilingual_field_errors_chinese_first(site: Site) -> None:
+    msgid = site.gw.say("lisi", "新建 pages/index/index type=B scene=这里不行", chat="group-1")
+    stream = final(site.gw, msgid)
+    content = stream["content"]
+    assert content.startswith("<@lisi>\n请修改后再试") and "msg_item" not in stream
+    assert content.index("scene 只能用") < content.index("Please fix and try again") < content.index("The scene may")
+    assert site.service.recent() == []
+
+
+def test_one_to_one_help_is_answered_without_a_mention(site: Site) -> None:
+    msgid = site.gw.say("wangwu", "帮助")
+    content = final(site.gw, msgid)["content"]
+    assert not content.startswith("<@") and "新建" in content
+
+
+def test_a_message_pushed_again_is_not_answered_twice(site: Site) -> None:
+    msgid = site.gw.say("zhangsan", "帮助", chat="group-1")
+    assert msgid is not None
+    final(site.gw, msgid)
+    site.gw.resend(msgid)
+    time.sleep(0.5)
+    assert len(site.gw.answers(msgid)) == 1 and site.gw.refusals == []
+
+
+def test_after_a_drop_it_reconnects_and_answers_what_was_pushed_meanwhile(site: Site) -> None:
+    site.gw.drop()
+    site.gw.wait(lambda: not site.gw.connected)
+    msgid = site.gw.say("zhaoliu", "帮助", chat="group-1")  # pushed again once the bot is back (ASSUMED)
+    site.gw.wait_subscribed(2, timeout=40)
+    final(site.gw, msgid)
+    time.sleep(0.3)
+    assert len(site.gw.answers(msgid)) == 1
+
+
+def test_readyz_and_metrics_show_the_connection(site: Site) -> None:
+    ready = httpx.get(site.url + "/readyz").json()
+    assert ready["gateways"]["wecom_aibot"]["state"] == "connected"
+    page = httpx.get(site.url + "/metrics").text
+    assert 'minpcode_gateway_connected{front_end="wecom_aibot"} 1.0' in page
+
+
+def test_refused_credentials_are_said_once_with_what_to_fix(gateway: AiBotGateway, serve: Callable[[Any], str],
+                                                            tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "minpcode.wecom.aibot")
+    settings = aibot_settings(gateway, tmp_path, secret="wrong-secret")
+    url = serve(create_app(settings, open_service(settings)))
+    gateway.wait(lambda: gateway.refused_subscriptions >= 1)
+    deadline = time.monotonic() + 10
+    while (answer := httpx.get(url + "/readyz")).status_code != 503:
+        assert time.monotonic() < deadline, answer.json()
+        time.sleep(0.05)
+    assert answer.json()["gateways"]["wecom_aibot"]["state"] == "refused"
+    said = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(said) == 1 and "WECOM_BOT_SECRET" in said[0] and "wrong-secret" not in said[0]
+    assert ("aibot_subscribe", ASSUMED["bad_credentials"][0]) in gateway.refusals
