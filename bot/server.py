@@ -92,8 +92,10 @@ def preflights(settings: Settings) -> list[Preflight]:
     from bot.preflight import core_preflights
     from handlers.slack.preflight import slack_preflight
     from handlers.wecom.preflight import wecom_preflight
+    from handlers.wecom_aibot.preflight import wecom_aibot_preflight
 
-    return [*core_preflights(settings), slack_preflight(settings), wecom_preflight(settings)]
+    return [*core_preflights(settings), slack_preflight(settings), wecom_preflight(settings),
+            wecom_aibot_preflight(settings)]
 
 
 @dataclass

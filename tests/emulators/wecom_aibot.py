@@ -121,6 +121,7 @@ class AiBotGateway:
         self.refused_subscriptions = 0
         self.pings = 0
         self.held_back: list[tuple[str, str]] = []    # (user, text) WeCom did not pass on: 3 in flight already
+        self.answer_pings = True                      # False: a gateway that went quiet (a half-open connection)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -314,9 +315,11 @@ class AiBotGateway:
 
     def _command(self, conn: ServerConnection, cmd: str, req_id: str, body: dict[str, Any]) -> None:
         if cmd == "ping":
-            with self._lock:
+            with self._changed:
                 self.pings += 1
-            self._ack(conn, req_id, cmd, 0, "ok")
+                self._changed.notify_all()
+            if self.answer_pings:
+                self._ack(conn, req_id, cmd, 0, "ok")
         elif cmd in ("aibot_respond_msg", "aibot_respond_welcome_msg", "aibot_respond_update_msg"):
             self._ack(conn, req_id, cmd, *self._respond(cmd, req_id, body))
         elif cmd == "aibot_send_msg":
