@@ -85,6 +85,7 @@ class Callback:
     at: float
     answers: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    delivered: bool = False
     deliveries: int = 1
 
     @property
@@ -100,9 +101,11 @@ class AiBotGateway:
     """The gateway. Thread-safe: tests drive it from their own thread while connections run in theirs."""
 
     def __init__(self, bot_id: str = BOT_ID, secret: str = SECRET, *, bot_name: str = "minpcode",
-                 clock: Callable[[], float] = time.monotonic, idle_timeout: float = 90.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, idle_timeout: float = 90.0,
+                 redeliver: bool = True) -> None:
         self.bot_id, self.secret, self.bot_name = bot_id, secret, bot_name
         self.clock = clock
+        self.redeliver = redeliver  # False: what was pushed once is never pushed again (proves the bot kept it)
         # the page asks for a heartbeat; how long WeCom waits without one before closing is not said: ours
         self.idle_timeout = idle_timeout
         self._lock = threading.RLock()
@@ -232,8 +235,8 @@ class AiBotGateway:
         req_id = f"{cmd}_{next(self._ids)}_{secrets.token_hex(4)}"
         frame = {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}
         with self._lock:
-            self.callbacks[req_id] = Callback(frame, user, self.clock())
             conn = self._conn
+            self.callbacks[req_id] = Callback(frame, user, self.clock(), delivered=conn is not None)
         if conn is not None:
             self._send(conn, frame)
         return req_id
@@ -287,10 +290,11 @@ class AiBotGateway:
         with self._changed:
             old, self._conn = self._conn, conn
             self.subscriptions += 1
-            owed = [c.frame for c in self.callbacks.values() if not c.finished]
-            for c in self.callbacks.values():
-                if not c.finished:
-                    c.deliveries += 1
+            # a callback pushed while no connection was up was never delivered: it goes now in any case
+            owed = [c for c in self.callbacks.values() if not c.finished and (self.redeliver or not c.delivered)]
+            for c in owed:
+                c.deliveries += c.delivered
+                c.delivered = True
             self._changed.notify_all()
         if old is not None and old is not conn:  # one connection per bot: the older one is told, then closed
             self._send(old, {"cmd": "aibot_event_callback", "headers": {"req_id": f"evt_{next(self._ids)}"},
@@ -298,8 +302,8 @@ class AiBotGateway:
                                       "event": {"eventtype": "disconnected_event"}}})
             old.close(1000, "displaced")
         self._ack(conn, req_id, "aibot_subscribe", 0, "ok")
-        for frame in owed:  # ASSUMED: what was not answered before the drop is pushed again, as the same frame
-            self._send(conn, frame)
+        for c in owed:  # ASSUMED: what was not answered before the drop is pushed again, as the same frame
+            self._send(conn, c.frame)
         return True
 
     def _ack(self, conn: ServerConnection, req_id: str, cmd: str, errcode: int, errmsg: str,
