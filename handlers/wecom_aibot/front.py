@@ -79,6 +79,7 @@ class AiBotFrontEnd:
         self.gateway = gateway or Gateway(url, bot_id, secret, self.on_callback)
         self.gateway.on_callback = self.on_callback
         self.working_after = working_after
+        self.window = p.STREAM_WINDOW - p.STREAM_MARGIN  # seconds from taking a message to its last stream frame
         self.public_url = service.settings.people_url
         self.accepted = 0
         self.duplicates = 0
@@ -190,7 +191,7 @@ class AiBotFrontEnd:
         log.info("WeCom AI bot: event %s not handled here", call.event_type or "?")
 
     def _in_window(self, taken: Taken) -> bool:
-        return time.time() - taken.taken_at < p.STREAM_WINDOW - p.STREAM_MARGIN
+        return time.time() - taken.taken_at < self.window
 
     @staticmethod
     def _stream_id(taken: Taken) -> str:

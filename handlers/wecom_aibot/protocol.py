@@ -58,8 +58,8 @@ answer is pushed (``aibot_send_msg``). We stop 20 s short, for the clocks and th
 STREAM_MARGIN = 20.0
 IN_FLIGHT_PER_PERSON = 3
 """100719: a person has at most 3 messages waiting for the bot's answer; WeCom holds back a fourth. So each
-message is answered (finished) as soon as it can be, and long work finishes its stream with "working" and
-pushes the result later rather than holding the person's slot."""
+message's stream is finished as soon as its answer is ready (never kept open after it), and the work of
+different messages runs at once (front.py ``WORKERS``), never one person's behind another's."""
 RESPONSE_URL_WINDOW = 3600.0
 """101138: a callback's ``response_url`` takes one POST within an hour (unused over the long connection:
 its replies and pushes go on the socket)."""

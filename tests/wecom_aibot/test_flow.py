@@ -129,3 +129,41 @@ def test_refused_credentials_are_said_once_with_what_to_fix(gateway: AiBotGatewa
     said = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(said) == 1 and "WECOM_BOT_SECRET" in said[0] and "wrong-secret" not in said[0]
     assert ("aibot_subscribe", ASSUMED["bad_credentials"][0]) in gateway.refusals
+
+
+def front_end(app: Any) -> Any:
+    return next(f for f in app.state.front_ends if f.name == "wecom_aibot")
+
+
+@pytest.fixture
+def app_site(gateway: AiBotGateway, serve: Callable[[Any], str], tmp_path: Path) -> tuple[Site, Any]:
+    settings = aibot_settings(gateway, tmp_path)
+    service = open_service(settings)
+    app = create_app(settings, service)
+    url = serve(app)
+    gateway.wait_subscribed()
+    return Site(gateway, service, url), front_end(app)
+
+
+def test_long_work_says_it_is_working_then_finishes_the_same_stream(app_site: tuple[Site, Any]) -> None:
+    site, front = app_site
+    front.working_after = 0.0  # every answer counts as long work here
+    msgid = site.gw.say("zhangsan", "新建 pages/index/index type=B scene=id=7", chat="group-1")
+    stream = final(site.gw, msgid)
+    first = site.gw.answers(msgid or "")[0]["stream"]
+    assert first["finish"] is False and first["content"].startswith("正在处理")
+    assert first["id"] == stream["id"] and len(stream["msg_item"]) == 1
+
+
+def test_past_the_stream_window_the_answer_is_pushed_to_the_group(app_site: tuple[Site, Any],
+                                                                   scan: Callable[[bytes], Any]) -> None:
+    site, front = app_site
+    front.window = 0.0  # as if the code took longer than WeCom's six minutes
+    msgid = site.gw.say("lisi", "新建 pages/index/index type=B scene=id=8", chat="group-1")
+    site.gw.wait(lambda: len(site.gw.sent) >= 2)
+    markdown, image = site.gw.sent[:2]
+    assert markdown["chatid"] == "group-1" and markdown["markdown"]["content"].startswith("<@lisi>")
+    assert image["chatid"] == "group-1" and image["msgtype"] == "image"
+    kind, _, data = site.gw.media[image["image"]["media_id"]]
+    assert kind == "image" and scan(data).scene == "id=8"
+    assert site.gw.answers(msgid or "") == [] and site.gw.refusals == []
