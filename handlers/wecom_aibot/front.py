@@ -25,20 +25,23 @@ import base64
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
 from starlette.routing import BaseRoute
 
-from bot.errors import MinpcodeError, UsageError
+from bot.errors import UpstreamError
 from bot.metrics import METRICS
-from bot.models import Requester
 from bot.outbox import Outbox
 from bot.service import Service
 from bot.text import Text
 from handlers import commands, grammar
 from handlers.attachments import attachment
+from handlers.wecom.client import Target
+from handlers.wecom.conversation import Conversation
+from handlers.wecom.xml import InboundMessage, SelectedItem, TemplateCardEvent, TextMessage
 
 from . import protocol as p
 from .gateway import Gateway, GatewayRefused, GatewayUnreachable
@@ -66,6 +69,80 @@ class Taken:
     taken_at: float
 
 
+@dataclass
+class Turn:
+    """What the conversation said while handling one callback, sent back as one answer (:meth:`AiBotFrontEnd.flush`)."""
+
+    taken: Taken
+    texts: list[str] = field(default_factory=list)
+    replies: list[commands.Reply] = field(default_factory=list)
+    cards: list[dict[str, Any]] = field(default_factory=list)
+
+
+_TURN: ContextVar[Turn | None] = ContextVar("minpcode_aibot_turn", default=None)
+
+
+def _turn() -> Turn:
+    turn = _TURN.get()
+    if turn is None:  # the conversation only speaks while a callback is handled
+        raise RuntimeError("the AI bot's conversation spoke outside a callback")
+    return turn
+
+
+class AiBotSink:
+    """The self-built app's conversation speaks through this (handlers/wecom/deliver.py ``Sink``): what it says
+    is gathered in the current :class:`Turn`; a card's close is the event's passive answer, at once (the
+    official SDK: a card update within 5 s of the event)."""
+
+    def __init__(self, front: AiBotFrontEnd) -> None:
+        self.front = front
+
+    async def text(self, target: Target, text: str) -> None:
+        _turn().texts.append(text)
+
+    async def say(self, target: Target, zh: str, en: str) -> None:
+        _turn().texts.append(Text(zh=zh, en=en).render("zh"))
+
+    async def reply(self, target: Target, reply: commands.Reply) -> None:
+        _turn().replies.append(reply)
+
+    async def card(self, user: str, card: dict[str, Any]) -> None:
+        _turn().cards.append(card)
+
+    async def close_card(self, event: TemplateCardEvent, label: str) -> None:
+        # 101031 模版卡片更新消息: the card is replaced for the member who pressed it; a text_notice card
+        # carrying the label is our choice of replacement (the page lets any card type replace it)
+        card = {"card_type": "text_notice", "main_title": {"title": label}, "task_id": event.task_id}
+        try:
+            await self.front.gateway.call(p.RESPOND_UPDATE, {"response_type": "update_template_card",
+                                                             "userids": [event.from_user_name], "template_card": card},
+                                          event.response_code)
+        except GatewayUnreachable as exc:
+            raise UpstreamError("wecom_aibot", None, exc.zh, exc.en) from exc
+
+
+def as_message(call: p.Inbound) -> InboundMessage | None:
+    """The callback as the self-built app's conversation reads a message: text (a voice message arrives
+    transcribed, 100719) or a card's event (101027); None for what it does not handle. The event's req_id is
+    its "response code": the card is closed by answering it."""
+    chat = {"ChatId": call.chat_id} if call.chat_id else {}
+    if call.cmd == p.MSG_CALLBACK and call.command:
+        return TextMessage.model_validate({"FromUserName": call.user, "MsgType": "text", "Content": call.command,
+                                           "fields": chat})
+    if call.cmd == p.EVENT_CALLBACK and call.event_type == "template_card_event":
+        event = dict(call.event.get("template_card_event") or {})
+        items = ((event.get("selected_items") or {}).get("selected_item")) or []
+        selected = tuple(SelectedItem(QuestionKey=str(i.get("question_key") or ""),
+                                      OptionIds=tuple(str(o) for o in (i.get("option_ids") or {}).get("option_id") or []))
+                         for i in items if isinstance(i, dict))
+        return TemplateCardEvent.model_validate({
+            "FromUserName": call.user, "MsgType": "event", "Event": "template_card_event",
+            "EventKey": str(event.get("event_key") or ""), "TaskId": str(event.get("task_id") or ""),
+            "CardType": str(event.get("card_type") or ""), "ResponseCode": call.req_id, "SelectedItems": selected,
+            "fields": chat})
+    return None
+
+
 class AiBotFrontEnd:
     """What ``minpcode serve`` mounts for the AI bot (bot/ports.py ``FrontEnd``): no routes, one connection."""
 
@@ -81,6 +158,9 @@ class AiBotFrontEnd:
         self.working_after = working_after
         self.window = p.STREAM_WINDOW - p.STREAM_MARGIN  # seconds from taking a message to its last stream frame
         self.public_url = service.settings.people_url
+        # the self-built app's conversation, whole: commands, the card form and its drafts (one per member,
+        # kept through the service), the same words
+        self.conversation = Conversation(service, AiBotSink(self))
         self.accepted = 0
         self.duplicates = 0
         self._gate = asyncio.Semaphore(concurrency)
@@ -145,40 +225,78 @@ class AiBotFrontEnd:
     # -- answering -----------------------------------------------------------------------------------------
 
     async def handle(self, taken: Taken) -> None:
+        """One callback through the self-built app's conversation (handlers/wecom/conversation.py: commands,
+        the card form, drafts), its output gathered in a :class:`Turn` and sent back here once it is done."""
         call = taken.call
-        if call.cmd == p.EVENT_CALLBACK:
+        if call.cmd == p.EVENT_CALLBACK and call.event_type == "enter_chat":
             await self.on_event(taken)
             return
-        if not call.user:
+        message = as_message(call)
+        if message is None:
+            if call.cmd == p.MSG_CALLBACK and call.user:
+                await self.answer(taken, commands.Reply(ok=False, zh=ONLY_TEXT.zh, en=ONLY_TEXT.en))
+            else:
+                log.info("WeCom AI bot: event %s not handled here", call.event_type or "?")
             return
-        text = call.command
-        if not text:
-            await self.answer(taken, commands.Reply(ok=False, zh=ONLY_TEXT.zh, en=ONLY_TEXT.en))
-            return
-        requester = Requester(chat="wecom", user_id=call.user, channel_id=call.chat_id, lang="zh")
-        reply = await self._run_command(taken, text, requester)
-        await self.answer(taken, reply)
-
-    async def _run_command(self, taken: Taken, text: str, requester: Requester) -> commands.Reply:
-        work = asyncio.ensure_future(self._command(text, requester))
-        done, _ = await asyncio.wait({work}, timeout=self.working_after)
-        if not done and self._in_window(taken):
-            try:  # the person sees it is working; the answer finishes the same stream
-                await self.gateway.call(p.RESPOND, p.stream(self._stream_id(taken), WORKING.render("zh"),
-                                                            finish=False), taken.call.req_id)
-            except (GatewayRefused, GatewayUnreachable) as exc:
-                log.info("WeCom AI bot: the working notice for %s was not sent (%s)", taken.call.msgid,
-                         type(exc).__name__)
-        return await work
-
-    async def _command(self, text: str, requester: Requester) -> commands.Reply:
+        turn = Turn(taken)
+        token = _TURN.set(turn)
         try:
-            parsed = grammar.parse(text)
-        except UsageError as exc:
-            return commands.failure(exc)
-        except MinpcodeError as exc:
-            return commands.failure(exc)
-        return await commands.execute(self.service, parsed, requester)
+            work = asyncio.ensure_future(self.conversation.handle(message))  # the task sees this turn
+            done, _ = await asyncio.wait({work}, timeout=self.working_after)
+            if not done and call.cmd == p.MSG_CALLBACK and self._in_window(taken):
+                try:  # the person sees it is working; the answer finishes the same stream
+                    await self.gateway.call(p.RESPOND, p.stream(self._stream_id(taken), WORKING.render("zh"),
+                                                                finish=False), call.req_id)
+                except (GatewayRefused, GatewayUnreachable) as exc:
+                    log.info("WeCom AI bot: the working notice for %s was not sent (%s)", call.msgid,
+                             type(exc).__name__)
+            await work
+        finally:
+            _TURN.reset(token)
+        await self.flush(turn)
+
+    async def flush(self, turn: Turn) -> None:
+        """What the turn gathered, as one answer: a finished stream (with a card: stream and card together)
+        to a message while its window is open; otherwise (a card's event, or too late) pushed to the chat."""
+        taken, call = turn.taken, turn.taken.call
+        text = "\n\n".join(turn.texts)
+        images: list[bytes] = []
+        for reply in turn.replies:
+            body, image = self._render(reply)
+            text = f"{text}\n\n{body}" if text else body
+            images += [image] if image is not None else []
+        if call.group and text:
+            text = f"{p.mention(call.user)}\n{text}"
+        card = turn.cards[0] if turn.cards else None
+        if call.cmd == p.MSG_CALLBACK and self._in_window(taken):
+            if card is not None and not text:
+                await self._send_safely(p.RESPOND, {"msgtype": "template_card", "template_card": card}, call.req_id)
+            elif card is not None:
+                both = {**p.stream(self._stream_id(taken), text, finish=True, images=images),
+                        "msgtype": "stream_with_template_card", "template_card": card}
+                await self._send_safely(p.RESPOND, both, call.req_id)
+            elif text or images:
+                await self._send_safely(p.RESPOND, p.stream(self._stream_id(taken), text, finish=True, images=images),
+                                        call.req_id)
+            for extra in turn.cards[1:]:
+                await self._send_safely(p.SEND, {"chatid": call.push_to, "msgtype": "template_card",
+                                                 "template_card": extra})
+            return
+        if text or images:
+            await self.push(call.push_to, text, images)
+        for extra in turn.cards:
+            await self._send_safely(p.SEND, {"chatid": call.push_to, "msgtype": "template_card", "template_card": extra})
+
+    def _render(self, reply: commands.Reply) -> tuple[str, bytes | None]:
+        body = reply.text("zh")
+        attached = attachment(reply, self.public_url)
+        if attached is None or not attached.data:
+            return body, None
+        if p.image_fits(attached.data, attached.mime):
+            return body, attached.data
+        if attached.url:
+            body += "\n\n" + Text(zh=f"图片：{attached.url}", en=f"Image: {attached.url}").render("zh")
+        return body, None
 
     async def on_event(self, taken: Taken) -> None:
         call = taken.call
@@ -199,23 +317,10 @@ class AiBotFrontEnd:
         return f"s-{taken.call.msgid}"[:64]
 
     async def answer(self, taken: Taken, reply: commands.Reply) -> None:
-        """The answer in the conversation it came from: a finished stream while the window is open, else a push."""
-        call = taken.call
-        body = reply.text("zh")
-        if call.group:
-            body = f"{p.mention(call.user)}\n{body}"
-        attached = attachment(reply, self.public_url)
-        images: list[bytes] = []
-        if attached is not None and attached.data:
-            if p.image_fits(attached.data, attached.mime):
-                images.append(attached.data)
-            elif attached.url:
-                body += "\n\n" + Text(zh=f"图片：{attached.url}", en=f"Image: {attached.url}").render("zh")
-        if self._in_window(taken):
-            await self._send_safely(p.RESPOND, p.stream(self._stream_id(taken), body, finish=True, images=images),
-                                    call.req_id)
-            return
-        await self.push(call.push_to, body, images)
+        """One reply, alone, in the conversation it came from."""
+        turn = Turn(taken)
+        turn.replies.append(reply)
+        await self.flush(turn)
 
     async def push(self, chat_id: str, body: str, images: list[bytes]) -> None:
         """A proactive message (101463 主动推送消息): markdown, then each image uploaded over the socket."""

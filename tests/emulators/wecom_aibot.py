@@ -85,8 +85,10 @@ class Callback:
     at: float
     answers: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    finished_at: float | None = None  # time.monotonic() of the finishing answer (for benchmarks)
     delivered: bool = False
     deliveries: int = 1
+    pushed_at: float = field(default_factory=time.monotonic)
 
     @property
     def req_id(self) -> str:
@@ -200,6 +202,10 @@ class AiBotGateway:
         if chat:
             body["chatid"] = chat
         return self._push("aibot_event_callback", body, user)
+
+    def pushed_at(self, msgid: str) -> float:
+        """time.monotonic() when ``msgid`` was first pushed (for benchmarks)."""
+        return self.callback(msgid).pushed_at
 
     def resend(self, msgid: str) -> None:
         """Push the callback of ``msgid`` again, as the same frame (a redelivery)."""
@@ -367,7 +373,7 @@ class AiBotGateway:
             call.answers.append(body)
             stream = body.get("stream") or {}
             if body.get("msgtype") not in ("stream", "stream_with_template_card") or stream.get("finish"):
-                call.finished = True
+                call.finished, call.finished_at = True, time.monotonic()
             self._changed.notify_all()
             return 0, "ok"
 

@@ -167,3 +167,44 @@ def test_past_the_stream_window_the_answer_is_pushed_to_the_group(app_site: tupl
     kind, _, data = site.gw.media[image["image"]["media_id"]]
     assert kind == "image" and scan(data).scene == "id=8"
     assert site.gw.answers(msgid or "") == [] and site.gw.refusals == []
+
+
+def test_new_alone_opens_the_card_form_driven_by_its_events(site: Site, scan: Callable[[bytes], Any]) -> None:
+    gw = site.gw
+    msgid = gw.say("zhangsan", "新建", chat="group-1")
+    assert msgid is not None
+    gw.wait(lambda: gw.finished(msgid))
+    [answer] = gw.answers(msgid)
+    card = answer["template_card"]
+    assert answer["msgtype"] == "template_card" and card["card_type"] == "multiple_interaction"
+    assert [s["question_key"] for s in card["select_list"]] == ["kind", "campaign", "channel"]
+
+    gw.click("zhangsan", card["task_id"], "submit",
+             {"kind": ["gio-A"], "campaign": ["SbxCmp01"], "channel": ["jinritoutiao"]}, chat="group-1")
+    gw.wait(lambda: bool(gw.updates) and bool(gw.sent))
+    update = gw.updates[0]
+    assert update["userids"] == ["zhangsan"] and update["template_card"]["main_title"]["title"] == "已提交 ✓"
+    ask = gw.sent[0]
+    assert ask["chatid"] == "group-1" and ask["markdown"]["content"].startswith("<@zhangsan>")
+    assert "请发送页面路径" in ask["markdown"]["content"] and "双十一推广" in ask["markdown"]["content"]
+
+    page = gw.say("zhangsan", "pages/list/list?from=poster", chat="group-1")
+    stream = final(gw, page)
+    record = site.service.recent()[0]
+    assert record.campaign == "双十一推广" and record.channel == "今日头条" and record.requested_by == "wecom:zhangsan"
+    assert "监测链接" in stream["content"] and record.id in stream["content"]
+    code = scan(base64.b64decode(stream["msg_item"][0]["image"]["base64"]))
+    assert code.kind == "A" and code.page.startswith("pages/list/list?from=poster")
+    assert gw.refusals == []
+
+
+def test_someone_else_pressing_the_card_does_not_submit_it(site: Site) -> None:
+    gw = site.gw
+    msgid = gw.say("zhangsan", "新建", chat="group-1")
+    assert msgid is not None
+    gw.wait(lambda: gw.finished(msgid))
+    task_id = gw.answers(msgid)[0]["template_card"]["task_id"]
+    gw.click("lisi", task_id, "submit", {"kind": ["wx-B"]}, chat="group-1")
+    gw.wait(lambda: bool(gw.sent))
+    assert gw.updates[0]["userids"] == ["lisi"] and gw.updates[0]["template_card"]["main_title"]["title"] == "已失效"
+    assert gw.sent[0]["markdown"]["content"].startswith("<@lisi>") and "已过期" in gw.sent[0]["markdown"]["content"]
