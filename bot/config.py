@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     wecom_bot_id: str | None = None
     wecom_bot_secret: SecretStr | None = None
     wecom_bot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    wecom_bot_summary_chat: str | None = None  # a group's chatid: scheduled summaries through the AI bot
 
     _split_admins = field_validator("minpcode_admins", mode="before")(_split_csv)
     _split_proxies = field_validator("minpcode_trusted_proxies", mode="before")(_split_csv)

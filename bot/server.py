@@ -80,11 +80,14 @@ def open_service(settings: Settings | None = None) -> Service:
 
 
 def announcers(settings: Settings) -> list[Announcer]:
-    """Where summaries go: Slack (SLACK_SUMMARY_CHANNEL) and the WeCom group robot (WECOM_WEBHOOK_URL)."""
+    """Where summaries go: Slack (SLACK_SUMMARY_CHANNEL), the WeCom group robot (WECOM_WEBHOOK_URL) and a group
+    the WeCom AI bot is in (WECOM_BOT_SUMMARY_CHAT)."""
     from handlers.slack import slack_announcer
     from handlers.wecom import wecom_announcer
+    from handlers.wecom_aibot.announce import wecom_aibot_announcer
 
-    return [a for a in (slack_announcer(settings), wecom_announcer(settings)) if a is not None]
+    return [a for a in (slack_announcer(settings), wecom_announcer(settings), wecom_aibot_announcer(settings))
+            if a is not None]
 
 
 def preflights(settings: Settings) -> list[Preflight]:

@@ -43,6 +43,7 @@ from handlers.wecom.client import Target
 from handlers.wecom.conversation import Conversation
 from handlers.wecom.xml import InboundMessage, SelectedItem, TemplateCardEvent, TextMessage
 
+from . import announce
 from . import protocol as p
 from .gateway import Gateway, GatewayRefused, GatewayUnreachable
 
@@ -56,6 +57,7 @@ WORKERS = 32
 WORKING_AFTER = 2.0
 """Seconds of work after which the person is told it is working (an unfinished stream)."""
 
+_HELP = grammar.names("help")
 ONLY_TEXT = Text(zh="我只看得懂文字命令。发送「帮助」查看命令。",
                  en="I only understand text commands. Send help for the list.")
 WORKING = Text(zh="正在处理…", en="Working on it…")
@@ -178,6 +180,7 @@ class AiBotFrontEnd:
         log.info("WeCom AI bot: connecting to %s as bot %s", self.gateway.url, self.gateway.bot_id)
         self.gateway.start()
         METRICS.feed_gateway(self.name, lambda: (self.gateway.state, self.gateway.since))
+        announce.attach(self)  # scheduled summaries post through this one connection
 
     async def stop(self) -> None:
         if self._tasks:
@@ -187,6 +190,7 @@ class AiBotFrontEnd:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.gateway.stop()
         METRICS.feed_gateway(self.name, None)
+        announce.detach(self)
 
     # -- taking a callback ----------------------------------------------------------------------------------
 
@@ -253,6 +257,10 @@ class AiBotFrontEnd:
             await work
         finally:
             _TURN.reset(token)
+        said = grammar.words(call.command)
+        if call.chat_id and said and said[0] in _HELP:  # the id an operator puts in WECOM_BOT_SUMMARY_CHAT
+            turn.replies.append(commands.Reply(zh=f"本群的 chatid（用于 WECOM_BOT_SUMMARY_CHAT）：{call.chat_id}",
+                                               en=f"This group's chatid (for WECOM_BOT_SUMMARY_CHAT): {call.chat_id}"))
         await self.flush(turn)
 
     async def flush(self, turn: Turn) -> None:

@@ -208,3 +208,8 @@ def test_someone_else_pressing_the_card_does_not_submit_it(site: Site) -> None:
     gw.wait(lambda: bool(gw.sent))
     assert gw.updates[0]["userids"] == ["lisi"] and gw.updates[0]["template_card"]["main_title"]["title"] == "已失效"
     assert gw.sent[0]["markdown"]["content"].startswith("<@lisi>") and "已过期" in gw.sent[0]["markdown"]["content"]
+
+
+def test_help_in_a_group_says_the_group_s_chatid_for_summaries(site: Site) -> None:
+    content = final(site.gw, site.gw.say("zhangsan", "帮助", chat="group-42"))["content"]
+    assert content.rstrip().endswith("WECOM_BOT_SUMMARY_CHAT): group-42")
