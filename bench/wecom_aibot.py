@@ -7,8 +7,10 @@
 WeChat (the sandbox emulator) runs in this process, as a remote upstream would. Each mention is
 ``@minpcode 新建 pages/index/index type=B scene=…`` from its own member in one group.
 
-Two rounds: all the mentions pushed at once; then as many again with the connection dropped by the gateway
-half-way (the rest are pushed while the bot is away, and go when it is back). Prints p50/p99/max from a
+Three rounds: ``帮助`` from every member at once (no code made: the front-end and its connection alone); all
+the ``新建`` mentions pushed at once; then as many again with the connection dropped by the gateway half-way
+(the rest are pushed while the bot is away, and go when it is back). Making a code is the core's work (its job
+workers and WeChat): the second and third rounds measure that as much as the front-end. Prints p50/p99/max from a
 mention's push to its finished answer, and checks that every mention got exactly one finished answer (with
 its code image and the asker mentioned) and that no answer was refused (none sent twice).
 """
@@ -37,14 +39,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def round_of(gw: AiBotGateway, name: str, count: int, *, drop_at: int | None = None) -> int:
+def round_of(gw: AiBotGateway, name: str, count: int, *, drop_at: int | None = None, help_only: bool = False) -> int:
     ids: list[tuple[str, str]] = []
     started = time.monotonic()
     for n in range(count):
         if drop_at is not None and n == drop_at:
             gw.drop()
         user = f"{name}{n:03d}"
-        msgid = gw.say(user, f"新建 pages/index/index type=B scene={name}={n}", chat="bench-group")
+        text = "帮助" if help_only else f"新建 pages/index/index type=B scene={name}={n}"
+        msgid = gw.say(user, text, chat="bench-group")
         assert msgid is not None
         ids.append((user, msgid))
     gw.wait(lambda: all(gw.finished(m) for _, m in ids), timeout=600)
@@ -55,11 +58,12 @@ def round_of(gw: AiBotGateway, name: str, count: int, *, drop_at: int | None = N
     for user, msgid in ids:
         finals = [a for a in gw.answers(msgid) if a.get("stream", {}).get("finish")]
         finals_ok &= len(finals) == 1 and finals[0]["stream"]["content"].startswith(f"<@{user}>") \
-            and len(finals[0]["stream"].get("msg_item") or []) == 1
+            and len(finals[0]["stream"].get("msg_item") or []) == (0 if help_only else 1)
     checks = {"every mention answered": all(gw.finished(m) for _, m in ids),
               "one finished answer each, mentioning the asker, with its code": finals_ok,
               "nothing refused (no answer sent twice)": gw.refusals == []}
-    what = f"{count} mentions at once" + (f", the connection dropped after {drop_at}" if drop_at is not None else "")
+    what = f"{count} mentions at once" + (f", the connection dropped after {drop_at}" if drop_at is not None else "") \
+        + (" — 帮助 only: no code made, the front-end and its connection alone" if help_only else "")
     print(what)
     print(f"  push → answer   p50 {statistics.median(latencies) * 1000:8.1f} ms   p99 {percentile(latencies, 0.99) * 1000:8.1f} ms"
           f"   max {max(latencies) * 1000:8.1f} ms   (all answered {took:.2f} s after the first push)")
@@ -86,6 +90,7 @@ def main() -> None:
             gw.wait_subscribed(1, timeout=60)
             warm = gw.say("warmup", "新建 pages/index/index type=B scene=warm=1", chat="bench-group")
             gw.wait(lambda: gw.finished(warm or ""), timeout=60)
+            failures += round_of(gw, "h", args.mentions, help_only=True)
             failures += round_of(gw, "a", args.mentions)
             failures += round_of(gw, "b", args.mentions, drop_at=args.mentions // 2)
             print(f"  subscriptions: {gw.subscriptions} (one reconnect after the drop)")
