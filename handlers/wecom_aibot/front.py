@@ -8,9 +8,11 @@ Each callback the gateway pushes (:mod:`.gateway`) is saved in the durable outbo
   crash interrupted is answered at the next start (:meth:`AiBotFrontEnd.start`);
 * **none answered twice**: a callback pushed again after a reconnect (or after a restart) has a ``msgid``
   already seen and is left alone;
-* **one call of the service**: the text goes through the grammar and dispatcher the self-built app and
-  Slack use (handlers/commands.py), as the same person, ``wecom:<userid>`` (bot/models.py ``Requester``):
-  permissions, history and audit agree whichever WeCom front-end they wrote to.
+* **the same conversation as the self-built app**: a text (the ``@bot`` mention dropped) or a card's event goes
+  through handlers/wecom/conversation.py whole: the grammar and dispatcher Slack uses too
+  (handlers/commands.py, one call of the service), ``新建`` alone opening the card form, the form's drafts; as
+  the same person, ``wecom:<userid>`` (bot/models.py ``Requester``): permissions, history and audit agree
+  whichever WeCom front-end they wrote to. What it says is gathered (:class:`AiBotSink`) and sent as one answer.
 
 The answer is a stream (101031) finished at once: its text (in a group mentioning the asker) with the
 code image as a ``msg_item``. Work that takes longer than :data:`WORKING_AFTER` says it is working first (an

@@ -123,6 +123,10 @@ class Inbound:
             return str((self.body.get("text") or {}).get("content") or "")
         if self.msgtype == "voice":  # 100719: a voice message arrives transcribed
             return str((self.body.get("voice") or {}).get("content") or "")
+        if self.msgtype == "mixed":  # 100719: text with images (a mention with a picture): its text parts
+            items = (self.body.get("mixed") or {}).get("msg_item") or []
+            return " ".join(str((i.get("text") or {}).get("content") or "") for i in items
+                            if isinstance(i, dict) and i.get("msgtype") == "text").strip()
         return ""
 
     @property

@@ -168,7 +168,7 @@ class AiBotGateway:
             return self._conn is not None
 
     def say(self, user: str, text: str, *, chat: str | None = None, mention: bool = True,
-            msgid: str | None = None) -> str | None:
+            msgid: str | None = None, msgtype: str = "text") -> str | None:
         """``user`` writes ``text`` (in group ``chat``, @-mentioning the bot); the msgid, or None when WeCom
         holds it back because 3 of the person's messages are still waiting for an answer."""
         content = f"@{self.bot_name} {text}" if chat and mention else text
@@ -176,7 +176,16 @@ class AiBotGateway:
                                 "chattype": "group" if chat else "single", "from": {"userid": user},
                                 "response_url": f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?"
                                                 f"response_code={secrets.token_hex(8)}",
-                                "msgtype": "text", "text": {"content": content}}
+                                "msgtype": msgtype}
+        if msgtype == "text":
+            body["text"] = {"content": content}
+        elif msgtype == "voice":  # 100719: transcribed by WeCom
+            body["voice"] = {"content": text}
+        elif msgtype == "mixed":  # 100719: the text (with the mention) and a picture
+            body["mixed"] = {"msg_item": [{"msgtype": "text", "text": {"content": content}},
+                                          {"msgtype": "image", "image": {"url": "https://example.invalid/i"}}]}
+        else:  # a file or an image: a download link (not served here)
+            body[msgtype] = {"url": "https://example.invalid/f", "aeskey": "x"}
         if chat:
             body["chatid"] = chat
         with self._lock:

@@ -213,3 +213,15 @@ def test_someone_else_pressing_the_card_does_not_submit_it(site: Site) -> None:
 def test_help_in_a_group_says_the_group_s_chatid_for_summaries(site: Site) -> None:
     content = final(site.gw, site.gw.say("zhangsan", "帮助", chat="group-42"))["content"]
     assert content.rstrip().endswith("WECOM_BOT_SUMMARY_CHAT): group-42")
+
+
+@pytest.mark.parametrize("msgtype", ["voice", "mixed"])
+def test_a_transcribed_voice_or_a_text_with_a_picture_is_read_as_its_text(site: Site, msgtype: str) -> None:
+    chat = "group-1" if msgtype == "mixed" else None
+    content = final(site.gw, site.gw.say("zhangsan", "帮助 新建", chat=chat, msgtype=msgtype))["content"]
+    assert "我只看得懂文字命令" not in content and "新建" in content and "scene" in content, content
+
+
+def test_a_file_is_answered_with_what_the_bot_takes(site: Site) -> None:
+    content = final(site.gw, site.gw.say("zhangsan", "", msgtype="file"))["content"]
+    assert content.startswith("我只看得懂文字命令") and "Send help" in content
