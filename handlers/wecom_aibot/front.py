@@ -71,6 +71,7 @@ class Taken:
 
     call: p.Inbound
     taken_at: float
+    resumed: bool = False  # taken by a process before a restart: its req_id belongs to an old connection
 
 
 @dataclass
@@ -176,7 +177,7 @@ class AiBotFrontEnd:
     async def start(self) -> None:
         owed = self.outbox.pending(FRONT)
         for row, _, payload in owed:
-            self._spawn(row, Taken(p.Inbound.of(payload["frame"]), float(payload["taken_at"])))
+            self._spawn(row, Taken(p.Inbound.of(payload["frame"]), float(payload["taken_at"]), resumed=True))
         if owed:
             log.info("WeCom AI bot: answering %d message(s) taken before a restart", len(owed))
         log.info("WeCom AI bot: connecting to %s as bot %s", self.gateway.url, self.gateway.bot_id)
@@ -280,22 +281,38 @@ class AiBotFrontEnd:
         card = turn.cards[0] if turn.cards else None
         if call.cmd == p.MSG_CALLBACK and self._in_window(taken):
             if card is not None and not text:
-                await self._send_safely(p.RESPOND, {"msgtype": "template_card", "template_card": card}, call.req_id)
+                answer = {"msgtype": "template_card", "template_card": card}
             elif card is not None:
-                both = {**p.stream(self._stream_id(taken), text, finish=True, images=images),
-                        "msgtype": "stream_with_template_card", "template_card": card}
-                await self._send_safely(p.RESPOND, both, call.req_id)
-            elif text or images:
-                await self._send_safely(p.RESPOND, p.stream(self._stream_id(taken), text, finish=True, images=images),
-                                        call.req_id)
-            for extra in turn.cards[1:]:
-                await self._send_safely(p.SEND, {"chatid": call.push_to, "msgtype": "template_card",
-                                                 "template_card": extra})
-            return
+                answer = {**p.stream(self._stream_id(taken), text, finish=True, images=images),
+                          "msgtype": "stream_with_template_card", "template_card": card}
+            else:
+                answer = p.stream(self._stream_id(taken), text, finish=True, images=images)
+            if await self._respond(taken, answer):
+                for extra in turn.cards[1:]:
+                    await self._send_safely(p.SEND, {"chatid": call.push_to, "msgtype": "template_card",
+                                                     "template_card": extra})
+                return
         if text or images:
             await self.push(call.push_to, text, images)
         for extra in turn.cards:
             await self._send_safely(p.SEND, {"chatid": call.push_to, "msgtype": "template_card", "template_card": extra})
+
+    async def _respond(self, taken: Taken, answer: dict[str, Any]) -> bool:
+        """Answer the callback under its req_id; False when that must become a push instead: a message taken
+        before a restart whose req_id the gateway no longer takes. The page does not say how long a req_id
+        stays good across connections (our assumption: it may not), so such a refusal is pushed rather than
+        lost; should the refusal mean the gateway had the answer already (killed between its taking it and our
+        marking it done), the person sees it twice: at least once, never lost."""
+        try:
+            await self.gateway.call(p.RESPOND, answer, taken.call.req_id)
+            return True
+        except GatewayRefused as exc:
+            if taken.resumed:
+                log.info("WeCom AI bot: the answer to %s (taken before a restart) is pushed: errcode %s",
+                         taken.call.msgid, exc.errcode)
+                return False
+            log.warning("WeCom AI bot: %s refused (errcode %s, %s)", p.RESPOND, exc.errcode, exc.errmsg)
+            return True
 
     def _render(self, reply: commands.Reply) -> tuple[str, bytes | None]:
         body = reply.text("zh")

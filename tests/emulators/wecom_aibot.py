@@ -89,6 +89,7 @@ class Callback:
     delivered: bool = False
     deliveries: int = 1
     pushed_at: float = field(default_factory=time.monotonic)
+    connection: Any = None  # the connection it was last pushed on
 
     @property
     def req_id(self) -> str:
@@ -108,6 +109,9 @@ class AiBotGateway:
         self.bot_id, self.secret, self.bot_name = bot_id, secret, bot_name
         self.clock = clock
         self.redeliver = redeliver  # False: what was pushed once is never pushed again (proves the bot kept it)
+        # True: an answer is taken only on the connection its callback was pushed on (the page does not say
+        # whether a req_id outlives its connection: both ways are tried)
+        self.req_ids_per_connection = False
         # the page asks for a heartbeat; how long WeCom waits without one before closing is not said: ours
         self.idle_timeout = idle_timeout
         self._lock = threading.RLock()
@@ -221,7 +225,7 @@ class AiBotGateway:
         with self._lock:
             call = next(c for c in self.callbacks.values() if c.msgid == msgid)
             call.deliveries += 1
-            conn = self._conn
+            conn = call.connection = self._conn
         if conn is not None:
             self._send(conn, call.frame)
 
@@ -251,7 +255,7 @@ class AiBotGateway:
         frame = {"cmd": cmd, "headers": {"req_id": req_id}, "body": body}
         with self._lock:
             conn = self._conn
-            self.callbacks[req_id] = Callback(frame, user, self.clock(), delivered=conn is not None)
+            self.callbacks[req_id] = Callback(frame, user, self.clock(), delivered=conn is not None, connection=conn)
         if conn is not None:
             self._send(conn, frame)
         return req_id
@@ -309,7 +313,7 @@ class AiBotGateway:
             owed = [c for c in self.callbacks.values() if not c.finished and (self.redeliver or not c.delivered)]
             for c in owed:
                 c.deliveries += c.delivered
-                c.delivered = True
+                c.delivered, c.connection = True, conn
             self._changed.notify_all()
         if old is not None and old is not conn:  # one connection per bot: the older one is told, then closed
             self._send(old, {"cmd": "aibot_event_callback", "headers": {"req_id": f"evt_{next(self._ids)}"},
@@ -340,7 +344,7 @@ class AiBotGateway:
             if self.answer_pings:
                 self._ack(conn, req_id, cmd, 0, "ok")
         elif cmd in ("aibot_respond_msg", "aibot_respond_welcome_msg", "aibot_respond_update_msg"):
-            self._ack(conn, req_id, cmd, *self._respond(cmd, req_id, body))
+            self._ack(conn, req_id, cmd, *self._respond(conn, cmd, req_id, body))
         elif cmd == "aibot_send_msg":
             problem = self._check_send(body)
             if problem is None:
@@ -359,10 +363,10 @@ class AiBotGateway:
         else:
             self._ack(conn, req_id, cmd, *ASSUMED["bad_body"])
 
-    def _respond(self, cmd: str, req_id: str, body: dict[str, Any]) -> tuple[int, str]:
+    def _respond(self, conn: ServerConnection, cmd: str, req_id: str, body: dict[str, Any]) -> tuple[int, str]:
         with self._changed:
             call = self.callbacks.get(req_id)
-            if call is None:
+            if call is None or (self.req_ids_per_connection and call.connection is not conn):
                 return ASSUMED["unknown_req_id"]
             if cmd == "aibot_respond_update_msg":
                 if body.get("response_type") != "update_template_card" or "template_card" not in body:
