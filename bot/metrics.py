@@ -138,13 +138,15 @@ class Metrics:
         self._pending = pending or self._pending
         self._batch = batch or self._batch
 
-    def feed_gateway(self, front_end: str, source: Callable[[], GatewayState] | None) -> None:
+    def feed_gateway(self, front_end: str, source: Callable[[], GatewayState]) -> None:
         """A long connection a front-end keeps (the WeCom AI bot's): ``source()`` → (state, since when), read
-        at scrape time and by ``/readyz``; None forgets it (the front-end stopped)."""
-        if source is None:
-            self._gateways.pop(front_end, None)
-        else:
-            self._gateways[front_end] = source
+        at scrape time and by ``/readyz``."""
+        self._gateways[front_end] = source
+
+    def unfeed_gateway(self, front_end: str, source: Callable[[], GatewayState]) -> None:
+        """Forget ``source`` (its front-end stopped), unless a newer one took its place meanwhile."""
+        if self._gateways.get(front_end) == source:  # equal: the same front-end's bound method
+            del self._gateways[front_end]
 
     def gateways(self) -> dict[str, GatewayState]:
         """front-end → (state, since) of each long connection: ``connected``, ``connecting``, ``refused``…"""

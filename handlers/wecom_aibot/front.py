@@ -174,6 +174,9 @@ class AiBotFrontEnd:
     def routes(self) -> list[BaseRoute]:
         return []
 
+    def _state(self) -> tuple[str, float]:
+        return self.gateway.state, self.gateway.since
+
     async def start(self) -> None:
         owed = self.outbox.pending(FRONT)
         for row, _, payload in owed:
@@ -182,7 +185,7 @@ class AiBotFrontEnd:
             log.info("WeCom AI bot: answering %d message(s) taken before a restart", len(owed))
         log.info("WeCom AI bot: connecting to %s as bot %s", self.gateway.url, self.gateway.bot_id)
         self.gateway.start()
-        METRICS.feed_gateway(self.name, lambda: (self.gateway.state, self.gateway.since))
+        METRICS.feed_gateway(self.name, self._state)
         announce.attach(self)  # scheduled summaries post through this one connection
 
     async def stop(self) -> None:
@@ -192,7 +195,7 @@ class AiBotFrontEnd:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.gateway.stop()
-        METRICS.feed_gateway(self.name, None)
+        METRICS.unfeed_gateway(self.name, self._state)
         announce.detach(self)
 
     # -- taking a callback ----------------------------------------------------------------------------------

@@ -225,3 +225,25 @@ def test_a_transcribed_voice_or_a_text_with_a_picture_is_read_as_its_text(site: 
 def test_a_file_is_answered_with_what_the_bot_takes(site: Site) -> None:
     content = final(site.gw, site.gw.say("zhangsan", "", msgtype="file"))["content"]
     assert content.startswith("我只看得懂文字命令") and "Send help" in content
+
+
+def test_a_stopping_front_end_does_not_take_a_newer_one_s_place_on_readyz() -> None:
+    from bot.metrics import METRICS
+
+    old, new = AiBotState("stopped"), AiBotState("connected")
+    METRICS.feed_gateway("wecom_aibot", old.state)
+    METRICS.feed_gateway("wecom_aibot", new.state)  # a newer process' front-end started
+    METRICS.unfeed_gateway("wecom_aibot", old.state)  # the older one's stop comes late
+    try:
+        assert METRICS.gateways()["wecom_aibot"][0] == "connected"
+    finally:
+        METRICS.unfeed_gateway("wecom_aibot", new.state)
+    assert "wecom_aibot" not in METRICS.gateways()
+
+
+@dataclass
+class AiBotState:
+    name: str
+
+    def state(self) -> tuple[str, float]:
+        return self.name, 0.0
