@@ -31,7 +31,7 @@ from .client import SendResult, Target, WeComClient
 if TYPE_CHECKING:
     from .xml import TemplateCardEvent
 
-__all__ = ["IMAGE_MAX_BYTES", "TEXT_MAX_BYTES", "Deliverer", "Sink", "bilingual", "split_text"]
+__all__ = ["IMAGE_MAX_BYTES", "TEXT_MAX_BYTES", "BatchSink", "Deliverer", "Sink", "bilingual", "split_text"]
 
 log = logging.getLogger("minpcode.wecom.deliver")
 
@@ -82,6 +82,18 @@ class Sink(Protocol):
     async def close_card(self, event: TemplateCardEvent, label: str) -> None: ...
 
 
+class BatchSink(Sink, Protocol):
+    """What batches (batches.py) send and fetch through, besides the conversation's sink."""
+
+    public_url: str | None
+
+    async def media(self, target: Target, data: bytes, filename: str, mime: str, media_type: str) -> None: ...
+
+    async def fetch(self, ref: str, limit: int) -> tuple[bytes, str]:
+        """A file a member sent (``ref``: what its message names it by): its bytes (at most ``limit``), its name."""
+        ...
+
+
 class Deliverer:
     """Everything the WeCom front-end sends goes through here."""
 
@@ -101,6 +113,9 @@ class Deliverer:
 
     async def card(self, user: str, card: dict[str, Any]) -> SendResult:
         return await self.client.send_card(user, card)
+
+    async def fetch(self, ref: str, limit: int) -> tuple[bytes, str]:
+        return await self.client.get_media(ref, limit)
 
     async def close_card(self, event: TemplateCardEvent, label: str) -> None:
         """Grey the clicked card out for the member who clicked (one use of the event's response code)."""

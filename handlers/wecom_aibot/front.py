@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 from starlette.routing import BaseRoute
 
@@ -41,9 +43,10 @@ from bot.service import Service
 from bot.text import Text
 from handlers import commands, grammar
 from handlers.attachments import attachment
+from handlers.wecom.batches import WeComBatches
 from handlers.wecom.client import Target
 from handlers.wecom.conversation import Conversation
-from handlers.wecom.xml import InboundMessage, SelectedItem, TemplateCardEvent, TextMessage
+from handlers.wecom.xml import FileMessage, InboundMessage, SelectedItem, TemplateCardEvent, TextMessage
 
 from . import announce
 from . import protocol as p
@@ -82,16 +85,22 @@ class Turn:
     texts: list[str] = field(default_factory=list)
     replies: list[commands.Reply] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    sent: bool = False
 
 
 _TURN: ContextVar[Turn | None] = ContextVar("minpcode_aibot_turn", default=None)
 
 
-def _turn() -> Turn:
+def _turn() -> Turn | None:
+    """The callback being answered, if its answer has not gone yet. None: the speaker is work behind the answer
+    (a batch's progress and zip), whose words are pushed at once."""
     turn = _TURN.get()
-    if turn is None:  # the conversation only speaks while a callback is handled
-        raise RuntimeError("the AI bot's conversation spoke outside a callback")
-    return turn
+    return turn if turn is not None and not turn.sent else None
+
+
+def _where(target: Target) -> str:
+    """Where a push to ``target`` goes (101463 主动推送消息: the group's chatid, or the member's userid)."""
+    return target.chat_id or target.user
 
 
 class AiBotSink:
@@ -101,18 +110,43 @@ class AiBotSink:
 
     def __init__(self, front: AiBotFrontEnd) -> None:
         self.front = front
+        self.public_url = front.public_url
 
     async def text(self, target: Target, text: str) -> None:
-        _turn().texts.append(text)
+        if (turn := _turn()) is not None:
+            turn.texts.append(text)
+        else:
+            await self.front.push(_where(target), self._mentioned(target, text), [])
 
     async def say(self, target: Target, zh: str, en: str) -> None:
-        _turn().texts.append(Text(zh=zh, en=en).render("zh"))
+        await self.text(target, Text(zh=zh, en=en).render("zh"))
 
     async def reply(self, target: Target, reply: commands.Reply) -> None:
-        _turn().replies.append(reply)
+        if (turn := _turn()) is not None:
+            turn.replies.append(reply)
+            return
+        body, image = self.front.render(reply)
+        await self.front.push(_where(target), self._mentioned(target, body), [image] if image else [])
 
     async def card(self, user: str, card: dict[str, Any]) -> None:
-        _turn().cards.append(card)
+        if (turn := _turn()) is not None:
+            turn.cards.append(card)
+        else:
+            await self.front.send(p.SEND, {"chatid": user, "msgtype": "template_card", "template_card": card})
+
+    async def media(self, target: Target, data: bytes, filename: str, mime: str, media_type: str) -> None:
+        """A file (a batch's zip) pushed: uploaded over the socket, then sent (101463 文件消息)."""
+        media_id = await self.front.upload(data, filename, media_type)
+        await self.front.gateway.call(p.SEND, p.media_message(_where(target), media_type, media_id))
+
+    async def fetch(self, ref: str, limit: int) -> tuple[bytes, str]:
+        """A file a member sent: ``ref`` is its message's ``file`` ({url, aeskey}, 100719), downloaded and
+        decrypted (the official SDK's decryptFile: AES-256-CBC, the IV the key's first 16 bytes, PKCS#7 to 32)."""
+        return await fetch_file(self.front.http, json.loads(ref), limit)
+
+    @staticmethod
+    def _mentioned(target: Target, text: str) -> str:
+        return f"{p.mention(target.user)}\n{text}" if target.chat_id else text
 
     async def close_card(self, event: TemplateCardEvent, label: str) -> None:
         # 101031 模版卡片更新消息: the card is replaced for the member who pressed it; a text_notice card
@@ -134,6 +168,9 @@ def as_message(call: p.Inbound) -> InboundMessage | None:
     if call.cmd == p.MSG_CALLBACK and call.command:
         return TextMessage.model_validate({"FromUserName": call.user, "MsgType": "text", "Content": call.command,
                                            "fields": chat})
+    if call.cmd == p.MSG_CALLBACK and call.msgtype == "file" and not call.group:  # 100719: files come 1:1
+        ref = json.dumps(call.body.get("file") or {})
+        return FileMessage.model_validate({"FromUserName": call.user, "MsgType": "file", "MediaId": ref})
     if call.cmd == p.EVENT_CALLBACK and call.event_type == "template_card_event":
         event = dict(call.event.get("template_card_event") or {})
         items = ((event.get("selected_items") or {}).get("selected_item")) or []
@@ -165,7 +202,13 @@ class AiBotFrontEnd:
         self.public_url = service.settings.people_url
         # the self-built app's conversation, whole: commands, the card form and its drafts (one per member,
         # kept through the service), the same words
-        self.conversation = Conversation(service, AiBotSink(self))
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
+        sink = AiBotSink(self)
+        # batches from a file or pasted rows, when the self-built app is not also on: both would answer the
+        # chat "wecom"'s batches after a restart (bot/batch/engine.py runner_for), and the app was first
+        app_on = bool(service.settings.wecom_corp_id and not service.settings.problems("WECOM_APP"))
+        batches = None if app_on else WeComBatches(sink, service.batches)
+        self.conversation = Conversation(service, sink, batches=batches)
         self.accepted = 0
         self.duplicates = 0
         self._gate = asyncio.Semaphore(concurrency)
@@ -195,6 +238,7 @@ class AiBotFrontEnd:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.gateway.stop()
+        await self.http.aclose()
         METRICS.unfeed_gateway(self.name, self._state)
         announce.detach(self)
 
@@ -269,14 +313,18 @@ class AiBotFrontEnd:
                                                en=f"This group's chatid (for WECOM_BOT_SUMMARY_CHAT): {call.chat_id}"))
         await self.flush(turn)
 
+    async def send(self, cmd: str, body: dict[str, Any]) -> None:
+        await self._send_safely(cmd, body)
+
     async def flush(self, turn: Turn) -> None:
         """What the turn gathered, as one answer: a finished stream (with a card: stream and card together)
         to a message while its window is open; otherwise (a card's event, or too late) pushed to the chat."""
+        turn.sent = True  # from here on the conversation's words are pushed (a batch running behind)
         taken, call = turn.taken, turn.taken.call
         text = "\n\n".join(turn.texts)
         images: list[bytes] = []
         for reply in turn.replies:
-            body, image = self._render(reply)
+            body, image = self.render(reply)
             text = f"{text}\n\n{body}" if text else body
             images += [image] if image is not None else []
         if call.group and text:
@@ -317,7 +365,8 @@ class AiBotFrontEnd:
             log.warning("WeCom AI bot: %s refused (errcode %s, %s)", p.RESPOND, exc.errcode, exc.errmsg)
             return True
 
-    def _render(self, reply: commands.Reply) -> tuple[str, bytes | None]:
+    def render(self, reply: commands.Reply) -> tuple[str, bytes | None]:
+        """A reply's text and the image that rides with it (JPG/PNG within 10 MB; else its link, when there is one)."""
         body = reply.text("zh")
         attached = attachment(reply, self.public_url)
         if attached is None or not attached.data:
@@ -382,6 +431,50 @@ class AiBotFrontEnd:
         except GatewayRefused as exc:
             # refused for good (a finished stream, a lapsed window): a resend would be refused the same way
             log.warning("WeCom AI bot: %s refused (errcode %s, %s)", cmd, exc.errcode, exc.errmsg)
+
+
+async def fetch_file(http: httpx.AsyncClient, file: dict[str, Any], limit: int) -> tuple[bytes, str]:
+    """Download a file message's ``url`` (at most ``limit`` bytes) and decrypt it with its ``aeskey``."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from bot.errors import FieldError
+
+    url, aeskey = str(file.get("url") or ""), str(file.get("aeskey") or "")
+    too_big = FieldError("file", "文件太大。", "The file is too large.")
+    try:
+        async with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise UpstreamError("wecom_aibot", response.status_code, "文件下载失败。", "The file could not be downloaded.")
+            data = b""
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > limit + 32:  # the padding of the encrypted copy
+                    raise too_big
+    except httpx.HTTPError as exc:
+        raise UpstreamError("wecom_aibot", None, "文件下载失败。", "The file could not be downloaded.") from exc
+    name = _filename(response.headers.get("content-disposition", "")) or "sheet"
+    if not aeskey:
+        return data, name
+    try:
+        key = base64.b64decode(aeskey + "=" * (-len(aeskey) % 4))
+        clear = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+        plain = clear.update(data) + clear.finalize()
+        pad = plain[-1]
+        if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
+            raise ValueError("padding")
+    except (ValueError, IndexError) as exc:
+        raise FieldError("file", "文件无法解密。", "The file could not be decrypted.") from exc
+    if len(plain) - pad > limit:
+        raise too_big
+    return plain[:-pad], name
+
+
+def _filename(disposition: str) -> str:
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename":
+            return value.strip().strip('"')
+    return ""
 
 
 def wecom_aibot_front_end(service: Service) -> AiBotFrontEnd | None:

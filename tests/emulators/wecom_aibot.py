@@ -44,7 +44,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 __all__ = ["ASSUMED", "AiBotGateway", "Callback", "BOT_ID", "SECRET"]
@@ -130,12 +133,14 @@ class AiBotGateway:
         self.refused_subscriptions = 0
         self.pings = 0
         self.held_back: list[tuple[str, str]] = []    # (user, text) WeCom did not pass on: 3 in flight already
+        self.files: dict[str, tuple[bytes, str]] = {}  # path -> (encrypted bytes, file name): a file message's url
         self.answer_pings = True                      # False: a gateway that went quiet (a half-open connection)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def __enter__(self) -> AiBotGateway:
-        self._server = serve(self._handle, "127.0.0.1", 0, ping_interval=None, max_size=4 * 1024 * 1024)
+        self._server = serve(self._handle, "127.0.0.1", 0, ping_interval=None, max_size=4 * 1024 * 1024,
+                             process_request=self._download)
         self._thread = threading.Thread(target=self._server.serve_forever, name="aibot-gateway", daemon=True)
         self._thread.start()
         return self
@@ -200,6 +205,37 @@ class AiBotGateway:
                 return None
         self._push("aibot_msg_callback", body, user)
         return str(body["msgid"])
+
+    def send_file(self, user: str, data: bytes, filename: str) -> str | None:
+        """``user`` sends a file 1:1 (100719: files only in a single chat). Like WeCom, the message carries a
+        download ``url`` and its own ``aeskey``: the file is AES-256-CBC encrypted, the IV the key's first 16
+        bytes, PKCS#7-padded to 32 (as the official SDK's decryptFile reads it)."""
+        key = secrets.token_bytes(32)
+        padding = 32 - len(data) % 32
+        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        sealed = encryptor.update(data + bytes([padding]) * padding) + encryptor.finalize()
+        path = f"/files/{secrets.token_hex(8)}"
+        with self._lock:
+            self.files[path] = (sealed, filename)
+        body: dict[str, Any] = {"msgid": f"msg{secrets.token_hex(8)}", "aibotid": self.bot_id, "chattype": "single",
+                                "from": {"userid": user}, "msgtype": "file",
+                                "file": {"url": self.url.replace("ws://", "http://") + path,
+                                         "aeskey": base64.b64encode(key).decode().rstrip("=")}}
+        self._push("aibot_msg_callback", body, user)
+        return str(body["msgid"])
+
+    def _download(self, conn: ServerConnection, request: Request) -> Response | None:
+        """A plain GET of a file message's url (no websocket upgrade): its encrypted bytes."""
+        if "upgrade" in request.headers.get("Connection", "").lower():
+            return None
+        with self._lock:
+            found = self.files.get(request.path)
+        if found is None:
+            return conn.respond(404, "not found\n")
+        sealed, name = found
+        headers = Headers([("Content-Type", "application/octet-stream"), ("Content-Length", str(len(sealed))),
+                           ("Content-Disposition", f'attachment; filename="{name}"')])
+        return Response(200, "OK", headers, sealed)
 
     def click(self, user: str, task_id: str, event_key: str, selected: dict[str, list[str]] | None = None, *,
               chat: str | None = None, card_type: str = "multiple_interaction") -> str:

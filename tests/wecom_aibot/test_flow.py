@@ -222,8 +222,8 @@ def test_a_transcribed_voice_or_a_text_with_a_picture_is_read_as_its_text(site: 
     assert "我只看得懂文字命令" not in content and "新建" in content and "scene" in content, content
 
 
-def test_a_file_is_answered_with_what_the_bot_takes(site: Site) -> None:
-    content = final(site.gw, site.gw.say("zhangsan", "", msgtype="file"))["content"]
+def test_an_image_is_answered_with_what_the_bot_takes(site: Site) -> None:
+    content = final(site.gw, site.gw.say("zhangsan", "", msgtype="image"))["content"]
     assert content.startswith("我只看得懂文字命令") and "Send help" in content
 
 
@@ -247,3 +247,24 @@ class AiBotState:
 
     def state(self) -> tuple[str, float]:
         return self.name, 0.0
+
+
+def test_a_sheet_sent_1to1_is_a_batch_dry_run_then_start_and_the_zip_comes_back(site: Site) -> None:
+    import io
+    import zipfile
+
+    gw = site.gw
+    sheet = "页面,类型,场景\npages/index/index,B,id=1\npages/index/index,B,id=2\n".encode()
+    content = final(gw, gw.send_file("zhangsan", sheet, "codes.csv"))["content"]
+    assert "2" in content and "回复「开始」生成" in content, content
+    started = final(gw, gw.say("zhangsan", "开始"))["content"]
+    assert started.startswith("开始生成批量任务"), started
+    gw.wait(lambda: any(m["msgtype"] == "file" for m in gw.sent), timeout=60)
+    zipped = next(m for m in gw.sent if m["msgtype"] == "file")
+    assert zipped["chatid"] == "zhangsan"  # a push to a single chat names the member
+    kind, name, data = gw.media[zipped["file"]["media_id"]]
+    assert kind == "file" and name.endswith(".zip")
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert sum(n.endswith((".png", ".jpg")) for n in names) == 2, names
+    assert sorted(r.scene or "" for r in site.service.recent()) == ["id=1", "id=2"]
+    assert {r.requested_by for r in site.service.recent()} == {"wecom:zhangsan"}
