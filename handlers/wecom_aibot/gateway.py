@@ -167,6 +167,10 @@ class Gateway:
             self.failures += 1
             log.info("WeCom AI bot: cannot reach %s (%s); trying again", self.url, type(exc).__name__)
             return "failed"
+        except Exception:  # a gateway answering what we cannot read: never the end of the reconnect loop
+            self.failures += 1
+            log.exception("WeCom AI bot: the connection to %s failed; trying again", self.url)
+            return "failed"
 
     async def _subscribe(self, ws: ClientConnection) -> tuple[int, str] | None:
         req_id = p.new_req_id(p.SUBSCRIBE)

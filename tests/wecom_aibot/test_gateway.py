@@ -92,3 +92,30 @@ async def test_displaced_by_another_connection_it_stops_and_does_not_fight() -> 
         finally:
             await first.stop()
             await second.stop()
+
+
+async def test_a_gateway_answering_nonsense_does_not_end_the_reconnects() -> None:
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    tries: list[int] = []
+
+    def nonsense(conn: ServerConnection) -> None:
+        conn.recv(timeout=5)
+        tries.append(1)
+        conn.send("this is no frame")
+
+    server = serve(nonsense, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+    client = Gateway(url, BOT_ID, SecretStr(SECRET), lambda f: None, backoff_first=0.05, backoff_cap=0.1)
+    client.start()
+    try:
+        await until(lambda: len(tries) >= 3)
+        assert client.state == "connecting" and client.failures >= 2
+    finally:
+        await client.stop()
+        server.shutdown()
+        thread.join(5)
