@@ -60,7 +60,7 @@ def round_of(gw: AiBotGateway, name: str, count: int, *, drop_at: int | None = N
         finals_ok &= len(finals) == 1 and finals[0]["stream"]["content"].startswith(f"<@{user}>") \
             and len(finals[0]["stream"].get("msg_item") or []) == (0 if help_only else 1)
     checks = {"every mention answered": all(gw.finished(m) for _, m in ids),
-              "one finished answer each, mentioning the asker, with its code": finals_ok,
+              "one finished answer each, mentioning the asker" + ("" if help_only else ", with its code"): finals_ok,
               "nothing refused (no answer sent twice)": gw.refusals == []}
     what = f"{count} mentions at once" + (f", the connection dropped after {drop_at}" if drop_at is not None else "") \
         + (" — 帮助 only: no code made, the front-end and its connection alone" if help_only else "")
