@@ -3,6 +3,7 @@ over a real websocket on 127.0.0.1; people @-mention it in a group or write to i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -268,3 +269,19 @@ def test_a_sheet_sent_1to1_is_a_batch_dry_run_then_start_and_the_zip_comes_back(
     assert sum(n.endswith((".png", ".jpg")) for n in names) == 2, names
     assert sorted(r.scene or "" for r in site.service.recent()) == ["id=1", "id=2"]
     assert {r.requested_by for r in site.service.recent()} == {"wecom:zhangsan"}
+
+
+def test_half_configured_it_stays_off_with_one_line_naming_the_missing_setting(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from handlers.wecom_aibot.front import wecom_aibot_front_end
+
+    caplog.set_level(logging.INFO, "minpcode.wecom.aibot")
+    settings = Settings(_env_file=None, minpcode_data_dir=tmp_path, minpcode_sandbox=True,  # type: ignore[call-arg]
+                        wecom_bot_id=BOT_ID)
+    service = open_service(settings)
+    try:
+        assert wecom_aibot_front_end(service) is None
+    finally:
+        asyncio.run(service.close())
+    [line] = [r.getMessage() for r in caplog.records if "AI bot is off" in r.getMessage()]
+    assert "WECOM_BOT_SECRET not set" in line
