@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
     wecom_webhook_url: SecretStr | None = None
+    # WeCom's AI bot (智能机器人) over its long connection (handlers/wecom_aibot): both or neither
+    wecom_bot_id: str | None = None
+    wecom_bot_secret: SecretStr | None = None
+    wecom_bot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    wecom_bot_summary_chat: str | None = None  # a group's chatid: scheduled summaries through the AI bot
 
     _split_admins = field_validator("minpcode_admins", mode="before")(_split_csv)
     _split_proxies = field_validator("minpcode_trusted_proxies", mode="before")(_split_csv)
@@ -151,7 +156,7 @@ class Settings(BaseSettings):
         fields = (self.wechat_secret, self.gio_token, self.slack_bot_token, self.slack_signing_secret,
                   self.slack_app_token, self.wecom_secret, self.wecom_token, self.wecom_aes_key,
                   self.minpcode_api_keys, self.wecom_webhook_url, self.minpcode_metrics_token,
-                  self.minpcode_scan_hash_key, self.minpcode_database_url)
+                  self.minpcode_scan_hash_key, self.minpcode_database_url, self.wecom_bot_secret)
         found = [_secret(value) for value in fields]
         found.append(urlsplit(_secret(self.minpcode_database_url)).password or "")
         found += [entry.partition(":")[2].strip() for entry in _secret(self.minpcode_api_keys).split(",")]
@@ -327,6 +332,19 @@ def _wecom_app(s: Settings) -> str | None:
     return None
 
 
+def _wecom_bot(s: Settings) -> str | None:
+    bot_id, secret = (s.wecom_bot_id or "").strip(), _secret(s.wecom_bot_secret)
+    if bool(bot_id) != bool(secret):
+        missing = "WECOM_BOT_SECRET" if bot_id else "WECOM_BOT_ID"
+        return (f"{missing} not set: the WeCom AI bot needs both WECOM_BOT_ID and WECOM_BOT_SECRET (管理后台 → "
+                "智能机器人 → API 模式 → 长连接), or neither, to leave it off")
+    parts = urlsplit(s.wecom_bot_ws_url.strip())
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return (f"WECOM_BOT_WS_URL={s.wecom_bot_ws_url!r} is not a websocket address: put "
+                "wss://openws.work.weixin.qq.com there (or leave it unset)")
+    return None
+
+
 def _trusted_proxies(s: Settings) -> str | None:
     # uvicorn takes an entry it cannot read as a literal name that no client address ever equals: a typo
     # would silently trust nobody (every phone behind the proxy in one bucket), so it is refused here.
@@ -368,6 +386,7 @@ _CHECKS: dict[str, Callable[[Settings], str | None]] = {
     "SLACK_BOT_TOKEN": _token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
     "SLACK_APP_TOKEN": _token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
     "WECOM_APP": _wecom_app,
+    "WECOM_BOT": _wecom_bot,
     "MINPCODE_ROUTER_PAGE": _page_setting("MINPCODE_ROUTER_PAGE"),
     "MINPCODE_FALLBACK_PAGE": _page_setting("MINPCODE_FALLBACK_PAGE"),
 }

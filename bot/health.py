@@ -8,7 +8,8 @@
 <token>`` is required from everyone — or the request comes straight from loopback (no proxy header:
 a reverse proxy on the same host would otherwise make every outside request look local).
 
-Ready means the database answers and can keep what is written (its file is still the one opened, not
+Ready means every long connection a front-end keeps is subscribed (the WeCom AI bot's, shown under
+``gateways`` with its state), the database answers and can keep what is written (its file is still the one opened, not
 deleted or replaced; its disk is not full: storage/writes.py) and every configured upstream (WeChat, GrowingIO, the WeCom app)
 answered its last call — a refusal is an answer; a timeout, a refused connection or a 5xx is not. An
 upstream not called yet since start counts as ready ("unknown"): readiness must not spend a call.
@@ -70,8 +71,16 @@ def ready(service: Service) -> tuple[bool, dict[str, Any]]:
         upstreams[name] = {"ok": answered, "last_call": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))}
         if not answered:
             upstreams[name]["error"] = why
-    ok = database["ok"] and all(u["ok"] for u in upstreams.values())
-    return ok, {"ok": ok, "version": __version__, "commit": __commit__, "database": database, "upstreams": upstreams}
+    # a long connection a front-end keeps (the WeCom AI bot's) is ready once subscribed: until then its
+    # people's messages wait at WeCom (connecting) or never come (refused credentials)
+    gateways = {name: {"ok": state == "connected", "state": state,
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))}
+                for name, (state, since) in METRICS.gateways().items()}
+    ok = database["ok"] and all(u["ok"] for u in upstreams.values()) and all(g["ok"] for g in gateways.values())
+    body = {"ok": ok, "version": __version__, "commit": __commit__, "database": database, "upstreams": upstreams}
+    if gateways:
+        body["gateways"] = gateways
+    return ok, body
 
 
 _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")

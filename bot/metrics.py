@@ -47,6 +47,7 @@ ACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 
 QuotaRow = tuple[str, int, int]  # (mini program, used, left)
 Reach = tuple[bool, float, str | None]  # (answered, when (epoch seconds), why not)
+GatewayState = tuple[str, float]  # (connected | connecting | refused | displaced | stopped, since (epoch seconds))
 _ID_SEGMENT = re.compile(r"\d")
 _VERSION_SEGMENT = re.compile(r"v\d{1,2}")
 
@@ -121,8 +122,10 @@ class Metrics:
         self._pending: Callable[[], int] | None = None
         self._batch: Callable[[], Mapping[str, int]] | None = None
         self._reach: dict[str, Reach] = {}
+        self._gateways: dict[str, Callable[[], GatewayState]] = {}
         r.register(_Fed(self._quota_families))
         r.register(_Fed(self._row_families))
+        r.register(_Fed(self._gateway_families))
 
     # -- figures read at scrape time ---------------------------------------------------------------
     def feed_quota(self, source: Callable[[], Iterable[QuotaRow]] | None) -> None:
@@ -135,6 +138,30 @@ class Metrics:
         given on its own (the process feeds ``pending``, batches feed ``batch``); one left out is kept."""
         self._pending = pending or self._pending
         self._batch = batch or self._batch
+
+    def feed_gateway(self, front_end: str, source: Callable[[], GatewayState]) -> None:
+        """A long connection a front-end keeps (the WeCom AI bot's): ``source()`` → (state, since when), read
+        at scrape time and by ``/readyz``."""
+        self._gateways[front_end] = source
+
+    def unfeed_gateway(self, front_end: str, source: Callable[[], GatewayState]) -> None:
+        """Forget ``source`` (its front-end stopped), unless a newer one took its place meanwhile."""
+        if self._gateways.get(front_end) == source:  # equal: the same front-end's bound method
+            del self._gateways[front_end]
+
+    def gateways(self) -> dict[str, GatewayState]:
+        """front-end → (state, since) of each long connection: ``connected``, ``connecting``, ``refused``…"""
+        return {name: source() for name, source in list(self._gateways.items())}
+
+    def _gateway_families(self) -> Iterator[Metric]:
+        found = self.gateways()
+        if not found:
+            return
+        up = GaugeMetricFamily("minpcode_gateway_connected", "1 while a front-end's long connection is "
+                               "subscribed (the WeCom AI bot's), else 0.", labels=["front_end"])
+        for name, (state, _) in sorted(found.items()):
+            up.add_metric([name], 1.0 if state == "connected" else 0.0)
+        yield up
 
     def unfeed(self) -> None:
         """Forget every scrape-time source: their database is about to close, and reading a closed (or

@@ -84,11 +84,14 @@ def open_service(settings: Settings | None = None) -> Service:
 
 
 def announcers(settings: Settings) -> list[Announcer]:
-    """Where summaries go: Slack (SLACK_SUMMARY_CHANNEL) and the WeCom group robot (WECOM_WEBHOOK_URL)."""
+    """Where summaries go: Slack (SLACK_SUMMARY_CHANNEL), the WeCom group robot (WECOM_WEBHOOK_URL) and a group
+    the WeCom AI bot is in (WECOM_BOT_SUMMARY_CHAT)."""
     from handlers.slack import slack_announcer
     from handlers.wecom import wecom_announcer
+    from handlers.wecom_aibot.announce import wecom_aibot_announcer
 
-    return [a for a in (slack_announcer(settings), wecom_announcer(settings)) if a is not None]
+    return [a for a in (slack_announcer(settings), wecom_announcer(settings), wecom_aibot_announcer(settings))
+            if a is not None]
 
 
 def preflights(settings: Settings) -> list[Preflight]:
@@ -96,8 +99,10 @@ def preflights(settings: Settings) -> list[Preflight]:
     from bot.preflight import SvgPreflight, core_preflights
     from handlers.slack.preflight import slack_preflight
     from handlers.wecom.preflight import wecom_preflight
+    from handlers.wecom_aibot.preflight import wecom_aibot_preflight
 
-    return [*core_preflights(settings), SvgPreflight(svg_loaded), slack_preflight(settings), wecom_preflight(settings)]
+    return [*core_preflights(settings), SvgPreflight(svg_loaded), slack_preflight(settings), wecom_preflight(settings),
+            wecom_aibot_preflight(settings)]
 
 
 def svg_loaded() -> SvgLoaded:
@@ -241,6 +246,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
     from handlers.slack import slack_front_end
     from handlers.upload_page import upload_front_end
     from handlers.wecom import wecom_front_end
+    from handlers.wecom_aibot import wecom_aibot_front_end
 
     service = process.service
     built: list[FrontEnd | None] = [
@@ -248,6 +254,7 @@ def front_ends(process: Process) -> list[FrontEnd]:
         api_front_end(service),           # /api/weapp/qrcode, /api/codes, /api/scenes (a HotRoute), /openapi.json
         summary_front_end(service, process.announcers),  # off when there is nowhere to post
         wecom_front_end(service),  # GET, POST /wecom/callback; off without WECOM_* settings
+        wecom_aibot_front_end(service),  # the AI bot's long connection out; off without WECOM_BOT_ID/SECRET
         upload_front_end(service),  # /batches/upload/<token> (a chat's sheet), /batches/<token>.zip (its zip)
         mcp_front_end(service),            # /mcp: the MCP tools over streamable HTTP (API key)
         link_front_end(service),           # /q/{key} (live codes as plain-link QR codes), /{name}.txt; last: catch-all

@@ -87,6 +87,49 @@ def bubble(title: str, lines: list[str], code: Image.Image, *, slack: bool) -> I
     return canvas
 
 
+def aibot_group(code: Image.Image) -> Image.Image:
+    """A mock-up of a group chat: a member @-mentions the AI bot; its answer mentions them, with the code."""
+    width, pad = 560, 16
+    canvas = Image.new("RGB", (width, 250 + code.height), "#ededed")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((width // 2 - 70, pad), "市场部群 · 群聊", font=font(13), fill="#888888")
+    ask = "@minpcode 新建 pages/goods/detail type=B scene=id=42"
+    draw.ellipse((width - pad - 36, pad + 30, width - pad, pad + 66), fill="#7a9a5a")
+    draw.rounded_rectangle((pad + 40, pad + 30, width - pad - 48, pad + 66), 6, fill="#95ec69")
+    draw.text((pad + 52, pad + 40), ask, font=font(14), fill="#1d1c1d")
+    top = pad + 84
+    draw.ellipse((pad, top, pad + 36, top + 36), fill="#2b7de9")
+    draw.text((pad + 48, top - 2), "minpcode（智能机器人）", font=font(12), fill="#888888")
+    draw.rounded_rectangle((pad + 48, top + 16, width - pad, canvas.height - pad), 6, fill="white")
+    x, y = pad + 60, top + 26
+    for line, size in (("@张三", 15), ("码已生成。Your code is ready.", 17), ("类型: 小程序码（B，scene）", 15),
+                       ("页面: pages/goods/detail  scene: id=42", 15)):
+        draw.text((x, y), line, font=font(size), fill="#2b7de9" if line.startswith("@") else "#1d1c1d")
+        y += 24
+    canvas.paste(code, (x, y + 6))
+    return canvas
+
+
+def aibot_setup() -> Image.Image:
+    """A mock-up of the admin console's AI-bot page in API mode with the long connection chosen."""
+    width, height, pad = 560, 300, 16
+    canvas = Image.new("RGB", (width, height), "#f5f6f7")
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, width, 40), fill="#2b7de9")
+    draw.text((pad, 11), "管理后台 › 智能机器人 › minpcode", font=font(15), fill="white")
+    draw.rounded_rectangle((pad, 56, width - pad, height - pad), 6, fill="white")
+    rows = [("模式", "API 模式"), ("接收方式", "◉ 长连接    ○ 回调 URL"), ("Bot ID", "aib…（→ WECOM_BOT_ID）"),
+            ("Secret", "••••••••  查看（→ WECOM_BOT_SECRET）"), ("可见范围", "市场部")]
+    y = 76
+    for label, value in rows:
+        draw.text((pad + 16, y), label, font=font(14), fill="#888888")
+        draw.text((pad + 130, y), value, font=font(14), fill="#1d1c1d")
+        y += 36
+    draw.rounded_rectangle((pad + 130, y + 4, pad + 210, y + 34), 4, fill="#2b7de9")
+    draw.text((pad + 152, y + 10), "保存", font=font(14), fill="white")
+    return canvas
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     made = asyncio.run(codes())
@@ -99,6 +142,8 @@ def main() -> None:
     wecom = bubble("码已生成。", ["类型: 小程序码（A）· GrowingIO", "推广活动: 双十一推广  推广渠道: 海报",
                                  "监测链接: pages/list/list?aid=…"], shown["code-gio"].resize((160, 160)), slack=False)
     wecom.save(OUT / "wecom-answer.png", optimize=True)
+    aibot_group(shown["code-b"].resize((160, 160))).save(OUT / "wecom-aibot-group.png", optimize=True)
+    aibot_setup().save(OUT / "wecom-aibot-setup.png", optimize=True)
     for path in sorted(OUT.glob("*.png")):
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size} bytes")
 

@@ -24,7 +24,7 @@ from bot.models import Requester
 from bot.text import Text
 
 from .client import Target
-from .deliver import TEXT_MAX_BYTES, Deliverer, bilingual
+from .deliver import TEXT_MAX_BYTES, BatchSink, bilingual
 
 log = logging.getLogger("minpcode.wecom.batches")
 
@@ -46,7 +46,7 @@ def _fit(text: str, limit: int = TEXT_MAX_BYTES) -> str:
 
 
 class WeComBatches:
-    def __init__(self, deliver: Deliverer, engine: BatchEngine, *, every: float = PROGRESS_EVERY) -> None:
+    def __init__(self, deliver: BatchSink, engine: BatchEngine, *, every: float = PROGRESS_EVERY) -> None:
         self.deliver = deliver
         self.engine = engine
         self.every = every
@@ -77,8 +77,9 @@ class WeComBatches:
         await self._dry_run(await load_pasted(rows), target, requester)
 
     async def from_file(self, media_id: str, target: Target, requester: Requester) -> None:
-        """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get``."""
-        data, name = await self.deliver.client.get_media(media_id, MAX_BYTES)
+        """A file message (``MsgType=file``, when a tenant sends one): the sheet by ``media/get`` (the AI bot:
+        downloaded from the message's link)."""
+        data, name = await self.deliver.fetch(media_id, MAX_BYTES)
         await self._dry_run(await load_sheet(data, name), target, requester)
 
     async def from_upload(self, sheet: Sheet, claim: UploadClaim) -> None:

@@ -53,7 +53,7 @@ from .cards import (
     rank,
 )
 from .client import Target
-from .deliver import Deliverer
+from .deliver import Sink
 from .drafts import Draft
 from .xml import (
     EnterAgentEvent,
@@ -81,7 +81,7 @@ _VERBS = grammar.names()
 class Conversation:
     """Turns each inbound message into core calls and answers. ``handle`` is the callback's work function."""
 
-    def __init__(self, service: Service, deliver: Deliverer, *, ttl: float = FORM_TTL,
+    def __init__(self, service: Service, deliver: Sink, *, ttl: float = FORM_TTL,
                  clock: Callable[[], float] = time.monotonic, batches: WeComBatches | None = None) -> None:
         self.service = service
         self.deliver = deliver
@@ -279,7 +279,7 @@ class Conversation:
         if not event.response_code:
             return
         try:
-            await self.deliver.client.update_card(event.response_code, [event.from_user_name], replace_name=label)
+            await self.deliver.close_card(event, label)
         except UpstreamError as exc:
             log.warning("wecom: card %s not updated: %s %s", event.task_id, type(exc).__name__, exc.code)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import outbox
 from bot.errors import MinpcodeError, UpstreamError
@@ -28,7 +28,10 @@ from handlers.commands import Reply
 
 from .client import SendResult, Target, WeComClient
 
-__all__ = ["IMAGE_MAX_BYTES", "TEXT_MAX_BYTES", "Deliverer", "bilingual", "split_text"]
+if TYPE_CHECKING:
+    from .xml import TemplateCardEvent
+
+__all__ = ["IMAGE_MAX_BYTES", "TEXT_MAX_BYTES", "BatchSink", "Deliverer", "Sink", "bilingual", "split_text"]
 
 log = logging.getLogger("minpcode.wecom.deliver")
 
@@ -64,6 +67,33 @@ def split_text(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
     return [p for p in pieces if p.strip()] or [text[:1] or " "]
 
 
+class Sink(Protocol):
+    """What the conversation (conversation.py) sends through: the self-built app's :class:`Deliverer`, or the
+    AI bot's (handlers/wecom_aibot/front.py), which answers on its long connection instead."""
+
+    async def text(self, target: Target, text: str) -> None: ...
+
+    async def say(self, target: Target, zh: str, en: str) -> None: ...
+
+    async def reply(self, target: Target, reply: Reply) -> None: ...
+
+    async def card(self, user: str, card: dict[str, Any]) -> object: ...
+
+    async def close_card(self, event: TemplateCardEvent, label: str) -> None: ...
+
+
+class BatchSink(Sink, Protocol):
+    """What batches (batches.py) send and fetch through, besides the conversation's sink."""
+
+    public_url: str | None
+
+    async def media(self, target: Target, data: bytes, filename: str, mime: str, media_type: str) -> None: ...
+
+    async def fetch(self, ref: str, limit: int) -> tuple[bytes, str]:
+        """A file a member sent (``ref``: what its message names it by): its bytes (at most ``limit``), its name."""
+        ...
+
+
 class Deliverer:
     """Everything the WeCom front-end sends goes through here."""
 
@@ -83,6 +113,13 @@ class Deliverer:
 
     async def card(self, user: str, card: dict[str, Any]) -> SendResult:
         return await self.client.send_card(user, card)
+
+    async def fetch(self, ref: str, limit: int) -> tuple[bytes, str]:
+        return await self.client.get_media(ref, limit)
+
+    async def close_card(self, event: TemplateCardEvent, label: str) -> None:
+        """Grey the clicked card out for the member who clicked (one use of the event's response code)."""
+        await self.client.update_card(event.response_code, [event.from_user_name], replace_name=label)
 
     async def image(self, target: Target, data: bytes, mime: str | None, filename: str) -> None:
         """An image message; a file when it is over the image limit or not an image (a PDF poster)."""

@@ -295,7 +295,8 @@ def test_unparseable_settings_are_one_failed_row(tmp_path: Path) -> None:
 
 def test_process_composes_every_part() -> None:
     names = [p.name for p in preflights(Settings(_env_file=None))]  # type: ignore[call-arg]
-    assert names == ["settings", "mode", "data", "database", "font", "wechat", "gio", "public url", "posters", "slack", "wecom"]
+    assert names == ["settings", "mode", "data", "database", "font", "wechat", "gio", "public url", "posters", "slack", "wecom",
+                     "wecom_aibot"]
 
 
 # -- SVG logos (issue 24: the image lacked libcairo and nothing said so) ------------------------------------
