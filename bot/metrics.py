@@ -111,6 +111,9 @@ class Metrics:
         self.http_responses = Counter("minpcode_http_responses", "HTTP answers by route template (\"unmatched\" when "
                                       "no route matched) and status class (2xx, 3xx, 4xx, 5xx).", ["route", "status"],
                                       registry=r)
+        self.webhook_deliveries = Counter("minpcode_webhook_deliveries", "Webhook delivery attempts by outcome: "
+                                          "delivered (2xx), retrying (failed, tried again later), failed (given "
+                                          "up, or the endpoint removed).", ["outcome"], registry=r)
         # Which build answers, so a dashboard can tell a fleet mid-upgrade apart. No ``commit`` label: the
         # installed package knows only its version (bot/version.py), and a label always "unknown" says nothing.
         self.build_info = Gauge("minpcode_build_info", "The running minpcode's version; always 1.", ["version"],

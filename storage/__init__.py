@@ -15,6 +15,7 @@
     store.site_files  # files served at the site root (WeChat's domain verification file)
     store.drafts    # chat forms in progress, with their expiry
     store.batches   # sheets of requests and each row's outcome
+    store.webhooks  # webhook endpoints and one delivery row per (endpoint, event)
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from storage.reports import Reports
 from storage.scans import ScanStore
 from storage.scenes import SceneStore
 from storage.summary_runs import SummaryRuns
+from storage.webhooks import WebhookStore
 from storage.writes import Writes
 
 
@@ -64,6 +66,7 @@ class Storage:
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
+    webhooks: WebhookStore = field(init=False)  # endpoints and their deliveries (storage/webhooks.py)
     # can a write be kept now: the file ours, the disk not full (None: in memory, or PostgreSQL, whose server
     # keeps its own files and answers a failed write with an error of its own)
     writes: Writes | None = field(init=False)
@@ -73,6 +76,7 @@ class Storage:
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)
+        self.webhooks = WebhookStore(self.db)
         self.writes = None
         if isinstance(self.db, SqliteDatabase):
             main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")
