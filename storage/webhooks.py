@@ -159,7 +159,8 @@ class WebhookStore:
             "next_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
             [status, error, state, now if next_at is None else next_at, now, delivery_id])
         if state != "pending":
-            self._db.execute("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?",
+            # indexed on updated_at: the month-old rows only, however many are kept
+            self._db.execute("DELETE FROM webhook_deliveries WHERE updated_at < ? AND state <> 'pending'",
                              [now - KEEP_FINISHED])
 
     def recent(self, endpoint_id: str | None = None, limit: int = 20) -> list[DeliveryRow]:
@@ -210,6 +211,7 @@ def migration(db: Database) -> None:
         )""")
     db.execute("CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at)")
     db.execute("CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id)")
+    db.execute("CREATE INDEX webhook_deliveries_updated ON webhook_deliveries (updated_at)")
 
 
 __all__ = ["MIGRATION", "STATES", "DeliveryRow", "EndpointRow", "WebhookStore", "migration"]

@@ -60,7 +60,7 @@ class Receiver:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 ok = verify(owner.secret, self.headers.get("X-Minpcode-Timestamp"),
                             self.headers.get("X-Minpcode-Signature"), body, time.time())

@@ -9,6 +9,7 @@ senders, and no secret in a listing or a payload.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -131,6 +132,10 @@ def test_a_failing_receiver_is_retried_then_succeeds(server: Server) -> None:
             time.sleep(0.05)
         (row,) = server.service.webhooks.deliveries(ADMIN, endpoint)
         assert (row.state, row.attempts, row.last_status) == ("done", 3, 200)
+        with httpx.Client(trust_env=False) as client:
+            page = client.get(server.url + "/metrics").text
+        counted = dict(re.findall(r'^minpcode_webhook_deliveries_total\{outcome="(\w+)"\} (\S+)$', page, re.M))
+        assert float(counted["retrying"]) >= 2 and float(counted["delivered"]) >= 1
     finally:
         failing.stop()
 
