@@ -22,14 +22,17 @@ import pytest
 from pydantic import SecretStr
 
 from bot import sandbox
+from bot.batch.models import BatchOrigin
+from bot.batch.sheets import read_pasted
 from bot.config import Settings
 from bot.errors import FieldError, PermissionDenied
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
-from bot.server import create_app
+from bot.server import create_app, open_service
 from bot.service import Service
 from bot.webhooks.sender import Sender
 from tests.conftest import Site
+from tests.emulators.upstreams import Upstreams
 from tests.webhooks.receiver import Receiver
 
 API_KEY = "cms-hooks-4f0c2b9a7e1d4c83"
@@ -295,3 +298,24 @@ def test_webhooks_test_sends_a_signed_ping(server: Server, receiver: Receiver) -
     assert (sent.event_type, sent.state, sent.last_status) == ("ping", "done", 200)
     (got,) = receiver.wait(1)
     assert got.verified and got.event["type"] == "ping" and got.event["id"] == sent.event_id
+
+
+async def test_a_finished_batch_is_one_event(upstreams: Upstreams, tmp_path: Path, receiver: Receiver) -> None:
+    settings = upstreams.settings(tmp_path, minpcode_webhooks_allow_private=True, minpcode_webhooks_retry=FAST)
+    async with open_service(settings) as service:
+        added = await service.webhooks.add(receiver.url, ("batch.finished",), requester=ADMIN)
+        receiver.secret = added.secret
+        await service.webhooks.sender.start()
+        try:
+            origin = BatchOrigin(user_id="U1", user_name="alice", chat="slack", channel_id="D1", message_id="1.1")
+            plan = await service.batches.dry_run(read_pasted("页面,类型,场景\npages/index/index,B,id=1\n"
+                                                             "pages/index/index,B,id=2\n"), origin)
+            batch = await service.batches.run(plan.batch.id)
+            await service.batches.run(plan.batch.id)  # run again (a resume after a restart): finished already
+            got = await asyncio.to_thread(receiver.wait, 1)
+            await asyncio.sleep(1.2)
+        finally:
+            await service.webhooks.sender.stop()
+    assert len(receiver.received) == 1 and got[0].verified
+    data = got[0].event["data"]["batch"]
+    assert (data["id"], data["total"], data["rows"], data["requested_by"]) == (batch.id, 2, {"done": 2}, "slack:U1")
