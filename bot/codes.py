@@ -36,6 +36,7 @@ from bot.permissions import Permissions
 from bot.priority import Priority
 from bot.quota import Notice, Quota, QuotaStatus
 from bot.upstream import Upstream
+from bot.webhooks import Webhooks
 from storage import Storage
 
 log = logging.getLogger("minpcode.service")
@@ -64,12 +65,13 @@ class Codes:
     """
 
     def __init__(self, settings: Settings, storage: Storage, upstream: Upstream, *, permissions: Permissions,
-                 live: LiveService, concurrency: int = 4) -> None:
+                 live: LiveService, webhooks: Webhooks, concurrency: int = 4) -> None:
         self.settings = settings
         self.storage = storage
         self.upstream = upstream
         self.permissions = permissions
         self.live = live  # a live code is made here; its rules (place, register, end_of) are the live package's
+        self.webhooks = webhooks  # what happens, recorded for the operator's endpoints once it is saved
         self.jobs = JobRunner(self._run, concurrency=concurrency, leases=storage.leases)
         self.outbox = Outbox(storage, self.jobs.owner)  # what front-ends acked and still owe
         # Identical requests arriving together (a double click, a chat retry) make one code: the database
@@ -303,17 +305,30 @@ class Codes:
             history.mark_failed(code_id, exc.error_code, exc.message, getattr(exc, "raw", None) or None)
             log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, exc.error_code)
             METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
+            self._finished(code_id)
             return
         except Exception:
             log.exception("code %s failed unexpectedly", code_id)
             history.mark_failed(code_id, INTERNAL_CODE, INTERNAL)
             METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
+            self._finished(code_id)
             return
         digest = self.storage.images.put(result.image, result.mime or "image/jpeg") if result.image else None
         history.mark_done(code_id, result, digest)
         METRICS.codes.labels(request.type.value, request.provider.value, "done").inc()
+        counted = False
         if request.type.counts_against_cap and record.app:
-            self.storage.ledger.spend(record.app, record.request_key, code_id)
+            counted = self.storage.ledger.spend(record.app, record.request_key, code_id)
+        self._finished(code_id)
+        if counted and record.app:
+            self.webhooks.quota_counted(record.app, self.storage.ledger.used(record.app), self.quotas.cap)
+
+    def _finished(self, code_id: str) -> None:
+        # After the row is saved and before the worker wakes whoever waits on it: its webhook event is recorded
+        # (never before the change, and never after someone was told of it).
+        record = self.storage.history.get(code_id)
+        if record is not None:
+            self.webhooks.code_finished(record)
 
     # -- reading and managing ---------------------------------------------------------------------
     def get(self, code_id: str) -> CodeRecord:

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # The admin declared WeChat's plain-text URL Scheme (明文 scheme 拉起此小程序, bot/links.py): `type=scheme
     # plain=yes` is made without a call, and the /q/ page leads into the router page with one.
     minpcode_plain_scheme: bool = False
+    # Webhooks (bot/webhooks): endpoints on private, loopback or link-local addresses only when allowed (a receiver
+    # inside the operator's own network), and the seconds between a failed delivery and its next attempt.
+    minpcode_webhooks_allow_private: bool = False
+    minpcode_webhooks_retry: Annotated[list[Annotated[float, Field(gt=0, le=86400)]], NoDecode] = Field(
+        default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0, 86400.0], min_length=1)
 
     # The terminal's language (the CLI answers in it), as the locale variables say; first one set wins.
     minpcode_lang: str = ""
@@ -132,6 +137,7 @@ class Settings(BaseSettings):
 
     _split_admins = field_validator("minpcode_admins", mode="before")(_split_csv)
     _split_proxies = field_validator("minpcode_trusted_proxies", mode="before")(_split_csv)
+    _split_retry = field_validator("minpcode_webhooks_retry", mode="before")(_split_csv)
     _problems: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")

@@ -112,6 +112,9 @@ class Metrics:
         self.http_responses = Counter("minpcode_http_responses", "HTTP answers by route template (\"unmatched\" when "
                                       "no route matched) and status class (2xx, 3xx, 4xx, 5xx).", ["route", "status"],
                                       registry=r)
+        self.webhook_deliveries = Counter("minpcode_webhook_deliveries", "Webhook delivery attempts by outcome: "
+                                          "delivered (2xx), retrying (failed, tried again later), failed (given "
+                                          "up, or the endpoint removed).", ["outcome"], registry=r)
         # Which build answers, so a dashboard can tell a fleet mid-upgrade apart, and two builds of one version.
         # commit="" when the installation does not know it (bot/version.py): an empty label is no label in
         # PromQL, so `minpcode_build_info{commit=""}` finds them, and nothing pretends to a commit.

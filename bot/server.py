@@ -390,6 +390,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         health.feed(service)
         log.info("minpcode serving (sandbox=%s, resumed %d pending)", service.sandbox, resumed)
         batch_runs = service.batches.resume_all()  # after start: their rows need the job runner
+        # serve alone delivers webhooks (a CLI command's events wait for it): what a killed run left is pending
+        await service.webhooks.sender.start()
         started: list[FrontEnd] = []
         try:
             for front_end in mounted:
@@ -405,6 +407,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             for run in batch_runs:  # each row's state is stored: the next start resumes where this stopped
                 run.cancel()
             await asyncio.gather(*batch_runs, return_exceptions=True)
+            await service.webhooks.sender.stop()  # a delivery cut off here stays pending for the next start
             health.unfeed()
             await service.close()
 

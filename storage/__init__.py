@@ -16,6 +16,7 @@
     store.drafts    # chat forms in progress, with their expiry
     store.batches   # sheets of requests and each row's outcome
     store.secrets   # the server's own keys, generated at first start (storage/secrets.py)
+    store.webhooks  # webhook endpoints and one delivery row per (endpoint, event)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from storage.scans import ScanStore
 from storage.scenes import SceneStore
 from storage.secrets import Secrets
 from storage.summary_runs import SummaryRuns
+from storage.webhooks import WebhookStore
 from storage.writes import Writes
 
 
@@ -67,6 +69,7 @@ class Storage:
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
     secrets: Secrets = field(init=False)  # the server's own keys, shared by every process (storage/secrets.py)
+    webhooks: WebhookStore = field(init=False)  # endpoints and their deliveries (storage/webhooks.py)
     # can a write be kept now: the file ours, the disk not full (None: in memory, or PostgreSQL, whose server
     # keeps its own files and answers a failed write with an error of its own)
     writes: Writes | None = field(init=False)
@@ -77,6 +80,7 @@ class Storage:
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)
         self.secrets = Secrets(self.db)
+        self.webhooks = WebhookStore(self.db)
         self.writes = None
         if isinstance(self.db, SqliteDatabase):
             main = next((str(r[2]) for r in self.db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), "")

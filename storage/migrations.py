@@ -31,6 +31,7 @@ from storage import leases as _leases
 from storage import live as _live
 from storage import pg_schema
 from storage import secrets as _secrets
+from storage import webhooks as _webhooks
 from storage.clock import from_text, now_text, to_text
 from storage.engine import Database, SqliteDatabase
 from storage.transaction import immediate
@@ -445,6 +446,7 @@ MIGRATIONS: list[Migration] = [
     ("codes_copy_of", _codes_copy_of),
     ("scans_test_source", _scans_test_source),
     ("secrets_in_the_database", _secrets.migration),
+    (_webhooks.MIGRATION, _webhooks.migration),
 ]
 
 

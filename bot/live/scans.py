@@ -29,7 +29,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from bot.errors import StorageUnavailable
@@ -46,6 +46,7 @@ HELD_MAX = 100_000      # scans kept in memory while they cannot be written (som
 WRITER = "The scan flusher"  # how the log names it when it stops writing
 
 ScanListener = Callable[[str, str], None]  # (key, source): e.g. the metrics counter of resolver scans
+WrittenListener = Callable[[Sequence[ScanRow]], None]  # scans just written (webhooks' scan milestones)
 
 
 class WriteGuard(Protocol):
@@ -77,6 +78,7 @@ class ScanRecorder:
         self._stopping = asyncio.Event()
         self._due = asyncio.Event()   # set by stop, and by record when FLUSH_ROWS wait
         self._listeners: list[ScanListener] = []
+        self._written: list[WrittenListener] = []
         self.recorded = 0   # scans recorded since start (flushed or not)
         self.dropped = 0    # scans dropped past HELD_MAX while writes could not be kept
 
@@ -90,6 +92,17 @@ class ScanRecorder:
     def add_listener(self, listener: ScanListener) -> None:
         """Call ``listener(key, source)`` on every scan (in the request path: it must be quick)."""
         self._listeners.append(listener)
+
+    def add_written_listener(self, listener: WrittenListener) -> None:
+        """Call ``listener(rows)`` after each write of scans, off the request path."""
+        self._written.append(listener)
+
+    def _wrote(self, rows: Sequence[ScanRow]) -> None:
+        for listener in self._written:
+            try:
+                listener(rows)
+            except Exception:  # what follows a write must never put its scans back to be written again
+                log.exception("scan written-listener failed")
 
     def record(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> None:
         """Count one scan now, in memory; the flusher writes it."""
@@ -111,6 +124,7 @@ class ScanRecorder:
         except Exception:
             self._buffer[:0] = rows  # kept for the next flush
             raise
+        self._wrote(rows)
         return len(rows)
 
     def _take(self) -> list[ScanRow]:
@@ -147,6 +161,8 @@ class ScanRecorder:
                     self._halted()  # a full disk: said once, and the next flushes wait for room
                 else:
                     log.exception("writing scans failed; retrying in %.0f s", self._interval)
+                continue
+            self._wrote(rows)
 
     def _halted(self) -> StorageUnavailable | None:
         return self._guard.halted(WRITER) if self._guard is not None else None
@@ -176,4 +192,5 @@ class ScanRecorder:
         self.flush()
 
 
-__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "HELD_MAX", "ScanListener", "ScanRecorder", "WriteGuard", "hash_key"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "HELD_MAX", "ScanListener", "ScanRecorder", "WriteGuard", "WrittenListener",
+           "hash_key"]

@@ -22,6 +22,7 @@ from bot.live.scans import ScanRecorder, hash_key
 from bot.metrics import METRICS
 from bot.models import CodeRecord, Requester
 from bot.permissions import Permissions
+from bot.webhooks import Webhooks, events
 from storage import Storage
 
 SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
@@ -31,13 +32,15 @@ SITE_FILE_MAX = 4096
 class LiveService:
     """Live codes for every front-end; :attr:`rules` is what making a code asks (place, register, end_of)."""
 
-    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions, *,
+    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions, webhooks: Webhooks, *,
                  appid: str | None = None) -> None:
         self.storage = storage
         self.permissions = permissions
+        self.webhooks = webhooks
         secret = settings.minpcode_scan_hash_key
         self.scans = ScanRecorder(storage.scans, hash_key(secret.get_secret_value() if secret else None,
                                                           storage.secrets), guard=storage)
+        self.scans.add_written_listener(webhooks.scans_written)  # scan milestones, once their scans are saved
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
                                fallback_page=settings.minpcode_fallback_page, zone=settings.zone, appid=appid,
                                counted_per_minute=settings.minpcode_resolver_rate)
@@ -89,17 +92,17 @@ class LiveService:
         """Send a live code's scans to ``page`` from now on."""
         record = self._manageable(code_id, requester)
         self.rules.repoint(record, page, requester)
-        return self._view(record)
+        return self._changed(events.LIVE_REPOINTED, record)
 
     def pause(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
         self.rules.set_paused(record, True, requester)
-        return self._view(record)
+        return self._changed(events.LIVE_PAUSED, record)
 
     def resume(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
         self.rules.set_paused(record, False, requester)
-        return self._view(record)
+        return self._changed(events.LIVE_RESUMED, record)
 
     # -- the site's files (WeChat's domain verification file) ----------------------------------------
     def site_file(self, name: str) -> bytes | None:
@@ -117,6 +120,12 @@ class LiveService:
         self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _changed(self, event_type: str, record: CodeRecord) -> LiveView:
+        """The change is saved: its webhook event is recorded before the person who made it is answered."""
+        view = self._view(record)
+        self.webhooks.live_changed(event_type, record, view.destination, view.paused, view.leads_to)
+        return view
+
     def _view(self, record: CodeRecord) -> LiveView:
         view = self.rules.view(record)
         if view is None:

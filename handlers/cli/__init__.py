@@ -8,6 +8,7 @@
     batches.py    bulk, batches, batch
     posters.py    poster, posters, poster-template, poster-logo
     mcp.py        mcp (the MCP server over stdio, handlers/mcp)
+    webhooks.py   webhooks add, list, deliveries, remove, test
     output.py     exit codes, errors, notices, the start-up report
     terminal.py   tables, JSON, images written by their file name
 
@@ -22,12 +23,12 @@ from collections.abc import Callable
 
 import typer
 
-from handlers.cli import audit, batches, codes, live, mcp, posters, reports
+from handlers.cli import audit, batches, codes, live, mcp, posters, reports, webhooks
 from handlers.cli.app import Cli, Wiring, new_app
 
 GROUPS: tuple[Callable[[typer.Typer, Cli], None], ...] = (
     codes.register, reports.register, live.register, audit.register, batches.register, posters.register,
-    mcp.register,
+    mcp.register, webhooks.register,
 )
 
 

@@ -1,0 +1,241 @@
+"""``service.webhooks``: the endpoints an admin registers, the events the core records for them, the deliveries.
+
+    added = await service.webhooks.add(url, events, secret, requester)   # Added: the endpoint, its secret once
+    service.webhooks.endpoints(requester)           # never with a secret
+    service.webhooks.remove(endpoint_id, requester)
+    await service.webhooks.test(url_or_id, requester)   # a signed ping, sent now; its delivery
+    service.webhooks.deliveries(requester)          # the latest deliveries and their outcome
+
+The core records an event right after the change it tells of is saved and before anyone is told of it: a code
+made or failed (bot/codes.py), a batch finished (bot/batch/engine.py), a live code re-pointed, paused or resumed
+(bot/live/service.py), a live code's scans written past a milestone (the scan flusher), the A/C quota counted
+past 80% or 95% (bot/codes.py). Recording never fails the change it follows: a failure is logged.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from bot.config import Settings
+from bot.errors import FieldError, NotFound, PermissionDenied
+from bot.jobs import new_owner
+from bot.models import CodeRecord, Requester, Status
+from bot.permissions import Permissions
+from bot.webhooks import events, guard
+from bot.webhooks.sender import TIMEOUT, Sender
+from storage import Storage
+from storage.scans import TEST_SOURCE, ScanRow
+from storage.webhooks import DeliveryRow, EndpointRow
+
+log = logging.getLogger("minpcode.webhooks")
+
+SECRET_MIN = 16
+
+
+class Endpoint(BaseModel):
+    """An endpoint as listed: never its secret."""
+
+    id: str
+    url: str
+    events: list[str]  # empty: every event
+    created_by: str
+    created_at: datetime
+
+
+class Added(BaseModel):
+    endpoint: Endpoint
+    secret: str      # shown once, at add; never listed again
+    generated: bool  # made here (no --secret given)
+
+
+class Delivery(BaseModel):
+    id: int
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    state: str          # pending, done, failed
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_at: datetime | None  # the next attempt, while pending
+    created_at: datetime
+    updated_at: datetime
+
+
+def _when(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _endpoint(row: EndpointRow) -> Endpoint:
+    return Endpoint(id=row.id, url=row.url, events=list(row.events), created_by=row.created_by,
+                    created_at=_when(row.created_at))
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(id=row.id, endpoint_id=row.endpoint_id, event_id=row.event_id, event_type=row.event_type,
+                    state=row.state, attempts=row.attempts, last_status=row.last_status, last_error=row.last_error,
+                    next_at=_when(row.next_at) if row.state == "pending" else None,
+                    created_at=_when(row.created_at), updated_at=_when(row.updated_at))
+
+
+class Webhooks:
+    def __init__(self, settings: Settings, storage: Storage, permissions: Permissions) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.store = storage.webhooks
+        self.permissions = permissions
+        self.sender = Sender(self.store, storage.leases, new_owner(), schedule=settings.minpcode_webhooks_retry,
+                             allow_private=lambda: self.settings.minpcode_webhooks_allow_private,
+                             halted=storage.halted)
+
+    # -- what admins do -------------------------------------------------------------------------------
+    async def add(self, url: str, event_types: Sequence[str] = (), secret: str | None = None, *,
+                  requester: Requester) -> Added:
+        """Register ``url`` for ``event_types`` (none: every event); the secret is made here unless given."""
+        self._require_admin(requester, "webhook_add")
+        url = url.strip()
+        guard.parse(url)
+        wanted = sorted({e.strip() for e in event_types if e.strip()})
+        unknown = [e for e in wanted if e not in events.EVENT_TYPES]
+        if unknown:
+            names = ", ".join(events.EVENT_TYPES)
+            raise FieldError("events", f"没有这种事件：{', '.join(unknown)}。可选：{names}。",
+                             f"No such event: {', '.join(unknown)}. Choose from: {names}.")
+        generated = secret is None
+        secret = secrets.token_urlsafe(32) if secret is None else secret.strip()
+        if len(secret) < SECRET_MIN:
+            raise FieldError("secret", f"密钥至少 {SECRET_MIN} 个字符（不给就自动生成一个）。",
+                             f"A secret needs at least {SECRET_MIN} characters (leave it out to have one made).")
+        await guard.check(url, allow_private=self.settings.minpcode_webhooks_allow_private)  # last: it asks DNS
+        row = self.store.add("wh_" + secrets.token_hex(6), url, secret, wanted, requester.key)
+        self.storage.audit.record(requester.key, "webhook_added", None, endpoint=row.id, url=url,
+                                  events=",".join(wanted) or "*")
+        return Added(endpoint=_endpoint(row), secret=secret, generated=generated)
+
+    def endpoints(self, requester: Requester) -> builtins.list[Endpoint]:
+        self._require_admin(requester, "webhook_list")
+        return [_endpoint(r) for r in self.store.endpoints()]
+
+    def remove(self, endpoint_id: str, requester: Requester) -> Endpoint:
+        self._require_admin(requester, "webhook_remove")
+        row = self._find(endpoint_id)
+        self.store.remove(row.id)
+        self.storage.audit.record(requester.key, "webhook_removed", None, endpoint=row.id, url=row.url)
+        return _endpoint(row)
+
+    def deliveries(self, requester: Requester, endpoint_id: str | None = None,
+                   limit: int = 20) -> builtins.list[Delivery]:
+        """The latest deliveries (of one endpoint), newest first."""
+        self._require_admin(requester, "webhook_list")
+        if endpoint_id is not None:
+            endpoint_id = self._find(endpoint_id).id
+        return [_delivery(r) for r in self.store.recent(endpoint_id, limit)]
+
+    async def test(self, target: str, requester: Requester) -> Delivery:
+        """Send a signed ``ping`` to a registered endpoint (by URL or id) now; its delivery, with the outcome.
+        A failed ping is not tried again."""
+        self._require_admin(requester, "webhook_test")
+        row = self._find(target)
+        event_id = events.new_id()
+        body = events.body(event_id, events.PING, {"endpoint": row.id, "url": row.url})
+        made = self.store.record(event_id, events.PING, body, endpoint_id=row.id)
+        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as http:
+            await self.sender.deliver(http, made[0])
+        found = self.store.delivery(made[0])
+        assert found is not None
+        return _delivery(found)
+
+    # -- what the core records ------------------------------------------------------------------------
+    def emit(self, event_type: str, data: dict[str, Any], *, event_id: str | None = None) -> None:
+        """Record ``event_type`` for every endpoint that wants it, after its change was saved; never raises."""
+        try:
+            if not self.store.endpoints():
+                return  # nobody listens: no write transaction for every code made
+            event = event_id or events.new_id()
+            if self.store.record(event, event_type, events.body(event, event_type, data)):
+                self.sender.wake()
+        except Exception:
+            log.exception("recording webhook event %s failed; it is not delivered", event_type)
+
+    def code_finished(self, record: CodeRecord) -> None:
+        """A code was made or failed (a poster's sharper copy is not a code anyone asked for: no event)."""
+        if record.copy_of is not None or record.status not in (Status.DONE, Status.FAILED):
+            return
+        kind = events.CODE_MADE if record.status is Status.DONE else events.CODE_FAILED
+        self.emit(kind, {"code": events.code(record, self.settings.minpcode_public_url)})
+
+    def batch_finished(self, batch_id: str, filename: str, total: int, counts: dict[str, int],
+                       requested_by: str) -> None:
+        self.emit(events.BATCH_FINISHED, {"batch": {"id": batch_id, "filename": filename, "total": total,
+                                                    "rows": dict(sorted(counts.items())),
+                                                    "requested_by": requested_by}},
+                  event_id=f"evt_batch_{batch_id}_finished")
+
+    def live_changed(self, event_type: str, record: CodeRecord, destination: str, paused: bool,
+                     leads_to: str) -> None:
+        self.emit(event_type, {"code": events.code(record, self.settings.minpcode_public_url),
+                               "live": {"destination": destination, "paused": paused, "leads_to": leads_to}})
+
+    def scans_written(self, rows: Sequence[ScanRow]) -> None:
+        """The scan flusher wrote ``rows``: a live code whose real scans passed a milestone gets one event each."""
+        try:
+            if not self.store.endpoints():
+                return
+            added: dict[str, int] = {}
+            for key, _at, _visitor, source in rows:
+                if source != TEST_SOURCE:
+                    added[key] = added.get(key, 0) + 1
+            if not added:
+                return
+            totals = self.storage.scans.totals(sorted(added))
+        except Exception:
+            log.exception("checking scan milestones failed")
+            return
+        for key, total in totals.items():
+            for mark in events.crossed(total - added.get(key, 0), total, events.MILESTONES):
+                live = self.storage.live.get(key)
+                record = self.storage.history.get(live.code_id) if live is not None else None
+                if record is None:
+                    continue
+                self.emit(events.LIVE_MILESTONE,
+                          {"code": events.code(record, self.settings.minpcode_public_url),
+                           "milestone": mark, "scans": total},
+                          event_id=f"evt_scans_{record.id}_{mark}")
+
+    def quota_counted(self, app: str, used: int, cap: int) -> None:
+        """One more A/C code was counted against ``app``'s lifetime cap: ``used`` now."""
+        if cap <= 0:
+            return
+        for level in events.QUOTA_LEVELS:
+            mark = -(-cap * level // 100)  # the first count at or past the level
+            if used - 1 < mark <= used:
+                self.emit(events.QUOTA_THRESHOLD, {"quota": {"app": app, "level": level, "used": used, "cap": cap,
+                                                             "left": max(0, cap - used)}},
+                          event_id=f"evt_quota_{app}_{cap}_{level}")
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _find(self, target: str) -> EndpointRow:
+        target = target.strip()
+        for row in self.store.endpoints():
+            if target in (row.id, row.url):
+                return row
+        raise NotFound(f"没有这个 webhook：{target}（用 minpcode webhooks list 查看）。",
+                       f"No such webhook: {target} (see minpcode webhooks list).", field="url")
+
+    def _require_admin(self, requester: Requester, action: str) -> None:
+        if self.permissions.may_administer(requester):
+            return
+        self.storage.audit.record(requester.key, f"{action}_refused", None)
+        raise PermissionDenied("只有管理员（MINPCODE_ADMINS）可以管理 webhook。",
+                               "Only admins (MINPCODE_ADMINS) may manage webhooks.")
+
+
+__all__ = ["Added", "Delivery", "Endpoint", "Webhooks"]
