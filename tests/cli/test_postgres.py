@@ -40,9 +40,23 @@ def rows(tmp_path: Path, url: str | None) -> list[tuple[str, str, str]]:
 def test_doctor_reads_the_connection_and_the_schema_of_postgresql(tmp_path: Path, database: str) -> None:
     [(name, status, detail), schema] = rows(tmp_path, database)
     assert (name, status) == ("connection", "ok") and detail.startswith("PostgreSQL 1")
-    assert schema[:2] == ("schema", "warning") and "will run at start" in schema[2]  # new: serve sets it up
+    assert schema[:2] == ("schema", "ok") and "will run at start" in schema[2]  # new: serve sets it up
     Storage.open(tmp_path / "data", database).close()
     assert rows(tmp_path, database)[1][:2] == ("schema", "ok")
+
+
+def test_doctor_fails_a_postgresql_schema_that_waits_for_the_go_ahead(
+        tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage import migrations
+
+    Storage.open(tmp_path / "data", database).close()
+    later = ("later_change", lambda db: db.execute("ALTER TABLE codes ADD COLUMN later TEXT"))
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, later])
+    monkeypatch.setattr(migrations, "CHANGES_EXISTING", migrations.CHANGES_EXISTING | {"later_change"})
+    settings = Settings(_env_file=None, minpcode_data_dir=tmp_path / "data", minpcode_database_url=database)  # type: ignore[call-arg]
+    schema = asyncio.run(doctor.diagnose([DatabasePreflight(settings)]))[1]
+    assert (schema.name, schema.status, schema.setting) == ("schema", "failed", "MINPCODE_MIGRATE")
+    assert schema.fix is not None and "pg_dump" in schema.fix.en and "MINPCODE_MIGRATE=yes" in schema.fix.en
 
 
 def test_doctor_says_postgresql_cannot_be_reached_without_the_password(tmp_path: Path) -> None:
@@ -55,9 +69,10 @@ def test_doctor_says_postgresql_cannot_be_reached_without_the_password(tmp_path:
 
 
 def test_doctor_on_sqlite_reads_the_schema_of_the_file(tmp_path: Path) -> None:
-    assert [r[:2] for r in rows(tmp_path, None)] == [("schema", "warning")]  # no file yet: made at start
+    [(name, status, detail)] = rows(tmp_path, None)  # no file yet: made at start
+    assert (name, status) == ("schema", "ok") and "will run at start" in detail
     Storage.open(tmp_path / "data").close()
-    assert [r[:2] for r in rows(tmp_path, None)] == [("schema", "ok")]
+    assert rows(tmp_path, None) == [("schema", "ok", "SQLite: the schema is up to date.")]
 
 
 def test_backup_and_restore_name_postgresqls_own_tools(tmp_path: Path) -> None:
