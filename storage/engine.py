@@ -192,6 +192,10 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if self._held.get() is not None:
+            # SQLite refuses a BEGIN inside a transaction too; here a second connection would wait for the lock
+            # the first one holds, for ever.
+            raise RuntimeError("a transaction is already open here: storage/transaction.py's immediate() does not nest")
         pooled = self.engine.raw_connection()
         conn: Any = pooled.driver_connection
         token = self._held.set(conn)

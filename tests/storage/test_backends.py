@@ -149,6 +149,8 @@ def test_statements_inside_a_transaction_share_its_connection_across_threads_not
                 reader.join(timeout=10)
             assert seen_outside == [0]
             assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+            with pytest.raises(RuntimeError, match="does not nest"), immediate(store.db), immediate(store.db):
+                pass  # refused at once, as SQLite refuses it, rather than waiting on its own lock
         finally:
             store.close()
 
