@@ -27,6 +27,7 @@ ALICE, BOB, ADMIN = PEOPLE
 async def service(upstreams: Upstreams, tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
     async with open_service(upstreams.settings(tmp_path, minpcode_database_url=database_url)) as svc:
+        assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")  # the backend asked for
         yield svc
 
 
@@ -120,6 +121,7 @@ async def test_upstream_failure_is_recorded_with_its_code_and_a_message(service:
 async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path,
                                                          database_url: str | None) -> None:
     async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=5, minpcode_database_url=database_url)) as svc:
+        assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")
         notices = []
         for n in range(5):
             result = await svc.submit({"type": "A", "via": "wechat", "page": f"pages/p{n}/p{n}"}, ALICE)
