@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.models import CodeRequest, CodeType, Requester
@@ -171,3 +172,24 @@ def test_without_a_server_the_postgresql_runs_skip_here_and_fail_under_ci(monkey
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="under CI"):
         server_url()
+
+
+def test_a_connection_the_server_dropped_is_replaced(tmp_path: Path) -> None:
+    """After a PostgreSQL restart (here: its connections ended by the server) a pooled connection fails once at
+    most, is thrown away, and every statement after it is answered."""
+    with fresh_postgres() as url:
+        store = Storage.open(tmp_path, url)
+        try:
+            assert store.db.execute("SELECT 1").fetchone() == (1,)
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid()")
+            answers = []
+            for _ in range(4):
+                try:
+                    answers.append(store.db.execute("SELECT 1").fetchone())
+                except psycopg.OperationalError:
+                    answers.append(None)
+            assert answers[1:] == [(1,)] * 3
+        finally:
+            store.close()
