@@ -205,7 +205,7 @@ class PostgresDatabase:
             yield
             conn.execute("COMMIT")
         except BaseException:
-            if not conn.closed:
+            if not (conn.closed or conn.broken):  # a dropped connection has nothing to roll back; its error matters
                 conn.execute("ROLLBACK")
             raise
         finally:
