@@ -32,6 +32,8 @@ ORDER = ("codes", "images", "audit", "quota_keys", "quota_used", "scenes", "summ
 class CopyRefused(InputError):
     """The copy cannot be made as asked; nothing was written."""
 
+    code_name = "copy_refused"
+
 
 @dataclass
 class CopyReport:
