@@ -7,8 +7,10 @@
     db.dialect                       # "sqlite" or "postgresql", for the few seams below
 
 SQL is written once, with ``?`` placeholders (or ``:name`` with a dict), in the words both dialects
-accept: ``INSERT … ON CONFLICT … DO NOTHING/UPDATE`` (SQLite 3.24+), ``RETURNING`` (SQLite 3.35+) instead
-of ``lastrowid``, ``CASE`` instead of summing booleans, an alias on every subquery in FROM, booleans
+accept: ``INSERT … ON CONFLICT … DO NOTHING/UPDATE`` (SQLite 3.24+, https://www.sqlite.org/lang_upsert.html;
+PostgreSQL handles every unique index, partial ones included, when DO NOTHING names no conflict target:
+https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT), ``RETURNING`` (SQLite 3.35+,
+https://www.sqlite.org/lang_returning.html) instead of ``lastrowid``, ``CASE`` instead of summing booleans, an alias on every subquery in FROM, booleans
 stored as 0/1 integers on both. Where the dialects differ, a store asks for the piece by name once, when it
 is built (never per call): :meth:`json_value`, :meth:`json_flag`; a larger piece (the summary's aggregate,
 search, appending scans) branches on :attr:`dialect` in its own store.
