@@ -205,6 +205,36 @@ def migrate_command(check: Annotated[bool, typer.Option("--check", help="Only sa
         say(f"已执行 {len(todo)} 个迁移 / {len(todo)} migrations applied in {where}.", to_err=as_json)
 
 
+db_app = typer.Typer(help="The database: move a SQLite history into PostgreSQL.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("copy")
+def db_copy_command(
+        to: Annotated[str, typer.Option("--to", metavar="postgresql://…", help="The PostgreSQL database to fill.")],
+        force: Annotated[bool, typer.Option("--force", help="Replace what the target already holds.")] = False,
+        data_dir: DataDirOption = None) -> None:
+    """Copy the SQLite history (every table, images included) into PostgreSQL, then check the counts.
+
+        minpcode db copy --to postgresql://minpcode:…@db.internal:5432/minpcode
+    """
+    from storage.copy import copy_to_postgres
+
+    if data_dir is None:
+        refuse_history_elsewhere(_settings())
+    folder = data_dir or _settings().minpcode_data_dir
+    try:
+        report = copy_to_postgres(folder, to, force=force)
+    except MinpcodeError as exc:
+        fail(exc)
+    for table, rows in report.tables.items():
+        say(f"  {table:<18} {rows}")
+    codes, images = report.tables.get("codes", 0), report.tables.get("images", 0)
+    say(f"已复制到 PostgreSQL，两边行数一致（{codes} 个码，{images} 张图）。把 MINPCODE_DATABASE_URL 设成它再启动。\n"
+        f"Copied into PostgreSQL; every table's count matches ({codes} codes, {images} images). "
+        "Set MINPCODE_DATABASE_URL to it and start again.")
+
+
 @app.command("doctor")
 def doctor_command(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
     """Check every configured part live (read-only: no quota spent, nothing posted); exit 1 if one fails.

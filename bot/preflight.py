@@ -32,7 +32,7 @@ from bot.ports import Check, Preflight
 from bot.startup import history_elsewhere, startup_report
 from bot.upstream.growingio import GrowingIOClient
 from bot.upstream.tokens import StableTokenSource
-from storage.db import DB_NAME, pending_migrations, server_version
+from storage.db import pending_migrations, server_version
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 LOW_SPACE = 200 * 1024 * 1024  # bytes: below this the images and backups beside the database may not fit
@@ -251,14 +251,11 @@ class DatabasePreflight:
 
     def _checks(self) -> list[Check]:
         if self.url is None:
-            if not (self.folder / DB_NAME).exists():  # a first start: nothing to migrate, nothing to lose
-                return [row("database", "schema", "ok", "SQLite：还没有数据库，首次启动时创建。",
-                            "SQLite: no database yet; the first start creates it.")]
             try:
                 todo = pending_migrations(self.folder)
             except MinpcodeError as exc:
                 return [row("database", "schema", "failed", exc.zh, exc.en, setting="MINPCODE_DATA_DIR")]
-            return [self._schema(todo, "SQLite", "MINPCODE_DATA_DIR")]
+            return [self._schema(todo, "SQLite")]
         fix = ("检查 MINPCODE_DATABASE_URL（主机、端口、用户、密码、数据库名）和 PostgreSQL 服务是否在运行。",
                "Check MINPCODE_DATABASE_URL (host, port, user, password, database) and that the PostgreSQL server runs.")
         try:
@@ -269,20 +266,21 @@ class DatabasePreflight:
             return [row("database", "connection", "failed", f"连不上 PostgreSQL：{why}", f"Cannot reach PostgreSQL: {why}",
                         setting="MINPCODE_DATABASE_URL", fix=fix)]
         return [row("database", "connection", "ok", f"PostgreSQL {version}", f"PostgreSQL {version}"),
-                self._schema(todo, "PostgreSQL", "MINPCODE_DATABASE_URL")]
+                self._schema(todo, "PostgreSQL")]
 
-    def _schema(self, todo: list[tuple[str, bool]], backend: str, setting: str) -> Check:
+    def _schema(self, todo: list[tuple[str, bool]], backend: str) -> Check:
         if not todo:
             return row("database", "schema", "ok", f"{backend}：表结构是最新的。", f"{backend}: the schema is up to date.")
-        if any(changes for _, changes in todo) and backend == "PostgreSQL":
-            return row("database", "schema", "failed",
-                       f"有 {len(todo)} 个迁移会改动已有的表：serve 会拒绝启动。", f"{len(todo)} migrations would change "
-                       "existing tables: serve refuses to start.", setting="MINPCODE_MIGRATE",
-                       fix=('先 pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL"，再用 MINPCODE_MIGRATE=yes 启动一次。',
-                            'Run pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL", then start once with '
-                            'MINPCODE_MIGRATE=yes.'))
-        return row("database", "schema", "warning", f"{backend}：启动时会执行 {len(todo)} 个迁移。",
-                   f"{backend}: {len(todo)} migrations will run at start.", setting=setting)
+        if not any(changes for _, changes in todo) or backend == "SQLite":
+            # new tables only (a new database too), or SQLite, which writes its own backup first: nothing to do
+            return row("database", "schema", "ok", f"{backend}：启动时会执行 {len(todo)} 个迁移。",
+                       f"{backend}: {len(todo)} migrations will run at start.")
+        return row("database", "schema", "failed",
+                   f"有 {len(todo)} 个迁移会改动已有的表：serve 会拒绝启动。", f"{len(todo)} migrations would change "
+                   "existing tables: serve refuses to start.", setting="MINPCODE_MIGRATE",
+                   fix=('先 pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL"，再用 MINPCODE_MIGRATE=yes 启动一次。',
+                        'Run pg_dump -Fc -f minpcode.dump "$MINPCODE_DATABASE_URL", then start once with '
+                        'MINPCODE_MIGRATE=yes.'))
 
 
 class FontPreflight:

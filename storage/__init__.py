@@ -94,6 +94,8 @@ class Storage:
         db: Database
         if is_postgres_url(database_url):
             assert database_url is not None
+            # The folder still holds this host's own files (the console's images, whatever else is kept there).
+            Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
             db = open_postgres(database_url, go_ahead=migrate)
         else:
             db = open_database(data_dir, before_change=_backup_first)

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 
 from bot.scheduler import SummaryScheduler, scheduler_for, summary_front_end
 from bot.server import announcers, open_service
@@ -41,8 +42,13 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, slack: SlackEmulator, wecom: tuple[WeComEmulator, str]) -> AsyncIterator[Service]:
-    svc = open_service(settings_for(tmp_path, slack, wecom[1]))
+async def service(tmp_path: Path, slack: SlackEmulator, wecom: tuple[WeComEmulator, str],
+                  database_url: str | None) -> AsyncIterator[Service]:
+    # on both backends: a period is claimed once, by whichever process (or host) comes first
+    settings = settings_for(tmp_path, slack, wecom[1])
+    settings = settings.model_copy(update={"minpcode_database_url": SecretStr(database_url) if database_url else None})
+    svc = open_service(settings)
+    assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")
     async with svc:
         yield svc
 

@@ -27,6 +27,7 @@ ALICE, BOB, ADMIN = PEOPLE
 async def service(upstreams: Upstreams, tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
     upstreams.wechat.reset_counts()
     async with open_service(upstreams.settings(tmp_path, minpcode_database_url=database_url)) as svc:
+        assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")  # the backend asked for
         yield svc
 
 
@@ -78,11 +79,13 @@ async def test_unknown_campaign_names_the_closest_and_create_makes_it(service: S
 
 async def test_a_campaign_made_by_create_is_offered_by_the_next_form_at_once(service: Service) -> None:
     before = [o.label for o in await service.options("campaign", timeout=5)]
-    assert before and "秋季上新" not in before  # the forms' list is loaded and fresh
-    made = await service.submit({"type": "C", "page": "pages/a/a", "campaign": "秋季上新", "channel": "今日头条",
+    # a name GrowingIO does not have yet (the emulator outlives one backend's run of this test)
+    name = next(n for n in ("秋季上新", "秋季上新二", "秋季上新三") if n not in before)
+    assert before and name not in before  # the forms' list is loaded and fresh
+    made = await service.submit({"type": "C", "page": "pages/a/a", "campaign": name, "channel": "今日头条",
                                  "create_missing": True}, ALICE)
     assert made.record.status is Status.DONE
-    assert "秋季上新" in [o.label for o in await service.options("campaign", timeout=5)]
+    assert name in [o.label for o in await service.options("campaign", timeout=5)]
 
 
 async def test_a_b_page_with_a_leading_slash_is_accepted_and_is_the_same_code(service: Service) -> None:
@@ -118,6 +121,7 @@ async def test_upstream_failure_is_recorded_with_its_code_and_a_message(service:
 async def test_quota_warnings_and_refusal_at_a_small_cap(upstreams: Upstreams, tmp_path: Path,
                                                          database_url: str | None) -> None:
     async with open_service(upstreams.settings(tmp_path, minpcode_ac_cap=5, minpcode_database_url=database_url)) as svc:
+        assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")
         notices = []
         for n in range(5):
             result = await svc.submit({"type": "A", "via": "wechat", "page": f"pages/p{n}/p{n}"}, ALICE)

@@ -90,8 +90,9 @@ def sandbox_settings(tmp_path: Path, **extra: object) -> Settings:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    svc = open_service(sandbox_settings(tmp_path))
+async def service(tmp_path: Path, database_url: str | None) -> AsyncIterator[Service]:
+    svc = open_service(sandbox_settings(tmp_path, minpcode_database_url=database_url))  # the counts on both backends
+    assert svc.storage.dialect == ("postgresql" if database_url else "sqlite")
     async with svc:
         yield svc
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.models import CodeRequest, CodeType, Requester
@@ -149,6 +150,8 @@ def test_statements_inside_a_transaction_share_its_connection_across_threads_not
                 reader.join(timeout=10)
             assert seen_outside == [0]
             assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+            with pytest.raises(RuntimeError, match="does not nest"), immediate(store.db), immediate(store.db):
+                pass  # refused at once, as SQLite refuses it, rather than waiting on its own lock
         finally:
             store.close()
 
@@ -169,3 +172,24 @@ def test_without_a_server_the_postgresql_runs_skip_here_and_fail_under_ci(monkey
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="under CI"):
         server_url()
+
+
+def test_a_connection_the_server_dropped_is_replaced(tmp_path: Path) -> None:
+    """After a PostgreSQL restart (here: its connections ended by the server) a pooled connection fails once at
+    most, is thrown away, and every statement after it is answered."""
+    with fresh_postgres() as url:
+        store = Storage.open(tmp_path, url)
+        try:
+            assert store.db.execute("SELECT 1").fetchone() == (1,)
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid()")
+            answers = []
+            for _ in range(4):
+                try:
+                    answers.append(store.db.execute("SELECT 1").fetchone())
+                except psycopg.OperationalError:
+                    answers.append(None)
+            assert answers[1:] == [(1,)] * 3
+        finally:
+            store.close()
