@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import scenes
+from bot.live import RoutesView
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
@@ -163,15 +164,36 @@ class CodeView(BaseModel):
     destination: str | None = Field(None, description="A live code's current destination (page?query)")
     paused: bool | None = Field(None, description="A live code leads to the fallback page while paused")
     scans: int | None = Field(None, description="A live code's scans, in all")
+    routes: RoutesView | None = Field(None, description="A live code's routes (by date, then phone, then share); "
+                                                        "null: every scan goes to `destination`")
+
+
+class ShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    page: str = Field(max_length=2048, examples=["pages/a/index"])
+    weight: int = Field(ge=1, le=99, description="Percent of scans; the weights add up to 100")
 
 
 class DestinationRequest(BaseModel):
-    """A live code's new destination, and/or whether it is paused."""
+    """A live code's new destination or routes, and/or whether it is paused.
 
-    model_config = ConfigDict(extra="forbid", title="DestinationRequest")
+    `page` alone sends every scan there (routes cleared); `shares` split scans (a visitor who sends its id stays
+    on one page); `platforms` send scans by phone (`ios`, `android`, `ohos`, `other`); `from`/`until` with `page`
+    send scans there on those days (the team's time zone, `until` its last day) and leave the other routes as
+    they are."""
+
+    model_config = ConfigDict(extra="forbid", title="DestinationRequest", populate_by_name=True)
     page: str | None = Field(None, max_length=2048, description="The new destination: page with its ?query",
                              examples=["pages/coupon/get?id=2&from=poster"])
+    shares: list[ShareIn] | None = Field(None, max_length=10, description="Split scans by weight (an A/B test)")
+    platforms: dict[str, str] | None = Field(None, description="Page per platform: ios, android, ohos, other",
+                                             examples=[{"ios": "pages/x/ios", "android": "pages/x/android"}])
+    from_day: date | None = Field(None, alias="from", description="A dated route's first day (with `page`)")
+    until_day: date | None = Field(None, alias="until", description="A dated route's last day, included")
     paused: bool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
+
+    def routed(self) -> bool:
+        return bool(self.shares or self.platforms or self.from_day or self.until_day)
 
 
 class CodeAnswer(Envelope):

@@ -171,6 +171,18 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "responses": {"200": _json(CodeAnswer, "The record, with its new destination"),
                               **_errors(400, 401, 403, 404)},
             }},
+            "/api/codes/{code_id}/scans.csv": {"get": {
+                "operationId": "exportScans",
+                "summary": "A live code's scans as CSV: time (the team's zone), destination, platform, source, "
+                           "hashed visitor (never the id sent), test scan",
+                "security": _SECURITY,
+                "parameters": [path_id, {"name": "days", "in": "query", "required": False,
+                                         "description": "Only the last N days (1 to 365); all when absent",
+                                         "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
+                "responses": {"200": {"description": "The scans, oldest first",
+                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **_errors(400, 401, 403, 404)},
+            }},
             "/api/scenes/{key}": {"get": {
                 "operationId": "resolveScene",
                 "summary": "Where a scanned key leads: stored parameters, or a live code's destination now "
@@ -180,8 +192,16 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                                 "description": "`k=XXXXXXXXXX` or just the 10 characters",
                                 "schema": {"type": "string", "pattern": "^(k=)?[0-9A-Za-z]{10}$"}},
                                {"name": "visitor", "in": "query", "required": False,
-                                "description": "An anonymous visitor id; only its keyed hash is kept (unique scans)",
-                                "schema": {"type": "string", "maxLength": 256}}],
+                                "description": "An anonymous visitor id; only its keyed hash is kept (unique scans); "
+                                               "a visitor stays on one page of a share",
+                                "schema": {"type": "string", "maxLength": 256}},
+                               {"name": "platform", "in": "query", "required": False,
+                                "description": "wx.getDeviceInfo().platform (ios, android, ohos, windows, mac, "
+                                               "devtools …): chooses a route by phone and is counted",
+                                "schema": {"type": "string", "maxLength": 16}},
+                               {"name": "source", "in": "query", "required": False,
+                                "description": "`link` when the router page was opened from the plain-link QR (?q=)",
+                                "schema": {"type": "string", "enum": ["link"]}}],
                 "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404, 429)},
             }},
             "/codes/{code_id}.png": {"get": {
