@@ -210,15 +210,13 @@ _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *
     CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",
                 f"最近 N 天的汇总（N 为 1 到 {MAX_DAYS}）"),
     CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
-    CommandSpec("repoint", "改指向", ("<id>", "[page…]"),
-                "send a live code's scans to another page, or split them: pages/a=70 pages/b=30, ios=… android=…, "
-                "from=… until=…", "让活码扫码后打开另一个页面，或分流：pages/a=70 pages/b=30、ios=… android=…、from=… until=…",
+    CommandSpec("repoint", "改指向", ("<id>", "[page[=weight]…]"),
+                "send a live code's scans elsewhere, or split them", "改活码的目标页面，或分流",
                 rest=True, own=_ROUTE_OPTIONS),
     CommandSpec("pause", "暂停", ("<id>",), "pause a live code (scans go to the fallback page)",
                 "暂停活码（扫码打开默认页）"),
     CommandSpec("resume", "恢复", ("<id>",), "resume a paused or expired live code", "恢复已暂停或已到期的活码"),
-    CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day, per destination, per phone and source",
-                "活码每天、每个目标页面、每种手机和来源的扫码次数"),
+    CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day and page", "活码每天、每个页面的扫码次数"),
 )
 
 # Which options apply to which code type (help new): the rules of bot/models.py, said per type.
