@@ -177,7 +177,8 @@ def _split_weight(word: str) -> tuple[str, int | None]:
     if match is None:
         return word, None
     head = match.group("page")
-    if "?" in head and "=" not in re.split(r"[?&]", head)[-1]:
+    # the full-width ？ and ＆ count as query marks here, so such a page is refused naming them (bot/destinations.py)
+    if re.search(r"[?？]", head) and "=" not in re.split(r"[?&？＆]", head)[-1]:
         return word, None  # "…?id=70": the value of id
     return head, int(match.group("weight"))
 
