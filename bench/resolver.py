@@ -1,10 +1,11 @@
 """The live-code resolver under 200 concurrent scans, and every scan counted after a clean shutdown.
 
-    .venv/bin/python bench/resolver.py [--codes 20] [--scans 10000] [--concurrency 200]
+    .venv/bin/python bench/resolver.py [--codes 20] [--scans 10000] [--concurrency 200] [--routes]
 
 The real ``minpcode serve`` (sandbox upstreams, a fresh data dir, serve's own logging and start-up) runs
 as a child process. The bench makes ``--codes`` live codes through ``POST /api/weapp/qrcode`` (``"live": true``),
-then scans them: ``GET /api/scenes/{key}?visitor=…`` exactly as the router page asks,
+then scans them: ``GET /api/scenes/{key}?visitor=…&platform=…`` exactly as the router page asks (``--routes``:
+every code first gets a 70/30 share and a page for Android, so each scan picks its route),
 
 - in waves of ``--concurrency`` scans at once, each on a new connection (a phone per scan), and
 - from ``--concurrency`` keep-alive connections at once (``--scans`` in all; opened before the clock
@@ -55,14 +56,28 @@ def start(data_dir: str, *, defaults: bool = False) -> tuple[Served, str]:
     return served, served.url
 
 
-async def make_codes(url: str, codes: int) -> list[str]:
+ROUTES = {"shares": [{"page": "pages/a/index?from=poster", "weight": 70}, {"page": "pages/b/index", "weight": 30}],
+          "platforms": {"android": "pages/android/index"}}  # --routes: on every code; a scan picks by phone, then share
+
+
+async def make_codes(url: str, codes: int, routes: bool = False) -> list[str]:
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(trust_env=False, timeout=60) as client:
         made = [(await client.post(f"{url}/api/weapp/qrcode", headers=headers,
                                    json={"path": f"/pages/coupon/get?id={n}&from=poster", "live": True})).json()
                 for n in range(codes)]
-    assert all(m["code"] == 0 for m in made), made[:2]
+        assert all(m["code"] == 0 for m in made), made[:2]
+        if routes:
+            for m in made:
+                routed = (await client.post(f"{url}/api/codes/{m['id']}/destination", headers=headers,
+                                            json=ROUTES)).json()
+                assert routed["code"] == 0 and routed["data"]["routes"], routed
     return [m["scene"] for m in made]
+
+
+def scan_query(n: int, visitor: str) -> str:
+    # as the router page asks (docs/live-codes.md): its anonymous id and its phone's platform
+    return f"?visitor={visitor}&platform={('ios', 'android', 'ios', 'ohos')[n % 4]}"
 
 
 def report(label: str, latencies: list[float], elapsed: float, failures: int) -> float:
@@ -80,7 +95,7 @@ async def waves(url: str, keys: list[str], concurrency: int, rounds: int) -> int
     async def one(n: int) -> None:
         nonlocal failures
         connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
-        raw = http_request("GET", f"/api/scenes/{keys[n % len(keys)]}?visitor=phone-{n}", parts.netloc,
+        raw = http_request("GET", f"/api/scenes/{keys[n % len(keys)]}{scan_query(n, f'phone-{n}')}", parts.netloc,
                            {"Connection": "close"})
         started = time.perf_counter()
         try:
@@ -103,7 +118,7 @@ async def keep_alive(url: str, keys: list[str], concurrency: int, total: int) ->
     latencies: list[float] = []
     failures = 0
     counter = iter(range(total))
-    requests = [http_request("GET", f"/api/scenes/{keys[n % len(keys)]}?visitor=v{n % 997}", parts.netloc)
+    requests = [http_request("GET", f"/api/scenes/{keys[n % len(keys)]}{scan_query(n, f'v{n % 997}')}", parts.netloc)
                 for n in range(len(keys) * 50)]
 
     async def worker(connection: Connection) -> None:
@@ -205,13 +220,15 @@ def main() -> None:
     parser.add_argument("--keep-alive-rounds", type=int, default=5)
     parser.add_argument("--one-address-scans", type=int, default=2000,
                         help="scans of one code from one address with the default settings")
+    parser.add_argument("--routes", action="store_true",
+                        help="give every code routes (a 70/30 share and a page for Android) before the rounds")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared by client and server")
 
     with tempfile.TemporaryDirectory() as data_dir:
         process, url = start(data_dir)
-        keys = asyncio.run(make_codes(url, args.codes))
-        print(f"minpcode serve (sandbox) on {url}: {args.codes} live codes")
+        keys = asyncio.run(make_codes(url, args.codes, args.routes))
+        print(f"minpcode serve (sandbox) on {url}: {args.codes} live codes" + (", routes on every one" if args.routes else ""))
         answered, _ = asyncio.run(keep_alive(url, keys, 1, 2000))  # one at a time: the server's own time per scan
         answered += asyncio.run(waves(url, keys, args.concurrency, args.rounds))
         p99s = []

@@ -131,7 +131,7 @@ async def dispatch(service: Service, command: grammar.Command, requester: Reques
     if verb == "summary":
         return await summary_reply(service, int(command.args[0]) if command.args else None, requester)
     if verb in live_commands.VERBS:
-        return Reply(**await live_commands.run_live(service, verb, command.args, requester))
+        return Reply(**await live_commands.run_live(service, verb, command.args, requester, command.fields))
     raise AssertionError(f"unhandled verb {verb}")
 
 

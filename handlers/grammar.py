@@ -180,6 +180,18 @@ LIST_PAGE_MAX = 10_000
 _LIST_PAGE = _FieldSpec("page", ("页", "页码"), f"第几页（每页 {LIST_PAGE_SIZE} 个），如 list 徐汇 page=2",
                         f"which page ({LIST_PAGE_SIZE} codes a page), e.g. list 徐汇 page=2", shown="N")
 
+# repoint's routes (bot/live/routes.py): by phone, by date; shares are words (pages/a=70 pages/b=30)
+_ROUTE_OPTIONS = (
+    _FieldSpec("ios", ("苹果",), "iPhone/iPad 上扫码打开的页面", "the page scans from iOS open", shown="PAGE"),
+    _FieldSpec("android", ("安卓",), "Android 上扫码打开的页面", "the page scans from Android open", shown="PAGE"),
+    _FieldSpec("ohos", ("鸿蒙",), "HarmonyOS 上扫码打开的页面", "the page scans from HarmonyOS open", shown="PAGE"),
+    _FieldSpec("other", ("其他",), "其他手机平台打开的页面", "the page scans from any other platform open", shown="PAGE"),
+    _FieldSpec("from", ("从",), "按日期改指向的第一天（团队时区），如 2026-12-12",
+               "a dated route's first day (the team's zone), e.g. 2026-12-12", shown="YYYY-MM-DD"),
+    _FieldSpec("until", ("到",), "按日期改指向的最后一天（含），之后回到原来的指向",
+               "a dated route's last day (included); then scans go back", shown="YYYY-MM-DD"),
+)
+
 _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
                 "查看帮助，或某个命令的详细说明"),
@@ -198,12 +210,13 @@ _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *
     CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",
                 f"最近 N 天的汇总（N 为 1 到 {MAX_DAYS}）"),
     CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
-    CommandSpec("repoint", "改指向", ("<id>", "<page>"), "send a live code's scans to another page",
-                "让活码扫码后打开另一个页面"),
+    CommandSpec("repoint", "改指向", ("<id>", "[page[=weight]…]"),
+                "send a live code's scans elsewhere, or split them", "改活码的目标页面，或分流",
+                rest=True, own=_ROUTE_OPTIONS),
     CommandSpec("pause", "暂停", ("<id>",), "pause a live code (scans go to the fallback page)",
                 "暂停活码（扫码打开默认页）"),
     CommandSpec("resume", "恢复", ("<id>",), "resume a paused or expired live code", "恢复已暂停或已到期的活码"),
-    CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day", "活码每天的扫码次数"),
+    CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day and page", "活码每天、每个页面的扫码次数"),
 )
 
 # Which options apply to which code type (help new): the rules of bot/models.py, said per type.

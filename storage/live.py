@@ -14,7 +14,7 @@ from storage.clock import from_text, now_text
 from storage.engine import Database
 from storage.transaction import immediate
 
-_LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated_at"
+_LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated_at, routes"
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class LiveRow:
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    routes: str | None = None   # JSON of its routes (bot/live/routes.py), None: every scan goes to ``page``
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Destination:
     page: str
     set_by: str | None
     set_at: datetime
+    routes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,12 @@ class Resolved:
 
 
 def _row(values: tuple[object, ...]) -> LiveRow:
-    key, code_id, page, paused, expires_at, created_by, created_at, updated_at = values
+    key, code_id, page, paused, expires_at, created_by, created_at, updated_at, routes = values
     return LiveRow(str(key), str(code_id), str(page), bool(paused),
                    float(expires_at) if expires_at is not None else None,  # type: ignore[arg-type]
                    str(created_by) if created_by is not None else None,
-                   from_text(str(created_at)), from_text(str(updated_at)))
+                   from_text(str(created_at)), from_text(str(updated_at)),
+                   str(routes) if routes is not None else None)
 
 
 class LiveStore:
@@ -65,7 +68,7 @@ class LiveStore:
     def create(self, key: str, code_id: str, page: str, set_by: str | None, expires_at: float | None) -> LiveRow:
         now = now_text()
         with immediate(self._db):
-            self._db.execute(f"INSERT INTO live_codes ({_LIVE}) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+            self._db.execute(f"INSERT INTO live_codes ({_LIVE}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, NULL)",
                              [key, code_id, page, expires_at, set_by, now, now])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
                              [key, page, set_by, now])
@@ -81,13 +84,13 @@ class LiveStore:
         """The live code or the long scene behind ``key``, in one statement over two primary keys."""
         row = self._db.execute(
             f"SELECT {_LIVE}, NULL FROM live_codes WHERE key = ? "
-            "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, params FROM scenes WHERE key = ? LIMIT 1",
-            [key, key]).fetchone()
+            "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, params FROM scenes WHERE key = ? "
+            "LIMIT 1", [key, key]).fetchone()
         if row is None:
             return Resolved()
         if row[0] is None:
-            return Resolved(params=str(row[8]))
-        return Resolved(live=_row(tuple(row[:8])))
+            return Resolved(params=str(row[9]))
+        return Resolved(live=_row(tuple(row[:9])))
 
     def for_code(self, code_id: str) -> LiveRow | None:
         row = self._db.execute(f"SELECT {_LIVE} FROM live_codes WHERE code_id = ?", [code_id]).fetchone()
@@ -100,21 +103,24 @@ class LiveStore:
         rows = self._db.execute(f"SELECT {_LIVE} FROM live_codes WHERE code_id IN ({marks})", code_ids).fetchall()
         return {str(r[1]): _row(r) for r in rows}
 
-    def set_page(self, key: str, page: str, set_by: str | None) -> None:
+    def set_page(self, key: str, page: str, set_by: str | None, routes: str | None = None) -> None:
+        """Set the default destination and the routes (JSON, None: none) together, kept in the history."""
         now = now_text()
         with immediate(self._db):
-            self._db.execute("UPDATE live_codes SET page = ?, updated_at = ? WHERE key = ?", [page, now, key])
-            self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
-                             [key, page, set_by, now])
+            self._db.execute("UPDATE live_codes SET page = ?, routes = ?, updated_at = ? WHERE key = ?",
+                             [page, routes, now, key])
+            self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at, routes) VALUES (?, ?, ?, ?, ?)",
+                             [key, page, set_by, now, routes])
 
     def set_paused(self, key: str, paused: bool, *, clear_expiry: bool = False) -> None:
         sql = "UPDATE live_codes SET paused = ?, updated_at = ?" + (", expires_at = NULL" if clear_expiry else "")
         self._db.execute(sql + " WHERE key = ?", [int(paused), now_text(), key])
 
     def destinations(self, key: str) -> list[Destination]:
-        rows = self._db.execute("SELECT page, set_by, set_at FROM live_destinations WHERE key = ? ORDER BY id",
+        rows = self._db.execute("SELECT page, set_by, set_at, routes FROM live_destinations WHERE key = ? ORDER BY id",
                                 [key]).fetchall()
-        return [Destination(str(p), str(b) if b is not None else None, from_text(str(t))) for p, b, t in rows]
+        return [Destination(str(p), str(b) if b is not None else None, from_text(str(t)), str(r) if r is not None else None)
+                for p, b, t, r in rows]
 
 
 class SiteFiles:

@@ -421,6 +421,16 @@ def _scans_test_source(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS scans_key_at")  # a prefix of scans_key_at_source
 
 
+def _live_routes_scan_pages(db: Database) -> None:
+    # Routes (bot/live/routes.py): a live code may lead to several pages, stored as JSON beside its default
+    # destination and in its history; each scan keeps the page it was sent to and the platform the router
+    # page reported, so stats can count per destination and per phone.
+    db.execute("ALTER TABLE live_codes ADD COLUMN routes TEXT")
+    db.execute("ALTER TABLE live_destinations ADD COLUMN routes TEXT")
+    db.execute("ALTER TABLE scans ADD COLUMN page TEXT")
+    db.execute("ALTER TABLE scans ADD COLUMN platform TEXT")
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -447,6 +457,7 @@ MIGRATIONS: list[Migration] = [
     ("scans_test_source", _scans_test_source),
     ("secrets_in_the_database", _secrets.migration),
     (_webhooks.MIGRATION, _webhooks.migration),
+    ("live_routes_scan_pages", _live_routes_scan_pages),
 ]
 
 
@@ -455,7 +466,7 @@ CHANGES_EXISTING: frozenset[str] = frozenset({"002_codes_fts_trigram", "005_code
                                               "007_codes_error_raw", "008_summary_speed",
                                               "requesters_with_front_end", "batch_row_posters",
                                               "codes_expires_at", "codes_one_live_per_key", "outbox_notes",
-                                              "codes_copy_of"})
+                                              "codes_copy_of", "live_routes_scan_pages"})
 
 
 # The PostgreSQL baseline (storage/pg_schema.py) and the migrations it stands for: the final schema of every

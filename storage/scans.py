@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from storage.engine import Database
 from storage.transaction import immediate
 
-ScanRow = tuple[str, float, str | None, str]  # key, at (Unix seconds), visitor hash, source
+# key, at (Unix seconds), visitor hash, source, the page it was sent to, the platform the router page reported
+ScanRow = tuple[str, float, str | None, str, str | None, str | None]
 CHUNK = 1000
 # The source of a test scan (a develop/trial/review build or the IDE, bot/live/rules.py scan_origin): kept, and
 # left out of every figure but the test scans' own. scans_key_at_source covers both kinds of count.
@@ -43,8 +45,9 @@ class ScanStore:
                 for start in range(0, len(rows), CHUNK):
                     batch = json.dumps(rows[start:start + CHUNK], separators=(",", ":"))
                     self._db.execute(
-                        "INSERT INTO scans (key, at, visitor, source) SELECT value ->> 0, (value ->> 1)::float8, "
-                        "value ->> 2, value ->> 3 FROM jsonb_array_elements(?::jsonb) AS batch", [batch])
+                        "INSERT INTO scans (key, at, visitor, source, page, platform) SELECT value ->> 0, "
+                        "(value ->> 1)::float8, value ->> 2, value ->> 3, value ->> 4, value ->> 5 "
+                        "FROM jsonb_array_elements(?::jsonb) AS batch", [batch])
             return
         with self._lock:
             conn = self._connection()
@@ -55,8 +58,9 @@ class ScanStore:
             with immediate(conn):
                 for start in range(0, len(rows), CHUNK):
                     batch = json.dumps(rows[start:start + CHUNK], separators=(",", ":"))
-                    conn.execute("INSERT INTO scans (key, at, visitor, source) SELECT value ->> 0, value ->> 1, "
-                                 "value ->> 2, value ->> 3 FROM json_each(?)", [batch])
+                    conn.execute("INSERT INTO scans (key, at, visitor, source, page, platform) SELECT value ->> 0, "
+                                 "value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+                                 [batch])
 
     def close(self) -> None:
         with self._lock:
@@ -80,6 +84,40 @@ class ScanStore:
     def per_bucket(self, key: str, bounds: Sequence[float]) -> list[int]:
         """Scans of ``key`` in each interval ``[bounds[i], bounds[i+1])``."""
         return [self.count(key, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+    def by(self, key: str, column: Literal["page", "platform", "source"], since: float | None = None,
+           until: float | None = None) -> dict[str | None, int]:
+        """Real scans of ``key`` in ``[since, until)`` counted per value of ``column`` (None: not known)."""
+        sql, args = f"SELECT {column}, count(*) FROM scans WHERE key = ? AND source <> ?", [key, TEST_SOURCE]
+        if since is not None:
+            sql, args = sql + " AND at >= ?", [*args, since]  # type: ignore[list-item]
+        if until is not None:
+            sql, args = sql + " AND at < ?", [*args, until]  # type: ignore[list-item]
+        rows = self._db.execute(sql + f" GROUP BY {column}", args).fetchall()
+        return {(str(v) if v is not None else None): int(n) for v, n in rows}
+
+    def pages_per_bucket(self, key: str, bounds: Sequence[float]) -> list[dict[str | None, int]]:
+        """Real scans of ``key`` per page they were sent to, in each interval ``[bounds[i], bounds[i+1])``."""
+        return [self.by(key, "page", lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+    def export(self, key: str, since: float | None = None) -> Iterator[tuple[float, str | None, str | None, str,
+                                                                                str | None]]:
+        """Every scan of ``key`` (test scans too) since ``since``, oldest first: (at, page, platform, source,
+        visitor hash). Read in pages of CHUNK by id, so a long history is never held at once."""
+        last = 0
+        while True:
+            sql = "SELECT id, at, page, platform, source, visitor FROM scans WHERE key = ? AND id > ?"
+            args: list[object] = [key, last]
+            if since is not None:
+                sql, args = sql + " AND at >= ?", [*args, since]
+            rows = self._db.execute(sql + " ORDER BY id LIMIT ?", [*args, CHUNK]).fetchall()
+            for row_id, at, page, platform, source, visitor in rows:
+                last = int(row_id)
+                yield (float(at), str(page) if page is not None else None,
+                       str(platform) if platform is not None else None, str(source),
+                       str(visitor) if visitor is not None else None)
+            if len(rows) < CHUNK:
+                return
 
     def totals(self, keys: Sequence[str]) -> dict[str, int]:
         if not keys:

@@ -3,11 +3,12 @@
     service.live.resolve(key, visitor=…)          # the scan's path (bot/live/service.py: LiveService)
     service.live.repoint(code_id, page, requester) / pause / resume / stats / view / totals
 
-``rules.py`` holds the rules (the key, the destination and its history, pausing, expiry, the resolver's
+``routes.py`` reads and picks a code's routes (by share, phone, date), ``rules.py`` holds the rules (the key, the destination and its history, pausing, expiry, the resolver's
 cache), ``scans.py`` counts scans off the request path, ``service.py`` is ``service.live``: the verbs
 front-ends call, each checked with :class:`bot.permissions.Permissions`.
 """
 
+from bot.live.routes import PLATFORMS, RouteChange, Routes, parse_routes
 from bot.live.rules import (
     DayScans,
     Destination,
@@ -15,6 +16,8 @@ from bot.live.rules import (
     LiveView,
     NotLive,
     Resolution,
+    RoutesView,
+    ScanBreakdown,
     ScanCounts,
     link_qr,
     normal_key,
@@ -23,5 +26,6 @@ from bot.live.rules import (
 )
 from bot.live.service import LiveService
 
-__all__ = ["DayScans", "Destination", "LiveCodes", "LiveService", "LiveView", "NotLive", "Resolution", "ScanCounts",
-           "link_qr", "normal_key", "scan_origin", "split"]
+__all__ = ["PLATFORMS", "DayScans", "Destination", "LiveCodes", "LiveService", "LiveView", "NotLive", "Resolution",
+           "RouteChange", "Routes", "RoutesView", "ScanBreakdown", "ScanCounts", "link_qr", "normal_key", "parse_routes",
+           "scan_origin", "split"]

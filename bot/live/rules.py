@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -36,6 +37,7 @@ from bot import scenes
 from bot.concurrency import PerClientLimit
 from bot.destinations import destination_errors
 from bot.errors import FieldError, InputError
+from bot.live.routes import PLATFORMS, RouteChange, Routes, Window, routes_from_json
 from bot.live.scans import ScanRecorder
 from bot.metrics import METRICS
 from bot.models import CodeRecord, CodeType, Requester, Status, page_path
@@ -55,10 +57,45 @@ class NotLive(InputError):
     code_name = "not_live"
 
 
+class Share(BaseModel):
+    page: str
+    weight: int
+
+
+class DatedRoute(BaseModel):
+    page: str
+    from_day: date | None       # its first day in MINPCODE_TIMEZONE; None: from now
+    until_day: date | None      # its last day; None: open-ended
+
+
+class RoutesView(BaseModel):
+    """A live code's routes (bot/live/routes.py): a scan takes the dated route while it holds, else the rule for
+    its phone's platform, else its share, else the default destination."""
+
+    shares: list[Share] = []
+    platforms: dict[str, str] = {}      # ios / android / ohos / other -> page
+    dated: DatedRoute | None = None
+
+    def lines(self, lang: str) -> list[str]:
+        """One line per kind of route, in ``lang``."""
+        d = self.dated
+        return Routes(shares=tuple((s.page, s.weight) for s in self.shares), platforms=tuple(self.platforms.items()),
+                      window=Window(d.page, d.from_day, d.until_day) if d else None).describe(lang)
+
+
+def routes_view(routes: Routes) -> RoutesView | None:
+    if not routes:
+        return None
+    w = routes.window
+    return RoutesView(shares=[Share(page=p, weight=n) for p, n in routes.shares], platforms=dict(routes.platforms),
+                      dated=DatedRoute(page=w.page, from_day=w.first, until_day=w.last) if w else None)
+
+
 class Destination(BaseModel):
     page: str
     set_by: str | None
     set_at: datetime
+    routes: RoutesView | None = None
 
 
 class ScanCounts(BaseModel):
@@ -82,11 +119,25 @@ class LiveView(BaseModel):
     leads_to: str           # where a scan goes now: the destination, or the fallback page
     destinations: list[Destination]
     scans: ScanCounts
+    routes: RoutesView | None = None    # None: every scan goes to the destination
 
 
 class DayScans(BaseModel):
     day: date
     scans: int
+    pages: dict[str, int] = {}  # the day's scans per page they were sent to
+
+
+UNKNOWN = "unknown"  # a scan's platform or page when it was not reported or predates routes
+
+
+class ScanBreakdown(BaseModel):
+    """A live code's real scans over a period, counted per page sent to, per platform, per source."""
+
+    days: int
+    pages: dict[str, int]
+    platforms: dict[str, int]   # as the router page reports wx.getDeviceInfo().platform; "unknown" when not sent
+    sources: dict[str, int]     # wxa: the B code; link: the plain-link QR opened in WeChat; web: /q/ outside WeChat
 
 
 @dataclass(frozen=True)
@@ -99,6 +150,9 @@ class Resolution:
     query: str
     live: bool
     paused: bool
+
+
+SOURCES = frozenset({"wxa", "link", "web"})  # how a scan reached us (see ScanBreakdown.sources)
 
 
 # wx.request sends a Referer it cannot change: https://servicewechat.com/{appid}/{version}/page-frame.html, version
@@ -153,7 +207,8 @@ def normal_key(key: str) -> str | None:
 
 class LiveCodes:
     def __init__(self, storage: Storage, recorder: ScanRecorder, *, router_page: str, fallback_page: str,
-                 zone: ZoneInfo, appid: str | None = None, counted_per_minute: int = 600) -> None:
+                 zone: ZoneInfo, appid: str | None = None, counted_per_minute: int = 600,
+                 clock: Callable[[], float] | None = None) -> None:
         self.storage = storage
         self.recorder = recorder
         self.router_page = page_path(router_page)
@@ -164,6 +219,10 @@ class LiveCodes:
         # a script replaying one code from one address adds no more than it to the counts.
         self.counted = PerClientLimit(counted_per_minute)
         self._cache: OrderedDict[str, tuple[Resolved, float]] = OrderedDict()
+        self._clock = clock     # injected by tests of dated routes; None: the wall clock, read when asked
+
+    def now(self) -> float:
+        return self._clock() if self._clock is not None else time.time()
 
     # -- making ------------------------------------------------------------------------------------
     def place(self, data: dict[str, object]) -> None:
@@ -208,14 +267,27 @@ class LiveCodes:
                           f"Code {record.id} is not a live code: it cannot be re-pointed, paused or counted.")
         return row
 
-    def repoint(self, record: CodeRecord, destination: str, requester: Requester) -> LiveRow:
+    def repoint(self, record: CodeRecord, destination: str | RouteChange, requester: Requester) -> LiveRow:
+        """Send scans to ``destination`` from now on (its routes cleared), or apply a :class:`RouteChange`: new
+        routes with a default, or (dated) a window beside the code's other routes."""
         row = self.row(record)
-        destination = page_path(destination)
-        errors = destination_errors(destination)
-        if errors:
-            raise errors[0]
-        self.storage.live.set_page(row.key, destination, requester.key)
-        self.storage.audit.record(requester.key, "repointed", record.id, old=row.page, new=destination)
+        if isinstance(destination, str):
+            destination = page_path(destination)
+            errors = destination_errors(destination)
+            if errors:
+                raise errors[0]
+            change = RouteChange(destination, Routes())
+        else:
+            change = destination
+        page = change.default or row.page
+        routes = change.routes
+        if change.keep_routes:
+            kept = routes_from_json(row.routes, self.zone)
+            routes = Routes(shares=kept.shares, platforms=kept.platforms, window=routes.window)
+        stored = routes.to_json()
+        self.storage.live.set_page(row.key, page, requester.key, stored)
+        self.storage.audit.record(requester.key, "repointed", record.id, old=row.page, new=page,
+                                  **({"routes": stored} if stored else {}))
         return self._changed(row.key)
 
     def set_paused(self, record: CodeRecord, paused: bool, requester: Requester) -> LiveRow:
@@ -232,7 +304,7 @@ class LiveCodes:
         return found
 
     def _expired(self, row: LiveRow, now: float | None = None) -> bool:
-        return row.expires_at is not None and (now if now is not None else time.time()) >= row.expires_at
+        return row.expires_at is not None and (now if now is not None else self.now()) >= row.expires_at
 
     # -- resolving ---------------------------------------------------------------------------------
     def lookup(self, key: str) -> Resolved:
@@ -251,24 +323,34 @@ class LiveCodes:
         return found
 
     def resolve(self, raw_key: str, *, visitor: str | None = None, source: str = "wxa", client: str | None = None,
-                referer: str | None = None) -> Resolution | None:
+                referer: str | None = None, platform: str | None = None) -> Resolution | None:
         """Where ``raw_key`` leads now, counting the scan of a live code; None for any unknown key.
 
-        A live code's scan is always answered; it is counted unless :meth:`uncounted` says why not."""
+        A live code's scan is always answered; it is counted unless :meth:`uncounted` says why not. ``platform``
+        (as :func:`bot.live.routes.reported_platform` keeps it) and ``visitor`` choose among the code's routes."""
         key = normal_key(raw_key)
         if key is None:
             return None
         found = self.lookup(key)
         if found.live is not None:
             row = found.live
+            now = self.now()
+            stopped = row.paused or self._expired(row, now)
+            if stopped:
+                destination = self.fallback_page
+            elif row.routes is None:
+                destination = row.page
+            else:  # parsed once per stored text (cached), so a routed scan costs a dict lookup and a hash
+                destination = routes_from_json(row.routes, self.zone).pick(row.page, key=key, visitor=visitor,
+                                                                            platform=platform, now=now)
             origin = scan_origin(referer, self.appid)
             why = self.uncounted(key, origin, client)
             if why is None:
-                self.recorder.record(key, visitor=visitor, source=TEST_SOURCE if origin == "test" else source)
+                self.recorder.record(key, visitor=visitor, source=TEST_SOURCE if origin == "test" else source,
+                                     page=destination, platform=platform)
             else:
                 METRICS.scans_uncounted.labels(why).inc()
-            stopped = row.paused or self._expired(row)
-            page, query = (self.fallback_page, "") if stopped else split(row.page)
+            page, query = split(destination)
             return Resolution(key, query, page, query, True, stopped)
         if found.params is not None:
             return Resolution(key, found.params, None, found.params, False, False)
@@ -290,18 +372,20 @@ class LiveCodes:
         self.recorder.flush()
         expired = self._expired(row)
         ends = datetime.fromtimestamp(row.expires_at, self.zone) if row.expires_at is not None else None
+        routes = routes_view(routes_from_json(row.routes, self.zone))
         return LiveView(
             code_id=record.id, key=row.key, destination=row.page, paused=row.paused, expired=expired,
             expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
             leads_to=self.fallback_page if (row.paused or expired) else row.page,
-            destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at)
+            destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at,
+                                      routes=routes_view(routes_from_json(d.routes, self.zone)))
                           for d in self.storage.live.destinations(row.key)],
-            scans=self.counts(row.key),
+            scans=self.counts(row.key), routes=routes,
         )
 
     def counts(self, key: str) -> ScanCounts:
         store = self.storage.scans
-        today = self._midnight(datetime.now(self.zone).date())
+        today = self._midnight(self._today())
         return ScanCounts(total=store.count(key), today=store.count(key, today),
                           last_7_days=store.count(key, today - 6 * 86400), unique=store.unique(key),
                           tests=store.count(key, tests=True))
@@ -318,11 +402,41 @@ class LiveCodes:
     def per_day(self, record: CodeRecord, days: int = STATS_DAYS) -> list[DayScans]:
         row = self.row(record)
         self.recorder.flush()
-        last = datetime.now(self.zone).date()
+        last = self._today()
         span = [last - timedelta(days=days - 1 - i) for i in range(days)]
         bounds = [self._midnight(d) for d in span] + [self._midnight(last + timedelta(days=1))]
-        counts = self.storage.scans.per_bucket(row.key, bounds)
-        return [DayScans(day=d, scans=n) for d, n in zip(span, counts, strict=True)]
+        per_page = self.storage.scans.pages_per_bucket(row.key, bounds)
+        return [DayScans(day=d, scans=sum(pages.values()), pages={p or UNKNOWN: n for p, n in pages.items()})
+                for d, pages in zip(span, per_page, strict=True)]
+
+    def breakdown(self, record: CodeRecord, days: int = STATS_DAYS) -> ScanBreakdown:
+        """Real scans of the last ``days`` local days per page, platform and source."""
+        row = self.row(record)
+        self.recorder.flush()
+        since = self._midnight(self._today() - timedelta(days=days - 1))
+        store = self.storage.scans
+
+        def named(counts: dict[str | None, int]) -> dict[str, int]:
+            return dict(sorted(((v or UNKNOWN, n) for v, n in counts.items()), key=lambda item: (-item[1], item[0])))
+
+        return ScanBreakdown(days=days, pages=named(store.by(row.key, "page", since)),
+                             platforms=named(store.by(row.key, "platform", since)),
+                             sources=named(store.by(row.key, "source", since)))
+
+    def export(self, record: CodeRecord, days: int | None = None) -> Iterator[tuple[datetime, str, str, str, str, bool]]:
+        """Every scan of ``record`` (over the last ``days`` local days, or all), oldest first: (time in
+        MINPCODE_TIMEZONE, page, platform, source, visitor hash or "", test scan). Never a raw visitor id:
+        only the keyed hash is ever stored (bot/live/scans.py)."""
+        row = self.row(record)
+        self.recorder.flush()
+        since = self._midnight(self._today() - timedelta(days=days - 1)) if days else None
+        for at, page, platform, source, visitor in self.storage.scans.export(row.key, since):
+            test = source == TEST_SOURCE
+            yield (datetime.fromtimestamp(at, self.zone), page or UNKNOWN, platform or UNKNOWN,
+                   UNKNOWN if test else source, visitor or "", test)
+
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self.now(), self.zone).date()
 
     def top(self, start: datetime, end: datetime, limit: int = 5) -> list[tuple[str, int]]:
         """(code id, scans) of the most scanned live codes in ``[start, end)``."""
@@ -347,5 +461,6 @@ class LiveCodes:
         return datetime.combine(day, datetime.min.time(), self.zone).timestamp()
 
 
-__all__ = ["DayScans", "Destination", "LiveCodes", "LiveView", "NotLive", "Origin", "Resolution", "ScanCounts",
-           "link_qr", "normal_key", "scan_origin", "split"]
+__all__ = ["PLATFORMS", "SOURCES", "UNKNOWN", "DatedRoute", "DayScans", "Destination", "LiveCodes", "LiveView",
+           "NotLive", "Origin", "Resolution", "RoutesView", "ScanBreakdown", "ScanCounts", "Share", "link_qr",
+           "normal_key", "routes_view", "scan_origin", "split"]

@@ -2,7 +2,7 @@
 (or as soon as ``FLUSH_ROWS`` wait).
 
     recorder = ScanRecorder(storage.scans, hash_key)
-    recorder.record("k=3fZq9LmA0x", visitor="o6_bmjrPTlm6_2sgVt7hMZOPfL2M", source="wxa")   # no I/O
+    recorder.record("k=3fZq9LmA0x", visitor="o6_bm…", source="wxa", page="pages/a", platform="ios")   # no I/O
     await recorder.start()  ...  await recorder.stop()       # stop writes whatever is left
 
 Durability, said plainly: a clean shutdown (``Service.close``) loses nothing, since ``stop`` flushes
@@ -104,9 +104,11 @@ class ScanRecorder:
             except Exception:  # what follows a write must never put its scans back to be written again
                 log.exception("scan written-listener failed")
 
-    def record(self, key: str, *, visitor: str | None = None, source: str = "wxa") -> None:
-        """Count one scan now, in memory; the flusher writes it."""
-        self._buffer.append((key, self._clock(), self.visitor_hash(visitor), source))
+    def record(self, key: str, *, visitor: str | None = None, source: str = "wxa", page: str | None = None,
+               platform: str | None = None) -> None:
+        """Count one scan now, in memory; the flusher writes it (``page``: where it was sent; ``platform``: what
+        the router page reported, bot/live/routes.py ``reported_platform``)."""
+        self._buffer.append((key, self._clock(), self.visitor_hash(visitor), source, page, platform))
         self.recorded += 1
         if len(self._buffer) >= FLUSH_ROWS:
             self._due.set()

@@ -6,18 +6,22 @@ off the request path by :mod:`bot.live.scans`.
     found = live.resolve("k=3fZq9LmA0x", visitor="o6_bm…", client="203.0.113.7", referer=…)   # Resolution | None
     view = live.repoint(code_id, "pages/spring/index?from=poster", requester)   # LiveView
     view, per_day = live.stats(code_id, days=30)
+    view = live.repoint(code_id, parse_routes(["pages/a=70", "pages/b=30"], {}, zone), requester)   # routes
+    rows = live.export(code_id)     # every scan: local time, page, platform, source, visitor hash, test
 """
 
 from __future__ import annotations
 
 import builtins
 import re
+from collections.abc import Iterator
 from datetime import datetime
 
 from bot.config import Settings
 from bot.errors import FieldError
 from bot.history import get_record
-from bot.live.rules import DayScans, LiveCodes, LiveView, Resolution
+from bot.live.routes import RouteChange, reported_platform, routes_from_json
+from bot.live.rules import DayScans, LiveCodes, LiveView, Resolution, RoutesView, ScanBreakdown, routes_view
 from bot.live.scans import ScanRecorder, hash_key
 from bot.metrics import METRICS
 from bot.models import CodeRecord, Requester
@@ -53,11 +57,12 @@ class LiveService:
 
     # -- the scan's path --------------------------------------------------------------------------
     def resolve(self, key: str, *, visitor: str | None = None, source: str = "wxa", client: str | None = None,
-                referer: str | None = None) -> Resolution | None:
+                referer: str | None = None, platform: str | None = None) -> Resolution | None:
         """Where a scanned key leads now; None for any unknown key. A live code's scan is never refused; it is
         counted (a test scan apart) unless ``client`` (the scanner's address) has passed the per-code rate or
         ``referer`` names another mini program (:meth:`bot.live.rules.LiveCodes.resolve`)."""
-        found = self.rules.resolve(key, visitor=visitor, source=source, client=client, referer=referer)
+        found = self.rules.resolve(key, visitor=visitor, source=source, client=client, referer=referer,
+                                   platform=reported_platform(platform))
         (METRICS.scans_found if found is not None else METRICS.scans_unknown).inc()
         return found
 
@@ -74,6 +79,11 @@ class LiveService:
         """The live side of ``record`` (destination history, paused, scans), None for other codes."""
         return self.rules.view(record)
 
+    def routes_of(self, record: CodeRecord) -> RoutesView | None:
+        """A live code's routes, None when it has none (or is no live code)."""
+        row = self.storage.live.for_code(record.id)
+        return routes_view(routes_from_json(row.routes, self.rules.zone)) if row is not None else None
+
     def totals(self, records: builtins.list[CodeRecord]) -> dict[str, tuple[str, bool, int]]:
         """For the live codes among ``records``: id -> (destination, paused, total scans)."""
         return {code_id: (row.page, row.paused, n) for code_id, (row, n) in self.rules.totals(records).items()}
@@ -83,13 +93,21 @@ class LiveService:
         record = get_record(self.storage, code_id)
         return self._view(record), self.rules.per_day(record, days)
 
+    def breakdown(self, code_id: str, days: int = 30) -> ScanBreakdown:
+        """A live code's real scans over the last ``days`` days per page sent to, platform and source."""
+        return self.rules.breakdown(get_record(self.storage, code_id), days)
+
+    def export(self, code_id: str, days: int | None = None) -> Iterator[tuple[datetime, str, str, str, str, bool]]:
+        """Every scan of a live code (the last ``days`` days, or all), oldest first, for a CSV."""
+        return self.rules.export(get_record(self.storage, code_id), days)
+
     def most_scanned(self, start: datetime, end: datetime, limit: int = 5) -> builtins.list[tuple[CodeRecord, int]]:
         """The live codes scanned most in ``[start, end)``, with their scans."""
         return [(get_record(self.storage, code_id), n) for code_id, n in self.rules.top(start, end, limit)]
 
     # -- changing (its creator or an admin; no WeChat call) -----------------------------------------
-    def repoint(self, code_id: str, page: str, requester: Requester) -> LiveView:
-        """Send a live code's scans to ``page`` from now on."""
+    def repoint(self, code_id: str, page: str | RouteChange, requester: Requester) -> LiveView:
+        """Send a live code's scans to ``page`` from now on, or set its routes (:func:`bot.live.routes.parse_routes`)."""
         record = self._manageable(code_id, requester)
         self.rules.repoint(record, page, requester)
         return self._changed(events.LIVE_REPOINTED, record)

@@ -190,7 +190,7 @@ class Webhooks:
             if not self.store.endpoints():
                 return
             added: dict[str, int] = {}
-            for key, _at, _visitor, source in rows:
+            for key, _at, _visitor, source, *_ in rows:
                 if source != TEST_SOURCE:
                     added[key] = added.get(key, 0) + 1
             if not added:

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from bot import scenes
 from bot.destinations import DESTINATION_MAX, FULL_WIDTH, RESERVED_QUERY_KEY
+from bot.live import RoutesView
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
@@ -215,6 +216,14 @@ class CodeView(BaseModel):
     destination: str | None = Field(None, description="A live code's current destination (page?query)")
     paused: bool | None = Field(None, description="A live code leads to the fallback page while paused")
     scans: int | None = Field(None, description="A live code's scans, in all")
+    routes: RoutesView | None = Field(None, description="A live code's routes (by date, then phone, then share); "
+                                                        "null: every scan goes to `destination`")
+
+
+class ShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    page: str = Field(max_length=2048, examples=["pages/a/index"])
+    weight: int = Field(ge=1, le=99, description="Percent of scans; the weights add up to 100")
 
 
 # A live code's destination as the service checks it (LiveRules.repoint: bot.models.page_path, then
@@ -230,19 +239,40 @@ _DESTINATION_SCHEMA: dict[str, Any] = {"allOf": [
 
 
 class DestinationRequest(BaseModel):
-    """A live code's new destination, and/or whether it is paused."""
+    """A live code's new destination or routes, and/or whether it is paused.
 
-    # The route (Api.destination) refuses a body with neither (400): the document says one is needed.
-    model_config = ConfigDict(extra="forbid", title="DestinationRequest", json_schema_extra={"anyOf": [
-        {"required": ["page"], "properties": {"page": {"type": "string"}}},
-        {"required": ["paused"], "properties": {"paused": {"type": "boolean"}}},
-    ]})
+    `page` alone sends every scan there (routes cleared); `shares` split scans (a visitor who sends its id stays
+    on one page); `platforms` send scans by phone (`ios`, `android`, `ohos`, `other`); `from`/`until` with `page`
+    send scans there on those days (the team's time zone, `until` its last day) and leave the other routes as
+    they are."""
+
+    # The route (Api.destination) refuses a body with none of page, routes or paused (400): the document says so.
+    model_config = ConfigDict(extra="forbid", title="DestinationRequest", populate_by_name=True,
+                              json_schema_extra={"anyOf": [
+                                  {"required": ["page"], "properties": {"page": {"type": "string"}}},
+                                  {"required": ["paused"], "properties": {"paused": {"type": "boolean"}}},
+                                  {"required": ["shares"], "properties": {"shares": {"type": "array", "minItems": 1}}},
+                                  {"required": ["platforms"],
+                                   "properties": {"platforms": {"type": "object", "minProperties": 1}}},
+                                  {"required": ["from"], "properties": {"from": {"type": "string"}}},
+                                  {"required": ["until"], "properties": {"until": {"type": "string"}}},
+                              ]})
     page: str | None = Field(None, max_length=2048, pattern=TEXT_PATTERN, json_schema_extra=_DESTINATION_SCHEMA,
                              description=f"The new destination: page with its ?query (at most {DESTINATION_MAX} "
                                          "characters, one leading `/` dropped, no spaces or full-width ？＆／＝：，, not "
                                          f"`{RESERVED_QUERY_KEY}`)",
                              examples=["pages/coupon/get?id=2&from=poster"])
+    shares: list[ShareIn] | None = Field(None, max_length=10, description="Split scans by weight (an A/B test)")
+    platforms: dict[str, str] | None = Field(None, description="Page per platform: ios, android, ohos, other",
+                                             examples=[{"ios": "pages/x/ios", "android": "pages/x/android"}])
+    from_day: Annotated[date, BeforeValidator(_full_date)] | None = Field(
+        None, alias="from", description="A dated route's first day, `YYYY-MM-DD` (with `page`)")
+    until_day: Annotated[date, BeforeValidator(_full_date)] | None = Field(
+        None, alias="until", description="A dated route's last day, `YYYY-MM-DD`, included")
     paused: StrictBool | None = Field(None, description="true pauses (scans go to the fallback page), false resumes")
+
+    def routed(self) -> bool:
+        return bool(self.shares or self.platforms or self.from_day or self.until_day)
 
 
 class CodeAnswer(Envelope):

@@ -174,6 +174,18 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                 "responses": {"200": _json(CodeAnswer, "The record, with its new destination"),
                               **_errors(400, 401, 403, 404, 413, 500, 503)},
             }},
+            "/api/codes/{code_id}/scans.csv": {"get": {
+                "operationId": "exportScans",
+                "summary": "A live code's scans as CSV: time (the team's zone), destination, platform, source, "
+                           "hashed visitor (never the id sent), test scan",
+                "security": _SECURITY,
+                "parameters": [path_id, {"name": "days", "in": "query", "required": False,
+                                         "description": "Only the last N days (1 to 365); all when absent",
+                                         "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
+                "responses": {"200": {"description": "The scans, oldest first",
+                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **_errors(400, 401, 403, 404)},
+            }},
             "/api/scenes/{key}": {"get": {
                 "operationId": "resolveScene",
                 "summary": "Where a scanned key leads: stored parameters, or a live code's destination now "
@@ -185,7 +197,17 @@ def openapi_document(public_url: str = "") -> dict[str, Any]:
                                {"name": "visitor", "in": "query", "required": False,
                                 # Cut, not refused, past VISITOR_MAX (bot/live/scans.py): no maxLength.
                                 "description": "An anonymous visitor id; only a keyed hash of its first 256 "
-                                               "characters is kept (unique scans)",
+                                               "characters is kept (unique scans); a visitor stays on one page of a share",
+                                "schema": {"type": "string"}},
+                               # Normalised, not refused (bot/live/routes.py reported_platform): no maxLength or enum.
+                               {"name": "platform", "in": "query", "required": False,
+                                "description": "wx.getDeviceInfo().platform (ios, android, ohos, windows, mac, "
+                                               "devtools …): chooses a route by phone and is counted; kept lower-case, "
+                                               "its first 16 characters, anything else than a short word as `other`",
+                                "schema": {"type": "string"}},
+                               {"name": "source", "in": "query", "required": False,
+                                "description": "`link` when the router page was opened from the plain-link QR (?q=); "
+                                               "any other value counts as the B code",
                                 "schema": {"type": "string"}}],
                 "responses": {"200": _json(SceneAnswer, "The parameters"), **_errors(404, 429, 500, 503)},
             }},

@@ -9,7 +9,9 @@ answered, whatever the address has asked before: a refused scan sends a person t
 many phones share one address. Whether the scan is counted is the core's to decide (the per-code rate of an
 address, a test build's or another mini program's Referer: :meth:`bot.live.rules.LiveCodes.resolve`). The
 scan is counted in memory and written by the flusher, so nothing waits on the disk here. A mini program
-may send ``?visitor=<anonymous id>``: only its keyed hash is kept.
+may send ``?visitor=<anonymous id>``: only its keyed hash is kept; ``&platform=`` (``wx.getDeviceInfo().platform``)
+and ``&source=link`` (opened from the plain-link QR rather than the B code) choose among the code's routes and
+are counted with the scan. A router page that sends none of them is answered as before.
 
 The client address is ``scope["client"]``: uvicorn puts the address a trusted proxy names there
 (MINPCODE_TRUSTED_PROXIES, bot/server.py ``run_server``), the same one the access lines show.
@@ -53,14 +55,19 @@ def split_params(params: str) -> dict[str, str]:
 BODIES_MAX = 4096  # answers kept encoded: one per key and destination, forgotten all at once when full
 
 
-def _visitor(query_string: bytes) -> str | None:
-    # read as Starlette reads a query (latin-1 bytes, then %-decoded as UTF-8); the first visitor= wins
-    if b"visitor=" not in query_string:
+def _param(query_string: bytes, name: bytes) -> str | None:
+    # read as Starlette reads a query (latin-1 bytes, then %-decoded as UTF-8); the first one wins
+    if name not in query_string:
         return None
     for part in query_string.split(b"&"):
-        if part.startswith(b"visitor="):
-            return unquote_plus(part[8:].decode("latin-1")) or None
+        if part.startswith(name):
+            return unquote_plus(part[len(name):].decode("latin-1")) or None
     return None
+
+
+def _source(query_string: bytes) -> str:
+    # our router page's word (docs/live-codes.md): "link" when WeChat opened it from the plain-link QR (?q=)
+    return "link" if b"source=link" in query_string and _param(query_string, b"source=") == "link" else "wxa"
 
 
 class Resolver:
@@ -84,8 +91,10 @@ class Resolver:
         client = scope.get("client")
         address = client[0] if client else "-"
         try:
-            found = self.service.live.resolve(scope["path_params"]["key"], visitor=_visitor(scope["query_string"]),
-                                              source="wxa", client=address, referer=referer)
+            query = scope["query_string"]
+            found = self.service.live.resolve(scope["path_params"]["key"], visitor=_param(query, b"visitor="),
+                                              source=_source(query), client=address, referer=referer,
+                                              platform=_param(query, b"platform=") if b"platform=" in query else None)
         except MinpcodeError as exc:
             await error_response(exc, lang)(scope, receive, send)
             return

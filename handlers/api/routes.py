@@ -15,17 +15,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.history import HistoryQuery
+from bot.live.routes import build_routes
 from bot.models import CodeRecord, CodeType, Requester, Status
 from bot.ports import HotRoute
 from bot.posters.service import PosterMade
 from bot.service import Service
+from bot.summary import MAX_DAYS
 from bot.text import Text
 from bot.wording import describe
 from handlers.api.auth import ApiKeys
@@ -46,6 +49,7 @@ from handlers.api.models import (
 from handlers.api.openapi import openapi_document
 from handlers.api.resolver import Resolver
 from handlers.http import BodyTooLarge, read_limited, request_lang
+from handlers.live_commands import scans_csv_chunks
 
 log = logging.getLogger("minpcode.api")
 
@@ -78,6 +82,7 @@ def code_view(service: Service, public_url: str, record: CodeRecord,
         error_code=record.error_code, error=record.error, requested_by=record.requested_by, chat=record.chat,
         sandbox=record.sandbox, created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
         destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
+        routes=service.live.routes_of(record) if live else None,
     )
 
 
@@ -102,6 +107,7 @@ class Api:
             Route("/api/codes", self._guarded(self.list_codes), methods=["GET"]),
             Route("/api/codes/{code_id:str}", self._guarded(self.get_code), methods=["GET"]),
             Route("/api/codes/{code_id:str}/destination", self._guarded(self.destination), methods=["POST"]),
+            Route("/api/codes/{code_id:str}/scans.csv", self._guarded(self.scans_csv), methods=["GET"]),
             # every scan of every printed code: answered before the middleware (bot.ports.HotRoute)
             HotRoute("/api/scenes/{key:str}", self.resolver, methods=["GET"]),  # an ASGI app: see Resolver
             Route("/openapi.json", self.openapi, methods=["GET"]),
@@ -242,15 +248,42 @@ class Api:
             body = DestinationRequest.model_validate(await _json_body(request))
         except ValidationError as exc:
             raise _body_error(exc, {}) from None
-        if body.page is None and body.paused is None:
-            raise InputError("请给出 page（新的目标页面）或 paused。", "Give page (the new destination) or paused.")
+        if body.page is None and body.paused is None and not body.routed():
+            raise InputError("请给出 page（新的目标页面）、路由或 paused。", "Give page (the new destination), routes or paused.")
         requester = Requester(chat="api", user_id=name, user_name=name, lang=request_lang(request))
-        if body.page is not None:
+        if body.routed():
+            options = {k: v for k, v in (body.platforms or {}).items()} | (
+                {"from": body.from_day.isoformat()} if body.from_day else {}) | (
+                {"until": body.until_day.isoformat()} if body.until_day else {})
+            change = build_routes([body.page] if body.page else [],
+                                  [(s.page, s.weight) for s in body.shares or []], options, self.service.settings.zone)
+            self.service.live.repoint(record.id, change, requester)
+        elif body.page is not None:
             self.service.live.repoint(record.id, body.page, requester)
         if body.paused is not None:
             (self.service.live.pause if body.paused else self.service.live.resume)(record.id, requester)
         log.info("api: %s changed live code %s", name, record.id)
         return answer(CodeAnswer(code=OK, msg="", data=self.view(self.service.get(record.id))))
+
+    # -- GET /api/codes/{id}/scans.csv ---------------------------------------------------------------
+    async def scans_csv(self, request: Request, name: str) -> Response:
+        """Every scan of a live code as CSV (``?days=N``: the last N local days), written as it is read."""
+        code_id = request.path_params["code_id"]
+        record = self.service.find(code_id) if len(code_id) <= ID_MAX and not bad_text(code_id) else None
+        if record is None:
+            raise NotFound(f"没有编号为 {code_id[:ID_MAX]} 的码。", f"There is no code with id {code_id[:ID_MAX]}.")
+        raw = request.query_params.get("days")
+        days = None
+        if raw is not None:
+            if not (raw.isascii() and raw.isdecimal() and 1 <= int(raw) <= MAX_DAYS):
+                raise FieldError("days", f"days 须是 1 到 {MAX_DAYS} 之间的整数。",
+                                 f"days must be a whole number from 1 to {MAX_DAYS}.")
+            days = int(raw)
+        rows = self.service.live.export(record.id, days)
+        first = next(rows, None)  # NotLive is raised here, before the answer starts
+        chunks = scans_csv_chunks(rows, first)
+        return StreamingResponse(iterate_in_threadpool(chunks), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="scans-{record.id}.csv"', "Cache-Control": "no-store"})
 
     # -- GET /openapi.json -------------------------------------------------------------------------
     async def openapi(self, request: Request) -> Response:

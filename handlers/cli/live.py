@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bot import links
-from bot.live import LiveView
+from bot.live import LiveView, parse_routes
 from bot.models import CodeRecord
 from bot.service import Service
 from bot.summary import MAX_DAYS
@@ -18,7 +19,7 @@ from handlers.cli.app import Cli, Say
 from handlers.cli.output import print_json_out as print_json
 from handlers.cli.output import say
 from handlers.cli.terminal import write_image
-from handlers.live_commands import live_lines, stats_chart
+from handlers.live_commands import breakdown_lines, live_lines, scans_csv_chunks, stats_chart
 
 Body = Callable[[Service], Awaitable[int]]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
@@ -47,15 +48,34 @@ def register(app: typer.Typer, cli: Cli) -> None:
         run(body)
 
     @app.command()
-    def repoint(code_id: IdArg,
-                page: Annotated[str, typer.Argument(metavar="PAGE", help="The new destination: page?query.")]) -> None:
-        """Send a live code's scans to another page (its creator or an admin). No WeChat call; the image stays.
+    def repoint(
+        code_id: IdArg,
+        pages: Annotated[list[str] | None, typer.Argument(
+            metavar="PAGE…", help="The new destination (page?query), or pages with weights: pages/a=70 pages/b=30.")] = None,
+        ios: Annotated[str | None, typer.Option("--ios", help="The page scans from iOS open.")] = None,
+        android: Annotated[str | None, typer.Option("--android", help="The page scans from Android open.")] = None,
+        ohos: Annotated[str | None, typer.Option("--ohos", help="The page scans from HarmonyOS open.")] = None,
+        other: Annotated[str | None, typer.Option("--other", help="The page scans from any other platform open.")] = None,
+        first: Annotated[str | None, typer.Option("--from", help="A dated route's first day (YYYY-MM-DD, the team's zone).")] = None,
+        last: Annotated[str | None, typer.Option("--until", help="A dated route's last day, included.")] = None,
+    ) -> None:
+        """Send a live code's scans to another page, or split them (its creator or an admin). No WeChat call; the
+        image stays. A dated route (--from/--until) keeps the other routes; any other repoint replaces them.
 
-        Example:
+        Examples:
 
             minpcode repoint 3k9x2m7q1abc "pages/spring/sale?from=poster"
+            minpcode repoint 3k9x2m7q1abc pages/a=70 pages/b=30
+            minpcode repoint 3k9x2m7q1abc --ios pages/x --android pages/y
+            minpcode repoint 3k9x2m7q1abc pages/sale --from 2026-12-12 --until 2026-12-13
         """
-        change(lambda service: service.live.repoint(code_id, page, requester()), "已改指向", "Re-pointed")
+        named = {"ios": ios, "android": android, "ohos": ohos, "other": other, "from": first, "until": last}
+        options = {k: v for k, v in named.items() if v is not None}
+
+        def act(service: Service) -> LiveView:
+            return service.live.repoint(code_id, parse_routes(pages or [], options, service.settings.zone), requester())
+
+        change(act, "已改指向", "Re-pointed")
 
     @app.command()
     def pause(code_id: IdArg) -> None:
@@ -83,22 +103,34 @@ def register(app: typer.Typer, cli: Cli) -> None:
         days: Annotated[int, typer.Option("--days", min=1, max=MAX_DAYS, help="Days per day-count (default 30).")] = 30,
         chart: Annotated[Path | None, typer.Option("--chart", help="Write the per-day chart here (.png).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+        as_csv: Annotated[bool, typer.Option("--csv", help="Print every scan of the --days as CSV (time in the "
+                                                           "team's zone, destination, platform, source, hashed "
+                                                           "visitor, test).")] = False,
     ) -> None:
-        """A live code's scans: total, today, 7 days, unique visitors, and per day.
+        """A live code's scans: total, today, 7 days, unique visitors, per day, per destination, platform and source.
 
-        Example:
+        Examples:
 
             minpcode stats 3k9x2m7q1abc --chart scans.png
+            minpcode stats 3k9x2m7q1abc --csv > scans.csv
         """
         async def body(service: Service) -> int:
+            if as_csv:
+                for chunk in scans_csv_chunks(service.live.export(code_id, days)):
+                    sys.stdout.write(chunk)
+                return 0
             view, per_day = service.live.stats(code_id, days)
+            counts = service.live.breakdown(code_id, days)
             if chart is not None:
                 write_image(stats_chart(per_day, "zh", code_id), "image/png", chart)
             if as_json:
-                print_json({"live": view.model_dump(mode="json"), "days": [d.model_dump(mode="json") for d in per_day]})
+                print_json({"live": view.model_dump(mode="json"), "days": [d.model_dump(mode="json") for d in per_day],
+                            "breakdown": counts.model_dump(mode="json")})
                 return 0
             print_live(service, service.get(code_id), say)
             say("\n".join(f"{d.day.isoformat()}  {d.scans}" for d in per_day))
+            for zh, en in zip(breakdown_lines(counts, "zh"), breakdown_lines(counts, "en"), strict=True):
+                say(f"{zh}\n{en}")
             return 0
 
         run(body, as_json=as_json)

@@ -45,9 +45,14 @@ def live_buttons(record: CodeRecord, live: Live) -> list[dict[str, Any]]:
     return [button("🔀 改指向 / Repoint", REPOINT_ACTION, value=record.id), toggle]
 
 
-def repoint_view(record: CodeRecord, destination: str) -> dict[str, Any]:
+def repoint_view(record: CodeRecord, destination: str, routes: list[str] | None = None) -> dict[str, Any]:
+    """The repoint form; a code with routes lists them, and says a new page here replaces them (the chat's
+    ``repoint <id> pages/a=70 pages/b=30`` and the API set routes)."""
+    said = "\n".join(f"· {line[:300]}" for line in routes or [])
+    if said:
+        said = ("\n路由 / routes:\n" + said + "\n保存一个页面会取代这些路由。 / Saving a page here replaces these routes.")
     return modal(REPOINT_CALLBACK, "改指向 / Repoint", "保存 / Save", "取消 / Cancel", record.id, [
-        section(f"`{record.id}` · {record.name or '-'}\n现在 / now: `{destination[:500]}`"),
+        section(f"`{record.id}` · {record.name or '-'}\n现在 / now: `{destination[:500]}`{said}"),
         input_block("page", "新的目标页面 / New destination", text_input("pages/coupon/get?id=1", initial=destination,
                                                                         max_length=1024),
                     hint="页面路径加 ?参数，最多 1024 个字符；图片不变，无需重印。 / A page with its ?query, at "
@@ -75,7 +80,8 @@ async def open_repoint(host: LiveHost, trigger_id: str, code_id: str, requester:
     except MinpcodeError as exc:
         await home.publish(requester, banner="⚠️ " + say(requester.lang, exc.zh, exc.en))
         return
-    await home.client.views_open(trigger_id=trigger_id, view=repoint_view(record, view.destination))
+    routes = [*view.routes.lines("zh"), *view.routes.lines("en")] if view.routes is not None else None
+    await home.client.views_open(trigger_id=trigger_id, view=repoint_view(record, view.destination, routes))
 
 
 async def set_paused(host: LiveHost, code_id: str, paused: bool, requester: Requester) -> None:

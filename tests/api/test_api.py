@@ -554,7 +554,7 @@ async def test_the_api_is_a_front_end(live: Live) -> None:
     assert front.name == "api"
     paths = {route.path for route in front.routes() if isinstance(route, Route)}
     assert paths == {"/api/weapp/qrcode", "/api/posters", "/api/codes", "/api/codes/{code_id:str}", "/api/scenes/{key:str}",
-                     "/api/codes/{code_id:str}/destination",
+                     "/api/codes/{code_id:str}/destination", "/api/codes/{code_id:str}/scans.csv",
                      "/openapi.json"}
     await front.start()
     await front.stop()

@@ -99,3 +99,32 @@ def test_verify_file_says_where_wechat_checks_it_and_what_the_rule_needs(cli: Cl
     assert "https request合法域名" in plain.stderr and "never an IP address" in plain.stderr
     unset = cli.run("verify-file", str(file))
     assert unset.returncode == 0 and "MINPCODE_PUBLIC_URL is not set" in unset.stderr
+
+
+def test_repoint_with_routes_and_stats_as_csv(cli: Cli, tmp_path: Path) -> None:
+    made = cli.json("create", "--page", "pages/home/index", "--live", "--out", str(tmp_path / "code.png"))
+    out = cli.ok("repoint", made["id"], "pages/home/index", "--ios", "pages/x/ios")
+    assert "pages/home/index" in out
+    refused = cli.run("repoint", made["id"], "pages/a=70", "pages/b=20")
+    assert refused.returncode == 2 and "100" in refused.stderr
+    refused = cli.run("repoint", made["id"], "pages/s", "--from", "2099-12-13", "--until", "2099-12-12")
+    assert refused.returncode == 2 and "until" in refused.stderr
+
+    async def go() -> None:
+        settings = Settings(_env_file=None, minpcode_sandbox=True, minpcode_data_dir=cli.data)
+        async with open_service(settings) as service:
+            for platform in ("ios", "android", None):
+                assert service.live.resolve(made["scene"], visitor="oRaw-openid-1", platform=platform) is not None
+    asyncio.run(go())
+
+    stats = cli.json("stats", made["id"], "--days", "7")
+    assert stats["live"]["routes"]["platforms"] == {"ios": "pages/x/ios"}
+    assert stats["breakdown"]["pages"] == {"pages/home/index": 2, "pages/x/ios": 1}
+    assert stats["breakdown"]["platforms"] == {"android": 1, "ios": 1, "unknown": 1}
+    text = cli.ok("stats", made["id"])
+    assert "Last 30 days by destination: pages/home/index 2 · pages/x/ios 1" in text and "Route · By phone: ios → pages/x/ios" in text
+    exported = cli.ok("stats", made["id"], "--csv")
+    lines = exported.splitlines()
+    assert lines[0] == "time,destination,platform,source,visitor,test" and len(lines) == 4
+    assert "oRaw-openid-1" not in exported and lines[1].split(",")[1:4] == ["pages/x/ios", "ios", "wxa"]
+    assert lines[1].split(",")[0].endswith("+08:00")

@@ -75,3 +75,21 @@ def _home_where_view(harness: Harness, view_id: str) -> dict[str, Any]:
     """The form once views.update has redrawn it for the chosen kind."""
     harness.emu.wait_for("views.update", 1, ok=True)
     return dict(harness.emu.views[view_id])
+
+
+def test_the_repoint_form_lists_a_codes_routes(h: Harness) -> None:  # noqa: F811
+    from bot.live import parse_routes
+    from bot.models import Requester
+
+    h.command("new pages/home/index live=yes name=分流海报")
+    h.uploads_for("分流海报")
+    record = h.service.recent(limit=1)[0]
+    h.service.live.repoint(record.id, parse_routes(["pages/a=70", "pages/b=30"], {"ios": "pages/i"},
+                                                   h.service.settings.zone), Requester(chat="slack", user_id=USER_ID))
+    h.event({"type": "app_home_opened", "user": USER_ID, "channel": DM_CHANNEL, "tab": "home"}, "EvLive9")
+    home = _home_where(h, lambda t: record.id in t)
+    h.action(home, "home_live_repoint", record.id)
+    modal: dict[str, Any] = h.emu.views[h.emu.wait_for("views.open", ok=True)[-1].response["view"]["id"]]
+    text = json.dumps(modal, ensure_ascii=False)
+    assert "By share: pages/a 70% / pages/b 30%" in text and "按手机: ios→pages/i" in text
+    assert "Saving a page here replaces these routes" in text

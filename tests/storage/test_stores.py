@@ -220,3 +220,32 @@ def test_test_scans_are_kept_apart_and_real_counts_read_one_index(store: Storage
         "EXPLAIN QUERY PLAN SELECT count(*) FROM scans WHERE key = ? AND source <> ? AND at >= ?",
         ["k=abcdefghij", TEST_SOURCE, at]).fetchall())
     assert "COVERING INDEX scans_key_at_source" in plan  # a code's real scans since a day: the index alone
+
+
+def test_scans_keep_their_page_and_platform_and_are_counted_and_exported_by_them(store: Storage) -> None:
+    from storage.scans import TEST_SOURCE
+
+    key, at = "k=routes0001", 1_700_000_000.0
+    store.scans.add_many([(key, at, "h1", "wxa", "pages/a", "ios"), (key, at + 1, "h2", "link", "pages/b", "android"),
+                          (key, at + 2, None, "wxa", "pages/a", None), (key, at + 3, "h3", TEST_SOURCE, "pages/a", "devtools"),
+                          ("k=routes0002", at, None, "wxa", "pages/z", "ios")])
+    assert store.scans.by(key, "page") == {"pages/a": 2, "pages/b": 1}  # test scans apart
+    assert store.scans.by(key, "platform") == {"ios": 1, "android": 1, None: 1}
+    assert store.scans.by(key, "source", at + 1) == {"link": 1, "wxa": 1}
+    assert store.scans.pages_per_bucket(key, [at, at + 1, at + 10]) == [{"pages/a": 1}, {"pages/b": 1, "pages/a": 1}]
+    assert list(store.scans.export(key, at + 1)) == [(at + 1, "pages/b", "android", "link", "h2"),
+                                                    (at + 2, "pages/a", None, "wxa", None),
+                                                    (at + 3, "pages/a", "devtools", TEST_SOURCE, "h3")]
+
+
+def test_a_live_codes_routes_are_kept_with_its_destination_and_its_history(store: Storage) -> None:
+    request = CodeRequest.parse({"page": "pages/minpcode/router", "scene": "k=routes0003", "type": "B"})
+    record = store.history.save_pending(request, ALICE, key=request.reuse_key(), app="wxapp1", sandbox=False).record
+    store.live.create("k=routes0003", record.id, "pages/a", "slack:U_ALICE", None)
+    routes = '{"share":[["pages/a",70],["pages/b",30]]}'
+    store.live.set_page("k=routes0003", "pages/a", "slack:U_ALICE", routes)
+    found = store.live.resolve("k=routes0003").live
+    assert found is not None and (found.page, found.routes) == ("pages/a", routes)
+    assert [d.routes for d in store.live.destinations("k=routes0003")] == [None, routes]
+    store.live.set_page("k=routes0003", "pages/c", None)
+    assert store.live.get("k=routes0003").routes is None  # type: ignore[union-attr]
