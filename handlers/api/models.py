@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from bot import scenes
 from bot.destinations import DESTINATION_MAX, FULL_WIDTH, RESERVED_QUERY_KEY
 from bot.live import RoutesView
+from bot.live.routes import PLATFORMS
 from bot.models import LINK_DAYS_MAX, SCENE_MAX, WIDTH_MAX, WIDTH_MIN, CodeType, Status
 
 LIST_MAX = 100
@@ -254,9 +255,7 @@ class DestinationRequest(BaseModel):
                                   {"required": ["shares"], "properties": {"shares": {"type": "array", "minItems": 1}}},
                                   {"required": ["platforms"],
                                    "properties": {"platforms": {"type": "object", "minProperties": 1}}},
-                                  {"required": ["from"], "properties": {"from": {"type": "string"}}},
-                                  {"required": ["until"], "properties": {"until": {"type": "string"}}},
-                              ]})
+                              ], "dependentRequired": {"from": ["page"], "until": ["page"]}})
     page: str | None = Field(None, max_length=2048, pattern=TEXT_PATTERN, json_schema_extra=_DESTINATION_SCHEMA,
                              description=f"The new destination: page with its ?query (at most {DESTINATION_MAX} "
                                          "characters, one leading `/` dropped, no spaces or full-width ？＆／＝：，, not "
@@ -264,6 +263,7 @@ class DestinationRequest(BaseModel):
                              examples=["pages/coupon/get?id=2&from=poster"])
     shares: list[ShareIn] | None = Field(None, max_length=10, description="Split scans by weight (an A/B test)")
     platforms: dict[str, str] | None = Field(None, description="Page per platform: ios, android, ohos, other",
+                                             json_schema_extra={"propertyNames": {"enum": list(PLATFORMS)}},
                                              examples=[{"ios": "pages/x/ios", "android": "pages/x/android"}])
     from_day: Annotated[date, BeforeValidator(_full_date)] | None = Field(
         None, alias="from", description="A dated route's first day, `YYYY-MM-DD` (with `page`)")
