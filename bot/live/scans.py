@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -74,6 +75,11 @@ class ScanRecorder:
         self._interval = interval
         self._clock = clock
         self._buffer: list[ScanRow] = []
+        # The rows the background flusher is writing in its thread. A read (flush() before counting) must see
+        # them: it waits for that write, or writes them itself if the thread has not begun, so a count never
+        # misses scans that are neither in the buffer nor yet in the database.
+        self._inflight: list[ScanRow] | None = None
+        self._writing = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._due = asyncio.Event()   # set by stop, and by record when FLUSH_ROWS wait
@@ -119,15 +125,27 @@ class ScanRecorder:
                 log.exception("scan listener failed")
 
     def flush(self) -> int:
-        """Write what is buffered (blocking); returns how many scans were written."""
-        rows = self._take()
-        try:
-            self._store.add_many(rows)
-        except Exception:
-            self._buffer[:0] = rows  # kept for the next flush
-            raise
+        """Write what is buffered and what the background flusher is writing (blocking: it waits for that
+        write); returns how many scans this call wrote."""
+        with self._writing:
+            rows = [*(self._inflight or ()), *self._take()]
+            self._inflight = None
+            try:
+                self._store.add_many(rows)
+            except Exception:
+                self._buffer[:0] = rows  # kept for the next flush
+                raise
         self._wrote(rows)
         return len(rows)
+
+    def _write_inflight(self, rows: list[ScanRow]) -> bool:
+        """The background write (in a worker thread); False when a flush() wrote ``rows`` first."""
+        with self._writing:
+            if self._inflight is not rows:
+                return False
+            self._store.add_many(rows)
+            self._inflight = None
+            return True
 
     def _take(self) -> list[ScanRow]:
         # Called on the event loop's thread only, where record() runs: no append can slip between.
@@ -155,16 +173,19 @@ class ScanRecorder:
             if self._halted() is not None:
                 self._keep(rows)
                 continue
+            self._inflight = rows
             try:
-                await asyncio.to_thread(self._store.add_many, rows)
+                written = await asyncio.to_thread(self._write_inflight, rows)
             except Exception as exc:
+                self._inflight = None
                 self._keep(rows)
                 if self._guard is not None and self._guard.failed(exc) is not None:
                     self._halted()  # a full disk: said once, and the next flushes wait for room
                 else:
                     log.exception("writing scans failed; retrying in %.0f s", self._interval)
                 continue
-            self._wrote(rows)
+            if written:
+                self._wrote(rows)
 
     def _halted(self) -> StorageUnavailable | None:
         return self._guard.halted(WRITER) if self._guard is not None else None
