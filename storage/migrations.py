@@ -30,6 +30,7 @@ from storage import drafts as _drafts
 from storage import leases as _leases
 from storage import live as _live
 from storage import pg_schema
+from storage import tags as _tags
 from storage.clock import from_text, now_text, to_text
 from storage.engine import Database, SqliteDatabase
 from storage.transaction import immediate
@@ -443,6 +444,7 @@ MIGRATIONS: list[Migration] = [
     ("outbox_notes", _outbox_notes),
     ("codes_copy_of", _codes_copy_of),
     ("scans_test_source", _scans_test_source),
+    (_tags.MIGRATION, _tags.migration),
 ]
 
 

@@ -71,7 +71,8 @@ class LiveView(BaseModel):
 
     code_id: str
     key: str
-    destination: str
+    destination: str        # '' while the code is blank
+    blank: bool = False     # a blank code (空码): no destination yet, scans open the fallback page until repoint binds it
     paused: bool
     expired: bool
     expires_at: datetime | None     # the instant it stops leading to the destination
@@ -264,7 +265,7 @@ class LiveCodes:
                 self.recorder.record(key, visitor=visitor, source=TEST_SOURCE if origin == "test" else source)
             else:
                 METRICS.scans_uncounted.labels(why).inc()
-            stopped = row.paused or self._expired(row)
+            stopped = row.paused or self._expired(row) or not row.page  # not row.page: a blank code, not bound yet
             page, query = (self.fallback_page, "") if stopped else split(row.page)
             return Resolution(key, query, page, query, True, stopped)
         if found.params is not None:
@@ -288,9 +289,9 @@ class LiveCodes:
         expired = self._expired(row)
         ends = datetime.fromtimestamp(row.expires_at, self.zone) if row.expires_at is not None else None
         return LiveView(
-            code_id=record.id, key=row.key, destination=row.page, paused=row.paused, expired=expired,
-            expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
-            leads_to=self.fallback_page if (row.paused or expired) else row.page,
+            code_id=record.id, key=row.key, destination=row.page, blank=not row.page, paused=row.paused,
+            expired=expired, expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
+            leads_to=self.fallback_page if (row.paused or expired or not row.page) else row.page,
             destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at)
                           for d in self.storage.live.destinations(row.key)],
             scans=self.counts(row.key),

@@ -130,7 +130,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             if not records:
                 say("没有找到码。/ No codes found.")
                 return ExitCode.OK
-            out.print(records_table(records, service.settings.zone))
+            out.print(records_table(records, service.settings.zone, service.live.totals(records)))
             return ExitCode.OK
 
         _run(body, as_json=as_json)
