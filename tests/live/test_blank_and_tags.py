@@ -11,7 +11,7 @@ from bot.batch.sheets import read_pasted
 from bot.models import Requester
 from handlers import commands
 from tests.conftest import Site
-from tests.live.test_live import B_PATH, Server, resolve, start
+from tests.live.test_live import B_PATH, resolve, start
 
 FALLBACK = "pages/index/index"
 ALICE = Requester(chat="slack", user_id="U1", user_name="alice", lang="zh")
