@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from bot import chart
 from bot.live import DayScans, LiveView
-from bot.live.selection import Selection, SelectionDone, SelectionPreview
+from bot.live.selection import CONFIRM_SECONDS, Selection, SelectionDone, SelectionPreview
 from bot.models import Requester
 from bot.service import Service
-from bot.text import UTC_ZONE, local_time
+from bot.text import UTC_ZONE, Text, local_time
 
 VERBS = ("repoint", "pause", "resume", "stats", "tag", "untag", "confirm")
 SELECTION_KEYS = ("tag", "campaign", "batch")
@@ -61,7 +61,11 @@ def stats_chart(days: list[DayScans], lang: str, code_id: str) -> bytes:
         ylabel=("扫码次数" if lang == "zh" else "scans"), legend_title="", other_label="other")
 
 
-def preview_text(preview: SelectionPreview, lang: str) -> str:
+CHAT_CONFIRM = Text(zh=f"回复「确认」执行；{CONFIRM_SECONDS // 60} 分钟内不确认就作废。",
+                   en=f"Reply yes (or confirm) to apply it; it lapses after {CONFIRM_SECONDS // 60} minutes.")
+
+
+def preview_text(preview: SelectionPreview, lang: str, how: Text = CHAT_CONFIRM) -> str:
     """A change to many codes before it is made: what, how many, a few of them, who may not; how to confirm."""
     zh = lang == "zh"
     word = ACTION_WORDS[preview.action][0 if zh else 1]
@@ -79,8 +83,7 @@ def preview_text(preview: SelectionPreview, lang: str) -> str:
     if preview.refused:
         lines.append(f"不会修改 {len(preview.refused)} 个：" if zh else f"{len(preview.refused)} not changed:")
         lines += [f"  {r.code_id}: {r.zh if zh else r.en}" for r in preview.refused[:20]]
-    lines.append("回复「确认」执行（15 分钟内有效），回复「取消」放弃。" if zh
-                 else "Reply yes (or confirm) within 15 minutes to apply it; cancel to drop it.")
+    lines.append(how.zh if zh else how.en)
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``) and ``verify-file``."""
+"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``), tags (``tag``, ``untag``), changes
+to a selection (``--tag``/``--campaign``/``--batch`` or several ids: a dry run, then ``--yes``) and ``verify-file``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 
 from bot import links
 from bot.live import LiveView
+from bot.live.selection import Action, Selection
 from bot.models import CodeRecord
 from bot.service import Service
 from bot.summary import MAX_DAYS
@@ -18,10 +20,15 @@ from handlers.cli.app import Cli, Say
 from handlers.cli.output import print_json_out as print_json
 from handlers.cli.output import say
 from handlers.cli.terminal import write_image
-from handlers.live_commands import live_lines, stats_chart
+from handlers.live_commands import done_text, live_lines, preview_text, stats_chart
 
 Body = Callable[[Service], Awaitable[int]]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
+ManyIds = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="The live codes' ids (none with a selection option).")]
+SelTag = Annotated[str | None, typer.Option("--tag", help="Select the codes carrying this tag.")]
+SelCampaign = Annotated[str | None, typer.Option("--campaign", help="Select the codes of this campaign (its exact name).")]
+SelBatch = Annotated[str | None, typer.Option("--batch", help="Select the codes a batch made (its id).")]
+Yes = Annotated[bool, typer.Option("--yes", help="Apply the change to a selection (without it: a dry run).")]
 
 
 def print_live(service: Service, record: CodeRecord, say: Say) -> None:
@@ -46,36 +53,119 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
         run(body)
 
+    def many(action: Action, ids: list[str], value: str | None, tag: str | None, campaign: str | None,
+             batch: str | None, yes: bool) -> None:
+        """A change to a selection: its preview (a dry run), or with ``--yes`` the change itself."""
+        selection = Selection(ids=ids, tag=tag, campaign=campaign, batch=batch)
+
+        async def body(service: Service) -> int:
+            selections = service.live.selections
+            if not yes:
+                preview = selections.preview(selection, action, value, requester())
+                how = Text(zh="加 --yes 执行。", en="Add --yes to apply it.")
+                say(f"{preview_text(preview, 'zh', how)}\n{preview_text(preview, 'en', how)}")
+                return 0
+            done = selections.apply(selection, action, value, requester())
+            say(f"{done_text(done, 'zh')}\n{done_text(done, 'en')}", style="green")
+            return 0
+
+        run(body)
+
+    def selected(ids: list[str], tag: str | None, campaign: str | None, batch: str | None) -> bool:
+        return len(ids) > 1 or any((tag, campaign, batch))
+
     @app.command()
-    def repoint(code_id: IdArg,
-                page: Annotated[str, typer.Argument(metavar="PAGE", help="The new destination: page?query.")]) -> None:
-        """Send a live code's scans to another page (its creator or an admin). No WeChat call; the image stays.
+    def repoint(targets: Annotated[list[str], typer.Argument(metavar="[ID]... PAGE",
+                                                             help="The live codes' ids (none with a selection option), "
+                                                                  "then the new destination: page?query.")],
+                tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False) -> None:
+        """Send live codes' scans to another page (their creator or an admin); binds a blank code. No WeChat call.
+
+        One id changes at once; several ids, --tag, --campaign or --batch show a dry run first (add --yes).
 
         Example:
 
             minpcode repoint 3k9x2m7q1abc "pages/spring/sale?from=poster"
+            minpcode repoint --tag 春节 pages/spring/end --yes
         """
-        change(lambda service: service.live.repoint(code_id, page, requester()), "已改指向", "Re-pointed")
+        ids, page = targets[:-1], targets[-1]
+        if selected(ids, tag, campaign, batch):
+            many("repoint", ids, page, tag, campaign, batch, yes)
+            return
+        if not ids:
+            raise typer.BadParameter("请给出编号，或 --tag/--campaign/--batch。 Give an id, or --tag/--campaign/--batch.",
+                                     param_hint="ID")
+        change(lambda service: service.live.repoint(ids[0], page, requester()), "已改指向", "Re-pointed")
 
     @app.command()
-    def pause(code_id: IdArg) -> None:
-        """Pause a live code: its scans open the fallback page (MINPCODE_FALLBACK_PAGE) until resumed.
+    def pause(ids: ManyIds = None, tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None,
+              yes: Yes = False) -> None:
+        """Pause live codes: their scans open the fallback page (MINPCODE_FALLBACK_PAGE) until resumed.
 
         Example:
 
             minpcode pause 3k9x2m7q1abc
+            minpcode pause --campaign spring --yes
         """
-        change(lambda service: service.live.pause(code_id, requester()), "已暂停", "Paused", paused=True)
+        ids = ids or []
+        if selected(ids, tag, campaign, batch) or not ids:
+            many("pause", ids, None, tag, campaign, batch, yes)
+            return
+        change(lambda service: service.live.pause(ids[0], requester()), "已暂停", "Paused", paused=True)
 
     @app.command()
-    def resume(code_id: IdArg) -> None:
-        """Resume a paused or expired live code.
+    def resume(ids: ManyIds = None, tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None,
+               yes: Yes = False) -> None:
+        """Resume paused or expired live codes.
 
         Example:
 
             minpcode resume 3k9x2m7q1abc
         """
-        change(lambda service: service.live.resume(code_id, requester()), "已恢复", "Resumed")
+        ids = ids or []
+        if selected(ids, tag, campaign, batch) or not ids:
+            many("resume", ids, None, tag, campaign, batch, yes)
+            return
+        change(lambda service: service.live.resume(ids[0], requester()), "已恢复", "Resumed")
+
+    def tagging(action: Action, code_id: str, tags: list[str], tag: str | None, campaign: str | None,
+                batch: str | None, yes: bool) -> None:
+        if any((tag, campaign, batch)):
+            many(action, [], ",".join([code_id, *tags]), tag, campaign, batch, yes)  # every word is a tag then
+            return
+
+        async def body(service: Service) -> int:
+            verb = service.live.tag if action == "tag" else service.live.untag
+            now = verb(code_id, ",".join(tags), requester())
+            say(f"{code_id} 的标签 / tags: {', '.join(now) or '-'}", style="green")
+            return 0
+
+        run(body)
+
+    @app.command()
+    def tag(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id (with a selection option: a tag).")],
+            tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Tags to add.")] = None,
+            select_tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False) -> None:
+        """Add tags to a code (its creator or an admin); with --tag/--campaign/--batch, to a selection.
+
+        Example:
+
+            minpcode tag 3k9x2m7q1abc 门店 春节
+            minpcode tag --campaign spring 春节 --yes
+        """
+        tagging("tag", code_id, tags or [], select_tag, campaign, batch, yes)
+
+    @app.command()
+    def untag(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id (with a selection option: a tag).")],
+              tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Tags to take off.")] = None,
+              select_tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False) -> None:
+        """Take tags off a code; with --tag/--campaign/--batch, off a selection.
+
+        Example:
+
+            minpcode untag 3k9x2m7q1abc 春节
+        """
+        tagging("untag", code_id, tags or [], select_tag, campaign, batch, yes)
 
     @app.command()
     def stats(
