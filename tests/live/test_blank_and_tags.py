@@ -5,6 +5,9 @@ by tag previewed, then re-pointed on confirmation, with a code of someone else's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from bot.batch.models import BatchOrigin, RowStatus
 from bot.batch.sheets import read_pasted
@@ -18,8 +21,14 @@ ALICE = Requester(chat="slack", user_id="U1", user_name="alice", lang="zh")
 BOB = Requester(chat="slack", user_id="U2", user_name="bob", lang="en")
 
 
-async def test_a_blank_sticker_sheet_is_made_and_bound_row_by_row(tmp_path: Path, wechat: Site) -> None:
-    server = start(tmp_path, wechat)
+def on(database_url: str | None) -> dict[str, Any]:
+    """The server's settings for this backend (SQLite in the data folder, or the test PostgreSQL)."""
+    return {"minpcode_database_url": SecretStr(database_url)} if database_url else {}
+
+
+async def test_a_blank_sticker_sheet_is_made_and_bound_row_by_row(tmp_path: Path, wechat: Site,
+                                                                   database_url: str | None) -> None:
+    server = start(tmp_path, wechat, **on(database_url))
     try:
         service = server.service
         quota_before = service.quota()
@@ -76,8 +85,8 @@ async def test_new_live_without_a_page_is_a_blank_code(tmp_path: Path, wechat: S
 
 
 async def test_a_selection_by_tag_is_previewed_then_repointed_and_others_codes_are_refused(
-        tmp_path: Path, wechat: Site) -> None:
-    server = start(tmp_path, wechat)
+        tmp_path: Path, wechat: Site, database_url: str | None) -> None:
+    server = start(tmp_path, wechat, **on(database_url))
     try:
         service = server.service
         mine = [(await commands.run(service, f"new pages/spring/index?s={n} live=yes tag=春节", ALICE)).record
@@ -115,8 +124,9 @@ async def test_a_selection_by_tag_is_previewed_then_repointed_and_others_codes_a
         server.thread.stop()
 
 
-async def test_a_confirmation_applies_only_what_the_preview_showed(tmp_path: Path, wechat: Site) -> None:
-    server = start(tmp_path, wechat)
+async def test_a_confirmation_applies_only_what_the_preview_showed(tmp_path: Path, wechat: Site,
+                                                                   database_url: str | None) -> None:
+    server = start(tmp_path, wechat, **on(database_url))
     try:
         service = server.service
         first = (await commands.run(service, "new pages/a/b live=yes tag=店", ALICE)).record
