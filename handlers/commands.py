@@ -226,9 +226,11 @@ def show(service: Service, code_id: str) -> Reply:
     listed = {"zh": [p.describe("zh") + (f"：{links.poster_url(base, p.id, p.format)}" if base else "") for p in posters],
               "en": [p.describe("en") + (f": {links.poster_url(base, p.id, p.format)}" if base else "") for p in posters]}
     copies = service.copies(record.id)
-    extra = {lang: (live_commands.live_lines(view, lang, zone) if view else []) + copy_lines(copies, lang) + listed[lang]
-             + audit_lines(trail, lang, zone) for lang in ("zh", "en")}
-    data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}
+    tags = service.live.tags(record.id)
+    tagged = {"zh": [f"标签: {', '.join(tags)}"] if tags else [], "en": [f"Tags: {', '.join(tags)}"] if tags else []}
+    extra = {lang: (live_commands.live_lines(view, lang, zone) if view else []) + tagged[lang] + copy_lines(copies, lang)
+             + listed[lang] + audit_lines(trail, lang, zone) for lang in ("zh", "en")}
+    data: dict[str, Any] = ({"live": view.model_dump(mode="json")} if view else {}) | ({"tags": tags} if tags else {})
     if posters:
         data["posters"] = [p.model_dump(mode="json") for p in posters]
     return Reply(zh="\n".join(detail_lines(record, "zh", zone) + extra["zh"]),

@@ -51,7 +51,7 @@ async def test_a_blank_sticker_sheet_is_made_and_bound_row_by_row(tmp_path: Path
         api = server.ok("GET", f"/api/codes/{records[0].id}")["data"]
         assert (api["blank"], api["destination"], api["tags"]) == (True, "", ["门店"])
         shown = await commands.run(service, f"show {records[0].id}", BOB)
-        assert "blank, not bound yet" in shown.en
+        assert "blank, not bound yet" in shown.en and "Tags: 门店" in shown.en
         # bound one by one as the stores open: each opens its own page, the others stay blank
         for n, record in enumerate(records, start=1):
             bound = await commands.run(service, f"repoint {record.id} pages/store/index?id={n}", ALICE)
