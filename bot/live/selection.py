@@ -119,9 +119,10 @@ class Selections:
         audited as ``change_refused``), and keep the allowed ids for :meth:`confirm`."""
         value = self.checked(action, value)
         records, refused = self._resolve(selection)
+        live = set(self.storage.live.for_codes([r.id for r in records])) if action in LIVE_ACTIONS else set()
         allowed = []
         for record in records:
-            why = self._refusal(record, action, requester, audit=True)
+            why = self._refusal(record, action, requester, live, audit=True)
             if why is None:
                 allowed.append(record)
             else:
@@ -132,13 +133,13 @@ class Selections:
                 f"Nothing to change in {selection.describe().en}." + "".join(f"\n• {r.code_id}: {r.en}" for r in refused[:20]))
         token = secrets.token_urlsafe(9)
         ends = time.time() + CONFIRM_SECONDS
-        live = self.storage.live.for_codes([r.id for r in allowed[:EXAMPLES]])
+        rows = self.storage.live.for_codes([r.id for r in allowed[:EXAMPLES]])
         self.storage.drafts.put(DRAFT_CHAT, requester.key, {
             "token": token, "action": action, "value": value, "selection": selection.model_dump(mode="json"),
             "ids": [r.id for r in allowed], "refused": [r.model_dump() for r in refused]}, ends, time.time())
         return SelectionPreview(
             token=token, action=action, value=value, selection=selection, count=len(allowed),
-            examples=[Example(code_id=r.id, name=r.name, now=live[r.id].page if r.id in live else None)
+            examples=[Example(code_id=r.id, name=r.name, now=rows[r.id].page if r.id in rows else None)
                       for r in allowed[:EXAMPLES]],
             refused=refused, expires_at=datetime.fromtimestamp(ends, UTC))
 
@@ -157,7 +158,8 @@ class Selections:
         action: Action = data["action"]
         value: str | None = data["value"]
         current, _ = self._resolve(Selection.model_validate(data["selection"]))
-        now = {r.id: r for r in current if self._refusal(r, action, requester, audit=False) is None}
+        live = set(self.storage.live.for_codes([r.id for r in current])) if action in LIVE_ACTIONS else set()
+        now = {r.id: r for r in current if self._refusal(r, action, requester, live, audit=False) is None}
         changed, left = [], []
         for code_id in data["ids"]:
             record = now.get(code_id)
@@ -174,12 +176,6 @@ class Selections:
         preview = self.preview(selection, action, value, requester)
         return self.confirm(requester, preview.token)
 
-    def cancel(self, requester: Requester) -> bool:
-        """Drop ``requester``'s pending change, if any."""
-        pending = self.storage.drafts.get(DRAFT_CHAT, requester.key, time.time()) is not None
-        self.storage.drafts.drop(DRAFT_CHAT, requester.key)
-        return pending
-
     # -- one code ------------------------------------------------------------------------------------
     def _apply(self, record: CodeRecord, action: Action, value: str | None, requester: Requester) -> None:
         if action == "repoint":
@@ -190,8 +186,10 @@ class Selections:
         else:
             tag_codes(self.storage, record, split_tags(value), requester, add=action == "tag")
 
-    def _refusal(self, record: CodeRecord, action: Action, requester: Requester, *, audit: bool) -> Refused | None:
-        if action in LIVE_ACTIONS and self.storage.live.for_code(record.id) is None:
+    def _refusal(self, record: CodeRecord, action: Action, requester: Requester, live: set[str], *,
+                 audit: bool) -> Refused | None:
+        """Why ``record`` is not changed (``live``: the live codes among the selection), or None."""
+        if action in LIVE_ACTIONS and record.id not in live:
             return Refused(code_id=record.id, zh="不是活码", en="not a live code")
         if audit:
             try:
