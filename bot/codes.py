@@ -30,7 +30,17 @@ from bot.live.service import LiveService
 from bot.lookups import ListKind, Lookups, Option
 from bot.messages import INTERNAL, INTERNAL_CODE
 from bot.metrics import METRICS, kind_label
-from bot.models import TYPE_WORDS, CodeRecord, CodeRequest, CodeType, Provider, Requester, Status, check_name
+from bot.models import (
+    TYPE_WORDS,
+    CodeRecord,
+    CodeRequest,
+    CodeType,
+    Provider,
+    Requester,
+    Status,
+    check_name,
+    split_tags,
+)
 from bot.outbox import Outbox
 from bot.permissions import Permissions
 from bot.priority import Priority
@@ -235,12 +245,15 @@ class Codes:
             # Another process (or host) wrote the same request since we looked: its row is the one code.
             return await self._reused(saved.record, prepared, requester, wait=wait, timeout=timeout)
         record = saved.record
-        if prepared.live and prepared.destination:
+        if prepared.live:
             try:
-                self.live.rules.register(record, prepared.destination, prepared.expires, requester)
+                # a blank code (no destination) is registered too: its key must answer, with the fallback page
+                self.live.rules.register(record, prepared.destination or "", prepared.expires, requester)
             except BaseException:
                 history.discard(record.id)  # else the worker would make it later: a code nobody got
                 raise
+        if prepared.tags:
+            self.storage.tags.add(record.id, prepared.tags, requester.key)
         self.storage.audit.record(requester.key, "requested", record.id, type=prepared.type.value,
                                   chat=requester.chat)
         self.jobs.enqueue(record.id, priority)
@@ -335,22 +348,24 @@ class Codes:
         return get_record(self.storage, code_id)
 
     def recent(self, requester: Requester | None = None, *, query: str | None = None, limit: int = 20,
-               offset: int = 0, everyone: bool = True) -> builtins.list[CodeRecord]:
-        """Newest first; only the requester's own codes when ``everyone`` is False and they are no admin."""
+               offset: int = 0, everyone: bool = True, tag: str | None = None) -> builtins.list[CodeRecord]:
+        """Newest first; only the requester's own codes when ``everyone`` is False and they are no admin;
+        ``tag``: only codes carrying it (normalised as tags are)."""
         mine = None
         if requester is not None and not everyone and not self.permissions.is_admin(requester):
             mine = requester.key
+        tag = _one_tag(tag)
         if query:
-            return self.storage.history.search(query, requested_by=mine, limit=limit, offset=offset)
-        return self.storage.history.recent(requested_by=mine, limit=limit, offset=offset)
+            return self.storage.history.search(query, requested_by=mine, limit=limit, offset=offset, tag=tag)
+        return self.storage.history.recent(requested_by=mine, limit=limit, offset=offset, tag=tag)
 
     def count(self, requester: Requester | None = None, *, query: str | None = None, everyone: bool = True,
-              cap: int = 10_000) -> int:
+              cap: int = 10_000, tag: str | None = None) -> int:
         """How many codes :meth:`recent` would list in all (at most ``cap + 1``: "more than ``cap``")."""
         mine = None
         if requester is not None and not everyone and not self.permissions.is_admin(requester):
             mine = requester.key
-        return self.storage.history.count_matching(query, requested_by=mine, cap=cap)
+        return self.storage.history.count_matching(query, requested_by=mine, cap=cap, tag=_one_tag(tag))
 
     def copies(self, code_id: str) -> builtins.list[CodeRecord]:
         """The sharper copies made of a code for its posters, oldest first."""
@@ -469,6 +484,12 @@ class Codes:
         """How many codes are waiting for the worker (the health check shows it)."""
         return len(self.storage.history.pending())
 
+
+
+def _one_tag(tag: str | None) -> str | None:
+    """A list's tag as tags are kept (trimmed, ASCII in lower case); None for none."""
+    found = split_tags(tag) if tag else []
+    return found[0] if found else None
 
 
 __all__ = ["UNEXPECTED", "Codes", "Submission"]

@@ -37,6 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "transparent": ("透明",),
     "live": ("活码",),
     "expires": ("到期",),
+    "tag": ("标签",),
     "env": ("版本",),
     "check": ("检查",),
     "long": ("长参数",),
@@ -56,6 +57,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "via": ("方式",),
     "name": ("名字",),
     "comments": ("说明",),
+    "tag": ("tags",),
 }
 
 
@@ -87,7 +89,7 @@ def header_names() -> dict[str, str]:
 FLAGS = ("create", "transparent", "permanent", "plain", "live", "check", "long", "sharp")
 
 # Words whose CodeRequest field (or service switch) has another name; every other word is its field's name.
-REQUEST_NAMES = {"create": "create_missing", "check": "check_path", "env": "env_version", "long": "long_scene"}
+REQUEST_NAMES = {"tag": "tags", "create": "create_missing", "check": "check_path", "env": "env_version", "long": "long_scene"}
 
 
 def request_name(key: str) -> str:

@@ -107,6 +107,11 @@ LINKS_PER_DAY = 500_000
 FREE_TEXT_MAX = 255
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 RESERVED_QUERY_KEY = "scancode_time"
+# Tags (any code): short words a team groups codes by. The limits are ours (no platform sees a tag): enough
+# for a store's name or a season, few enough that a list's column stays readable.
+TAG_MAX = 20
+TAGS_MAX = 10
+_TAG_SPLIT = re.compile(r"[,，、;；]")
 
 
 # How each front-end asks for parameters that do not fit a scene to be stored behind a key (bot/scenes.py).
@@ -135,6 +140,35 @@ def page_path(value: str) -> str:
     both name the same page either way. One form for every front-end makes ``/pages/x`` and ``pages/x``
     the identical request: the same reuse key, the same code."""
     return value.strip().removeprefix("/")
+
+
+def split_tags(value: object) -> list[str]:
+    """Tags as every front-end keeps them: split on commas (half- and full-width, 、 and ;), trimmed, ASCII
+    letters in lower case (``VIP`` and ``vip`` are one tag; Chinese is left as written), no repeats."""
+    items = value if isinstance(value, list | tuple) else [value] if isinstance(value, str) else []
+    found: list[str] = []
+    for item in items:
+        for part in _TAG_SPLIT.split(str(item)):
+            tag = "".join(ch.lower() if ch.isascii() else ch for ch in part.strip())
+            if tag and tag not in found:
+                found.append(tag)
+    return found
+
+
+def tag_errors(tags: list[str], field: str = "tags") -> list[FieldError]:
+    """Every problem of a code's tags, in both languages."""
+    errors = []
+    if len(tags) > TAGS_MAX:
+        errors.append(FieldError(field, f"一个码最多 {TAGS_MAX} 个标签，现在是 {len(tags)} 个。",
+                                 f"A code may carry at most {TAGS_MAX} tags; there are {len(tags)}."))
+    for tag in tags:
+        if len(tag) > TAG_MAX:
+            errors.append(FieldError(field, f"标签「{tag}」太长：最多 {TAG_MAX} 个字符。",
+                                     f"The tag '{tag}' is too long: at most {TAG_MAX} characters."))
+        elif any(ch.isspace() for ch in tag) or "=" in tag or _BAD_TEXT.search(tag):
+            errors.append(FieldError(field, f"标签「{tag}」不能包含空格、= 或控制字符。",
+                                     f"The tag '{tag}' cannot contain spaces, = or control characters."))
+    return errors
 
 
 def _utf8_len(text: str) -> int:
@@ -260,6 +294,8 @@ class CodeRequest(BaseModel):
     live: bool = False
     destination: str | None = None
     expires: date | None = None
+    # Tags are kept beside the code (storage/tags.py), never part of what is made: not in the reuse key.
+    tags: list[str] = []
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> CodeRequest:
@@ -282,6 +318,8 @@ class CodeRequest(BaseModel):
                 data["via"] = data["via"].strip().lower()
             if data.get("live") is True and not data.get("type"):
                 data["type"] = "B"  # a live code is a B code: no A/C quota, ever
+            if "tags" in data:
+                data["tags"] = split_tags(data["tags"])
             for field in ("page", "destination"):
                 if isinstance(data.get(field), str):
                     data[field] = page_path(data[field])
@@ -358,6 +396,7 @@ class CodeRequest(BaseModel):
                     field, f"{field} 最多 {FREE_TEXT_MAX} 个字符。", f"{field} may have at most {FREE_TEXT_MAX} characters.",
                 ))
         errors += self._live_errors()
+        errors += tag_errors(self.tags)
         errors += self._version_errors()
         errors += self._link_errors()
         if self.scene is not None and self.type is not CodeType.B:
@@ -376,7 +415,13 @@ class CodeRequest(BaseModel):
         if self.type is not CodeType.B:
             return [FieldError("type", "活码总是 B 码（不占 A/C 额度），请去掉 type 或写 type=B。",
                                "A live code is always a B code (no A/C quota); leave out type or write type=B.")]
-        return destination_errors(self.destination)
+        # No destination: a blank code (空码), printed now and bound later with repoint; it opens the fallback page.
+        return destination_errors(self.destination) if self.destination else []
+
+    @property
+    def blank(self) -> bool:
+        """A live code made without a destination (空码): it leads to the fallback page until re-pointed."""
+        return self.live and not self.destination
     def _version_errors(self) -> list[FieldError]:
         """``env_version`` is an A/B (and URL Link/Scheme) parameter of WeChat's, ``check_path`` a B one: elsewhere
         they would be dropped silently, so asking for them there is an error. ``check_path=false`` holds for at most
@@ -587,7 +632,7 @@ class CodeRequest(BaseModel):
     def suggested_name(self) -> str:
         """A GrowingIO-safe name from campaign, channel and page (the person may change it)."""
         page = self.destination if self.live and self.destination else self.page
-        parts = [self.campaign, self.channel, page.split("?")[0].strip("/").replace("/", "_") or "home"]
+        parts = [self.campaign, self.channel, "blank" if self.blank else page.split("?")[0].strip("/").replace("/", "_") or "home"]
         if self.live:
             parts.append("live")
         elif self.scene:

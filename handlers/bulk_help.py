@@ -9,7 +9,7 @@ the help cannot drift from what the sheet reader accepts.
 
 from __future__ import annotations
 
-from bot.batch.sheets import COLUMNS, MAX_BYTES, MAX_ROWS
+from bot.batch.sheets import BLANK_NAMES, COLUMNS, MAX_BYTES, MAX_ROWS
 from bot.fields import FLAGS, header_names
 
 USAGE = "bulk ⏎ <header> ⏎ <row> …"
@@ -65,7 +65,7 @@ def overview(chat: str | None) -> tuple[str, str, str]:
 
 def columns() -> list[str]:
     """Each column a sheet may have with its other headers (Chinese ones included), in the reader's order."""
-    names = header_names()
+    names = header_names() | BLANK_NAMES
     return [" ".join([key, *(n for n, k in names.items() if k == key and n != key)]) for key in COLUMNS]
 
 
@@ -75,9 +75,10 @@ def detail(chat: str | None) -> list[tuple[str, str]]:
     flags = ", ".join(FLAGS)
     lines = [_FILES[chat] if chat in _FILES else (_CLI_ZH + "。", _CLI_EN[:1].upper() + _CLI_EN[1:] + ".")]
     lines += [
-        ("表格：CSV（UTF-8/GBK）或 XLSX，粘贴用逗号或 Tab 分隔；首行是列名（中英文均可，同 new 的参数）：",
+        # said in few words: with every column (blank and tag too) this help is still one WeCom text
+        ("表格：CSV（UTF-8/GBK）或 XLSX，粘贴用逗号或 Tab 分隔；首行是列名（同 new 的参数）：",
          "The sheet: CSV (UTF-8/GBK) or XLSX, pasted comma or tab separated; the first line names the "
-         "columns (English or Chinese, as new's options):"),
+         "columns (as new's options):"),
         (f"{flags} 填 yes 或 no；空格子用默认值。", f"{flags}: yes or no; an empty cell keeps the default."),
         (f"上限：每次最多 {MAX_ROWS} 行、{mb} MB。", f"Limits: at most {MAX_ROWS} rows and {mb} MB at a time."),
         ("先预检：每行按单个码的规则检查，算出复用和额度，什么都不生成。",

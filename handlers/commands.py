@@ -155,18 +155,21 @@ async def new(service: Service, ask: CodeAsk, requester: Requester) -> Reply:
 def list_reply(service: Service, command: grammar.Command, requester: Requester) -> Reply:
     """``list [query] [page=N]``: how many codes there are, one page of them, and the command for the next."""
     query = command.args[0] if command.args else None
+    tag = command.fields.get("tag")
     page, size = int(command.fields.get("page", "1")), grammar.LIST_PAGE_SIZE
-    total = service.count(requester, query=query, cap=LIST_COUNT_CAP)
-    records = service.recent(requester, query=query, limit=size, offset=(page - 1) * size) if total else []
+    total = service.count(requester, query=query, cap=LIST_COUNT_CAP, tag=tag)
+    records = service.recent(requester, query=query, limit=size, offset=(page - 1) * size, tag=tag) if total else []
     over = total > LIST_COUNT_CAP
     pages = -(-total // size)
     how_many = f"超过 {LIST_COUNT_CAP:,} 个" if over else f"共 {total:,} 个"
-    count_zh = f"匹配「{query}」的码{how_many}" if query else f"码{how_many}"
+    count_zh = (f"标签「{tag}」" if tag else "") + (f"匹配「{query}」的码{how_many}" if query else f"码{how_many}")
     count_en = (f"More than {LIST_COUNT_CAP:,} codes" if over else f"{total:,} code{'s' if total != 1 else ''}") + \
-        (f" matching {query!r}" if query else "")
+        (f" tagged {tag!r}" if tag else "") + (f" matching {query!r}" if query else "")
     if not total:
-        return Reply(zh=(f"没有找到匹配「{query}」的码。" if query else "没有找到码。") + "用 new <页面> 生成一个。",
-                     en=(f"No codes found matching {query!r}." if query else "No codes found.") + " Make one with new <page>.")
+        which = (f"标签「{tag}」" if tag else "") + (f"匹配「{query}」" if query else "")
+        return Reply(zh=(f"没有找到{which}的码。" if which else "没有找到码。") + "用 new <页面> 生成一个。",
+                     en=(f"No codes found{(f' tagged {tag!r}' if tag else '') + (f' matching {query!r}' if query else '')}."
+                         if query or tag else "No codes found.") + " Make one with new <page>.")
     if not records:
         pages_zh, pages_en = ("", "") if over else (f"，共 {pages} 页", f", {pages} page{'s' if pages != 1 else ''} in all")
         return Reply(ok=False, zh=f"没有第 {page} 页：{count_zh}{pages_zh}。", en=f"There is no page {page}: {count_en}{pages_en}.")
@@ -176,9 +179,10 @@ def list_reply(service: Service, command: grammar.Command, requester: Requester)
     head_en = f"{count_en}; page {page}{of_en} (codes {first}–{last})."
     # The table's headings are in both languages already, so the whole answer is one bilingual text: a chat
     # that shows both languages shows one table, not one per language.
-    text = f"{head_zh}\n{head_en}\n{list_table(records, service.settings.zone)}"
+    text = f"{head_zh}\n{head_en}\n{list_table(records, service.settings.zone, service.live.totals(records))}"
     if over or last < total:
-        more = grammar.render(grammar.Command(verb="list", args=[query] if query else [], fields={"page": str(page + 1)}))
+        more = grammar.render(grammar.Command(verb="list", args=[query] if query else [],
+                                              fields={**({"tag": tag} if tag else {}), "page": str(page + 1)}))
         text += f"\n下一页 Next page: {more}"
     return Reply(zh=text, en=text, records=records, data={"total": total, "page": page, "pages": None if over else pages})
 
@@ -222,9 +226,11 @@ def show(service: Service, code_id: str) -> Reply:
     listed = {"zh": [p.describe("zh") + (f"：{links.poster_url(base, p.id, p.format)}" if base else "") for p in posters],
               "en": [p.describe("en") + (f": {links.poster_url(base, p.id, p.format)}" if base else "") for p in posters]}
     copies = service.copies(record.id)
-    extra = {lang: (live_commands.live_lines(view, lang, zone) if view else []) + copy_lines(copies, lang) + listed[lang]
-             + audit_lines(trail, lang, zone) for lang in ("zh", "en")}
-    data: dict[str, Any] = {"live": view.model_dump(mode="json")} if view else {}
+    tags = service.live.tags(record.id)
+    tagged = {"zh": [f"标签: {', '.join(tags)}"] if tags else [], "en": [f"Tags: {', '.join(tags)}"] if tags else []}
+    extra = {lang: (live_commands.live_lines(view, lang, zone) if view else []) + tagged[lang] + copy_lines(copies, lang)
+             + listed[lang] + audit_lines(trail, lang, zone) for lang in ("zh", "en")}
+    data: dict[str, Any] = ({"live": view.model_dump(mode="json")} if view else {}) | ({"tags": tags} if tags else {})
     if posters:
         data["posters"] = [p.model_dump(mode="json") for p in posters]
     return Reply(zh="\n".join(detail_lines(record, "zh", zone) + extra["zh"]),

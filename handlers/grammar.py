@@ -153,6 +153,8 @@ _FIELDS: dict[str, _FieldSpec] = {
         _FieldSpec("transparent", ALIASES["transparent"], "透明背景", "transparent background", _YES_NO, "yes"),
         _FieldSpec("live", ALIASES["live"], "活码：以后可改指向、可暂停、统计扫码（B 码）",
                    "live code: re-point, pause and count scans later (a B code)", _YES_NO, "yes"),
+        _FieldSpec("tag", ALIASES["tag"], "标签，逗号分隔，如 tag=门店,春节（之后可按标签列出、批量修改）",
+                   "tags, comma-separated, e.g. tag=store,spring (list and change codes by tag later)"),
         _FieldSpec("expires", ALIASES["expires"], "活码到期日（YYYY-MM-DD，之后扫码去默认页）",
                    "a live code's last day (YYYY-MM-DD; scans go to the fallback page after it)"),
         _FieldSpec("env", ALIASES["env"], "A/B 码和 urllink/scheme 打开的版本：release（正式版）、trial（体验版）或 develop（开发版）",
@@ -191,6 +193,13 @@ _ROUTE_OPTIONS = (
     _FieldSpec("until", ("到",), "按日期改指向的最后一天（含），之后回到原来的指向",
                "a dated route's last day (included); then scans go back", shown="YYYY-MM-DD"),
 )
+# A selection, the codes a change to many codes at once touches (bot/live/selection.py): options of repoint,
+# pause, resume and tag; list takes tag= too.
+_SELECT_TAG = _FieldSpec("tag", ("标签",), "按标签选择，如 tag=春节", "select by tag, e.g. tag=spring")
+_SELECT_CAMPAIGN = _FieldSpec("campaign", ("活动",), "按推广活动选择（名称完全一致）", "select by campaign (its exact name)")
+_SELECT_BATCH = _FieldSpec("batch", ("批次",), "按批量任务选择（批次编号）", "select by batch (its id)")
+_SELECTING = (_SELECT_TAG, _SELECT_CAMPAIGN, _SELECT_BATCH)
+SELECTING_VERBS = frozenset({"repoint", "pause", "resume", "tag", "untag"})
 
 _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *_LIVE_SPECS = _SPECS = (
     CommandSpec("help", "帮助", ("[command]",), "show this help, or one command's detail",
@@ -200,8 +209,10 @@ _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *
     # The rows follow on the next lines: parse() takes them whole, before tokens (cells hold quotes and '=').
     CommandSpec("bulk", "批量", (), "many codes from a sheet: a dry run first, then start",
                 "用表格批量生成：先预检，再开始"),
-    CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query",
-                "列出已生成的码，可按关键词筛选", rest=True, own=(_LIST_PAGE,)),
+    CommandSpec("list", "列表", ("[query]",), "list codes, optionally matching a query or tag=",
+                "列出已生成的码，可按关键词或标签筛选", rest=True,
+                own=(_LIST_PAGE, _FieldSpec("tag", ("标签",), "只列出带这个标签的码，如 list tag=门店",
+                                            "only codes with this tag, e.g. list tag=store"))),
     CommandSpec("show", "查看", ("<id>",), "show one code", "查看一个码"),
     CommandSpec("poster", "海报", ("<id>", "<template>"), "a print-ready poster of a code (PNG or PDF)",
                 "用一个码生成可印刷的海报（PNG 或 PDF）", keys=_POSTER_KEYS),
@@ -210,13 +221,18 @@ _HELP, _NEW, _BULK, _LIST, _SHOW, _POSTER, _RENAME, _DELETE, _SUMMARY, _QUOTA, *
     CommandSpec("summary", "汇总", ("[days]",), f"report on the last N days (N from 1 to {MAX_DAYS})",
                 f"最近 N 天的汇总（N 为 1 到 {MAX_DAYS}）"),
     CommandSpec("quota", "额度", (), "how much of the A+C code quota is left", "A+C 码剩余额度"),
-    CommandSpec("repoint", "改指向", ("<id>", "[page[=weight]…]"),
-                "send a live code's scans elsewhere, or split them", "改活码的目标页面，或分流",
-                rest=True, own=_ROUTE_OPTIONS),
-    CommandSpec("pause", "暂停", ("<id>",), "pause a live code (scans go to the fallback page)",
-                "暂停活码（扫码打开默认页）"),
-    CommandSpec("resume", "恢复", ("<id>",), "resume a paused or expired live code", "恢复已暂停或已到期的活码"),
+    CommandSpec("repoint", "改指向", ("<id…>", "[page[=weight]…]"),
+                "send live codes' scans elsewhere, split one's, bind a blank code; several: ids, tag=, campaign=, batch=",
+                "改活码的目标页面、分流，或绑定空码；多个码：几个编号，或 tag=、campaign=、batch=",
+                rest=True, own=(*_ROUTE_OPTIONS, *_SELECTING)),
+    CommandSpec("pause", "暂停", ("<id…>",), "pause a live code (scans go to the fallback page)",
+                "暂停活码（扫码打开默认页）", own=_SELECTING),
+    CommandSpec("resume", "恢复", ("<id…>",), "resume a paused or expired live code", "恢复已暂停或已到期的活码",
+                own=_SELECTING),
     CommandSpec("stats", "统计", ("<id>",), "a live code's scans per day and page", "活码每天、每个页面的扫码次数"),
+    CommandSpec("tag", "标签", ("<id>", "<tag…>"), "add tags to a code (or to a selection: tag=, campaign=, batch=)", "给码加标签（或给一组码：tag=、campaign=、batch=）", own=_SELECTING),
+    CommandSpec("untag", "取消标签", ("<id>", "<tag…>"), "take tags off a code (or a selection)", "去掉码的标签（或一组码的）", own=_SELECTING),
+    CommandSpec("confirm", "确认", (), "apply the change to many codes previewed last (also: yes)", "执行刚才预览的批量修改"),
 )
 
 # Which options apply to which code type (help new): the rules of bot/models.py, said per type.
@@ -244,7 +260,7 @@ _NEW_BY_TYPE = (
 COMMANDS: dict[str, CommandSpec] = {spec.verb: spec for spec in _SPECS}
 """The command table, in help order, keyed by canonical English verb."""
 
-_BY_NAME: dict[str, CommandSpec] = {**COMMANDS, **{spec.alias: spec for spec in _SPECS}}
+_BY_NAME: dict[str, CommandSpec] = {**COMMANDS, **{spec.alias: spec for spec in _SPECS}, "yes": COMMANDS["confirm"]}
 _KEY_NAMES: dict[str, str] = {
     name: f.key for f in _FIELDS.values() for name in (f.key, *f.aliases)
 }
@@ -311,7 +327,12 @@ def parse(text: str) -> Command:
             raise _error(spec, "页面路径写了两次（page= 和位置参数）。",
                          "The page is given twice (as page= and as a word).")
         args = [page]
-    args = _arity(spec, args)
+    if spec is _NEW and not args and fields.get("live") == "yes":
+        pass  # a blank live code (空码): no page now, bound later with repoint
+    elif spec.verb in SELECTING_VERBS:
+        args = _selection_arity(spec, args, fields)
+    else:
+        args = _arity(spec, args)
     if spec is _HELP and args:
         target = _BY_NAME.get(_norm(args[0]))
         if target is None:
@@ -412,6 +433,8 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
 
     lines = [pair("minpcode 命令（中文或英文命令名均可）：", "minpcode commands (English or Chinese verbs):")]
     for spec in _SPECS:
+        if spec in _LIVE_SPECS:
+            continue  # one line for the live-code family, below: the welcome must stay one WeCom text (2048 bytes)
         # A command with many options shows them in its own help, so this list stays one chat message.
         shown = spec.usage if len(spec.options()) <= _KEYS_SHOWN else " ".join((spec.verb, *spec.params, "[key=value …]"))
         zh, en = spec.zh, spec.en
@@ -419,6 +442,8 @@ def help_text(lang: str = "zh", command: str | None = None, chat: str | None = N
             shown, zh, en = bulk_help.overview(chat)
         lines.append(f"• {spec.alias}｜{shown}")
         lines.append(f"  {pair(zh, en, ' / ')}")
+    lines.append("• " + " · ".join(f"{spec.alias}｜{spec.verb}" for spec in _LIVE_SPECS))
+    lines.append(f"  {pair('活码和标签：改指向、暂停、恢复、统计，加/去标签；多个码先预览再确认', 'live codes and tags; many codes at once: a preview, then confirm', ' / ')}")
     lines.append(pair('含空格或全角逗号的值请加引号，如 备注=“春季 海报”。',
                       'Quote values with spaces or full-width commas, e.g. comments="spring poster".'))
     lines.append(pair("发送 help <命令> 查看详细说明。", "Send help <command> for details."))
@@ -562,6 +587,18 @@ def _arity(spec: CommandSpec, args: list[str]) -> list[str]:
     if len(args) > spec.max_args:
         extra = " ".join(args[spec.max_args:])
         raise _error(spec, f"多余的参数：{extra}", f"Too many arguments: {extra}")
+    return args
+
+
+def _selection_arity(spec: CommandSpec, args: list[str], fields: dict[str, str]) -> list[str]:
+    """The words of a change that may touch many codes: ids (several, or none with tag=/campaign=/batch=),
+    then repoint's page or tag's tags. Which words are ids the dispatcher reads (handlers/live_commands.py)."""
+    selected = any(k in fields for k in ("tag", "campaign", "batch"))
+    need = {"repoint": 1, "tag": 1, "untag": 1}.get(spec.verb, 0) + (0 if selected else 1)
+    if len(args) < need:
+        missing = spec.params[min(len(args), len(spec.params) - 1)]
+        raise _error(spec, f"缺少参数 {missing}（或用 tag=、campaign=、batch= 选择一组码）。",
+                     f"Missing {missing} (or choose codes with tag=, campaign=, batch=).")
     return args
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.history import AuditEntry
@@ -145,36 +145,44 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def list_table(records: Sequence[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> str:
-    """The ``list`` answer: one table with bilingual headers, times in ``zone`` (named in the header)."""
+def list_table(records: Sequence[CodeRecord], zone: ZoneInfo = UTC_ZONE,
+               live: Mapping[str, tuple[str, bool, int]] | None = None) -> str:
+    """The ``list`` answer: one table with bilingual headers, times in ``zone`` (named in the header);
+    ``live``: ``service.live.totals`` of the records, so a blank live code says so."""
     marketing = any(r.campaign or r.channel for r in records)
     headers = ["编号 ID", "类型 Type", "状态 Status", "名称 Name", "页面 Page"]
     headers += ["活动·渠道 Campaign·Channel"] if marketing else []
     headers += ["创建人 By", f"时间 Time ({zone.key})"]
-    rows = [record_cells(r, marketing, zone) + [r.requested_by_name or r.requested_by,
+    rows = [record_cells(r, marketing, zone, (live or {}).get(r.id)) + [r.requested_by_name or r.requested_by,
                                           local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]]
             for r in records]
     return text_table(headers, rows)
 
 
-def record_cells(r: CodeRecord, marketing: bool, zone: ZoneInfo = UTC_ZONE) -> list[str]:
+def record_cells(r: CodeRecord, marketing: bool, zone: ZoneInfo = UTC_ZONE,
+                 live: tuple[str, bool, int] | None = None) -> list[str]:
     """A code's cells in a list (id, type, status, name, page and scene; campaign·channel when ``marketing``),
-    the same in a chat's text table and the terminal's. A link's status says until when it works."""
+    the same in a chat's text table and the terminal's. A link's status says until when it works; a blank live
+    code (``live``'s destination empty) says "blank" until it is bound."""
     zh_status, en_status = STATUS_LABELS[r.status]
     status = f"{zh_status} {en_status}"
     if r.status is Status.DONE and r.expires_at is not None:
         until = local_time(r.expires_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]
         status = "已过期 expired" if r.expired() else f"{status} (至 until {until})"
     cells = [r.id, r.type.value, status, r.name or "-",
-             (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
+             (f"{BLANK_WORDS} " if live is not None and not live[0] else "")
+             + (r.page or "-") + (f" scene={r.scene}" if r.scene else "")]
     if marketing:
         cells.append(" · ".join(x for x in (r.campaign, r.channel) if x) or "-")
     return cells
 
 
+BLANK_WORDS = "空码 blank"  # a live code with no destination yet, in every list until repoint binds it
+
 ACTION_WORDS = {"requested": ("请求生成", "requested"), "reused": ("复用", "reused"), "renamed": ("改名", "renamed"),
                 "deleted": ("删除", "deleted"), "repointed": ("改指向", "repointed"), "paused": ("暂停", "paused"),
-                "resumed": ("恢复", "resumed")}
+                "resumed": ("恢复", "resumed"), "tagged": ("加标签", "tagged"),
+                "untagged": ("取消标签", "untagged")}
 
 
 def audit_line(entry: AuditEntry, lang: str, zone: ZoneInfo = UTC_ZONE, *, with_code: bool = False) -> str:

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from bot import links
 from bot.batch.links import TTL_SECONDS, LinkError, LinkExpired, UploadClaim
 from bot.batch.models import BatchStatus
-from bot.batch.sheets import COLUMNS, MAX_BYTES, load_sheet
+from bot.batch.sheets import BLANK_NAMES, COLUMNS, MAX_BYTES, load_sheet
 from bot.errors import InputError, MinpcodeError, NotFound
 from bot.fields import ALIASES
 from bot.service import Service
@@ -70,7 +70,8 @@ def _columns() -> str:
     """Each known column with its Chinese header where it has one: ``page（页面）``."""
     shown = []
     for key in COLUMNS:
-        chinese = next((a for a in ALIASES[key] if not a.isascii()), None)
+        aliases = ALIASES.get(key) or tuple(name for name, k in BLANK_NAMES.items() if k == key)  # blank: the sheet's own
+        chinese = next((a for a in aliases if not a.isascii()), None)
         shown.append(f"{key}（{chinese}）" if chinese else key)
     return ", ".join(shown)
 

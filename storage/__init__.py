@@ -46,6 +46,7 @@ from storage.scans import ScanStore
 from storage.scenes import SceneStore
 from storage.secrets import Secrets
 from storage.summary_runs import SummaryRuns
+from storage.tags import TagStore
 from storage.webhooks import WebhookStore
 from storage.writes import Writes
 
@@ -65,6 +66,7 @@ class Storage:
     scans: ScanStore
     site_files: SiteFiles
     drafts: DraftStore
+    tags: TagStore = field(init=False)   # tags on codes (storage/tags.py)
     leases: Leases = field(init=False)   # one owner per job across processes (storage/leases.py)
     outbox: Outbox = field(init=False)   # answers promised before an ack, and ids already seen
     batches: Batches = field(init=False)  # sheets of requests and each row's outcome (storage/batches.py)
@@ -76,6 +78,7 @@ class Storage:
     data_dir: Path | None = None  # the data folder (with PostgreSQL, still the home of the console's files)
 
     def __post_init__(self) -> None:
+        self.tags = TagStore(self.db)
         self.leases = Leases(self.db)
         self.outbox = Outbox(self.db)
         self.batches = Batches(self.db)

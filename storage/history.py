@@ -26,6 +26,7 @@ _COLUMNS = (
 )
 # A sharper copy (bot/posters/service.py) names its original in copy_of: lists and counts show the original only.
 _ORIGINALS = "copy_of IS NULL"
+_TAGGED = "c.id IN (SELECT code_id FROM code_tags WHERE tag = ?)"  # list tag=… (storage/tags.py)
 _NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
@@ -155,12 +156,15 @@ class History:
         return [_record(r) for r in rows]
 
     def recent(self, *, requested_by: str | None = None, limit: int = 20, offset: int = 0,
-               include_deleted: bool = False) -> list[CodeRecord]:
-        """Newest first, sharper copies left out (their original stands for them)."""
+               include_deleted: bool = False, tag: str | None = None) -> list[CodeRecord]:
+        """Newest first, sharper copies left out (their original stands for them); ``tag``: only codes carrying it."""
         where, params = [_ORIGINALS], []
         if requested_by:
             where.append("requested_by = ?")
             params.append(requested_by)
+        if tag:
+            where.append(_TAGGED.replace("c.id", "id"))
+            params.append(tag)
         if not include_deleted:
             where.append("status != 'deleted'")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
@@ -171,33 +175,38 @@ class History:
         return [_record(r) for r in rows]
 
     def search(self, query: str, *, requested_by: str | None = None, limit: int = 20,
-               offset: int = 0) -> list[CodeRecord]:
+               offset: int = 0, tag: str | None = None) -> list[CodeRecord]:
         """Full-text search over names, pages, scenes, campaigns, channels, comments and tracking URLs (sharper
         copies left out, as in :meth:`recent`)."""
         query = query.strip()
         if not query:
-            return self.recent(requested_by=requested_by, limit=limit, offset=offset)
-        rows = self._db.execute(*self._search_sql(query, requested_by, _prefixed("c"), limit, offset)).fetchall()
+            return self.recent(requested_by=requested_by, limit=limit, offset=offset, tag=tag)
+        rows = self._db.execute(*self._search_sql(query, requested_by, _prefixed("c"), limit, offset, tag)).fetchall()
         return [_record(r) for r in rows]
 
-    def count_matching(self, query: str | None = None, *, requested_by: str | None = None, cap: int = 10_000) -> int:
+    def count_matching(self, query: str | None = None, *, requested_by: str | None = None, cap: int = 10_000,
+                       tag: str | None = None) -> int:
         """How many codes :meth:`search` (or :meth:`recent`, without a query) would list, counted up to
         ``cap + 1`` so a count over a million rows stays as quick as a page of them."""
         query = (query or "").strip()
         if query:
-            sql, params = self._search_sql(query, requested_by, "1", cap + 1, 0)
+            sql, params = self._search_sql(query, requested_by, "1", cap + 1, 0, tag)
         else:
-            sql = (f"SELECT 1 FROM codes WHERE {_ORIGINALS} AND status != 'deleted'"
-                   + (" AND requested_by = ?" if requested_by else "") + " LIMIT ?")
-            params = [*([requested_by] if requested_by else []), cap + 1]
+            sql = (f"SELECT 1 FROM codes c WHERE c.{_ORIGINALS} AND c.status != 'deleted'"
+                   + (" AND c.requested_by = ?" if requested_by else "") + (f" AND {_TAGGED}" if tag else "")
+                   + " LIMIT ?")
+            params = [*([requested_by] if requested_by else []), *([tag] if tag else []), cap + 1]
         return int(self._db.execute(f"SELECT count(*) FROM ({sql}) AS found", params).fetchone()[0])
 
     def _search_sql(self, query: str, requested_by: str | None, columns: str, limit: int,
-                    offset: int) -> tuple[str, list[Any]]:
+                    offset: int, tag: str | None = None) -> tuple[str, list[Any]]:
         extra, params = f" AND c.{_ORIGINALS}", []
         if requested_by:
             extra += " AND c.requested_by = ?"
             params.append(requested_by)
+        if tag:
+            extra += f" AND {_TAGGED}"
+            params.append(tag)
         if self._db.dialect == "postgresql":
             # The same rows as SQLite's: any substring, case-insensitive, tracking URLs from 3 characters on (as
             # the FTS table has them); pg_trgm's GIN indexes serve ILIKE (storage/pg_schema.py).

@@ -21,7 +21,7 @@ _LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated
 class LiveRow:
     key: str
     code_id: str
-    page: str                   # the current destination: page with its query
+    page: str                   # the current destination: page with its query; '' for a blank code (空码)
     paused: bool
     expires_at: float | None    # Unix seconds; None: never
     created_by: str | None
@@ -70,8 +70,9 @@ class LiveStore:
         with immediate(self._db):
             self._db.execute(f"INSERT INTO live_codes ({_LIVE}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, NULL)",
                              [key, code_id, page, expires_at, set_by, now, now])
-            self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
-                             [key, page, set_by, now])
+            if page:  # a blank code ('' : no destination yet) has no destination to remember until it is bound
+                self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at) VALUES (?, ?, ?, ?)",
+                                 [key, page, set_by, now])
         found = self.get(key)
         assert found is not None
         return found

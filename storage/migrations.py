@@ -31,6 +31,7 @@ from storage import leases as _leases
 from storage import live as _live
 from storage import pg_schema
 from storage import secrets as _secrets
+from storage import tags as _tags
 from storage import webhooks as _webhooks
 from storage.clock import from_text, now_text, to_text
 from storage.engine import Database, SqliteDatabase
@@ -458,6 +459,7 @@ MIGRATIONS: list[Migration] = [
     ("secrets_in_the_database", _secrets.migration),
     (_webhooks.MIGRATION, _webhooks.migration),
     ("live_routes_scan_pages", _live_routes_scan_pages),
+    (_tags.MIGRATION, _tags.migration),
 ]
 
 

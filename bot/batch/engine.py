@@ -397,8 +397,8 @@ class BatchEngine:
                        requester: Requester) -> tuple[CodeRequest, PosterAsk | None]:
         """One row checked as one ``new`` command is: the code, and its poster when it asks for one. A row
         without a page is refused as ``new`` without one is (a B code would otherwise open the home page,
-        which nobody asked for in a sheet of pages)."""
-        if not str(fields.get("page") or "").strip():
+        which nobody asked for in a sheet of pages). A live row without a page is a blank code (空码), bound later."""
+        if not str(fields.get("page") or "").strip() and fields.get("live") is not True:
             raise FieldError("page", "这一行没有页面路径：请在 page（页面）列填写，例如 pages/index/index。",
                              "This row has no page: fill in its page column, e.g. pages/index/index.")
         ask = row_posters.read(fields)

@@ -40,7 +40,11 @@ MAX_SHARED_STRINGS = 200_000
 MAX_ROWS_PRESENT = 20 * MAX_ROWS  # <row> elements, blank ones included
 MAX_CELLS = 1_000_000  # the cells the rows span, from column A to each row's last cell
 BUDGET = workers.Budget(seconds=10, memory_mb=512, what=Text(zh="表格解析", en="reading the sheet"))
-COLUMNS = SHEET_FIELDS
+# ``blank`` (空码) is a sheet's own column: a row with blank=N stands for N blank live codes (no page yet, bound
+# later with repoint), named after the row's name as a prefix: <name>-001, <name>-002, ….
+BLANK = "blank"
+BLANK_NAMES = {"blank": BLANK, "空码": BLANK}
+COLUMNS = (*SHEET_FIELDS, BLANK)
 _YES = {"yes", "y", "true", "1", "是", "on"}
 _NO = {"no", "n", "false", "0", "否", "off", ""}
 
@@ -285,7 +289,7 @@ def _build(cells: list[list[str]], filename: str, digest: str, encoding: str, fi
     if not cells:
         raise SheetError("表是空的：第一行应是列名，如 page,type,scene。",
                          "The sheet is empty; its first line names the columns, e.g. page,type,scene.")
-    names = header_names()
+    names = header_names() | BLANK_NAMES
     header = [c.strip().lstrip("\ufeff").casefold() for c in cells[0]]
     while header and not header[-1]:
         header.pop()
@@ -307,8 +311,44 @@ def _build(cells: list[list[str]], filename: str, digest: str, encoding: str, fi
     body = [(first_line + 1 + i, row) for i, row in enumerate(cells[1:]) if any(c.strip() for c in row)]
     if len(body) > MAX_ROWS:
         raise _too_many(len(body))
-    rows = [_row(line, keys, values) for line, values in body]
+    rows = _blanks([_row(line, keys, values) for line, values in body])
+    if len(rows) > MAX_ROWS:
+        raise _too_many(len(rows))
     return Sheet(filename=filename, sha256=digest, encoding=encoding, columns=keys, rows=rows)
+
+
+def _blanks(rows: list[SheetRow]) -> list[SheetRow]:
+    """Each row with blank=N becomes N live-code rows without a page, named ``<name>-001`` and on. Their lines
+    follow the sheet's last line (each line of the sheet keeps its own number in the report); the first of
+    them keeps the row's own line."""
+    if not any(BLANK in r.fields for r in rows):
+        return rows
+    out: list[SheetRow] = []
+    spare = max(r.line for r in rows) + 1
+    for row in rows:
+        raw = row.fields.pop(BLANK, None)
+        if raw is None:
+            out.append(row)
+            continue
+        count = str(raw).strip()
+        if not (count.isascii() and count.isdecimal() and 1 <= int(count) <= MAX_ROWS):
+            row.errors.append((f"blank（空码）须是 1 到 {MAX_ROWS} 之间的整数，现在是「{raw}」。",
+                               f"blank must be a whole number from 1 to {MAX_ROWS}, not {raw!r}."))
+            out.append(row)
+            continue
+        if row.fields.get("page") or row.fields.get("live") is False:
+            row.errors.append(("blank（空码）的行不填页面、不写 live=no：空码以后用 repoint 绑定页面。",
+                               "A blank row takes no page and no live=no: blank codes are bound later with repoint."))
+            out.append(row)
+            continue
+        prefix = str(row.fields.get("name") or "blank")
+        width = max(3, len(count))
+        for n in range(1, int(count) + 1):
+            fields = row.fields | {"live": True, "name": f"{prefix}-{n:0{width}d}"}
+            line = row.line if n == 1 else spare
+            spare += n > 1
+            out.append(SheetRow(line=line, fields=fields, errors=list(row.errors)))
+    return out
 
 
 def _row(line: int, keys: list[str], values: list[str]) -> SheetRow:

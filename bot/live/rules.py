@@ -111,7 +111,8 @@ class LiveView(BaseModel):
 
     code_id: str
     key: str
-    destination: str
+    destination: str        # '' while the code is blank
+    blank: bool = False     # a blank code (空码): no destination yet, scans open the fallback page until repoint binds it
     paused: bool
     expired: bool
     expires_at: datetime | None     # the instant it stops leading to the destination
@@ -335,14 +336,16 @@ class LiveCodes:
         if found.live is not None:
             row = found.live
             now = self.now()
-            stopped = row.paused or self._expired(row, now)
+            # not row.page and no routes: a blank code (空码), not bound yet, opens the fallback page
+            stopped = row.paused or self._expired(row, now) or (not row.page and row.routes is None)
             if stopped:
                 destination = self.fallback_page
             elif row.routes is None:
                 destination = row.page
             else:  # parsed once per stored text (cached), so a routed scan costs a dict lookup and a hash
                 destination = routes_from_json(row.routes, self.zone).pick(row.page, key=key, visitor=visitor,
-                                                                            platform=platform, now=now)
+                                                                            platform=platform, now=now) \
+                    or self.fallback_page
             origin = scan_origin(referer, self.appid)
             why = self.uncounted(key, origin, client)
             if why is None:
@@ -374,9 +377,10 @@ class LiveCodes:
         ends = datetime.fromtimestamp(row.expires_at, self.zone) if row.expires_at is not None else None
         routes = routes_view(routes_from_json(row.routes, self.zone))
         return LiveView(
-            code_id=record.id, key=row.key, destination=row.page, paused=row.paused, expired=expired,
-            expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
-            leads_to=self.fallback_page if (row.paused or expired) else row.page,
+            code_id=record.id, key=row.key, destination=row.page, blank=not row.page and row.routes is None,
+            paused=row.paused, expired=expired, expires_at=ends,
+            expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
+            leads_to=self.fallback_page if (row.paused or expired or not row.page) else row.page,
             destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at,
                                       routes=routes_view(routes_from_json(d.routes, self.zone)))
                           for d in self.storage.live.destinations(row.key)],

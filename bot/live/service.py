@@ -23,8 +23,9 @@ from bot.history import get_record
 from bot.live.routes import RouteChange, reported_platform, routes_from_json
 from bot.live.rules import DayScans, LiveCodes, LiveView, Resolution, RoutesView, ScanBreakdown, routes_view
 from bot.live.scans import ScanRecorder, hash_key
+from bot.live.selection import Selections, tag_codes
 from bot.metrics import METRICS
-from bot.models import CodeRecord, Requester
+from bot.models import CodeRecord, Requester, split_tags
 from bot.permissions import Permissions
 from bot.webhooks import Webhooks, events
 from storage import Storage
@@ -48,6 +49,7 @@ class LiveService:
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
                                fallback_page=settings.minpcode_fallback_page, zone=settings.zone, appid=appid,
                                counted_per_minute=settings.minpcode_resolver_rate)
+        self.selections = Selections(storage, permissions, self.rules)  # changes to many codes at once
 
     async def start(self) -> None:
         await self.scans.start()
@@ -121,6 +123,26 @@ class LiveService:
         record = self._manageable(code_id, requester)
         self.rules.set_paused(record, False, requester)
         return self._changed(events.LIVE_RESUMED, record)
+
+    # -- tags (any code; its creator or an admin) --------------------------------------------------
+    def tag(self, code_id: str, tags: str | builtins.list[str], requester: Requester) -> builtins.list[str]:
+        """Add tags to one code (normalised as a new code's ``tag=``); its tags after."""
+        return self._tagged(code_id, tags, requester, add=True)
+
+    def untag(self, code_id: str, tags: str | builtins.list[str], requester: Requester) -> builtins.list[str]:
+        """Take tags off one code; its tags after."""
+        return self._tagged(code_id, tags, requester, add=False)
+
+    def tags(self, code_id: str) -> builtins.list[str]:
+        return self.storage.tags.of(code_id)
+
+    def tags_of(self, records: builtins.list[CodeRecord]) -> dict[str, builtins.list[str]]:
+        return self.storage.tags.of_codes([r.id for r in records])
+
+    def _tagged(self, code_id: str, tags: str | builtins.list[str], requester: Requester, *, add: bool) -> builtins.list[str]:
+        value = self.selections.checked("tag" if add else "untag", tags if isinstance(tags, str) else ",".join(tags))
+        record = self._manageable(code_id, requester)
+        return tag_codes(self.storage, record, split_tags(value), requester, add=add)
 
     # -- the site's files (WeChat's domain verification file) ----------------------------------------
     def site_file(self, name: str) -> bytes | None:

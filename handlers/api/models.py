@@ -73,10 +73,11 @@ class QRCodeRequest(BaseModel):
                                            "no WeChat call, never expires; needs MINPCODE_PLAIN_SCHEME=1, i.e. the page "
                                            "declared in the mini program's admin console (明文 scheme 拉起此小程序)")
     path: str = Field(
-        description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
+        "", description="Mini-program page, e.g. `/pages/product/detail` (one leading `/` is dropped). "
                     "Without a scene it may carry a `?query` (A code, at most 1024 bytes; 107 when "
                     "GrowingIO makes it). Nothing but spaces and `/` is an empty path (code 3001); no control "
-                    "characters.",
+                    "characters. Required, except for a blank live code (`live` without a path: 空码, "
+                    "it opens the fallback page until bound with POST /api/codes/{id}/destination).",
         pattern=PATH_PATTERN, examples=["/pages/product/detail"],
     )
     scene: str | None = Field(
@@ -93,6 +94,9 @@ class QRCodeRequest(BaseModel):
     expires: Annotated[date, BeforeValidator(_full_date)] | None = Field(
         None, description="A live code's last day, `YYYY-MM-DD` (in MINPCODE_TIMEZONE); scans go to the fallback page "
                           "after it")
+    tags: list[str] | str | None = Field(None, description="Tags for the new code: a list, or one string with commas "
+                                                         "(`\"门店,春节\"`); ASCII letters are kept in lower case",
+                                         examples=[["门店", "春节"]])
     long_scene: Literal["key"] | None = Field(
         None,
         description="By default a scene WeChat would refuse (over 32 characters, Chinese, spaces, "
@@ -219,6 +223,10 @@ class CodeView(BaseModel):
     scans: int | None = Field(None, description="A live code's scans, in all")
     routes: RoutesView | None = Field(None, description="A live code's routes (by date, then phone, then share); "
                                                         "null: every scan goes to `destination`")
+
+    blank: bool | None = Field(None, description="A blank live code (空码): no destination yet; scans open the "
+                                                 "fallback page until it is bound")
+    tags: list[str] = Field([], description="The code's tags")
 
 
 class ShareIn(BaseModel):

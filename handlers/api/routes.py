@@ -24,7 +24,7 @@ from bot import links, scenes
 from bot.errors import FieldError, InputError, InvalidRequest, MinpcodeError, NotFound
 from bot.history import HistoryQuery
 from bot.live.routes import build_routes
-from bot.models import CodeRecord, CodeType, Requester, Status
+from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from bot.ports import HotRoute
 from bot.posters.service import PosterMade
 from bot.service import Service
@@ -83,6 +83,7 @@ def code_view(service: Service, public_url: str, record: CodeRecord,
         sandbox=record.sandbox, created_at=record.created_at, updated_at=record.updated_at, live=live is not None,
         destination=live[0] if live else None, paused=live[1] if live else None, scans=live[2] if live else None,
         routes=service.live.routes_of(record) if live else None,
+        blank=not live[0] if live else None, tags=service.live.tags(record.id),
     )
 
 
@@ -166,29 +167,33 @@ class Api:
         # The model refused a path with nothing but spaces and "/" (3001: required, for B codes too; WeChat's
         # "home page" default is not offered) and any control character.
         page = parsed.path.strip()
+        if not page_path(page) and not (parsed.live and parsed.type is None):
+            raise EmptyPath()  # required, for B codes too (WeChat's "home page" default is not offered); a live
+            # code without one is a blank code (空码), bound later
+        tags = {"tags": parsed.tags} if parsed.tags else {}
         scene = (parsed.scene or "").strip()
         if parsed.type is not None:
             # A link: the model refuses what it does not take (a scene, live) rather than dropping it.
             asked = {"type": parsed.type, "page": page, "plain": parsed.plain, "expire_days": parsed.expire_days,
                      "live": parsed.live or None, "expires": parsed.expires, "env_version": parsed.env_version,
                      "scene": scene or None}
-            return {k: v for k, v in asked.items() if v is not None}
+            return {k: v for k, v in asked.items() if v is not None} | tags
         if parsed.plain or parsed.expire_days is not None:
             raise FieldError("type", "plain 和 expire_days 只用于链接：请同时给出 \"type\": \"urllink\" 或 \"scheme\"。",
                              "plain and expire_days are for links: give \"type\": \"urllink\" or \"scheme\" too.")
         if parsed.live:
             # A scene given anyway reaches the service, which says a live code takes none.
             return ({"type": "B", "live": True, "page": page, "width": parsed.width, "expires": parsed.expires}
-                    | ({"scene": scene} if scene else {}))
+                    | ({"scene": scene} if scene else {}) | tags)
         # Sent only when asked for, so the model refuses them where WeChat would ignore them.
         version = ({"env_version": parsed.env_version} if parsed.env_version != "release" else {}) | (
             {"check_path": False} if not parsed.check_path else {})
         if not scene:
             # No campaign or channel here, so a plain WeChat code rather than a GrowingIO link.
             return {"type": "A", "via": "wechat", "page": page, "width": parsed.width, "expires": parsed.expires,
-                    **version}
+                    **version, **tags}
         return {"type": "B", "page": page, "scene": scene, "width": parsed.width, "expires": parsed.expires,
-                **version}
+                **version, **tags}
 
     # -- POST /api/posters ----------------------------------------------------------------------------
     async def poster(self, request: Request, name: str) -> Response:

@@ -40,7 +40,8 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
     @app.command()
     def create(
-        page: Annotated[str, typer.Option("--page", help="Page path (A/C, links: may carry a ?query; B: no query; a leading / is dropped).")],
+        page: Annotated[str | None, typer.Option("--page", help="Page path (A/C, links: may carry a ?query; B: no query; a leading / is dropped). "
+                                                             "Required, except with --live: then a blank code (空码), bound later with repoint.")] = None,
         type_: Annotated[str | None, typer.Option(
             "--type", help="A, B, C, shortlink (opens inside WeChat), urllink or scheme (open from SMS, email, web "
                            "pages) (default A).")] = None,
@@ -66,7 +67,9 @@ def register(app: typer.Typer, cli: Cli) -> None:
         no_check: Annotated[bool, typer.Option("--no-check", help="B: skip the released-page check (WeChat allows it for at most 60,000 pages).")] = False,
         long_scene: Annotated[bool, typer.Option("--long-scene",
                                                  help="B: store a scene that does not fit; the code carries k=<key>.")] = False,
-        live: Annotated[bool, typer.Option("--live", help="A live code (活码): --page is where it leads, changeable later.")] = False,
+        live: Annotated[bool, typer.Option("--live", help="A live code (活码): --page is where it leads, changeable later; "
+                                                         "without --page a blank code that opens the fallback page until bound.")] = False,
+        tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat, or commas: --tag 门店,春节).")] = None,
         expires: Annotated[str | None, typer.Option("--expires", help="A live code's last day, YYYY-MM-DD.")] = None,
         out_file: OutFile = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
@@ -81,14 +84,18 @@ def register(app: typer.Typer, cli: Cli) -> None:
         Example:
 
             minpcode create --page pages/index/index --type B --scene id=42 --out code.png
+            minpcode create --live --name 上海门店-001 --tag 门店
         """
+        if page is None and not live:
+            raise typer.BadParameter("请给出 --page（只有 --live 空码可以不给）。 Give --page (only a blank --live code goes "
+                                     "without one).", param_hint="--page")
         fields: dict[str, Any] = {
             "page": page, "type": type_, "via": via, "scene": scene, "name": name, "campaign": campaign,
             "channel": channel, "medium": medium, "content": content, "term": term, "comments": comments,
             "create_missing": create_missing, "width": width, "transparent": transparent, "title": title,
             "permanent": permanent, "env_version": env, "check_path": False if no_check else None,
             "plain": plain or None, "expire_days": expire_days,
-            "live": live or None, "expires": expires,
+            "live": live or None, "expires": expires, "tags": tag or None,
         }
         fields = {k: v for k, v in fields.items() if v is not None}
         requester = _requester()
@@ -112,6 +119,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
     @app.command("list")
     def list_codes(
         query: Annotated[str | None, typer.Option("--query", "-q", help="Match names, pages, scenes, ...")] = None,
+        tag: Annotated[str | None, typer.Option("--tag", help="Only codes carrying this tag.")] = None,
         limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")] = 20,
         as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
     ) -> None:
@@ -122,7 +130,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             minpcode list --query spring --limit 5
         """
         async def body(service: Service) -> ExitCode:
-            records = service.recent(_requester(), query=query, limit=limit)
+            records = service.recent(_requester(), query=query, limit=limit, tag=tag)
             if as_json:
                 live = service.live.totals(records)
                 print_json_out([record_json(r, service.settings, live.get(r.id)) for r in records])
@@ -130,7 +138,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
             if not records:
                 say("没有找到码。/ No codes found.")
                 return ExitCode.OK
-            out.print(records_table(records, service.settings.zone))
+            out.print(records_table(records, service.settings.zone, service.live.totals(records)))
             return ExitCode.OK
 
         _run(body, as_json=as_json)

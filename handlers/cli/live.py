@@ -1,4 +1,5 @@
-"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``) and ``verify-file``."""
+"""The CLI's live-code commands (``repoint``, ``pause``, ``resume``, ``stats``), tags (``tag``, ``untag``), changes
+to a selection (``--tag``/``--campaign``/``--batch`` or several ids: a dry run, then ``--yes``) and ``verify-file``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from bot import links
 from bot.live import LiveView, parse_routes
+from bot.live.selection import Action, Selection
 from bot.models import CodeRecord
 from bot.service import Service
 from bot.summary import MAX_DAYS
@@ -19,10 +21,23 @@ from handlers.cli.app import Cli, Say
 from handlers.cli.output import print_json_out as print_json
 from handlers.cli.output import say
 from handlers.cli.terminal import write_image
-from handlers.live_commands import breakdown_lines, live_lines, scans_csv_chunks, stats_chart
+from handlers.live_commands import (
+    breakdown_lines,
+    done_text,
+    live_lines,
+    preview_text,
+    scans_csv_chunks,
+    split_ids,
+    stats_chart,
+)
 
 Body = Callable[[Service], Awaitable[int]]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The live code's id.")]
+ManyIds = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="The live codes' ids (none with a selection option).")]
+SelTag = Annotated[str | None, typer.Option("--tag", help="Select the codes carrying this tag.")]
+SelCampaign = Annotated[str | None, typer.Option("--campaign", help="Select the codes of this campaign (its exact name).")]
+SelBatch = Annotated[str | None, typer.Option("--batch", help="Select the codes a batch made (its id).")]
+Yes = Annotated[bool, typer.Option("--yes", help="Apply the change to a selection (without it: a dry run).")]
 
 
 def print_live(service: Service, record: CodeRecord, say: Say) -> None:
@@ -47,20 +62,45 @@ def register(app: typer.Typer, cli: Cli) -> None:
 
         run(body)
 
+    def many(action: Action, ids: list[str], value: str | None, tag: str | None, campaign: str | None,
+             batch: str | None, yes: bool) -> None:
+        """A change to a selection: its preview (a dry run), or with ``--yes`` the change itself."""
+        selection = Selection(ids=ids, tag=tag, campaign=campaign, batch=batch)
+
+        async def body(service: Service) -> int:
+            selections = service.live.selections
+            if not yes:
+                preview = selections.preview(selection, action, value, requester())
+                how = Text(zh="加 --yes 执行。", en="Add --yes to apply it.")
+                say(f"{preview_text(preview, 'zh', how)}\n{preview_text(preview, 'en', how)}")
+                return 0
+            done = selections.apply(selection, action, value, requester())
+            say(f"{done_text(done, 'zh')}\n{done_text(done, 'en')}", style="green")
+            return 0
+
+        run(body)
+
+    def selected(ids: list[str], tag: str | None, campaign: str | None, batch: str | None) -> bool:
+        return len(ids) > 1 or any((tag, campaign, batch))
+
     @app.command()
     def repoint(
-        code_id: IdArg,
-        pages: Annotated[list[str] | None, typer.Argument(
-            metavar="PAGE…", help="The new destination (page?query), or pages with weights: pages/a=70 pages/b=30.")] = None,
+        targets: Annotated[list[str], typer.Argument(
+            metavar="[ID]... PAGE…", help="The live codes' ids (none with a selection option), then the new "
+                                          "destination (page?query), or, for one code, pages with weights: "
+                                          "pages/a=70 pages/b=30.")],
         ios: Annotated[str | None, typer.Option("--ios", help="The page scans from iOS open.")] = None,
         android: Annotated[str | None, typer.Option("--android", help="The page scans from Android open.")] = None,
         ohos: Annotated[str | None, typer.Option("--ohos", help="The page scans from HarmonyOS open.")] = None,
         other: Annotated[str | None, typer.Option("--other", help="The page scans from any other platform open.")] = None,
         first: Annotated[str | None, typer.Option("--from", help="A dated route's first day (YYYY-MM-DD, the team's zone).")] = None,
         last: Annotated[str | None, typer.Option("--until", help="A dated route's last day, included.")] = None,
+        tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False,
     ) -> None:
-        """Send a live code's scans to another page, or split them (its creator or an admin). No WeChat call; the
-        image stays. A dated route (--from/--until) keeps the other routes; any other repoint replaces them.
+        """Send live codes' scans to another page, or split one code's scans (their creator or an admin); binds a
+        blank code. No WeChat call; the image stays. A dated route (--from/--until) keeps the other routes; any
+        other repoint replaces them. One id changes at once; several ids, --tag, --campaign or --batch show a dry
+        run first (add --yes), and take one page.
 
         Examples:
 
@@ -68,34 +108,96 @@ def register(app: typer.Typer, cli: Cli) -> None:
             minpcode repoint 3k9x2m7q1abc pages/a=70 pages/b=30
             minpcode repoint 3k9x2m7q1abc --ios pages/x --android pages/y
             minpcode repoint 3k9x2m7q1abc pages/sale --from 2026-12-12 --until 2026-12-13
+            minpcode repoint --tag 春节 pages/spring/end --yes
         """
+        ids, pages = split_ids(targets)
         named = {"ios": ios, "android": android, "ohos": ohos, "other": other, "from": first, "until": last}
         options = {k: v for k, v in named.items() if v is not None}
+        if selected(ids, tag, campaign, batch):
+            if len(pages) != 1 or options:
+                raise typer.BadParameter("选中多个码时只写一个页面（分流、按手机和按日期的路由一次改一个码）。 "
+                                         "A selection takes one page (routes by share, phone or date change one code "
+                                         "at a time).", param_hint="PAGE")
+            many("repoint", ids, pages[0], tag, campaign, batch, yes)
+            return
+        if len(ids) != 1:
+            raise typer.BadParameter("请给出编号，或 --tag/--campaign/--batch。 Give an id, or --tag/--campaign/--batch.",
+                                     param_hint="ID")
 
         def act(service: Service) -> LiveView:
-            return service.live.repoint(code_id, parse_routes(pages or [], options, service.settings.zone), requester())
+            return service.live.repoint(ids[0], parse_routes(pages, options, service.settings.zone), requester())
 
         change(act, "已改指向", "Re-pointed")
 
     @app.command()
-    def pause(code_id: IdArg) -> None:
-        """Pause a live code: its scans open the fallback page (MINPCODE_FALLBACK_PAGE) until resumed.
+    def pause(ids: ManyIds = None, tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None,
+              yes: Yes = False) -> None:
+        """Pause live codes: their scans open the fallback page (MINPCODE_FALLBACK_PAGE) until resumed.
 
         Example:
 
             minpcode pause 3k9x2m7q1abc
+            minpcode pause --campaign spring --yes
         """
-        change(lambda service: service.live.pause(code_id, requester()), "已暂停", "Paused", paused=True)
+        ids = ids or []
+        if selected(ids, tag, campaign, batch) or not ids:
+            many("pause", ids, None, tag, campaign, batch, yes)
+            return
+        change(lambda service: service.live.pause(ids[0], requester()), "已暂停", "Paused", paused=True)
 
     @app.command()
-    def resume(code_id: IdArg) -> None:
-        """Resume a paused or expired live code.
+    def resume(ids: ManyIds = None, tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None,
+               yes: Yes = False) -> None:
+        """Resume paused or expired live codes.
 
         Example:
 
             minpcode resume 3k9x2m7q1abc
         """
-        change(lambda service: service.live.resume(code_id, requester()), "已恢复", "Resumed")
+        ids = ids or []
+        if selected(ids, tag, campaign, batch) or not ids:
+            many("resume", ids, None, tag, campaign, batch, yes)
+            return
+        change(lambda service: service.live.resume(ids[0], requester()), "已恢复", "Resumed")
+
+    def tagging(action: Action, code_id: str, tags: list[str], tag: str | None, campaign: str | None,
+                batch: str | None, yes: bool) -> None:
+        if any((tag, campaign, batch)):
+            many(action, [], ",".join([code_id, *tags]), tag, campaign, batch, yes)  # every word is a tag then
+            return
+
+        async def body(service: Service) -> int:
+            verb = service.live.tag if action == "tag" else service.live.untag
+            now = verb(code_id, ",".join(tags), requester())
+            say(f"{code_id} 的标签 / tags: {', '.join(now) or '-'}", style="green")
+            return 0
+
+        run(body)
+
+    @app.command()
+    def tag(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id (with a selection option: a tag).")],
+            tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Tags to add.")] = None,
+            select_tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False) -> None:
+        """Add tags to a code (its creator or an admin); with --tag/--campaign/--batch, to a selection.
+
+        Example:
+
+            minpcode tag 3k9x2m7q1abc 门店 春节
+            minpcode tag --campaign spring 春节 --yes
+        """
+        tagging("tag", code_id, tags or [], select_tag, campaign, batch, yes)
+
+    @app.command()
+    def untag(code_id: Annotated[str, typer.Argument(metavar="ID", help="The code's id (with a selection option: a tag).")],
+              tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Tags to take off.")] = None,
+              select_tag: SelTag = None, campaign: SelCampaign = None, batch: SelBatch = None, yes: Yes = False) -> None:
+        """Take tags off a code; with --tag/--campaign/--batch, off a selection.
+
+        Example:
+
+            minpcode untag 3k9x2m7q1abc 春节
+        """
+        tagging("untag", code_id, tags or [], select_tag, campaign, batch, yes)
 
     @app.command()
     def stats(

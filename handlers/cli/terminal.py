@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,7 +91,8 @@ def record_table(record: CodeRecord, settings: Settings) -> Table:
     return shown
 
 
-def records_table(records: Iterable[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> Table:
+def records_table(records: Iterable[CodeRecord], zone: ZoneInfo = UTC_ZONE,
+                  live: Mapping[str, tuple[str, bool, int]] | None = None) -> Table:
     """Codes, one row each (with a campaign·channel column when any has one); times in ``zone``, named."""
     records = list(records)
     marketing = any(r.campaign or r.channel for r in records)
@@ -102,7 +103,7 @@ def records_table(records: Iterable[CodeRecord], zone: ZoneInfo = UTC_ZONE) -> T
     shown.columns[0].no_wrap = True
     for r in records:
         made = local_time(r.created_at, zone, "%m-%d %H:%M").rsplit(" ", 1)[0]
-        shown.add_row(*record_cells(r, marketing, zone), f"{r.requested_by_name or r.requested_by} {made}")
+        shown.add_row(*record_cells(r, marketing, zone, (live or {}).get(r.id)), f"{r.requested_by_name or r.requested_by} {made}")
     return shown
 
 

@@ -241,7 +241,7 @@ def code_fields(args: MakeCodeArgs) -> dict[str, Any]:
         "title": args.title, "permanent": args.permanent or None, "plain": args.plain or None,
         "expire_days": args.expire_days, "live": args.live or None, "expires": args.expires,
         "env_version": args.env_version if args.env_version != "release" else None,
-        "check_path": False if not args.check_path else None,
+        "check_path": False if not args.check_path else None, "tags": args.tags or None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 

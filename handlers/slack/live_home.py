@@ -35,7 +35,8 @@ Live = tuple[str, bool, int]  # destination, paused, total scans (service.live.t
 def live_line(live: Live) -> str:
     destination, paused, scans = live
     state = "⏸ 已暂停 / paused" if paused else "🔁 活码 / live"
-    return f"{state} → `{destination[:200]}` · 扫码 {scans} 次 / {scans} scans"
+    where = f"`{destination[:200]}`" if destination else "空码 / blank"  # a blank code: bound by repoint
+    return f"{state} → {where} · 扫码 {scans} 次 / {scans} scans"
 
 
 def live_buttons(record: CodeRecord, live: Live) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from bot.fields import CodeAsk, PosterAsk
 from handlers.slack.views import CREATE_PREFIX, KINDS, LIVE_VALUE, NAME_PREFIX
 
-TEXT_FIELDS = ("app", "page", "scene", "title", "name", "comments", "medium", "content", "term")
+TEXT_FIELDS = ("app", "page", "scene", "title", "name", "comments", "tags", "medium", "content", "term")
 METADATA_MAX = 3000
 
 

@@ -183,10 +183,11 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                   "for SMS on iOS and web pages (Android needs a web page that opens it).",
     }[type_]
     if live:
-        page_hint = ("扫码后打开的页面，可带 ?参数，最多 1024 个字符；以后可以改指向。 / The page a scan opens, a ?query "
-                     "allowed, at most 1024 characters; you can re-point it later.")
+        page_hint = ("扫码后打开的页面，可带 ?参数，最多 1024 个字符；以后可以改指向。留空为空码，以后再绑定。 / The page a scan "
+                     "opens, a ?query allowed, at most 1024 characters; you can re-point it later. Empty: a blank code, "
+                     "bound later.")
     blocks.append(input_block("page", "页面路径 / Page path", text_input("pages/index/index"),
-                              optional=(type_ == "B" and not live) or type_ == "urllink", hint=page_hint))
+                              optional=type_ in ("B", "urllink") or live, hint=page_hint))
     if type_ == "B" and not live:
         blocks.append(input_block(
             "scene", "scene 参数 / Scene", text_input("id=42", max_length=1024),
@@ -248,6 +249,8 @@ def code_form(*, kind: str, kinds: list[str], apps: list[tuple[str, str]], metad
                               hint="最多 50 个字符，仅中文、英文字母、数字和 - / _。 / At most 50 characters; Chinese, "
                                    "letters, digits and - / _ only."))
     blocks.append(input_block("comments", "备注 / Comments", text_input(multiline=True, max_length=255), optional=True))
+    blocks.append(input_block("tags", "标签 / Tags", text_input("门店,春节", max_length=255), optional=True,
+                              hint="逗号分隔；以后可按标签列出、批量修改。 / Comma-separated; list and change codes by tag later."))
     if image and not gio:
         blocks.append(input_block(
             "width", "宽度（像素） / Width (px)",

@@ -128,3 +128,26 @@ def test_repoint_with_routes_and_stats_as_csv(cli: Cli, tmp_path: Path) -> None:
     assert lines[0] == "time,destination,platform,source,visitor,test" and len(lines) == 4
     assert "oRaw-openid-1" not in exported and lines[1].split(",")[1:4] == ["pages/x/ios", "ios", "wxa"]
     assert lines[1].split(",")[0].endswith("+08:00")
+
+
+def test_blank_codes_tags_and_a_selection_dry_run_then_yes(cli: Cli, tmp_path: Path) -> None:
+    blank = cli.json("create", "--live", "--name", "sticker-001", "--tag", "门店,VIP")
+    assert (blank["live"], blank["destination"], blank["type"]) == (True, "", "B")
+    assert "空码 blank" in cli.ok("list", "--tag", "vip")
+    assert cli.run("create", "--type", "B").returncode == 2  # only a live code goes without --page
+    assert "门店" in cli.ok("tag", blank["id"], "春节")
+    assert "春节" not in cli.ok("untag", blank["id"], "春节")
+    other = cli.json("create", "--page", "pages/shop/index?s=2", "--live", "--tag", "门店")
+    bobs = cli.json("create", "--page", "pages/shop/index?s=3", "--live", "--tag", "门店", user="bob")
+
+    dry = cli.ok("repoint", "--tag", "门店", "pages/store/open")
+    assert "2 个码" in dry and "--yes" in dry and bobs["id"] in dry  # a dry run: bob's code is listed as refused
+    assert [r["destination"] for r in cli.json("list", "--tag", "门店") if r["id"] != bobs["id"]] == [
+        "pages/shop/index?s=2", ""]
+    done = cli.ok("repoint", "--tag", "门店", "pages/store/open", "--yes")
+    assert "2 个码" in done
+    listed = {r["id"]: r["destination"] for r in cli.json("list", "--tag", "门店")}
+    assert listed == {blank["id"]: "pages/store/open", other["id"]: "pages/store/open",
+                      bobs["id"]: "pages/shop/index?s=3"}
+    cli.ok("pause", blank["id"], other["id"], "--yes")
+    assert all(r["paused"] for r in cli.json("list", "--tag", "vip"))

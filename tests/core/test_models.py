@@ -372,3 +372,18 @@ def test_full_width_punctuation_is_never_part_of_a_page(char: str, kind: str, li
     assert char in refused.zh and char in refused.en
     if char != "，":  # the half-width form is named, and the page as it was meant
         assert page.replace(char, "?&/=:"["？＆／＝：".index(char)]) in error.en
+
+
+def test_tags_are_split_trimmed_lowered_for_ascii_and_limited_in_both_languages() -> None:
+    from bot.models import TAG_MAX, TAGS_MAX
+
+    request = CodeRequest.parse({"type": "B", "page": "pages/a", "scene": "s=1", "tags": " 门店，VIP, vip;春节、 "})
+    assert request.tags == ["门店", "vip", "春节"]
+    assert CodeRequest.parse({"type": "B", "page": "pages/a", "scene": "s=1", "tags": ["A", "b,C"]}).tags == ["a", "b", "c"]
+    for tags, zh, en in (([f"t{n}" for n in range(TAGS_MAX + 1)], "最多", "at most"),
+                         (["x" * (TAG_MAX + 1)], "太长", "too long"), (["a=b"], "不能包含", "cannot contain")):
+        with pytest.raises(InvalidRequest) as caught:
+            CodeRequest.parse({"type": "B", "page": "pages/a", "scene": "s=1", "tags": tags})
+        assert [(e.field, zh in e.zh, en in e.en) for e in caught.value.errors] == [("tags", True, True)]
+    blank = CodeRequest.parse({"live": True, "page": "pages/minpcode/router", "scene": "k=abcdefghij"})
+    assert blank.blank and blank.destination is None

@@ -264,3 +264,21 @@ def test_count_counts_every_row(store: Storage) -> None:
     save(store, a_code())
     assert store.history.import_rows(row(f"n{i}", T0 + timedelta(seconds=i)) for i in range(5)) == 5
     assert store.history.count() == 6
+
+
+def test_tags_are_kept_per_code_and_filter_lists_counts_and_search(store: Storage) -> None:
+    first = save(store, a_code("pages/shop/index?s=1"))
+    second = save(store, a_code("pages/shop/index?s=2"))
+    save(store, a_code("pages/shop/index?s=3"))
+    assert store.tags.add(first.id, ["门店", "vip"], ALICE.key) == ["门店", "vip"]
+    assert store.tags.add(first.id, ["vip", "春节"], ALICE.key) == ["春节"]  # a tag it carries is not added twice
+    store.tags.add(second.id, ["门店"], ALICE.key)
+    assert store.tags.of(first.id) == sorted(["门店", "vip", "春节"])
+    assert store.tags.of_codes([first.id, second.id]) == {first.id: sorted(["门店", "vip", "春节"]), second.id: ["门店"]}
+    assert sorted(store.tags.codes("门店")) == sorted([first.id, second.id])
+    assert [r.id for r in store.history.recent(tag="门店")] == [second.id, first.id]
+    assert store.history.count_matching(tag="门店") == 2 and store.history.count_matching("s=1", tag="门店") == 1
+    assert [r.id for r in store.history.search("shop", tag="vip")] == [first.id]
+    assert [r.id for r in store.history.search("s", tag="春节")] == [first.id]  # the short (LIKE) search too
+    assert store.tags.remove(first.id, ["vip", "nope"]) == ["vip"]
+    assert store.history.recent(tag="vip") == []
