@@ -192,7 +192,7 @@ async def run_live(service: Service, verb: str, args: list[str], requester: Requ
         if verb in ("tag", "untag"):
             ids, value = ([], ",".join(args)) if chosen else (args[:1], ",".join(args[1:]))
         elif verb == "repoint":
-            ids, pages = split_ids([args[0], *args[1].split()] if len(args) > 1 else args)
+            ids, pages = split_ids([word for arg in args for word in arg.split()])  # a page holds no space
             routed = {k: fields[k] for k in ROUTE_KEYS if k in fields}
             if chosen or len(ids) > 1:
                 if len(pages) != 1 or routed:

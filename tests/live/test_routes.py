@@ -158,7 +158,7 @@ def test_a_dated_route_around_now_over_the_api_keeps_the_other_routes(server: Se
     ("pages/s until=2001-01-01", "已经过去", "has already passed"),
     ("pages/s ios=pages/x from=2099-01-01", "只写一个页面", "A dated repoint names one page"),
     ("pages/s harmony=pages/x", "harmony", "harmony"),
-    ("", "请给出新的目标页面", "Give the new destination page"),
+    ("", "缺少参数 [page[=weight]…]", "Missing [page[=weight]…]"),  # the grammar says it, with the usage line
 ])
 async def test_bad_routes_are_refused_in_both_languages(server: Server, words: str, zh: str, en: str) -> None:
     body = make_live(server)
