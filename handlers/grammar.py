@@ -34,7 +34,7 @@ from bot.text import yes_no
 from handlers import bulk_help
 
 __all__ = ["CANCEL_WORDS", "COMMANDS", "LIST_PAGE_SIZE", "PREFIXES", "START_WORDS", "Command", "help_text", "is_cancel", "names", "parse",
-           "render", "usage", "words"]
+           "render", "usage", "without_mention", "words"]
 
 
 @dataclass(frozen=True)
@@ -273,6 +273,9 @@ _KEY_RE = re.compile(r"[^\W\d][\w-]*")
 PREFIXES = ("/minpcode", "minpcode")
 """The words a message may start with before its command (after any ``@mention``)."""
 _PREFIX_RE = re.compile(r"\s*(?:/?minpcode\s+)?/?", re.I)
+_MENTIONS_RE = re.compile(r"\s*(?:(?:<@[^>\s]*>|[@＠]\S+)\s*)+")
+"""Leading mentions: WeCom's ``@bot`` (in a group the AI bot's text starts with it, ended by a space, often
+U+2005, which ``\\s`` matches), Slack's ``<@U…>``."""
 CANCEL_WORDS = frozenset({"取消", "cancel", "退出", "quit"})
 """A one-word answer that drops what is in progress (a chat's form, a batch waiting after its dry run)."""
 START_WORDS = frozenset({"开始", "start"})
@@ -307,6 +310,7 @@ class Command(BaseModel):
 
 def parse(text: str) -> Command:
     """Parse one line of chat text (``bulk`` with its rows: several). Raises only :class:`UsageError`."""
+    text = without_mention(text)
     prefix = _PREFIX_RE.match(text)
     rows = _bulk_rows(text[prefix.end():] if prefix else text)
     if rows is not None:
@@ -355,9 +359,7 @@ def words(text: str) -> list[str]:
     """The words of a message as :func:`parse` compares them (NFKC, case-folded), without a leading
     ``@mention`` (WeCom's ``@bot``, Slack's ``<@U…>``), ``minpcode`` prefix or ``/``: what a chat matches a
     one-word answer (``取消``, ``开始``, ``新建``) or a word of its own (a sheet dropped with ``bulk``) against."""
-    items = [_norm(w) for w in text.split()]
-    while items and items[0].startswith(("@", "<@")):
-        items.pop(0)
+    items = [_norm(w) for w in without_mention(text).split()]
     if items and items[0] in PREFIXES:
         items.pop(0)
     if items and items[0].startswith("/"):
@@ -365,6 +367,14 @@ def words(text: str) -> list[str]:
         if not items[0]:
             items.pop(0)
     return items
+
+
+def without_mention(text: str) -> str:
+    """``text`` without the ``@mention`` (or several) it starts with: the one place every front-end's text
+    loses it (:func:`parse`, :func:`words`, the AI bot's group messages). Slack's front-end cuts at its own
+    bot's mention first (handlers/slack/parse.py), as the words before it are no command."""
+    found = _MENTIONS_RE.match(text)
+    return text[found.end():] if found else text
 
 
 def is_cancel(text: str) -> bool:

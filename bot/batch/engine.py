@@ -284,24 +284,27 @@ class BatchEngine:
         await _call(on_progress, self.progress(batch_id))
         return self.get(batch_id)
 
-    def intake_for(self, chat: str, take: Intake) -> None:
-        """Where a sheet sent through an upload link (:mod:`bot.batch.links`) continues: the chat's dry run."""
-        self._intakes[chat] = take
+    def intake_for(self, front_end: str, take: Intake) -> None:
+        """Where a sheet sent through an upload link (:mod:`bot.batch.links`) continues: the dry run of the
+        front-end that issued it (the link's ``chat``: ``wecom_aibot`` for the AI bot, ``wecom`` for the app)."""
+        self._intakes[front_end] = take
 
-    def intake(self, chat: str) -> Intake | None:
-        return self._intakes.get(chat)
+    def intake(self, front_end: str) -> Intake | None:
+        return self._intakes.get(front_end)
 
-    def runner_for(self, chat: str, run: Callable[[Batch], Coroutine[Any, Any, Any]]) -> None:
-        """A chat that reports its batches itself (progress in its message, the zip at the end) resumes them."""
-        self._runners[chat] = run
+    def runner_for(self, front_end: str, run: Callable[[Batch], Coroutine[Any, Any, Any]]) -> None:
+        """A front-end that reports its batches itself (progress in its message, the zip at the end) resumes
+        them: those whose :attr:`BatchOrigin.front_end` is ``front_end``, so two front-ends of one chat (the
+        WeCom app and the AI bot) each go on with their own after a restart."""
+        self._runners[front_end] = run
 
     def resume_all(self, progress_for: Callable[[Batch], Progress | None] | None = None) -> list[asyncio.Task[Any]]:
         """Go on with every batch a stop or crash left running (``serve`` calls this after ``Service.start``):
-        through its chat's runner when one was given (:meth:`runner_for`), else quietly."""
+        through its front-end's runner when one was given (:meth:`runner_for`), else quietly."""
         tasks: list[asyncio.Task[Any]] = []
         for batch in self.store.running():
             log.info("resuming batch %s (%d rows left)", batch.id, batch.left)
-            runner = self._runners.get(batch.origin.chat)
+            runner = self._runners.get(batch.origin.front_end)
             callback = progress_for(batch) if progress_for else None
             work = runner(batch) if runner else self.run(batch.id, on_progress=callback)
             tasks.append(asyncio.create_task(work, name=f"batch-{batch.id}"))

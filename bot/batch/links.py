@@ -45,7 +45,7 @@ class LinkExpired(LinkError):
 
 class UploadClaim(BaseModel):
     kind: Literal["upload"] = "upload"
-    chat: str
+    chat: str  # the front-end that issued the link, whose intake takes the sheet (BatchEngine.intake_for)
     user_id: str
     channel_id: str | None = None
     lang: str = "zh"

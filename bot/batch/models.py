@@ -45,6 +45,15 @@ class BatchOrigin(BaseModel):
     # dry run and progress in the starter's DM and posts its results in the channel
     message_channel_id: str | None = None
     lang: str = "zh"
+    # The front-end that reports the batch (its runner and upload intake in bot/batch/engine.py) when the chat
+    # has more than one: "wecom_aibot" beside the self-built app's "wecom". The person stays ``chat:user_id``
+    # whichever front-end they wrote to; a batch stored before this field (None) is the chat's own front-end's.
+    front: str | None = None
+
+    @property
+    def front_end(self) -> str:
+        """The name a front-end registers under to run and report this batch (:meth:`BatchEngine.runner_for`)."""
+        return self.front or self.chat
 
     @property
     def requester(self) -> Requester:

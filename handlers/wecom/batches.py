@@ -31,6 +31,7 @@ log = logging.getLogger("minpcode.wecom.batches")
 PROGRESS_EVERY = 30.0
 MARKS = (0.25, 0.5, 0.75)
 ZIP_MAX_BYTES = 20 * 1024 * 1024  # media/upload's limit for a file
+WAITING_LOOK = 20  # the member's newest batches searched for this front-end's draft
 
 
 def _fit(text: str, limit: int = TEXT_MAX_BYTES) -> str:
@@ -46,25 +47,33 @@ def _fit(text: str, limit: int = TEXT_MAX_BYTES) -> str:
 
 
 class WeComBatches:
-    def __init__(self, deliver: BatchSink, engine: BatchEngine, *, every: float = PROGRESS_EVERY) -> None:
+    """The batches of one WeCom front-end: ``front`` is ``wecom`` (the self-built app) or ``wecom_aibot`` (the
+    AI bot). Both speak for the same person (``wecom:<userid>``); each batch remembers its front-end
+    (:attr:`BatchOrigin.front`), which alone reports it, also after a restart."""
+
+    def __init__(self, deliver: BatchSink, engine: BatchEngine, *, every: float = PROGRESS_EVERY,
+                 front: str = "wecom") -> None:
         self.deliver = deliver
         self.engine = engine
         self.every = every
+        self.front = front
         self.zip_max_bytes = ZIP_MAX_BYTES  # an attribute so a test can see the link path with a small batch
         self.tasks: set[asyncio.Task[None]] = set()
-        engine.runner_for("wecom", self.run)  # after a restart, serve resumes WeCom's batches through us
-        engine.intake_for("wecom", self.from_upload)  # a sheet sent through an upload link comes back here
+        engine.runner_for(front, self.run)  # after a restart, serve resumes this front-end's batches through us
+        engine.intake_for(front, self.from_upload)  # a sheet sent through our upload link comes back here
 
     def waiting(self, requester: Requester) -> Batch | None:
-        """The member's batch waiting for 开始 / 取消 (their newest, if it is still a draft)."""
-        newest = self.engine.recent(requester.key, limit=1)
-        return newest[0] if newest and newest[0].status is BatchStatus.DRAFT else None
+        """The member's batch waiting for 开始 / 取消 here: their newest made through this front-end, if it is
+        still a draft (a dry run in the other WeCom front-end is started there, where its results go)."""
+        mine = [b for b in self.engine.recent(requester.key, limit=WAITING_LOOK)
+                if b.origin.front_end == self.front]
+        return mine[0] if mine and mine[0].status is BatchStatus.DRAFT else None
 
     async def dry_run(self, rows: str, target: Target, requester: Requester) -> None:
         if not rows.strip():
             link = ""
             if self.deliver.public_url:
-                token = self.engine.links.issue("wecom", requester.user_id, target.chat_id, requester.lang)
+                token = self.engine.links.issue(self.front, requester.user_id, target.chat_id, requester.lang)
                 link = links.upload_url(self.deliver.public_url, token)
             await self.deliver.say(
                 target, "发送「批量」后换行粘贴表格（第一行是表头，如 页面,类型,场景，之后每行一个码）"
@@ -90,7 +99,7 @@ class WeComBatches:
 
     async def _dry_run(self, sheet: Sheet, target: Target, requester: Requester) -> None:
         where = BatchOrigin(user_id=requester.user_id, user_name=requester.user_name, chat="wecom",
-                            channel_id=target.chat_id, lang=requester.lang)
+                            channel_id=target.chat_id, lang=requester.lang, front=self.front)
         plan = await self.engine.dry_run(sheet, where)
         text = report.dry_run_text(plan)
         if plan.ready:
@@ -103,7 +112,7 @@ class WeComBatches:
         """Say so, then run it behind the message (the member may go on sending commands meanwhile)."""
         await self.deliver.say(target, f"开始生成批量任务 {batch.id}（{batch.total} 行），完成后发回压缩包。",
                                f"Batch {batch.id} started ({batch.total} rows); the zip comes back when done.")
-        task = asyncio.create_task(self._guarded(batch), name=f"wecom-batch-{batch.id}")
+        task = asyncio.create_task(self._guarded(batch), name=f"{self.front}-batch-{batch.id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

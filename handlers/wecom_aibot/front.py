@@ -202,10 +202,9 @@ class AiBotFrontEnd:
         self.public_url = service.settings.people_url
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)  # files
         sink = AiBotSink(self)
-        # batches from a file or pasted rows, when the self-built app is not also on: both would answer the
-        # chat "wecom"'s batches after a restart (bot/batch/engine.py runner_for), and the app was first
-        app_on = bool(service.settings.wecom_corp_id and not service.settings.problems("WECOM_APP"))
-        batches = None if app_on else WeComBatches(sink, service.batches)
+        # batches from a file or pasted rows, ours alone: each remembers it came through the AI bot (its
+        # origin's front), so it is reported here, also after a restart, and the app's stay the app's
+        batches = WeComBatches(sink, service.batches, front=FRONT)
         # the self-built app's conversation, whole: commands, the card form and its drafts (one per member,
         # kept through the service), the same words
         self.conversation = Conversation(service, sink, batches=batches)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from bot.text import clip_utf8
+from handlers import grammar
 
 DEFAULT_URL = "wss://openws.work.weixin.qq.com"  # 101463 WebSocket 连接地址
 
@@ -73,7 +73,6 @@ SEEN_TTL = 24 * 3600.0
 gateway resends an unanswered callback after a reconnect: our assumption, generous on purpose."""
 
 
-_MENTIONS = re.compile(r"^\s*(?:@\S+\s*)+")
 
 
 @dataclass(frozen=True)
@@ -132,8 +131,8 @@ class Inbound:
     @property
     def command(self) -> str:
         """The text without the leading ``@bot`` mention(s) a group message starts with (100719: in a group the
-        content includes the mention; WeCom ends a mention with a space, often U+2005, which ``\\s`` matches)."""
-        return _MENTIONS.sub("", self.text, count=1).strip() if self.group else self.text.strip()
+        content includes the mention): the grammar's one rule for a leading mention."""
+        return grammar.without_mention(self.text).strip() if self.group else self.text.strip()
 
     @property
     def event(self) -> dict[str, Any]:

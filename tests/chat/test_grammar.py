@@ -26,7 +26,8 @@ def usage_error(text: str) -> UsageError:
 
 def test_public_surface_is_exact() -> None:
     assert sorted(grammar.__all__) == ["CANCEL_WORDS", "COMMANDS", "Command", "LIST_PAGE_SIZE", "PREFIXES", "START_WORDS",
-                                       "help_text", "is_cancel", "names", "parse", "render", "usage", "words"]
+                                       "help_text", "is_cancel", "names", "parse", "render", "usage",
+                                       "without_mention", "words"]
     assert issubclass(UsageError, InputError)
 
 
@@ -463,3 +464,20 @@ def test_poster_words_without_a_poster_are_a_usage_error(loose: str) -> None:
     assert loose.split("=")[0] in refused.value.en and "poster=<template>" in refused.value.en
     assert "海报的参数" in refused.value.zh
     assert parse(f"new pages/a/a type=B scene=s poster=a4 {loose}").ask().poster is not None
+
+
+@pytest.mark.parametrize("text", [
+    "@minpcode new pages/index/index type=B scene=id=42",
+    "@minpcode\u2005new pages/index/index type=B scene=id=42",  # WeCom ends a mention with U+2005
+    "＠minpcode @someone minpcode /new pages/index/index type=B scene=id=42",
+    "<@U0BOT> new pages/index/index type=B scene=id=42",
+])
+def test_parse_reads_a_command_after_a_leading_mention_as_words_does(text: str) -> None:
+    # One rule for a leading @mention in every front-end's text: parse read "@minpcode" as an unknown verb
+    assert grammar.parse(text) == Command(verb="new", args=["pages/index/index"], fields={"type": "B", "scene": "id=42"})
+    assert grammar.words(text)[0] == "new"
+
+
+def test_bulk_after_a_mention_keeps_its_rows_whole() -> None:
+    assert grammar.parse("@minpcode 批量\npage,type\npages/a/a,B\n") == Command(verb="bulk", args=["page,type\npages/a/a,B"])
+    assert grammar.without_mention("new @x") == "new @x"  # only a leading mention is dropped
