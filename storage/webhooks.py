@@ -11,14 +11,15 @@ and its attempts and last answer are listed to the operator. The same machinery 
 claimed under its lease (storage/leases.py, ``webhook:<id>``), one process at a time.
 
 Each (endpoint, event id) is unique, so an event recorded twice (two processes noticing the same scan
-milestone, a retried write) is delivered once. The endpoint's secret is kept as given: the sender needs
-it to sign (no install key exists to encrypt it under yet); nothing reads it back out but the sender.
+milestone, a retried write) is delivered once. The endpoint's secret is stored as the core hands it: sealed
+(bot/webhooks/sealing.py), opaque text here; storage never sees the key.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage.engine import Database
@@ -94,9 +95,23 @@ class WebhookStore:
         row = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id = ?", [endpoint_id]).fetchone()
         return _endpoint(row) if row else None
 
-    def endpoints(self) -> list[EndpointRow]:
-        """The endpoints registered and not removed, oldest first."""
-        rows = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE removed_at IS NULL "
+    def reseal(self, convert: Callable[[str, str], str | None]) -> int:
+        """Replace every stored secret (removed endpoints' too) for which ``convert(endpoint_id, stored)`` answers a
+        new value; how many were replaced. Read and written under the write lock, so two processes starting together
+        convert each row once: the second reads what the first wrote."""
+        changed = 0
+        with immediate(self._db):
+            for endpoint_id, stored in self._db.execute("SELECT id, secret FROM webhook_endpoints").fetchall():
+                new = convert(str(endpoint_id), str(stored))
+                if new is not None and new != stored:
+                    self._db.execute("UPDATE webhook_endpoints SET secret = ? WHERE id = ?", [new, endpoint_id])
+                    changed += 1
+        return changed
+
+    def endpoints(self, *, removed: bool = False) -> list[EndpointRow]:
+        """The endpoints registered and not removed (and the removed ones too with ``removed``), oldest first."""
+        where = "" if removed else "WHERE removed_at IS NULL "
+        rows = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints {where}"
                                 "ORDER BY created_at, id").fetchall()
         return [_endpoint(r) for r in rows]
 

@@ -10,6 +10,11 @@ The core records an event right after the change it tells of is saved and before
 made or failed (bot/codes.py), a batch finished (bot/batch/engine.py), a live code re-pointed, paused or resumed
 (bot/live/service.py), a live code's scans written past a milestone (the scan flusher), the A/C quota counted
 past 80% or 95% (bot/codes.py). Recording never fails the change it follows: a failure is logged.
+
+An endpoint's secret is sealed before it is stored (bot/webhooks/sealing.py) and opened only to sign (the sender,
+``test``). Rows written before sealing existed hold it clear: :meth:`Webhooks.seal_clear` seals them when a
+service opens. It runs here, not as a migration, because a migration is storage's and storage may not know the key
+(it may come from a setting, ``MINPCODE_SCAN_HASH_KEY``, which only the core reads), and sealing is the core's.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from bot.errors import FieldError, NotFound, PermissionDenied
 from bot.jobs import new_owner
 from bot.models import CodeRecord, Requester, Status
 from bot.permissions import Permissions
-from bot.webhooks import events, guard
+from bot.redact import redact_url
+from bot.webhooks import events, guard, sealing
+from bot.webhooks.sealing import Sealer
 from bot.webhooks.sender import TIMEOUT, Sender
 from storage import Storage
 from storage.scans import TEST_SOURCE, ScanRow
@@ -41,7 +48,8 @@ SECRET_MIN = 16
 
 
 class Endpoint(BaseModel):
-    """An endpoint as listed: never its secret."""
+    """An endpoint as listed: never its secret, and its URL with query values and userinfo masked (a receiver's
+    token may ride there; bot/redact.py ``redact_url``). ``webhooks test`` and ``remove`` still take the whole URL."""
 
     id: str
     url: str
@@ -75,7 +83,7 @@ def _when(at: float) -> datetime:
 
 
 def _endpoint(row: EndpointRow) -> Endpoint:
-    return Endpoint(id=row.id, url=row.url, events=list(row.events), created_by=row.created_by,
+    return Endpoint(id=row.id, url=redact_url(row.url), events=list(row.events), created_by=row.created_by,
                     created_at=_when(row.created_at))
 
 
@@ -92,9 +100,30 @@ class Webhooks:
         self.storage = storage
         self.store = storage.webhooks
         self.permissions = permissions
+        configured = settings.minpcode_scan_hash_key
+        self.sealer = Sealer(lambda: storage.secrets.install_key(configured.get_secret_value() if configured
+                                                                 else None))
         self.sender = Sender(self.store, storage.leases, new_owner(), schedule=settings.minpcode_webhooks_retry,
                              allow_private=lambda: self.settings.minpcode_webhooks_allow_private,
-                             halted=storage.halted)
+                             halted=storage.halted, open_secret=self.sealer.open)
+        self.seal_clear()
+
+    def seal_clear(self) -> int:
+        """Seal the secrets stored clear by a version before sealing; idempotent (a sealed one is left), and done
+        under the write lock, so two processes opening at once seal each row once. Never raises: a database that
+        cannot be written now is sealed at the next open, and the sender signs with a clear secret meanwhile."""
+        try:
+            if all(sealing.sealed(row.secret) for row in self.store.endpoints(removed=True)):
+                return 0  # the usual case: a read, no write transaction for every service opened
+            self.sealer.load()
+            count = self.store.reseal(lambda endpoint_id, stored: None if sealing.sealed(stored)
+                                      else self.sealer.seal(endpoint_id, stored))
+        except Exception:
+            log.exception("sealing the webhook secrets stored clear failed; trying again at the next start")
+            return 0
+        if count:
+            log.info("sealed %d webhook secret(s) stored clear by an earlier version", count)
+        return count
 
     # -- what admins do -------------------------------------------------------------------------------
     async def add(self, url: str, event_types: Sequence[str] = (), secret: str | None = None, *,
@@ -115,8 +144,9 @@ class Webhooks:
             raise FieldError("secret", f"密钥至少 {SECRET_MIN} 个字符（不给就自动生成一个）。",
                              f"A secret needs at least {SECRET_MIN} characters (leave it out to have one made).")
         await guard.check(url, allow_private=self.settings.minpcode_webhooks_allow_private)  # last: it asks DNS
-        row = self.store.add("wh_" + secrets.token_hex(6), url, secret, wanted, requester.key)
-        self.storage.audit.record(requester.key, "webhook_added", None, endpoint=row.id, url=url,
+        endpoint_id = "wh_" + secrets.token_hex(6)
+        row = self.store.add(endpoint_id, url, self.sealer.seal(endpoint_id, secret), wanted, requester.key)
+        self.storage.audit.record(requester.key, "webhook_added", None, endpoint=row.id, url=redact_url(url),
                                   events=",".join(wanted) or "*")
         return Added(endpoint=_endpoint(row), secret=secret, generated=generated)
 
@@ -128,7 +158,7 @@ class Webhooks:
         self._require_admin(requester, "webhook_remove")
         row = self._find(endpoint_id)
         self.store.remove(row.id)
-        self.storage.audit.record(requester.key, "webhook_removed", None, endpoint=row.id, url=row.url)
+        self.storage.audit.record(requester.key, "webhook_removed", None, endpoint=row.id, url=redact_url(row.url))
         return _endpoint(row)
 
     def deliveries(self, requester: Requester, endpoint_id: str | None = None,
@@ -144,8 +174,9 @@ class Webhooks:
         A failed ping is not tried again."""
         self._require_admin(requester, "webhook_test")
         row = self._find(target)
+        self.sealer.open(row.id, row.secret)  # a secret this install cannot open is said now, not as a failed ping
         event_id = events.new_id()
-        body = events.body(event_id, events.PING, {"endpoint": row.id, "url": row.url})
+        body = events.body(event_id, events.PING, {"endpoint": row.id, "url": redact_url(row.url)})
         made = self.store.record(event_id, events.PING, body, endpoint_id=row.id)
         async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as http:
             await self.sender.deliver(http, made[0])

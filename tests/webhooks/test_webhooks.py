@@ -268,7 +268,7 @@ def test_two_senders_deliver_each_event_once(server: Server, receiver: Receiver)
     # every event to one delivery.
     service = server.service
     other = Sender(service.storage.webhooks, service.storage.leases, "otherhost:1:abcd", schedule=[0.3],
-                   allow_private=lambda: True, poll=0.05)
+                   allow_private=lambda: True, open_secret=service.webhooks.sealer.open, poll=0.05)
     stopping = threading.Event()
 
     async def elsewhere() -> None:  # its own thread and loop, as another process's would be
