@@ -42,6 +42,7 @@ from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from storage import Storage
 from storage.live import LiveRow, Resolved
 from storage.scans import TEST_SOURCE
+from storage.webhooks import Events
 
 CACHE_MAX = 50_000      # keys kept in memory; a miss is one indexed read
 CACHE_SECONDS = 1.0     # how long a key is answered from memory: a change made by another process or host (the
@@ -208,20 +209,23 @@ class LiveCodes:
                           f"Code {record.id} is not a live code: it cannot be re-pointed, paused or counted.")
         return row
 
-    def repoint(self, record: CodeRecord, destination: str, requester: Requester) -> LiveRow:
+    def repoint(self, record: CodeRecord, destination: str, requester: Requester,
+                events: Events | None = None) -> LiveRow:
+        """``events``: the webhook events of the change, written in its transaction (storage/webhooks.py)."""
         row = self.row(record)
         destination = page_path(destination)
         errors = destination_errors(destination)
         if errors:
             raise errors[0]
-        self.storage.live.set_page(row.key, destination, requester.key)
+        self.storage.live.set_page(row.key, destination, requester.key, events)
         self.storage.audit.record(requester.key, "repointed", record.id, old=row.page, new=destination)
         return self._changed(row.key)
 
-    def set_paused(self, record: CodeRecord, paused: bool, requester: Requester) -> LiveRow:
+    def set_paused(self, record: CodeRecord, paused: bool, requester: Requester,
+                   events: Events | None = None) -> LiveRow:
         row = self.row(record)
         # Resuming an expired code lifts the expiry too: "resume" means "lead to the destination again".
-        self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row))
+        self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row), events=events)
         self.storage.audit.record(requester.key, "paused" if paused else "resumed", record.id)
         return self._changed(row.key)
 
@@ -230,6 +234,10 @@ class LiveCodes:
         found = self.storage.live.get(key)
         assert found is not None
         return found
+
+    def leads_to(self, row: LiveRow) -> str:
+        """Where a scan of the code leads now: its destination, or the fallback page while paused or expired."""
+        return self.fallback_page if (row.paused or self._expired(row)) else row.page
 
     def _expired(self, row: LiveRow, now: float | None = None) -> bool:
         return row.expires_at is not None and (now if now is not None else time.time()) >= row.expires_at
@@ -293,7 +301,7 @@ class LiveCodes:
         return LiveView(
             code_id=record.id, key=row.key, destination=row.page, paused=row.paused, expired=expired,
             expires_at=ends, expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
-            leads_to=self.fallback_page if (row.paused or expired) else row.page,
+            leads_to=self.leads_to(row),
             destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at)
                           for d in self.storage.live.destinations(row.key)],
             scans=self.counts(row.key),

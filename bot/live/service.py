@@ -24,6 +24,7 @@ from bot.models import CodeRecord, Requester
 from bot.permissions import Permissions
 from bot.webhooks import Webhooks, events
 from storage import Storage
+from storage.webhooks import Events
 
 SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
 SITE_FILE_MAX = 4096
@@ -91,18 +92,18 @@ class LiveService:
     def repoint(self, code_id: str, page: str, requester: Requester) -> LiveView:
         """Send a live code's scans to ``page`` from now on."""
         record = self._manageable(code_id, requester)
-        self.rules.repoint(record, page, requester)
-        return self._changed(events.LIVE_REPOINTED, record)
+        self.rules.repoint(record, page, requester, self._events(events.LIVE_REPOINTED, record))
+        return self._changed(record)
 
     def pause(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
-        self.rules.set_paused(record, True, requester)
-        return self._changed(events.LIVE_PAUSED, record)
+        self.rules.set_paused(record, True, requester, self._events(events.LIVE_PAUSED, record))
+        return self._changed(record)
 
     def resume(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
-        self.rules.set_paused(record, False, requester)
-        return self._changed(events.LIVE_RESUMED, record)
+        self.rules.set_paused(record, False, requester, self._events(events.LIVE_RESUMED, record))
+        return self._changed(record)
 
     # -- the site's files (WeChat's domain verification file) ----------------------------------------
     def site_file(self, name: str) -> bytes | None:
@@ -120,11 +121,18 @@ class LiveService:
         self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _changed(self, event_type: str, record: CodeRecord) -> LiveView:
-        """The change is saved: its webhook event is recorded before the person who made it is answered."""
-        view = self._view(record)
-        self.webhooks.live_changed(event_type, record, view.destination, view.paused, view.leads_to)
-        return view
+    def _events(self, event_type: str, record: CodeRecord) -> Events:
+        """The change's webhook event, written in its transaction: read from the live row as just written there
+        (no scan flush, no counts: nothing that writes may run inside it)."""
+        def state() -> tuple[str, bool, str] | None:
+            row = self.storage.live.for_code(record.id)
+            return None if row is None else (row.page, row.paused, self.rules.leads_to(row))
+        return self.webhooks.live_events(event_type, record, state)
+
+    def _changed(self, record: CodeRecord) -> LiveView:
+        """The change and its webhook event are saved: the sender is woken before the person is answered."""
+        self.webhooks.recorded()
+        return self._view(record)
 
     def _view(self, record: CodeRecord) -> LiveView:
         view = self.rules.view(record)

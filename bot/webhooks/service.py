@@ -6,10 +6,12 @@
     await service.webhooks.test(url_or_id, requester)   # a signed ping, sent now; its delivery
     service.webhooks.deliveries(requester)          # the latest deliveries and their outcome
 
-The core records an event right after the change it tells of is saved and before anyone is told of it: a code
-made or failed (bot/codes.py), a batch finished (bot/batch/engine.py), a live code re-pointed, paused or resumed
-(bot/live/service.py), a live code's scans written past a milestone (the scan flusher), the A/C quota counted
-past 80% or 95% (bot/codes.py). Recording never fails the change it follows: a failure is logged.
+The core records an event before anyone is told of the change: a code made or failed (bot/codes.py) and a live
+code re-pointed, paused or resumed (bot/live/service.py) in the change's own transaction (:meth:`code_events`,
+:meth:`live_events`: both kept or neither); a batch finished (bot/batch/engine.py), a live code's scans written
+past a milestone (the scan flusher) and the A/C quota counted past 80% or 95% (bot/codes.py) right after their
+change is saved (:meth:`emit`; why that loses nothing there is said at each). Recording after the change never
+fails it: a failure is logged.
 
 An endpoint's secret is sealed before it is stored (bot/webhooks/sealing.py) and opened only to sign (the sender,
 ``test``). Rows written before sealing existed hold it clear: :meth:`Webhooks.seal_clear` seals them when a
@@ -22,8 +24,9 @@ from __future__ import annotations
 import builtins
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -40,7 +43,7 @@ from bot.webhooks.sealing import Sealer
 from bot.webhooks.sender import TIMEOUT, Sender
 from storage import Storage
 from storage.scans import TEST_SOURCE, ScanRow
-from storage.webhooks import DeliveryRow, EndpointRow
+from storage.webhooks import DeliveryRow, EndpointRow, Event, Events
 
 log = logging.getLogger("minpcode.webhooks")
 
@@ -196,12 +199,46 @@ class Webhooks:
         except Exception:
             log.exception("recording webhook event %s failed; it is not delivered", event_type)
 
-    def code_finished(self, record: CodeRecord) -> None:
-        """A code was made or failed (a poster's sharper copy is not a code anyone asked for: no event)."""
-        if record.copy_of is not None or record.status not in (Status.DONE, Status.FAILED):
-            return
-        kind = events.CODE_MADE if record.status is Status.DONE else events.CODE_FAILED
-        self.emit(kind, {"code": events.code(record, self.settings.minpcode_public_url)})
+    def recorded(self) -> None:
+        """A change's transaction that may have written events has committed: the sender looks now."""
+        self.sender.wake()
+
+    def code_events(self, code_id: str) -> Events:
+        """For ``mark_done``/``mark_failed`` (storage/history.py): the code made or failed event, built inside the
+        change's transaction from the row as just written, so the change and its event are kept together. A
+        poster's sharper copy is not a code anyone asked for: no event."""
+        def made() -> builtins.list[Event]:
+            record = self.storage.history.get(code_id)
+            if record is None or record.copy_of is not None or record.status not in (Status.DONE, Status.FAILED):
+                return []
+            kind = events.CODE_MADE if record.status is Status.DONE else events.CODE_FAILED
+            return self._event(kind, lambda: {"code": events.code(record, self.settings.minpcode_public_url)})
+        return made
+
+    def live_events(self, event_type: str, record: CodeRecord,
+                    state: Callable[[], tuple[str, bool, str] | None]) -> Events:
+        """For the live store's re-point, pause and resume (storage/live.py): the event, built inside the change's
+        transaction from ``state()``: the destination, paused, and where a scan leads now, as just written."""
+        def changed() -> builtins.list[Event]:
+            now = state()
+            if now is None:
+                return []
+            destination, paused, leads_to = now
+            return self._event(event_type, lambda: {
+                "code": events.code(record, self.settings.minpcode_public_url),
+                "live": {"destination": destination, "paused": paused, "leads_to": leads_to}})
+        return changed
+
+    def _event(self, event_type: str, data: Callable[[], dict[str, Any]], *,
+               event_id: str | None = None) -> builtins.list[Event]:
+        # Building the body is ours alone: a bug there is logged and the change kept without its event, rather than
+        # the change refused. A failure to write the event fails the change's transaction, as it should.
+        try:
+            event_id = event_id or events.new_id()
+            return [Event(event_id, event_type, events.body(event_id, event_type, data()))]
+        except Exception:
+            log.exception("building webhook event %s failed; it is not recorded", event_type)
+            return []
 
     def batch_finished(self, batch_id: str, filename: str, total: int, counts: dict[str, int],
                        requested_by: str) -> None:
@@ -210,13 +247,15 @@ class Webhooks:
                                                     "requested_by": requested_by}},
                   event_id=f"evt_batch_{batch_id}_finished")
 
-    def live_changed(self, event_type: str, record: CodeRecord, destination: str, paused: bool,
-                     leads_to: str) -> None:
-        self.emit(event_type, {"code": events.code(record, self.settings.minpcode_public_url),
-                               "live": {"destination": destination, "paused": paused, "leads_to": leads_to}})
-
     def scans_written(self, rows: Sequence[ScanRow]) -> None:
-        """The scan flusher wrote ``rows``: a live code whose real scans passed a milestone gets one event each."""
+        """The scan flusher wrote ``rows``: a live code whose real scans passed a milestone gets one event each.
+
+        Recorded after the scans' transaction, not in it, and so not crash-proof: the crossing is found from the
+        rows just written (the total before them to the total after), so a process killed between the flush and
+        this check loses that milestone's event for good; the next flush starts from a total already past it. We
+        checked, it is not recomputed. Left so on purpose: that write is the resolver's flusher, which keeps no reads
+        under the write lock (totals, the live row and the code for each crossing), and the loss needs a kill in
+        that instant, for at most one event per code and milestone; docs/webhooks.md says so."""
         try:
             if not self.store.endpoints():
                 return
@@ -241,16 +280,24 @@ class Webhooks:
                            "milestone": mark, "scans": total},
                           event_id=f"evt_scans_{record.id}_{mark}")
 
-    def quota_counted(self, app: str, used: int, cap: int) -> None:
-        """One more A/C code was counted against ``app``'s lifetime cap: ``used`` now."""
-        if cap <= 0:
-            return
-        for level in events.QUOTA_LEVELS:
-            mark = -(-cap * level // 100)  # the first count at or past the level
-            if used - 1 < mark <= used:
-                self.emit(events.QUOTA_THRESHOLD, {"quota": {"app": app, "level": level, "used": used, "cap": cap,
-                                                             "left": max(0, cap - used)}},
-                          event_id=f"evt_quota_{app}_{cap}_{level}")
+    def quota_events(self, app: str, cap: int) -> Events:
+        """For the ledger's ``spend`` (storage/ledger.py): one more A/C code was counted against ``app``'s lifetime
+        cap, inside its transaction; the thresholds that count crossed, one event each (ids per app, cap and
+        level: noticed twice, recorded once)."""
+        def counted() -> builtins.list[Event]:
+            if cap <= 0:
+                return []
+            used = self.storage.ledger.used(app)  # as just counted, inside the transaction
+            made: builtins.list[Event] = []
+            for level in events.QUOTA_LEVELS:
+                mark = -(-cap * level // 100)  # the first count at or past the level
+                if used - 1 < mark <= used:
+                    data = {"quota": {"app": app, "level": level, "used": used, "cap": cap,
+                                      "left": max(0, cap - used)}}
+                    made += self._event(events.QUOTA_THRESHOLD, partial(dict, data),
+                                        event_id=f"evt_quota_{app}_{cap}_{level}")
+            return made
+        return counted
 
     # -- helpers --------------------------------------------------------------------------------------
     def _find(self, target: str) -> EndpointRow:
