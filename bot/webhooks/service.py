@@ -240,12 +240,17 @@ class Webhooks:
             log.exception("building webhook event %s failed; it is not recorded", event_type)
             return []
 
-    def batch_finished(self, batch_id: str, filename: str, total: int, counts: dict[str, int],
-                       requested_by: str) -> None:
-        self.emit(events.BATCH_FINISHED, {"batch": {"id": batch_id, "filename": filename, "total": total,
-                                                    "rows": dict(sorted(counts.items())),
-                                                    "requested_by": requested_by}},
-                  event_id=f"evt_batch_{batch_id}_finished")
+    def batch_events(self, batch_id: str) -> Events:
+        """For the batch store's ``set_status`` (storage/batches.py): the batch finished event, built inside the
+        transaction that marks it done, from the batch as just written (an id of its own: recorded once)."""
+        def finished() -> builtins.list[Event]:
+            done = self.storage.batches.get(batch_id)
+            if done is None:
+                return []
+            return self._event(events.BATCH_FINISHED, lambda: {"batch": {
+                "id": done.id, "filename": done.filename, "total": done.total, "rows": dict(sorted(done.counts.items())),
+                "requested_by": done.origin.requester.key}}, event_id=f"evt_batch_{batch_id}_finished")
+        return finished
 
     def scans_written(self, rows: Sequence[ScanRow]) -> None:
         """The scan flusher wrote ``rows``: a live code whose real scans passed a milestone gets one event each.

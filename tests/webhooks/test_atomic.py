@@ -1,9 +1,9 @@
 """A change and its webhook event are kept together, on both backends: a process that dies right after a code is
-made or failed, a live code is re-pointed, paused or resumed, or the A/C quota is counted past a threshold, has
-still recorded the event.
+made or failed, a live code is re-pointed, paused or resumed, the A/C quota is counted past a threshold, or a
+batch is marked finished, has still recorded the event.
 
 The crash is the one thing patched: the core's step right after the storage verb returns (``Codes._finished``,
-``LiveService._changed``) raises, as a process killed there would stop; no wire can stop a process between two
+``LiveService._changed``, the batch store's ``set_status`` once it has written) raises, as a process killed there would stop; no wire can stop a process between two
 Python statements.
 """
 
@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
+from bot.batch.models import BatchOrigin, BatchStatus
+from bot.batch.sheets import read_pasted
 from bot.codes import Codes
 from bot.live.service import LiveService
 from bot.models import Requester, Status
 from bot.server import open_service
 from bot.service import Service
+from storage.batches import Batches
 from tests.emulators.upstreams import Upstreams
 
 ADMIN = Requester(chat="cli", user_id="ops", user_name="ops")
@@ -110,3 +113,26 @@ async def test_a_quota_threshold_crossed_then_a_crash_keeps_its_event(upstreams:
         rows = [r for r in service.storage.webhooks.recent(limit=50) if r.event_type == "quota.threshold"]
         assert sorted(r.event_id for r in rows) == [f"evt_quota_{settings.wechat_appid}_5_80",
                                                     f"evt_quota_{settings.wechat_appid}_5_95"]
+
+
+async def test_a_batch_finished_then_a_crash_keeps_its_event(upstreams: Upstreams, tmp_path: Path,
+                                                           database_url: str | None,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = upstreams.settings(tmp_path, minpcode_database_url=database_url)
+    async with open_service(settings) as service:
+        await add_endpoint(service)
+        written = Batches.set_status
+
+        def then_crash(store: Batches, batch_id: str, status: BatchStatus, *args: Any, **kwargs: Any) -> None:
+            written(store, batch_id, status, *args, **kwargs)
+            if status is BatchStatus.DONE:
+                raise Crash  # the batch is marked done; the process stops on the next statement
+
+        monkeypatch.setattr(Batches, "set_status", then_crash)
+        origin = BatchOrigin(user_id="U1", user_name="alice", chat="slack", channel_id="D1", message_id="1.1")
+        plan = await service.batches.dry_run(read_pasted("页面,类型,场景\npages/index/index,B,id=31\n"), origin)
+        with pytest.raises(Crash):
+            await service.batches.run(plan.batch.id)
+        rows = [r for r in service.storage.webhooks.recent(limit=50) if r.event_type == "batch.finished"]
+        assert [r.event_id for r in rows] == [f"evt_batch_{plan.batch.id}_finished"]
+        assert json.loads(rows[0].body)["data"]["batch"]["rows"] == {"done": 1}
