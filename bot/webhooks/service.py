@@ -6,12 +6,13 @@
     await service.webhooks.test(url_or_id, requester)   # a signed ping, sent now; its delivery
     service.webhooks.deliveries(requester)          # the latest deliveries and their outcome
 
-The core records an event before anyone is told of the change: a code made or failed (bot/codes.py) and a live
-code re-pointed, paused or resumed (bot/live/service.py) in the change's own transaction (:meth:`code_events`,
-:meth:`live_events`: both kept or neither); a batch finished (bot/batch/engine.py), a live code's scans written
-past a milestone (the scan flusher) and the A/C quota counted past 80% or 95% (bot/codes.py) right after their
-change is saved (:meth:`emit`; why that loses nothing there is said at each). Recording after the change never
-fails it: a failure is logged.
+The core records an event before anyone is told of the change, in the change's own transaction (both kept or
+neither): the storage verb that writes the change takes the ``Events`` this object builds and calls them inside
+it (storage/webhooks.py): a code made or failed (:meth:`code_events`, bot/codes.py), the A/C quota counted past 80%
+or 95% (:meth:`quota_events`), a batch finished (:meth:`batch_events`, bot/batch/engine.py), a live code
+re-pointed, paused or resumed (:meth:`live_events`, bot/live/service.py). A live code's scans written past a
+milestone are recorded right after the scan flusher writes (:meth:`scans_written`, which says why and what that
+can lose); that recording never fails the write it follows: a failure is logged.
 
 An endpoint's secret is sealed before it is stored (bot/webhooks/sealing.py) and opened only to sign (the sender,
 ``test``). Rows written before sealing existed hold it clear: :meth:`Webhooks.seal_clear` seals them when a
