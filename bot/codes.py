@@ -315,33 +315,31 @@ class Codes:
         try:
             result = await self.upstream.make(request, resume=attempt > 1)
         except MinpcodeError as exc:
-            history.mark_failed(code_id, exc.error_code, exc.message, getattr(exc, "raw", None) or None)
+            history.mark_failed(code_id, exc.error_code, exc.message, getattr(exc, "raw", None) or None,
+                                events=self.webhooks.code_events(code_id))
             log.info("code %s failed (attempt %d): %s %s", code_id, attempt, type(exc).__name__, exc.error_code)
             METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
             self._finished(code_id)
             return
         except Exception:
             log.exception("code %s failed unexpectedly", code_id)
-            history.mark_failed(code_id, INTERNAL_CODE, INTERNAL)
+            history.mark_failed(code_id, INTERNAL_CODE, INTERNAL, events=self.webhooks.code_events(code_id))
             METRICS.codes.labels(request.type.value, request.provider.value, "failed").inc()
             self._finished(code_id)
             return
         digest = self.storage.images.put(result.image, result.mime or "image/jpeg") if result.image else None
-        history.mark_done(code_id, result, digest)
+        history.mark_done(code_id, result, digest, events=self.webhooks.code_events(code_id))
         METRICS.codes.labels(request.type.value, request.provider.value, "done").inc()
-        counted = False
         if request.type.counts_against_cap and record.app:
-            counted = self.storage.ledger.spend(record.app, record.request_key, code_id)
+            # the cap's thresholds crossed by this count are written with it (one transaction), as the code's event
+            self.storage.ledger.spend(record.app, record.request_key, code_id,
+                                      events=self.webhooks.quota_events(record.app, self.quotas.cap))
         self._finished(code_id)
-        if counted and record.app:
-            self.webhooks.quota_counted(record.app, self.storage.ledger.used(record.app), self.quotas.cap)
 
     def _finished(self, code_id: str) -> None:
-        # After the row is saved and before the worker wakes whoever waits on it: its webhook event is recorded
-        # (never before the change, and never after someone was told of it).
-        record = self.storage.history.get(code_id)
-        if record is not None:
-            self.webhooks.code_finished(record)
+        # The code's webhook event was written with its row (mark_done/mark_failed, one transaction): never before
+        # the change, never lost after it, and recorded before the worker wakes whoever waits on it.
+        self.webhooks.recorded()
 
     # -- reading and managing ---------------------------------------------------------------------
     def get(self, code_id: str) -> CodeRecord:

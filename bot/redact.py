@@ -24,6 +24,28 @@ _PATTERNS = (
     (re.compile(r"(/batches/)[^/\s\"'?#]+(\.zip)"), r"\1***\2"),
 )
 _known: set[str] = set()
+_QUERY_VALUE = re.compile(r"=[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: every query value and any user name or password masked, the rest whole.
+
+    A receiver's URL may carry its own token (``?token=…``, ``?sig=…``, ``https://user:pass@…``) under a name
+    :func:`redact`'s patterns do not know, so here every value goes, whatever its name."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority_end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        query, hashmark, fragment = query.partition("#")
+        # a part with no "=" may be the token itself (``?3f9a…``): masked whole
+        query = "&".join(_QUERY_VALUE.sub("=***", part) if "=" in part else ("***" if part else part)
+                         for part in query.split("&")) + hashmark + fragment
+    return f"{scheme}{sep}{authority}{path}{qmark}{query}"
 
 
 def redact(text: str) -> str:
@@ -77,4 +99,4 @@ def guard_logs() -> None:
             logger.addFilter(RedactSecrets())
 
 
-__all__ = ["RedactSecrets", "escape", "guard_logs", "redact", "remember"]
+__all__ = ["RedactSecrets", "escape", "guard_logs", "redact", "redact_url", "remember"]

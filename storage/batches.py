@@ -12,6 +12,7 @@ from bot.batch.models import Batch, BatchOrigin, BatchRow, BatchStatus, RowStatu
 from storage.clock import from_text, now_text
 from storage.engine import Database
 from storage.transaction import immediate
+from storage.webhooks import Events, record_events
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _BATCH = "id, status, origin_json, filename, sha256, encoding, total, created_at, updated_at, finished_at"
@@ -105,11 +106,15 @@ class Batches:
         return {status: count for status, count in self._db.execute(
             "SELECT status, count(*) FROM batch_rows GROUP BY status").fetchall()}
 
-    def set_status(self, batch_id: str, status: BatchStatus) -> None:
+    def set_status(self, batch_id: str, status: BatchStatus, events: Events | None = None) -> None:
+        """``events``: the webhook events of the change (a batch finished), written in its transaction
+        (storage/webhooks.py)."""
         now = now_text()
         finished = now if status in (BatchStatus.DONE, BatchStatus.CANCELLED) else None
-        self._db.execute("UPDATE batches SET status = ?, updated_at = ?, finished_at = ? WHERE id = ?",
-                         [status.value, now, finished, batch_id])
+        with immediate(self._db):
+            self._db.execute("UPDATE batches SET status = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                             [status.value, now, finished, batch_id])
+            record_events(self._db, events)
 
     def update_row(self, batch_id: str, line: int, status: RowStatus, *, code_id: str | None = None,
                    error: str | None = None, attempt: bool = False, poster_id: str | None = None) -> None:

@@ -14,6 +14,7 @@ from storage import pg_schema
 from storage.clock import from_text, now_text, to_text
 from storage.engine import Database, SqliteDatabase
 from storage.transaction import immediate
+from storage.webhooks import Events, record_events
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 12  # 36^12 ≈ 4.7e18: ids in image links cannot be guessed or enumerated
@@ -82,25 +83,34 @@ class History:
         self._db.execute("UPDATE codes SET attempts = attempts + 1, updated_at = ? WHERE id = ?", [now_text(), code_id])
         return int(self._db.execute("SELECT attempts FROM codes WHERE id = ?", [code_id]).fetchone()[0])
 
-    def mark_done(self, code_id: str, result: UpstreamResult, image_sha256: str | None) -> None:
-        self._db.execute(
-            "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
-            "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
-            "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, error_raw = NULL, expires_at = ?, "
-            "updated_at = ? WHERE id = ?",
-            [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
-             result.campaign_id, result.channel_name, result.channel_id,
-             to_text(result.expires_at) if result.expires_at else None, now_text(), code_id],
-        )
+    def mark_done(self, code_id: str, result: UpstreamResult, image_sha256: str | None,
+                  events: Events | None = None) -> None:
+        """The code is made; ``events`` (the webhook events it makes) written in the same transaction
+        (storage/webhooks.py)."""
+        with immediate(self._db):
+            self._db.execute(
+                "UPDATE codes SET status = 'done', link = ?, tracking_url = ?, link_id = ?, image_sha256 = ?, "
+                "image_mime = ?, campaign = coalesce(?, campaign), campaign_id = ?, channel = coalesce(?, channel), "
+                "channel_id = ?, error_code = NULL, error_zh = NULL, error_en = NULL, error_raw = NULL, "
+                "expires_at = ?, updated_at = ? WHERE id = ?",
+                [result.link, result.tracking_url, result.link_id, image_sha256, result.mime, result.campaign_name,
+                 result.campaign_id, result.channel_name, result.channel_id,
+                 to_text(result.expires_at) if result.expires_at else None, now_text(), code_id],
+            )
+            record_events(self._db, events)
 
-    def mark_failed(self, code_id: str, code: str | None, message: Text, raw: str | None = None) -> None:
+    def mark_failed(self, code_id: str, code: str | None, message: Text, raw: str | None = None,
+                    events: Events | None = None) -> None:
         """``code``: the upstream's own code or a stable name of ours; ``message``: what to tell people;
-        ``raw``: what the upstream answered (already redacted), kept for whoever looks into it."""
-        self._db.execute(
-            "UPDATE codes SET status = 'failed', error_code = ?, error_zh = ?, error_en = ?, error_raw = ?, "
-            "updated_at = ? WHERE id = ?",
-            [code, message.zh, message.en, raw[:500] if raw else None, now_text(), code_id],
-        )
+        ``raw``: what the upstream answered (already redacted), kept for whoever looks into it; ``events``: the
+        webhook events the failure makes, written in the same transaction (storage/webhooks.py)."""
+        with immediate(self._db):
+            self._db.execute(
+                "UPDATE codes SET status = 'failed', error_code = ?, error_zh = ?, error_en = ?, error_raw = ?, "
+                "updated_at = ? WHERE id = ?",
+                [code, message.zh, message.en, raw[:500] if raw else None, now_text(), code_id],
+            )
+            record_events(self._db, events)
 
     def rename(self, code_id: str, name: str) -> None:
         self._db.execute("UPDATE codes SET name = ?, updated_at = ? WHERE id = ?", [name, now_text(), code_id])

@@ -5,19 +5,26 @@ from __future__ import annotations
 from storage.clock import now_text
 from storage.engine import Database
 from storage.transaction import immediate
+from storage.webhooks import Events, record_events
 
 
 class QuotaLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def spend(self, app: str, request_key: str, code_id: str) -> bool:
-        """Count ``request_key`` once; False when it was already counted (an identical repeat is free)."""
-        cursor = self._db.execute(
-            "INSERT INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [app, request_key, code_id, now_text()],
-        )
-        return cursor.rowcount == 1
+    def spend(self, app: str, request_key: str, code_id: str, events: Events | None = None) -> bool:
+        """Count ``request_key`` once; False when it was already counted (an identical repeat is free).
+        ``events``: the webhook events a new count makes (the cap's thresholds), written in the same transaction
+        (storage/webhooks.py); not asked for a repeat."""
+        with immediate(self._db):
+            cursor = self._db.execute(
+                "INSERT INTO quota_keys (app, request_key, code_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [app, request_key, code_id, now_text()],
+            )
+            counted = cursor.rowcount == 1
+            if counted:
+                record_events(self._db, events)
+        return counted
 
     def import_keys(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Load (app, request_key, code_id, at) rows at once (imports, benchmarks)."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from storage.clock import from_text, now_text
 from storage.engine import Database
 from storage.transaction import immediate
+from storage.webhooks import Events, record_events
 
 _LIVE = "key, code_id, page, paused, expires_at, created_by, created_at, updated_at, routes"
 
@@ -104,18 +105,24 @@ class LiveStore:
         rows = self._db.execute(f"SELECT {_LIVE} FROM live_codes WHERE code_id IN ({marks})", code_ids).fetchall()
         return {str(r[1]): _row(r) for r in rows}
 
-    def set_page(self, key: str, page: str, set_by: str | None, routes: str | None = None) -> None:
-        """Set the default destination and the routes (JSON, None: none) together, kept in the history."""
+    def set_page(self, key: str, page: str, set_by: str | None, routes: str | None = None,
+                 events: Events | None = None) -> None:
+        """Set the default destination and the routes (JSON, None: none) together, kept in the history; ``events``
+        (its webhook events) written in the same transaction (storage/webhooks.py)."""
         now = now_text()
         with immediate(self._db):
             self._db.execute("UPDATE live_codes SET page = ?, routes = ?, updated_at = ? WHERE key = ?",
                              [page, routes, now, key])
             self._db.execute("INSERT INTO live_destinations (key, page, set_by, set_at, routes) VALUES (?, ?, ?, ?, ?)",
                              [key, page, set_by, now, routes])
+            record_events(self._db, events)
 
-    def set_paused(self, key: str, paused: bool, *, clear_expiry: bool = False) -> None:
+    def set_paused(self, key: str, paused: bool, *, clear_expiry: bool = False, events: Events | None = None) -> None:
+        """Pause or resume; ``events`` written in the same transaction (storage/webhooks.py)."""
         sql = "UPDATE live_codes SET paused = ?, updated_at = ?" + (", expires_at = NULL" if clear_expiry else "")
-        self._db.execute(sql + " WHERE key = ?", [int(paused), now_text(), key])
+        with immediate(self._db):
+            self._db.execute(sql + " WHERE key = ?", [int(paused), now_text(), key])
+            record_events(self._db, events)
 
     def destinations(self, key: str) -> list[Destination]:
         rows = self._db.execute("SELECT page, set_by, set_at, routes FROM live_destinations WHERE key = ? ORDER BY id",

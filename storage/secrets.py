@@ -4,11 +4,15 @@ host on it signs and hashes with the same ones.
     key = storage.secrets.get_or_create(INSTALL_KEY, lambda: token_hex(32).encode("ascii"))
 
 Only keys minpcode makes for itself live here (the install key: visitor hashes and, derived from it,
-the batch links' signatures, bot/live/scans.py and bot/batch/links.py). Credentials an operator is given
+the batch links' signatures and the webhook secrets' sealing key, bot/live/scans.py, bot/batch/links.py and
+bot/webhooks/sealing.py). Credentials an operator is given
 by someone else (WeChat's AppSecret, Slack's signing secret, API keys) stay in the settings, never here.
 
 Stored as they are: the database and its backups already hold everything these keys guard (the codes, the
-scans, the batches), so whoever can read one can read the other. An operator who wants the key out of the
+scans, the batches), so whoever can read one can read the other. The webhook secrets sealed under the install key
+are the exception worth naming: sealed, they stay out of a dump of their own table, of a log of SQL and of
+anything that prints rows; against someone holding the whole database they are safe only when the key is not
+in it, i.e. under ``MINPCODE_SCAN_HASH_KEY`` (docs/webhooks.md). An operator who wants the key out of the
 database sets ``MINPCODE_SCAN_HASH_KEY`` (the same on every replica): then nothing is stored here
 (docs/deploy.md, "Two or more replicas"). A value is never logged.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from secrets import token_hex
 
 from storage.clock import now_text
 from storage.engine import Database
@@ -54,6 +59,14 @@ class Secrets:
             found = self.get(name)
         assert found is not None
         return found
+
+    def install_key(self, configured: str | None) -> bytes:
+        """The install key: ``MINPCODE_SCAN_HASH_KEY`` when the operator set it (``configured``), else the one kept
+        here, made at the first start. Visitor hashes, the batch links' signatures and the webhook secrets' sealing
+        key all come from it, so every process and host on the database agrees."""
+        if configured:
+            return configured.encode("utf-8")
+        return self.get_or_create(INSTALL_KEY, lambda: token_hex(32).encode("ascii"))
 
 
 def _data_folder(db: Database) -> Path | None:

@@ -2,6 +2,7 @@
 
     store.add(endpoint_id, url, secret, events, created_by)
     store.record(event_id, event_type, body)   # one pending row for each endpoint that wants the event
+    record_events(db, events)                       # the same, inside a change's own transaction (below)
     store.due(now)                                  # ids whose next attempt is due, oldest first
     store.attempted(delivery_id, ...)               # the attempt's outcome, and when the next one is due
 
@@ -10,15 +11,23 @@ chat and delivers it at once, with no schedule; a webhook delivery is retried on
 and its attempts and last answer are listed to the operator. The same machinery delivers both: a row is
 claimed under its lease (storage/leases.py, ``webhook:<id>``), one process at a time.
 
+An event is written in the transaction of the change it tells of where a storage verb writes that change (a code
+made or failed, storage/history.py; a live code re-pointed, paused or resumed, storage/live.py): the verb takes an
+``events`` callable, called inside its transaction once the change is written, and this module's
+:func:`record_events` writes what it answers. Both are kept, or neither: a crash between the change and its event
+cannot lose the event. The callable reads the rows as just written (the transaction's own connection) and must
+not open a transaction of its own.
+
 Each (endpoint, event id) is unique, so an event recorded twice (two processes noticing the same scan
-milestone, a retried write) is delivered once. The endpoint's secret is kept as given: the sender needs
-it to sign (no install key exists to encrypt it under yet); nothing reads it back out but the sender.
+milestone, a retried write) is delivered once. The endpoint's secret is stored as the core hands it: sealed
+(bot/webhooks/sealing.py), opaque text here; storage never sees the key.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from storage.engine import Database
@@ -55,6 +64,18 @@ class DeliveryRow:
     created_at: float
     updated_at: float
 
+
+@dataclass(frozen=True)
+class Event:
+    """One event to record: its id, type, and the JSON body every delivery carries (bot/webhooks/events.py)."""
+
+    id: str
+    type: str
+    body: str
+
+
+# Called inside a change's transaction, after the change is written: the events that change makes.
+Events = Callable[[], Sequence[Event]]
 
 _ENDPOINT = "id, url, secret, events, created_by, created_at, removed_at"
 _DELIVERY = ("id, endpoint_id, event_id, event_type, body, state, attempts, next_at, last_status, last_error, "
@@ -94,9 +115,23 @@ class WebhookStore:
         row = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE id = ?", [endpoint_id]).fetchone()
         return _endpoint(row) if row else None
 
-    def endpoints(self) -> list[EndpointRow]:
-        """The endpoints registered and not removed, oldest first."""
-        rows = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE removed_at IS NULL "
+    def reseal(self, convert: Callable[[str, str], str | None]) -> int:
+        """Replace every stored secret (removed endpoints' too) for which ``convert(endpoint_id, stored)`` answers a
+        new value; how many were replaced. Read and written under the write lock, so two processes starting together
+        convert each row once: the second reads what the first wrote."""
+        changed = 0
+        with immediate(self._db):
+            for endpoint_id, stored in self._db.execute("SELECT id, secret FROM webhook_endpoints").fetchall():
+                new = convert(str(endpoint_id), str(stored))
+                if new is not None and new != stored:
+                    self._db.execute("UPDATE webhook_endpoints SET secret = ? WHERE id = ?", [new, endpoint_id])
+                    changed += 1
+        return changed
+
+    def endpoints(self, *, removed: bool = False) -> list[EndpointRow]:
+        """The endpoints registered and not removed (and the removed ones too with ``removed``), oldest first."""
+        where = "" if removed else "WHERE removed_at IS NULL "
+        rows = self._db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints {where}"
                                 "ORDER BY created_at, id").fetchall()
         return [_endpoint(r) for r in rows]
 
@@ -117,22 +152,8 @@ class WebhookStore:
                now: float | None = None) -> list[int]:
         """One pending row per endpoint that wants ``event_type`` (or for ``endpoint_id`` alone), in one
         transaction; an (endpoint, event id) recorded before is not recorded again. Returns the new rows' ids."""
-        at = time.time() if now is None else now
-        made: list[int] = []
         with immediate(self._db):
-            for endpoint in self.endpoints():
-                if endpoint_id is not None and endpoint.id != endpoint_id:
-                    continue
-                if endpoint_id is None and endpoint.events and event_type not in endpoint.events:
-                    continue
-                row = self._db.execute(
-                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, state, attempts, next_at, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
-                    "ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id",
-                    [endpoint.id, event_id, event_type, body, at, at, at]).fetchone()
-                if row is not None:
-                    made.append(int(row[0]))
-        return made
+            return _insert(self._db, [Event(event_id, event_type, body)], endpoint_id=endpoint_id, now=now)
 
     def delivery(self, delivery_id: int) -> DeliveryRow | None:
         row = self._db.execute(f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE id = ?", [delivery_id]).fetchone()
@@ -179,6 +200,43 @@ class WebhookStore:
         return {str(r[0]): int(r[1]) for r in rows}
 
 
+def record_events(db: Database, events: Events | None, now: float | None = None) -> list[int]:
+    """Inside the caller's transaction: the rows of the events ``events()`` answers, for the endpoints that want
+    them; ``events`` is not called when no endpoint is registered (nothing is built for nobody)."""
+    if events is None:
+        return []
+    endpoints = _endpoints(db)
+    if not endpoints:
+        return []
+    return _insert(db, events(), endpoints=endpoints, now=now)
+
+
+def _endpoints(db: Database) -> list[EndpointRow]:
+    rows = db.execute(f"SELECT {_ENDPOINT} FROM webhook_endpoints WHERE removed_at IS NULL "
+                      "ORDER BY created_at, id").fetchall()
+    return [_endpoint(r) for r in rows]
+
+
+def _insert(db: Database, events: Sequence[Event], *, endpoint_id: str | None = None,
+            endpoints: list[EndpointRow] | None = None, now: float | None = None) -> list[int]:
+    at = time.time() if now is None else now
+    made: list[int] = []
+    for endpoint in _endpoints(db) if endpoints is None else endpoints:
+        for event in events:
+            if endpoint_id is not None and endpoint.id != endpoint_id:
+                continue
+            if endpoint_id is None and endpoint.events and event.type not in endpoint.events:
+                continue
+            row = db.execute(
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, state, attempts, next_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
+                "ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id",
+                [endpoint.id, event.id, event.type, event.body, at, at, at]).fetchone()
+            if row is not None:
+                made.append(int(row[0]))
+    return made
+
+
 def migration(db: Database) -> None:
     """The endpoints and their deliveries (migrations.py lists it; both backends)."""
     ident = ("INTEGER PRIMARY KEY AUTOINCREMENT" if db.dialect == "sqlite"
@@ -214,4 +272,5 @@ def migration(db: Database) -> None:
     db.execute("CREATE INDEX webhook_deliveries_updated ON webhook_deliveries (updated_at)")
 
 
-__all__ = ["MIGRATION", "STATES", "DeliveryRow", "EndpointRow", "WebhookStore", "migration"]
+__all__ = ["MIGRATION", "STATES", "DeliveryRow", "EndpointRow", "Event", "Events", "WebhookStore", "migration",
+           "record_events"]

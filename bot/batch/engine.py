@@ -277,10 +277,9 @@ class BatchEngine:
 
         await asyncio.gather(*(one(row) for row in rows))
         if self.get(batch_id).status is BatchStatus.RUNNING:
-            self.store.set_status(batch_id, BatchStatus.DONE)
-            done = self.get(batch_id)  # saved: its webhook event is recorded before anyone is told
-            self.codes.webhooks.batch_finished(done.id, done.filename, done.total, done.counts,
-                                               done.origin.requester.key)
+            # its webhook event is written with the status (one transaction), before anyone is told
+            self.store.set_status(batch_id, BatchStatus.DONE, events=self.codes.webhooks.batch_events(batch_id))
+            self.codes.webhooks.recorded()
         await _call(on_progress, self.progress(batch_id))
         return self.get(batch_id)
 

@@ -44,6 +44,7 @@ from bot.models import CodeRecord, CodeType, Requester, Status, page_path
 from storage import Storage
 from storage.live import LiveRow, Resolved
 from storage.scans import TEST_SOURCE
+from storage.webhooks import Events
 
 CACHE_MAX = 50_000      # keys kept in memory; a miss is one indexed read
 CACHE_SECONDS = 1.0     # how long a key is answered from memory: a change made by another process or host (the
@@ -268,9 +269,11 @@ class LiveCodes:
                           f"Code {record.id} is not a live code: it cannot be re-pointed, paused or counted.")
         return row
 
-    def repoint(self, record: CodeRecord, destination: str | RouteChange, requester: Requester) -> LiveRow:
+    def repoint(self, record: CodeRecord, destination: str | RouteChange, requester: Requester,
+                events: Events | None = None) -> LiveRow:
         """Send scans to ``destination`` from now on (its routes cleared), or apply a :class:`RouteChange`: new
-        routes with a default, or (dated) a window beside the code's other routes."""
+        routes with a default, or (dated) a window beside the code's other routes. ``events``: the webhook events
+        of the change, written in its transaction (storage/webhooks.py)."""
         row = self.row(record)
         if isinstance(destination, str):
             destination = page_path(destination)
@@ -286,15 +289,16 @@ class LiveCodes:
             kept = routes_from_json(row.routes, self.zone)
             routes = Routes(shares=kept.shares, platforms=kept.platforms, window=routes.window)
         stored = routes.to_json()
-        self.storage.live.set_page(row.key, page, requester.key, stored)
+        self.storage.live.set_page(row.key, page, requester.key, stored, events)
         self.storage.audit.record(requester.key, "repointed", record.id, old=row.page, new=page,
                                   **({"routes": stored} if stored else {}))
         return self._changed(row.key)
 
-    def set_paused(self, record: CodeRecord, paused: bool, requester: Requester) -> LiveRow:
+    def set_paused(self, record: CodeRecord, paused: bool, requester: Requester,
+                   events: Events | None = None) -> LiveRow:
         row = self.row(record)
         # Resuming an expired code lifts the expiry too: "resume" means "lead to the destination again".
-        self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row))
+        self.storage.live.set_paused(row.key, paused, clear_expiry=not paused and self._expired(row), events=events)
         self.storage.audit.record(requester.key, "paused" if paused else "resumed", record.id)
         return self._changed(row.key)
 
@@ -303,6 +307,11 @@ class LiveCodes:
         found = self.storage.live.get(key)
         assert found is not None
         return found
+
+    def leads_to(self, row: LiveRow) -> str:
+        """Where a scan of the code leads now: its destination, or the fallback page while paused or expired."""
+        stopped = row.paused or self._expired(row) or (not row.page and row.routes is None)  # or blank (空码)
+        return self.fallback_page if stopped else row.page
 
     def _expired(self, row: LiveRow, now: float | None = None) -> bool:
         return row.expires_at is not None and (now if now is not None else self.now()) >= row.expires_at
@@ -380,7 +389,7 @@ class LiveCodes:
             code_id=record.id, key=row.key, destination=row.page, blank=not row.page and row.routes is None,
             paused=row.paused, expired=expired, expires_at=ends,
             expires_on=(ends - timedelta(seconds=1)).date() if ends else None,
-            leads_to=self.fallback_page if (row.paused or expired or not row.page) else row.page,
+            leads_to=self.leads_to(row),
             destinations=[Destination(page=d.page, set_by=d.set_by, set_at=d.set_at,
                                       routes=routes_view(routes_from_json(d.routes, self.zone)))
                           for d in self.storage.live.destinations(row.key)],

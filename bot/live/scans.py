@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +34,7 @@ from typing import Protocol
 
 from bot.errors import StorageUnavailable
 from storage.scans import ScanRow, ScanStore
-from storage.secrets import INSTALL_KEY, Secrets
+from storage.secrets import Secrets
 
 log = logging.getLogger("minpcode.scans")
 
@@ -61,9 +60,7 @@ class WriteGuard(Protocol):
 def hash_key(configured: str | None, store: Secrets) -> bytes:
     """The secret visitor values are hashed under: the setting, else the install key kept in the database,
     made at the first start (every process and host on the database hashes with the same one)."""
-    if configured:
-        return configured.encode("utf-8")
-    return store.get_or_create(INSTALL_KEY, lambda: secrets.token_hex(32).encode("ascii"))
+    return store.install_key(configured)
 
 
 class ScanRecorder:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -29,8 +30,10 @@ from bot.live.rules import LiveCodes, NotLive
 from bot.models import CodeRecord, Requester, Status, page_path, split_tags, tag_errors
 from bot.permissions import Permissions
 from bot.text import Text
+from bot.webhooks.events import LIVE_PAUSED, LIVE_REPOINTED, LIVE_RESUMED
 from storage import Storage
 from storage.transaction import immediate
+from storage.webhooks import Events
 
 Action = Literal["repoint", "pause", "resume", "tag", "untag"]
 ACTIONS: tuple[Action, ...] = ("repoint", "pause", "resume", "tag", "untag")
@@ -108,10 +111,13 @@ class SelectionDone(BaseModel):
 
 
 class Selections:
-    def __init__(self, storage: Storage, permissions: Permissions, rules: LiveCodes) -> None:
+    def __init__(self, storage: Storage, permissions: Permissions, rules: LiveCodes,
+                 events: Callable[[str, CodeRecord], Events | None] | None = None) -> None:
         self.storage = storage
         self.permissions = permissions
         self.rules = rules
+        # each code's webhook event, written in its change's transaction as for one code (bot/live/service.py)
+        self._events: Callable[[str, CodeRecord], Events | None] = events or (lambda _type, _record: None)
 
     # -- the two steps -------------------------------------------------------------------------------
     def preview(self, selection: Selection, action: Action, value: str | None, requester: Requester) -> SelectionPreview:
@@ -180,9 +186,10 @@ class Selections:
     def _apply(self, record: CodeRecord, action: Action, value: str | None, requester: Requester) -> None:
         if action == "repoint":
             assert value is not None
-            self.rules.repoint(record, value, requester)
+            self.rules.repoint(record, value, requester, self._events(LIVE_REPOINTED, record))
         elif action in ("pause", "resume"):
-            self.rules.set_paused(record, action == "pause", requester)
+            self.rules.set_paused(record, action == "pause", requester,
+                                  self._events(LIVE_PAUSED if action == "pause" else LIVE_RESUMED, record))
         else:
             tag_codes(self.storage, record, split_tags(value), requester, add=action == "tag")
 

@@ -29,6 +29,7 @@ from bot.models import CodeRecord, Requester, split_tags
 from bot.permissions import Permissions
 from bot.webhooks import Webhooks, events
 from storage import Storage
+from storage.webhooks import Events
 
 SITE_FILE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.txt\Z")
 SITE_FILE_MAX = 4096
@@ -49,7 +50,7 @@ class LiveService:
         self.rules = LiveCodes(storage, self.scans, router_page=settings.minpcode_router_page,
                                fallback_page=settings.minpcode_fallback_page, zone=settings.zone, appid=appid,
                                counted_per_minute=settings.minpcode_resolver_rate)
-        self.selections = Selections(storage, permissions, self.rules)  # changes to many codes at once
+        self.selections = Selections(storage, permissions, self.rules, self._events)  # changes to many codes at once
 
     async def start(self) -> None:
         await self.scans.start()
@@ -111,18 +112,18 @@ class LiveService:
     def repoint(self, code_id: str, page: str | RouteChange, requester: Requester) -> LiveView:
         """Send a live code's scans to ``page`` from now on, or set its routes (:func:`bot.live.routes.parse_routes`)."""
         record = self._manageable(code_id, requester)
-        self.rules.repoint(record, page, requester)
-        return self._changed(events.LIVE_REPOINTED, record)
+        self.rules.repoint(record, page, requester, self._events(events.LIVE_REPOINTED, record))
+        return self._changed(record)
 
     def pause(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
-        self.rules.set_paused(record, True, requester)
-        return self._changed(events.LIVE_PAUSED, record)
+        self.rules.set_paused(record, True, requester, self._events(events.LIVE_PAUSED, record))
+        return self._changed(record)
 
     def resume(self, code_id: str, requester: Requester) -> LiveView:
         record = self._manageable(code_id, requester)
-        self.rules.set_paused(record, False, requester)
-        return self._changed(events.LIVE_RESUMED, record)
+        self.rules.set_paused(record, False, requester, self._events(events.LIVE_RESUMED, record))
+        return self._changed(record)
 
     # -- tags (any code; its creator or an admin) --------------------------------------------------
     def tag(self, code_id: str, tags: str | builtins.list[str], requester: Requester) -> builtins.list[str]:
@@ -160,11 +161,18 @@ class LiveService:
         self.storage.audit.record(requester.key, "site_file", None, name=name, size=len(body))
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _changed(self, event_type: str, record: CodeRecord) -> LiveView:
-        """The change is saved: its webhook event is recorded before the person who made it is answered."""
-        view = self._view(record)
-        self.webhooks.live_changed(event_type, record, view.destination, view.paused, view.leads_to)
-        return view
+    def _events(self, event_type: str, record: CodeRecord) -> Events:
+        """The change's webhook event, written in its transaction: read from the live row as just written there
+        (no scan flush, no counts: nothing that writes may run inside it)."""
+        def state() -> tuple[str, bool, str] | None:
+            row = self.storage.live.for_code(record.id)
+            return None if row is None else (row.page, row.paused, self.rules.leads_to(row))
+        return self.webhooks.live_events(event_type, record, state)
+
+    def _changed(self, record: CodeRecord) -> LiveView:
+        """The change and its webhook event are saved: the sender is woken before the person is answered."""
+        self.webhooks.recorded()
+        return self._view(record)
 
     def _view(self, record: CodeRecord) -> LiveView:
         view = self.rules.view(record)

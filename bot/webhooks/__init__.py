@@ -2,7 +2,7 @@
 milestone, the A/C quota crossing 80% and 95%) POSTed to the operator's endpoints (docs/webhooks.md).
 
     service.webhooks.add(url, events, secret, requester)   # the secret, shown once
-    service.webhooks.code_finished(record)                  # the core records events as changes are saved
+    history.mark_done(…, events=service.webhooks.code_events(id))  # events written with the change they tell of
     sender = service.webhooks.sender; await sender.start()  # serve delivers them
 
 ``events.py`` the event types and their payloads, ``signing.py`` the signature, ``guard.py`` which addresses may

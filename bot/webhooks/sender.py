@@ -26,7 +26,7 @@ import httpx
 from bot.errors import MinpcodeError, StorageUnavailable
 from bot.jobs import run_leased
 from bot.metrics import METRICS
-from bot.redact import redact
+from bot.redact import redact, redact_url
 from bot.version import __version__
 from bot.webhooks import guard, signing
 from storage.leases import Leases
@@ -44,8 +44,8 @@ WRITER = "The webhook sender"
 
 class Sender:
     def __init__(self, store: WebhookStore, leases: Leases, owner: str, *, schedule: Sequence[float],
-                 allow_private: Callable[[], bool], halted: Callable[[str], StorageUnavailable | None] | None = None,
-                 poll: float = POLL) -> None:
+                 allow_private: Callable[[], bool], open_secret: Callable[[str, str], str],
+                 halted: Callable[[str], StorageUnavailable | None] | None = None, poll: float = POLL) -> None:
         self._store = store
         self._leases = leases
         self.owner = owner
@@ -53,6 +53,7 @@ class Sender:
         self._allow_private = allow_private
         self._halted = halted
         self._poll = poll
+        self._open_secret = open_secret  # the endpoint's stored secret, opened (bot/webhooks/sealing.py)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,10 +153,15 @@ class Sender:
         try:
             if len(body) > BODY_MAX:
                 raise ValueError(f"body of {len(body)} bytes is over {BODY_MAX}")
+            try:
+                secret = self._open_secret(endpoint.id, endpoint.secret)
+            except MinpcodeError as exc:
+                log.error("webhook %s to endpoint %s cannot be signed: %s", row.event_id, endpoint.id, exc.en)
+                raise
             await guard.check(endpoint.url, allow_private=self._allow_private())
             stamp = int(time.time())
             headers = {"Content-Type": "application/json", "X-Minpcode-Event": row.event_type,
-                       "X-Minpcode-Event-Id": row.event_id, **signing.headers(endpoint.secret, stamp, body)}
+                       "X-Minpcode-Event-Id": row.event_id, **signing.headers(secret, stamp, body)}
             async with http.stream("POST", endpoint.url, content=body, headers=headers) as answer:
                 status = answer.status_code
                 read = b""
@@ -173,7 +179,7 @@ class Sender:
             METRICS.webhook_deliveries.labels("delivered").inc()
             log.info("webhook %s (%s) delivered to endpoint %s", row.event_id, row.event_type, endpoint.id)
             return "delivered"
-        error = redact(error)
+        error = redact(error.replace(endpoint.url, redact_url(endpoint.url)))  # kept and listed: no token of its URL
         attempts = row.attempts + 1
         if row.event_type == "ping" or attempts > len(self._schedule):
             self._store.attempted(row.id, status=status, error=error, state="failed")

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from bot import logs
 from bot.config import Settings
+from bot.redact import redact_url
 from bot.sandbox import SANDBOX_SECRET
 from bot.upstream.wechat import WeChatClient
 from tests.conftest import Site
@@ -111,3 +112,13 @@ def test_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError):
         Settings(_env_file=None)  # type: ignore[call-arg]
     assert isinstance(SecretStr("x"), SecretStr)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://hooks.example.com/in?sig=abc123&team=ops#x", "https://hooks.example.com/in?sig=***&team=***#x"),
+    ("https://user:pa55@hooks.example.com:8443/in", "https://***@hooks.example.com:8443/in"),
+    ("https://hooks.example.com/in?3f9a0c77e1", "https://hooks.example.com/in?***"),
+    ("https://hooks.example.com/minpcode", "https://hooks.example.com/minpcode"),
+])
+def test_a_url_is_shown_without_its_query_values_or_userinfo(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

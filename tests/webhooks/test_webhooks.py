@@ -26,6 +26,7 @@ from bot.batch.models import BatchOrigin
 from bot.batch.sheets import read_pasted
 from bot.config import Settings
 from bot.errors import FieldError, PermissionDenied
+from bot.live.selection import Selection
 from bot.models import Requester
 from bot.sandbox.server import ServerThread, free_port
 from bot.server import create_app, open_service
@@ -268,7 +269,7 @@ def test_two_senders_deliver_each_event_once(server: Server, receiver: Receiver)
     # every event to one delivery.
     service = server.service
     other = Sender(service.storage.webhooks, service.storage.leases, "otherhost:1:abcd", schedule=[0.3],
-                   allow_private=lambda: True, poll=0.05)
+                   allow_private=lambda: True, open_secret=service.webhooks.sealer.open, poll=0.05)
     stopping = threading.Event()
 
     async def elsewhere() -> None:  # its own thread and loop, as another process's would be
@@ -319,3 +320,17 @@ async def test_a_finished_batch_is_one_event(upstreams: Upstreams, tmp_path: Pat
     assert len(receiver.received) == 1 and got[0].verified
     data = got[0].event["data"]["batch"]
     assert (data["id"], data["total"], data["rows"], data["requested_by"]) == (batch.id, 2, {"done": 2}, "slack:U1")
+
+
+def test_a_change_to_many_live_codes_is_one_event_per_code(server: Server, receiver: Receiver) -> None:
+    """A selection (bot/live/selection.py) changes each code as one change does: each sends its own event."""
+    register(server, receiver, ("live.repointed", "live.paused"))
+    made = [server.make(path=f"pages/shop/index?s={n}", live=True) for n in range(2)]
+    maker = Requester(chat="api", user_id="cms", user_name="cms")
+    ids = [m["id"] for m in made]
+    server.service.live.selections.apply(Selection(ids=ids), "repoint", "pages/store/open", maker)
+    server.service.live.selections.apply(Selection(ids=ids), "pause", None, maker)
+    got = receiver.wait(4)
+    assert sorted((r.event["type"], r.event["data"]["code"]["id"]) for r in got) == sorted(
+        [("live.repointed", i) for i in ids] + [("live.paused", i) for i in ids])
+    assert {r.event["data"]["live"]["destination"] for r in got} == {"pages/store/open"}
