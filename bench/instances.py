@@ -13,8 +13,9 @@ fresh database on it, dropped after (tests/databases.py). Prints:
 2. **kill -9**: ``--in-flight`` codes asked of the first host, which is killed with them in flight; the time until
    the second host (running all along) has made them all (target: within the lease, bot/jobs.py);
 3. **scans**: ``--scans`` scans of live codes from 200 keep-alive connections, spread over both hosts, then both
-   stopped with SIGTERM: every scan answered and counted. The same load on one ``serve`` on SQLite, back to back,
-   ``--rounds`` times each: the median p99 of each (target: PostgreSQL's within 20% of SQLite's).
+   stopped with SIGTERM: every scan answered and counted. The same load on one ``serve`` on SQLite, and on two
+   ``serve`` sharing one SQLite data folder (as many processes as on PostgreSQL, so the database is what differs),
+   back to back, ``--rounds`` times each: the median p99 of each (target: PostgreSQL's within 20% of SQLite's).
 
 The client and the servers share this machine's CPUs (a loaded 2-core machine prints slower figures): the
 figures are a floor. The history queries at 1,000,000 rows on PostgreSQL are bench/history.py --database-url.
@@ -163,10 +164,17 @@ async def load(urls: list[str], keys: list[str], connections: int, scans: int) -
     return sum(answered for answered, _ in done), [t for into in each for t in into]
 
 
-def sqlite_round(root: Path, codes: int, connections: int, scans: int) -> float:
-    with Served(root / "data", SCAN_ENV) as proc:
-        keys = asyncio.run(resolver.make_codes(proc.url, codes))
-        _, latencies = asyncio.run(load([proc.url], keys, connections, scans))
+def sqlite_round(root: Path, codes: int, connections: int, scans: int, serves: int = 1) -> float:
+    """p99 in ms of the load on ``serves`` processes sharing one SQLite data folder."""
+    procs = [Served(root / "data", SCAN_ENV) for _ in range(serves)]
+    try:
+        for proc in procs:
+            proc.start()
+        keys = asyncio.run(resolver.make_codes(procs[0].url, codes))
+        _, latencies = asyncio.run(load([p.url for p in procs], keys, connections, scans))
+    finally:
+        for proc in procs:
+            proc.stop()
     return percentile(latencies, 0.99) * 1000
 
 
@@ -219,19 +227,24 @@ def main() -> None:
                       f"other {k['finished_after']:.1f} s after the kill (lease {LEASE_SECONDS:.0f} s; "
                       f"{'taken over' if k['taken_over'] else 'no take-over logged'})")
             if "scans" in only:
-                sqlite_p99s: list[float] = []
+                one: list[float] = []
+                two: list[float] = []
                 pg: list[dict[str, Any]] = []
-                for n in range(args.rounds):  # alternated, so the machine's wandering load falls on both alike
-                    sqlite_p99s.append(sqlite_round(root / f"sqlite{n}", args.codes, args.connections, args.scans))
+                for n in range(args.rounds):  # alternated, so the machine's wandering load falls on each alike
+                    one.append(sqlite_round(root / f"one{n}", args.codes, args.connections, args.scans))
                     pg.append(postgres_round(root / f"pg{n}", args.codes, args.connections, args.scans))
-                    print(f"  round {n + 1}: SQLite, one serve: p99 {sqlite_p99s[-1]:.1f} ms; PostgreSQL, two "
-                          f"serve: p99 {pg[-1]['p99']:.1f} ms, {pg[-1]['answered']} answered, {pg[-1]['stored']} "
-                          "counted")
-                lite, post = statistics.median(sqlite_p99s), statistics.median(r["p99"] for r in pg)
+                    two.append(sqlite_round(root / f"two{n}", args.codes, args.connections, args.scans, serves=2))
+                    print(f"  round {n + 1}: p99 one serve on SQLite {one[-1]:.1f} ms, two serve on one PostgreSQL "
+                          f"{pg[-1]['p99']:.1f} ms ({pg[-1]['answered']} answered, {pg[-1]['stored']} counted), "
+                          f"two serve on one SQLite folder {two[-1]:.1f} ms")
+                lite, post, pair = (statistics.median(one), statistics.median(r["p99"] for r in pg),
+                                    statistics.median(two))
                 counted = all(r["answered"] == r["stored"] == args.scans + args.connections for r in pg)
-                print(f"scans: {args.scans} from {args.connections} keep-alive connections; median p99 of "
-                      f"{args.rounds} rounds: one serve on SQLite {lite:.1f} ms, two serve on one PostgreSQL "
-                      f"{post:.1f} ms ({(post / lite - 1) * 100:+.0f}%, target within +20%); "
+                print(f"scans: {args.scans} from {args.connections} keep-alive connections (split evenly over the "
+                      f"serve processes); median p99 of {args.rounds} rounds: one serve on SQLite {lite:.1f} ms, two "
+                      f"serve on one PostgreSQL {post:.1f} ms ({(post / lite - 1) * 100:+.0f}%, target within +20%), "
+                      f"two serve on one SQLite folder {pair:.1f} ms ({(post / pair - 1) * 100:+.0f}% for "
+                      "PostgreSQL against it); on PostgreSQL "
                       + ("every scan answered and counted" if counted else "SCANS LOST OR REFUSED"))
     finally:
         sites.stop()
