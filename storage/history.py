@@ -12,7 +12,7 @@ from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, S
 from bot.text import Text
 from storage import pg_schema
 from storage.clock import from_text, now_text, to_text
-from storage.engine import Database, PostgresDatabase
+from storage.engine import Database, PostgresDatabase, SqliteDatabase
 from storage.transaction import immediate
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -241,6 +241,7 @@ class History:
         if isinstance(self._db, PostgresDatabase):  # no full-text table to keep: pg_trgm indexes keep themselves
             with immediate(self._db):  # one transaction: all the rows or none, as one INSERT would
                 return self._db.copy_rows("codes", _NAMES, ([row.get(n) for n in _NAMES] for row in rows))
+        assert isinstance(self._db, SqliteDatabase)  # the two backends there are
         self._db.execute("DROP TRIGGER IF EXISTS codes_ai")
         try:
             chunk: list[list[Any]] = []
