@@ -1,6 +1,7 @@
 """History at scale: fill a database with N codes (default 1,000,000) and time the queries people run.
 
-    .venv/bin/python bench/history.py [--rows 1000000] [--keep DIR]
+    .venv/bin/python bench/history.py [--rows 1000000] [--keep DIR] [--database-url URL]
+    bash scripts/ci_postgres sh -c '.venv/bin/python bench/history.py --database-url "$MINPCODE_TEST_DATABASE_URL"'
 
 Prints the fill time, then the median and worst of several runs of: list (newest 20), full-text
 search, show, quota, and the 7-day summary query. Target: under 50 ms each on a 2-core machine.
@@ -64,9 +65,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365, help="spread the rows over this many days")
     parser.add_argument("--keep", help="directory for the database (default: a temporary one)")
+    parser.add_argument("--database-url", help="a PostgreSQL database to fill and query instead of SQLite "
+                                               "(an empty one, or one this benchmark filled)")
     args = parser.parse_args()
     directory = args.keep or tempfile.mkdtemp(prefix="minpcode-bench-")
-    store = Storage.open(directory)
+    store = Storage.open(directory, args.database_url, migrate=True)
+    print(f"backend: {store.db.dialect}")
     if store.history.count() < args.rows:
         t0 = time.perf_counter()
         loaded = store.history.import_rows(rows(args.rows, args.days))

@@ -112,10 +112,12 @@ async def waves(url: str, keys: list[str], concurrency: int, rounds: int) -> int
     return len(latencies) - failures
 
 
-async def keep_alive(url: str, keys: list[str], concurrency: int, total: int) -> tuple[int, float]:
-    """(scans answered 200, p99 in ms)."""
+async def keep_alive(url: str, keys: list[str], concurrency: int, total: int,
+                     latencies: list[float] | None = None) -> tuple[int, float]:
+    """(scans answered 200, p99 in ms); each scan's time is also appended to ``latencies`` when given (several
+    servers loaded at once: bench/instances.py)."""
     parts = urlsplit(url)
-    latencies: list[float] = []
+    latencies = [] if latencies is None else latencies
     failures = 0
     counter = iter(range(total))
     requests = [http_request("GET", f"/api/scenes/{keys[n % len(keys)]}{scan_query(n, f'v{n % 997}')}", parts.netloc)

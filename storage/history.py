@@ -12,7 +12,7 @@ from bot.models import CodeRecord, CodeRequest, CodeType, Provider, Requester, S
 from bot.text import Text
 from storage import pg_schema
 from storage.clock import from_text, now_text, to_text
-from storage.engine import Database, SqliteDatabase
+from storage.engine import Database, PostgresDatabase, SqliteDatabase
 from storage.transaction import immediate
 from storage.webhooks import Events, record_events
 
@@ -257,11 +257,10 @@ class History:
         """Load many history rows at once (imports, benchmarks); the full-text index is rebuilt once after."""
         sql = f"INSERT INTO codes ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})"
         total = 0
-        if not isinstance(self._db, SqliteDatabase):  # no full-text table to keep: pg_trgm indexes keep themselves
-            values = [[row.get(n) for n in _NAMES] for row in rows]
-            for start in range(0, len(values), batch):
-                total += self._insert_many(sql, values[start:start + batch])
-            return total
+        if isinstance(self._db, PostgresDatabase):  # no full-text table to keep: pg_trgm indexes keep themselves
+            with immediate(self._db):  # one transaction: all the rows or none, as one INSERT would
+                return self._db.copy_rows("codes", _NAMES, ([row.get(n) for n in _NAMES] for row in rows))
+        assert isinstance(self._db, SqliteDatabase)  # the two backends there are
         self._db.execute("DROP TRIGGER IF EXISTS codes_ai")
         try:
             chunk: list[list[Any]] = []

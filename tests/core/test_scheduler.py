@@ -177,6 +177,21 @@ async def test_after_downtime_only_the_latest_missed_period_is_posted_once(
     assert statuses == [("2025-03-03", "skipped"), ("2025-03-24", "posted")]
 
 
+async def test_two_hosts_ticking_at_once_post_the_period_once(
+        tmp_path: Path, service: Service, wall: Wall, slack: SlackEmulator, database_url: str | None) -> None:
+    # The other host: on PostgreSQL a data folder of its own (hosts share no disk), on SQLite the same folder.
+    folder = tmp_path / "other-host" if database_url else service.settings.minpcode_data_dir
+    other = open_service(service.settings.model_copy(update={"minpcode_data_dir": folder}))
+    async with other:
+        await scheduler(service, wall).tick()  # baseline
+        wall.set(at(10, 9))
+        reports = await asyncio.gather(scheduler(service, wall).tick(), scheduler(other, wall).tick())
+    assert sorted(len(r) for r in reports) == [0, 1], reports
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    run = service.storage.summary_runs.for_period(at(3, 0), at(10, 0))
+    assert run is not None and run.status == "posted"
+
+
 async def test_a_claim_left_by_a_dead_process_is_finished_after_its_lease(
         service: Service, wall: Wall, slack: SlackEmulator) -> None:
     await scheduler(service, wall).tick()  # baseline

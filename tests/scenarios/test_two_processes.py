@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import httpx
 import pytest
 
 from storage.db import DB_NAME
+from tests.databases import fresh_postgres
 from tests.emulators.slack import BOT_USER_ID, PUBLIC_CHANNEL, TEAM_ID, USER_ID, SlackEmulator
 from tests.served import COMMAND, Served
 
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.slow  # every test here starts processes
 
 API_KEY = "two-hosts-5a0c9e1d7b3f42"
 SIGNING_SECRET = "two-hosts-signing-secret"
-BACKENDS = ["sqlite"]  # "postgresql" once MINPCODE_DATABASE_URL is built: two data folders, one database URL
+BACKENDS = ["sqlite", "postgresql"]  # PostgreSQL: two data folders, one MINPCODE_DATABASE_URL
 STALE_AT_MOST = 2.0    # seconds a re-point may take to reach every host (issue 25)
 
 StartTwo = Callable[[dict[str, str]], tuple[Served, Served]]
@@ -57,19 +59,30 @@ def only_the_database(data: Path) -> None:
 @pytest.fixture(params=BACKENDS)
 def two_hosts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StartTwo]:
     started: list[Served] = []
+    with ExitStack() as stack:
+        url = stack.enter_context(fresh_postgres()) if request.param == "postgresql" else None
 
-    def start(env: dict[str, str]) -> tuple[Served, Served]:
-        data = tmp_path / "data"
-        first = Served(data, env).start()
-        started.append(first)
-        only_the_database(data)
-        second = Served(data, env).start()
-        started.append(second)
-        return first, second
+        def start(env: dict[str, str]) -> tuple[Served, Served]:
+            if url is not None:  # hosts that share no disk: a data folder each, one database
+                env = {**env, "MINPCODE_DATABASE_URL": url}
+                first = Served(tmp_path / "a" / "data", env).start()
+                started.append(first)
+                second = Served(tmp_path / "b" / "data", env).start()
+                started.append(second)
+                return first, second
+            data = tmp_path / "data"
+            first = Served(data, env).start()
+            started.append(first)
+            only_the_database(data)
+            second = Served(data, env).start()
+            started.append(second)
+            return first, second
 
-    yield start
-    for proc in started:
-        proc.stop()
+        try:
+            yield start
+        finally:
+            for proc in started:  # before the database is dropped under them
+                proc.stop()
 
 
 def api(extra: dict[str, str] | None = None) -> dict[str, str]:
