@@ -142,6 +142,9 @@ def test_a_poster_body_over_its_limit_names_the_routes_limit(live: Live) -> None
     assert code_route.status_code == 413 and "16384" in code_route.json()["msg"]
 
 
+HEALTHZ_WAIT = 2.5  # seconds a health check may wait while a logo or poster is drawn (in a worker)
+
+
 @pytest.mark.slow  # a real `minpcode serve`, whose logos and posters are drawn in worker processes
 def test_logo_bombs_are_drawn_off_the_event_loop_healthz_keeps_answering_and_memory_stays_flat(
         tmp_path: Path) -> None:
@@ -157,16 +160,18 @@ def test_logo_bombs_are_drawn_off_the_event_loop_healthz_keeps_answering_and_mem
         ok(poster(small.getvalue(), "s=1"))  # the worker's fork server started, a poster drawn: the baseline
         before = proc.rss()
 
+        # The loop is never held for the drawing: an SVG bomb held it for its whole minute before. The bound leaves
+        # room for a loaded CI machine (2 cores, 4 test workers), where a check can wait behind other processes.
         refused, wait = probing(proc.url, lambda: poster(svg_bomb(), "s=2"))
-        assert wait < 1, f"/healthz waited {wait:.1f} s"
+        assert wait < HEALTHZ_WAIT, f"/healthz waited {wait:.1f} s"
         assert refused.status_code == 400 and refused.json()["code"] == -1, refused.text
         msg = refused.json()["msg"]
         assert "标志处理超过 10 秒上限" in msg and "Reading the logo took longer than the 10-second limit" in msg
 
         # 39.7 Mpx is within the 40 Mpx a logo may have: the poster is made, in a worker
         big = pixel_logo()
-        made, wait = probing(proc.url, lambda: poster(big, "s=3"))
-        assert wait < 1, f"/healthz waited {wait:.1f} s"
+        made, wait = probing(proc.url, lambda: poster(big, "s=3"))  # decoded on the loop it took 633 MB (below)
+        assert wait < HEALTHZ_WAIT, f"/healthz waited {wait:.1f} s"
         body = ok(made)
         printed = Image.open(io.BytesIO(proc.http.get(body["data"]).content)).convert("RGB")
         # An A4 poster with the logo's blue at the code's centre (the sandbox's square stand-in for a round code
