@@ -187,7 +187,8 @@ def test_a_live_code_passing_100_scans_is_one_event(server: Server, receiver: Re
     time.sleep(1.5)
     assert len(receiver.received) == 1 and got[0].verified
     data = got[0].event["data"]
-    assert (data["milestone"], data["scans"], data["code"]["id"]) == (100, 104, made["id"])
+    assert (data["milestone"], data["code"]["id"]) == (100, made["id"])
+    assert 100 <= data["scans"] <= 104  # the count when the flush that crossed 100 was written (flushes may split)
     assert "visitor" not in got[0].body.decode()
 
 
